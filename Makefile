@@ -1,0 +1,52 @@
+# Thin wrapper over CMake so that the everyday commands are short.
+#   make          release build into build/
+#   make test     build and run every test (ctest)
+#   make run      build and serve www/ on http://127.0.0.1:8080/
+#   make asan     build with ASan+UBSan into build-asan/ and run every test there
+#   make bench    side-by-side benchmarks against the peers (see bench/README.md)
+#   make fuzz     build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make install  PREFIX=/usr/local
+PREFIX ?= /usr/local
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+CMAKE ?= cmake
+FUZZ_SECONDS ?= 60
+CTEST_ARGS ?= --output-on-failure -j2
+
+.PHONY: all deps build test run asan bench fuzz valgrind install clean
+
+all: build
+
+deps:
+	@scripts/install-deps
+
+build: deps
+	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@$(CMAKE) --build build -j$(JOBS)
+
+test: build
+	cd build && ctest $(CTEST_ARGS)
+
+run: build
+	./build/netkit http serve www -l 127.0.0.1:8080
+
+asan: deps
+	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNK_SANITIZE=ON >/dev/null
+	@$(CMAKE) --build build-asan -j$(JOBS)
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+		ctest $(CTEST_ARGS)
+
+bench: build
+	@scripts/install-deps bench
+	bench/run-all.sh
+
+fuzz: deps
+	@scripts/install-deps fuzz
+	@CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNK_FUZZ=ON -DNK_TESTS=OFF >/dev/null
+	@$(CMAKE) --build build-fuzz -j$(JOBS)
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-all.sh build-fuzz
+
+install: build
+	$(CMAKE) --install build --prefix $(PREFIX)
+
+clean:
+	rm -rf build build-asan build-fuzz

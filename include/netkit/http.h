@@ -1,0 +1,186 @@
+/* HTTP/1.1 building blocks: request parsing (RFC 9112), and the small pure steps of a static
+ * file server (RFC 9110): path decoding and confinement, dates, validators, conditional
+ * requests, ranges, content types. None of them touches a socket; the server in
+ * src/http/conn.c and server.c sequences them.
+ *
+ * Parsers work on the caller's buffer and return views (pointer + length) into it: nothing is
+ * copied or allocated. Results follow the library's error model; where a failure maps to an
+ * HTTP status, the status to answer with is given separately.
+ */
+#ifndef NETKIT_HTTP_H
+#define NETKIT_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+#include <sys/types.h>
+
+/* A view into someone else's bytes; not NUL-terminated. */
+typedef struct nk_str {
+    const char *p;
+    size_t len;
+} nk_str;
+
+typedef enum nk_http_method {
+    NK_HTTP_UNKNOWN = 0,
+    NK_HTTP_GET,
+    NK_HTTP_HEAD,
+    NK_HTTP_POST,
+    NK_HTTP_PUT,
+    NK_HTTP_DELETE,
+    NK_HTTP_OPTIONS,
+    NK_HTTP_TRACE,
+    NK_HTTP_PATCH,
+    NK_HTTP_CONNECT
+} nk_http_method;
+
+typedef struct nk_http_header {
+    nk_str name;  /* as sent (case kept) */
+    nk_str value; /* leading/trailing whitespace removed */
+} nk_http_header;
+
+/* Hard upper bound on header fields per request; the configurable limit is below it. */
+#define NK_HTTP_MAX_HEADERS 128
+
+typedef struct nk_http_limits {
+    size_t max_request_line; /* longer: 414 (default 8192) */
+    size_t max_head;         /* whole head (request line + fields): longer: 431 (default 16384) */
+    size_t max_headers;      /* field count: more: 431 (default 100, at most NK_HTTP_MAX_HEADERS) */
+} nk_http_limits;
+
+void nk_http_limits_default(nk_http_limits *lim);
+
+typedef struct nk_http_request {
+    nk_http_method method;
+    nk_str method_name;   /* as sent */
+    nk_str target;        /* request-target as sent */
+    nk_str path;          /* path part of the target, still percent-encoded; "*" for OPTIONS * */
+    nk_str query;         /* after '?', without it; p == NULL when there is no '?' */
+    int version_major;
+    int version_minor;
+    nk_http_header headers[NK_HTTP_MAX_HEADERS];
+    size_t nheaders;
+
+    /* Derived from the fields above (RFC 9112 section 6, RFC 9110 section 7.2): */
+    nk_str host;            /* from an absolute-form target, else the Host field */
+    int64_t content_length; /* -1 when absent */
+    int chunked;            /* Transfer-Encoding: chunked */
+    int keep_alive;         /* persistence after this request (version + Connection) */
+    int expect_continue;    /* Expect: 100-continue */
+    size_t head_len;        /* bytes of the head, through the empty line */
+} nk_http_request;
+
+/* Parse a request head from buf[0..len).
+ * Returns the head length (> 0) when complete, -EAGAIN when more bytes are needed, or
+ * -EBADMSG when the request must be refused: *status then holds the code to answer with
+ * (400, 414, 431, 501, 505) and the connection must be closed after that answer.
+ * Empty lines before the request line are skipped (RFC 9112 section 2.2).
+ * prev_len: how many of these bytes an earlier call already saw (0 at first), so that a head
+ * arriving in pieces is not rescanned from the start for its end. */
+int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk_http_limits *lim,
+                          nk_http_request *req, int *status);
+
+/* Find a header by name, case-insensitively. Returns the first match or NULL. */
+const nk_http_header *nk_http_find_header(const nk_http_request *req, const char *name);
+
+/* True if the comma-separated list in value contains token (case-insensitive). */
+int nk_http_list_has(nk_str value, const char *token);
+
+const char *nk_http_method_name(nk_http_method m);
+const char *nk_http_reason(int status); /* "Not Found"; "" for unknown codes */
+
+/* ---- chunked request bodies (RFC 9112 section 7.1) ---------------------------------------- */
+typedef struct nk_http_chunked {
+    int state;          /* private */
+    uint64_t remaining; /* private: data bytes left in the current chunk */
+    uint64_t total;     /* body bytes decoded so far */
+    uint64_t max;       /* body limit: over it the decoder fails with -EFBIG (413) */
+    size_t line;        /* private: bytes of the current size/extension/trailer line */
+    size_t trailer;     /* private: bytes of trailer section seen */
+    int digits;         /* private */
+} nk_http_chunked;
+
+void nk_http_chunked_init(nk_http_chunked *c, uint64_t max_body);
+/* Decode from in[0..len). Sets *consumed to the bytes used. Returns:
+ *   1  a piece of body data is at *data/*dlen (inside in)
+ *   0  all input used, more is needed
+ *   2  the body is complete (last chunk and trailers consumed); bytes after it are not used
+ *  <0  -EBADMSG (malformed: answer 400) or -EFBIG (over max: answer 413)
+ * Chunk lines must end in CRLF; sizes are hex, bounded, and checked before use. */
+int nk_http_chunked_step(nk_http_chunked *c, const char *in, size_t len, size_t *consumed,
+                         const char **data, size_t *dlen);
+
+/* ---- paths (RFC 3986) ------------------------------------------------------------------------ */
+/* Percent-decode a request path and normalise it into out (size outlen), the result always
+ * starting with "/" and containing no "." or ".." segments, no "//", no NUL, no backslash.
+ * Refused with -EINVAL (answer 400): bad percent-encoding, an encoded or raw NUL, an encoded
+ * "/" (%2F), a backslash, ".." that would climb above the root, invalid or overlong UTF-8.
+ * -ENAMETOOLONG when out is too small. Returns the length of out. A trailing "/" is kept
+ * (it tells a directory request apart). */
+int nk_http_path_normalize(const char *path, size_t len, char *out, size_t outlen);
+/* True when any segment of a normalised path starts with "." (a dotfile or dot directory). */
+int nk_http_path_has_dotfile(const char *path);
+
+/* ---- dates (RFC 9110 section 5.6.7) ----------------------------------------------------------- */
+#define NK_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
+/* Format t as IMF-fixdate into out (at least NK_HTTP_DATE_LEN + 1 bytes). */
+void nk_http_date_format(time_t t, char *out);
+/* Parse IMF-fixdate, and the obsolete RFC 850 and asctime forms. -EINVAL when malformed. */
+int nk_http_date_parse(const char *s, size_t len, time_t *out);
+
+/* ---- validators and conditional requests (RFC 9110 sections 8.8, 13) ------------------------- */
+#define NK_HTTP_ETAG_MAX 48
+/* Strong ETag from a file's identity and version: "\"<inode-hex>-<size-hex>-<mtime-hex>\"". */
+int nk_http_etag(char *out, size_t outlen, uint64_t ino, uint64_t size, int64_t mtime_sec,
+                 long mtime_nsec);
+
+typedef struct nk_http_cond_input {
+    nk_http_method method;
+    nk_str if_match, if_none_match, if_modified_since, if_unmodified_since; /* p NULL: absent */
+    const char *etag;  /* the resource's current ETag (with quotes) */
+    time_t mtime;      /* the resource's Last-Modified */
+} nk_http_cond_input;
+/* Evaluate preconditions in the order of RFC 9110 section 13.2.2. Returns 0 to proceed,
+ * 304 (Not Modified) or 412 (Precondition Failed). */
+int nk_http_cond_evaluate(const nk_http_cond_input *in);
+/* If-Range (RFC 9110 section 13.1.5): true when the Range header should be honoured. */
+int nk_http_if_range_ok(nk_str if_range, const char *etag, time_t mtime);
+
+/* ---- ranges (RFC 9110 section 14) -------------------------------------------------------------- */
+#define NK_HTTP_MAX_RANGES 16
+typedef struct nk_http_range {
+    uint64_t first, last; /* inclusive byte positions within the representation */
+} nk_http_range;
+/* Parse a Range value for a representation of size bytes. Returns the number of satisfiable
+ * ranges (>= 1) written to out (sorted, overlapping and adjacent ones merged; at most max),
+ * 0 when the header must be ignored (not "bytes=", malformed: serve 200 in full), or -ERANGE
+ * when none is satisfiable (answer 416 with "Content-Range: bytes * /size"). Too many ranges
+ * (more than max after merging) is treated as malformed and ignored. */
+int nk_http_range_parse(nk_str value, uint64_t size, nk_http_range *out, size_t max);
+
+/* ---- content types ---------------------------------------------------------------------------- */
+typedef struct nk_mime_table nk_mime_table;
+/* Load /etc/mime.types (or path) over a built-in table of common types. Never fails for a
+ * missing file: the built-in table is used. -ENOMEM only. */
+int nk_mime_load(const char *path, nk_mime_table **out);
+void nk_mime_free(nk_mime_table *t);
+/* Full Content-Type value for a file name, such as "text/html; charset=utf-8" (text types get
+ * charset=utf-8); "application/octet-stream" when unknown. The string lives as long as t. */
+const char *nk_mime_lookup(const nk_mime_table *t, const char *filename);
+/* True for types worth compressing (text/*, JSON, JS, SVG, XML, ...). */
+int nk_mime_compressible(const char *content_type);
+
+/* ---- directory listings ------------------------------------------------------------------------ */
+struct nk_buf;
+/* Render the listing of the open directory dirfd, shown as url_path (already normalised,
+ * ending in "/"), into out: an HTML5 page (names escaped, sizes, modification times, sorted,
+ * directories first) or, with json != 0, a JSON array. show_dotfiles: include names starting
+ * with ".". Returns 0 or a negative error. */
+int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles, struct nk_buf *out);
+
+/* Escape text for HTML (&<>"') / for a JSON string body / percent-encode a path segment. */
+int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out);
+int nk_http_json_escape(const char *s, size_t len, struct nk_buf *out);
+int nk_http_url_escape(const char *s, size_t len, struct nk_buf *out);
+
+#endif

@@ -1,0 +1,146 @@
+/* The netkit event loop.
+ *
+ * One nk_loop per thread (or per worker process). It multiplexes I/O readiness over a backend
+ * chosen at run time ("epoll", "poll", "select"), plus monotonic timers, signals delivered as
+ * ordinary loop events, and deferred callbacks.
+ *
+ * Watchers (nk_io, nk_timer, nk_signal, nk_defer) are embedded in the caller's structures: the
+ * loop never allocates per watcher and never owns them. Fields marked "private" belong to the
+ * loop. Stopping any watcher from inside any callback, including its own, is safe on every
+ * backend; once stopped, a watcher's callback is not called again until it is restarted, and its
+ * memory may be freed right away.
+ *
+ * Readiness is level-triggered on every backend (an fd that stays readable is reported again on
+ * the next iteration). epoll additionally offers edge-triggered mode with NK_EDGE.
+ *
+ * Threading: a loop and its watchers are used from one thread at a time.
+ */
+#ifndef NETKIT_LOOP_H
+#define NETKIT_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct nk_loop nk_loop;
+typedef struct nk_io nk_io;
+typedef struct nk_timer nk_timer;
+typedef struct nk_signal nk_signal;
+typedef struct nk_defer nk_defer;
+
+/* I/O interest and event bits. */
+enum {
+    NK_READ = 1u << 0,
+    NK_WRITE = 1u << 1,
+    NK_EDGE = 1u << 2, /* interest flag: edge-triggered (epoll only; -ENOTSUP elsewhere) */
+    NK_ERROR = 1u << 3 /* event bit only: error or hang-up; reported with READ/WRITE interest */
+};
+
+typedef void (*nk_io_cb)(nk_loop *loop, nk_io *io, unsigned events);
+typedef void (*nk_timer_cb)(nk_loop *loop, nk_timer *timer);
+typedef void (*nk_signal_cb)(nk_loop *loop, nk_signal *sig, int signum);
+typedef void (*nk_defer_cb)(nk_loop *loop, nk_defer *defer);
+
+struct nk_io {
+    int fd;          /* read-only after nk_io_init */
+    void *data;      /* the caller's */
+    nk_io_cb cb;     /* private */
+    unsigned events; /* private: requested interest, 0 when stopped */
+};
+
+struct nk_timer {
+    void *data;      /* the caller's */
+    nk_timer_cb cb;  /* private */
+    uint64_t due;    /* private: absolute monotonic ms */
+    uint64_t repeat; /* private: 0 for one-shot */
+    size_t slot;     /* private: index in the heap, SIZE_MAX when inactive */
+    uint64_t seq;    /* private: start order, breaks ties so equal deadlines fire FIFO */
+};
+
+struct nk_signal {
+    void *data;         /* the caller's */
+    nk_signal_cb cb;    /* private */
+    int signum;         /* private: 0 when inactive */
+    nk_signal *next;    /* private */
+};
+
+struct nk_defer {
+    void *data;      /* the caller's */
+    nk_defer_cb cb;  /* private */
+    nk_defer *next;  /* private */
+    int active;      /* private */
+};
+
+/* Run modes for nk_loop_run. */
+enum {
+    NK_RUN_DEFAULT = 0, /* until nk_loop_stop() or nothing is active */
+    NK_RUN_ONCE = 1,    /* one iteration, waiting for at least one event if any is active */
+    NK_RUN_NOWAIT = 2   /* one iteration without blocking */
+};
+
+/* Create a loop. backend: "epoll", "poll", "select", or NULL for $NETKIT_BACKEND when set,
+ * else the best available. Unknown name: -EINVAL. A named backend that cannot start is an
+ * error, never a silent fallback. */
+int nk_loop_new(const char *backend, nk_loop **out);
+
+/* Free a loop. Watchers still active are simply forgotten; the caller owns their memory and fds. */
+void nk_loop_free(nk_loop *loop);
+
+/* Run the loop. Returns 0 when stopped or idle, a negative error if the backend's wait failed.
+ * "Active" means: a started nk_io, timer, signal or defer that has not been unref'd. */
+int nk_loop_run(nk_loop *loop, int mode);
+
+/* Make nk_loop_run return after the current iteration. Safe from any callback. */
+void nk_loop_stop(nk_loop *loop);
+
+/* Monotonic milliseconds, cached at the start of each iteration. */
+uint64_t nk_loop_now(const nk_loop *loop);
+/* Refresh the cached time (for callbacks that run for long). */
+void nk_loop_update_time(nk_loop *loop);
+
+/* Name of the backend this loop runs on ("epoll", ...). */
+const char *nk_loop_backend(const nk_loop *loop);
+/* NULL-terminated list of compiled-in backend names, best first. */
+const char *const *nk_loop_backends(void);
+
+/* Number of active watchers that keep nk_loop_run going. */
+size_t nk_loop_active(const nk_loop *loop);
+
+/* An opaque pointer for the caller. */
+void nk_loop_set_data(nk_loop *loop, void *data);
+void *nk_loop_data(const nk_loop *loop);
+
+/* ---- I/O watchers ------------------------------------------------------------------------
+ * One watcher per fd per loop. nk_io_start with events 0 is the same as nk_io_stop.
+ * nk_io_start on an active watcher changes its interest (modify).
+ * Errors: -EEXIST (another watcher has this fd), -EBADF (fd < 0), -ERANGE (select: fd >=
+ * FD_SETSIZE), -ENOTSUP (NK_EDGE on a backend without it), -ENOMEM. Interest changes are
+ * applied in one batch right before the next wait. */
+void nk_io_init(nk_io *io, int fd, nk_io_cb cb, void *data);
+int nk_io_start(nk_loop *loop, nk_io *io, unsigned events);
+void nk_io_stop(nk_loop *loop, nk_io *io);
+static inline int nk_io_active(const nk_io *io) { return io->events != 0; }
+
+/* ---- Timers --------------------------------------------------------------------------------
+ * Fire after timeout_ms (measured from the loop's cached now), then every repeat_ms if non-zero.
+ * Starting an active timer restarts it. Timers with the same deadline fire in start order. */
+void nk_timer_init(nk_timer *t, nk_timer_cb cb, void *data);
+int nk_timer_start(nk_loop *loop, nk_timer *t, uint64_t timeout_ms, uint64_t repeat_ms);
+void nk_timer_stop(nk_loop *loop, nk_timer *t);
+static inline int nk_timer_active(const nk_timer *t) { return t->slot != SIZE_MAX; }
+
+/* ---- Signals ------------------------------------------------------------------------------
+ * The signal is blocked for the calling thread and delivered as a loop event (never inside a
+ * signal handler). Several watchers may watch one signal; each is called once per delivery.
+ * When the last watcher of a signal stops, it is unblocked again. */
+void nk_signal_init(nk_signal *s, nk_signal_cb cb, void *data);
+int nk_signal_start(nk_loop *loop, nk_signal *s, int signum);
+void nk_signal_stop(nk_loop *loop, nk_signal *s);
+
+/* ---- Deferred callbacks -------------------------------------------------------------------
+ * Called once on the next loop iteration (before waiting for I/O, which then does not block).
+ * A defer started from inside a deferred callback runs on the iteration after. */
+void nk_defer_init(nk_defer *d, nk_defer_cb cb, void *data);
+void nk_defer_start(nk_loop *loop, nk_defer *d);
+void nk_defer_stop(nk_loop *loop, nk_defer *d);
+
+#endif

@@ -1,0 +1,15 @@
+/* libnetkit: everything in one include. */
+#ifndef NETKIT_H
+#define NETKIT_H
+
+#define NETKIT_VERSION "0.1.0"
+
+#include <netkit/err.h>
+#include <netkit/loop.h>
+#include <netkit/addr.h>
+#include <netkit/sock.h>
+#include <netkit/buf.h>
+#include <netkit/frame.h>
+#include <netkit/http.h>
+
+#endif
