@@ -25,7 +25,8 @@ typedef struct nk_buf {
 
 void nk_buf_init(nk_buf *b, size_t max);
 void nk_buf_free(nk_buf *b);
-/* Drop the contents and free the memory if empty; the buffer stays initialised. */
+/* Free the memory if no readable bytes remain (readable bytes are kept); the buffer stays
+ * initialised. */
 void nk_buf_release(nk_buf *b);
 
 static inline size_t nk_buf_len(const nk_buf *b) { return b->wpos - b->rpos; }
@@ -41,11 +42,13 @@ void nk_buf_commit(nk_buf *b, size_t n);
 void nk_buf_consume(nk_buf *b, size_t n);
 void nk_buf_clear(nk_buf *b);
 
+/* Append returns 0, printf the number of bytes appended; -ENOBUFS past max, -ENOMEM. */
 int nk_buf_append(nk_buf *b, const void *src, size_t n);
 int nk_buf_append_str(nk_buf *b, const char *s);
 int nk_buf_printf(nk_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Read from fd into the buffer (at most max_read bytes; reserves space as needed).
+/* Read from fd into the buffer (at most max_read bytes, 0 meaning 64 KiB; reserves space as
+ * needed, and reads less when only that much fits under max).
  * Returns bytes read, 0 at end of file, or a negative error (-EAGAIN, -ENOBUFS, ...). */
 ssize_t nk_buf_read_fd(nk_buf *b, int fd, size_t max_read);
 /* Write readable bytes to fd and consume what was written. Returns bytes written or a

@@ -31,11 +31,12 @@ int nk_frame_kind_parse(const char *name);
  * max (0: no limit other than 2^32-1 for LEN32). */
 int nk_frame_encode(nk_frame_kind kind, const void *msg, size_t len, size_t max, nk_buf *out);
 
+/* max 0: no limit other than 2^32-1 for LEN32. */
 void nk_frame_decoder_init(nk_frame_decoder *d, nk_frame_kind kind, size_t max);
 void nk_frame_decoder_free(nk_frame_decoder *d);
 /* Buffer more input. -EMSGSIZE if the data can only become a message over max. */
 int nk_frame_feed(nk_frame_decoder *d, const void *data, size_t len);
-/* Take the next whole message: returns 1 and sets *msg/*len (valid until the next call to
+/* Take the next whole message: returns 1 and sets *msg and *len (valid until the next call to
  * feed or next), 0 when more input is needed, or a negative error (sticky). */
 int nk_frame_next(nk_frame_decoder *d, const char **msg, size_t *len);
 /* Bytes buffered but not yet returned (an incomplete message at end of stream). */

@@ -73,7 +73,7 @@ typedef struct nk_http_request {
 /* Parse a request head from buf[0..len).
  * Returns the head length (> 0) when complete, -EAGAIN when more bytes are needed, or
  * -EBADMSG when the request must be refused: *status then holds the code to answer with
- * (400, 414, 431, 501, 505) and the connection must be closed after that answer.
+ * (400, 414, 417, 431, 501, 505) and the connection must be closed after that answer.
  * Empty lines before the request line are skipped (RFC 9112 section 2.2).
  * prev_len: how many of these bytes an earlier call already saw (0 at first), so that a head
  * arriving in pieces is not rescanned from the start for its end. */
@@ -102,7 +102,7 @@ typedef struct nk_http_chunked {
 
 void nk_http_chunked_init(nk_http_chunked *c, uint64_t max_body);
 /* Decode from in[0..len). Sets *consumed to the bytes used. Returns:
- *   1  a piece of body data is at *data/*dlen (inside in)
+ *   1  a piece of body data is at *data, *dlen (inside in)
  *   0  all input used, more is needed
  *   2  the body is complete (last chunk and trailers consumed); bytes after it are not used
  *  <0  -EBADMSG (malformed: answer 400) or -EFBIG (over max: answer 413)
@@ -115,7 +115,8 @@ int nk_http_chunked_step(nk_http_chunked *c, const char *in, size_t len, size_t 
  * starting with "/" and containing no "." or ".." segments, no "//", no NUL, no backslash.
  * Refused with -EINVAL (answer 400): bad percent-encoding, an encoded or raw NUL, an encoded
  * "/" (%2F), a backslash, ".." that would climb above the root, invalid or overlong UTF-8.
- * -ENAMETOOLONG when out is too small. Returns the length of out. A trailing "/" is kept
+ * -ENAMETOOLONG when out is too small (out is NUL-terminated; outlen counts the NUL).
+ * Returns the length of out. A trailing "/" is kept
  * (it tells a directory request apart). */
 int nk_http_path_normalize(const char *path, size_t len, char *out, size_t outlen);
 /* True when any segment of a normalised path starts with "." (a dotfile or dot directory). */
@@ -129,8 +130,9 @@ void nk_http_date_format(time_t t, char *out);
 int nk_http_date_parse(const char *s, size_t len, time_t *out);
 
 /* ---- validators and conditional requests (RFC 9110 sections 8.8, 13) ------------------------- */
-#define NK_HTTP_ETAG_MAX 48
-/* Strong ETag from a file's identity and version: "\"<inode-hex>-<size-hex>-<mtime-hex>\"". */
+#define NK_HTTP_ETAG_MAX 64 /* worst case: 2 quotes, 3 x 16 hex digits, 2 dashes, NUL = 53 */
+/* Strong ETag from a file's identity and version: "\"<inode-hex>-<size-hex>-<mtime-hex>\"",
+ * mtime in nanoseconds. Returns its length, or -ENOSPC when outlen is too small. */
 int nk_http_etag(char *out, size_t outlen, uint64_t ino, uint64_t size, int64_t mtime_sec,
                  long mtime_nsec);
 
@@ -167,7 +169,7 @@ void nk_mime_free(nk_mime_table *t);
 /* Full Content-Type value for a file name, such as "text/html; charset=utf-8" (text types get
  * charset=utf-8); "application/octet-stream" when unknown. The string lives as long as t. */
 const char *nk_mime_lookup(const nk_mime_table *t, const char *filename);
-/* True for types worth compressing (text/*, JSON, JS, SVG, XML, ...). */
+/* True for types worth compressing (text/ types, JSON, JS, SVG, XML, ...). */
 int nk_mime_compressible(const char *content_type);
 
 /* ---- directory listings ------------------------------------------------------------------------ */

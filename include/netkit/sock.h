@@ -12,7 +12,8 @@ enum {
 
 /* Bind (and for SOCK_STREAM listen with backlog; <= 0 means SOMAXCONN) on addr.
  * TCP listeners get SO_REUSEADDR. For unix paths a stale socket file is removed only when
- * nothing answers on it (-EADDRINUSE otherwise). Returns the fd or a negative error. */
+ * nothing answers on it (-EADDRINUSE otherwise; the probe is a connection that a live server
+ * sees closed at once). Returns the fd or a negative error. */
 int nk_sock_listen(const nk_addr *addr, int socktype, int flags, int backlog);
 
 /* Start a non-blocking connect. Returns the fd; *in_progress is set to 1 when the connection

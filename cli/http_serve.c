@@ -1,0 +1,483 @@
+/* The process side of `netkit http serve`: binding listeners, running a worker's loop, and
+ * supervising several workers. See cmd_http.c for the model. */
+#include "cli.h"
+#include "http_serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_SOCKETS 64
+#define RESTART_WINDOW_MS 10000
+#define RESTART_LIMIT 20 /* restarts within the window before the supervisor gives up */
+
+typedef struct listener {
+    nk_addr addr;     /* bound address, with the real port */
+    int fd;           /* in the supervisor: -1 once handed to the first worker */
+    int is_unix;
+} listener;
+
+typedef struct server_state {
+    http_serve_opts *o;
+    listener socks[MAX_SOCKETS];
+    int nsocks;
+    /* worker */
+    nk_loop *loop;
+    nk_httpd *httpd;
+    int log_fd;
+    nk_signal sig_term, sig_int, sig_hup;
+    int exit_code;
+    /* supervisor */
+    pid_t *pids;
+    uint64_t *started_ms;
+    int stopping;
+    unsigned restarts;
+    uint64_t window_start;
+    nk_signal sig_chld;
+    nk_timer kill_timer, restart_timer;
+} server_state;
+
+/* ---- listeners ---------------------------------------------------------------------------- */
+
+static int bind_one(server_state *s, const nk_addr *addr, int flags, const char *text)
+{
+    if (s->nsocks >= MAX_SOCKETS)
+        return cli_usage(s->o->cmd, "too many listening sockets");
+    int fd = nk_sock_listen(addr, SOCK_STREAM, flags, 0);
+    if (fd < 0)
+        return cli_fail(s->o->cmd, "cannot listen on %s: %s", text, nk_strerror(fd));
+    listener *l = &s->socks[s->nsocks++];
+    l->fd = fd;
+    l->is_unix = nk_addr_family(addr) == AF_UNIX;
+    if (nk_sock_local(fd, &l->addr) < 0 || l->is_unix)
+        l->addr = *addr;
+    return 0;
+}
+
+static int bind_listeners(server_state *s)
+{
+    http_serve_opts *o = s->o;
+    int reuse = o->workers > 1 ? NK_SOCK_REUSEPORT : 0;
+    for (int i = 0; i < o->nlisten; i++) {
+        const char *text = o->listen[i];
+        nk_addr addrs[8];
+        int n;
+        if (strncmp(text, "unix:", 5) == 0) {
+            n = nk_addr_parse(text, 0, &addrs[0]);
+            if (n == 0)
+                n = 1;
+        } else {
+            n = nk_addr_parse(text, 0, &addrs[0]);
+            if (n == 0)
+                n = 1;
+            else if (n == -EINVAL)
+                n = nk_addr_resolve(text, SOCK_STREAM, 1, addrs, 8);
+            if (n > 0 && strchr(text, ':') == NULL) {
+                /* A bare PORT means every interface, IPv6 as well as IPv4. */
+                nk_addr v6;
+                char any6[32];
+                snprintf(any6, sizeof any6, "[::]:%s", text);
+                if (nk_addr_parse(any6, 0, &v6) == 0)
+                    addrs[n++] = v6;
+            }
+        }
+        if (n < 0) {
+            int usage = n == -EINVAL || n == -ERANGE || n == -ENAMETOOLONG;
+            if (usage)
+                return cli_usage(o->cmd, "invalid listen address '%s': %s", text, nk_strerror(n));
+            return cli_fail(o->cmd, "cannot resolve '%s': %s", text, nk_strerror(n));
+        }
+        int first_port = -1;
+        for (int k = 0; k < n; k++) {
+            nk_addr a = addrs[k];
+            int flags = nk_addr_family(&a) == AF_UNIX ? 0 : reuse;
+            if (n > 1 && nk_addr_family(&a) == AF_INET6)
+                flags |= NK_SOCK_V6ONLY; /* the IPv4 address is bound separately */
+            if (first_port > 0 && nk_addr_port(&a) == 0)
+                nk_addr_set_port(&a, first_port); /* port 0: one port for all addresses */
+            int r = bind_one(s, &a, flags, text);
+            if (r)
+                return r;
+            if (first_port < 0)
+                first_port = nk_addr_port(&s->socks[s->nsocks - 1].addr);
+        }
+    }
+    return 0;
+}
+
+static void print_listeners(server_state *s)
+{
+    for (int i = 0; i < s->nsocks; i++) {
+        char text[NK_ADDR_STRLEN];
+        nk_addr_format(&s->socks[i].addr, text, sizeof text);
+        if (s->socks[i].is_unix) {
+            fprintf(stderr, "listening on %s\n", text);
+            continue;
+        }
+        fprintf(stderr, "listening on http://%s\n", text);
+        if (!nk_addr_is_wildcard(&s->socks[i].addr) || s->o->quiet)
+            continue;
+        /* Tell the user where other machines can reach a listener on all interfaces. */
+        struct ifaddrs *ifs;
+        if (getifaddrs(&ifs) < 0)
+            continue;
+        int family = nk_addr_family(&s->socks[i].addr);
+        for (struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
+            if (!ifa->ifa_addr || ifa->ifa_addr->sa_family != family || !(ifa->ifa_flags & IFF_UP))
+                continue;
+            nk_addr a;
+            memset(&a, 0, sizeof a);
+            a.len = family == AF_INET ? sizeof a.u.in : sizeof a.u.in6;
+            memcpy(&a.u.ss, ifa->ifa_addr, a.len);
+            nk_addr_set_port(&a, nk_addr_port(&s->socks[i].addr));
+            nk_addr_format(&a, text, sizeof text);
+            fprintf(stderr, "  reachable at http://%s (%s)\n", text, ifa->ifa_name);
+        }
+        freeifaddrs(ifs);
+    }
+    fflush(stderr);
+}
+
+/* ---- one worker --------------------------------------------------------------------------- */
+
+static void log_to_stderr(void *arg, nk_log_level level, const char *msg)
+{
+    server_state *s = arg;
+    fprintf(stderr, "netkit: %s: %s%s\n", s->o->cmd, level == NK_LOG_ERROR ? "error: " : "", msg);
+}
+
+static int open_access_log(const char *dest)
+{
+    if (strcmp(dest, "off") == 0)
+        return -1;
+    if (strcmp(dest, "-") == 0)
+        return STDOUT_FILENO;
+    int fd = open(dest, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    return fd < 0 ? -errno - 1000000 : fd;
+}
+
+static void on_drained(void *arg)
+{
+    server_state *s = arg;
+    nk_loop_stop(s->loop);
+}
+
+static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
+{
+    server_state *s = sig->data;
+    if (signum == SIGHUP) {
+        const char *dest = s->o->access_log;
+        if (s->log_fd > STDOUT_FILENO) {
+            int fd = open_access_log(dest);
+            if (fd >= 0) {
+                nk_httpd_set_access_log(s->httpd, fd);
+                close(s->log_fd);
+                s->log_fd = fd;
+            }
+        }
+        return;
+    }
+    nk_signal_stop(loop, &s->sig_term);
+    nk_signal_stop(loop, &s->sig_int);
+    nk_httpd_shutdown(s->httpd);
+}
+
+/* Run one worker's loop until a graceful stop. worker_index 0 uses the bound sockets; others
+ * bind their own SO_REUSEPORT sockets (unix sockets are shared). */
+static int run_worker(server_state *s, int own_sockets)
+{
+    http_serve_opts *o = s->o;
+    int err = nk_loop_new(o->backend, &s->loop);
+    if (err < 0)
+        return cli_fail(o->cmd, "cannot start the %s event loop: %s", o->backend ? o->backend : "default", nk_strerror(err));
+    s->log_fd = open_access_log(o->access_log);
+    if (s->log_fd < -1)
+        return cli_fail(o->cmd, "cannot open access log '%s': %s", o->access_log, nk_strerror(s->log_fd + 1000000));
+    nk_httpd_config cfg = o->cfg;
+    cfg.access_log_fd = s->log_fd;
+    cfg.log = log_to_stderr;
+    cfg.log_arg = s;
+    cfg.on_drained = on_drained;
+    cfg.drained_arg = s;
+    err = nk_httpd_new(s->loop, &cfg, &s->httpd);
+    if (err < 0)
+        return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, nk_strerror(err));
+    for (int i = 0; i < s->nsocks; i++) {
+        listener *l = &s->socks[i];
+        int fd = l->fd;
+        if (!own_sockets && !l->is_unix) {
+            fd = nk_sock_listen(&l->addr, SOCK_STREAM, NK_SOCK_REUSEPORT |
+                                (nk_addr_family(&l->addr) == AF_INET6 ? NK_SOCK_V6ONLY : 0), 0);
+            if (fd < 0)
+                return cli_fail(o->cmd, "worker cannot listen: %s", nk_strerror(fd));
+        } else if (l->is_unix) {
+            fd = dup(l->fd);
+        }
+        l->fd = -1;
+        err = nk_httpd_listen(s->httpd, fd);
+        if (err < 0)
+            return cli_fail(o->cmd, "cannot watch listener: %s", nk_strerror(err));
+    }
+    nk_signal_init(&s->sig_term, on_worker_signal, s);
+    nk_signal_init(&s->sig_int, on_worker_signal, s);
+    nk_signal_init(&s->sig_hup, on_worker_signal, s);
+    nk_signal_start(s->loop, &s->sig_term, SIGTERM);
+    nk_signal_start(s->loop, &s->sig_int, SIGINT);
+    nk_signal_start(s->loop, &s->sig_hup, SIGHUP);
+    err = nk_loop_run(s->loop, NK_RUN_DEFAULT);
+    nk_signal_stop(s->loop, &s->sig_term);
+    nk_signal_stop(s->loop, &s->sig_int);
+    nk_signal_stop(s->loop, &s->sig_hup);
+    nk_httpd_free(s->httpd);
+    s->httpd = NULL;
+    nk_loop_free(s->loop);
+    s->loop = NULL;
+    if (s->log_fd > STDOUT_FILENO)
+        close(s->log_fd);
+    fflush(stdout);
+    if (err < 0)
+        return cli_fail(o->cmd, "event loop failed: %s", nk_strerror(err));
+    return CLI_OK;
+}
+
+/* ---- supervisor --------------------------------------------------------------------------- */
+
+static server_state *g_child_state; /* keeps the parent's state reachable in a forked child */
+
+static pid_t spawn_worker(server_state *s, int index, int own_sockets)
+{
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid != 0)
+        return pid;
+    /* Child: the parent's loop is not ours to use or free (its epoll instance is shared
+     * with the parent); a fresh loop is made in run_worker. */
+    g_child_state = s;
+    server_state child = *s;
+    child.loop = NULL;
+    int rc = run_worker(&child, own_sockets);
+    (void)index;
+    _exit(rc);
+}
+
+static void stop_workers(server_state *s, int sig)
+{
+    for (int i = 0; i < s->o->workers; i++)
+        if (s->pids[i] > 0)
+            kill(s->pids[i], sig);
+}
+
+static int workers_alive(const server_state *s)
+{
+    for (int i = 0; i < s->o->workers; i++)
+        if (s->pids[i] > 0)
+            return 1;
+    return 0;
+}
+
+static void restart_dead(server_state *s)
+{
+    uint64_t now = nk_loop_now(s->loop);
+    for (int i = 0; i < s->o->workers; i++) {
+        if (s->pids[i] > 0)
+            continue;
+        if (now - s->window_start > RESTART_WINDOW_MS) {
+            s->window_start = now;
+            s->restarts = 0;
+        }
+        if (++s->restarts > RESTART_LIMIT) {
+            cli_fail(s->o->cmd, "workers keep dying; giving up");
+            s->exit_code = CLI_FAIL;
+            s->stopping = 1;
+            stop_workers(s, SIGTERM);
+            nk_timer_start(s->loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + 5000, 0);
+            return;
+        }
+        pid_t pid = spawn_worker(s, i, 0);
+        if (pid < 0) {
+            nk_timer_start(s->loop, &s->restart_timer, 500, 0);
+            return;
+        }
+        s->pids[i] = pid;
+    }
+}
+
+static void on_restart_timer(nk_loop *loop, nk_timer *t)
+{
+    server_state *s = t->data;
+    if (!s->stopping)
+        restart_dead(s);
+}
+
+static void on_kill_timer(nk_loop *loop, nk_timer *t)
+{
+    /* The graceful stop took too long: end it. */
+    stop_workers(t->data, SIGKILL);
+}
+
+static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
+{
+    server_state *s = sig->data;
+    if (signum == SIGCHLD) {
+        int status;
+        pid_t pid;
+        int died = 0;
+        while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+            for (int i = 0; i < s->o->workers; i++) {
+                if (s->pids[i] != pid)
+                    continue;
+                s->pids[i] = 0;
+                if (!s->stopping) {
+                    died = 1;
+                    if (WIFSIGNALED(status))
+                        fprintf(stderr, "netkit: %s: worker %d killed by signal %d; restarting\n",
+                                s->o->cmd, (int)pid, WTERMSIG(status));
+                    else
+                        fprintf(stderr, "netkit: %s: worker %d exited with %d; restarting\n",
+                                s->o->cmd, (int)pid, WEXITSTATUS(status));
+                }
+            }
+        }
+        if (s->stopping && !workers_alive(s))
+            nk_loop_stop(loop);
+        else if (died)
+            nk_timer_start(loop, &s->restart_timer, 100, 0);
+        return;
+    }
+    if (signum == SIGHUP) {
+        stop_workers(s, SIGHUP);
+        return;
+    }
+    if (!s->stopping) {
+        s->stopping = 1;
+        nk_timer_stop(loop, &s->restart_timer);
+        stop_workers(s, SIGTERM);
+        nk_timer_start(loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + 5000, 0);
+    }
+    if (!workers_alive(s))
+        nk_loop_stop(loop);
+}
+
+static int run_supervisor(server_state *s)
+{
+    http_serve_opts *o = s->o;
+    int err = nk_loop_new(o->backend, &s->loop);
+    if (err < 0)
+        return cli_fail(o->cmd, "cannot start the event loop: %s", nk_strerror(err));
+    s->pids = calloc((size_t)o->workers, sizeof *s->pids);
+    nk_signal sig_term, sig_int, sig_hup;
+    nk_signal_init(&sig_term, on_supervisor_signal, s);
+    nk_signal_init(&sig_int, on_supervisor_signal, s);
+    nk_signal_init(&sig_hup, on_supervisor_signal, s);
+    nk_signal_init(&s->sig_chld, on_supervisor_signal, s);
+    nk_timer_init(&s->kill_timer, on_kill_timer, s);
+    nk_timer_init(&s->restart_timer, on_restart_timer, s);
+    /* Signals are blocked (and queued for signalfd) before any worker exists, so none is
+     * lost between fork and the child's own loop. */
+    nk_signal_start(s->loop, &sig_term, SIGTERM);
+    nk_signal_start(s->loop, &sig_int, SIGINT);
+    nk_signal_start(s->loop, &sig_hup, SIGHUP);
+    nk_signal_start(s->loop, &s->sig_chld, SIGCHLD);
+    s->window_start = nk_loop_now(s->loop);
+    for (int i = 0; i < o->workers; i++) {
+        pid_t pid = spawn_worker(s, i, i == 0);
+        if (pid < 0) {
+            cli_fail(o->cmd, "cannot start worker: %s", strerror(errno));
+            s->exit_code = CLI_FAIL;
+            s->stopping = 1;
+            stop_workers(s, SIGTERM);
+            break;
+        }
+        s->pids[i] = pid;
+        if (i == 0) {
+            /* The first worker owns the bound TCP sockets now; keeping them here would let
+             * the kernel queue connections on a socket nobody accepts from. */
+            for (int k = 0; k < s->nsocks; k++) {
+                if (!s->socks[k].is_unix) {
+                    close(s->socks[k].fd);
+                    s->socks[k].fd = -1;
+                }
+            }
+        }
+    }
+    if (s->exit_code == CLI_OK)
+        print_listeners(s);
+    if (workers_alive(s))
+        nk_loop_run(s->loop, NK_RUN_DEFAULT);
+    nk_signal_stop(s->loop, &sig_term);
+    nk_signal_stop(s->loop, &sig_int);
+    nk_signal_stop(s->loop, &sig_hup);
+    nk_signal_stop(s->loop, &s->sig_chld);
+    nk_timer_stop(s->loop, &s->kill_timer);
+    nk_timer_stop(s->loop, &s->restart_timer);
+    nk_loop_free(s->loop);
+    free(s->pids);
+    return s->exit_code;
+}
+
+static void raise_fd_limit(void)
+{
+    /* Each connection is a descriptor; use what the administrator allows. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int http_serve_run(http_serve_opts *o)
+{
+    server_state s;
+    memset(&s, 0, sizeof s);
+    s.o = o;
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+
+    /* Check what can be checked before binding anything. */
+    if (o->backend) {
+        nk_loop *probe;
+        int err = nk_loop_new(o->backend, &probe);
+        if (err == -EINVAL)
+            return cli_usage(o->cmd, "unknown backend '%s'", o->backend);
+        if (err < 0)
+            return cli_fail(o->cmd, "backend '%s' cannot start: %s", o->backend, nk_strerror(err));
+        nk_loop_free(probe);
+    }
+    if (access(o->root, R_OK | X_OK) < 0)
+        return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, strerror(errno));
+    int fd = open_access_log(o->access_log);
+    if (fd < -1)
+        return cli_fail(o->cmd, "cannot open access log '%s': %s", o->access_log,
+                        nk_strerror(fd + 1000000));
+    if (fd > STDOUT_FILENO)
+        close(fd);
+
+    int r = bind_listeners(&s);
+    if (r) {
+        for (int i = 0; i < s.nsocks; i++)
+            close(s.socks[i].fd);
+        return r;
+    }
+    if (o->workers == 1) {
+        print_listeners(&s);
+        r = run_worker(&s, 1);
+    } else {
+        r = run_supervisor(&s);
+    }
+    for (int i = 0; i < s.nsocks; i++) {
+        if (s.socks[i].fd >= 0)
+            close(s.socks[i].fd);
+        if (s.socks[i].is_unix && s.socks[i].addr.u.un.sun_path[0])
+            unlink(s.socks[i].addr.u.un.sun_path);
+    }
+    return r;
+}

@@ -1,0 +1,69 @@
+/* The HTTP/1.1 static-file server engine: one nk_httpd per event loop (per worker process).
+ *
+ * The engine accepts on the listening sockets it is given, reads and parses requests, serves
+ * files below a root directory, and keeps every client-controlled quantity bounded: head size,
+ * field count, body size, number of connections and time (header, idle, body and send
+ * timeouts). It never prints: messages for the operator go through config.log.
+ *
+ * Life cycle: nk_httpd_new -> nk_httpd_listen (one or more) -> run the loop ->
+ * nk_httpd_shutdown (stop accepting, finish in-flight responses, close idle connections;
+ * config.on_drained is called when the last connection is gone) -> nk_httpd_free.
+ */
+#ifndef NETKIT_HTTPD_H
+#define NETKIT_HTTPD_H
+
+#include <stdint.h>
+#include <netkit/loop.h>
+#include <netkit/http.h>
+
+typedef struct nk_httpd nk_httpd;
+
+typedef enum { NK_LOG_INFO, NK_LOG_WARN, NK_LOG_ERROR } nk_log_level;
+
+typedef struct nk_httpd_config {
+    const char *root;          /* directory to serve */
+    const char *index;         /* index file name, NULL for none ("index.html" by default) */
+    int listing;               /* directory listings */
+    int dotfiles;              /* serve names starting with "." */
+    int follow_symlinks;       /* serve symlinks that leave root */
+    nk_http_limits limits;     /* request line, head, field count */
+    uint64_t max_body;         /* request body limit (413 above) */
+    unsigned max_conns;        /* open connections; accepting pauses at the limit */
+    unsigned header_timeout_ms;/* a request head must arrive within this (slowloris) */
+    unsigned idle_timeout_ms;  /* keep-alive connection with no request */
+    unsigned body_timeout_ms;  /* gap between body reads */
+    unsigned send_timeout_ms;  /* gap between successful writes (client not reading) */
+    unsigned drain_timeout_ms; /* nk_httpd_shutdown: bound for in-flight responses */
+    int access_log_fd;         /* combined log format lines; -1 for none */
+    const char *mime_types;    /* path of mime.types, NULL for /etc/mime.types */
+    /* Operator messages (descriptor exhaustion, ...); may be NULL. */
+    void (*log)(void *arg, nk_log_level level, const char *msg);
+    void *log_arg;
+    /* Called once after nk_httpd_shutdown when no connection is left. */
+    void (*on_drained)(void *arg);
+    void *drained_arg;
+} nk_httpd_config;
+
+/* Sensible defaults for everything; root ".". */
+void nk_httpd_config_default(nk_httpd_config *cfg);
+
+/* Create the engine on loop. The config is copied (strings must outlive the engine).
+ * Errors: -ENOENT/-ENOTDIR/-EACCES for the root, -ENOMEM. */
+int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out);
+/* Accept connections on a listening, non-blocking socket. The engine owns and closes it. */
+int nk_httpd_listen(nk_httpd *srv, int listen_fd);
+/* Stop accepting and drain; see above. Safe to call more than once. */
+void nk_httpd_shutdown(nk_httpd *srv);
+/* Change the access log descriptor (after the caller reopened the file); flushes first. */
+void nk_httpd_set_access_log(nk_httpd *srv, int fd);
+/* Close everything (connections are dropped) and free the engine. */
+void nk_httpd_free(nk_httpd *srv);
+
+typedef struct nk_httpd_stats {
+    uint64_t requests;
+    uint64_t connections;   /* accepted so far */
+    unsigned open;          /* open right now */
+} nk_httpd_stats;
+void nk_httpd_get_stats(const nk_httpd *srv, nk_httpd_stats *out);
+
+#endif

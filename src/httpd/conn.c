@@ -1,0 +1,538 @@
+/* One client connection: read -> parse -> (read the body) -> respond -> keep-alive or close.
+ *
+ * Ordering: a pipelined request is not parsed until the previous response is fully written,
+ * so responses leave in request order and output per connection stays bounded.
+ * Bodies: the server has no handler that consumes bodies, but it must still find where a body
+ * ends to find the next request (RFC 9112 section 6.3), so a body is read and discarded before
+ * the response, with its head kept at the front of the buffer and parsed again afterwards.
+ * Closing: after an error or with unread input, the write side is shut first and what the
+ * client still sends is drained for a short time ("lingering close"), because closing with
+ * unread data makes the kernel send a reset that can destroy the response in flight.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LINGER_MS 2000
+#define LINGER_MAX_BYTES (1024 * 1024)
+
+static void conn_update(nk__conn *c, int progress);
+static int conn_process(nk__conn *c);
+
+/* ---- buffer pool -------------------------------------------------------------------------- */
+
+static int in_acquire(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    if (c->in.data)
+        return 0;
+    if (srv->npool) {
+        c->in.data = srv->pool[--srv->npool];
+        c->in.cap = NK__POOL_BLOCK;
+        c->in.rpos = c->in.wpos = 0;
+        return 0;
+    }
+    return nk_buf_reserve(&c->in, NK__POOL_BLOCK);
+}
+
+static void in_release(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    if (!c->in.data || nk_buf_len(&c->in))
+        return;
+    if (c->in.cap == NK__POOL_BLOCK) {
+        if (!srv->pool)
+            srv->pool = calloc(NK__POOL_MAX, sizeof *srv->pool);
+        if (srv->pool && srv->npool < NK__POOL_MAX) {
+            srv->pool[srv->npool++] = c->in.data;
+            c->in.data = NULL;
+            c->in.cap = c->in.rpos = c->in.wpos = 0;
+            return;
+        }
+    }
+    nk_buf_release(&c->in);
+}
+
+void nk__pool_free(nk_httpd *srv)
+{
+    for (size_t i = 0; i < srv->npool; i++)
+        free(srv->pool[i]);
+    free(srv->pool);
+    srv->pool = NULL;
+    srv->npool = 0;
+}
+
+/* ---- life cycle --------------------------------------------------------------------------- */
+
+static int out_pending(const nk__conn *c)
+{
+    return c->seg.mem || c->seg.len || c->iseg < c->nsegs;
+}
+
+void nk__conn_close(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    nk_io_stop(srv->loop, &c->io);
+    nk_timer_stop(srv->loop, &c->timer);
+    close(c->io.fd);
+    if (c->file_fd >= 0)
+        close(c->file_fd);
+    free(c->segs);
+    c->in.rpos = c->in.wpos = 0;
+    in_release(c);
+    nk_buf_free(&c->in);
+    nk_buf_free(&c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    free(c);
+    nk__httpd_conn_closed(srv);
+}
+
+/* The response that ends the connection is out: close, or shut the write side and drain. */
+static void conn_finish(nk__conn *c)
+{
+    if (c->peer_eof || (!c->linger_needed && nk_buf_len(&c->in) == 0)) {
+        nk__conn_close(c);
+        return;
+    }
+    shutdown(c->io.fd, SHUT_WR);
+    c->lingering = 1;
+    nk_buf_clear(&c->in);
+    conn_update(c, 0);
+}
+
+void nk__conn_shutdown(nk__conn *c)
+{
+    c->close_after = 1;
+    if (!out_pending(c) && c->head_len == 0 && !c->lingering) {
+        /* Idle, or in the middle of a head we will not answer. */
+        nk__conn_close(c);
+        return;
+    }
+    conn_update(c, 0);
+}
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+static void linger_read(nk__conn *c)
+{
+    char sink[4096];
+    for (int i = 0; i < 16; i++) {
+        ssize_t n = recv(c->io.fd, sink, sizeof sink, 0);
+        if (n > 0) {
+            c->linger_bytes += (uint64_t)n;
+            if (c->linger_bytes > LINGER_MAX_BYTES)
+                break;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        break; /* EOF or error */
+    }
+    nk__conn_close(c);
+}
+
+/* Returns -1 when the connection was closed. */
+static int conn_read(nk__conn *c)
+{
+    if (in_acquire(c) < 0) {
+        nk__conn_close(c);
+        return -1;
+    }
+    size_t room = c->in.max - nk_buf_len(&c->in);
+    if (room == 0)
+        return 0;
+    ssize_t n = nk_buf_read_fd(&c->in, c->io.fd, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
+    if (n == -EAGAIN)
+        return 0;
+    if (n < 0) {
+        nk__conn_close(c);
+        return -1;
+    }
+    if (n == 0)
+        c->peer_eof = 1;
+    return 1;
+}
+
+/* ---- request handling --------------------------------------------------------------------- */
+
+static int respond_allow(nk__conn *c, int status)
+{
+    nk__resp r;
+    nk__resp_init(&r, status);
+    r.allow = "GET, HEAD, OPTIONS";
+    if (status == 204) {
+        r.no_body = 1;
+        return nk__respond(c, &r);
+    }
+    return nk__respond_error(c, status, "This resource allows GET, HEAD and OPTIONS only.");
+}
+
+static int handle(nk__conn *c, const nk_http_request *req)
+{
+    switch (req->method) {
+    case NK_HTTP_GET:
+    case NK_HTTP_HEAD:
+        return nk__static_handle(c, req);
+    case NK_HTTP_OPTIONS:
+        /* RFC 9110 section 9.3.7: describe the communication options; Allow says them. */
+        return respond_allow(c, 204);
+    default:
+        /* RFC 9110 section 15.5.6: 405 MUST carry Allow. TRACE is refused here too, since
+         * echoing requests back can leak credentials to scripts (cross-site tracing). */
+        return respond_allow(c, 405);
+    }
+}
+
+static void set_log_fields(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    const char *start = req->method_name.p;
+    const char *end = req->target.p + req->target.len;
+    /* the request line as sent, up to and including the version */
+    srv->log_line.p = start;
+    srv->log_line.len = (size_t)(end - start) + 9;
+    const nk_http_header *h = nk_http_find_header(req, "Referer");
+    srv->log_referer = h ? h->value : (nk_str){NULL, 0};
+    h = nk_http_find_header(req, "User-Agent");
+    srv->log_agent = h ? h->value : (nk_str){NULL, 0};
+}
+
+static void set_log_raw(nk__conn *c)
+{
+    /* A refused request: log its first line as far as it goes (bounded). */
+    nk_httpd *srv = c->srv;
+    const char *p = nk_buf_rptr(&c->in);
+    size_t len = nk_buf_len(&c->in), n = 0;
+    while (n < len && n < 256 && p[n] != '\r' && p[n] != '\n')
+        n++;
+    srv->log_line = (nk_str){p, n};
+    srv->log_referer = srv->log_agent = (nk_str){NULL, 0};
+}
+
+/* A request that cannot be answered normally: answer status and close. */
+static int refuse(nk__conn *c, int status)
+{
+    c->close_after = 1;
+    c->linger_needed = 1;
+    c->head_len = 0;
+    c->srv->req_is_head = 0;
+    set_log_raw(c);
+    nk_buf_clear(&c->in);
+    return nk__respond_error(c, status, NULL);
+}
+
+static void send_continue(nk__conn *c)
+{
+    /* RFC 9110 section 10.1.1: tell the client to send the body it is holding back. The
+     * bytes go through the normal output path so they stay ahead of the final response. */
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    if (nk_buf_append(&c->out, cont, sizeof cont - 1) == 0)
+        c->seg.mem += sizeof cont - 1;
+}
+
+/* Discard body bytes that follow the retained head. Returns 1 when the body is complete,
+ * 0 when more is needed, or an HTTP status (413, 400) for a bad body. */
+static int discard_body(nk__conn *c)
+{
+    char *base = nk_buf_rptr(&c->in) + c->head_len;
+    size_t avail = nk_buf_len(&c->in) - c->head_len, used = 0;
+    int result = 0;
+    if (c->body_left) {
+        used = avail < c->body_left ? avail : (size_t)c->body_left;
+        c->body_left -= used;
+        result = c->body_left == 0;
+    } else if (c->chunked_active) {
+        for (;;) {
+            size_t consumed;
+            const char *data;
+            size_t dlen;
+            int r = nk_http_chunked_step(&c->chunked, base + used, avail - used, &consumed,
+                                         &data, &dlen);
+            used += consumed;
+            if (r == 1)
+                continue;
+            if (r == 2) {
+                c->chunked_active = 0;
+                result = 1;
+            } else if (r == -EFBIG) {
+                result = 413;
+            } else if (r < 0) {
+                result = 400;
+            }
+            break;
+        }
+    } else {
+        result = 1;
+    }
+    if (used) {
+        /* close the gap: pipelined bytes after the body move up behind the head */
+        memmove(base, base + used, avail - used);
+        c->in.wpos -= used;
+    }
+    return result;
+}
+
+static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
+{
+    nk_httpd *srv = c->srv;
+    srv->req_is_head = req->method == NK_HTTP_HEAD;
+    c->head_len = (size_t)head_len;
+    c->http10 = req->version_minor == 0;
+    if (!req->keep_alive || srv->shutting_down)
+        c->close_after = 1;
+    if (req->content_length > 0) {
+        if ((uint64_t)req->content_length > srv->cfg.max_body) {
+            /* RFC 9110 section 15.5.14; the body is not read, so the connection closes. */
+            set_log_fields(c, req);
+            c->close_after = 1;
+            c->linger_needed = 1;
+            c->head_len = 0;
+            int r = nk__respond_error(c, 413, NULL);
+            nk_buf_clear(&c->in);
+            return r;
+        }
+        c->body_left = (uint64_t)req->content_length;
+    } else if (req->chunked) {
+        nk_http_chunked_init(&c->chunked, srv->cfg.max_body);
+        c->chunked_active = 1;
+    }
+    if ((c->body_left || c->chunked_active) && req->expect_continue && !c->http10 &&
+        nk_buf_len(&c->in) - c->head_len == 0)
+        send_continue(c);
+    return 0;
+}
+
+static int finish_request(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    nk_http_request *req = &srv->req;
+    int status;
+    /* The head was validated before its body was read; parse it again for the views. */
+    int r = nk_http_parse_request(nk_buf_rptr(&c->in), c->head_len, 0, &srv->cfg.limits, req,
+                                  &status);
+    if (r < 0)
+        return refuse(c, 400);
+    c->requests++;
+    srv->stats.requests++;
+    srv->req_is_head = req->method == NK_HTTP_HEAD;
+    set_log_fields(c, req);
+    r = handle(c, req);
+    if (r < 0)
+        return r;
+    nk_buf_consume(&c->in, c->head_len);
+    c->head_len = 0;
+    return 0;
+}
+
+/* Parse and answer whatever the buffer holds, in order. Returns -1 if c was closed. */
+static int conn_process(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    for (;;) {
+        if (c->lingering)
+            return 0;
+        if (out_pending(c))
+            return 0;
+        if (c->head_len) {
+            int r = discard_body(c);
+            if (r == 0)
+                return 0;
+            if (r > 1) {
+                if (refuse(c, r) < 0)
+                    return -1;
+                continue;
+            }
+            if (finish_request(c) < 0)
+                return -1;
+            continue;
+        }
+        if (c->close_after) {
+            conn_finish(c);
+            return -1;
+        }
+        size_t len = nk_buf_len(&c->in);
+        if (len == 0)
+            return 0;
+        int status = 0;
+        int r = nk_http_parse_request(nk_buf_rptr(&c->in), len, c->parsed_prev, &srv->cfg.limits,
+                                      &srv->req, &status);
+        if (r == -EAGAIN) {
+            c->parsed_prev = len;
+            if (c->peer_eof) {
+                /* The client stopped in the middle of a head. */
+                if (refuse(c, 400) < 0)
+                    return -1;
+                continue;
+            }
+            return 0;
+        }
+        c->parsed_prev = 0;
+        if (r < 0) {
+            /* RFC 9112 section 2.2/11.2: after a framing error the rest of the stream cannot
+             * be trusted, so nothing more is read from it. */
+            if (refuse(c, status ? status : 400) < 0)
+                return -1;
+            continue;
+        }
+        if (begin_request(c, &srv->req, r) < 0)
+            return -1;
+    }
+}
+
+/* ---- interest and timers ------------------------------------------------------------------ */
+
+static unsigned phase_timeout(const nk__conn *c, nk__phase phase)
+{
+    const nk_httpd_config *cfg = &c->srv->cfg;
+    switch (phase) {
+    case NK__PHASE_HEAD: return cfg->header_timeout_ms;
+    case NK__PHASE_IDLE: return cfg->idle_timeout_ms;
+    case NK__PHASE_BODY: return cfg->body_timeout_ms;
+    case NK__PHASE_WRITE: return cfg->send_timeout_ms;
+    case NK__PHASE_LINGER: return LINGER_MS;
+    default: return 0;
+    }
+}
+
+static void conn_update(nk__conn *c, int progress)
+{
+    nk_httpd *srv = c->srv;
+    unsigned ev = 0;
+    nk__phase phase;
+    int pending = out_pending(c);
+    if (c->lingering) {
+        ev = NK_READ;
+        phase = NK__PHASE_LINGER;
+    } else {
+        if (!c->peer_eof && !(c->close_after && !c->head_len) &&
+            nk_buf_len(&c->in) < c->in.max)
+            ev |= NK_READ;
+        if (pending)
+            ev |= NK_WRITE;
+        if (pending)
+            phase = NK__PHASE_WRITE;
+        else if (c->head_len)
+            phase = NK__PHASE_BODY;
+        else if (nk_buf_len(&c->in) || c->requests == 0)
+            phase = NK__PHASE_HEAD;
+        else
+            phase = NK__PHASE_IDLE;
+    }
+    nk_io_start(srv->loop, &c->io, ev);
+    /* A head has one deadline from its first byte (renewing it per read would let a client
+     * trickle bytes forever); body and write deadlines are renewed on progress. */
+    int renew = phase != c->phase || c->requests != c->timer_requests ||
+                (progress && (phase == NK__PHASE_BODY || phase == NK__PHASE_WRITE));
+    if (renew) {
+        c->phase = phase;
+        c->timer_requests = c->requests;
+        unsigned ms = phase_timeout(c, phase);
+        if (ms)
+            nk_timer_start(srv->loop, &c->timer, ms, 0);
+        else
+            nk_timer_stop(srv->loop, &c->timer);
+    }
+    if (phase == NK__PHASE_IDLE) {
+        in_release(c);
+        if (c->out.data && !nk_buf_len(&c->out))
+            nk_buf_release(&c->out);
+    }
+}
+
+static void on_timer(nk_loop *loop, nk_timer *t)
+{
+    nk__conn *c = t->data;
+    if (c->phase == NK__PHASE_HEAD && nk_buf_len(&c->in) && !out_pending(c)) {
+        /* RFC 9110 section 15.5.9: tell a slow client why it is being dropped. */
+        if (refuse(c, 408) < 0)
+            return;
+        if (conn_process(c) < 0)
+            return;
+        conn_update(c, 0);
+        return;
+    }
+    nk__conn_close(c);
+}
+
+static void on_io(nk_loop *loop, nk_io *io, unsigned events)
+{
+    nk__conn *c = io->data;
+    int progress = 0;
+    if (c->lingering) {
+        linger_read(c);
+        return;
+    }
+    if ((events & NK_WRITE) || ((events & NK_ERROR) && out_pending(c))) {
+        int r = nk__conn_flush(c);
+        if (r < 0) {
+            nk__conn_close(c);
+            return;
+        }
+        progress = 1;
+    }
+    if (events & (NK_READ | NK_ERROR)) {
+        int r = conn_read(c);
+        if (r < 0)
+            return;
+        progress |= r;
+    }
+    if (conn_process(c) < 0)
+        return;
+    if (c->peer_eof && !out_pending(c)) {
+        /* Nothing left to answer (a body cut short cannot be finished either). */
+        nk__conn_close(c);
+        return;
+    }
+    conn_update(c, progress);
+}
+
+int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)
+{
+    nk__conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    c->srv = srv;
+    c->file_fd = -1;
+    nk_buf_init(&c->in, srv->cfg.limits.max_head + NK__POOL_BLOCK);
+    nk_buf_init(&c->out, 0);
+    nk_timer_init(&c->timer, on_timer, c);
+    nk_io_init(&c->io, fd, on_io, c);
+    int family = nk_addr_family(peer);
+    c->is_tcp = family == AF_INET || family == AF_INET6;
+    c->peer_family = (unsigned char)family;
+    if (family == AF_INET)
+        memcpy(c->peer_ip, &peer->u.in.sin_addr, 4);
+    else if (family == AF_INET6)
+        memcpy(c->peer_ip, &peer->u.in6.sin6_addr, 16);
+    int err = nk_io_start(srv->loop, &c->io, NK_READ);
+    if (err < 0) {
+        free(c);
+        return err;
+    }
+    if (c->is_tcp) {
+        /* Responses are written whole (head and body coalesced with MSG_MORE), so Nagle's
+         * delay would only add latency to the last segment. */
+        int on = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    }
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    c->phase = NK__PHASE_NONE;
+    /* With TCP_DEFER_ACCEPT the request is usually here already: save a loop round trip. */
+    on_io(srv->loop, &c->io, NK_READ);
+    return 0;
+}

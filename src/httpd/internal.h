@@ -1,0 +1,168 @@
+/* Private structures of the HTTP server engine, shared by its files:
+ *   server.c   listeners, accept, connection limits, date/log caches, shutdown
+ *   conn.c     per-connection state machine: read, parse, respond, send, keep-alive or close
+ *   respond.c  response heads, error pages, writing memory and file segments
+ *   static.c   the static-file handler: path -> open+fstat -> conditionals -> ranges
+ *   log.c      access log (combined format) buffered per worker
+ */
+#ifndef NK_HTTPD_INTERNAL_H
+#define NK_HTTPD_INTERNAL_H
+
+#include <netkit/netkit.h>
+#include <netkit/httpd.h>
+
+#include <sys/types.h>
+#include <time.h>
+
+#define NK_SERVER_NAME "netkit/" NETKIT_VERSION
+
+/* What is written after the head: `mem` bytes from conn.out, then `len` bytes of the body
+ * file starting at `off`. A multipart/byteranges response is a list of these. */
+typedef struct nk__seg {
+    size_t mem;
+    off_t off;
+    uint64_t len;
+} nk__seg;
+
+typedef enum {
+    NK__PHASE_NONE = 0,
+    NK__PHASE_HEAD,  /* waiting for (the rest of) a request head: header timeout, not renewed */
+    NK__PHASE_IDLE,  /* keep-alive, nothing buffered: idle timeout */
+    NK__PHASE_BODY,  /* discarding a request body: body timeout, renewed on progress */
+    NK__PHASE_WRITE, /* output pending: send timeout, renewed on progress */
+    NK__PHASE_LINGER /* closing: draining what the client still sends */
+} nk__phase;
+
+typedef struct nk__conn nk__conn;
+struct nk__conn {
+    nk_httpd *srv;
+    nk__conn *prev, *next;
+    nk_io io;
+    nk_timer timer;
+    nk_buf in;            /* request bytes, parsed in place */
+    nk_buf out;           /* response bytes not yet written */
+    size_t parsed_prev;   /* bytes of the current head already scanned */
+    int file_fd;          /* body file of the response being sent, -1 when none */
+    nk__seg seg;          /* segment being written */
+    nk__seg *segs;        /* further segments (multipart responses) */
+    unsigned nsegs, iseg;
+    uint64_t body_left;   /* Content-Length body bytes still to discard */
+    nk_http_chunked chunked;
+    uint64_t linger_bytes;
+    unsigned requests;    /* served on this connection */
+    nk__phase phase;
+    size_t head_len;      /* head kept at the front of `in` while its body is read */
+    unsigned timer_requests; /* `requests` when the timer was last armed */
+    unsigned char chunked_active, close_after, peer_eof, lingering, is_tcp, http10;
+    unsigned char linger_needed; /* unread input may follow: drain before closing */
+    unsigned char peer_family;
+    unsigned char peer_ip[16];
+};
+
+typedef struct nk__listener {
+    nk_io io;
+    int fd;
+    nk_httpd *srv;
+} nk__listener;
+
+struct nk_httpd {
+    nk_loop *loop;
+    nk_httpd_config cfg;
+    int root_fd;
+    char *root_real;        /* realpath of the root, for the fallback confinement check */
+    size_t root_real_len;
+    int have_openat2;
+    nk_mime_table *mime;
+
+    nk__listener *listeners;
+    size_t nlisteners;
+    int accept_paused;      /* at max_conns */
+    int accept_backoff;     /* out of descriptors: waiting for accept_timer */
+    nk_timer accept_timer;
+    uint64_t last_fd_warning_ms;
+
+    nk__conn *conns;
+    unsigned nconns;
+
+    nk_http_request req;    /* the request being handled (one at a time per loop) */
+    nk_buf head;            /* scratch: response head being built */
+    nk_buf body;            /* scratch: generated bodies (error pages, listings) */
+    char path[4096];        /* scratch: normalised path */
+    nk_str log_line, log_referer, log_agent; /* the request being answered, for the log */
+    int req_is_head;        /* the request being answered is HEAD: no body in any answer */
+
+    char **pool;            /* free read buffers of POOL_BLOCK bytes, reused across requests */
+    size_t npool;
+
+    time_t date_sec;        /* cached Date header value, reformatted once a second */
+    char date[NK_HTTP_DATE_LEN + 1];
+    time_t logtime_sec;
+    char logtime[32];
+
+    nk_buf log;             /* access log lines not yet written */
+    nk_timer log_timer;
+
+    int shutting_down;
+    int drained_called;
+    nk_timer drain_timer;
+    nk_httpd_stats stats;
+};
+
+/* server.c */
+const char *nk__httpd_date(nk_httpd *srv);
+void nk__httpd_conn_closed(nk_httpd *srv);
+void nk__httpd_log(nk_httpd *srv, nk_log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Read buffers are taken from a small per-server pool while a connection is busy and given
+ * back when it goes idle, so idle keep-alive connections hold no buffer and busy ones do not
+ * allocate per request. */
+#define NK__POOL_BLOCK 16384
+#define NK__POOL_MAX 256
+
+/* conn.c */
+int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer);
+void nk__conn_close(nk__conn *c);
+void nk__conn_shutdown(nk__conn *c);
+void nk__pool_free(nk_httpd *srv);
+
+/* respond.c: a response plan filled by a handler, then sent by nk__respond. */
+typedef struct nk__resp {
+    int status;
+    const char *content_type;
+    const char *etag;
+    time_t last_modified;       /* 0: none */
+    const char *content_encoding;
+    int vary_accept_encoding;
+    int accept_ranges;
+    const char *allow;
+    nk_str location;            /* two parts: path and optional "/?query" suffix built by caller */
+    nk_str location_suffix;
+    char content_range[96];     /* "" when none */
+    uint64_t content_length;
+    int file_fd;                /* -1: body is in srv->body (or none) */
+    off_t file_off;
+    int no_body;                /* HEAD, 304: headers only */
+    const char *extra_headers;  /* preformatted "Name: value\r\n" lines, or NULL */
+} nk__resp;
+
+void nk__resp_init(nk__resp *r, int status);
+/* Send a planned response on c (takes ownership of r->file_fd). Returns 0, or a negative
+ * error when the connection failed and was closed. */
+int nk__respond(nk__conn *c, nk__resp *r);
+/* Build and send a small HTML error page. */
+int nk__respond_error(nk__conn *c, int status, const char *detail);
+/* Send a multipart/byteranges body: segments already in c->out and c->segs. */
+int nk__respond_multipart(nk__conn *c, nk__resp *r);
+/* Write pending output. Returns 1 when everything is written, 0 when the socket is full,
+ * negative on a connection error. */
+int nk__conn_flush(nk__conn *c);
+
+/* static.c */
+int nk__static_handle(nk__conn *c, const nk_http_request *req);
+
+/* log.c */
+void nk__log_request(nk__conn *c, int status, uint64_t bytes);
+void nk__log_flush(nk_httpd *srv);
+
+#endif

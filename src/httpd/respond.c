@@ -1,0 +1,313 @@
+/* Responses: the head is built in a per-server scratch buffer and written together with any
+ * in-memory body in one sendmsg; a file body follows with sendfile, so file bytes never pass
+ * through user space. Only what the socket does not take right away is copied into the
+ * connection's own buffer, which keeps the common case free of per-request allocation.
+ * On TCP the head is sent with MSG_MORE when a file body follows, so the two leave in one
+ * segment instead of two (a small file then costs one packet, not two).
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define SENDFILE_CHUNK (4u << 20) /* per call, so one fast client cannot hog the loop */
+
+void nk__resp_init(nk__resp *r, int status)
+{
+    memset(r, 0, sizeof *r);
+    r->status = status;
+    r->file_fd = -1;
+}
+
+static void put(nk_buf *b, const char *s, size_t n)
+{
+    /* The scratch head has no size limit of its own; an allocation failure truncates the
+     * head, which the caller detects through the final length check. */
+    (void)nk_buf_append(b, s, n);
+}
+
+static void put_header(nk_buf *b, const char *name, const char *value)
+{
+    put(b, name, strlen(name));
+    put(b, ": ", 2);
+    put(b, value, strlen(value));
+    put(b, "\r\n", 2);
+}
+
+static void put_u64(nk_buf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t n = sizeof tmp;
+    do {
+        tmp[--n] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    put(b, tmp + n, sizeof tmp - n);
+}
+
+static void build_head(nk__conn *c, const nk__resp *r)
+{
+    nk_httpd *srv = c->srv;
+    nk_buf *h = &srv->head;
+    nk_buf_clear(h);
+    const char *reason = nk_http_reason(r->status);
+    put(h, "HTTP/1.1 ", 9);
+    put_u64(h, (uint64_t)r->status);
+    put(h, " ", 1);
+    put(h, reason, strlen(reason));
+    put(h, "\r\nServer: " NK_SERVER_NAME "\r\nDate: ", 10 + sizeof NK_SERVER_NAME - 1 + 8);
+    put(h, nk__httpd_date(srv), NK_HTTP_DATE_LEN);
+    put(h, "\r\n", 2);
+    if (r->content_type)
+        put_header(h, "Content-Type", r->content_type);
+    /* RFC 9110 section 8.6: no Content-Length in 204 (and none in 1xx); in a 304 it could
+     * only repeat the 200's value, which is left out as nginx and lighttpd do. */
+    if (r->status != 204 && r->status != 304) {
+        put(h, "Content-Length: ", 16);
+        put_u64(h, r->content_length);
+        put(h, "\r\n", 2);
+    }
+    if (r->last_modified) {
+        char date[NK_HTTP_DATE_LEN + 1];
+        nk_http_date_format(r->last_modified, date);
+        put_header(h, "Last-Modified", date);
+    }
+    if (r->etag)
+        put_header(h, "ETag", r->etag);
+    if (r->accept_ranges)
+        put(h, "Accept-Ranges: bytes\r\n", 22);
+    if (r->content_encoding)
+        put_header(h, "Content-Encoding", r->content_encoding);
+    if (r->vary_accept_encoding)
+        put(h, "Vary: Accept-Encoding\r\n", 23);
+    if (r->content_range[0])
+        put_header(h, "Content-Range", r->content_range);
+    if (r->allow)
+        put_header(h, "Allow", r->allow);
+    if (r->location.p) {
+        put(h, "Location: ", 10);
+        put(h, r->location.p, r->location.len);
+        if (r->location_suffix.p)
+            put(h, r->location_suffix.p, r->location_suffix.len);
+        put(h, "\r\n", 2);
+    }
+    if (r->extra_headers)
+        put(h, r->extra_headers, strlen(r->extra_headers));
+    /* RFC 9112 section 9.6 / 9.3: say when the connection ends; HTTP/1.0 clients need the
+     * keep-alive said explicitly. */
+    if (c->close_after)
+        put(h, "Connection: close\r\n", 19);
+    else if (c->http10)
+        put(h, "Connection: keep-alive\r\n", 24);
+    put(h, "\r\n", 2);
+}
+
+/* Append iov data the socket did not take to c->out, as memory of the current segment. */
+static int keep_rest(nk__conn *c, const struct iovec *iov, int iovcnt, size_t written)
+{
+    for (int i = 0; i < iovcnt; i++) {
+        size_t len = iov[i].iov_len;
+        if (written >= len) {
+            written -= len;
+            continue;
+        }
+        size_t n = len - written;
+        if (nk_buf_append(&c->out, (const char *)iov[i].iov_base + written, n) < 0)
+            return -ENOMEM;
+        c->seg.mem += n;
+        written = 0;
+    }
+    return 0;
+}
+
+/* Write head + memory body directly when nothing is queued; queue what remains. */
+static int send_now(nk__conn *c, const char *body, size_t body_len, int more)
+{
+    nk_httpd *srv = c->srv;
+    struct iovec iov[2] = {
+        {nk_buf_rptr(&srv->head), nk_buf_len(&srv->head)},
+        {(void *)body, body_len},
+    };
+    int iovcnt = body_len ? 2 : 1;
+    size_t total = iov[0].iov_len + body_len;
+    size_t written = 0;
+    if (!c->seg.mem && nk_buf_len(&c->out) == 0) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+        int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
+        ssize_t n;
+        do
+            n = sendmsg(c->io.fd, &msg, flags);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN)
+            return -errno;
+        if (n > 0)
+            written = (size_t)n;
+    }
+    if (written < total)
+        return keep_rest(c, iov, iovcnt, written);
+    return 0;
+}
+
+int nk__conn_flush(nk__conn *c)
+{
+    for (;;) {
+        if (c->seg.mem) {
+            int flags = MSG_NOSIGNAL | (c->seg.len && c->is_tcp ? MSG_MORE : 0);
+            ssize_t n = send(c->io.fd, nk_buf_rptr(&c->out), c->seg.mem, flags);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return errno == EAGAIN ? 0 : -errno;
+            }
+            nk_buf_consume(&c->out, (size_t)n);
+            c->seg.mem -= (size_t)n;
+            continue;
+        }
+        if (c->seg.len) {
+            size_t want = c->seg.len < SENDFILE_CHUNK ? (size_t)c->seg.len : SENDFILE_CHUNK;
+            ssize_t n = sendfile(c->io.fd, c->file_fd, &c->seg.off, want);
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                return errno == EAGAIN ? 0 : -errno;
+            }
+            if (n == 0)
+                return -EIO; /* the file shrank under us: the promised length cannot be kept */
+            c->seg.len -= (uint64_t)n;
+            if (c->seg.len && (size_t)n == want)
+                continue;
+            if (c->seg.len)
+                return 0; /* short write: the socket is full */
+            continue;
+        }
+        if (c->iseg < c->nsegs) {
+            c->seg = c->segs[c->iseg++];
+            continue;
+        }
+        break;
+    }
+    if (c->file_fd >= 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
+    free(c->segs);
+    c->segs = NULL;
+    c->nsegs = c->iseg = 0;
+    return 1;
+}
+
+static int respond_finish(nk__conn *c, int err)
+{
+    if (err == 0)
+        err = nk__conn_flush(c);
+    if (err < 0) {
+        nk__conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
+int nk__respond(nk__conn *c, nk__resp *r)
+{
+    nk_httpd *srv = c->srv;
+    build_head(c, r);
+    int has_file = r->file_fd >= 0 && !r->no_body && r->content_length > 0;
+    nk__log_request(c, r->status, r->no_body ? 0 : r->content_length);
+    if (r->file_fd >= 0 && !has_file) {
+        close(r->file_fd);
+        r->file_fd = -1;
+    }
+    const char *body = NULL;
+    size_t body_len = 0;
+    if (!has_file && !r->no_body) {
+        body = nk_buf_rptr(&srv->body);
+        body_len = nk_buf_len(&srv->body);
+    }
+    int err = send_now(c, body, body_len, has_file);
+    if (has_file) {
+        c->file_fd = r->file_fd;
+        c->seg.off = r->file_off;
+        c->seg.len = r->content_length;
+        r->file_fd = -1;
+    }
+    return respond_finish(c, err);
+}
+
+int nk__respond_multipart(nk__conn *c, nk__resp *r)
+{
+    /* The parts (memory in c->out, ranges of the file) were laid out by the caller in
+     * c->segs; the head goes in front of the first part's memory. */
+    nk_httpd *srv = c->srv;
+    build_head(c, r);
+    nk__log_request(c, r->status, r->content_length);
+    if (r->no_body) {
+        if (r->file_fd >= 0)
+            close(r->file_fd);
+        nk_buf_clear(&c->out);
+        free(c->segs);
+        c->segs = NULL;
+        c->nsegs = c->iseg = 0;
+        return respond_finish(c, send_now(c, NULL, 0, 0));
+    }
+    size_t hlen = nk_buf_len(&srv->head);
+    int err = nk_buf_reserve(&c->out, hlen);
+    if (err == 0) {
+        /* prepend the head to the queued part bytes */
+        char *p = nk_buf_rptr(&c->out);
+        memmove(p + hlen, p, nk_buf_len(&c->out));
+        memcpy(p, nk_buf_rptr(&srv->head), hlen);
+        nk_buf_commit(&c->out, hlen);
+        c->file_fd = r->file_fd;
+        r->file_fd = -1;
+        c->seg = c->segs[0];
+        c->seg.mem += hlen;
+        c->iseg = 1;
+    }
+    return respond_finish(c, err);
+}
+
+static const char *status_detail(int status)
+{
+    switch (status) {
+    case 400: return "The request could not be understood.";
+    case 403: return "You are not allowed to see this resource.";
+    case 404: return "The requested resource was not found on this server.";
+    case 408: return "The request took too long to arrive.";
+    case 413: return "The request body is larger than this server accepts.";
+    case 414: return "The request target is longer than this server accepts.";
+    case 416: return "The requested range cannot be satisfied.";
+    case 431: return "The request header fields are too large.";
+    case 500: return "The server failed to handle the request.";
+    case 501: return "The server does not support this method or transfer coding.";
+    case 505: return "The server supports HTTP/1.x only.";
+    default: return "";
+    }
+}
+
+int nk__respond_error(nk__conn *c, int status, const char *detail)
+{
+    nk_httpd *srv = c->srv;
+    nk_buf *b = &srv->body;
+    nk_buf_clear(b);
+    const char *reason = nk_http_reason(status);
+    if (!detail)
+        detail = status_detail(status);
+    nk_buf_printf(b,
+                  "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>%d %s</title></head>\n"
+                  "<body><h1>%d %s</h1>\n<p>%s</p>\n<hr><address>" NK_SERVER_NAME
+                  "</address></body></html>\n",
+                  status, reason, status, reason, detail);
+    nk__resp r;
+    nk__resp_init(&r, status);
+    r.content_type = "text/html; charset=utf-8";
+    r.content_length = nk_buf_len(b);
+    r.allow = (status == 405) ? "GET, HEAD, OPTIONS" : NULL;
+    if (srv->req_is_head && status != 400)
+        r.no_body = 1;
+    return nk__respond(c, &r);
+}

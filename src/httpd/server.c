@@ -1,0 +1,303 @@
+/* The server engine: listeners, accepting with limits, cached dates, shutdown.
+ *
+ * Accepting is the one place where a flood of clients meets finite resources, so each limit
+ * here has a reason:
+ *   - max_conns: at the limit the listeners are paused (the kernel's backlog holds further
+ *     clients) rather than accepting and dropping; they resume when a connection closes.
+ *   - EMFILE/ENFILE: the pending connection stays in the backlog and the listener stays
+ *     readable, so a level-triggered loop would spin. Accepting backs off for 100 ms instead,
+ *     and the condition is reported at most once a second.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+
+#define ACCEPT_BACKOFF_MS 100
+#define ACCEPT_BATCH 64 /* accepts per readiness event, so one listener cannot starve the rest */
+
+void nk_httpd_config_default(nk_httpd_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->root = ".";
+    cfg->index = "index.html";
+    cfg->listing = 1;
+    nk_http_limits_default(&cfg->limits);
+    cfg->max_body = 1024 * 1024;
+    cfg->max_conns = 10000;
+    cfg->header_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 30000;
+    cfg->body_timeout_ms = 30000;
+    cfg->send_timeout_ms = 60000;
+    cfg->drain_timeout_ms = 30000;
+    cfg->access_log_fd = -1;
+}
+
+void nk__httpd_log(nk_httpd *srv, nk_log_level level, const char *fmt, ...)
+{
+    if (!srv->cfg.log)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    srv->cfg.log(srv->cfg.log_arg, level, msg);
+}
+
+const char *nk__httpd_date(nk_httpd *srv)
+{
+    /* RFC 9110 section 6.6.1: the Date of every response. time() is a vDSO call; the text is
+     * formatted once a second. */
+    time_t now = time(NULL);
+    if (now != srv->date_sec) {
+        srv->date_sec = now;
+        nk_http_date_format(now, srv->date);
+    }
+    return srv->date;
+}
+
+static void listeners_set(nk_httpd *srv, int on)
+{
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        nk__listener *l = &srv->listeners[i];
+        if (l->fd < 0)
+            continue;
+        if (on)
+            nk_io_start(srv->loop, &l->io, NK_READ);
+        else
+            nk_io_stop(srv->loop, &l->io);
+    }
+}
+
+static int may_accept(const nk_httpd *srv)
+{
+    return !srv->shutting_down && !srv->accept_paused && !srv->accept_backoff;
+}
+
+static void update_accepting(nk_httpd *srv)
+{
+    int paused = srv->nconns >= srv->cfg.max_conns;
+    srv->accept_paused = paused;
+    listeners_set(srv, may_accept(srv));
+}
+
+static void on_accept_timer(nk_loop *loop, nk_timer *t)
+{
+    nk_httpd *srv = t->data;
+    srv->accept_backoff = 0;
+    update_accepting(srv);
+}
+
+static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
+{
+    nk__listener *l = io->data;
+    nk_httpd *srv = l->srv;
+    for (int i = 0; i < ACCEPT_BATCH && may_accept(srv); i++) {
+        nk_addr peer;
+        int fd = nk_sock_accept(l->fd, &peer);
+        if (fd == -EAGAIN)
+            return;
+        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+            uint64_t now = nk_loop_now(loop);
+            if (now - srv->last_fd_warning_ms >= 1000 || srv->last_fd_warning_ms == 0) {
+                srv->last_fd_warning_ms = now;
+                nk__httpd_log(srv, NK_LOG_WARN,
+                              "accept: %s; pausing new connections briefly (%u open)",
+                              nk_strerror(fd), srv->nconns);
+            }
+            srv->accept_backoff = 1;
+            listeners_set(srv, 0);
+            nk_timer_start(loop, &srv->accept_timer, ACCEPT_BACKOFF_MS, 0);
+            return;
+        }
+        if (fd < 0)
+            return; /* a transient error for this one client (ECONNABORTED, EPERM...) */
+        srv->stats.connections++;
+        int err = nk__conn_start(srv, fd, &peer);
+        if (err < 0) {
+            close(fd);
+            if (err == -ERANGE) {
+                /* The select backend cannot watch descriptors past FD_SETSIZE. */
+                uint64_t now = nk_loop_now(loop);
+                if (now - srv->last_fd_warning_ms >= 1000 || srv->last_fd_warning_ms == 0) {
+                    srv->last_fd_warning_ms = now;
+                    nk__httpd_log(srv, NK_LOG_WARN, "backend %s cannot watch more descriptors",
+                                  nk_loop_backend(loop));
+                }
+            }
+        }
+    }
+    update_accepting(srv);
+}
+
+static void on_log_timer(nk_loop *loop, nk_timer *t)
+{
+    nk__log_flush(t->data);
+}
+
+static void on_drain_timer(nk_loop *loop, nk_timer *t)
+{
+    nk_httpd *srv = t->data;
+    /* In-flight responses had their time; drop what is left. */
+    while (srv->conns)
+        nk__conn_close(srv->conns);
+}
+
+static int open_root(nk_httpd *srv)
+{
+    srv->root_fd = open(srv->cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (srv->root_fd < 0)
+        return -errno;
+    char *real = realpath(srv->cfg.root, NULL);
+    if (!real)
+        return -errno;
+    srv->root_real = real;
+    srv->root_real_len = strlen(real);
+    /* openat2(RESOLVE_BENEATH) confines look-ups to the root in the kernel; older kernels get
+     * a check of the opened file's real path instead. */
+    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH};
+    int fd = (int)syscall(SYS_openat2, srv->root_fd, ".", &how, sizeof how);
+    srv->have_openat2 = fd >= 0;
+    if (fd >= 0)
+        close(fd);
+    return 0;
+}
+
+int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
+{
+    nk_httpd *srv = calloc(1, sizeof *srv);
+    if (!srv)
+        return -ENOMEM;
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    srv->root_fd = -1;
+    if (srv->cfg.limits.max_headers > NK_HTTP_MAX_HEADERS)
+        srv->cfg.limits.max_headers = NK_HTTP_MAX_HEADERS;
+    if (srv->cfg.max_conns == 0)
+        srv->cfg.max_conns = 1;
+    nk_buf_init(&srv->head, 0);
+    nk_buf_init(&srv->body, 0);
+    nk_buf_init(&srv->log, 0);
+    nk_timer_init(&srv->accept_timer, on_accept_timer, srv);
+    nk_timer_init(&srv->log_timer, on_log_timer, srv);
+    nk_timer_init(&srv->drain_timer, on_drain_timer, srv);
+    int err = open_root(srv);
+    if (err == 0)
+        err = nk_mime_load(srv->cfg.mime_types, &srv->mime);
+    if (err < 0) {
+        nk_httpd_free(srv);
+        return err;
+    }
+    *out = srv;
+    return 0;
+}
+
+int nk_httpd_listen(nk_httpd *srv, int listen_fd)
+{
+    nk__listener *grown = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof *grown);
+    if (!grown)
+        return -ENOMEM;
+    /* The io watchers moved with the array: re-register the ones already started. */
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        nk_io_stop(srv->loop, &srv->listeners[i].io);
+    srv->listeners = grown;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        nk_io_init(&grown[i].io, grown[i].fd, on_listener, &grown[i]);
+    nk__listener *l = &grown[srv->nlisteners++];
+    l->fd = listen_fd;
+    l->srv = srv;
+    nk_io_init(&l->io, listen_fd, on_listener, l);
+    update_accepting(srv);
+    return 0;
+}
+
+void nk__httpd_conn_closed(nk_httpd *srv)
+{
+    if (srv->shutting_down) {
+        if (!srv->conns && !srv->drained_called) {
+            srv->drained_called = 1;
+            nk_timer_stop(srv->loop, &srv->drain_timer);
+            nk__log_flush(srv);
+            if (srv->cfg.on_drained)
+                srv->cfg.on_drained(srv->cfg.drained_arg);
+        }
+        return;
+    }
+    if (srv->accept_paused && srv->nconns < srv->cfg.max_conns)
+        update_accepting(srv);
+}
+
+void nk_httpd_shutdown(nk_httpd *srv)
+{
+    if (srv->shutting_down)
+        return;
+    srv->shutting_down = 1;
+    nk_timer_stop(srv->loop, &srv->accept_timer);
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        nk__listener *l = &srv->listeners[i];
+        nk_io_stop(srv->loop, &l->io);
+        if (l->fd >= 0)
+            close(l->fd);
+        l->fd = -1;
+    }
+    /* Idle connections go now; busy ones finish their current response, then close. */
+    for (nk__conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        nk__conn_shutdown(c);
+    }
+    if (srv->conns && srv->cfg.drain_timeout_ms)
+        nk_timer_start(srv->loop, &srv->drain_timer, srv->cfg.drain_timeout_ms, 0);
+    nk__httpd_conn_closed(srv);
+}
+
+void nk_httpd_set_access_log(nk_httpd *srv, int fd)
+{
+    nk__log_flush(srv);
+    srv->cfg.access_log_fd = fd;
+}
+
+void nk_httpd_get_stats(const nk_httpd *srv, nk_httpd_stats *out)
+{
+    *out = srv->stats;
+    out->open = srv->nconns;
+}
+
+void nk_httpd_free(nk_httpd *srv)
+{
+    if (!srv)
+        return;
+    /* No more accepting, resuming or drain callbacks while tearing down. */
+    srv->shutting_down = 1;
+    srv->drained_called = 1;
+    while (srv->conns)
+        nk__conn_close(srv->conns);
+    nk__log_flush(srv);
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        nk_io_stop(srv->loop, &srv->listeners[i].io);
+        if (srv->listeners[i].fd >= 0)
+            close(srv->listeners[i].fd);
+    }
+    free(srv->listeners);
+    nk_timer_stop(srv->loop, &srv->accept_timer);
+    nk_timer_stop(srv->loop, &srv->log_timer);
+    nk_timer_stop(srv->loop, &srv->drain_timer);
+    if (srv->root_fd >= 0)
+        close(srv->root_fd);
+    free(srv->root_real);
+    if (srv->mime)
+        nk_mime_free(srv->mime);
+    nk__pool_free(srv);
+    nk_buf_free(&srv->head);
+    nk_buf_free(&srv->body);
+    nk_buf_free(&srv->log);
+    free(srv);
+}

@@ -1,0 +1,121 @@
+/* select(2) backend.
+ *
+ * Quirks worked around:
+ * - FD_SET on a descriptor >= FD_SETSIZE writes past the fd_set: such fds are refused up front
+ *   (fd_limit, so nk_io_start returns -ERANGE) and again here as a second line of defence.
+ * - select modifies its sets in place, so the registered sets are kept apart and copied.
+ * - select has no error or hang-up bits: an error shows as readable/writable, and the callback
+ *   learns the details from read/write.
+ * - One closed descriptor in a set makes the whole call fail with EBADF; the culprits are then
+ *   found with fcntl and reported as NK_ERROR instead of failing the loop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/select.h>
+
+#include "loop/backend.h"
+
+typedef struct {
+    fd_set rd, wr;
+    int maxfd; /* highest registered fd, -1 when none */
+} nk_select_state;
+
+static int nk_select_init(void **state)
+{
+    nk_select_state *s = malloc(sizeof *s);
+    if (s == NULL)
+        return -ENOMEM;
+    FD_ZERO(&s->rd);
+    FD_ZERO(&s->wr);
+    s->maxfd = -1;
+    *state = s;
+    return 0;
+}
+
+static void nk_select_destroy(void *state)
+{
+    free(state);
+}
+
+static int nk_select_update(void *state, int fd, unsigned old_events, unsigned new_events)
+{
+    nk_select_state *s = state;
+    (void)old_events;
+    if (fd < 0 || fd >= FD_SETSIZE)
+        return -ERANGE;
+    if (new_events & NK_READ)
+        FD_SET(fd, &s->rd);
+    else
+        FD_CLR(fd, &s->rd);
+    if (new_events & NK_WRITE)
+        FD_SET(fd, &s->wr);
+    else
+        FD_CLR(fd, &s->wr);
+    if (new_events != 0 && fd > s->maxfd)
+        s->maxfd = fd;
+    /* Only the top needs a rescan; it keeps select's scan length tight after churn. */
+    while (s->maxfd >= 0 && !FD_ISSET(s->maxfd, &s->rd) && !FD_ISSET(s->maxfd, &s->wr))
+        s->maxfd--;
+    return 0;
+}
+
+static int nk_select_badfds(nk_select_state *s, nk_fired *fired, int max_fired)
+{
+    int n = 0;
+    for (int fd = 0; fd <= s->maxfd && n < max_fired; fd++) {
+        unsigned want = (FD_ISSET(fd, &s->rd) ? NK_READ : 0) | (FD_ISSET(fd, &s->wr) ? NK_WRITE : 0);
+        if (want != 0 && fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            fired[n].fd = fd;
+            fired[n].events = want | NK_ERROR;
+            n++;
+        }
+    }
+    return n;
+}
+
+static int nk_select_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
+{
+    nk_select_state *s = state;
+    fd_set rd = s->rd, wr = s->wr;
+    struct timeval tv, *tvp = NULL;
+    if (timeout_ms >= 0) {
+        tv.tv_sec = timeout_ms / 1000;
+        tv.tv_usec = (timeout_ms % 1000) * 1000;
+        tvp = &tv;
+    }
+    int rc = select(s->maxfd + 1, &rd, &wr, NULL, tvp);
+    if (rc < 0) {
+        if (errno == EBADF)
+            return nk_select_badfds(s, fired, max_fired);
+        return -errno;
+    }
+    int n = 0;
+    for (int fd = 0; fd <= s->maxfd && rc > 0 && n < max_fired; fd++) {
+        unsigned ev = 0;
+        if (FD_ISSET(fd, &rd)) {
+            ev |= NK_READ;
+            rc--;
+        }
+        if (FD_ISSET(fd, &wr)) {
+            ev |= NK_WRITE;
+            rc--;
+        }
+        if (ev != 0) {
+            fired[n].fd = fd;
+            fired[n].events = ev;
+            n++;
+        }
+    }
+    return n;
+}
+
+const nk_backend nk__backend_select = {
+    .name = "select",
+    .flags = 0,
+    .fd_limit = FD_SETSIZE,
+    .init = nk_select_init,
+    .destroy = nk_select_destroy,
+    .update = nk_select_update,
+    .wait = nk_select_wait,
+};

@@ -1,0 +1,357 @@
+/* The loop core: fd table, batched interest changes, dispatch, run modes, deferred callbacks.
+ *
+ * Interest changes made by nk_io_start/nk_io_stop only touch the fd table and queue the fd;
+ * the queue is applied in one batch right before the backend waits, so a watcher started,
+ * stopped and started again inside one callback costs at most one system call.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "loop/loop_internal.h"
+
+enum { NK_IO_RW = NK_READ | NK_WRITE, NK_IO_MIN_TABLE = 64 };
+
+static int nk_fds_grow(nk_loop *loop, int fd);
+
+static uint64_t nk_monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int nk_loop_new(const char *backend, nk_loop **out)
+{
+    nk_loop *loop = calloc(1, sizeof *loop);
+    if (loop == NULL)
+        return -ENOMEM;
+    nk__signals_init(loop);
+    int rc = nk__backend_open(backend, &loop->be, &loop->bstate);
+    if (rc < 0) {
+        free(loop);
+        return rc;
+    }
+    /* The tables always exist, so fired[] is never NULL when handed to a backend. */
+    rc = nk_fds_grow(loop, 0);
+    if (rc < 0) {
+        nk_loop_free(loop);
+        return rc;
+    }
+    loop->now = nk_monotonic_ms();
+    *out = loop;
+    return 0;
+}
+
+void nk_loop_free(nk_loop *loop)
+{
+    if (loop == NULL)
+        return;
+    /* Watchers are the caller's and may already be gone: only the loop's own memory, the
+     * signalfd and the signal mask are touched here. */
+    nk__signals_free(loop);
+    nk__timers_free(loop);
+    loop->be->destroy(loop->bstate);
+    free(loop->fds);
+    free(loop->changes);
+    free(loop->fired);
+    free(loop->fired_gen);
+    free(loop);
+}
+
+void nk_loop_stop(nk_loop *loop)
+{
+    loop->stop = 1;
+}
+
+uint64_t nk_loop_now(const nk_loop *loop)
+{
+    return loop->now;
+}
+
+void nk_loop_update_time(nk_loop *loop)
+{
+    loop->now = nk_monotonic_ms();
+}
+
+const char *nk_loop_backend(const nk_loop *loop)
+{
+    return loop->be->name;
+}
+
+size_t nk_loop_active(const nk_loop *loop)
+{
+    /* The signalfd's own watcher is plumbing: only started nk_signal watchers keep a loop alive. */
+    size_t io = loop->io_active - (nk_io_active(&loop->sig.io) ? 1 : 0);
+    return io + loop->nheap + loop->sig.count + loop->defer_active;
+}
+
+void nk_loop_set_data(nk_loop *loop, void *data)
+{
+    loop->data = data;
+}
+
+void *nk_loop_data(const nk_loop *loop)
+{
+    return loop->data;
+}
+
+/* ---- I/O watchers ---------------------------------------------------------------------- */
+
+static int nk_fds_grow(nk_loop *loop, int fd)
+{
+    if (fd < loop->nfds)
+        return 0;
+    size_t ncap = loop->nfds ? (size_t)loop->nfds : NK_IO_MIN_TABLE;
+    while (ncap <= (size_t)fd)
+        ncap *= 2;
+    if (ncap > INT_MAX)
+        return -ENOMEM;
+    /* Grow all four together; whichever realloc succeeds is kept, so a failure leaves every
+     * array at least at the old capacity and the loop consistent. */
+    nk__fdent *nf = realloc(loop->fds, ncap * sizeof *nf);
+    if (nf == NULL)
+        return -ENOMEM;
+    memset(nf + loop->nfds, 0, (ncap - (size_t)loop->nfds) * sizeof *nf);
+    loop->fds = nf;
+    int *nc = realloc(loop->changes, ncap * sizeof *nc);
+    if (nc == NULL)
+        return -ENOMEM;
+    loop->changes = nc;
+    nk_fired *nfi = realloc(loop->fired, ncap * sizeof *nfi);
+    if (nfi == NULL)
+        return -ENOMEM;
+    loop->fired = nfi;
+    unsigned *ng = realloc(loop->fired_gen, ncap * sizeof *ng);
+    if (ng == NULL)
+        return -ENOMEM;
+    loop->fired_gen = ng;
+    loop->nfds = (int)ncap;
+    return 0;
+}
+
+static void nk_queue_change(nk_loop *loop, int fd)
+{
+    nk__fdent *e = &loop->fds[fd];
+    if (!e->queued) {
+        e->queued = 1;
+        loop->changes[loop->nchanges++] = fd;
+    }
+}
+
+void nk_io_init(nk_io *io, int fd, nk_io_cb cb, void *data)
+{
+    io->fd = fd;
+    io->data = data;
+    io->cb = cb;
+    io->events = 0;
+}
+
+int nk_io_start(nk_loop *loop, nk_io *io, unsigned events)
+{
+    if ((events & NK_IO_RW) == 0) {
+        if (events & ~(unsigned)NK_EDGE)
+            return -EINVAL;
+        nk_io_stop(loop, io);
+        return 0;
+    }
+    if (events & ~(unsigned)(NK_IO_RW | NK_EDGE))
+        return -EINVAL;
+    if (io->fd < 0)
+        return -EBADF;
+    if ((events & NK_EDGE) && !(loop->be->flags & NK_BACKEND_EDGE))
+        return -ENOTSUP;
+    if (loop->be->fd_limit > 0 && io->fd >= loop->be->fd_limit)
+        return -ERANGE;
+    int rc = nk_fds_grow(loop, io->fd);
+    if (rc < 0)
+        return rc;
+    nk__fdent *e = &loop->fds[io->fd];
+    if (e->io != NULL && e->io != io)
+        return -EEXIST;
+    if (e->io == NULL) {
+        e->io = io;
+        loop->io_active++;
+    }
+    io->events = events;
+    nk_queue_change(loop, io->fd);
+    return 0;
+}
+
+void nk_io_stop(nk_loop *loop, nk_io *io)
+{
+    if (io->events == 0)
+        return;
+    io->events = 0;
+    if (io->fd < 0 || io->fd >= loop->nfds || loop->fds[io->fd].io != io)
+        return;
+    nk__fdent *e = &loop->fds[io->fd];
+    e->io = NULL;
+    e->gen++;
+    e->stopped = 1;
+    loop->io_active--;
+    nk_queue_change(loop, io->fd);
+}
+
+/* Apply the queued interest changes. An fd whose update failed is reported to its watcher as
+ * NK_ERROR in fired[0..n) and queued again, so the error is level-triggered like any other. */
+static int nk_apply_changes(nk_loop *loop)
+{
+    int nerr = 0, n = loop->nchanges;
+    for (int i = 0; i < n; i++) {
+        int fd = loop->changes[i];
+        nk__fdent *e = &loop->fds[fd];
+        unsigned want = e->io ? e->io->events : 0;
+        int refresh = e->stopped && want != 0;
+        e->queued = 0;
+        e->stopped = 0;
+        if (want == e->registered && !refresh)
+            continue;
+        int rc = loop->be->update(loop->bstate, fd, e->registered, want);
+        if (rc < 0) {
+            e->registered = 0;
+            if (want != 0) {
+                loop->fired[nerr].fd = fd;
+                loop->fired[nerr].events = NK_ERROR | (want & NK_IO_RW);
+                nerr++;
+            }
+        } else {
+            e->registered = want;
+        }
+    }
+    loop->nchanges = 0;
+    for (int i = 0; i < nerr; i++)
+        nk_queue_change(loop, loop->fired[i].fd);
+    return nerr;
+}
+
+static void nk_dispatch(nk_loop *loop, int n)
+{
+    for (int i = 0; i < n; i++)
+        loop->fired_gen[i] = loop->fds[loop->fired[i].fd].gen;
+    for (int i = 0; i < n; i++) {
+        int fd = loop->fired[i].fd;
+        nk__fdent *e = &loop->fds[fd];
+        nk_io *io = e->io;
+        /* An earlier callback may have stopped this watcher (and freed it), or stopped it and
+         * started another on the same fd number: the generation tells them apart. */
+        if (io == NULL || e->gen != loop->fired_gen[i])
+            continue;
+        unsigned ev = loop->fired[i].events & ((io->events & NK_IO_RW) | NK_ERROR);
+        if (ev != 0)
+            io->cb(loop, io, ev);
+    }
+}
+
+/* ---- Deferred callbacks ---------------------------------------------------------------- */
+
+void nk_defer_init(nk_defer *d, nk_defer_cb cb, void *data)
+{
+    d->data = data;
+    d->cb = cb;
+    d->next = NULL;
+    d->active = 0;
+}
+
+void nk_defer_start(nk_loop *loop, nk_defer *d)
+{
+    if (d->active)
+        return;
+    d->active = 1;
+    d->next = NULL;
+    if (loop->defer_tail)
+        loop->defer_tail->next = d;
+    else
+        loop->defer_head = d;
+    loop->defer_tail = d;
+    loop->defer_active++;
+}
+
+void nk_defer_stop(nk_loop *loop, nk_defer *d)
+{
+    if (!d->active)
+        return;
+    d->active = 0;
+    loop->defer_active--;
+    /* It is either waiting for the next iteration or in the batch being run now. */
+    nk_defer *prev = NULL;
+    for (nk_defer *p = loop->defer_head; p; prev = p, p = p->next) {
+        if (p == d) {
+            if (prev)
+                prev->next = d->next;
+            else
+                loop->defer_head = d->next;
+            if (loop->defer_tail == d)
+                loop->defer_tail = prev;
+            d->next = NULL;
+            return;
+        }
+    }
+    for (nk_defer **pp = &loop->defer_run; *pp; pp = &(*pp)->next) {
+        if (*pp == d) {
+            *pp = d->next;
+            d->next = NULL;
+            return;
+        }
+    }
+}
+
+static int nk_defers_run(nk_loop *loop)
+{
+    int ran = 0;
+    /* Take the whole list: defers started by these callbacks wait for the next iteration. */
+    loop->defer_run = loop->defer_head;
+    loop->defer_head = loop->defer_tail = NULL;
+    nk_defer *d;
+    while ((d = loop->defer_run) != NULL) {
+        loop->defer_run = d->next;
+        d->next = NULL;
+        d->active = 0;
+        loop->defer_active--;
+        d->cb(loop, d);
+        ran++;
+    }
+    return ran;
+}
+
+/* ---- Running --------------------------------------------------------------------------- */
+
+int nk_loop_run(nk_loop *loop, int mode)
+{
+    if (mode != NK_RUN_DEFAULT && mode != NK_RUN_ONCE && mode != NK_RUN_NOWAIT)
+        return -EINVAL;
+    int rc = 0;
+    loop->now = nk_monotonic_ms();
+    for (;;) {
+        int ran = nk__timers_run(loop);
+        ran += nk_defers_run(loop);
+        int alive = nk_loop_active(loop) != 0;
+        if (mode == NK_RUN_DEFAULT && (!alive || loop->stop))
+            break;
+        /* ONCE promises at least one event when any is possible; callbacks that already ran at
+         * the start of this iteration count, so it only polls then. */
+        int timeout = -1;
+        if (mode == NK_RUN_NOWAIT || !alive || loop->stop || loop->defer_head != NULL ||
+            (mode == NK_RUN_ONCE && ran > 0))
+            timeout = 0;
+        else
+            timeout = nk__timer_timeout(loop);
+        int nerr = nk_apply_changes(loop);
+        if (nerr > 0)
+            timeout = 0;
+        int n = loop->be->wait(loop->bstate, timeout, loop->fired + nerr, loop->nfds - nerr);
+        if (n < 0 && n != -EINTR) {
+            rc = n;
+            break;
+        }
+        loop->now = nk_monotonic_ms();
+        nk_dispatch(loop, nerr + (n > 0 ? n : 0));
+        nk__timers_run(loop);
+        if (mode != NK_RUN_DEFAULT || loop->stop)
+            break;
+    }
+    loop->stop = 0;
+    return rc;
+}

@@ -1,0 +1,69 @@
+/* The loop's private state, shared by loop.c, timer.c and signal.c (internal). */
+#ifndef NETKIT_LOOP_INTERNAL_H
+#define NETKIT_LOOP_INTERNAL_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <netkit/loop.h>
+
+#include "loop/backend.h"
+
+/* One slot of the fd table, indexed by fd. */
+typedef struct {
+    nk_io *io;           /* the started watcher, NULL when none */
+    unsigned registered; /* interest the backend currently has */
+    unsigned gen;        /* bumped on every stop: tells a fired event from a later watcher */
+    unsigned char queued;  /* already in the change queue */
+    unsigned char stopped; /* stopped since the last batch: the fd may have been reused */
+} nk__fdent;
+
+typedef struct {
+    int fd; /* signalfd, -1 until the first nk_signal_start */
+    nk_io io;
+    sigset_t watched;       /* the signalfd's mask */
+    sigset_t blocked_by_us; /* watched signals that were not blocked before we started */
+    nk_signal *heads[NSIG]; /* watchers per signal, newest first */
+    nk_signal *cursor;      /* next watcher during delivery, moved on by nk_signal_stop */
+    size_t count;           /* started nk_signal watchers */
+} nk__sigstate;
+
+struct nk_loop {
+    const nk_backend *be;
+    void *bstate;
+    void *data;
+    uint64_t now;
+    int stop;
+
+    /* fd table; changes[], fired[] and fired_gen[] have the same capacity, so queueing a change
+     * (at most once per fd) never allocates and nk_io_stop cannot fail. */
+    nk__fdent *fds;
+    int nfds;
+    int *changes;
+    int nchanges;
+    nk_fired *fired;
+    unsigned *fired_gen;
+    size_t io_active;
+
+    nk_timer **heap;
+    size_t nheap, capheap;
+    uint64_t timer_seq;
+
+    nk_defer *defer_head, *defer_tail; /* for the next iteration */
+    nk_defer *defer_run;               /* being run in this iteration */
+    size_t defer_active;
+
+    nk__sigstate sig;
+};
+
+/* timer.c */
+int nk__timer_timeout(const nk_loop *loop); /* ms until the nearest timer, -1 if none */
+int nk__timers_run(nk_loop *loop); /* returns the number of callbacks run */
+void nk__timers_free(nk_loop *loop);
+
+/* signal.c */
+void nk__signals_init(nk_loop *loop);
+void nk__signals_free(nk_loop *loop);
+
+#endif
