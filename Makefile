@@ -41,8 +41,8 @@ bench: build
 
 fuzz: deps
 	@scripts/install-deps fuzz
-	@CC=clang $(CMAKE) -S . -B build-fuzz -DCMAKE_BUILD_TYPE=Debug -DNK_FUZZ=ON -DNK_TESTS=OFF >/dev/null
-	@$(CMAKE) --build build-fuzz -j$(JOBS)
+	@$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DNK_FUZZ=ON -DNK_TESTS=OFF >/dev/null
+	@$(CMAKE) --build build-fuzz -j$(JOBS) --target fuzz_all
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-all.sh build-fuzz
 
 install: build
