@@ -1,0 +1,289 @@
+/* Directory listings: an HTML5 page or a JSON array.
+ *
+ * The caller keeps its directory descriptor: we read through a duplicate (fdopendir takes
+ * ownership of the descriptor it is given and closedir closes it). The duplicate shares the
+ * file offset, so we rewind before reading.
+ *
+ * Every entry is stat'ed following symbolic links, so a link to a directory is listed as a
+ * directory and a link to a file with the file's size, which is what a request for it would
+ * serve. A dangling link (or one we may not follow) does not fail the listing: it is shown as
+ * a file of unknown size ("-") with the link's own time.
+ *
+ * Limits: at most DIRLIST_MAX_ENTRIES entries and DIRLIST_MAX_NAME_BYTES bytes of names are
+ * collected, because a directory can hold millions of files and the listing is built in
+ * memory; past either limit the listing is cut short (in readdir order, so an arbitrary
+ * subset) and the HTML page says how many entries were left out. The output buffer's own
+ * maximum bounds the page.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "netkit/buf.h"
+#include "netkit/http.h"
+
+#define DIRLIST_MAX_ENTRIES 100000
+#define DIRLIST_MAX_NAME_BYTES (16u << 20)
+
+typedef struct dl_entry {
+    int is_dir;
+    int have_size;
+    uint64_t size;
+    time_t mtime;
+    size_t nlen;
+    char name[]; /* NUL-terminated */
+} dl_entry;
+
+typedef struct dl_list {
+    dl_entry **e;
+    size_t n, cap;
+    size_t name_bytes;
+    size_t omitted; /* entries left out by the limits */
+} dl_list;
+
+static void list_free(dl_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->e[i]);
+    free(l->e);
+}
+
+static int list_add(dl_list *l, int dfd, const char *name)
+{
+    size_t nlen = strlen(name);
+    struct stat st;
+    int is_dir = 0, have_size = 0;
+
+    if (l->n >= DIRLIST_MAX_ENTRIES || l->name_bytes + nlen > DIRLIST_MAX_NAME_BYTES) {
+        l->omitted++;
+        return 0;
+    }
+    if (fstatat(dfd, name, &st, 0) == 0) {
+        is_dir = S_ISDIR(st.st_mode);
+        have_size = S_ISREG(st.st_mode);
+    } else if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        return 0; /* removed while we read the directory: not there any more */
+    }
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 64;
+        dl_entry **e = realloc(l->e, cap * sizeof(*e));
+        if (!e)
+            return -ENOMEM;
+        l->e = e;
+        l->cap = cap;
+    }
+    dl_entry *d = malloc(sizeof(*d) + nlen + 1);
+    if (!d)
+        return -ENOMEM;
+    d->is_dir = is_dir;
+    d->have_size = have_size;
+    d->size = have_size ? (uint64_t)st.st_size : 0;
+    d->mtime = st.st_mtime;
+    d->nlen = nlen;
+    memcpy(d->name, name, nlen + 1);
+    l->e[l->n++] = d;
+    l->name_bytes += nlen;
+    return 0;
+}
+
+/* Directories first, then by name in byte order (strcmp: stable across locales). */
+static int cmp_entry(const void *a, const void *b)
+{
+    const dl_entry *x = *(const dl_entry *const *)a, *y = *(const dl_entry *const *)b;
+    if (x->is_dir != y->is_dir)
+        return y->is_dir - x->is_dir;
+    return strcmp(x->name, y->name);
+}
+
+static int read_dir(int dirfd, int show_dotfiles, dl_list *l)
+{
+    int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    rewinddir(d);
+    int r = 0;
+    for (;;) {
+        errno = 0;
+        struct dirent *de = readdir(d);
+        if (!de) {
+            if (errno)
+                r = -errno;
+            break;
+        }
+        const char *name = de->d_name;
+        if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+            continue;
+        if (name[0] == '.' && !show_dotfiles)
+            continue;
+        if ((r = list_add(l, dirfd, name)) < 0)
+            break;
+    }
+    closedir(d);
+    return r;
+}
+
+/* "1.2 KiB": binary units with one decimal, in integer arithmetic (printf's %f would follow
+ * the locale's decimal point). Sizes under 1 KiB are exact: "512 B". */
+static int human_size(nk_buf *out, uint64_t size)
+{
+    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    int u = 0;
+    while (u < 6 && size >= (UINT64_C(1) << (10 * (u + 1))))
+        u++;
+    if (u == 0)
+        return nk_buf_printf(out, "%" PRIu64 " B", size);
+    uint64_t unit = UINT64_C(1) << (10 * u);
+    uint64_t whole = size / unit, rem = size % unit;
+    uint64_t tenths = (rem * 10 + unit / 2) / unit; /* rem < unit <= 2^60: rem * 10 fits */
+    if (tenths == 10) {
+        whole++;
+        tenths = 0;
+    }
+    if (whole == 1024 && u < 6) {
+        u++;
+        whole = 1;
+    }
+    return nk_buf_printf(out, "%" PRIu64 ".%" PRIu64 " %s", whole, tenths, units[u]);
+}
+
+/* UTC time as "2026-11-28 04:10" (html) or "2026-11-28T04:10:30Z" (json). */
+static int put_time(nk_buf *out, time_t t, int json)
+{
+    struct tm tm;
+    if (!gmtime_r(&t, &tm))
+        return json ? nk_buf_append_str(out, "null") : nk_buf_append_str(out, "-");
+    if (json)
+        return nk_buf_printf(out, "\"%04d-%02d-%02dT%02d:%02d:%02dZ\"", tm.tm_year + 1900,
+                             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return nk_buf_printf(out, "%04d-%02d-%02d %02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1,
+                         tm.tm_mday, tm.tm_hour, tm.tm_min);
+}
+
+static int render_json(const dl_list *l, nk_buf *out)
+{
+    int r = nk_buf_append_str(out, "[");
+    for (size_t i = 0; i < l->n && r >= 0; i++) {
+        const dl_entry *e = l->e[i];
+        if ((r = nk_buf_append_str(out, i ? ",\n{\"name\":\"" : "\n{\"name\":\"")) < 0 ||
+            (r = nk_http_json_escape(e->name, e->nlen, out)) < 0 ||
+            (r = nk_buf_append_str(out, e->is_dir ? "\",\"type\":\"dir\"" : "\",\"type\":\"file\"")) < 0)
+            break;
+        /* Directories, and files whose size we could not learn, carry no "size". */
+        if (e->have_size && (r = nk_buf_printf(out, ",\"size\":%" PRIu64, e->size)) < 0)
+            break;
+        if ((r = nk_buf_append_str(out, ",\"mtime\":")) < 0 || (r = put_time(out, e->mtime, 1)) < 0)
+            break;
+        r = nk_buf_append_str(out, "}");
+    }
+    if (r >= 0)
+        r = nk_buf_append_str(out, l->n ? "\n]\n" : "]\n");
+    return r < 0 ? r : 0;
+}
+
+static const char html_head[] =
+    "<!DOCTYPE html>\n"
+    "<html lang=\"en\">\n"
+    "<head>\n"
+    "<meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>Index of ";
+
+static const char html_style[] =
+    "</title>\n"
+    "<style>\n"
+    "body{font-family:system-ui,-apple-system,\"Segoe UI\",sans-serif;margin:2rem auto;"
+    "max-width:60rem;padding:0 1rem;color:#222;background:#fff}\n"
+    "h1{font-size:1.4rem;font-weight:600;word-break:break-all}\n"
+    "table{border-collapse:collapse;width:100%}\n"
+    "th,td{padding:.35rem .6rem;text-align:left;border-bottom:1px solid #eee}\n"
+    "th{font-weight:600;color:#555;border-bottom:2px solid #ddd}\n"
+    "td.s,th.s{text-align:right;white-space:nowrap}\n"
+    "td.t{white-space:nowrap;color:#555;font-variant-numeric:tabular-nums}\n"
+    "tr:hover td{background:#f6f8fa}\n"
+    "a{color:#0550ae;text-decoration:none}a:hover{text-decoration:underline}\n"
+    "p.note{color:#777}\n"
+    "@media (prefers-color-scheme:dark){body{color:#ddd;background:#111}"
+    "th,td{border-color:#333}tr:hover td{background:#1c1c1c}a{color:#6cb6ff}}\n"
+    "</style>\n"
+    "</head>\n"
+    "<body>\n"
+    "<h1>Index of ";
+
+static int render_row(const dl_entry *e, nk_buf *out)
+{
+    int r;
+    if ((r = nk_buf_append_str(out, "<tr><td><a href=\"")) < 0 ||
+        (r = nk_http_url_escape(e->name, e->nlen, out)) < 0 ||
+        (r = nk_buf_append_str(out, e->is_dir ? "/\">" : "\">")) < 0 ||
+        (r = nk_http_html_escape(e->name, e->nlen, out)) < 0 ||
+        (r = nk_buf_append_str(out, e->is_dir ? "/</a></td>" : "</a></td>")) < 0)
+        return r;
+    if (e->have_size) {
+        if ((r = nk_buf_printf(out, "<td class=\"s\" title=\"%" PRIu64 " bytes\">", e->size)) < 0 ||
+            (r = human_size(out, e->size)) < 0 || (r = nk_buf_append_str(out, "</td>")) < 0)
+            return r;
+    } else if ((r = nk_buf_append_str(out, "<td class=\"s\">-</td>")) < 0) {
+        return r;
+    }
+    if ((r = nk_buf_append_str(out, "<td class=\"t\">")) < 0 || (r = put_time(out, e->mtime, 0)) < 0)
+        return r;
+    return nk_buf_append_str(out, "</td></tr>\n");
+}
+
+static int render_html(const dl_list *l, const char *url_path, nk_buf *out)
+{
+    size_t plen = strlen(url_path);
+    int r;
+    if ((r = nk_buf_append_str(out, html_head)) < 0 ||
+        (r = nk_http_html_escape(url_path, plen, out)) < 0 ||
+        (r = nk_buf_append_str(out, html_style)) < 0 ||
+        (r = nk_http_html_escape(url_path, plen, out)) < 0 ||
+        (r = nk_buf_append_str(out, "</h1>\n<table>\n<thead><tr><th>Name</th>"
+                                    "<th class=\"s\">Size</th><th>Modified (UTC)</th></tr>"
+                                    "</thead>\n<tbody>\n")) < 0)
+        return r;
+    if (strcmp(url_path, "/") != 0 &&
+        (r = nk_buf_append_str(out, "<tr><td><a href=\"../\">../</a></td>"
+                                    "<td class=\"s\"></td><td class=\"t\"></td></tr>\n")) < 0)
+        return r;
+    for (size_t i = 0; i < l->n; i++) {
+        if ((r = render_row(l->e[i], out)) < 0)
+            return r;
+    }
+    if ((r = nk_buf_append_str(out, "</tbody>\n</table>\n")) < 0)
+        return r;
+    if (l->omitted &&
+        (r = nk_buf_printf(out, "<p class=\"note\">%zu more entries not shown.</p>\n", l->omitted)) < 0)
+        return r;
+    r = nk_buf_append_str(out, "</body>\n</html>\n");
+    return r < 0 ? r : 0;
+}
+
+int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles, struct nk_buf *out)
+{
+    dl_list l = {0};
+    int r;
+
+    if (dirfd < 0 || !url_path || !out)
+        return -EINVAL;
+    r = read_dir(dirfd, show_dotfiles, &l);
+    if (r == 0) {
+        if (l.n > 1)
+            qsort(l.e, l.n, sizeof(*l.e), cmp_entry);
+        r = json ? render_json(&l, out) : render_html(&l, url_path, out);
+    }
+    list_free(&l);
+    return r;
+}
