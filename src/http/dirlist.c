@@ -180,8 +180,13 @@ static int render_json(const dl_list *l, nk_buf *out)
             (r = nk_http_json_escape(e->name, e->nlen, out)) < 0 ||
             (r = nk_buf_append_str(out, e->is_dir ? "\",\"type\":\"dir\"" : "\",\"type\":\"file\"")) < 0)
             break;
-        /* Directories, and files whose size we could not learn, carry no "size". */
-        if (e->have_size && (r = nk_buf_printf(out, ",\"size\":%" PRIu64, e->size)) < 0)
+        /* Every object has the same keys; directories, and files whose size could not be
+         * learnt, have "size": null. */
+        if (e->have_size)
+            r = nk_buf_printf(out, ",\"size\":%" PRIu64, e->size);
+        else
+            r = nk_buf_append_str(out, ",\"size\":null");
+        if (r < 0)
             break;
         if ((r = nk_buf_append_str(out, ",\"mtime\":")) < 0 || (r = put_time(out, e->mtime, 1)) < 0)
             break;

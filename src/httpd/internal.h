@@ -74,7 +74,7 @@ struct nk_httpd {
     int have_openat2;
     nk_mime_table *mime;
 
-    nk__listener *listeners;
+    nk__listener **listeners; /* separately allocated: their watchers must not move */
     size_t nlisteners;
     int accept_paused;      /* at max_conns */
     int accept_backoff;     /* out of descriptors: waiting for accept_timer */

@@ -68,7 +68,7 @@ const char *nk__httpd_date(nk_httpd *srv)
 static void listeners_set(nk_httpd *srv, int on)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
-        nk__listener *l = &srv->listeners[i];
+        nk__listener *l = srv->listeners[i];
         if (l->fd < 0)
             continue;
         if (on)
@@ -101,7 +101,7 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
 {
     nk__listener *l = io->data;
     nk_httpd *srv = l->srv;
-    for (int i = 0; i < ACCEPT_BATCH && may_accept(srv); i++) {
+    for (int i = 0; i < ACCEPT_BATCH && may_accept(srv) && srv->nconns < srv->cfg.max_conns; i++) {
         nk_addr peer;
         int fd = nk_sock_accept(l->fd, &peer);
         if (fd == -EAGAIN)
@@ -203,16 +203,14 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
 
 int nk_httpd_listen(nk_httpd *srv, int listen_fd)
 {
-    nk__listener *grown = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof *grown);
+    nk__listener **grown = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof *grown);
     if (!grown)
         return -ENOMEM;
-    /* The io watchers moved with the array: re-register the ones already started. */
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        nk_io_stop(srv->loop, &srv->listeners[i].io);
     srv->listeners = grown;
-    for (size_t i = 0; i < srv->nlisteners; i++)
-        nk_io_init(&grown[i].io, grown[i].fd, on_listener, &grown[i]);
-    nk__listener *l = &grown[srv->nlisteners++];
+    nk__listener *l = calloc(1, sizeof *l);
+    if (!l)
+        return -ENOMEM;
+    grown[srv->nlisteners++] = l;
     l->fd = listen_fd;
     l->srv = srv;
     nk_io_init(&l->io, listen_fd, on_listener, l);
@@ -243,7 +241,7 @@ void nk_httpd_shutdown(nk_httpd *srv)
     srv->shutting_down = 1;
     nk_timer_stop(srv->loop, &srv->accept_timer);
     for (size_t i = 0; i < srv->nlisteners; i++) {
-        nk__listener *l = &srv->listeners[i];
+        nk__listener *l = srv->listeners[i];
         nk_io_stop(srv->loop, &l->io);
         if (l->fd >= 0)
             close(l->fd);
@@ -282,9 +280,10 @@ void nk_httpd_free(nk_httpd *srv)
         nk__conn_close(srv->conns);
     nk__log_flush(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {
-        nk_io_stop(srv->loop, &srv->listeners[i].io);
-        if (srv->listeners[i].fd >= 0)
-            close(srv->listeners[i].fd);
+        nk_io_stop(srv->loop, &srv->listeners[i]->io);
+        if (srv->listeners[i]->fd >= 0)
+            close(srv->listeners[i]->fd);
+        free(srv->listeners[i]);
     }
     free(srv->listeners);
     nk_timer_stop(srv->loop, &srv->accept_timer);

@@ -242,8 +242,8 @@ static void test_json(void **state)
     assert_int_equal(j[0], '[');
     pos(j, "{\"name\":\"<script>&\\\"'.txt\",\"type\":\"file\",\"size\":1500,"
            "\"mtime\":\"2026-11-28T04:10:30Z\"}");
-    pos(j, "{\"name\":\"sub\",\"type\":\"dir\",\"mtime\":");
-    pos(j, "{\"name\":\"dangle\",\"type\":\"file\",\"mtime\":"); /* no size known */
+    pos(j, "{\"name\":\"sub\",\"type\":\"dir\",\"size\":null,\"mtime\":");
+    pos(j, "{\"name\":\"dangle\",\"type\":\"file\",\"size\":null,\"mtime\":"); /* no size known */
     pos(j, "\"size\":5368709120");
     assert_null(strstr(j, ".hidden"));
     assert_true(pos(j, "\"zdir\"") < pos(j, "\"A.txt\""));
