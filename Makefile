@@ -5,6 +5,7 @@
 #   make asan     build with ASan+UBSan into build-asan/ and run every test there
 #   make bench    side-by-side benchmarks against the peers (see bench/README.md)
 #   make fuzz     build the libFuzzer targets and run each for FUZZ_SECONDS
+#   make valgrind Debug build in build-valgrind/, unit tests and a server cycle under valgrind
 #   make install  PREFIX=/usr/local
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -44,6 +45,12 @@ fuzz: deps
 	@$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DNK_FUZZ=ON -DNK_TESTS=OFF >/dev/null
 	@$(CMAKE) --build build-fuzz -j$(JOBS) --target fuzz_all
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-all.sh build-fuzz
+
+valgrind: deps
+	@command -v valgrind >/dev/null || { echo "make valgrind: install valgrind (apt-get install valgrind)" >&2; exit 1; }
+	@$(CMAKE) -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DNK_SANITIZE=OFF >/dev/null
+	@$(CMAKE) --build build-valgrind -j$(JOBS)
+	scripts/valgrind.sh build-valgrind
 
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)

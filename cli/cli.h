@@ -32,9 +32,39 @@ int cli_parse_long(const char *text, long min, long max, long *out);
 /* Parse seconds as a decimal ("1.5") into milliseconds; -EINVAL when malformed or negative. */
 int cli_parse_seconds(const char *text, long *out_ms);
 
+/* ---- shared helpers for commands (cli_util.c) ---------------------------------------------- */
+
+/* Report a getopt_long failure (c is '?' or ':', with optstring starting with ':') as a usage
+ * error for cmd and return CLI_USAGE. */
+int cli_getopt_error(const char *cmd, int c, char **argv);
+
+/* Check a --backend name against the compiled-in backends. Returns 0 when it is known (or
+ * NULL), else prints "unknown backend 'NAME' (choose from epoll, poll, select)" and returns
+ * CLI_USAGE. */
+int cli_check_backend(const char *cmd, const char *name);
+
+/* Parse an address to bind: HOST:PORT, [V6]:PORT, PORT or unix:PATH; a host name is resolved
+ * (socktype SOCK_STREAM or SOCK_DGRAM). Returns 0, or prints the reason and returns CLI_USAGE
+ * (malformed, port out of range, unix path too long, unknown name) or CLI_FAIL (resolver down). */
+int cli_parse_bind_addr(const char *cmd, const char *text, int socktype, nk_addr *out);
+
+/* Print the readiness line "listening on <scheme>://<addr>" ("unix:<path>" for Unix sockets,
+ * whatever scheme says) for the listening socket fd, with the real port. 0 or negative error. */
+int cli_print_listening(const char *scheme, int fd);
+
 /* Commands, one file each (cmd_<noun>.c). */
 int cmd_echo(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
+int cmd_tcp(int argc, char **argv);
+int cmd_udp(int argc, char **argv);
+int cmd_unix(int argc, char **argv);
 int cmd_http(int argc, char **argv);
+int cmd_http_get(int argc, char **argv); /* cmd_http_get.c, in http's table */
+int cmd_bench(int argc, char **argv);
+int cmd_broadcast(int argc, char **argv);
+int cmd_chat(int argc, char **argv);
+int cmd_file(int argc, char **argv);
+int cmd_ping(int argc, char **argv);
+int cmd_sniff(int argc, char **argv);
 
 #endif

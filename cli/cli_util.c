@@ -2,6 +2,8 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <getopt.h>
+#include <netdb.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -90,5 +92,91 @@ int cli_parse_seconds(const char *text, long *out_ms)
     if (*end != '\0' || end == text || errno == ERANGE || !(v >= 0) || v > 86400.0 * 365)
         return -EINVAL;
     *out_ms = (long)(v * 1000.0 + 0.5);
+    return 0;
+}
+
+int cli_getopt_error(const char *cmd, int c, char **argv)
+{
+    /* With a leading ':' in optstring, getopt_long returns ':' for a missing argument and '?'
+     * for an unknown option. optopt holds a short option's letter; for long options it is 0
+     * (unknown) or the option's val, so the text is taken from argv instead. */
+    const char *text = optind > 0 ? argv[optind - 1] : "?";
+    char shortopt[3] = {'-', (char)optopt, '\0'};
+    if (optopt > 0 && optopt < 128 && !(text[0] == '-' && text[1] == '-'))
+        text = shortopt;
+    if (c == ':')
+        return cli_usage(cmd, "option '%s' needs an argument", text);
+    return cli_usage(cmd, "unknown option '%s'", text);
+}
+
+int cli_check_backend(const char *cmd, const char *name)
+{
+    if (!name)
+        return 0;
+    const char *const *names = nk_loop_backends();
+    for (size_t i = 0; names[i]; i++)
+        if (strcmp(names[i], name) == 0)
+            return 0;
+    char list[256] = "";
+    size_t used = 0;
+    for (size_t i = 0; names[i] && used < sizeof list; i++) {
+        int n = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return cli_usage(cmd, "unknown backend '%s' (choose from %s)", name, list);
+}
+
+int cli_parse_bind_addr(const char *cmd, const char *text, int socktype, nk_addr *out)
+{
+    if (!text || !*text)
+        return cli_usage(cmd, "empty address");
+    int rc = nk_addr_parse(text, 0, out);
+    if (rc == -EINVAL && strncmp(text, "unix:", 5) != 0) {
+        /* Not numeric: maybe "localhost:0" or a service name for the port. */
+        rc = nk_addr_resolve(text, socktype, 1, out, 1);
+        if (rc > 0)
+            return 0;
+        if (NK_ERR_IS_GAI(rc)) {
+            int eai = rc - NK_ERR_GAI_BASE;
+            int usage = !(eai == EAI_AGAIN || eai == EAI_FAIL || eai == EAI_MEMORY ||
+                          eai == EAI_SYSTEM);
+            if (usage)
+                return cli_usage(cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
+            return cli_fail(cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
+        }
+    }
+    switch (rc) {
+    case 0:
+        return 0;
+    case -ERANGE:
+        return cli_usage(cmd, "port out of range in '%s' (0 to 65535)", text);
+    case -ENAMETOOLONG:
+        return cli_usage(cmd, "unix socket path too long in '%s' (at most %zu bytes)", text,
+                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+    case -EINVAL:
+        return cli_usage(cmd, "invalid address '%s' (HOST:PORT, [IPV6]:PORT, PORT or unix:PATH)",
+                         text);
+    default:
+        return cli_usage(cmd, "invalid address '%s': %s", text, nk_strerror(rc));
+    }
+}
+
+int cli_print_listening(const char *scheme, int fd)
+{
+    nk_addr local;
+    int rc = nk_sock_local(fd, &local);
+    if (rc < 0)
+        return rc;
+    char text[NK_ADDR_STRLEN];
+    rc = nk_addr_format(&local, text, sizeof text);
+    if (rc < 0)
+        return rc;
+    if (nk_addr_family(&local) == AF_UNIX)
+        fprintf(stderr, "listening on %s\n", text);
+    else
+        fprintf(stderr, "listening on %s://%s\n", scheme, text);
+    fflush(stderr);
     return 0;
 }

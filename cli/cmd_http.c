@@ -164,6 +164,7 @@ static int cmd_http_serve(int argc, char **argv)
 
 static const cli_cmd http_commands[] = {
     {"serve", "serve files over HTTP/1.1", cmd_http_serve},
+    {"get", "HTTP/1.1 client: show the exchange, download files", cmd_http_get},
     {NULL, NULL, NULL},
 };
 

@@ -7,6 +7,15 @@ static const cli_cmd commands[] = {
     {"http", "HTTP/1.1 static file server and client", cmd_http},
     {"echo", "echo server on any backend (tcp, udp, unix)", cmd_echo},
     {"lookup", "names, addresses, services, interfaces", cmd_lookup},
+    {"tcp", "netcat-style TCP: listen, connect, wait", cmd_tcp},
+    {"udp", "datagrams: listen, send", cmd_udp},
+    {"unix", "Unix-domain stream or datagram sockets: listen, connect", cmd_unix},
+    {"broadcast", "UDP broadcast: one sender, many listeners", cmd_broadcast},
+    {"chat", "group chat over TCP with framed messages", cmd_chat},
+    {"file", "reliable file transfer with SHA-256 checks", cmd_file},
+    {"bench", "load generators: echo ping-pong", cmd_bench},
+    {"ping", "ICMP echo (IPv4 and IPv6)", cmd_ping},
+    {"sniff", "capture packets, decoded layer by layer", cmd_sniff},
     {NULL, NULL, NULL},
 };
 

@@ -110,6 +110,41 @@ void nk_http_chunked_init(nk_http_chunked *c, uint64_t max_body);
 int nk_http_chunked_step(nk_http_chunked *c, const char *in, size_t len, size_t *consumed,
                          const char **data, size_t *dlen);
 
+/* ---- responses, for clients (RFC 9112 sections 4 to 6) ------------------------------------- */
+/* Limits of a response head: a server answering more is broken or hostile. */
+#define NK_HTTP_RESPONSE_MAX_HEAD (64 * 1024)  /* status line + fields + empty line */
+#define NK_HTTP_RESPONSE_MAX_HEADERS 100
+
+typedef struct nk_http_response {
+    int version_major;
+    int version_minor;
+    int status;       /* 100 to 599 */
+    nk_str reason;    /* reason-phrase, possibly empty */
+    nk_http_header headers[NK_HTTP_RESPONSE_MAX_HEADERS];
+    size_t nheaders;
+
+    /* Message framing (RFC 9112 section 6.3), for a response to a request other than HEAD
+     * (after HEAD there is never a body, whatever the fields say): */
+    int no_body;            /* 1xx, 204, 304: the message ends with its head */
+    int chunked;            /* Transfer-Encoding ending in chunked */
+    int64_t content_length; /* -1 when absent (or when chunked) */
+    int until_close;        /* neither: the body is everything until the connection closes */
+    int keep_alive;         /* the connection may be reused after this response */
+    size_t head_len;        /* bytes of the head, through the empty line */
+} nk_http_response;
+
+/* Parse a response head from buf[0..len) (the whole head so far; each call rescans it, which
+ * the 64 KiB limit keeps cheap). Returns the head length (> 0) when complete, -EAGAIN when more
+ * bytes are needed, or -EBADMSG when the bytes are not a valid HTTP/1.x response head or break
+ * the limits above (the connection must then be dropped). A prefix of a head never gives an
+ * answer other than -EAGAIN or the whole head's error. status, when not NULL, receives the
+ * status code (0 unless the result is > 0). Bare-LF line endings are accepted (RFC 9112
+ * section 2.2); obs-folds, bare CRs, invalid or conflicting framing fields are refused. */
+int nk_http_parse_response(const char *buf, size_t len, nk_http_response *resp, int *status);
+
+/* Find a response header by name, case-insensitively. Returns the first match or NULL. */
+const nk_http_header *nk_http_response_header(const nk_http_response *resp, const char *name);
+
 /* ---- paths (RFC 3986) ------------------------------------------------------------------------ */
 /* Percent-decode a request path and normalise it into out (size outlen), the result always
  * starting with "/" and containing no "." or ".." segments, no "//", no NUL, no backslash.

@@ -8,8 +8,11 @@
 #include <netkit/loop.h>
 #include <netkit/addr.h>
 #include <netkit/sock.h>
+#include <netkit/udp.h>
 #include <netkit/buf.h>
 #include <netkit/frame.h>
+#include <netkit/xfer.h>
 #include <netkit/http.h>
+#include <netkit/raw.h>
 
 #endif

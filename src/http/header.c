@@ -232,7 +232,8 @@ static int parse_te(const nk_http_request *req, int *status)
     /* RFC 9112 section 6.3 point 4: "If a Transfer-Encoding header field is present in a
      * request and the chunked transfer coding is not the final encoding, the message body
      * length cannot be determined reliably; the server MUST respond with the 400 (Bad
-     * Request) status code and then close the connection." */
+     * Request) status code and then close the connection." This MUST outranks the SHOULD of
+     * 501 below, so "gzip" alone is 400 (nginx answers 501 there); "gzip, chunked" is 501. */
     if (!last_chunked)
         return fail(status, 400);
     /* RFC 9112 section 6.1: "A sender MUST NOT apply the chunked transfer coding more than

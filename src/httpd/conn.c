@@ -80,8 +80,7 @@ void nk__conn_close(nk__conn *c)
     nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
     close(c->io.fd);
-    if (c->file_fd >= 0)
-        close(c->file_fd);
+    nk__fcache_release(srv, c->file);
     free(c->segs);
     c->in.rpos = c->in.wpos = 0;
     in_release(c);

@@ -11,6 +11,7 @@
 #include <netkit/netkit.h>
 #include <netkit/httpd.h>
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <time.h>
 
@@ -33,6 +34,24 @@ typedef enum {
     NK__PHASE_LINGER /* closing: draining what the client still sends */
 } nk__phase;
 
+/* One representation of a file: its open descriptor, metadata and validator. */
+typedef struct nk__rep {
+    int fd;
+    struct stat st;
+    char etag[NK_HTTP_ETAG_MAX];
+} nk__rep;
+
+/* An entry of the open-file cache (fcache.c): what a request path resolves to. */
+typedef struct nk__file {
+    char *key;                /* the normalised request path */
+    nk__rep plain;
+    nk__rep gz;               /* precompressed sidecar, fd -1 when there is none */
+    const char *content_type;
+    uint64_t expires;         /* loop time after which it is opened again */
+    unsigned refs;            /* the table's and each response's */
+    int dead;                 /* evicted: freed by the last release */
+} nk__file;
+
 typedef struct nk__conn nk__conn;
 struct nk__conn {
     nk_httpd *srv;
@@ -42,7 +61,8 @@ struct nk__conn {
     nk_buf in;            /* request bytes, parsed in place */
     nk_buf out;           /* response bytes not yet written */
     size_t parsed_prev;   /* bytes of the current head already scanned */
-    int file_fd;          /* body file of the response being sent, -1 when none */
+    nk__file *file;       /* the file being sent (a reference), NULL when none */
+    int file_fd;          /* its descriptor for the representation being sent */
     nk__seg seg;          /* segment being written */
     nk__seg *segs;        /* further segments (multipart responses) */
     unsigned nsegs, iseg;
@@ -106,6 +126,7 @@ struct nk_httpd {
     int drained_called;
     nk_timer drain_timer;
     nk_httpd_stats stats;
+    nk__file **fcache;      /* open-file cache slots (fcache.c) */
 };
 
 /* server.c */
@@ -140,14 +161,15 @@ typedef struct nk__resp {
     nk_str location_suffix;
     char content_range[96];     /* "" when none */
     uint64_t content_length;
-    int file_fd;                /* -1: body is in srv->body (or none) */
+    nk__file *file;             /* a file reference (owned by the plan), or NULL */
+    int file_fd;                /* the representation to send; -1: body in srv->body or none */
     off_t file_off;
     int no_body;                /* HEAD, 304: headers only */
     const char *extra_headers;  /* preformatted "Name: value\r\n" lines, or NULL */
 } nk__resp;
 
 void nk__resp_init(nk__resp *r, int status);
-/* Send a planned response on c (takes ownership of r->file_fd). Returns 0, or a negative
+/* Send a planned response on c (takes over r->file's reference). Returns 0, or a negative
  * error when the connection failed and was closed. */
 int nk__respond(nk__conn *c, nk__resp *r);
 /* Build and send a small HTML error page. */
@@ -160,6 +182,17 @@ int nk__conn_flush(nk__conn *c);
 
 /* static.c */
 int nk__static_handle(nk__conn *c, const nk_http_request *req);
+
+/* fcache.c */
+nk__file *nk__fcache_get(nk_httpd *srv, const char *key);
+/* Wrap fd (taken over) for key; rel is the file's path relative to the root (for the type
+ * and the sidecar). Returns a referenced entry, or NULL (fd closed) without memory. */
+nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd,
+                         const struct stat *st);
+void nk__fcache_release(nk_httpd *srv, nk__file *f);
+void nk__fcache_clear(nk_httpd *srv); /* drop every entry (descriptors run short) */
+void nk__fcache_free(nk_httpd *srv);
+int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
 /* log.c */
 void nk__log_request(nk__conn *c, int status, uint64_t bytes);

@@ -191,8 +191,9 @@ int nk__conn_flush(nk__conn *c)
         }
         break;
     }
-    if (c->file_fd >= 0) {
-        close(c->file_fd);
+    if (c->file) {
+        nk__fcache_release(c->srv, c->file);
+        c->file = NULL;
         c->file_fd = -1;
     }
     free(c->segs);
@@ -216,11 +217,11 @@ int nk__respond(nk__conn *c, nk__resp *r)
 {
     nk_httpd *srv = c->srv;
     build_head(c, r);
-    int has_file = r->file_fd >= 0 && !r->no_body && r->content_length > 0;
+    int has_file = r->file && r->file_fd >= 0 && !r->no_body && r->content_length > 0;
     nk__log_request(c, r->status, r->no_body ? 0 : r->content_length);
-    if (r->file_fd >= 0 && !has_file) {
-        close(r->file_fd);
-        r->file_fd = -1;
+    if (r->file && !has_file) {
+        nk__fcache_release(srv, r->file);
+        r->file = NULL;
     }
     const char *body = NULL;
     size_t body_len = 0;
@@ -230,10 +231,11 @@ int nk__respond(nk__conn *c, nk__resp *r)
     }
     int err = send_now(c, body, body_len, has_file);
     if (has_file) {
+        c->file = r->file;
         c->file_fd = r->file_fd;
         c->seg.off = r->file_off;
         c->seg.len = r->content_length;
-        r->file_fd = -1;
+        r->file = NULL;
     }
     return respond_finish(c, err);
 }
@@ -246,8 +248,8 @@ int nk__respond_multipart(nk__conn *c, nk__resp *r)
     build_head(c, r);
     nk__log_request(c, r->status, r->content_length);
     if (r->no_body) {
-        if (r->file_fd >= 0)
-            close(r->file_fd);
+        nk__fcache_release(srv, r->file);
+        r->file = NULL;
         nk_buf_clear(&c->out);
         free(c->segs);
         c->segs = NULL;
@@ -262,11 +264,15 @@ int nk__respond_multipart(nk__conn *c, nk__resp *r)
         memmove(p + hlen, p, nk_buf_len(&c->out));
         memcpy(p, nk_buf_rptr(&srv->head), hlen);
         nk_buf_commit(&c->out, hlen);
+        c->file = r->file;
         c->file_fd = r->file_fd;
-        r->file_fd = -1;
+        r->file = NULL;
         c->seg = c->segs[0];
         c->seg.mem += hlen;
         c->iseg = 1;
+    } else {
+        nk__fcache_release(srv, r->file);
+        r->file = NULL;
     }
     return respond_finish(c, err);
 }

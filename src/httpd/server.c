@@ -114,6 +114,8 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
                               "accept: %s; pausing new connections briefly (%u open)",
                               nk_strerror(fd), srv->nconns);
             }
+            /* Cached open files are the descriptors that can be given back at once. */
+            nk__fcache_clear(srv);
             srv->accept_backoff = 1;
             listeners_set(srv, 0);
             nk_timer_start(loop, &srv->accept_timer, ACCEPT_BACKOFF_MS, 0);
@@ -295,6 +297,7 @@ void nk_httpd_free(nk_httpd *srv)
     if (srv->mime)
         nk_mime_free(srv->mime);
     nk__pool_free(srv);
+    nk__fcache_free(srv);
     nk_buf_free(&srv->head);
     nk_buf_free(&srv->body);
     nk_buf_free(&srv->log);

@@ -22,7 +22,7 @@
 #define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 
 /* Open rel (relative, may be ".") beneath dirfd. Returns the fd or a negative errno. */
-static int open_beneath(nk_httpd *srv, int dirfd, const char *rel)
+int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel)
 {
     if (srv->cfg.follow_symlinks) {
         int fd = openat(dirfd, rel, OPEN_FLAGS);
@@ -221,7 +221,8 @@ static int serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
              (unsigned)(st->st_size ^ (off_t)n));
     nk__seg *segs = calloc((size_t)n + 1, sizeof *segs);
     if (!segs) {
-        close(r->file_fd);
+        nk__fcache_release(c->srv, r->file);
+        r->file = NULL;
         return respond_simple(c, 500);
     }
     nk_buf_clear(&c->out);
@@ -252,40 +253,28 @@ static int serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
     return nk__respond_multipart(c, r);
 }
 
-static int serve_file(nk__conn *c, const nk_http_request *req, int fd, struct stat *st,
-                      const char *name)
+static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
 {
     nk_httpd *srv = c->srv;
     nk__resp r;
     nk__resp_init(&r, 200);
-    r.content_type = nk_mime_lookup(srv->mime, name);
+    r.content_type = f->content_type;
     r.accept_ranges = 1;
+    r.file = f; /* the plan owns the reference from here on */
 
-    /* A precompressed sidecar NAME.gz is a second representation of the same resource:
-     * chosen by Accept-Encoding (so Vary says so), with its own validator. */
-    if (nk_mime_compressible(r.content_type) && strlen(srv->path) + 4 < sizeof srv->path) {
-        char gz[4096];
-        snprintf(gz, sizeof gz, "%s.gz", srv->path[1] ? srv->path + 1 : ".");
-        int gzfd = open_beneath(srv, srv->root_fd, gz);
-        struct stat gst;
-        if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode)) {
-            r.vary_accept_encoding = 1;
-            if (accepts_gzip(req)) {
-                close(fd);
-                fd = gzfd;
-                *st = gst;
-                gzfd = -1;
-                r.content_encoding = "gzip";
-            }
+    /* A precompressed sidecar is chosen by Accept-Encoding, so Vary says so; it is its own
+     * representation with its own validator (RFC 9110 section 8.8.3). */
+    const nk__rep *rep = &f->plain;
+    if (f->gz.fd >= 0) {
+        r.vary_accept_encoding = 1;
+        if (accepts_gzip(req)) {
+            rep = &f->gz;
+            r.content_encoding = "gzip";
         }
-        if (gzfd >= 0)
-            close(gzfd);
     }
-
-    char etag[NK_HTTP_ETAG_MAX];
-    nk_http_etag(etag, sizeof etag, (uint64_t)st->st_ino, (uint64_t)st->st_size,
-                 (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
-    r.etag = etag;
+    const struct stat *st = &rep->st;
+    r.file_fd = rep->fd;
+    r.etag = rep->etag;
     r.last_modified = st->st_mtim.tv_sec;
 
     nk_http_cond_input cond = {
@@ -294,13 +283,12 @@ static int serve_file(nk__conn *c, const nk_http_request *req, int fd, struct st
         .if_none_match = header_or_absent(req, "If-None-Match"),
         .if_modified_since = header_or_absent(req, "If-Modified-Since"),
         .if_unmodified_since = header_or_absent(req, "If-Unmodified-Since"),
-        .etag = etag,
+        .etag = rep->etag,
         .mtime = st->st_mtim.tv_sec,
     };
     int cs = nk_http_cond_evaluate(&cond);
     if (cs == 304) {
         /* RFC 9110 section 15.4.5: a 304 repeats the validators and Vary of the 200. */
-        close(fd);
         r.status = 304;
         r.no_body = 1;
         r.content_type = NULL;
@@ -308,38 +296,39 @@ static int serve_file(nk__conn *c, const nk_http_request *req, int fd, struct st
         return nk__respond(c, &r);
     }
     if (cs == 412) {
-        close(fd);
+        nk__fcache_release(srv, f);
         return respond_simple(c, 412);
     }
 
     uint64_t size = (uint64_t)st->st_size;
-    r.file_fd = fd;
     r.content_length = size;
     r.no_body = req->method == NK_HTTP_HEAD;
 
     const nk_str *range = req->method == NK_HTTP_GET ? header_value(req, "Range") : NULL;
     if (range) {
         nk_str if_range = header_or_absent(req, "If-Range");
-        if (!if_range.p || nk_http_if_range_ok(if_range, etag, st->st_mtim.tv_sec)) {
+        if (!if_range.p || nk_http_if_range_ok(if_range, rep->etag, st->st_mtim.tv_sec)) {
             nk_http_range ranges[NK_HTTP_MAX_RANGES];
             int n = nk_http_range_parse(*range, size, ranges, NK_HTTP_MAX_RANGES);
             if (n == -ERANGE) {
                 /* RFC 9110 section 15.5.17: say how long the representation is. */
-                close(fd);
-                r.file_fd = -1;
-                nk_buf_clear(&srv->body);
                 nk__resp e;
                 nk__resp_init(&e, 416);
                 snprintf(e.content_range, sizeof e.content_range, "bytes */%llu",
                          (unsigned long long)size);
+                nk_buf_clear(&srv->body);
                 nk_buf_printf(&srv->body, "<!DOCTYPE html>\n<html><head><title>416 Range Not "
                                           "Satisfiable</title></head><body><h1>416 Range Not "
                                           "Satisfiable</h1></body></html>\n");
                 e.content_type = "text/html; charset=utf-8";
                 e.content_length = nk_buf_len(&srv->body);
-                e.etag = etag;
+                e.etag = rep->etag;
                 e.last_modified = r.last_modified;
-                return nk__respond(c, &e);
+                e.vary_accept_encoding = r.vary_accept_encoding;
+                e.content_encoding = NULL;
+                int ret = nk__respond(c, &e);
+                nk__fcache_release(srv, f);
+                return ret;
             }
             if (n == 1) {
                 r.status = 206;
@@ -356,6 +345,16 @@ static int serve_file(nk__conn *c, const nk_http_request *req, int fd, struct st
     return nk__respond(c, &r);
 }
 
+/* Serve an opened regular file for request key; rel names it relative to the root. */
+static int serve_opened(nk__conn *c, const nk_http_request *req, int fd, const struct stat *st,
+                        const char *rel)
+{
+    nk__file *f = nk__fcache_put(c->srv, c->srv->path, rel, fd, st);
+    if (!f)
+        return respond_simple(c, 500);
+    return serve_file(c, req, f);
+}
+
 static int serve_directory(nk__conn *c, const nk_http_request *req, int dirfd)
 {
     nk_httpd *srv = c->srv;
@@ -365,14 +364,15 @@ static int serve_directory(nk__conn *c, const nk_http_request *req, int dirfd)
         return redirect_dir(c, req);
     }
     if (srv->cfg.index && *srv->cfg.index) {
-        int fd = open_beneath(srv, dirfd, srv->cfg.index);
+        int fd = nk__open_beneath(srv, dirfd, srv->cfg.index);
         if (fd >= 0) {
             struct stat st;
             if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
                 close(dirfd);
-                if (plen + strlen(srv->cfg.index) < sizeof srv->path)
-                    strcat(srv->path, srv->cfg.index);
-                return serve_file(c, req, fd, &st, srv->path);
+                /* cached under the directory's path; typed by the index file's name */
+                char rel[4096];
+                snprintf(rel, sizeof rel, "%s%s", srv->path + 1, srv->cfg.index);
+                return serve_opened(c, req, fd, &st, rel);
             }
             close(fd);
         }
@@ -394,8 +394,11 @@ int nk__static_handle(nk__conn *c, const nk_http_request *req)
         return respond_simple(c, 400);
     if (!srv->cfg.dotfiles && nk_http_path_has_dotfile(srv->path))
         return respond_simple(c, 404);
+    nk__file *cached = nk__fcache_get(srv, srv->path);
+    if (cached)
+        return serve_file(c, req, cached);
     const char *rel = srv->path[1] ? srv->path + 1 : ".";
-    int fd = open_beneath(srv, srv->root_fd, rel);
+    int fd = nk__open_beneath(srv, srv->root_fd, rel);
     if (fd < 0)
         return respond_simple(c, errno_status(fd));
     struct stat st;
@@ -411,5 +414,5 @@ int nk__static_handle(nk__conn *c, const nk_http_request *req)
         close(fd);
         return respond_simple(c, 404);
     }
-    return serve_file(c, req, fd, &st, srv->path);
+    return serve_opened(c, req, fd, &st, rel);
 }

@@ -126,3 +126,59 @@ def _reap(proc):
     for stream in (proc.stdout, proc.stderr, proc.stdin):
         if stream:
             stream.close()
+
+
+def raise_nofile(minimum):
+    """Raise this process's RLIMIT_NOFILE soft limit to at least `minimum` (up to the hard
+    limit). Returns True when the soft limit is now >= minimum."""
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < minimum:
+        target = minimum if hard == resource.RLIM_INFINITY else min(minimum, hard)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError):
+            pass
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft == resource.RLIM_INFINITY or soft >= minimum
+
+
+def nofile_preexec(minimum):
+    """A preexec_fn for start(): the child's RLIMIT_NOFILE soft limit raised to `minimum`
+    (or as far as the hard limit allows)."""
+    def preexec():
+        raise_nofile(minimum)
+    return preexec
+
+
+def stream_roundtrip(sock, payload, timeout=30):
+    """Send payload on a stream socket while reading what comes back, until as many bytes
+    came back as were sent (so neither side's buffers can fill and deadlock). Returns the
+    bytes received; fewer than sent when the peer closed. Raises TimeoutError after
+    `timeout` seconds."""
+    sock.setblocking(False)
+    view = memoryview(payload)
+    sent = 0
+    got = bytearray()
+    deadline = time.monotonic() + timeout
+    while len(got) < len(payload):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError("echo of %d bytes: sent %d, received %d"
+                               % (len(payload), sent, len(got)))
+        wlist = [sock] if sent < len(payload) else []
+        r, w, _ = select.select([sock], wlist, [], left)
+        if w:
+            try:
+                sent += sock.send(view[sent:sent + 65536])
+            except BlockingIOError:
+                pass
+        if r:
+            try:
+                chunk = sock.recv(262144)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                break
+            got += chunk
+    return bytes(got)
