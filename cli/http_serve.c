@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -256,9 +257,16 @@ static pid_t spawn_worker(server_state *s, int index, int own_sockets)
 {
     fflush(stdout);
     fflush(stderr);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid != 0)
         return pid;
+    /* A worker must not outlive its supervisor (killed with SIGKILL, say): it would keep
+     * serving on the port with nobody to stop it. Ask the kernel for a SIGTERM when the
+     * parent goes, and check it did not go already before that request took effect. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(0);
     /* Child: the parent's loop is not ours to use or free (its epoll instance is shared
      * with the parent); a fresh loop is made in run_worker. */
     g_child_state = s;

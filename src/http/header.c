@@ -223,12 +223,6 @@ static int parse_te(const nk_http_request *req, int *status)
     }
     if (!any)
         return fail(status, 400); /* an empty Transfer-Encoding frames nothing */
-    /* RFC 9112 section 6.1: "A server that receives a request message with a transfer coding
-     * it does not understand SHOULD respond with 501 (Not Implemented)." This is checked
-     * first, so "gzip" alone and "chunked, gzip" both get 501, as nginx answers too: the
-     * client learns the coding is the problem. The connection is closed either way. */
-    if (other)
-        return fail(status, 501);
     /* RFC 9112 section 6.3 point 4: "If a Transfer-Encoding header field is present in a
      * request and the chunked transfer coding is not the final encoding, the message body
      * length cannot be determined reliably; the server MUST respond with the 400 (Bad
@@ -240,6 +234,10 @@ static int parse_te(const nk_http_request *req, int *status)
      * once to a message body" */
     if (nchunked > 1)
         return fail(status, 400);
+    /* RFC 9112 section 6.1: "A server that receives a request message with a transfer coding
+     * it does not understand SHOULD respond with 501 (Not Implemented)." */
+    if (other)
+        return fail(status, 501);
     return 0;
 }
 

@@ -1,0 +1,160 @@
+/* Open-file cache: the files recently served, kept open with their metadata.
+ *
+ * Serving a small file costs a handful of system calls, and on a busy server the path walk of
+ * open (confined with RESOLVE_BENEATH), the fstat and the close are half of them. An entry
+ * keeps the descriptor, its stat, the ETag, the content type and the precompressed sidecar
+ * for a request path, for at most FCACHE_VALID_MS; each hit still re-checks the open file
+ * with fstat, so a file changed in place (written, touched) is seen at once, and a file
+ * replaced by rename is seen within FCACHE_VALID_MS (nginx's open_file_cache makes the same
+ * trade with a longer default).
+ *
+ * Entries are shared by every response that sends them (sendfile takes an explicit offset,
+ * so one descriptor serves many connections) and reference-counted; an entry evicted while
+ * in use is freed by its last release. The table is direct-mapped and bounded, so it never
+ * holds more than FCACHE_SLOTS descriptors besides those in flight.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define FCACHE_SLOTS 512
+#define FCACHE_VALID_MS 1000
+
+static uint32_t hash_path(const char *s)
+{
+    uint32_t h = 2166136261u; /* FNV-1a: short keys, good spread, no state */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+static void rep_close(nk__rep *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
+static void entry_free(nk__file *f)
+{
+    rep_close(&f->plain);
+    rep_close(&f->gz);
+    free(f->key);
+    free(f);
+}
+
+void nk__fcache_release(nk_httpd *srv, nk__file *f)
+{
+    if (!f)
+        return;
+    if (--f->refs == 0 && f->dead)
+        entry_free(f);
+}
+
+static void evict(nk_httpd *srv, size_t slot)
+{
+    nk__file *f = srv->fcache[slot];
+    if (!f)
+        return;
+    srv->fcache[slot] = NULL;
+    f->dead = 1;
+    if (f->refs == 0)
+        entry_free(f);
+}
+
+void nk__fcache_clear(nk_httpd *srv)
+{
+    if (!srv->fcache)
+        return;
+    for (size_t i = 0; i < FCACHE_SLOTS; i++)
+        evict(srv, i);
+}
+
+void nk__fcache_free(nk_httpd *srv)
+{
+    nk__fcache_clear(srv);
+    free(srv->fcache);
+    srv->fcache = NULL;
+}
+
+static int same_file(const struct stat *a, const struct stat *b)
+{
+    return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+           a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+nk__file *nk__fcache_get(nk_httpd *srv, const char *key)
+{
+    if (!srv->fcache)
+        return NULL;
+    size_t slot = hash_path(key) % FCACHE_SLOTS;
+    nk__file *f = srv->fcache[slot];
+    if (!f || strcmp(f->key, key) != 0)
+        return NULL;
+    struct stat st;
+    if (nk_loop_now(srv->loop) >= f->expires || fstat(f->plain.fd, &st) < 0 ||
+        !same_file(&st, &f->plain.st) || st.st_nlink == 0) {
+        evict(srv, slot);
+        return NULL;
+    }
+    f->refs++;
+    return f;
+}
+
+static void rep_fill(nk__rep *r, int fd, const struct stat *st)
+{
+    r->fd = fd;
+    r->st = *st;
+    nk_http_etag(r->etag, sizeof r->etag, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+                 (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+}
+
+nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd,
+                         const struct stat *st)
+{
+    nk__file *f = calloc(1, sizeof *f);
+    char *k = strdup(key);
+    if (!f || !k) {
+        free(f);
+        free(k);
+        close(fd);
+        return NULL;
+    }
+    f->key = k;
+    f->refs = 1;
+    f->gz.fd = -1;
+    rep_fill(&f->plain, fd, st);
+    f->content_type = nk_mime_lookup(srv->mime, rel);
+    f->expires = nk_loop_now(srv->loop) + FCACHE_VALID_MS;
+
+    /* A precompressed sidecar REL.gz is a second representation of the same resource. Only
+     * compressible types are looked for, so binary files cost no extra open. */
+    size_t rlen = strlen(rel);
+    if (nk_mime_compressible(f->content_type) && rlen + 4 < 4096) {
+        char gz[4096];
+        memcpy(gz, rel, rlen);
+        memcpy(gz + rlen, ".gz", 4);
+        int gzfd = nk__open_beneath(srv, srv->root_fd, gz);
+        struct stat gst;
+        if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode))
+            rep_fill(&f->gz, gzfd, &gst);
+        else if (gzfd >= 0)
+            close(gzfd);
+    }
+
+    if (!srv->fcache)
+        srv->fcache = calloc(FCACHE_SLOTS, sizeof *srv->fcache);
+    if (srv->fcache) {
+        size_t slot = hash_path(key) % FCACHE_SLOTS;
+        evict(srv, slot);
+        srv->fcache[slot] = f;
+        f->refs++; /* the table's reference */
+    } else {
+        f->dead = 1;
+    }
+    return f;
+}
