@@ -1,0 +1,637 @@
+/* The HTTP/1.1 client: URLs (RFC 3986) and one exchange on the event loop (RFC 9112).
+ *
+ * An exchange resolves the host, tries its addresses in the resolver's order (each with the
+ * connect timeout), sends the request while already reading (a server may answer, and close,
+ * before it has read everything), skips interim 1xx responses, and delivers the body framed by
+ * Content-Length, chunked coding or the connection's end (RFC 9112 section 6.3). Every wait for
+ * the server is bounded by the timeout, restarted whenever bytes move.
+ */
+#include "http_client.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#define HC_MAX_ADDRS 8
+/* Read buffer: a whole response head (the parser's limit) plus one read after it. */
+#define HC_READ_CHUNK (64 * 1024)
+#define HC_IN_MAX (NK_HTTP_RESPONSE_MAX_HEAD + HC_READ_CHUNK)
+/* Interim responses one exchange may skip: a server sending 1xx forever is not answering. */
+#define HC_MAX_INTERIM 32
+
+/* ---- URLs ---------------------------------------------------------------------------------- */
+
+void hc_url_free(hc_url *u)
+{
+    free(u->host);
+    free(u->target);
+    u->host = u->target = NULL;
+}
+
+/* Copy a path+query, percent-encoding bytes that cannot appear in a request-target (controls,
+ * space, non-ASCII: RFC 3986 section 2.1; a server's Location may well contain them). A
+ * missing path becomes "/" (RFC 9110 section 4.2.3). */
+static char *make_target(const char *p, size_t n)
+{
+    char *out = malloc(n * 3 + 2);
+    if (!out)
+        return NULL;
+    size_t o = 0;
+    if (n == 0 || p[0] != '/')
+        out[o++] = '/';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (c <= 0x20 || c >= 0x7f) {
+            o += (size_t)sprintf(out + o, "%%%02X", c);
+        } else {
+            out[o++] = (char)c;
+        }
+    }
+    out[o] = '\0';
+    return out;
+}
+
+int hc_url_parse(const char *text, hc_url *out)
+{
+    memset(out, 0, sizeof *out);
+    const char *p = text;
+    const char *sep = strstr(text, "://");
+    if (sep) {
+        size_t slen = (size_t)(sep - text);
+        if (slen == 4 && strncasecmp(text, "http", 4) == 0)
+            p = sep + 3;
+        else
+            return -EPROTONOSUPPORT;
+    }
+    size_t alen = strcspn(p, "/?#");
+    const char *auth = p, *rest = p + alen;
+    if (alen == 0 || memchr(auth, '@', alen))
+        return -EINVAL; /* no host; userinfo is not sent anywhere by this client */
+    const char *host = auth, *hend, *port = NULL;
+    if (auth[0] == '[') {
+        const char *close = memchr(auth, ']', alen);
+        if (!close || close == auth + 1)
+            return -EINVAL;
+        host = auth + 1;
+        hend = close;
+        if (close + 1 < rest) {
+            if (close[1] != ':')
+                return -EINVAL;
+            port = close + 2;
+        }
+        out->ipv6 = 1;
+    } else {
+        const char *colon = memchr(auth, ':', alen);
+        hend = colon ? colon : rest;
+        port = colon ? colon + 1 : NULL;
+        if (hend == host)
+            return -EINVAL;
+        for (const char *h = host; h < hend; h++)
+            if (!isalnum((unsigned char)*h) && !strchr("-._~%!$&'()*+,;=", *h))
+                return -EINVAL;
+    }
+    out->port = 80;
+    if (port) {
+        long v = 0;
+        if (port == rest)
+            return -EINVAL;
+        for (const char *q = port; q < rest; q++) {
+            if (!isdigit((unsigned char)*q) || v > 65535)
+                return -EINVAL;
+            v = v * 10 + (*q - '0');
+        }
+        if (v < 1 || v > 65535)
+            return -EINVAL;
+        out->port = (int)v;
+    }
+    out->host = strndup(host, (size_t)(hend - host));
+    out->target = make_target(rest, strcspn(rest, "#"));
+    if (!out->host || !out->target) {
+        hc_url_free(out);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* RFC 3986 section 5.2.4, remove_dot_segments, in place. */
+static void remove_dots(char *in)
+{
+    char *out = in; /* output never outgrows what input has consumed */
+    size_t o = 0, i = 0, n = strlen(in);
+    while (i < n) {
+        const char *s = in + i;
+        if (strncmp(s, "../", 3) == 0) {
+            i += 3;
+        } else if (strncmp(s, "./", 2) == 0) {
+            i += 2;
+        } else if (strncmp(s, "/./", 3) == 0) {
+            i += 2; /* "/./x" -> "/x" */
+        } else if (strcmp(s, "/.") == 0) {
+            in[i + 1] = '/';
+            i += 1;
+        } else if (strncmp(s, "/../", 4) == 0 || strcmp(s, "/..") == 0) {
+            if (s[3] == '/')
+                i += 3;
+            else {
+                in[i + 2] = '/';
+                i += 2;
+            }
+            while (o > 0 && out[o - 1] != '/')
+                o--;
+            if (o > 0)
+                o--;
+        } else if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
+            i = n;
+        } else {
+            size_t k = i;
+            if (in[k] == '/')
+                k++;
+            while (k < n && in[k] != '/')
+                k++;
+            memmove(out + o, in + i, k - i);
+            o += k - i;
+            i = k;
+        }
+    }
+    out[o] = '\0';
+}
+
+int hc_url_resolve(const hc_url *base, const char *ref, size_t reflen, hc_url *out)
+{
+    memset(out, 0, sizeof *out);
+    size_t n = 0;
+    while (n < reflen && ref[n] != '#')
+        n++;
+    char *r = strndup(ref, n);
+    if (!r)
+        return -ENOMEM;
+    /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"  (section 3.1) */
+    size_t k = 0;
+    if (isalpha((unsigned char)r[0])) {
+        while (isalnum((unsigned char)r[k]) || r[k] == '+' || r[k] == '-' || r[k] == '.')
+            k++;
+    }
+    int rc;
+    if (k > 0 && r[k] == ':') {
+        rc = hc_url_parse(r, out);
+    } else if (r[0] == '/' && r[1] == '/') {
+        char *abs = malloc(n + 6);
+        rc = -ENOMEM;
+        if (abs) {
+            sprintf(abs, "http:%s", r);
+            rc = hc_url_parse(abs, out);
+            free(abs);
+        }
+    } else {
+        /* Same authority; the path is the reference's, the base's, or a merge (5.2.2). */
+        const char *bt = base->target;
+        size_t bpath = strcspn(bt, "?");
+        char *t = NULL;
+        if (r[0] == '\0') {
+            t = strdup(bt);
+        } else if (r[0] == '?') {
+            t = malloc(bpath + n + 1);
+            if (t)
+                sprintf(t, "%.*s%s", (int)bpath, bt, r);
+        } else {
+            size_t dir = 0; /* 5.2.3 merge: the base path up to its last "/" */
+            for (size_t j = 0; j < bpath; j++)
+                if (bt[j] == '/')
+                    dir = j + 1;
+            if (r[0] == '/')
+                dir = 0;
+            t = malloc(dir + n + 1);
+            if (t) {
+                sprintf(t, "%.*s%s", (int)dir, bt, r);
+                size_t q = strcspn(t, "?");
+                char save = t[q];
+                t[q] = '\0';
+                char *query = save ? strdup(t + q + 1) : NULL;
+                remove_dots(t);
+                if (save) {
+                    size_t pl = strlen(t);
+                    char *t2 = query ? realloc(t, pl + strlen(query) + 2) : NULL;
+                    if (t2)
+                        sprintf(t2 + pl, "?%s", query);
+                    else
+                        free(t);
+                    t = t2;
+                    free(query);
+                }
+            }
+        }
+        out->host = strdup(base->host);
+        out->port = base->port;
+        out->ipv6 = base->ipv6;
+        out->target = t ? make_target(t, strlen(t)) : NULL;
+        free(t);
+        rc = out->host && out->target ? 0 : -ENOMEM;
+        if (rc < 0)
+            hc_url_free(out);
+    }
+    free(r);
+    return rc;
+}
+
+char *hc_url_format(const hc_url *u)
+{
+    size_t n = strlen(u->host) + strlen(u->target) + 32;
+    char *s = malloc(n);
+    if (!s)
+        return NULL;
+    const char *lb = u->ipv6 ? "[" : "", *rb = u->ipv6 ? "]" : "";
+    if (u->port == 80)
+        snprintf(s, n, "http://%s%s%s%s", lb, u->host, rb, u->target);
+    else
+        snprintf(s, n, "http://%s%s%s:%d%s", lb, u->host, rb, u->port, u->target);
+    return s;
+}
+
+void hc_show_lines(const char *prefix, const char *p, size_t n)
+{
+    while (n > 0) {
+        const char *lf = memchr(p, '\n', n);
+        size_t len = lf ? (size_t)(lf - p) : n;
+        size_t shown = len > 0 && p[len - 1] == '\r' ? len - 1 : len;
+        fprintf(stderr, "%s%.*s\n", prefix, (int)shown, p);
+        if (!lf)
+            break;
+        n -= len + 1;
+        p = lf + 1;
+    }
+}
+
+/* ---- one exchange ---------------------------------------------------------------------------- */
+
+enum { ST_CONNECT, ST_HEAD, ST_BODY, ST_DONE };
+
+typedef struct hc_conn {
+    nk_loop *loop;
+    const hc_request *req;
+    const hc_events *ev;
+    nk_addr addrs[HC_MAX_ADDRS];
+    int naddrs, next_addr;
+    int fd;
+    nk_io io;
+    nk_timer timer;
+    int state;
+    nk_buf out, in;
+    int write_err;  /* the request could not be sent in full (the server may still answer) */
+    int interim;
+    nk_http_response resp;
+    int64_t remaining;  /* Content-Length body bytes still to come */
+    nk_http_chunked chunked;
+    int status;
+    int err;
+    char *msg;
+    size_t msglen;
+} hc_conn;
+
+static void finish(hc_conn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void finish(hc_conn *c, int err, const char *fmt, ...)
+{
+    if (c->state == ST_DONE)
+        return;
+    c->state = ST_DONE;
+    c->err = err;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->msg, c->msglen, fmt, ap);
+        va_end(ap);
+    }
+    nk_timer_stop(c->loop, &c->timer);
+    if (c->fd >= 0) {
+        nk_io_stop(c->loop, &c->io);
+        close(c->fd);
+        c->fd = -1;
+    }
+}
+
+static void arm_timer(hc_conn *c)
+{
+    nk_timer_start(c->loop, &c->timer, (uint64_t)c->req->timeout_ms, 0);
+}
+
+static const char *host_text(const hc_conn *c)
+{
+    return c->req->unix_path ? c->req->unix_path : c->req->url->host;
+}
+
+static void try_connect(hc_conn *c);
+static void on_io(nk_loop *loop, nk_io *io, unsigned events);
+
+static void connected(hc_conn *c)
+{
+    c->state = ST_HEAD;
+    if (c->req->verbose) {
+        char text[NK_ADDR_STRLEN] = "";
+        const nk_addr *a = &c->addrs[c->next_addr - 1];
+        nk_addr_format_host(a, text, sizeof text);
+        fprintf(stderr, "* Connected to %s (%s) port %d\n", c->req->url->host, text,
+                c->req->unix_path ? c->req->url->port : nk_addr_port(a));
+        /* the head ends in an empty line: shown as a lone "> " */
+        hc_show_lines("> ", c->req->head, c->req->head_len - 2);
+        fputs("> \n", stderr);
+    }
+    if (!c->req->unix_path)
+        nk_sock_set_nodelay(c->fd, 1);
+    int rc = nk_io_start(c->loop, &c->io, NK_READ | NK_WRITE);
+    if (rc < 0)
+        finish(c, rc, "cannot watch the socket: %s", nk_strerror(rc));
+    else
+        arm_timer(c);
+}
+
+static void failed_attempt(hc_conn *c, int err)
+{
+    if (c->fd >= 0) {
+        nk_io_stop(c->loop, &c->io);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->next_addr < c->naddrs) {
+        try_connect(c);
+        return;
+    }
+    if (c->req->unix_path)
+        finish(c, err, "cannot connect to %s: %s", host_text(c), nk_strerror(err));
+    else
+        finish(c, err, "cannot connect to %s port %d: %s", host_text(c), c->req->url->port,
+               nk_strerror(err));
+}
+
+static void try_connect(hc_conn *c)
+{
+    const nk_addr *a = &c->addrs[c->next_addr++];
+    if (c->req->verbose) {
+        char text[NK_ADDR_STRLEN] = "";
+        nk_addr_format(a, text, sizeof text);
+        fprintf(stderr, "*   Trying %s...\n", text);
+    }
+    int inprog = 0;
+    int fd = nk_sock_connect(a, SOCK_STREAM, 0, &inprog);
+    if (fd < 0) {
+        failed_attempt(c, fd);
+        return;
+    }
+    c->fd = fd;
+    nk_io_init(&c->io, fd, on_io, c);
+    if (!inprog) {
+        connected(c);
+        return;
+    }
+    int rc = nk_io_start(c->loop, &c->io, NK_WRITE);
+    if (rc < 0) {
+        failed_attempt(c, rc);
+        return;
+    }
+    arm_timer(c);
+}
+
+/* Body bytes of the final response: deliver, and say whether the body is complete. */
+static void feed_body(hc_conn *c, const char *p, size_t n)
+{
+    if (c->resp.chunked) {
+        while (c->state == ST_BODY) {
+            size_t used = 0, dlen = 0;
+            const char *data = NULL;
+            int rc = nk_http_chunked_step(&c->chunked, p, n, &used, &data, &dlen);
+            p += used;
+            n -= used;
+            if (rc == 1) {
+                int e = c->ev->on_body(c->ev->arg, data, dlen);
+                if (e < 0)
+                    finish(c, e, NULL);
+            } else if (rc == 2) {
+                finish(c, 0, NULL);
+            } else if (rc == 0) {
+                return;
+            } else {
+                finish(c, -EBADMSG, "invalid chunked body from the server");
+            }
+        }
+        return;
+    }
+    size_t take = n;
+    if (c->resp.content_length >= 0 && (uint64_t)take > (uint64_t)c->remaining)
+        take = (size_t)c->remaining; /* anything after the body is not ours to deliver */
+    if (take > 0) {
+        int e = c->ev->on_body(c->ev->arg, p, take);
+        if (e < 0) {
+            finish(c, e, NULL);
+            return;
+        }
+    }
+    if (c->resp.content_length >= 0) {
+        c->remaining -= (int64_t)take;
+        if (c->remaining == 0)
+            finish(c, 0, NULL);
+    }
+}
+
+/* Parse heads from the input buffer; on the final one, start the body. */
+static void on_input(hc_conn *c)
+{
+    while (c->state == ST_HEAD) {
+        int rc = nk_http_parse_response(nk_buf_rptr(&c->in), nk_buf_len(&c->in), &c->resp, NULL);
+        if (rc == -EAGAIN)
+            return;
+        if (rc < 0) {
+            finish(c, -EBADMSG, "invalid response head from the server");
+            return;
+        }
+        c->ev->on_head(c->ev->arg, &c->resp, nk_buf_rptr(&c->in), (size_t)rc);
+        if (c->resp.status < 200) {
+            /* RFC 9110 section 15.2: "A client MUST be able to parse one or more 1xx responses
+             * received prior to a final response, even if the client does not expect one."
+             * 101 only answers an Upgrade, which this client never asks for. */
+            if (c->resp.status == 101) {
+                finish(c, -EPROTO, "server switched protocols (101) unasked");
+                return;
+            }
+            if (++c->interim > HC_MAX_INTERIM) {
+                finish(c, -EPROTO, "more than %d interim responses", HC_MAX_INTERIM);
+                return;
+            }
+            nk_buf_consume(&c->in, (size_t)rc);
+            continue;
+        }
+        c->status = c->resp.status;
+        /* RFC 9112 section 6.3 point 1: a response to HEAD never has a body; nor do 204,
+         * 304 (no_body). */
+        if (c->req->head_request || c->resp.no_body) {
+            finish(c, 0, NULL);
+            return;
+        }
+        nk_buf_consume(&c->in, (size_t)rc);
+        c->state = ST_BODY;
+        c->remaining = c->resp.content_length;
+        nk_http_chunked_init(&c->chunked, UINT64_MAX);
+        if (c->resp.content_length == 0) {
+            finish(c, 0, NULL);
+            return;
+        }
+    }
+    if (c->state == ST_BODY && nk_buf_len(&c->in) > 0) {
+        size_t n = nk_buf_len(&c->in);
+        feed_body(c, nk_buf_rptr(&c->in), n);
+        if (c->state != ST_DONE)
+            nk_buf_consume(&c->in, n);
+    }
+}
+
+static void on_eof(hc_conn *c)
+{
+    if (c->state == ST_HEAD) {
+        if (c->write_err < 0)
+            finish(c, c->write_err, "sending the request: %s", nk_strerror(c->write_err));
+        else if (nk_buf_len(&c->in) == 0 && c->interim == 0)
+            finish(c, -ECONNRESET, "the server closed the connection without answering");
+        else
+            finish(c, -EBADMSG, "the server closed the connection in the middle of a response "
+                                "head");
+    } else if (c->resp.until_close) {
+        finish(c, 0, NULL); /* RFC 9112 section 6.3 point 8: the close ends the body */
+    } else if (c->resp.chunked) {
+        finish(c, -EBADMSG, "the server closed the connection in the middle of a chunked body");
+    } else {
+        finish(c, -EBADMSG, "the server closed the connection after %lld of %lld body bytes",
+               (long long)(c->resp.content_length - c->remaining),
+               (long long)c->resp.content_length);
+    }
+}
+
+static void on_io(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    hc_conn *c = io->data;
+    if (c->state == ST_CONNECT) {
+        int err = nk_sock_error(io->fd);
+        if (err < 0)
+            failed_attempt(c, err);
+        else
+            connected(c);
+        return;
+    }
+    if ((events & NK_WRITE) && nk_buf_len(&c->out) > 0 && c->write_err == 0) {
+        ssize_t n = nk_buf_write_fd(&c->out, io->fd);
+        if (n > 0)
+            arm_timer(c);
+        else if (n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR)
+            c->write_err = (int)n; /* keep reading: an answer may explain why */
+        if (nk_buf_len(&c->out) == 0 || c->write_err)
+            nk_io_start(c->loop, &c->io, NK_READ);
+    }
+    if (events & (NK_READ | NK_ERROR)) {
+        for (int i = 0; i < 16 && c->state != ST_DONE; i++) {
+            ssize_t n = nk_buf_read_fd(&c->in, io->fd, HC_READ_CHUNK);
+            if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
+                break;
+            if (n == 0) {
+                on_input(c);
+                on_eof(c);
+                return;
+            }
+            if (n < 0) {
+                if (c->state == ST_BODY && c->resp.until_close && n == -ECONNRESET)
+                    finish(c, (int)n, "connection reset while reading the body");
+                else
+                    finish(c, (int)n, "reading the response: %s", nk_strerror((int)n));
+                return;
+            }
+            arm_timer(c);
+            on_input(c);
+        }
+    }
+}
+
+static void on_timeout(nk_loop *loop, nk_timer *t)
+{
+    (void)loop;
+    hc_conn *c = t->data;
+    double s = (double)c->req->timeout_ms / 1000.0;
+    if (c->state == ST_CONNECT) {
+        failed_attempt(c, -ETIMEDOUT);
+        return;
+    }
+    finish(c, -ETIMEDOUT, "no answer from the server for %g s", s);
+}
+
+static int resolve(hc_conn *c)
+{
+    const hc_request *req = c->req;
+    char text[600];
+    if (req->unix_path) {
+        snprintf(text, sizeof text, "unix:%s", req->unix_path);
+        int rc = nk_addr_parse(text, 0, &c->addrs[0]);
+        if (rc < 0) {
+            snprintf(c->msg, c->msglen, "invalid unix socket path '%s': %s", req->unix_path,
+                     nk_strerror(rc));
+            return rc;
+        }
+        c->naddrs = 1;
+        return 0;
+    }
+    const hc_url *u = req->url;
+    if (u->ipv6)
+        snprintf(text, sizeof text, "[%s]:%d", u->host, u->port);
+    else
+        snprintf(text, sizeof text, "%s:%d", u->host, u->port);
+    int rc = nk_addr_resolve(text, SOCK_STREAM, 0, c->addrs, HC_MAX_ADDRS);
+    if (rc < 0) {
+        snprintf(c->msg, c->msglen, "cannot resolve '%s': %s", u->host, nk_strerror(rc));
+        return rc;
+    }
+    c->naddrs = rc;
+    return 0;
+}
+
+int hc_exchange(nk_loop *loop, const hc_request *req, const hc_events *ev, int *status, char *msg,
+                size_t msglen)
+{
+    hc_conn c;
+    memset(&c, 0, sizeof c);
+    c.loop = loop;
+    c.req = req;
+    c.ev = ev;
+    c.fd = -1;
+    c.msg = msg;
+    c.msglen = msglen;
+    msg[0] = '\0';
+    nk_io_init(&c.io, -1, on_io, &c);
+    nk_timer_init(&c.timer, on_timeout, &c);
+    nk_buf_init(&c.out, 0);
+    nk_buf_init(&c.in, HC_IN_MAX);
+    int rc = resolve(&c);
+    if (rc < 0)
+        return rc;
+    if ((rc = nk_buf_append(&c.out, req->head, req->head_len)) < 0 ||
+        (rc = nk_buf_append(&c.out, req->body, req->body_len)) < 0) {
+        nk_buf_free(&c.out);
+        snprintf(msg, msglen, "%s", nk_strerror(rc));
+        return rc;
+    }
+    try_connect(&c);
+    while (c.state != ST_DONE) {
+        rc = nk_loop_run(loop, NK_RUN_ONCE);
+        if (rc < 0) {
+            finish(&c, rc, "event loop: %s", nk_strerror(rc));
+            break;
+        }
+        if (nk_loop_data(loop)) { /* the command asked to stop (a signal) */
+            finish(&c, -EINTR, "interrupted");
+            break;
+        }
+    }
+    nk_buf_free(&c.out);
+    nk_buf_free(&c.in);
+    if (c.err == 0)
+        *status = c.status;
+    return c.err;
+}
