@@ -33,8 +33,15 @@ run: build
 asan: deps
 	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNK_SANITIZE=ON >/dev/null
 	@$(CMAKE) --build build-asan -j$(JOBS)
-	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	@rm -rf build-asan/sanitizer-logs && mkdir -p build-asan/sanitizer-logs
+	# Every process of the suite (servers started by the integration tests included) writes its
+	# sanitizer reports into sanitizer-logs; any report fails the run, even from a process
+	# whose exit status no test looked at.
+	cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:log_path=$(CURDIR)/build-asan/sanitizer-logs/asan \
+		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:log_path=$(CURDIR)/build-asan/sanitizer-logs/ubsan \
 		ctest $(CTEST_ARGS)
+	@if ls build-asan/sanitizer-logs/* >/dev/null 2>&1; then \
+		echo "sanitizer reports:"; head -n 60 build-asan/sanitizer-logs/*; exit 1; fi
 
 bench: build
 	@scripts/install-deps bench

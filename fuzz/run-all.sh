@@ -8,8 +8,10 @@ secs=${FUZZ_SECONDS:-60}
 here=$(cd "$(dirname "$0")" && pwd)
 mkdir -p "$here/artifacts"
 status=0
-for bin in "$build"/fuzz_*; do
+found=0
+for bin in "$build"/fuzz_* "$build"/fuzz/fuzz_*; do
   [ -x "$bin" ] || continue
+  found=$((found + 1))
   name=$(basename "$bin"); short=${name#fuzz_}
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
@@ -28,4 +30,8 @@ for bin in "$build"/fuzz_*; do
   rm -rf "$work" "$work.log"
   trap - EXIT
 done
+if [ "$found" -eq 0 ]; then
+  echo "no fuzz targets found in $build: nothing was fuzzed" >&2
+  exit 1
+fi
 exit $status

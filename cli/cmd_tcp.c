@@ -1,0 +1,751 @@
+/* netkit tcp listen|connect|wait, and the stream half of netkit unix listen|connect.
+ *
+ * listen and connect put one connection at a time on the shared stdin/stdout pump
+ * (stream_pump.c); this file parses the options, creates the sockets (so that --sockopt is
+ * applied before connect() or listen(), where options such as SO_RCVBUF shape the handshake's
+ * window), tries each resolved address in turn, and reports with -v.
+ *
+ * wait polls an address every WAIT_RETRY_MS with a non-blocking connect driven by a timer.
+ */
+#include "cli.h"
+#include "stream_pump.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Resolved addresses tried in turn by connect. */
+#define TCP_MAX_ADDRS 16
+#define TCP_MAX_SOCKOPTS 32
+/* Pending connections a sequential listener lets wait in its backlog. */
+#define TCP_BACKLOG 16
+/* tcp wait: one connection attempt per interval, and the default limit. */
+#define WAIT_RETRY_MS 100
+#define WAIT_DEFAULT_MS 30000
+
+typedef struct stream_tool {
+    const char *cmd;
+    int unix_sock, listening, verbose, keep;
+    long timeout_ms;
+    const char *sockopts[TCP_MAX_SOCKOPTS];
+    size_t nsockopts;
+    nk_loop *loop;
+    stream_pump pump;
+    int pump_ready;
+    nk_signal sigint, sigterm;
+    int exit_code;
+    char peer_text[NK_ADDR_STRLEN];
+
+    /* connect */
+    nk_addr addrs[TCP_MAX_ADDRS];
+    int naddrs, next;
+    int cfd;
+    nk_io cio;
+    nk_timer ctimer;
+    char try_text[NK_ADDR_STRLEN];
+
+    /* listen */
+    int lfd;
+    nk_io lio;
+    char *unix_path; /* the socket file to remove on exit, if still ours */
+    dev_t unix_dev;
+    ino_t unix_ino;
+} stream_tool;
+
+enum { OPT_CRLF = 256, OPT_CLOSE_ON_EOF, OPT_FRAME, OPT_SOCKOPT };
+
+static const struct option stream_options[] = {
+    {"keep-open", no_argument, NULL, 'k'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"hex", no_argument, NULL, 'x'},
+    {"wait", required_argument, NULL, 'w'},
+    {"crlf", no_argument, NULL, OPT_CRLF},
+    {"close-on-eof", no_argument, NULL, OPT_CLOSE_ON_EOF},
+    {"frame", required_argument, NULL, OPT_FRAME},
+    {"sockopt", required_argument, NULL, OPT_SOCKOPT},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+static void stream_help(FILE *out, int unix_sock, int listening)
+{
+    const char *noun = unix_sock ? "unix" : "tcp";
+    if (listening)
+        fprintf(out, "usage: netkit %s listen %s [-k] [options]\n\n", noun,
+                unix_sock ? "PATH" : "ADDR");
+    else
+        fprintf(out, "usage: netkit %s connect %s [options]\n\n", noun, unix_sock ? "PATH" : "ADDR");
+    fprintf(out,
+            "%s, then copy stdin to the socket and the socket to stdout, both at once.\n"
+            "EOF on stdin sends FIN (shutdown) and keeps reading until the peer closes.\n\n",
+            listening ? "Wait for one client" : "Connect");
+    if (unix_sock)
+        fprintf(out, "  PATH                the socket path, with or without \"unix:\"\n"
+                     "      --dgram         datagrams instead (netkit unix %s --dgram --help)\n",
+                listening ? "listen" : "connect");
+    else if (listening)
+        fprintf(out, "  ADDR                HOST:PORT, [IPV6]:PORT or PORT (all interfaces); port "
+                     "0 picks one\n");
+    else
+        fprintf(out, "  ADDR                HOST:PORT or [IPV6]:PORT; every address a name "
+                     "resolves to is tried in turn\n");
+    if (listening)
+        fprintf(out, "  -k, --keep-open     after a client leaves, wait for the next one (one at a "
+                     "time;\n"
+                     "                      stdin goes to the current client, and the peer's "
+                     "FIN ends\n"
+                     "                      its connection)\n");
+    fprintf(out,
+            "  -w, --wait SEC      %sidle timeout: exit 1 \"timed out\"\n"
+            "  -v, --verbose       addresses, descriptor, socket options and byte counts on "
+            "stderr\n"
+            "  -x, --hex           hex dump of the traffic on stderr ('>' sent, '<' received)\n"
+            "      --crlf          send stdin's LF as CRLF\n"
+            "      --close-on-eof  at stdin's EOF send what is left and quit, without waiting\n"
+            "      --frame KIND    line or len32: each stdin line is sent as one message and "
+            "each\n"
+            "                      message received is printed as one line\n"
+            "      --sockopt N=V   set a socket option before %s (repeatable; SO_RCVBUF,\n"
+            "                      TCP_NODELAY, IP_TTL, ...; see docs/tools.md)\n"
+            "  -h, --help          show this help\n",
+            listening ? "" : "connect timeout (per address) and ", listening ? "listening" : "connecting");
+    if (listening)
+        fprintf(out, "\nOnce ready it prints \"listening on %s\" on stderr.\n",
+                unix_sock ? "unix:PATH" : "tcp://HOST:PORT");
+}
+
+/* ---- verbose reports ---------------------------------------------------------------------- */
+
+static void report_conn(stream_tool *t, int fd)
+{
+    nk_addr local, peer;
+    char ltext[NK_ADDR_STRLEN] = "?", ptext[NK_ADDR_STRLEN] = "?";
+    if (nk_sock_local(fd, &local) == 0)
+        nk_addr_format(&local, ltext, sizeof ltext);
+    if (nk_sock_peer(fd, &peer) == 0)
+        nk_addr_format(&peer, ptext, sizeof ptext);
+    if (t->unix_sock && strcmp(ptext, "unix:") == 0)
+        snprintf(ptext, sizeof ptext, "unix:(unnamed)");
+    snprintf(t->peer_text, sizeof t->peer_text, "%s", ptext);
+    if (!t->verbose)
+        return;
+    fprintf(stderr, "%s: local %s, peer %s, fd %d\n", t->listening ? "accepted" : "connected",
+            ltext, ptext, fd);
+    static const char *const tcp_opts[] = {"SO_RCVBUF", "SO_SNDBUF", "TCP_NODELAY",
+                                           "SO_KEEPALIVE", NULL};
+    fprintf(stderr, "socket options:");
+    for (size_t i = 0; tcp_opts[i]; i++) {
+        int v;
+        if (nk_sockopt_get(fd, tcp_opts[i], &v) == 0)
+            fprintf(stderr, " %s=%d", tcp_opts[i], v);
+    }
+    int v;
+    if (!t->unix_sock) {
+        const char *ttl = nk_addr_family(&local) == AF_INET6 ? "IPV6_UNICAST_HOPS" : "IP_TTL";
+        if (nk_sockopt_get(fd, ttl, &v) == 0)
+            fprintf(stderr, " %s=%d", ttl, v);
+    }
+    fputc('\n', stderr);
+}
+
+/* ---- the end of a connection -------------------------------------------------------------- */
+
+static void start_accepting(stream_tool *t);
+
+static void on_end(stream_pump *p, int how, int err)
+{
+    stream_tool *t = p->data;
+    if (t->verbose)
+        fprintf(stderr, "closed: peer %s, %llu bytes in, %llu bytes out\n", t->peer_text,
+                (unsigned long long)p->bytes_in, (unsigned long long)p->bytes_out);
+    int code = CLI_OK;
+    switch (how) {
+    case SP_END_DONE:
+        break;
+    case SP_END_TIMEOUT:
+        code = cli_fail(t->cmd, "%s: timed out (idle for %ld ms)", t->peer_text, t->timeout_ms);
+        break;
+    case SP_END_SOCK:
+        code = cli_fail(t->cmd, "%s: %s", t->peer_text, nk_strerror(err));
+        break;
+    case SP_END_FRAME:
+        code = cli_fail(t->cmd, "%s: bad framing from the peer: %s", t->peer_text,
+                        nk_strerror(err));
+        break;
+    case SP_END_STDIN:
+        code = cli_fail(t->cmd, "stdin: %s", nk_strerror(err));
+        break;
+    default:
+        code = cli_fail(t->cmd, "stdout: %s", nk_strerror(err));
+        break;
+    }
+    sp_detach(p);
+    /* With -k a failed client is reported and the next one served; stdout or stdin failing
+     * affects every later client, so it ends the command. */
+    if (t->listening && t->keep && how != SP_END_STDOUT && how != SP_END_STDIN) {
+        start_accepting(t);
+        return;
+    }
+    t->exit_code = code;
+    nk_loop_stop(t->loop);
+}
+
+/* Apply every --sockopt. Returns 0 or an exit code (after printing why). */
+static int apply_sockopts(stream_tool *t, int fd)
+{
+    for (size_t i = 0; i < t->nsockopts; i++) {
+        int rc = nk_sockopt_set(fd, t->sockopts[i]);
+        if (rc == -EINVAL || rc == -ENOPROTOOPT || rc == -ENOENT)
+            return cli_usage(t->cmd, "--sockopt %s: %s", t->sockopts[i],
+                             rc == -EINVAL ? "invalid value" : nk_strerror(rc));
+        if (rc < 0)
+            return cli_fail(t->cmd, "--sockopt %s: %s", t->sockopts[i], nk_strerror(rc));
+    }
+    return 0;
+}
+
+static void attach(stream_tool *t, int fd)
+{
+    report_conn(t, fd);
+    int rc = sp_attach(&t->pump, fd, on_end);
+    if (rc < 0) {
+        close(fd);
+        t->exit_code = cli_fail(t->cmd, "cannot watch the connection: %s", nk_strerror(rc));
+        nk_loop_stop(t->loop);
+    }
+}
+
+/* ---- connect -------------------------------------------------------------------------------- */
+
+static void try_next(stream_tool *t, int last_err);
+
+static void connect_done(stream_tool *t, int err)
+{
+    nk_timer_stop(t->loop, &t->ctimer);
+    nk_io_stop(t->loop, &t->cio);
+    int fd = t->cfd;
+    t->cfd = -1;
+    if (err < 0) {
+        close(fd);
+        if (t->verbose)
+            fprintf(stderr, "netkit: %s: %s: %s\n", t->cmd, t->try_text, nk_strerror(err));
+        try_next(t, err);
+        return;
+    }
+    attach(t, fd);
+}
+
+static void on_connect_io(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    stream_tool *t = io->data;
+    connect_done(t, nk_sock_error(t->cfd));
+}
+
+static void on_connect_timeout(nk_loop *loop, nk_timer *timer)
+{
+    (void)loop;
+    connect_done(timer->data, -ETIMEDOUT);
+}
+
+/* Start a connection to the next address; after the last one, report the last failure. */
+static void try_next(stream_tool *t, int last_err)
+{
+    while (t->next < t->naddrs) {
+        const nk_addr *a = &t->addrs[t->next++];
+        nk_addr_format(a, t->try_text, sizeof t->try_text);
+        if (t->verbose)
+            fprintf(stderr, "trying %s\n", t->try_text);
+        int fd = socket(nk_addr_family(a), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            last_err = -errno;
+            continue;
+        }
+        int code = apply_sockopts(t, fd);
+        if (code) {
+            close(fd);
+            t->exit_code = code;
+            nk_loop_stop(t->loop);
+            return;
+        }
+        if (connect(fd, &a->u.sa, a->len) == 0) {
+            t->cfd = fd;
+            connect_done(t, 0);
+            return;
+        }
+        if (errno != EINPROGRESS && errno != EINTR) {
+            last_err = -errno;
+            close(fd);
+            if (t->verbose)
+                fprintf(stderr, "netkit: %s: %s: %s\n", t->cmd, t->try_text, nk_strerror(last_err));
+            continue;
+        }
+        t->cfd = fd;
+        nk_io_init(&t->cio, fd, on_connect_io, t);
+        int rc = nk_io_start(t->loop, &t->cio, NK_WRITE);
+        if (rc < 0) {
+            close(fd);
+            t->cfd = -1;
+            last_err = rc;
+            continue;
+        }
+        if (t->timeout_ms > 0)
+            nk_timer_start(t->loop, &t->ctimer, (uint64_t)t->timeout_ms, 0);
+        return;
+    }
+    if (last_err == -ETIMEDOUT)
+        t->exit_code = cli_fail(t->cmd, "%s: timed out after %ld ms", t->try_text, t->timeout_ms);
+    else
+        t->exit_code = cli_fail(t->cmd, "%s: %s", t->try_text, nk_strerror(last_err));
+    nk_loop_stop(t->loop);
+}
+
+/* ---- listen --------------------------------------------------------------------------------- */
+
+static void on_accept(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    stream_tool *t = io->data;
+    int fd = nk_sock_accept(t->lfd, NULL);
+    if (fd == -EAGAIN || fd == -EINTR || fd == -EPROTO || fd == -EPERM)
+        return;
+    if (fd < 0) {
+        t->exit_code = cli_fail(t->cmd, "accept: %s", nk_strerror(fd));
+        nk_loop_stop(t->loop);
+        return;
+    }
+    nk_io_stop(t->loop, &t->lio);
+    if (!t->keep) { /* one client only, as nc -l: later ones are refused, not queued */
+        close(t->lfd);
+        t->lfd = -1;
+    }
+    int code = apply_sockopts(t, fd);
+    if (code) {
+        close(fd);
+        t->exit_code = code;
+        nk_loop_stop(t->loop);
+        return;
+    }
+    attach(t, fd);
+}
+
+static void start_accepting(stream_tool *t)
+{
+    int rc = nk_io_start(t->loop, &t->lio, NK_READ);
+    if (rc < 0) {
+        t->exit_code = cli_fail(t->cmd, "cannot watch the listener: %s", nk_strerror(rc));
+        nk_loop_stop(t->loop);
+    }
+}
+
+/* Create the listening socket, --sockopt applied before listen(). Returns 0 or an exit code. */
+static int open_listener(stream_tool *t, const char *text, const nk_addr *addr)
+{
+    if (t->unix_sock) {
+        /* nk_sock_listen replaces a stale socket file (one nobody answers on) safely. */
+        t->lfd = nk_sock_listen(addr, SOCK_STREAM, 0, TCP_BACKLOG);
+        if (t->lfd < 0)
+            return cli_fail(t->cmd, "%s: %s", text, nk_strerror(t->lfd));
+        struct stat st;
+        if (addr->u.un.sun_path[0] != '\0' && stat(addr->u.un.sun_path, &st) == 0) {
+            t->unix_path = strndup(addr->u.un.sun_path, sizeof addr->u.un.sun_path);
+            t->unix_dev = st.st_dev;
+            t->unix_ino = st.st_ino;
+        }
+        return apply_sockopts(t, t->lfd);
+    }
+    int fd = socket(nk_addr_family(addr), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return cli_fail(t->cmd, "socket: %s", nk_strerror(-errno));
+    t->lfd = fd;
+    int on = 1, off = 0;
+    /* A restarted listener must bind while old connections sit in TIME_WAIT; "[::]" means both
+     * stacks whatever the sysctl default says. */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    if (nk_addr_family(addr) == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
+    int code = apply_sockopts(t, fd);
+    if (code)
+        return code;
+    if (bind(fd, &addr->u.sa, addr->len) < 0 || listen(fd, TCP_BACKLOG) < 0)
+        return cli_fail(t->cmd, "%s: %s", text, nk_strerror(-errno));
+    return 0;
+}
+
+/* ---- the command ------------------------------------------------------------------------------ */
+
+static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
+{
+    (void)sig;
+    (void)signum;
+    nk_loop_stop(loop);
+}
+
+static void tool_free(stream_tool *t)
+{
+    if (t->pump_ready)
+        sp_free(&t->pump);
+    if (t->loop) {
+        nk_signal_stop(t->loop, &t->sigint);
+        nk_signal_stop(t->loop, &t->sigterm);
+        nk_timer_stop(t->loop, &t->ctimer);
+        if (t->cfd >= 0)
+            nk_io_stop(t->loop, &t->cio);
+        if (t->lfd >= 0)
+            nk_io_stop(t->loop, &t->lio);
+    }
+    if (t->cfd >= 0)
+        close(t->cfd);
+    if (t->lfd >= 0)
+        close(t->lfd);
+    if (t->unix_path) {
+        /* Remove the socket file only if it is still the one this command bound. */
+        struct stat st;
+        if (lstat(t->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == t->unix_dev &&
+            st.st_ino == t->unix_ino)
+            unlink(t->unix_path);
+        free(t->unix_path);
+    }
+    if (t->loop)
+        nk_loop_free(t->loop);
+}
+
+static int check_sockopt_name(const char *cmd, const char *arg)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg)
+        return cli_usage(cmd, "--sockopt wants NAME=VALUE, not '%s'", arg);
+    const char *const *names = nk_sockopt_names();
+    for (size_t i = 0; names[i]; i++)
+        if (strlen(names[i]) == (size_t)(eq - arg) && strncasecmp(names[i], arg, (size_t)(eq - arg)) == 0)
+            return 0;
+    char list[1024] = "";
+    size_t used = 0;
+    for (size_t i = 0; names[i] && used < sizeof list; i++) {
+        int n = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", names[i]);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    return cli_usage(cmd, "unknown socket option '%.*s' (known: %s)", (int)(eq - arg), arg, list);
+}
+
+/* "unix:PATH" from PATH or unix:PATH. Returns 0 or an exit code. */
+static int unix_addr(const char *cmd, const char *text, nk_addr *out)
+{
+    char buf[PATH_MAX + 8];
+    if (strncmp(text, "unix:", 5) != 0) {
+        if (!*text)
+            return cli_usage(cmd, "empty unix socket path");
+        int n = snprintf(buf, sizeof buf, "unix:%s", text);
+        if (n < 0 || (size_t)n >= sizeof buf)
+            return cli_usage(cmd, "unix socket path too long");
+        text = buf;
+    }
+    return cli_parse_bind_addr(cmd, text, SOCK_STREAM, out);
+}
+
+int stream_cmd(int argc, char **argv, int unix_sock, int listening)
+{
+    stream_tool t;
+    memset(&t, 0, sizeof t);
+    t.cmd = argv[0];
+    t.unix_sock = unix_sock;
+    t.listening = listening;
+    t.cfd = t.lfd = -1;
+    sp_opts opts;
+    memset(&opts, 0, sizeof opts);
+
+    optind = 0; /* glibc: full re-initialisation, argv differs from any earlier parse */
+    opterr = 0;
+    int c, rc;
+    while ((c = getopt_long(argc, argv, listening ? ":kvxw:h" : ":vxw:h", stream_options, NULL)) !=
+           -1) {
+        switch (c) {
+        case 'k':
+            if (!listening)
+                return cli_usage(t.cmd, "-k is for listen");
+            t.keep = 1;
+            break;
+        case 'v':
+            t.verbose = 1;
+            break;
+        case 'x':
+            opts.hexdump = 1;
+            break;
+        case 'w':
+            if (cli_parse_seconds(optarg, &t.timeout_ms) < 0 || t.timeout_ms == 0)
+                return cli_usage(t.cmd, "invalid time '%s' for -w (seconds, more than 0)", optarg);
+            break;
+        case OPT_CRLF:
+            opts.crlf = 1;
+            break;
+        case OPT_CLOSE_ON_EOF:
+            opts.close_on_eof = 1;
+            break;
+        case OPT_FRAME:
+            if ((rc = nk_frame_kind_parse(optarg)) < 0)
+                return cli_usage(t.cmd, "unknown framing '%s' (choose from line, len32)", optarg);
+            opts.frame = rc;
+            break;
+        case OPT_SOCKOPT:
+            if ((rc = check_sockopt_name(t.cmd, optarg)) != 0)
+                return rc;
+            if (t.nsockopts == TCP_MAX_SOCKOPTS)
+                return cli_usage(t.cmd, "too many --sockopt (at most %d)", TCP_MAX_SOCKOPTS);
+            t.sockopts[t.nsockopts++] = optarg;
+            break;
+        case 'h':
+            stream_help(stdout, unix_sock, listening);
+            return CLI_OK;
+        default:
+            return cli_getopt_error(t.cmd, c, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage(t.cmd, "missing %s", unix_sock ? "PATH" : "ADDR");
+    if (optind + 1 < argc)
+        return cli_usage(t.cmd, "unexpected argument '%s'", argv[optind + 1]);
+    const char *text = argv[optind];
+
+    nk_addr bind_addr;
+    if (unix_sock) {
+        if ((rc = unix_addr(t.cmd, text, &t.addrs[0])) != 0)
+            return rc;
+        t.naddrs = 1;
+        bind_addr = t.addrs[0];
+    } else if (listening) {
+        if ((rc = cli_parse_bind_addr(t.cmd, text, SOCK_STREAM, &bind_addr)) != 0)
+            return rc;
+        if (nk_addr_family(&bind_addr) == AF_UNIX)
+            return cli_usage(t.cmd, "'%s' is a unix address: use netkit unix listen", text);
+    } else {
+        if (strncmp(text, "unix:", 5) == 0)
+            return cli_usage(t.cmd, "'%s' is a unix address: use netkit unix connect", text);
+        char host[256], port[64];
+        if (nk_addr_split(text, host, sizeof host, port, sizeof port) < 0 || !*host)
+            return cli_usage(t.cmd, "invalid address '%s' (HOST:PORT or [IPV6]:PORT)", text);
+        rc = nk_addr_resolve(text, SOCK_STREAM, 0, t.addrs, TCP_MAX_ADDRS);
+        if (rc == -ERANGE)
+            return cli_usage(t.cmd, "port out of range in '%s' (0 to 65535)", text);
+        if (rc < 0)
+            return cli_fail(t.cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
+        t.naddrs = rc;
+    }
+
+    /* The peer's FIN ends the connection at once with -k (stdin is shared by the clients, its
+     * end cannot be waited for) and for a person typing at a terminal. */
+    opts.end_on_peer_eof = t.keep || isatty(STDIN_FILENO);
+    opts.idle_ms = t.timeout_ms;
+
+    rc = nk_loop_new(NULL, &t.loop);
+    if (rc < 0)
+        return cli_fail(t.cmd, "cannot start the event loop: %s", nk_strerror(rc));
+    signal(SIGPIPE, SIG_IGN);
+    nk_signal_init(&t.sigint, on_signal, &t);
+    nk_signal_init(&t.sigterm, on_signal, &t);
+    nk_timer_init(&t.ctimer, on_connect_timeout, &t);
+    if ((rc = nk_signal_start(t.loop, &t.sigint, SIGINT)) < 0 ||
+        (rc = nk_signal_start(t.loop, &t.sigterm, SIGTERM)) < 0) {
+        tool_free(&t);
+        return cli_fail(argv[0], "cannot watch signals: %s", nk_strerror(rc));
+    }
+    if ((rc = sp_init(&t.pump, t.loop, &opts)) < 0) {
+        tool_free(&t);
+        return cli_fail(argv[0], "%s", nk_strerror(rc));
+    }
+    t.pump_ready = 1;
+    t.pump.data = &t;
+
+    if (listening) {
+        int code = open_listener(&t, text, &bind_addr);
+        if (code) {
+            tool_free(&t);
+            return code;
+        }
+        nk_io_init(&t.lio, t.lfd, on_accept, &t);
+        start_accepting(&t);
+        if ((rc = cli_print_listening("tcp", t.lfd)) < 0) {
+            tool_free(&t);
+            return cli_fail(argv[0], "getsockname: %s", nk_strerror(rc));
+        }
+    } else {
+        try_next(&t, -EHOSTUNREACH);
+    }
+    if (t.exit_code == CLI_OK) {
+        rc = nk_loop_run(t.loop, NK_RUN_DEFAULT);
+        if (rc < 0 && t.exit_code == CLI_OK)
+            t.exit_code = cli_fail(t.cmd, "event loop: %s", nk_strerror(rc));
+    }
+    int code = t.exit_code;
+    tool_free(&t);
+    return code;
+}
+
+/* ---- tcp wait ------------------------------------------------------------------------------ */
+
+typedef struct wait_tool {
+    const char *cmd;
+    nk_loop *loop;
+    nk_addr addrs[TCP_MAX_ADDRS];
+    int naddrs, next, verbose;
+    int fd;
+    nk_io io;
+    nk_timer retry, deadline;
+    int exit_code, last_err;
+    long timeout_ms;
+} wait_tool;
+
+static void wait_drop(wait_tool *w)
+{
+    if (w->fd >= 0) {
+        nk_io_stop(w->loop, &w->io);
+        close(w->fd);
+        w->fd = -1;
+    }
+}
+
+static void wait_on_io(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)events;
+    wait_tool *w = io->data;
+    int err = nk_sock_error(w->fd);
+    if (err == 0) {
+        if (w->verbose) {
+            char text[NK_ADDR_STRLEN];
+            nk_addr_format(&w->addrs[(w->next + w->naddrs - 1) % w->naddrs], text, sizeof text);
+            fprintf(stderr, "%s accepts connections\n", text);
+        }
+        wait_drop(w);
+        w->exit_code = CLI_OK;
+        nk_loop_stop(loop);
+        return;
+    }
+    w->last_err = err;
+    wait_drop(w); /* the retry timer makes the next attempt */
+}
+
+/* One attempt per tick, cycling through the addresses; a slow attempt is abandoned. */
+static void wait_on_retry(nk_loop *loop, nk_timer *timer)
+{
+    (void)loop;
+    wait_tool *w = timer->data;
+    wait_drop(w);
+    const nk_addr *a = &w->addrs[w->next];
+    w->next = (w->next + 1) % w->naddrs;
+    int pending = 0;
+    int fd = nk_sock_connect(a, SOCK_STREAM, 0, &pending);
+    if (fd < 0) {
+        w->last_err = fd;
+        return;
+    }
+    w->fd = fd;
+    nk_io_init(&w->io, fd, wait_on_io, w);
+    int rc = nk_io_start(w->loop, &w->io, NK_WRITE);
+    if (rc < 0) {
+        w->last_err = rc;
+        close(fd);
+        w->fd = -1;
+    }
+}
+
+static void wait_on_deadline(nk_loop *loop, nk_timer *timer)
+{
+    wait_tool *w = timer->data;
+    w->exit_code = CLI_FAIL;
+    nk_loop_stop(loop);
+}
+
+static int tcp_wait(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"timeout", required_argument, NULL, 't'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    wait_tool w;
+    memset(&w, 0, sizeof w);
+    w.cmd = argv[0];
+    w.fd = -1;
+    w.timeout_ms = WAIT_DEFAULT_MS;
+    w.last_err = -ECONNREFUSED;
+    optind = 0;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":t:vh", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (cli_parse_seconds(optarg, &w.timeout_ms) < 0)
+                return cli_usage(w.cmd, "invalid time '%s' for --timeout (seconds)", optarg);
+            break;
+        case 'v':
+            w.verbose = 1;
+            break;
+        case 'h':
+            printf("usage: netkit tcp wait ADDR [--timeout SEC] [-v]\n\n"
+                   "Exit 0 as soon as something accepts TCP connections at ADDR (HOST:PORT or\n"
+                   "[IPV6]:PORT), trying every %d ms; exit 1 after --timeout SEC (default %d).\n"
+                   "Prints nothing on success unless -v.\n",
+                   WAIT_RETRY_MS, WAIT_DEFAULT_MS / 1000);
+            return CLI_OK;
+        default:
+            return cli_getopt_error(w.cmd, c, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage(w.cmd, "missing ADDR");
+    if (optind + 1 < argc)
+        return cli_usage(w.cmd, "unexpected argument '%s'", argv[optind + 1]);
+    const char *text = argv[optind];
+    char host[256], port[64];
+    if (strncmp(text, "unix:", 5) == 0 ||
+        nk_addr_split(text, host, sizeof host, port, sizeof port) < 0 || !*host)
+        return cli_usage(w.cmd, "invalid address '%s' (HOST:PORT or [IPV6]:PORT)", text);
+    int rc = nk_addr_resolve(text, SOCK_STREAM, 0, w.addrs, TCP_MAX_ADDRS);
+    if (rc < 0)
+        return cli_fail(w.cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
+    w.naddrs = rc;
+
+    if ((rc = nk_loop_new(NULL, &w.loop)) < 0)
+        return cli_fail(w.cmd, "cannot start the event loop: %s", nk_strerror(rc));
+    nk_timer_init(&w.retry, wait_on_retry, &w);
+    nk_timer_init(&w.deadline, wait_on_deadline, &w);
+    w.exit_code = CLI_FAIL;
+    nk_timer_start(w.loop, &w.retry, 0, WAIT_RETRY_MS);
+    nk_timer_start(w.loop, &w.deadline, (uint64_t)w.timeout_ms, 0);
+    rc = nk_loop_run(w.loop, NK_RUN_DEFAULT);
+    nk_timer_stop(w.loop, &w.retry);
+    nk_timer_stop(w.loop, &w.deadline);
+    wait_drop(&w);
+    nk_loop_free(w.loop);
+    if (rc < 0)
+        return cli_fail(w.cmd, "event loop: %s", nk_strerror(rc));
+    if (w.exit_code != CLI_OK)
+        return cli_fail(w.cmd, "%s: timed out after %ld ms (last: %s)", text, w.timeout_ms,
+                        nk_strerror(w.last_err));
+    return CLI_OK;
+}
+
+static int tcp_listen(int argc, char **argv) { return stream_cmd(argc, argv, 0, 1); }
+static int tcp_connect(int argc, char **argv) { return stream_cmd(argc, argv, 0, 0); }
+
+static const cli_cmd tcp_commands[] = {
+    {"listen", "wait for a client: ADDR [-k] [-v] [-x] [--frame KIND]", tcp_listen},
+    {"connect", "connect: ADDR [-w SEC] [-v] [-x] [--frame KIND]", tcp_connect},
+    {"wait", "wait until ADDR accepts connections: ADDR [--timeout SEC]", tcp_wait},
+    {NULL, NULL, NULL},
+};
+
+int cmd_tcp(int argc, char **argv)
+{
+    return cli_dispatch("tcp", tcp_commands, argc, argv);
+}

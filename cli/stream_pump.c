@@ -1,0 +1,387 @@
+/* The stdin/stdout <-> stream socket pump (see stream_pump.h for the contract).
+ *
+ * Every callback does its I/O, then calls pump_step(), which decides what to watch next and
+ * whether the connection has ended; the end callback is the very last thing pump_step does, so
+ * the caller may detach, attach the next connection or stop the loop from it.
+ *
+ * stdin is left in blocking mode and read once per readiness report (level-triggered, so one
+ * read cannot block): changing its flags would also change them for the shell that shares the
+ * terminal. stdout gets O_NONBLOCK unless it is a terminal, because a blocking write of a big
+ * buffer into a nearly full pipe would stall the whole loop; its flags are restored at the end.
+ */
+#include "stream_pump.h"
+#include "hexdump.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define SP_CHUNK (64 * 1024)
+
+static void pump_step(stream_pump *p);
+
+/* ---- stdin -> to_sock --------------------------------------------------------------------- */
+
+/* Append one stdin line (without its "\n", and without a "\r" before it) as a message. */
+static int frame_line(stream_pump *p, const char *msg, size_t len)
+{
+    if (len > 0 && msg[len - 1] == '\r')
+        len--;
+    if (p->opts.frame == NK_FRAME_LINE && p->opts.crlf) {
+        int rc = nk_buf_append(&p->to_sock, msg, len);
+        return rc < 0 ? rc : nk_buf_append(&p->to_sock, "\r\n", 2);
+    }
+    return nk_frame_encode((nk_frame_kind)p->opts.frame, msg, len, SP_FRAME_MAX, &p->to_sock);
+}
+
+/* Turn whole lines buffered from stdin into messages; at EOF the rest is the last one. */
+static int frame_stdin(stream_pump *p)
+{
+    for (;;) {
+        char *start = nk_buf_rptr(&p->lines);
+        size_t avail = nk_buf_len(&p->lines);
+        char *nl = memchr(start, '\n', avail);
+        if (!nl)
+            break;
+        int rc = frame_line(p, start, (size_t)(nl - start));
+        if (rc < 0)
+            return rc;
+        nk_buf_consume(&p->lines, (size_t)(nl - start) + 1);
+    }
+    if (p->in_eof && nk_buf_len(&p->lines) > 0) {
+        int rc = frame_line(p, nk_buf_rptr(&p->lines), nk_buf_len(&p->lines));
+        nk_buf_clear(&p->lines);
+        if (rc < 0)
+            return rc;
+    }
+    if (nk_buf_len(&p->lines) > SP_FRAME_MAX)
+        return -EMSGSIZE;
+    return 0;
+}
+
+static int take_stdin(stream_pump *p, const char *data, size_t n)
+{
+    if (p->opts.frame) {
+        int rc = nk_buf_append(&p->lines, data, n);
+        return rc < 0 ? rc : frame_stdin(p);
+    }
+    if (!p->opts.crlf)
+        return nk_buf_append(&p->to_sock, data, n);
+    size_t start = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (data[i] == '\n' && !(i > 0 ? data[i - 1] == '\r' : p->prev_cr)) {
+            int rc = nk_buf_append(&p->to_sock, data + start, i - start);
+            if (rc < 0 || (rc = nk_buf_append(&p->to_sock, "\r\n", 2)) < 0)
+                return rc;
+            start = i + 1;
+        }
+    }
+    if (n > 0)
+        p->prev_cr = data[n - 1] == '\r';
+    return nk_buf_append(&p->to_sock, data + start, n - start);
+}
+
+static void on_stdin(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    stream_pump *p = io->data;
+    ssize_t n = read(io->fd, p->chunk, SP_CHUNK);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        pump_step(p);
+        return;
+    }
+    int rc = 0;
+    if (n < 0) {
+        rc = -errno;
+    } else if (n == 0) {
+        p->in_eof = 1;
+        if (p->opts.frame)
+            rc = frame_stdin(p);
+    } else {
+        rc = take_stdin(p, p->chunk, (size_t)n);
+    }
+    if (rc < 0) {
+        p->in_eof = 1;
+        p->in_err = rc;
+    }
+    pump_step(p);
+}
+
+/* ---- socket -> to_out ---------------------------------------------------------------------- */
+
+static int take_peer(stream_pump *p, const char *data, size_t n)
+{
+    if (!p->opts.frame)
+        return nk_buf_append(&p->to_out, data, n);
+    int rc = nk_frame_feed(&p->dec, data, n);
+    const char *msg;
+    size_t len;
+    while (rc >= 0 && (rc = nk_frame_next(&p->dec, &msg, &len)) == 1) {
+        if ((rc = nk_buf_append(&p->to_out, msg, len)) < 0 ||
+            (rc = nk_buf_append(&p->to_out, "\n", 1)) < 0)
+            break;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static void sock_failed(stream_pump *p, int err)
+{
+    p->sock_dead = 1;
+    p->sock_err = err;
+}
+
+static void sock_write(stream_pump *p)
+{
+    while (nk_buf_len(&p->to_sock) > 0) {
+        ssize_t n = send(p->sock_fd, nk_buf_rptr(&p->to_sock), nk_buf_len(&p->to_sock),
+                         MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (n < 0) {
+            /* After the peer's FIN a reset or EPIPE only says it closed both ways: done. */
+            if (p->peer_eof && (errno == EPIPE || errno == ECONNRESET)) {
+                p->fin_sent = 1;
+                nk_buf_clear(&p->to_sock);
+            } else {
+                sock_failed(p, -errno);
+            }
+            return;
+        }
+        if (p->opts.hexdump)
+            hexdump(stderr, '>', p->bytes_out, nk_buf_rptr(&p->to_sock), (size_t)n);
+        p->bytes_out += (uint64_t)n;
+        nk_buf_consume(&p->to_sock, (size_t)n);
+        if (p->opts.idle_ms > 0)
+            nk_timer_start(p->loop, &p->idle, (uint64_t)p->opts.idle_ms, 0);
+    }
+}
+
+static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    stream_pump *p = io->data;
+    if ((events & (NK_READ | NK_ERROR)) && !p->peer_eof && !p->sock_dead) {
+        ssize_t n = recv(p->sock_fd, p->chunk, SP_CHUNK, 0);
+        if (n > 0) {
+            if (p->opts.hexdump)
+                hexdump(stderr, '<', p->bytes_in, p->chunk, (size_t)n);
+            p->bytes_in += (uint64_t)n;
+            if (p->opts.idle_ms > 0)
+                nk_timer_start(p->loop, &p->idle, (uint64_t)p->opts.idle_ms, 0);
+            int rc = take_peer(p, p->chunk, (size_t)n);
+            if (rc < 0) {
+                p->sock_dead = 1;
+                p->sock_err = rc;
+                p->ended = SP_END_FRAME + 1;
+            }
+        } else if (n == 0) {
+            p->peer_eof = 1;
+            if (p->opts.frame && nk_frame_pending(&p->dec) > 0)
+                fprintf(stderr, "netkit: warning: the peer closed inside a message (%zu bytes "
+                                "dropped)\n",
+                        nk_frame_pending(&p->dec));
+        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+            sock_failed(p, -errno);
+        }
+    }
+    if ((events & (NK_WRITE | NK_ERROR)) && !p->sock_dead)
+        sock_write(p);
+    pump_step(p);
+}
+
+/* ---- stdout ------------------------------------------------------------------------------- */
+
+static void on_stdout(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    stream_pump *p = io->data;
+    while (nk_buf_len(&p->to_out) > 0) {
+        ssize_t n = nk_buf_write_fd(&p->to_out, io->fd);
+        if (n == -EINTR)
+            continue;
+        if (n == -EAGAIN || n == -EWOULDBLOCK || n == 0)
+            break;
+        if (n < 0) { /* nothing more can be delivered: drop it rather than retry forever */
+            p->ended = SP_END_STDOUT + 1;
+            p->sock_err = (int)n;
+            nk_buf_clear(&p->to_out);
+            break;
+        }
+    }
+    pump_step(p);
+}
+
+static void on_idle(nk_loop *loop, nk_timer *t)
+{
+    (void)loop;
+    stream_pump *p = t->data;
+    p->ended = SP_END_TIMEOUT + 1;
+    pump_step(p);
+}
+
+/* ---- sequencing ------------------------------------------------------------------------------ */
+
+static void watch(stream_pump *p, nk_io *io, unsigned *cur, unsigned want)
+{
+    if (want == *cur)
+        return;
+    if (want == 0) {
+        nk_io_stop(p->loop, io);
+    } else if (nk_io_start(p->loop, io, want) < 0) {
+        /* Cannot happen for fds the backend took before; say so rather than hang. */
+        p->ended = SP_END_SOCK + 1;
+        p->sock_err = -EBADF;
+        return;
+    }
+    *cur = want;
+}
+
+static void finish(stream_pump *p, int how, int err)
+{
+    nk_timer_stop(p->loop, &p->idle);
+    watch(p, &p->in_io, &p->in_ev, 0);
+    watch(p, &p->sock_io, &p->sock_ev, 0);
+    p->ended = 0;
+    sp_end_cb cb = p->cb;
+    p->cb = NULL;
+    if (cb)
+        cb(p, how, err);
+}
+
+static void pump_step(stream_pump *p)
+{
+    if (p->sock_fd < 0 || !p->cb) { /* between connections: only stdout may still drain */
+        watch(p, &p->out_io, &p->out_ev, nk_buf_len(&p->to_out) > 0 ? NK_WRITE : 0);
+        p->ended = 0;
+        return;
+    }
+    if (p->ended) { /* timeout, stdout failure, broken framing: at once */
+        finish(p, p->ended - 1, p->sock_err);
+        return;
+    }
+    if (p->in_err && nk_buf_len(&p->to_sock) == 0) {
+        finish(p, SP_END_STDIN, p->in_err);
+        return;
+    }
+    size_t out_len = nk_buf_len(&p->to_out);
+    if (!p->sock_dead && p->in_eof && !p->fin_sent && nk_buf_len(&p->to_sock) == 0 &&
+        nk_buf_len(&p->lines) == 0) {
+        /* Everything stdin gave was sent: pass its end on (close_on_eof closes instead). */
+        if (!p->opts.close_on_eof && shutdown(p->sock_fd, SHUT_WR) < 0 && errno != ENOTCONN)
+            sock_failed(p, -errno);
+        p->fin_sent = 1;
+    }
+    if (out_len == 0) {
+        if (p->sock_dead) {
+            finish(p, SP_END_SOCK, p->sock_err);
+            return;
+        }
+        if ((p->peer_eof && (p->fin_sent || p->opts.end_on_peer_eof)) ||
+            (p->opts.close_on_eof && p->fin_sent)) {
+            finish(p, SP_END_DONE, 0);
+            return;
+        }
+    }
+    unsigned sock = 0;
+    if (!p->sock_dead) {
+        if (!p->peer_eof && out_len < SP_HIGH_WATER)
+            sock |= NK_READ;
+        if (nk_buf_len(&p->to_sock) > 0)
+            sock |= NK_WRITE;
+    }
+    watch(p, &p->sock_io, &p->sock_ev, sock);
+    watch(p, &p->in_io, &p->in_ev,
+          !p->in_eof && !p->sock_dead && nk_buf_len(&p->to_sock) < SP_HIGH_WATER ? NK_READ : 0);
+    watch(p, &p->out_io, &p->out_ev, out_len > 0 ? NK_WRITE : 0);
+    if (p->ended)
+        finish(p, p->ended - 1, p->sock_err);
+}
+
+int sp_init(stream_pump *p, nk_loop *loop, const sp_opts *opts)
+{
+    memset(p, 0, sizeof *p);
+    p->loop = loop;
+    p->opts = *opts;
+    p->sock_fd = -1;
+    p->out_flags = -1;
+    p->chunk = malloc(SP_CHUNK);
+    if (!p->chunk)
+        return -ENOMEM;
+    nk_buf_init(&p->to_sock, 0);
+    nk_buf_init(&p->to_out, 0);
+    nk_buf_init(&p->lines, 0);
+    nk_io_init(&p->in_io, STDIN_FILENO, on_stdin, p);
+    nk_io_init(&p->out_io, STDOUT_FILENO, on_stdout, p);
+    nk_timer_init(&p->idle, on_idle, p);
+    if (!isatty(STDOUT_FILENO)) {
+        int fl = fcntl(STDOUT_FILENO, F_GETFL);
+        if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0)
+            p->out_flags = fl;
+    }
+    return 0;
+}
+
+int sp_attach(stream_pump *p, int fd, sp_end_cb cb)
+{
+    p->sock_fd = fd;
+    p->cb = cb;
+    p->bytes_in = p->bytes_out = 0;
+    p->peer_eof = p->fin_sent = p->sock_dead = p->sock_err = p->ended = 0;
+    p->sock_ev = 0;
+    nk_io_init(&p->sock_io, fd, on_sock, p);
+    if (p->opts.frame)
+        nk_frame_decoder_init(&p->dec, (nk_frame_kind)p->opts.frame, SP_FRAME_MAX);
+    if (p->opts.idle_ms > 0)
+        nk_timer_start(p->loop, &p->idle, (uint64_t)p->opts.idle_ms, 0);
+    /* The first step runs from the loop, so that cb is never called from inside attach. */
+    unsigned want = NK_READ | NK_WRITE;
+    int rc = nk_io_start(p->loop, &p->sock_io, want);
+    if (rc < 0) {
+        p->cb = NULL;
+        p->sock_fd = -1;
+        nk_timer_stop(p->loop, &p->idle);
+        if (p->opts.frame)
+            nk_frame_decoder_free(&p->dec);
+        return rc;
+    }
+    p->sock_ev = want;
+    return 0;
+}
+
+void sp_detach(stream_pump *p)
+{
+    if (p->sock_fd < 0)
+        return;
+    nk_timer_stop(p->loop, &p->idle);
+    watch(p, &p->sock_io, &p->sock_ev, 0);
+    watch(p, &p->in_io, &p->in_ev, 0);
+    close(p->sock_fd);
+    p->sock_fd = -1;
+    p->cb = NULL;
+    if (p->opts.frame)
+        nk_frame_decoder_free(&p->dec);
+}
+
+void sp_free(stream_pump *p)
+{
+    sp_detach(p);
+    if (p->loop) {
+        nk_io_stop(p->loop, &p->in_io);
+        nk_io_stop(p->loop, &p->out_io);
+    }
+    if (p->out_flags >= 0)
+        fcntl(STDOUT_FILENO, F_SETFL, p->out_flags);
+    nk_buf_free(&p->to_sock);
+    nk_buf_free(&p->to_out);
+    nk_buf_free(&p->lines);
+    free(p->chunk);
+    p->chunk = NULL;
+}
