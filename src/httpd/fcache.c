@@ -61,6 +61,7 @@ static void evict(nk_httpd *srv, size_t slot)
     if (!f)
         return;
     srv->fcache[slot] = NULL;
+    srv->fcache_count--;
     f->dead = 1;
     if (f->refs == 0)
         entry_free(f);
@@ -85,6 +86,16 @@ static int same_file(const struct stat *a, const struct stat *b)
 {
     return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
            a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec;
+}
+
+void nk__fcache_forget(nk_httpd *srv, const char *key)
+{
+    if (!srv->fcache)
+        return;
+    size_t slot = hash_path(key) % FCACHE_SLOTS;
+    nk__file *f = srv->fcache[slot];
+    if (f && strcmp(f->key, key) == 0)
+        evict(srv, slot);
 }
 
 nk__file *nk__fcache_get(nk_httpd *srv, const char *key)
@@ -148,10 +159,11 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
 
     if (!srv->fcache)
         srv->fcache = calloc(FCACHE_SLOTS, sizeof *srv->fcache);
-    if (srv->fcache) {
-        size_t slot = hash_path(key) % FCACHE_SLOTS;
+    size_t slot = hash_path(key) % FCACHE_SLOTS;
+    if (srv->fcache && (srv->fcache[slot] || srv->fcache_count < srv->fcache_max)) {
         evict(srv, slot);
         srv->fcache[slot] = f;
+        srv->fcache_count++;
         f->refs++; /* the table's reference */
     } else {
         f->dead = 1;

@@ -4,6 +4,9 @@
  *   respond.c  response heads, error pages, writing memory and file segments
  *   static.c   the static-file handler: path -> open+fstat -> conditionals -> ranges
  *   log.c      access log (combined format) buffered per worker
+ *   auth.c     HTTP Basic authentication, password hashes
+ *   upload.c   PUT, DELETE and multipart POST: bodies streamed to temporary files, renamed
+ *   echo.c     --echo: answer with what was received
  */
 #ifndef NK_HTTPD_INTERNAL_H
 #define NK_HTTPD_INTERNAL_H
@@ -53,6 +56,23 @@ typedef struct nk__file {
 } nk__file;
 
 typedef struct nk__conn nk__conn;
+
+/* A body sink: a handler that claims a request body at head time (see nk__claim_body in
+ * conn.c) gets the decoded body bytes as they arrive instead of the default "discard, then
+ * respond". The connection buffer holds the head plus at most one read of body bytes, so
+ * memory does not grow with the body. Exactly one of end or abort is called. */
+typedef struct nk__sink {
+    /* A piece of decoded body (Content-Length or chunked). Returns 0 to go on, or an HTTP
+     * status (4xx/5xx): the engine then calls abort and answers that status, closing. */
+    int (*data)(nk__conn *c, const char *p, size_t n);
+    /* The whole body arrived; req is the head parsed again. The sink answers and frees its
+     * state; returns as a handler does (negative when the connection was closed). */
+    int (*end)(nk__conn *c, const nk_http_request *req);
+    /* The body will not complete (disconnect, timeout, limit, bad framing, shutdown): free
+     * the state and undo any partial effect. No answer may be sent from here. */
+    void (*abort)(nk__conn *c);
+} nk__sink;
+
 struct nk__conn {
     nk_httpd *srv;
     nk__conn *prev, *next;
@@ -77,6 +97,10 @@ struct nk__conn {
     unsigned char linger_needed; /* unread input may follow: drain before closing */
     unsigned char peer_family;
     unsigned char peer_ip[16];
+    unsigned short peer_port;
+    const nk__sink *sink; /* the handler that claimed the current body, or NULL (discard) */
+    void *sink_state;     /* its private state */
+    int early_status;     /* an answer decided at head time for a request without body */
 };
 
 typedef struct nk__listener {
@@ -127,6 +151,13 @@ struct nk_httpd {
     nk_timer drain_timer;
     nk_httpd_stats stats;
     nk__file **fcache;      /* open-file cache slots (fcache.c) */
+    unsigned fcache_count, fcache_max;
+    unsigned long fd_limit; /* RLIMIT_NOFILE when the engine started */
+    unsigned peak_conns;    /* since the last heap trim */
+    nk_timer trim_timer;
+    unsigned char auth_cache[8][32]; /* SHA-256 of credentials verified by hash (auth.c) */
+    unsigned auth_cache_next;
+    unsigned upload_seq;    /* makes temporary names unique within the process */
 };
 
 /* server.c */
@@ -182,6 +213,23 @@ int nk__conn_flush(nk__conn *c);
 
 /* static.c */
 int nk__static_handle(nk__conn *c, const nk_http_request *req);
+/* HTTP status for a negative errno from opening a path. */
+int nk__errno_status(int err);
+/* Methods allowed on this server, for Allow and 405 (depends on --upload). */
+const char *nk__allow(const nk_httpd *srv);
+
+/* auth.c: 1 when the request carries valid credentials (or none are configured), else 0. */
+int nk__auth_ok(nk_httpd *srv, const nk_http_request *req);
+/* Does this request need credentials? */
+int nk__auth_needed(const nk_httpd *srv, const nk_http_request *req);
+
+/* upload.c: PUT and POST claim their bodies at head time; DELETE has none. Each returns 0
+ * (c->sink set when claimed), an HTTP status to answer, or -1 when c was closed. */
+int nk__upload_begin(nk__conn *c, const nk_http_request *req);
+int nk__upload_delete(nk__conn *c, const nk_http_request *req);
+
+/* echo.c */
+int nk__echo_begin(nk__conn *c, const nk_http_request *req);
 
 /* fcache.c */
 nk__file *nk__fcache_get(nk_httpd *srv, const char *key);
@@ -192,6 +240,7 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
 void nk__fcache_release(nk_httpd *srv, nk__file *f);
 void nk__fcache_clear(nk_httpd *srv); /* drop every entry (descriptors run short) */
 void nk__fcache_free(nk_httpd *srv);
+void nk__fcache_forget(nk_httpd *srv, const char *key); /* the file at key was changed */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
 /* log.c */

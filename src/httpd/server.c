@@ -17,11 +17,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
 #define ACCEPT_BACKOFF_MS 100
+/* Descriptors kept free for files, listings and logs of the connections already accepted,
+ * so that running short of descriptors refuses new clients, not the ones being served. */
+#define FD_RESERVE 32
+#define TRIM_DELAY_MS 2000
 #define ACCEPT_BATCH 64 /* accepts per readiness event, so one listener cannot starve the rest */
 
 void nk_httpd_config_default(nk_httpd_config *cfg)
@@ -78,6 +84,11 @@ static void listeners_set(nk_httpd *srv, int on)
     }
 }
 
+static int below_limits(const nk_httpd *srv)
+{
+    return srv->nconns < srv->cfg.max_conns && srv->nconns + FD_RESERVE < srv->fd_limit;
+}
+
 static int may_accept(const nk_httpd *srv)
 {
     return !srv->shutting_down && !srv->accept_paused && !srv->accept_backoff;
@@ -85,7 +96,7 @@ static int may_accept(const nk_httpd *srv)
 
 static void update_accepting(nk_httpd *srv)
 {
-    int paused = srv->nconns >= srv->cfg.max_conns;
+    int paused = !below_limits(srv);
     srv->accept_paused = paused;
     listeners_set(srv, may_accept(srv));
 }
@@ -101,7 +112,7 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
 {
     nk__listener *l = io->data;
     nk_httpd *srv = l->srv;
-    for (int i = 0; i < ACCEPT_BATCH && may_accept(srv) && srv->nconns < srv->cfg.max_conns; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && may_accept(srv) && below_limits(srv); i++) {
         nk_addr peer;
         int fd = nk_sock_accept(l->fd, &peer);
         if (fd == -EAGAIN)
@@ -125,6 +136,8 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
             return; /* a transient error for this one client (ECONNABORTED, EPERM...) */
         srv->stats.connections++;
         int err = nk__conn_start(srv, fd, &peer);
+        if (srv->nconns > srv->peak_conns)
+            srv->peak_conns = srv->nconns;
         if (err < 0) {
             close(fd);
             if (err == -ERANGE) {
@@ -144,6 +157,18 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
 static void on_log_timer(nk_loop *loop, nk_timer *t)
 {
     nk__log_flush(t->data);
+}
+
+static void on_trim_timer(nk_loop *loop, nk_timer *t)
+{
+    /* After a flood of connections closes, glibc keeps the freed per-connection memory for
+     * later (it only returns the top of the heap). Give it back once the server has calmed
+     * down, so memory returns near its baseline; rare, so its cost does not matter. */
+    nk_httpd *srv = t->data;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+    srv->peak_conns = srv->nconns;
 }
 
 static void on_drain_timer(nk_loop *loop, nk_timer *t)
@@ -192,6 +217,12 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
     nk_timer_init(&srv->accept_timer, on_accept_timer, srv);
     nk_timer_init(&srv->log_timer, on_log_timer, srv);
     nk_timer_init(&srv->drain_timer, on_drain_timer, srv);
+    nk_timer_init(&srv->trim_timer, on_trim_timer, srv);
+    struct rlimit rl;
+    srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                        ? (unsigned long)rl.rlim_cur : 1UL << 20;
+    /* At most an eighth of the descriptors hold cached files. */
+    srv->fcache_max = (unsigned)(srv->fd_limit / 8 < 512 ? srv->fd_limit / 8 : 512);
     int err = open_root(srv);
     if (err == 0)
         err = nk_mime_load(srv->cfg.mime_types, &srv->mime);
@@ -232,8 +263,11 @@ void nk__httpd_conn_closed(nk_httpd *srv)
         }
         return;
     }
-    if (srv->accept_paused && srv->nconns < srv->cfg.max_conns)
+    if (srv->accept_paused && below_limits(srv))
         update_accepting(srv);
+    if (srv->peak_conns >= 256 && srv->nconns <= srv->peak_conns / 4 &&
+        !nk_timer_active(&srv->trim_timer))
+        nk_timer_start(srv->loop, &srv->trim_timer, TRIM_DELAY_MS, 0);
 }
 
 void nk_httpd_shutdown(nk_httpd *srv)
@@ -291,6 +325,7 @@ void nk_httpd_free(nk_httpd *srv)
     nk_timer_stop(srv->loop, &srv->accept_timer);
     nk_timer_stop(srv->loop, &srv->log_timer);
     nk_timer_stop(srv->loop, &srv->drain_timer);
+    nk_timer_stop(srv->loop, &srv->trim_timer);
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     free(srv->root_real);
