@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -42,6 +43,7 @@ typedef struct server_state {
     int stopping;
     unsigned restarts;
     uint64_t window_start;
+    int ready_fd;           /* worker: write end of the supervisor's readiness pipe, or -1 */
     nk_signal sig_chld;
     nk_timer kill_timer, restart_timer;
 } server_state;
@@ -155,6 +157,23 @@ static void log_to_stderr(void *arg, nk_log_level level, const char *msg)
     fprintf(stderr, "netkit: %s: %s%s\n", s->o->cmd, level == NK_LOG_ERROR ? "error: " : "", msg);
 }
 
+static void print_head(void *arg, const char *head, size_t len)
+{
+    /* -v: the head as it arrived; control bytes other than CR/LF/tab would reach the terminal,
+     * so they are shown escaped. */
+    (void)arg;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)head[i];
+        if (ch == '\r')
+            continue;
+        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
+            fprintf(stderr, "\\x%02x", ch);
+        else
+            fputc(ch, stderr);
+    }
+    fflush(stderr);
+}
+
 static int open_access_log(const char *dest)
 {
     if (strcmp(dest, "off") == 0)
@@ -208,6 +227,8 @@ static int run_worker(server_state *s, int own_sockets)
     cfg.log_arg = s;
     cfg.on_drained = on_drained;
     cfg.drained_arg = s;
+    if (o->verbose)
+        cfg.on_head = print_head;
     err = nk_httpd_new(s->loop, &cfg, &s->httpd);
     if (err < 0)
         return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, nk_strerror(err));
@@ -226,6 +247,14 @@ static int run_worker(server_state *s, int own_sockets)
         err = nk_httpd_listen(s->httpd, fd);
         if (err < 0)
             return cli_fail(o->cmd, "cannot watch listener: %s", nk_strerror(err));
+    }
+    if (s->ready_fd >= 0) {
+        /* Tell the supervisor this worker accepts now; it prints the readiness line only
+         * when every worker has said so. */
+        ssize_t w = write(s->ready_fd, "r", 1);
+        (void)w;
+        close(s->ready_fd);
+        s->ready_fd = -1;
     }
     nk_signal_init(&s->sig_term, on_worker_signal, s);
     nk_signal_init(&s->sig_int, on_worker_signal, s);
@@ -375,6 +404,26 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
         nk_loop_stop(loop);
 }
 
+/* Wait (bounded) until n workers reported that they accept connections. A worker that fails
+ * to start closes its end without writing; the supervisor then goes on (and restarts it). */
+static void wait_workers_ready(int fd, int n)
+{
+    int got = 0;
+    while (got < n) {
+        struct pollfd p = {.fd = fd, .events = POLLIN};
+        int r = poll(&p, 1, 10000);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return;
+        char buf[64];
+        ssize_t k = read(fd, buf, sizeof buf);
+        if (k <= 0)
+            return;
+        got += (int)k;
+    }
+}
+
 static int run_supervisor(server_state *s)
 {
     http_serve_opts *o = s->o;
@@ -396,6 +445,10 @@ static int run_supervisor(server_state *s)
     nk_signal_start(s->loop, &sig_hup, SIGHUP);
     nk_signal_start(s->loop, &s->sig_chld, SIGCHLD);
     s->window_start = nk_loop_now(s->loop);
+    int ready[2];
+    if (pipe2(ready, O_CLOEXEC) < 0)
+        return cli_fail(o->cmd, "cannot create a pipe: %s", strerror(errno));
+    s->ready_fd = ready[1];
     for (int i = 0; i < o->workers; i++) {
         pid_t pid = spawn_worker(s, i, i == 0);
         if (pid < 0) {
@@ -417,6 +470,10 @@ static int run_supervisor(server_state *s)
             }
         }
     }
+    close(ready[1]);
+    s->ready_fd = -1;
+    wait_workers_ready(ready[0], o->workers);
+    close(ready[0]);
     if (s->exit_code == CLI_OK)
         print_listeners(s);
     if (workers_alive(s))
@@ -447,6 +504,7 @@ int http_serve_run(http_serve_opts *o)
     server_state s;
     memset(&s, 0, sizeof s);
     s.o = o;
+    s.ready_fd = -1;
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
 
@@ -474,6 +532,24 @@ int http_serve_run(http_serve_opts *o)
         for (int i = 0; i < s.nsocks; i++)
             close(s.socks[i].fd);
         return r;
+    }
+    if (o->cfg.nusers) {
+        /* There is no TLS here: Basic credentials are base64, readable by anyone on the path. */
+        for (int i = 0; i < s.nsocks; i++) {
+            if (s.socks[i].is_unix || nk_addr_is_loopback(&s.socks[i].addr))
+                continue;
+            fprintf(stderr, "netkit: %s: WARNING: passwords travel in clear text (no TLS) on "
+                            "a listener that is not loopback; anyone on the network path can "
+                            "read them\n", o->cmd);
+            break;
+        }
+    }
+    if (o->cfg.upload) {
+        /* Before any worker exists, so no upload of ours can be in flight. */
+        int n = nk_httpd_clean_uploads(o->root, 10000);
+        if (n > 0 && !o->quiet)
+            fprintf(stderr, "netkit: %s: removed %d unfinished upload%s from an earlier run\n",
+                    o->cmd, n, n == 1 ? "" : "s");
     }
     if (o->workers == 1) {
         print_listeners(&s);

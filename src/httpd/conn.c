@@ -2,9 +2,12 @@
  *
  * Ordering: a pipelined request is not parsed until the previous response is fully written,
  * so responses leave in request order and output per connection stays bounded.
- * Bodies: the server has no handler that consumes bodies, but it must still find where a body
- * ends to find the next request (RFC 9112 section 6.3), so a body is read and discarded before
- * the response, with its head kept at the front of the buffer and parsed again afterwards.
+ * Bodies: the server must find where a body ends to find the next request (RFC 9112 section
+ * 6.3). While a body is read its head stays at the front of the buffer (parsed again
+ * afterwards) and body bytes are taken out behind it as they arrive, so the buffer never holds
+ * more than the head and one read. By default they are discarded and the request is answered
+ * after its body; a handler that wants the body claims it at head time as a sink
+ * (nk__sink in internal.h: data pieces, then end, or abort when it cannot complete).
  * Closing: after an error or with unread input, the write side is shut first and what the
  * client still sends is drained for a short time ("lingering close"), because closing with
  * unread data makes the kernel send a reset that can destroy the response in flight.
@@ -20,6 +23,11 @@
 
 #define LINGER_MS 2000
 #define LINGER_MAX_BYTES (1024 * 1024)
+
+/* What an event achieved: a send deadline is renewed only by bytes the client took, a body
+ * deadline only by bytes it sent (else a client that never reads could keep a response alive
+ * by trickling bytes in). */
+enum { PROGRESS_WRITE = 1, PROGRESS_READ = 2 };
 
 static void conn_update(nk__conn *c, int progress);
 static int conn_process(nk__conn *c);
@@ -74,9 +82,20 @@ static int out_pending(const nk__conn *c)
     return c->seg.mem || c->seg.len || c->iseg < c->nsegs;
 }
 
+static void sink_abort(nk__conn *c)
+{
+    const nk__sink *sink = c->sink;
+    if (!sink)
+        return;
+    c->sink = NULL;
+    sink->abort(c);
+    c->sink_state = NULL;
+}
+
 void nk__conn_close(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
+    sink_abort(c);
     nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
     close(c->io.fd);
@@ -152,8 +171,12 @@ static int conn_read(nk__conn *c)
     if (room == 0)
         return 0;
     ssize_t n = nk_buf_read_fd(&c->in, c->io.fd, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
-    if (n == -EAGAIN)
+    if (n == -EAGAIN) {
+        /* Nothing came: an idle connection gives its buffer back to the pool at once, so
+         * thousands of silent clients cost no buffer memory. */
+        in_release(c);
         return 0;
+    }
     if (n < 0) {
         nk__conn_close(c);
         return -1;
@@ -169,16 +192,24 @@ static int respond_allow(nk__conn *c, int status)
 {
     nk__resp r;
     nk__resp_init(&r, status);
-    r.allow = "GET, HEAD, OPTIONS";
+    r.allow = nk__allow(c->srv);
     if (status == 204) {
         r.no_body = 1;
         return nk__respond(c, &r);
     }
-    return nk__respond_error(c, status, "This resource allows GET, HEAD and OPTIONS only.");
+    return nk__respond_error(c, status, "This resource does not allow this method.");
 }
 
 static int handle(nk__conn *c, const nk_http_request *req)
 {
+    nk_httpd *srv = c->srv;
+    if (c->early_status) {
+        int status = c->early_status;
+        c->early_status = 0;
+        return nk__respond_error(c, status, NULL);
+    }
+    if (nk__auth_needed(srv, req) && !nk__auth_ok(srv, req))
+        return nk__respond_error(c, 401, NULL);
     switch (req->method) {
     case NK_HTTP_GET:
     case NK_HTTP_HEAD:
@@ -186,6 +217,12 @@ static int handle(nk__conn *c, const nk_http_request *req)
     case NK_HTTP_OPTIONS:
         /* RFC 9110 section 9.3.7: describe the communication options; Allow says them. */
         return respond_allow(c, 204);
+    case NK_HTTP_DELETE:
+        if (srv->cfg.upload && !srv->cfg.echo) {
+            int r = nk__upload_delete(c, req);
+            return r > 0 ? nk__respond_error(c, r, NULL) : r;
+        }
+        return respond_allow(c, 405);
     default:
         /* RFC 9110 section 15.5.6: 405 MUST carry Allow. TRACE is refused here too, since
          * echoing requests back can leak credentials to scripts (cross-site tracing). */
@@ -222,6 +259,8 @@ static void set_log_raw(nk__conn *c)
 /* A request that cannot be answered normally: answer status and close. */
 static int refuse(nk__conn *c, int status)
 {
+    sink_abort(c);
+    c->early_status = 0;
     c->close_after = 1;
     c->linger_needed = 1;
     c->head_len = 0;
@@ -240,17 +279,21 @@ static void send_continue(nk__conn *c)
         c->seg.mem += sizeof cont - 1;
 }
 
-/* Discard body bytes that follow the retained head. Returns 1 when the body is complete,
- * 0 when more is needed, or an HTTP status (413, 400) for a bad body. */
-static int discard_body(nk__conn *c)
+/* Take the body bytes that follow the retained head, giving them to the sink if one claimed
+ * the body. Returns 1 when the body is complete, 0 when more is needed, or an HTTP status
+ * (413, 400, or the sink's) for a body that cannot be taken. */
+static int take_body(nk__conn *c)
 {
     char *base = nk_buf_rptr(&c->in) + c->head_len;
     size_t avail = nk_buf_len(&c->in) - c->head_len, used = 0;
     int result = 0;
     if (c->body_left) {
         used = avail < c->body_left ? avail : (size_t)c->body_left;
+        if (used && c->sink)
+            result = c->sink->data(c, base, used);
         c->body_left -= used;
-        result = c->body_left == 0;
+        if (result == 0)
+            result = c->body_left == 0;
     } else if (c->chunked_active) {
         for (;;) {
             size_t consumed;
@@ -259,8 +302,11 @@ static int discard_body(nk__conn *c)
             int r = nk_http_chunked_step(&c->chunked, base + used, avail - used, &consumed,
                                          &data, &dlen);
             used += consumed;
-            if (r == 1)
+            if (r == 1) {
+                if (c->sink && dlen && (result = c->sink->data(c, data, dlen)) != 0)
+                    break;
                 continue;
+            }
             if (r == 2) {
                 c->chunked_active = 0;
                 result = 1;
@@ -282,9 +328,27 @@ static int discard_body(nk__conn *c)
     return result;
 }
 
+/* At head time, let a handler claim the body. Returns 0, an HTTP status to answer at once,
+ * or -1 when c was closed. */
+static int claim_body(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    if (srv->cfg.echo)
+        return nk__echo_begin(c, req);
+    if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST)) {
+        if (nk__auth_needed(srv, req) && !nk__auth_ok(srv, req))
+            return 401;
+        return nk__upload_begin(c, req);
+    }
+    return 0;
+}
+
 static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
 {
     nk_httpd *srv = c->srv;
+    if (srv->cfg.on_head)
+        srv->cfg.on_head(srv->cfg.head_arg, req->method_name.p,
+                         (size_t)(nk_buf_rptr(&c->in) + head_len - req->method_name.p));
     srv->req_is_head = req->method == NK_HTTP_HEAD;
     c->head_len = (size_t)head_len;
     c->http10 = req->version_minor == 0;
@@ -297,14 +361,33 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
             c->close_after = 1;
             c->linger_needed = 1;
             c->head_len = 0;
-            int r = nk__respond_error(c, 413, NULL);
+            /* Clear first: after a failed respond the connection is freed. The log line
+             * still points at the bytes, which clearing only forgets. */
             nk_buf_clear(&c->in);
-            return r;
+            return nk__respond_error(c, 413, NULL);
         }
         c->body_left = (uint64_t)req->content_length;
     } else if (req->chunked) {
         nk_http_chunked_init(&c->chunked, srv->cfg.max_body);
         c->chunked_active = 1;
+    }
+    int st = claim_body(c, req);
+    if (st < 0)
+        return st;
+    if (st > 0) {
+        if (!c->body_left && !c->chunked_active) {
+            c->early_status = st; /* answered in order, after the (empty) body */
+        } else {
+            /* Answer before the body, which is then not read: the connection closes. */
+            set_log_fields(c, req);
+            c->close_after = 1;
+            c->linger_needed = 1;
+            c->head_len = 0;
+            c->body_left = 0;
+            c->chunked_active = 0;
+            nk_buf_clear(&c->in); /* before: a failed respond frees c */
+            return nk__respond_error(c, st, NULL);
+        }
     }
     if ((c->body_left || c->chunked_active) && req->expect_continue && !c->http10 &&
         nk_buf_len(&c->in) - c->head_len == 0)
@@ -326,7 +409,14 @@ static int finish_request(nk__conn *c)
     srv->stats.requests++;
     srv->req_is_head = req->method == NK_HTTP_HEAD;
     set_log_fields(c, req);
-    r = handle(c, req);
+    const nk__sink *sink = c->sink;
+    if (sink) {
+        c->sink = NULL; /* the sink's end answers and frees its state */
+        r = sink->end(c, req);
+        c->sink_state = NULL;
+    } else {
+        r = handle(c, req);
+    }
     if (r < 0)
         return r;
     nk_buf_consume(&c->in, c->head_len);
@@ -344,7 +434,7 @@ static int conn_process(nk__conn *c)
         if (out_pending(c))
             return 0;
         if (c->head_len) {
-            int r = discard_body(c);
+            int r = take_body(c);
             if (r == 0)
                 return 0;
             if (r > 1) {
@@ -432,7 +522,8 @@ static void conn_update(nk__conn *c, int progress)
     /* A head has one deadline from its first byte (renewing it per read would let a client
      * trickle bytes forever); body and write deadlines are renewed on progress. */
     int renew = phase != c->phase || c->requests != c->timer_requests ||
-                (progress && (phase == NK__PHASE_BODY || phase == NK__PHASE_WRITE));
+                ((progress & PROGRESS_READ) && phase == NK__PHASE_BODY) ||
+                ((progress & PROGRESS_WRITE) && phase == NK__PHASE_WRITE);
     if (renew) {
         c->phase = phase;
         c->timer_requests = c->requests;
@@ -478,13 +569,14 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
             nk__conn_close(c);
             return;
         }
-        progress = 1;
+        progress |= PROGRESS_WRITE;
     }
     if (events & (NK_READ | NK_ERROR)) {
         int r = conn_read(c);
         if (r < 0)
             return;
-        progress |= r;
+        if (r > 0)
+            progress |= PROGRESS_READ;
     }
     if (conn_process(c) < 0)
         return;
@@ -514,6 +606,8 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)
         memcpy(c->peer_ip, &peer->u.in.sin_addr, 4);
     else if (family == AF_INET6)
         memcpy(c->peer_ip, &peer->u.in6.sin6_addr, 16);
+    if (c->is_tcp)
+        c->peer_port = (unsigned short)nk_addr_port(peer);
     int err = nk_io_start(srv->loop, &c->io, NK_READ);
     if (err < 0) {
         free(c);

@@ -32,17 +32,22 @@ static uint32_t hash_path(const char *s)
     return h;
 }
 
-static void rep_close(nk__rep *r)
+static void rep_close(nk_httpd *srv, nk__rep *r)
 {
     if (r->fd >= 0)
         close(r->fd);
     r->fd = -1;
+    if (r->body) {
+        srv->fcache_bytes -= (size_t)r->st.st_size;
+        free(r->body);
+        r->body = NULL;
+    }
 }
 
-static void entry_free(nk__file *f)
+static void entry_free(nk_httpd *srv, nk__file *f)
 {
-    rep_close(&f->plain);
-    rep_close(&f->gz);
+    rep_close(srv, &f->plain);
+    rep_close(srv, &f->gz);
     free(f->key);
     free(f);
 }
@@ -52,7 +57,7 @@ void nk__fcache_release(nk_httpd *srv, nk__file *f)
     if (!f)
         return;
     if (--f->refs == 0 && f->dead)
-        entry_free(f);
+        entry_free(srv, f);
 }
 
 static void evict(nk_httpd *srv, size_t slot)
@@ -63,8 +68,9 @@ static void evict(nk_httpd *srv, size_t slot)
     srv->fcache[slot] = NULL;
     srv->fcache_count--;
     f->dead = 1;
-    if (f->refs == 0)
-        entry_free(f);
+    /* drop the table's reference; responses still sending it hold their own */
+    if (--f->refs == 0)
+        entry_free(srv, f);
 }
 
 void nk__fcache_clear(nk_httpd *srv)
@@ -116,12 +122,36 @@ nk__file *nk__fcache_get(nk_httpd *srv, const char *key)
     return f;
 }
 
-static void rep_fill(nk__rep *r, int fd, const struct stat *st)
+static void rep_fill(nk_httpd *srv, nk__rep *r, int fd, const struct stat *st)
 {
     r->fd = fd;
     r->st = *st;
     nk_http_etag(r->etag, sizeof r->etag, (uint64_t)st->st_ino, (uint64_t)st->st_size,
                  (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+    size_t size = (size_t)st->st_size;
+    if (st->st_size <= 0 || size > NK__SMALL_FILE || srv->fcache_bytes + size > NK__SMALL_FILE_BYTES)
+        return;
+    char *body = malloc(size);
+    if (!body)
+        return;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = pread(fd, body + got, size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    /* Keep the copy only if it is the whole file as stat saw it (not changed meanwhile). */
+    struct stat now;
+    if (got != size || fstat(fd, &now) < 0 || now.st_size != st->st_size ||
+        now.st_mtim.tv_sec != st->st_mtim.tv_sec || now.st_mtim.tv_nsec != st->st_mtim.tv_nsec) {
+        free(body);
+        return;
+    }
+    r->body = body;
+    srv->fcache_bytes += size;
 }
 
 nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd,
@@ -138,7 +168,7 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
     f->key = k;
     f->refs = 1;
     f->gz.fd = -1;
-    rep_fill(&f->plain, fd, st);
+    rep_fill(srv, &f->plain, fd, st);
     f->content_type = nk_mime_lookup(srv->mime, rel);
     f->expires = nk_loop_now(srv->loop) + FCACHE_VALID_MS;
 
@@ -152,7 +182,7 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
         int gzfd = nk__open_beneath(srv, srv->root_fd, gz);
         struct stat gst;
         if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode))
-            rep_fill(&f->gz, gzfd, &gst);
+            rep_fill(srv, &f->gz, gzfd, &gst);
         else if (gzfd >= 0)
             close(gzfd);
     }

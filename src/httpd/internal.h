@@ -42,7 +42,14 @@ typedef struct nk__rep {
     int fd;
     struct stat st;
     char etag[NK_HTTP_ETAG_MAX];
+    char *body;      /* the whole content of a small file (NK__SMALL_FILE), or NULL */
 } nk__rep;
+
+/* Files up to this size are kept in memory by the file cache and sent together with the
+ * head in one writev: one system call and one pass through the TCP stack instead of a
+ * sendmsg and a sendfile (lighttpd and h2o do the same). Larger files use sendfile. */
+#define NK__SMALL_FILE 16384
+#define NK__SMALL_FILE_BYTES (4u << 20) /* memory for small files, per worker */
 
 /* An entry of the open-file cache (fcache.c): what a request path resolves to. */
 typedef struct nk__file {
@@ -152,6 +159,7 @@ struct nk_httpd {
     nk_httpd_stats stats;
     nk__file **fcache;      /* open-file cache slots (fcache.c) */
     unsigned fcache_count, fcache_max;
+    size_t fcache_bytes;    /* memory held by small-file bodies */
     unsigned long fd_limit; /* RLIMIT_NOFILE when the engine started */
     unsigned peak_conns;    /* since the last heap trim */
     nk_timer trim_timer;
@@ -193,6 +201,7 @@ typedef struct nk__resp {
     char content_range[96];     /* "" when none */
     uint64_t content_length;
     nk__file *file;             /* a file reference (owned by the plan), or NULL */
+    const char *mem_body;       /* body bytes in memory (inside `file`), instead of file_fd */
     int file_fd;                /* the representation to send; -1: body in srv->body or none */
     off_t file_off;
     int no_body;                /* HEAD, 304: headers only */

@@ -217,19 +217,24 @@ int nk__respond(nk__conn *c, nk__resp *r)
 {
     nk_httpd *srv = c->srv;
     build_head(c, r);
-    int has_file = r->file && r->file_fd >= 0 && !r->no_body && r->content_length > 0;
+    int has_file = r->file && r->file_fd >= 0 && !r->no_body && r->content_length > 0 &&
+                   !r->mem_body;
     nk__log_request(c, r->status, r->no_body ? 0 : r->content_length);
-    if (r->file && !has_file) {
-        nk__fcache_release(srv, r->file);
-        r->file = NULL;
-    }
     const char *body = NULL;
     size_t body_len = 0;
-    if (!has_file && !r->no_body) {
+    if (r->mem_body && !r->no_body) {
+        body = r->mem_body;
+        body_len = (size_t)r->content_length;
+    } else if (!has_file && !r->no_body) {
         body = nk_buf_rptr(&srv->body);
         body_len = nk_buf_len(&srv->body);
     }
     int err = send_now(c, body, body_len, has_file);
+    /* What the socket did not take was copied: the cached body is no longer needed. */
+    if (r->file && !has_file) {
+        nk__fcache_release(srv, r->file);
+        r->file = NULL;
+    }
     if (has_file) {
         c->file = r->file;
         c->file_fd = r->file_fd;
@@ -281,6 +286,11 @@ static const char *status_detail(int status)
 {
     switch (status) {
     case 400: return "The request could not be understood.";
+    case 401: return "This resource needs a user name and password.";
+    case 409: return "The request conflicts with the state of the resource (missing directory?).";
+    case 412: return "A precondition of the request does not hold.";
+    case 415: return "The request body has a type this resource does not accept.";
+    case 507: return "The server has no room left to store the request body.";
     case 403: return "You are not allowed to see this resource.";
     case 404: return "The requested resource was not found on this server.";
     case 408: return "The request took too long to arrive.";
@@ -312,7 +322,10 @@ int nk__respond_error(nk__conn *c, int status, const char *detail)
     nk__resp_init(&r, status);
     r.content_type = "text/html; charset=utf-8";
     r.content_length = nk_buf_len(b);
-    r.allow = (status == 405) ? "GET, HEAD, OPTIONS" : NULL;
+    r.allow = (status == 405) ? nk__allow(srv) : NULL;
+    /* RFC 9110 section 11.6.1 / RFC 7617 section 2: a 401 names the scheme and realm. */
+    if (status == 401)
+        r.extra_headers = "WWW-Authenticate: Basic realm=\"netkit\", charset=\"UTF-8\"\r\n";
     if (srv->req_is_head && status != 400)
         r.no_body = 1;
     return nk__respond(c, &r);

@@ -127,7 +127,12 @@ static int respond_simple(nk__conn *c, int status)
     return nk__respond_error(c, status, NULL);
 }
 
-static int errno_status(int err)
+const char *nk__allow(const nk_httpd *srv)
+{
+    return srv->cfg.upload ? "GET, HEAD, OPTIONS, PUT, DELETE, POST" : "GET, HEAD, OPTIONS";
+}
+
+int nk__errno_status(int err)
 {
     switch (err) {
     case -ENOENT:
@@ -190,10 +195,11 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
     nk_httpd *srv = c->srv;
     int json = query_wants_json(req);
     nk_buf_clear(&srv->body);
-    int err = nk_http_dirlist(dirfd, srv->path, json, srv->cfg.dotfiles, &srv->body);
+    int err = nk_http_dirlist_ex(dirfd, srv->path, json, srv->cfg.dotfiles,
+                                 srv->cfg.upload ? NK_HTTP_DIRLIST_UPLOAD : 0, &srv->body);
     close(dirfd);
     if (err < 0)
-        return respond_simple(c, errno_status(err));
+        return respond_simple(c, nk__errno_status(err));
     nk__resp r;
     nk__resp_init(&r, 200);
     r.content_type = json ? "application/json" : "text/html; charset=utf-8";
@@ -342,6 +348,8 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
             }
         }
     }
+    if (rep->body && !r.no_body && r.content_length)
+        r.mem_body = rep->body + r.file_off; /* small file: head and body in one writev */
     return nk__respond(c, &r);
 }
 
@@ -400,12 +408,12 @@ int nk__static_handle(nk__conn *c, const nk_http_request *req)
     const char *rel = srv->path[1] ? srv->path + 1 : ".";
     int fd = nk__open_beneath(srv, srv->root_fd, rel);
     if (fd < 0)
-        return respond_simple(c, errno_status(fd));
+        return respond_simple(c, nk__errno_status(fd));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int err = -errno;
         close(fd);
-        return respond_simple(c, errno_status(err));
+        return respond_simple(c, nk__errno_status(err));
     }
     if (S_ISDIR(st.st_mode))
         return serve_directory(c, req, fd);

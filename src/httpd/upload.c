@@ -1,0 +1,629 @@
+/* Writing below the root: PUT (create or replace a file), DELETE (a file) and POST of
+ * multipart/form-data to a directory (RFC 7578; one or more files).
+ *
+ * A write never leaves a partial or corrupt file visible: the body streams (as a body sink,
+ * see conn.c) into a temporary file ".netkit-upload-XXXXXX" created with O_EXCL in the target's
+ * own directory, which is fsynced and then renamed over the target, and the directory is
+ * fsynced so the rename itself survives a crash. A client that goes away, a body over the
+ * limit or a full disk unlinks the temporary file and leaves the old file (or nothing); after
+ * a killed server, nk_httpd_clean_uploads removes the leftovers at the next start. The name
+ * starts with "." so the read side never serves or lists it.
+ *
+ * Paths are normalised and refused exactly as for reads (dotfiles, escapes), and the parent
+ * directory is opened with openat2(RESOLVE_BENEATH), so neither ".." nor a symbolic link can
+ * lead a write outside the root; every later call is relative to that directory descriptor.
+ */
+#include "internal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include <linux/openat2.h>
+
+#define TMP_PREFIX ".netkit-upload-"
+#define MAX_FILES 1000 /* files per multipart POST: each costs descriptors and fsyncs */
+
+typedef struct upload {
+    int dirfd;
+    int tmpfd;            /* -1 when no file is being written */
+    char tmpname[32];
+    char name[256];       /* target name within dirfd */
+    int existed;
+    int noreplace;        /* If-None-Match: *: the rename must not replace anything */
+    mode_t mode;          /* mode of the replaced file, kept */
+    int multipart;
+    nk_http_multipart *mp;
+    unsigned nfiles;
+    nk_buf names;         /* multipart: the names stored, for the answer */
+    char path[4096];      /* the normalised request path (srv->path is scratch) */
+} upload;
+
+/* ---- opening --------------------------------------------------------------------------------- */
+
+static int open_how(nk_httpd *srv, int dirfd, const char *rel, int flags, mode_t mode)
+{
+    if (srv->have_openat2) {
+        struct open_how how = {.flags = (uint64_t)flags, .mode = mode,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
+        int fd;
+        do
+            fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+        while (fd < 0 && errno == EAGAIN);
+        return fd < 0 ? -errno : fd;
+    }
+    if (flags & O_CREAT) {
+        /* rel is a single name here (no '/'), so nothing can be resolved outside dirfd */
+        int fd = openat(dirfd, rel, flags, mode);
+        return fd < 0 ? -errno : fd;
+    }
+    return nk__open_beneath(srv, dirfd, rel);
+}
+
+static int open_dir(nk_httpd *srv, int dirfd, const char *rel)
+{
+    int fd = open_how(srv, dirfd, rel, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    return fd;
+}
+
+static int write_status(int err)
+{
+    /* RFC 4918 section 11.5: 507 Insufficient Storage. */
+    return (err == -ENOSPC || err == -EDQUOT) ? 507 : 500;
+}
+
+static int open_status(int err)
+{
+    switch (err) {
+    case -EXDEV: /* RESOLVE_BENEATH: the path would leave the root */
+    case -ELOOP:
+    case -EACCES:
+    case -EPERM:
+        return 403;
+    case -ENOENT:
+    case -ENOTDIR:
+        return 409; /* RFC 9110 section 9.3.4: the parent is missing: a conflict */
+    default:
+        return nk__errno_status(err);
+    }
+}
+
+/* Open the parent directory of the normalised path p (its last '/' separates the name);
+ * with mkdirs, create what is missing, one confined step at a time. */
+static int open_parent(nk_httpd *srv, const char *p, int mkdirs)
+{
+    const char *slash = strrchr(p, '/');
+    char rel[4096];
+    size_t n = (size_t)(slash - p);
+    if (n == 0)
+        return open_dir(srv, srv->root_fd, ".");
+    memcpy(rel, p + 1, n - 1);
+    rel[n - 1] = '\0';
+    int fd = open_dir(srv, srv->root_fd, rel);
+    if (fd != -ENOENT || !mkdirs)
+        return fd;
+    int cur = open_dir(srv, srv->root_fd, ".");
+    char *save = NULL;
+    for (char *seg = strtok_r(rel, "/", &save); seg && cur >= 0; seg = strtok_r(NULL, "/", &save)) {
+        if (mkdirat(cur, seg, 0755) < 0 && errno != EEXIST) {
+            int err = -errno;
+            close(cur);
+            return err;
+        }
+        int next = open_dir(srv, cur, seg);
+        close(cur);
+        cur = next;
+    }
+    return cur;
+}
+
+static int make_temp(nk_httpd *srv, upload *u)
+{
+    static const char chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    for (int attempt = 0; attempt < 16; attempt++) {
+        unsigned char rnd[6];
+        if (getrandom(rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd) {
+            uint64_t x = ((uint64_t)getpid() << 32) ^ ++srv->upload_seq ^ (uint64_t)time(NULL);
+            memcpy(rnd, &x, sizeof rnd);
+        }
+        char *w = u->tmpname + sizeof TMP_PREFIX - 1;
+        memcpy(u->tmpname, TMP_PREFIX, sizeof TMP_PREFIX - 1);
+        for (size_t i = 0; i < sizeof rnd; i++)
+            *w++ = chars[rnd[i] % (sizeof chars - 1)];
+        *w = '\0';
+        int fd = open_how(srv, u->dirfd, u->tmpname,
+                          O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0666);
+        if (fd != -EEXIST) {
+            if (fd >= 0) {
+                u->tmpfd = fd;
+                if (u->existed)
+                    fchmod(fd, u->mode);
+            }
+            return fd < 0 ? fd : 0;
+        }
+    }
+    return -EEXIST;
+}
+
+static void drop_temp(upload *u)
+{
+    if (u->tmpfd < 0)
+        return;
+    close(u->tmpfd);
+    u->tmpfd = -1;
+    unlinkat(u->dirfd, u->tmpname, 0);
+}
+
+static void upload_free(nk__conn *c)
+{
+    upload *u = c->sink_state;
+    if (!u)
+        return;
+    drop_temp(u);
+    if (u->dirfd >= 0)
+        close(u->dirfd);
+    free(u->mp);
+    nk_buf_free(&u->names);
+    free(u);
+    c->sink_state = NULL;
+}
+
+/* Make the temporary file the target: fsync, rename (replacing unless noreplace). Returns 0
+ * or an HTTP status. */
+static int commit_temp(upload *u)
+{
+    int err = 0;
+    if (fsync(u->tmpfd) < 0)
+        err = -errno;
+    if (close(u->tmpfd) < 0 && !err)
+        err = -errno;
+    u->tmpfd = -1;
+    if (err) {
+        unlinkat(u->dirfd, u->tmpname, 0);
+        return write_status(err);
+    }
+    int r = u->noreplace ? renameat2(u->dirfd, u->tmpname, u->dirfd, u->name, RENAME_NOREPLACE)
+                         : renameat(u->dirfd, u->tmpname, u->dirfd, u->name);
+    if (r < 0) {
+        err = errno;
+        unlinkat(u->dirfd, u->tmpname, 0);
+        if (err == EEXIST)
+            return 412;
+        return (err == EISDIR || err == ENOTDIR || err == ENOTEMPTY) ? 409 : write_status(-err);
+    }
+    return 0;
+}
+
+static void forget(nk_httpd *srv, upload *u, const char *key)
+{
+    /* The cache re-checks entries with fstat and sees a replaced file's link count drop, but a
+     * path that was cached as missing-then-created, or a directory's index, is dropped here. */
+    nk__fcache_forget(srv, key);
+    const char *slash = strrchr(key, '/');
+    if (slash && srv->cfg.index && strcmp(slash + 1, srv->cfg.index) == 0) {
+        char dir[4096];
+        size_t n = (size_t)(slash - key) + 1;
+        memcpy(dir, key, n);
+        dir[n] = '\0';
+        nk__fcache_forget(srv, dir);
+    }
+    (void)u;
+}
+
+/* ---- preconditions ----------------------------------------------------------------------- */
+
+/* Check If-Match / If-None-Match against the target's current state (st NULL: absent).
+ * RFC 9110 section 13.1.1/13.1.2: "*" matches any current representation. */
+static int preconditions(const nk_http_request *req, const struct stat *st, upload *u)
+{
+    const nk_http_header *im = nk_http_find_header(req, "If-Match");
+    const nk_http_header *inm = nk_http_find_header(req, "If-None-Match");
+    if (!st) {
+        if (im)
+            return 412;
+        if (inm && inm->value.len == 1 && inm->value.p[0] == '*' && u)
+            u->noreplace = 1; /* create only: enforced again by the rename */
+        return 0;
+    }
+    char etag[NK_HTTP_ETAG_MAX];
+    nk_http_etag(etag, sizeof etag, (uint64_t)st->st_ino, (uint64_t)st->st_size,
+                 (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+    nk_http_cond_input cond = {
+        .method = req->method,
+        .if_match = im ? im->value : (nk_str){NULL, 0},
+        .if_none_match = inm ? inm->value : (nk_str){NULL, 0},
+        .etag = etag,
+        .mtime = st->st_mtim.tv_sec,
+    };
+    return nk_http_cond_evaluate(&cond) ? 412 : 0;
+}
+
+/* ---- PUT -------------------------------------------------------------------------------------- */
+
+/* Normalise the target into u->path and refuse what the read side refuses. */
+static int target_path(nk_httpd *srv, const nk_http_request *req, char *out, size_t outlen)
+{
+    int n = nk_http_path_normalize(req->path.p, req->path.len, out, outlen);
+    if (n == -ENAMETOOLONG)
+        return 414;
+    if (n < 0)
+        return 400;
+    if (!srv->cfg.dotfiles && nk_http_path_has_dotfile(out))
+        return 403;
+    return 0;
+}
+
+static int put_data(nk__conn *c, const char *p, size_t n)
+{
+    upload *u = c->sink_state;
+    while (n) {
+        ssize_t w = write(u->tmpfd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return write_status(-errno);
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static int put_end(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    upload *u = c->sink_state;
+    int status = commit_temp(u);
+    if (status == 0) {
+        fsync(u->dirfd);
+        forget(srv, u, u->path);
+    }
+    int existed = u->existed;
+    upload_free(c);
+    if (status)
+        return nk__respond_error(c, status, NULL);
+    nk__resp r;
+    nk__resp_init(&r, existed ? 204 : 201);
+    nk_buf_clear(&srv->body);
+    if (!existed) {
+        /* RFC 9110 section 9.3.4: 201 for a new resource; Location names it. */
+        r.location = req->path;
+        nk_buf_append_str(&srv->body, "Created\n");
+        r.content_type = "text/plain; charset=utf-8";
+        r.content_length = nk_buf_len(&srv->body);
+    } else {
+        r.no_body = 1;
+    }
+    return nk__respond(c, &r);
+}
+
+static void put_abort(nk__conn *c)
+{
+    upload_free(c);
+}
+
+static const nk__sink put_sink = {put_data, put_end, put_abort};
+
+static upload *upload_new(void)
+{
+    upload *u = calloc(1, sizeof *u);
+    if (!u)
+        return NULL;
+    u->dirfd = u->tmpfd = -1;
+    nk_buf_init(&u->names, 64 * 1024);
+    return u;
+}
+
+static int begin_put(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    upload *u = upload_new();
+    if (!u)
+        return 500;
+    int st = target_path(srv, req, u->path, sizeof u->path);
+    size_t plen = strlen(u->path);
+    if (st == 0 && u->path[plen - 1] == '/')
+        st = 409; /* a directory is not a file to write */
+    const char *name = strrchr(u->path, '/') + 1;
+    if (st == 0 && strlen(name) >= sizeof u->name)
+        st = 414;
+    if (st) {
+        free(u);
+        return st;
+    }
+    strcpy(u->name, name);
+    u->dirfd = open_parent(srv, u->path, srv->cfg.mkdirs);
+    if (u->dirfd < 0) {
+        st = open_status(u->dirfd);
+        free(u);
+        return st;
+    }
+    c->sink_state = u;
+    struct stat sb;
+    if (fstatat(u->dirfd, u->name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (S_ISLNK(sb.st_mode))
+            st = 403; /* never write through (or over) a symbolic link */
+        else if (!S_ISREG(sb.st_mode))
+            st = 409;
+        else {
+            u->existed = 1;
+            u->mode = sb.st_mode & 07777;
+        }
+    } else if (errno != ENOENT) {
+        st = open_status(-errno);
+    }
+    if (!st)
+        st = preconditions(req, u->existed ? &sb : NULL, u);
+    if (!st) {
+        int err = make_temp(srv, u);
+        if (err < 0)
+            st = write_status(err);
+    }
+    if (st) {
+        upload_free(c);
+        return st;
+    }
+    c->sink = &put_sink;
+    return 0;
+}
+
+/* ---- POST multipart/form-data ---------------------------------------------------------------- */
+
+/* A file name from a form, reduced to its last component; 0, or an HTTP status. */
+static int form_filename(nk_httpd *srv, const char *in, char *out, size_t outlen)
+{
+    /* RFC 7578 section 4.2: a filename may carry a path; only the last part is used. */
+    const char *base = in;
+    for (const char *p = in; *p; p++)
+        if (*p == '/' || *p == '\\')
+            base = p + 1;
+    size_t n = strlen(base);
+    if (n == 0 || n >= outlen || strcmp(base, ".") == 0 || strcmp(base, "..") == 0)
+        return 400;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)base[i] < 0x20 || base[i] == 0x7f)
+            return 400;
+    if (base[0] == '.' && !srv->cfg.dotfiles)
+        return 403;
+    memcpy(out, base, n + 1);
+    return 0;
+}
+
+static int post_part(nk__conn *c, upload *u)
+{
+    nk_httpd *srv = c->srv;
+    if (!u->mp->has_filename || !u->mp->filename[0])
+        return 0; /* a plain form field (or no file chosen): nothing to store */
+    if (u->nfiles >= MAX_FILES)
+        return 413;
+    int st = form_filename(srv, u->mp->filename, u->name, sizeof u->name);
+    if (st)
+        return st;
+    struct stat sb;
+    u->existed = 0;
+    if (fstatat(u->dirfd, u->name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISREG(sb.st_mode))
+            return S_ISLNK(sb.st_mode) ? 403 : 409;
+        u->existed = 1;
+        u->mode = sb.st_mode & 07777;
+    }
+    int err = make_temp(srv, u);
+    return err < 0 ? write_status(err) : 0;
+}
+
+static int post_data(nk__conn *c, const char *p, size_t n)
+{
+    upload *u = c->sink_state;
+    while (n) {
+        size_t used;
+        const char *data;
+        size_t dlen;
+        int ev = nk_http_multipart_step(u->mp, p, n, &used, &data, &dlen);
+        p += used;
+        n -= used;
+        if (ev < 0)
+            return 400;
+        int st = 0;
+        if (ev == NK_HTTP_MP_PART) {
+            st = post_part(c, u);
+        } else if (ev == NK_HTTP_MP_DATA && u->tmpfd >= 0) {
+            st = put_data(c, data, dlen);
+        } else if (ev == NK_HTTP_MP_PART_END && u->tmpfd >= 0) {
+            st = commit_temp(u);
+            if (!st) {
+                char key[4096 + 256];
+                snprintf(key, sizeof key, "%s%s", u->path, u->name);
+                forget(c->srv, u, key);
+                u->nfiles++;
+                nk_buf_printf(&u->names, "%s\n", u->name);
+            }
+        } else if (ev == NK_HTTP_MP_DONE) {
+            break;
+        }
+        if (st)
+            return st;
+    }
+    return 0;
+}
+
+static int accepts_html(const nk_http_request *req)
+{
+    const nk_http_header *h = nk_http_find_header(req, "Accept");
+    if (!h)
+        return 0;
+    for (size_t i = 0; i + 9 <= h->value.len; i++)
+        if (strncasecmp(h->value.p + i, "text/html", 9) == 0)
+            return 1;
+    return 0;
+}
+
+static int post_end(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    upload *u = c->sink_state;
+    size_t used;
+    const char *data;
+    size_t dlen;
+    /* the closing delimiter must have been seen: a cut body is not a complete form */
+    int done = nk_http_multipart_step(u->mp, "", 0, &used, &data, &dlen) == NK_HTTP_MP_DONE;
+    if (!done) {
+        upload_free(c);
+        return nk__respond_error(c, 400, "The multipart body is incomplete.");
+    }
+    fsync(u->dirfd);
+    nk__resp r;
+    nk_buf_clear(&srv->body);
+    if (accepts_html(req)) {
+        /* A browser's form: RFC 9110 section 15.4.4, 303 sends it back to the listing. */
+        nk__resp_init(&r, 303);
+        r.location = req->path;
+        nk_buf_append_str(&srv->body, "See Other\n");
+    } else {
+        nk__resp_init(&r, 201);
+        r.location = req->path;
+        nk_buf_printf(&srv->body, "stored %u file%s\n", u->nfiles, u->nfiles == 1 ? "" : "s");
+        nk_buf_append(&srv->body, nk_buf_rptr(&u->names), nk_buf_len(&u->names));
+    }
+    r.content_type = "text/plain; charset=utf-8";
+    r.content_length = nk_buf_len(&srv->body);
+    upload_free(c);
+    return nk__respond(c, &r);
+}
+
+static const nk__sink post_sink = {post_data, post_end, put_abort};
+
+static int begin_post(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    upload *u = upload_new();
+    if (!u)
+        return 500;
+    int st = target_path(srv, req, u->path, sizeof u->path);
+    if (!st) {
+        u->mp = malloc(sizeof *u->mp);
+        const nk_http_header *ct = nk_http_find_header(req, "Content-Type");
+        if (!u->mp)
+            st = 500;
+        else if (!ct || nk_http_multipart_init(u->mp, ct->value) < 0)
+            st = 415;
+    }
+    if (!st) {
+        const char *rel = u->path[1] ? u->path + 1 : ".";
+        u->dirfd = open_dir(srv, srv->root_fd, rel);
+        if (u->dirfd < 0)
+            st = u->dirfd == -ENOENT ? 404 : open_status(u->dirfd);
+    }
+    c->sink_state = u;
+    if (!st && u->path[strlen(u->path) - 1] != '/') {
+        /* the form posts to the directory's URL; keep names below it unambiguous */
+        size_t n = strlen(u->path);
+        if (n + 1 < sizeof u->path) {
+            u->path[n] = '/';
+            u->path[n + 1] = '\0';
+        }
+    }
+    if (st) {
+        upload_free(c);
+        return st;
+    }
+    u->multipart = 1;
+    c->sink = &post_sink;
+    return 0;
+}
+
+int nk__upload_begin(nk__conn *c, const nk_http_request *req)
+{
+    return req->method == NK_HTTP_PUT ? begin_put(c, req) : begin_post(c, req);
+}
+
+/* ---- DELETE ----------------------------------------------------------------------------------- */
+
+int nk__upload_delete(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    char path[4096];
+    int st = target_path(srv, req, path, sizeof path);
+    if (st)
+        return st;
+    size_t plen = strlen(path);
+    if (path[plen - 1] == '/')
+        return 405; /* directories are not deleted */
+    int dirfd = open_parent(srv, path, 0);
+    if (dirfd < 0)
+        return dirfd == -ENOENT || dirfd == -ENOTDIR ? 404 : open_status(dirfd);
+    const char *name = strrchr(path, '/') + 1;
+    struct stat sb;
+    if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+        st = errno == ENOENT ? 404 : open_status(-errno);
+    else if (S_ISLNK(sb.st_mode))
+        st = 403;
+    else if (!S_ISREG(sb.st_mode))
+        st = 405;
+    else
+        st = preconditions(req, &sb, NULL);
+    if (!st && unlinkat(dirfd, name, 0) < 0)
+        st = errno == ENOENT ? 404 : open_status(-errno);
+    if (!st) {
+        fsync(dirfd);
+        forget(srv, NULL, path);
+    }
+    close(dirfd);
+    if (st)
+        return st;
+    nk__resp r;
+    nk__resp_init(&r, 204);
+    r.no_body = 1;
+    return nk__respond(c, &r);
+}
+
+/* ---- leftovers ---------------------------------------------------------------------------- */
+
+static int clean_dir(int dfd, unsigned *budget, int depth)
+{
+    DIR *d = fdopendir(dfd);
+    if (!d) {
+        close(dfd);
+        return 0;
+    }
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *n = e->d_name;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        unsigned char type = e->d_type;
+        if (type == DT_UNKNOWN) {
+            struct stat st;
+            if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
+                continue;
+            type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
+        }
+        if (type == DT_REG && strncmp(n, TMP_PREFIX, sizeof TMP_PREFIX - 1) == 0) {
+            if (unlinkat(dirfd(d), n, 0) == 0)
+                removed++;
+        } else if (type == DT_DIR && depth < 64 && *budget > 0) {
+            (*budget)--;
+            int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub >= 0)
+                removed += clean_dir(sub, budget, depth + 1);
+        }
+    }
+    closedir(d);
+    return removed;
+}
+
+int nk_httpd_clean_uploads(const char *root, unsigned max_dirs)
+{
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    unsigned budget = max_dirs ? max_dirs - 1 : 0;
+    return clean_dir(fd, &budget, 0);
+}
