@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Static-file throughput: netkit against nginx, lighttpd and h2o (those installed), all serving
+# the same docroot on 127.0.0.1 with the same number of workers, loaded by wrk.
+#
+# Scenarios (BENCH_SCENARIOS picks some, by name):
+#   1k       GET /1k.bin (1 KiB), keep-alive,           wrk -t1 -c64
+#   64k      GET /64k.bin (64 KiB), keep-alive,         wrk -t1 -c64
+#   1k-close GET /1k.bin with "Connection: close",      wrk -t1 -c64
+#   10m      GET /10m.bin (10 MiB), keep-alive,         wrk -t1 -c8
+#
+# Each scenario runs every contender for R rounds of D seconds, taking turns round by round (the
+# order rotates, so no contender always runs first), and reports medians: req/s, MB/s, p99
+# latency and the server's CPU time per request, then netkit's ratio to each peer.
+#
+# Environment: BENCH_QUICK=1 (R=1, D=2), BENCH_ROUNDS=R, BENCH_DURATION=D, BENCH_WORKERS=N
+# (default 1), BENCH_WARMUP=S (default 1, 0 skips), BENCH_CONTENDERS="netkit nginx ...",
+# BENCH_SCENARIOS="1k 64k ...", NETKIT_BIN (default build/netkit).
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+BENCH_ROOT=$(dirname "$here")
+. "$here/lib.sh"
+. "$here/servers.sh"
+
+if [ "${BENCH_QUICK:-0}" = 1 ]; then rounds=1 duration=2; else rounds=3 duration=5; fi
+rounds=${BENCH_ROUNDS:-$rounds}
+duration=${BENCH_DURATION:-$duration}
+workers=${BENCH_WORKERS:-1}
+warmup=${BENCH_WARMUP:-1}
+contenders=${BENCH_CONTENDERS:-netkit nginx lighttpd h2o}
+scenarios=${BENCH_SCENARIOS:-1k 64k 1k-close 10m}
+
+command -v wrk >/dev/null 2>&1 || bench_die "wrk is not installed (scripts/install-deps bench)"
+command -v curl >/dev/null 2>&1 || bench_die "curl is not installed"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/netkit-bench-http.XXXXXX")
+trap 'bench_cleanup; rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+trap 'exit 141' PIPE
+# Servers that drop to another user must still reach the docroot.
+chmod 755 "$tmp"
+
+docroot=$tmp/www
+mkdir -p "$docroot"
+head -c 1024 /dev/urandom >"$docroot/1k.bin"
+head -c 65536 /dev/urandom >"$docroot/64k.bin"
+head -c 10485760 /dev/urandom >"$docroot/10m.bin"
+chmod 755 "$docroot"
+chmod 644 "$docroot"/*.bin
+
+# Start every contender once; idle servers cost nothing while another one is loaded.
+declare -A port pid
+active=()
+for c in $contenders; do
+  if bench_server_start "$c" "$docroot" "$tmp" "$workers" 1024; then
+    ok=1
+    for f in 1k.bin:1024 64k.bin:65536 10m.bin:10485760; do
+      if ! bench_check_file "$SERVER_PORT" "/${f%%:*}" "${f#*:}"; then
+        bench_log "skipping $c: GET /${f%%:*} did not return 200 with ${f#*:} bytes"
+        ok=0
+        break
+      fi
+    done
+    if [ "$ok" = 1 ]; then
+      port[$c]=$SERVER_PORT pid[$c]=$SERVER_PID
+      active+=("$c")
+      bench_log "$c ($(bench_server_version "$c")) on 127.0.0.1:$SERVER_PORT, pid $SERVER_PID"
+    else
+      bench_stop "$SERVER_PID"
+    fi
+  fi
+done
+[ "${#active[@]}" -gt 0 ] || bench_die "no contender could be started"
+
+mkdir -p "$here/results"
+stamp=$(date +%Y%m%d-%H%M%S)
+tsv=$here/results/http-$stamp.tsv
+{
+  printf '# netkit bench/http.sh %s host=%s cpus=%s workers=%s rounds=%s duration=%ss load=%s\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$(nproc)" "$workers" "$rounds" "$duration" \
+    "$(cut -d' ' -f1 /proc/loadavg)"
+  for c in "${active[@]}"; do printf '# %s: %s\n' "$c" "$(bench_server_version "$c")"; done
+  printf 'row\tscenario\tcontender\tround\treq_s\tmb_s\tp99_ms\tcpu_us_per_req\trequests\terrors\tnon_2xx\n'
+} >"$tsv"
+
+# scenario NAME -> "PATH CONNECTIONS EXTRA-HEADER"
+scenario_path() { case $1 in 1k|1k-close) echo /1k.bin ;; 64k) echo /64k.bin ;; 10m) echo /10m.bin ;; esac; }
+scenario_conns() { case $1 in 10m) echo 8 ;; *) echo 64 ;; esac; }
+scenario_title() {
+  case $1 in
+    1k) echo "1 KiB file, keep-alive" ;;
+    64k) echo "64 KiB file, keep-alive" ;;
+    1k-close) echo "1 KiB file, Connection: close" ;;
+    10m) echo "10 MiB file, keep-alive" ;;
+  esac
+}
+
+# run_wrk CONTENDER SCENARIO SECONDS OUT: one wrk run; sets WRK_RESULT to the parsed figures
+# followed by the server's CPU microseconds per request. (No subshell: wrk must stay known to
+# the cleanup trap.)
+run_wrk() {
+  local c=$1 s=$2 secs=$3 out=$4 args t0 t1 figures reqs
+  args=(-t1 -c"$(scenario_conns "$s")" -d"${secs}s" --latency --timeout 5s)
+  [ "$s" = 1k-close ] && args+=(-H 'Connection: close')
+  t0=$(bench_cpu_ticks "${pid[$c]}")
+  bench_run_bounded $(( secs + 20 )) wrk "${args[@]}" \
+    "http://127.0.0.1:${port[$c]}$(scenario_path "$s")" >"$out" 2>&1 || true
+  t1=$(bench_cpu_ticks "${pid[$c]}")
+  figures=$(bench_parse_wrk "$out")
+  # shellcheck disable=SC2086 # five numbers, split on purpose
+  reqs=$(set -- $figures; echo "$4")
+  if [ "$reqs" -gt 0 ]; then
+    WRK_RESULT="$figures $(awk -v t=$(( t1 - t0 )) -v hz="$BENCH_CLK_TCK" -v n="$reqs" \
+      'BEGIN { printf "%.2f", t * 1e6 / hz / n }')"
+  else
+    WRK_RESULT="$figures -"
+  fi
+}
+
+bench_log "workers=$workers rounds=$rounds duration=${duration}s contenders: ${active[*]}"
+# A busy machine lowers every figure; the load average says how busy this one was.
+bench_log "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
+if awk -v n="$(nproc)" '{ exit !($1 > n) }' /proc/loadavg; then
+  bench_log "warning: the load average is above the number of CPUs: other work is running, so" \
+    "every figure will be low and noisy"
+fi
+bench_log "results: $tsv"
+n=${#active[@]}
+
+for s in $scenarios; do
+  [ -n "$(scenario_path "$s")" ] || { bench_log "unknown scenario '$s' (1k 64k 1k-close 10m)"; continue; }
+  declare -A rps=() mbs=() p99=() cpu=() errs=() non2xx=()
+  if [ "$warmup" != 0 ]; then
+    for c in "${active[@]}"; do run_wrk "$c" "$s" "$warmup" "$tmp/warmup.out"; done
+  fi
+  for (( r = 1; r <= rounds; r++ )); do
+    for (( i = 0; i < n; i++ )); do
+      c=${active[(i + r - 1) % n]}
+      run_wrk "$c" "$s" "$duration" "$tmp/wrk-$c-$s-$r.out"
+      read -r q m p99v reqs e x cpuv <<<"$WRK_RESULT"
+      rps[$c]="${rps[$c]:-} $q" mbs[$c]="${mbs[$c]:-} $m" p99[$c]="${p99[$c]:-} $p99v"
+      cpu[$c]="${cpu[$c]:-} $cpuv"
+      errs[$c]=$(( ${errs[$c]:-0} + e )) non2xx[$c]=$(( ${non2xx[$c]:-0} + x ))
+      printf 'round\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
+        "$s" "$c" "$r" "$q" "$m" "$p99v" "$cpuv" "$reqs" "$e" "$x" >>"$tsv"
+    done
+  done
+
+  declare -A med_rps=() med_mbs=() med_p99=() med_cpu=()
+  printf '\n== %s: %s, wrk -t1 -c%s, %s x %ss, %s worker(s)\n' "$s" "$(scenario_title "$s")" \
+    "$(scenario_conns "$s")" "$rounds" "$duration" "$workers"
+  printf '%-10s %12s %10s %10s %12s %8s\n' contender 'req/s' 'MB/s' 'p99 ms' 'CPU us/req' errors
+  for c in "${active[@]}"; do
+    # shellcheck disable=SC2086
+    med_rps[$c]=$(bench_median ${rps[$c]}) med_mbs[$c]=$(bench_median ${mbs[$c]})
+    # shellcheck disable=SC2086
+    med_p99[$c]=$(bench_median ${p99[$c]}) med_cpu[$c]=$(bench_median ${cpu[$c]})
+    printf '%-10s %12s %10s %10s %12s %8s\n' "$c" "${med_rps[$c]}" "${med_mbs[$c]}" \
+      "${med_p99[$c]}" "${med_cpu[$c]}" $(( ${errs[$c]} + ${non2xx[$c]} ))
+    printf 'median\t%s\t%s\t-\t%s\t%s\t%s\t%s\t-\t%s\t%s\n' "$s" "$c" "${med_rps[$c]}" \
+      "${med_mbs[$c]}" "${med_p99[$c]}" "${med_cpu[$c]}" "${errs[$c]}" "${non2xx[$c]}" >>"$tsv"
+    if [ $(( ${errs[$c]} + ${non2xx[$c]} )) -gt 0 ]; then
+      bench_log "warning: $c had ${errs[$c]} socket errors and ${non2xx[$c]} non-2xx answers in $s"
+    fi
+  done
+
+  # Ratios: above 1 means netkit is ahead for req/s and MB/s; below 1 means netkit is ahead for
+  # p99 and CPU per request.
+  if [ -n "${med_rps[netkit]:-}" ] && [ "$n" -gt 1 ]; then
+    best='' best_cpu=''
+    for c in "${active[@]}"; do
+      [ "$c" = netkit ] && continue
+      printf '%-22s req/s x%-6s MB/s x%-6s p99 x%-6s CPU/req x%s\n' "netkit / $c" \
+        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$c]}")" \
+        "$(bench_ratio "${med_mbs[netkit]}" "${med_mbs[$c]}")" \
+        "$(bench_ratio "${med_p99[netkit]}" "${med_p99[$c]}")" \
+        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$c]}")"
+      printf 'ratio\t%s\tnetkit/%s\t-\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$s" "$c" \
+        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$c]}")" \
+        "$(bench_ratio "${med_mbs[netkit]}" "${med_mbs[$c]}")" \
+        "$(bench_ratio "${med_p99[netkit]}" "${med_p99[$c]}")" \
+        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$c]}")" >>"$tsv"
+      if [ "${med_rps[$c]}" != - ] && { [ -z "$best" ] ||
+        awk -v a="${med_rps[$c]}" -v b="${med_rps[$best]}" 'BEGIN { exit !(a > b) }'; }; then
+        best=$c
+      fi
+      if [ "${med_cpu[$c]}" != - ] && { [ -z "$best_cpu" ] ||
+        awk -v a="${med_cpu[$c]}" -v b="${med_cpu[$best_cpu]}" 'BEGIN { exit !(a < b) }'; }; then
+        best_cpu=$c
+      fi
+    done
+    if [ -n "$best" ]; then
+      printf '%-22s req/s x%-6s (best peer by req/s: %s)\n' "netkit / best peer" \
+        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$best]}")" "$best"
+      printf 'ratio\t%s\tnetkit/best-req_s:%s\t-\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$s" "$best" \
+        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$best]}")" \
+        "$(bench_ratio "${med_mbs[netkit]}" "${med_mbs[$best]}")" \
+        "$(bench_ratio "${med_p99[netkit]}" "${med_p99[$best]}")" \
+        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$best]}")" >>"$tsv"
+    fi
+    if [ -n "$best_cpu" ]; then
+      printf '%-22s CPU/req x%-6s (leanest peer by CPU/req: %s)\n' "netkit / best peer" \
+        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$best_cpu]}")" "$best_cpu"
+    fi
+  fi
+  unset rps mbs p99 cpu errs non2xx med_rps med_mbs med_p99 med_cpu
+done
+
+for c in "${active[@]}"; do bench_stop "${pid[$c]}"; done
+printf '\nresults written to %s\n' "${tsv#"$BENCH_ROOT"/}"

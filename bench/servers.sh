@@ -1,0 +1,206 @@
+# Start netkit and the peer servers for the benchmarks, each with a minimal configuration written
+# into a scratch directory. Source after lib.sh. Every server binds 127.0.0.1 only, logs no
+# accesses, keeps connections alive and uses the same number of workers.
+#
+#   bench_server_start NAME DOCROOT WORKDIR WORKERS MAXCONNS
+#     starts NAME (netkit, nginx, lighttpd, h2o) and sets SERVER_PID and SERVER_PORT;
+#     returns 1 (with a message on stderr) when NAME is not installed or does not come up.
+#   bench_server_version NAME: one line naming the version, for the results.
+
+# A relative NETKIT_BIN is taken from the top of the checkout (where make runs).
+BENCH_ROOT=${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+NETKIT_BIN=${NETKIT_BIN:-build/netkit}
+case $NETKIT_BIN in /*) ;; *) NETKIT_BIN=$BENCH_ROOT/$NETKIT_BIN ;; esac
+
+# Where each peer lives; overridable for a peer installed elsewhere.
+BENCH_NGINX=${BENCH_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
+BENCH_LIGHTTPD=${BENCH_LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}
+BENCH_H2O=${BENCH_H2O:-$(command -v h2o || echo /usr/bin/h2o)}
+
+# bench_nofile WANT: the descriptor limit the servers can actually get (the hard limit caps it
+# unless we may raise that too).
+bench_nofile() {
+  local hard
+  hard=$(ulimit -Hn)
+  if [ "$hard" = unlimited ] || [ "$hard" -ge "$1" ]; then echo "$1"; else echo "$hard"; fi
+}
+
+bench_server_installed() {
+  case $1 in
+    netkit) [ -x "$NETKIT_BIN" ] ;;
+    nginx) [ -x "$BENCH_NGINX" ] ;;
+    lighttpd) [ -x "$BENCH_LIGHTTPD" ] ;;
+    h2o) [ -x "$BENCH_H2O" ] ;;
+    *) return 1 ;;
+  esac
+}
+
+bench_server_version() {
+  case $1 in
+    netkit) "$NETKIT_BIN" --version 2>&1 | head -n 1 ;;
+    nginx) "$BENCH_NGINX" -v 2>&1 | head -n 1 ;;
+    lighttpd) "$BENCH_LIGHTTPD" -v 2>&1 | head -n 1 ;;
+    h2o) "$BENCH_H2O" --version 2>&1 | head -n 1 ;;
+  esac
+}
+
+bench_server_start() {
+  local name=$1 docroot=$2 work=$3 workers=$4 maxconns=$5 nofile
+  nofile=$(bench_nofile $(( maxconns * 2 + 1024 )))
+  SERVER_PID='' SERVER_PORT=
+  if ! bench_server_installed "$name"; then
+    case $name in
+      netkit) bench_log "skipping netkit: no executable at $NETKIT_BIN (build it, or set NETKIT_BIN)" ;;
+      *) bench_log "skipping $name: not installed (scripts/install-deps bench installs the peers)" ;;
+    esac
+    return 1
+  fi
+  mkdir -p "$work/$name"
+  "bench_start_$name" "$docroot" "$work/$name" "$workers" "$maxconns" "$nofile" || {
+    bench_log "skipping $name: it did not start; its log says:"
+    tail -n 5 "$work/$name/server.log" >&2 2>/dev/null || true
+    [ -n "$SERVER_PID" ] && bench_stop "$SERVER_PID"
+    SERVER_PID=
+    return 1
+  }
+}
+
+# netkit takes port 0 and prints the real one when it is ready.
+bench_start_netkit() {
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 limits=()
+  # Many-connection runs (idle.sh) raise netkit's connection cap and idle timeout as the peers'
+  # configurations do; throughput runs use netkit's defaults.
+  [ "$maxconns" -gt 1024 ] && limits=(--max-conns "$maxconns" --idle-timeout 120)
+  bench_start "$dir/server.log" "$nofile" "$NETKIT_BIN" http serve "$docroot" \
+    -l 127.0.0.1:0 -w "$workers" --access-log off "${limits[@]}"
+  SERVER_PID=$BENCH_STARTED
+  SERVER_PORT=$(bench_wait_listening "$SERVER_PID" "$dir/server.log" 10) || return 1
+  bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10
+}
+
+bench_start_nginx() {
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 user='' extra='' built m
+  SERVER_PORT=$(bench_free_port)
+  # As root the master would hand the workers to "nobody"; keep them as the current user.
+  [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
+  # Temp paths of modules that this build lacks would be rejected as unknown directives.
+  built=$("$BENCH_NGINX" -V 2>&1) || true
+  for m in uwsgi scgi fastcgi proxy; do
+    case $built in
+      *--without-http_${m}_module*) ;;
+      *) extra="$extra ${m}_temp_path $dir/$m;" ;;
+    esac
+  done
+  cat >"$dir/nginx.conf" <<EOF
+$user
+daemon off;
+master_process on;
+worker_processes $workers;
+worker_rlimit_nofile $nofile;
+error_log $dir/error.log warn;
+pid $dir/nginx.pid;
+events {
+    use epoll;
+    worker_connections $(( maxconns + 64 ));
+}
+http {
+    access_log off;
+    sendfile on;
+    tcp_nopush on;
+    tcp_nodelay on;
+    keepalive_timeout 120s;
+    keepalive_requests 100000;
+    client_body_temp_path $dir/body;
+    $extra
+    types { application/octet-stream bin; }
+    default_type application/octet-stream;
+    server {
+        listen 127.0.0.1:$SERVER_PORT;
+        root $docroot;
+    }
+}
+EOF
+  # -e: the error log before the configuration is read (nginx >= 1.19.5).
+  bench_start "$dir/server.log" "$nofile" "$BENCH_NGINX" -p "$dir" -e "$dir/error.log" \
+    -c "$dir/nginx.conf"
+  SERVER_PID=$BENCH_STARTED
+  bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10
+}
+
+bench_start_lighttpd() {
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 backend='' worker=''
+  SERVER_PORT=$(bench_free_port)
+  # One worker is lighttpd's ordinary single process; server.max-worker forks that many.
+  [ "$workers" -gt 1 ] && worker="server.max-worker = $workers"
+  cat >"$dir/lighttpd.conf" <<EOF
+server.document-root = "$docroot"
+server.bind = "127.0.0.1"
+server.port = $SERVER_PORT
+server.errorlog = "$dir/error.log"
+server.event-handler = "linux-sysepoll"
+server.max-keep-alive-requests = 65535
+server.max-keep-alive-idle = 120
+server.max-connections = $maxconns
+server.max-fds = $nofile
+$worker
+mimetype.assign = (".bin" => "application/octet-stream")
+EOF
+  # Ask for the sendfile backend only where this version accepts the name.
+  backend='server.network-backend = "sendfile"'
+  cp "$dir/lighttpd.conf" "$dir/probe.conf"
+  printf '%s\n' "$backend" >>"$dir/probe.conf"
+  if "$BENCH_LIGHTTPD" -tt -f "$dir/probe.conf" >/dev/null 2>&1; then
+    printf '%s\n' "$backend" >>"$dir/lighttpd.conf"
+  else
+    bench_log "lighttpd: this version rejects $backend; using its default backend"
+  fi
+  bench_start "$dir/server.log" "$nofile" "$BENCH_LIGHTTPD" -D -f "$dir/lighttpd.conf"
+  SERVER_PID=$BENCH_STARTED
+  bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10
+}
+
+bench_start_h2o() {
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 user=
+  SERVER_PORT=$(bench_free_port)
+  # As root h2o would switch to "nobody"; keep the current user. Without an access-log
+  # directive h2o logs no accesses. http1-request-timeout is also its keep-alive idle timeout.
+  [ "$(id -u)" -eq 0 ] && user="user: $(id -un)"
+  cat >"$dir/h2o.conf" <<EOF
+$user
+num-threads: $workers
+max-connections: $maxconns
+http1-request-timeout: 120
+pid-file: $dir/h2o.pid
+error-log: $dir/error.log
+listen:
+  host: 127.0.0.1
+  port: $SERVER_PORT
+hosts:
+  default:
+    paths:
+      /:
+        file.dir: $docroot
+EOF
+  bench_start "$dir/server.log" "$nofile" "$BENCH_H2O" -m worker -c "$dir/h2o.conf"
+  SERVER_PID=$BENCH_STARTED
+  bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10
+}
+
+# bench_server_workers NAME PID: the processes of server NAME (root PID) that hold connections.
+# h2o serves from threads of its one process; its child is a perl crash-handler helper
+# (annotate-backtrace-symbols), not a worker. The others serve from their children when they
+# have any (nginx's workers, lighttpd's or netkit's with several workers), else from the root.
+bench_server_workers() {
+  case $1 in
+    h2o) printf '%s\n' "$2" ;;
+    *) bench_workers "$2" ;;
+  esac
+}
+
+# bench_check_file PORT PATH SIZE: true when GET PATH answers 200 with SIZE bytes.
+bench_check_file() {
+  local got
+  got=$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{size_download}' \
+    "http://127.0.0.1:$1$2" 2>/dev/null) || true
+  [ "$got" = "200 $3" ]
+}
