@@ -613,12 +613,6 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)
         free(c);
         return err;
     }
-    if (c->is_tcp) {
-        /* Responses are written whole (head and body coalesced with MSG_MORE), so Nagle's
-         * delay would only add latency to the last segment. */
-        int on = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-    }
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
