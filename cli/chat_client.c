@@ -174,8 +174,15 @@ static void render(chat_client *cl, const char *msg, size_t len)
         const char *sp2 = memchr(rest, ' ', (size_t)rlen);
         int nlen = sp2 ? (int)(sp2 - rest) : rlen;
         printf("* %.*s %s", nlen, rest, IS("LEAVE") ? "left" : "dropped");
-        if (sp2)
-            printf(" (%.*s)", rlen - nlen - 1, sp2 + 1);
+        if (sp2) { /* the reason comes bare; an older server put it in parentheses already */
+            const char *why = sp2 + 1;
+            int wlen2 = rlen - nlen - 1;
+            if (wlen2 >= 2 && why[0] == '(' && why[wlen2 - 1] == ')') {
+                why++;
+                wlen2 -= 2;
+            }
+            printf(" (%.*s)", wlen2, why);
+        }
         putchar('\n');
     } else if (IS("NICK")) {
         const char *sp2 = memchr(rest, ' ', (size_t)rlen);

@@ -5,12 +5,20 @@
  * every other member, which gives "exactly once, in order" for free: there is one queue per
  * member and one thread of control.
  *
- * A member that does not read must not stall the others, so the server never waits for a
- * member: its output buffer is bounded (--max-queue, 1 MiB by default, on top of what the
- * kernel's socket buffer holds) and a member whose queue would pass the bound is dropped, with
- * a notice to the others (what IRC servers call "SendQ exceeded"). Drops and leaves found while
- * relaying are not handled in the middle of the relay loop: the member is marked and reaped
- * once the current callback ends, so the member list never changes under an iteration.
+ * Flow control has to tell a member that reads slowly from one that does not read at all. When
+ * any member's queue passes the low-water mark (CHAT_LOW_WATER), the server stops reading from
+ * every member (the senders) until each queue has drained to half the mark, so a flood goes at
+ * the pace of the slowest reader and TCP pushes back on the senders instead of the queues
+ * growing. A member that stays over the mark without taking a single byte for --send-timeout
+ * seconds, or whose queue would pass the hard cap (--max-queue, 1 MiB), is not reading: it is
+ * dropped with a notice to the others (what IRC servers call "SendQ exceeded"), so it can stall
+ * the others for at most the send timeout. A connection that sends no HELLO within
+ * --hello-timeout seconds, or that does not take its BYE within the send timeout, is closed so
+ * that it cannot hold a slot.
+ *
+ * Drops and leaves found while relaying are not handled in the middle of the relay loop: the
+ * member is marked and reaped once the current callback ends, so the member list never changes
+ * under an iteration. Pausing and resuming reads is applied at the same point.
  */
 #include "cli.h"
 #include "chat.h"
@@ -27,6 +35,9 @@
 #define CHAT_READ_CHUNK 65536
 #define CHAT_READS_PER_EVENT 4 /* one busy member cannot starve the others */
 #define CHAT_DEFAULT_QUEUE (1024 * 1024)
+#define CHAT_LOW_WATER (256 * 1024) /* capped at half of --max-queue */
+#define CHAT_DEFAULT_SEND_TIMEOUT 5
+#define CHAT_DEFAULT_HELLO_TIMEOUT 10
 #define CHAT_DEFAULT_MAX_CLIENTS 1000
 #define CHAT_ACCEPT_PAUSE_MS 100
 
@@ -41,6 +52,9 @@ struct chat_conn {
     nk_buf out;
     unsigned interest;
     int state;
+    int over;               /* joined and its queue is over the low-water mark */
+    nk_timer timer;         /* HELLO deadline, or no-progress deadline (over the mark, closing) */
+    uint64_t progress_at;   /* loop time of the last write that took bytes */
     char name[CHAT_NAME_MAX + 1];
     char peer[NK_ADDR_STRLEN];
     const char *dead_why;  /* ST_DEAD: "left", "dropped (not reading)", ... or NULL: quiet */
@@ -59,11 +73,17 @@ struct chat_server {
     size_t nconns;
     size_t max_clients;
     size_t max_queue;
+    size_t low_water;
+    uint64_t send_timeout_ms;
+    uint64_t hello_timeout_ms;
+    size_t nover;           /* members over the low-water mark */
+    int paused;             /* reads from members are paused (applied state) */
     int need_reap;
     int exit_code;
 };
 
 static void conn_update(chat_conn *c);
+static void flow_apply(chat_server *srv);
 
 static chat_conn *find_member(chat_server *srv, const char *name, size_t len)
 {
@@ -84,7 +104,12 @@ static void conn_kill(chat_conn *c, const char *why)
         c->dead_why = NULL;
     c->state = ST_DEAD;
     nk_io_stop(c->srv->loop, &c->io);
+    nk_timer_stop(c->srv->loop, &c->timer);
     c->interest = 0;
+    if (c->over) {
+        c->over = 0;
+        c->srv->nover--;
+    }
     c->srv->need_reap = 1;
 }
 
@@ -99,6 +124,19 @@ static void conn_send(chat_conn *c, const char *msg, size_t len)
         return;
     }
     conn_update(c);
+}
+
+/* Flush what is queued (BYE, or why it is refused), then close; within the send timeout. */
+static void conn_closing(chat_conn *c)
+{
+    if (c->state == ST_DEAD)
+        return;
+    c->state = ST_CLOSING;
+    conn_update(c); /* no longer over the mark (not a member now); may close at once */
+    if (c->state == ST_CLOSING) {
+        c->progress_at = nk_loop_now(c->srv->loop);
+        nk_timer_start(c->srv->loop, &c->timer, c->srv->send_timeout_ms, 0);
+    }
 }
 
 static void conn_sendf(chat_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -138,6 +176,11 @@ static void conn_free(chat_conn *c)
 {
     chat_server *srv = c->srv;
     nk_io_stop(srv->loop, &c->io);
+    nk_timer_stop(srv->loop, &c->timer);
+    if (c->over) {
+        c->over = 0;
+        srv->nover--;
+    }
     close(c->io.fd);
     nk_frame_decoder_free(&c->in);
     nk_buf_free(&c->out);
@@ -155,7 +198,10 @@ static void conn_free(chat_conn *c)
  * until nothing is left to reap. */
 static void reap(chat_server *srv)
 {
-    while (srv->need_reap) {
+    for (;;) {
+        flow_apply(srv); /* may find a closing member flushed: repeat */
+        if (!srv->need_reap)
+            break;
         srv->need_reap = 0;
         chat_conn *next;
         for (chat_conn *c = srv->conns; c; c = next) {
@@ -169,12 +215,16 @@ static void reap(chat_server *srv)
                 snprintf(why, sizeof why, "%s", c->dead_why);
                 fprintf(stderr, "chat: %s %s\n", name, why);
                 conn_free(c);
+                /* "dropped (not reading)" -> "DROP name not reading"; the reason goes
+                 * without its parentheses, which the client adds. */
+                const char *reason = strchr(why, '(');
+                size_t rlen = reason ? strcspn(reason + 1, ")") : 0;
                 if (strncmp(why, "dropped", 7) == 0)
-                    relayf(srv, NULL, "DROP %s%s", name, why + 7);
-                else if (strcmp(why, "left") == 0)
+                    relayf(srv, NULL, "DROP %s %.*s", name, (int)rlen, reason ? reason + 1 : "");
+                else if (!reason)
                     relayf(srv, NULL, "LEAVE %s", name);
                 else /* "left (connection reset)" */
-                    relayf(srv, NULL, "LEAVE %s%s", name, why + 4);
+                    relayf(srv, NULL, "LEAVE %s %.*s", name, (int)rlen, reason + 1);
                 next = srv->conns; /* the list may have changed: rescan */
             } else {
                 conn_free(c);
@@ -217,6 +267,7 @@ static void on_hello(chat_conn *c, const char *name, size_t len)
     for (chat_conn *o = srv->conns; o; o = o->next)
         members += o->state == ST_JOINED;
     c->state = ST_JOINED;
+    nk_timer_stop(srv->loop, &c->timer); /* the HELLO deadline */
     fprintf(stderr, "chat: %s joined from %s\n", c->name, c->peer);
     conn_sendf(c, "WELCOME %s %zu", c->name, members);
     relayf(srv, c, "JOIN %s", c->name);
@@ -310,10 +361,7 @@ static void on_message(chat_conn *c, const char *msg, size_t len)
         fprintf(stderr, "chat: %s left\n", c->name);
         relayf(srv, c, "LEAVE %s", c->name);
         conn_sendf(c, "BYE");
-        if (c->state != ST_DEAD) {
-            c->state = ST_CLOSING; /* flush BYE, then close */
-            conn_update(c);
-        }
+        conn_closing(c);
     } else if (word_is(msg, wlen, "HELLO")) {
         conn_sendf(c, "ERR already joined as %s", c->name);
     } else {
@@ -323,20 +371,55 @@ static void on_message(chat_conn *c, const char *msg, size_t len)
 
 /* ---- I/O ------------------------------------------------------------------------------------ */
 
+/* Pause reads from every member while one is over the mark, resume once none is; called once
+ * the current callback's work is done (from reap), so that interest changes never happen
+ * under an iteration. Connections still in HELLO are read either way: a join is small. */
+static void flow_apply(chat_server *srv)
+{
+    int paused = srv->nover > 0;
+    if (paused == srv->paused)
+        return;
+    srv->paused = paused;
+    for (chat_conn *c = srv->conns; c; c = c->next)
+        conn_update(c);
+}
+
+/* Track whether c's queue is over the low-water mark: over when it passes the mark, back under
+ * at half of it (so that reads are not paused and resumed for every message). Over the mark,
+ * the no-progress deadline runs. */
+static void conn_watch_queue(chat_conn *c)
+{
+    chat_server *srv = c->srv;
+    size_t len = nk_buf_len(&c->out);
+    int over = c->state == ST_JOINED && (c->over ? len > srv->low_water / 2 : len > srv->low_water);
+    if (over == c->over)
+        return;
+    c->over = over;
+    if (over) {
+        srv->nover++;
+        c->progress_at = nk_loop_now(srv->loop);
+        nk_timer_start(srv->loop, &c->timer, srv->send_timeout_ms, 0);
+    } else {
+        srv->nover--;
+        nk_timer_stop(srv->loop, &c->timer);
+    }
+}
+
 static void conn_update(chat_conn *c)
 {
     if (c->state == ST_DEAD)
         return;
+    conn_watch_queue(c);
     unsigned want = 0;
-    if (c->state != ST_CLOSING)
+    if (c->state == ST_HELLO || (c->state == ST_JOINED && !c->srv->paused))
         want |= NK_READ;
     if (nk_buf_len(&c->out) > 0)
         want |= NK_WRITE;
-    if (want == 0) { /* closing and flushed */
+    if (want == 0 && c->state == ST_CLOSING) { /* closing and flushed */
         conn_kill(c, NULL);
         return;
     }
-    if (want != c->interest) {
+    if (want != c->interest) { /* 0: a paused member with nothing to send */
         if (nk_io_start(c->srv->loop, &c->io, want) < 0) {
             conn_kill(c, "left (cannot be watched)");
             return;
@@ -345,9 +428,28 @@ static void conn_update(chat_conn *c)
     }
 }
 
+/* The deadline of a connection: no HELLO in time, or no write progress in time while over the
+ * mark or while flushing its BYE. Progress since the timer started moves the deadline. */
+static void conn_on_timer(nk_loop *loop, nk_timer *t)
+{
+    chat_conn *c = t->data;
+    chat_server *srv = c->srv;
+    uint64_t idle = nk_loop_now(loop) - c->progress_at;
+    if (c->state == ST_HELLO) {
+        fprintf(stderr, "chat: %s sent no HELLO within %llu s: closed\n", c->peer,
+                (unsigned long long)(srv->hello_timeout_ms / 1000));
+        conn_kill(c, NULL);
+    } else if ((c->state == ST_JOINED && c->over) || c->state == ST_CLOSING) {
+        if (idle < srv->send_timeout_ms)
+            nk_timer_start(loop, t, srv->send_timeout_ms - idle, 0);
+        else
+            conn_kill(c, c->state == ST_JOINED ? "dropped (not reading)" : NULL);
+    }
+    reap(srv);
+}
+
 static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
-    (void)loop;
     chat_conn *c = io->data;
     chat_server *srv = c->srv;
     if (events & (NK_WRITE | NK_ERROR)) {
@@ -359,13 +461,19 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
                 conn_kill(c, n == -ECONNRESET || n == -EPIPE ? "left (connection reset)" : "left");
                 goto out;
             }
+            c->progress_at = nk_loop_now(loop);
         }
         if (nk_buf_len(&c->out) == 0)
             nk_buf_release(&c->out);
     }
-    if ((events & (NK_READ | NK_ERROR)) && c->state != ST_CLOSING && c->state != ST_DEAD) {
+    if ((events & (NK_READ | NK_ERROR)) && c->state != ST_CLOSING && c->state != ST_DEAD &&
+        (c->state == ST_HELLO || !srv->paused)) {
         char chunk[CHAT_READ_CHUNK];
-        for (int i = 0; i < CHAT_READS_PER_EVENT && c->state != ST_DEAD; i++) {
+        /* Stop at once when a queue passes the mark: what was read is relayed (the decoder
+         * keeps no complete frame back), the rest waits in the kernel. */
+        for (int i = 0; i < CHAT_READS_PER_EVENT &&
+                        (c->state == ST_HELLO || (c->state == ST_JOINED && srv->nover == 0));
+             i++) {
             ssize_t n = read(io->fd, chunk, sizeof chunk);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 break;
@@ -405,6 +513,7 @@ static void conn_new(chat_server *srv, int fd, const nk_addr *peer)
         return;
     }
     nk_io_init(&c->io, fd, conn_on_io, c);
+    nk_timer_init(&c->timer, conn_on_timer, c);
     nk_frame_decoder_init(&c->in, NK_FRAME_LEN32, CHAT_FRAME_MAX);
     nk_buf_init(&c->out, 0); /* bounded by max_queue in conn_send */
     c->srv = srv;
@@ -419,12 +528,10 @@ static void conn_new(chat_server *srv, int fd, const nk_addr *peer)
     nk_sock_set_nodelay(fd, 1);
     if (srv->nconns > srv->max_clients) {
         conn_sendf(c, "ERR server full (%zu members)", srv->max_clients);
-        if (c->state != ST_DEAD) {
-            c->state = ST_CLOSING;
-            conn_update(c);
-        }
+        conn_closing(c);
         return;
     }
+    nk_timer_start(srv->loop, &c->timer, srv->hello_timeout_ms, 0);
     conn_update(c);
 }
 
@@ -468,19 +575,26 @@ static void serve_help(FILE *out)
 {
     fprintf(out,
             "usage: netkit chat serve ADDR [--max-clients N] [--max-queue BYTES]\n"
+            "                         [--send-timeout SEC] [--hello-timeout SEC]\n"
             "\n"
             "Run a group chat server: every message reaches every other member once, in order.\n"
             "\n"
             "  ADDR               HOST:PORT, [IPV6]:PORT or PORT (port 0 picks a free one)\n"
             "  -m, --max-clients N  connections served at once (default %d)\n"
-            "  -q, --max-queue B    bytes queued for a member that does not read before it is\n"
-            "                     dropped (default %d)\n"
+            "  -q, --max-queue B    bytes queued for a member before it is dropped, whatever\n"
+            "                     its progress (default %d)\n"
+            "  -t, --send-timeout SEC  while a member has over %d KiB queued, reading from\n"
+            "                     every member pauses; one that takes no byte for SEC seconds\n"
+            "                     then is dropped as not reading (default %d)\n"
+            "      --hello-timeout SEC  close a connection that does not join within SEC\n"
+            "                     seconds (default %d)\n"
             "  -h, --help         show this help\n"
             "\n"
             "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, then one line per\n"
             "join, leave and drop. SIGINT or SIGTERM closes everything (exit 0). The protocol\n"
             "is in docs/chat-protocol.md.\n",
-            CHAT_DEFAULT_MAX_CLIENTS, CHAT_DEFAULT_QUEUE);
+            CHAT_DEFAULT_MAX_CLIENTS, CHAT_DEFAULT_QUEUE, CHAT_LOW_WATER / 1024,
+            CHAT_DEFAULT_SEND_TIMEOUT, CHAT_DEFAULT_HELLO_TIMEOUT);
 }
 
 int chat_serve(int argc, char **argv)
@@ -488,6 +602,8 @@ int chat_serve(int argc, char **argv)
     static const struct option opts[] = {
         {"max-clients", required_argument, NULL, 'm'},
         {"max-queue", required_argument, NULL, 'q'},
+        {"send-timeout", required_argument, NULL, 't'},
+        {"hello-timeout", required_argument, NULL, 'H'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -498,11 +614,13 @@ int chat_serve(int argc, char **argv)
     srv.lfd = -1;
     srv.max_clients = CHAT_DEFAULT_MAX_CLIENTS;
     srv.max_queue = CHAT_DEFAULT_QUEUE;
+    srv.send_timeout_ms = CHAT_DEFAULT_SEND_TIMEOUT * 1000;
+    srv.hello_timeout_ms = CHAT_DEFAULT_HELLO_TIMEOUT * 1000;
     long v;
     optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":m:q:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":m:q:t:h", opts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (cli_parse_long(optarg, 1, 1000000, &v) < 0)
@@ -513,6 +631,16 @@ int chat_serve(int argc, char **argv)
             if (cli_parse_long(optarg, 1024, 1L << 30, &v) < 0)
                 return cli_usage(cmd, "invalid --max-queue '%s' (1024 to 2^30 bytes)", optarg);
             srv.max_queue = (size_t)v;
+            break;
+        case 't':
+            if (cli_parse_long(optarg, 1, 3600, &v) < 0)
+                return cli_usage(cmd, "invalid --send-timeout '%s' (1 to 3600 seconds)", optarg);
+            srv.send_timeout_ms = (uint64_t)v * 1000;
+            break;
+        case 'H':
+            if (cli_parse_long(optarg, 1, 3600, &v) < 0)
+                return cli_usage(cmd, "invalid --hello-timeout '%s' (1 to 3600 seconds)", optarg);
+            srv.hello_timeout_ms = (uint64_t)v * 1000;
             break;
         case 'h':
             serve_help(stdout);
@@ -525,6 +653,8 @@ int chat_serve(int argc, char **argv)
         return cli_usage(cmd, "missing ADDR");
     if (optind + 1 < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    /* The mark sits well under the cap, so that a member that reads keeps its queue under it. */
+    srv.low_water = CHAT_LOW_WATER < srv.max_queue / 2 ? CHAT_LOW_WATER : srv.max_queue / 2;
     nk_addr addr;
     int rc = cli_parse_bind_addr(cmd, argv[optind], SOCK_STREAM, &addr);
     if (rc)

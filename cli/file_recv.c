@@ -299,6 +299,11 @@ static void on_header(recv_conn *c, const char *msg, size_t len)
     if (offset < 0)
         return;
     c->have = (uint64_t)offset;
+    if (offset > 0) {
+        printf("resuming %s at byte %llu of %llu\n", c->h.name, (unsigned long long)offset,
+               (unsigned long long)c->h.size);
+        fflush(stdout);
+    }
     unsigned char go[16];
     queue(c, go, nk_xfer_go_encode((uint64_t)offset, go, sizeof go));
     c->state = RS_DATA;
@@ -480,7 +485,8 @@ static void recv_help(FILE *out)
           "  -h, --help      show this help\n"
           "\n"
           "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, and one line\n"
-          "\"received NAME (N bytes, sha256 HEX)\" per file on stdout. Names with '/', '\\',\n"
+          "\"received NAME (N bytes, sha256 HEX)\" per file on stdout (\"resuming NAME at byte\n"
+          "N of SIZE\" first when a partial file is continued). Names with '/', '\\',\n"
           "'..', control characters or a leading dot are refused.\n", out);
 }
 

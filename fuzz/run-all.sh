@@ -15,7 +15,7 @@ for bin in "$build"/fuzz_* "$build"/fuzz/fuzz_*; do
   name=$(basename "$bin"); short=${name#fuzz_}
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
-  [ -d "$here/corpus/$short" ] && cp -r "$here/corpus/$short/." "$work/"
+  if [ -d "$here/corpus/$short" ]; then cp -r "$here/corpus/$short/." "$work/"; fi
   dict=()
   case "$short" in http_parse|chunked) [ -f "$here/http.dict" ] && dict=(-dict="$here/http.dict") ;; esac
   echo "== $name for ${secs}s"

@@ -1,5 +1,6 @@
 """`netkit chat`: five members, ordering and exactly-once delivery, /nick, /who, duplicate
-names, abrupt leaves, and a member that never reads."""
+names, abrupt leaves, flow control (a slow reader gets everything, a member that never reads is
+dropped within the send timeout) and connections that never say HELLO."""
 import os
 import signal
 import socket
@@ -22,6 +23,7 @@ class Member:
                                      stderr=subprocess.PIPE)
         test.addCleanup(harness._reap, self.proc)
         self.lines = []
+        self.times = []  # arrival time of each line, to measure stalls
         self.cond = threading.Condition()
         self.thread = threading.Thread(target=self._read, daemon=True)
         self.thread.start()
@@ -30,6 +32,7 @@ class Member:
         for raw in self.proc.stdout:
             with self.cond:
                 self.lines.append(raw.decode().rstrip("\n"))
+                self.times.append(time.monotonic())
                 self.cond.notify_all()
 
     def say(self, text):
@@ -74,6 +77,14 @@ def read_frame(sock):
             return None
         body += chunk
     return body.decode()
+
+
+def read_frame_skip(sock, prefix):
+    """The next frame starting with prefix (others, such as the rest of a flood, skipped)."""
+    while True:
+        msg = read_frame(sock)
+        if msg is None or msg.startswith(prefix):
+            return msg
 
 
 class TestChat(unittest.TestCase):
@@ -181,22 +192,103 @@ class TestChat(unittest.TestCase):
         dave.wait_line("[alice] hello dave")
 
     def test_member_that_never_reads_is_dropped(self):
-        server = self.server
+        # Own server with a short send timeout, to keep the test quick.
+        timeout = 2
+        server = harness.start(self, ["chat", "serve", "127.0.0.1:0",
+                                      "--send-timeout", str(timeout)])
+        self.addr = "%s:%d" % server.host_port()
+        self.server = server
         alice, bob = self.join_all(["alice", "bob"])
-        slow = self.raw_join("slow", rcvbuf=4096)  # joins, then never reads
+        # turtle reads, but slowly (small reads with pauses): it must get every message and
+        # must not be dropped; slow joins and never reads: it must be dropped.
+        turtle = self.raw_join("turtle", rcvbuf=16384)
+        turtle.settimeout(30)
+        alice.wait_line("* turtle joined")
+        slow = self.raw_join("slow", rcvbuf=4096)
         alice.wait_line("* slow joined")
         text = "x" * 30000
-        count = 300  # 9 MB: far past the queue and every socket buffer
+        count = 300  # 9 MB: far past the low-water mark, the hard cap and every socket buffer
+        turtle_got = []
+
+        def turtle_read():
+            buf = b""
+            while len([m for m in turtle_got if m.startswith("MSG ")]) < count:
+                try:
+                    chunk = turtle.recv(8192)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                buf += chunk
+                while len(buf) >= 4 and len(buf) >= 4 + struct.unpack(">I", buf[:4])[0]:
+                    n = struct.unpack(">I", buf[:4])[0]
+                    turtle_got.append(buf[4:4 + n].decode())
+                    buf = buf[4 + n:]
+                time.sleep(0.002)
+
+        reader = threading.Thread(target=turtle_read, daemon=True)
+        reader.start()
         feeder = threading.Thread(target=lambda: [alice.say("%d %s" % (i, text))
-                                                  for i in range(count)])
+                                                  for i in range(count)], daemon=True)
+        started = time.monotonic()
         feeder.start()
         bob.wait_for(lambda ls: len([l for l in ls if l.startswith("[alice] ")]) >= count,
-                     timeout=40, what="all of alice's messages")
-        feeder.join(30)
+                     timeout=45, what="all of alice's messages")
+        feeder.join(10)
+        self.assertFalse(feeder.is_alive(), "alice's input was never all taken")
         bob.wait_line("* slow dropped (not reading)")
+        reader.join(30)
+        self.assertFalse(reader.is_alive(), "turtle did not get all of alice's messages")
+        expect = ["[alice] %d %s" % (i, text) for i in range(count)]
         got = [l for l in bob.lines if l.startswith("[alice] ")]
-        self.assertEqual(got, ["[alice] %d %s" % (i, text) for i in range(count)])
+        self.assertEqual(got, expect)
+        self.assertEqual([m for m in turtle_got if m.startswith("MSG ")],
+                         ["MSG alice %d %s" % (i, text) for i in range(count)])
+        self.assertIn("DROP slow not reading", turtle_got)
+        self.assertNotIn("turtle", " ".join(l for l in bob.lines if l.startswith("* ")
+                                            and "joined" not in l))
+        # The never-reading member stalled the others once, for about the send timeout, and
+        # no longer: no gap between two of bob's lines comes near twice that.
+        with bob.cond:
+            times = [started] + [t for t in bob.times if t >= started]
+        gap = max(b - a for a, b in zip(times, times[1:]))
+        self.assertLess(gap, 2 * timeout + 1, "bob stalled for %.1fs" % gap)
+        # slow's connection was closed by the server.
+        slow.settimeout(10)
+        data = b""
+        try:
+            while True:
+                chunk = slow.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        except ConnectionResetError:
+            pass
         self.assertIsNone(server.proc.poll())
+        # Everyone left is still served.
+        bob.say("after the flood")
+        alice.wait_line("[bob] after the flood")
+        self.assertEqual(read_frame_skip(turtle, "MSG bob "), "MSG bob after the flood")
+
+    def test_silent_connection_is_closed(self):
+        server = harness.start(self, ["chat", "serve", "127.0.0.1:0", "--max-clients", "1",
+                                      "--hello-timeout", "1"])
+        silent = socket.create_connection(server.host_port(), timeout=10)
+        self.addCleanup(silent.close)
+        t0 = time.monotonic()
+        self.assertEqual(silent.recv(100), b"")  # closed by the server, no HELLO sent
+        self.assertGreaterEqual(time.monotonic() - t0, 0.9)
+        # Its slot is free again: a member can join (--max-clients 1).
+        self.addr = "%s:%d" % server.host_port()
+        self.join_all(["alice"])
+        self.assertIn("sent no HELLO within 1 s", server.read_stderr(0.5))
+
+    def test_bad_timeouts(self):
+        for opt in ("--send-timeout", "--hello-timeout"):
+            r = subprocess.run([harness.NETKIT, "chat", "serve", "127.0.0.1:0", opt, "0"],
+                               capture_output=True, timeout=10)
+            self.assertEqual(r.returncode, 2)
+            self.assertIn(("netkit: chat serve: invalid %s '0'" % opt).encode(), r.stderr)
 
     def test_sigterm(self):
         self.join_all(["alice"])

@@ -1,7 +1,11 @@
-"""`netkit file send/recv`: identical files, refusals that leave nothing behind, overwrite.
-(Not yet covered here: 10 concurrent senders, --resume after a killed sender.)"""
+"""`netkit file send/recv`: identical files, refusals that leave nothing behind, overwrite,
+10 senders at once, a killed sender (nothing left behind; with --resume the deterministic
+partial is kept and a second `send --resume` continues from it)."""
 import hashlib
 import os
+import re
+import signal
+import time
 import socket
 import struct
 import subprocess
@@ -30,6 +34,15 @@ def read_frame(s):
 def header(name, size, digest, mode=0o644, flags=0):
     return (b"H" + bytes([1, flags, 0]) + struct.pack(">QI", size, mode) + digest
             + struct.pack(">H", len(name)) + name)
+
+
+def sha(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).digest()
+
+
+def partials(d):
+    return [n for n in os.listdir(d) if ".netkit-part-" in n]
 
 
 class TestFile(unittest.TestCase):
@@ -118,6 +131,108 @@ class TestFile(unittest.TestCase):
         with open(os.path.join(self.dir, "f.txt")) as f:
             self.assertEqual(f.read(), "new")
         self.assertEqual(os.listdir(self.dir), ["f.txt"])
+
+    def test_ten_senders_at_once(self):
+        server = self.recv()
+        addr = "%s:%d" % server.host_port()
+        srcs = []
+        for i in range(10):
+            p = os.path.join(self.tmp, "f%02d.bin" % i)
+            with open(p, "wb") as f:
+                f.write(os.urandom((1 << 20) + i * 4099))
+            srcs.append(p)
+        procs = [subprocess.Popen([harness.NETKIT, "file", "send", addr, p],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for p in srcs]
+        for pr in procs:
+            self.addCleanup(harness._reap, pr)
+        for p, pr in zip(srcs, procs):
+            out, err = pr.communicate(timeout=60)
+            self.assertEqual(pr.returncode, 0, err)
+            self.assertIn(("sent %s (%d bytes)" % (os.path.basename(p), os.path.getsize(p)))
+                          .encode(), out)
+        self.assertEqual(sorted(os.listdir(self.dir)), [os.path.basename(p) for p in srcs])
+        for p in srcs:
+            self.assertEqual(sha(p), sha(os.path.join(self.dir, os.path.basename(p))), p)
+        self.assertEqual(server.stop(), 0)
+
+    def start_and_kill_sender(self, server, src):
+        """Start `netkit file send` of src, and SIGKILL it once the receiver's temporary file
+        holds some bytes; returns the receiver's "transfer interrupted" line."""
+        sender = subprocess.Popen([harness.NETKIT, "file", "send",
+                                   "%s:%d" % server.host_port(), src],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.addCleanup(harness._reap, sender)
+        deadline = time.monotonic() + 30
+        while True:
+            self.assertLess(time.monotonic(), deadline, "no partial file appeared")
+            self.assertIsNone(sender.poll(), "the sender finished before it could be killed")
+            sizes = []
+            for n in partials(self.dir):
+                try:
+                    sizes.append(os.path.getsize(os.path.join(self.dir, n)))
+                except FileNotFoundError:
+                    pass
+            if any(sizes):
+                break
+            time.sleep(0.001)
+        # Stop it first so that only what is in flight still arrives, then kill it.
+        os.kill(sender.pid, signal.SIGSTOP)
+        os.kill(sender.pid, signal.SIGKILL)
+        sender.wait(10)
+        log = ""
+        deadline = time.monotonic() + 20
+        while "transfer interrupted" not in log:
+            self.assertLess(time.monotonic(), deadline, "receiver never noticed: %r" % log)
+            log += server.read_stderr(0.2)
+        line = [l for l in log.splitlines() if "transfer interrupted" in l][0]
+        m = re.search(r"transfer interrupted at (\d+) of (\d+) bytes", line)
+        self.assertTrue(m, line)
+        self.assertLess(int(m.group(1)), int(m.group(2)), line)
+        return line, int(m.group(1))
+
+    def big_file(self):
+        big = os.path.join(self.tmp, "big.bin")
+        with open(big, "wb") as f:
+            f.write(os.urandom(50 << 20))
+        return big
+
+    def test_killed_sender_leaves_nothing(self):
+        # docs/file-protocol.md: without --resume, a connection that ends in the middle removes
+        # the temporary file: DIR is left exactly as it was.
+        server = self.recv()
+        big = self.big_file()
+        line, _ = self.start_and_kill_sender(server, big)
+        self.assertNotIn("kept for --resume", line)
+        self.assertEqual(os.listdir(self.dir), [])
+        # The receiver is still serving.
+        r = harness.run(["file", "send", "%s:%d" % server.host_port(), big], timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(self.dir), ["big.bin"])
+        self.assertEqual(sha(big), sha(os.path.join(self.dir, "big.bin")))
+        self.assertEqual(server.stop(), 0)
+
+    def test_resume_after_killed_sender(self):
+        server = self.recv("--resume")
+        big = self.big_file()
+        line, at = self.start_and_kill_sender(server, big)
+        self.assertIn("kept for --resume", line)
+        # Only the deterministic partial is left, holding exactly what arrived.
+        left = os.listdir(self.dir)
+        self.assertEqual(len(left), 1, left)
+        self.assertRegex(left[0], r"^\.big\.bin\.netkit-part-[0-9a-f]{16}$")
+        self.assertEqual(os.path.getsize(os.path.join(self.dir, left[0])), at)
+        self.assertGreater(at, 0)
+        r = harness.run(["file", "send", "--resume", "%s:%d" % server.host_port(), big],
+                        timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"resuming big.bin at byte %d\n" % at, r.stdout)
+        self.assertEqual(os.listdir(self.dir), ["big.bin"])
+        self.assertEqual(sha(big), sha(os.path.join(self.dir, "big.bin")))
+        self.assertEqual(server.stop(), 0)
+        out = server.proc.stdout.read().decode()
+        self.assertIn("resuming big.bin at byte %d of %d\n" % (at, 50 << 20), out)
+        self.assertIn("received big.bin (%d bytes, sha256 %s)" % (50 << 20, sha(big).hex()), out)
 
 
 if __name__ == "__main__":
