@@ -25,6 +25,8 @@ typedef struct listener {
     nk_addr addr;     /* bound address, with the real port */
     int fd;           /* in the supervisor: -1 once handed to the first worker */
     int is_unix;
+    int flags;        /* NK_SOCK_* used to bind it; workers bind theirs the same way, since
+                       * SO_REUSEPORT groups only sockets with equal options (IPV6_V6ONLY) */
 } listener;
 
 typedef struct server_state {
@@ -59,6 +61,7 @@ static int bind_one(server_state *s, const nk_addr *addr, int flags, const char 
         return cli_fail(s->o->cmd, "cannot listen on %s: %s", text, nk_strerror(fd));
     listener *l = &s->socks[s->nsocks++];
     l->fd = fd;
+    l->flags = flags;
     l->is_unix = nk_addr_family(addr) == AF_UNIX;
     if (nk_sock_local(fd, &l->addr) < 0 || l->is_unix)
         l->addr = *addr;
@@ -205,8 +208,8 @@ static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
         }
         return;
     }
-    nk_signal_stop(loop, &s->sig_term);
-    nk_signal_stop(loop, &s->sig_int);
+    /* The watchers stay: stopping them would unblock the signals, and a second SIGTERM
+     * during the drain would then kill the process instead of being ignored. */
     nk_httpd_shutdown(s->httpd);
 }
 
@@ -236,12 +239,14 @@ static int run_worker(server_state *s, int own_sockets)
         listener *l = &s->socks[i];
         int fd = l->fd;
         if (!own_sockets && !l->is_unix) {
-            fd = nk_sock_listen(&l->addr, SOCK_STREAM, NK_SOCK_REUSEPORT |
-                                (nk_addr_family(&l->addr) == AF_INET6 ? NK_SOCK_V6ONLY : 0), 0);
+            fd = nk_sock_listen(&l->addr, SOCK_STREAM, l->flags | NK_SOCK_REUSEPORT, 0);
             if (fd < 0)
                 return cli_fail(o->cmd, "worker cannot listen: %s", nk_strerror(fd));
-        } else if (l->is_unix) {
+        } else if (l->is_unix && !own_sockets) {
+            /* later workers share the supervisor's unix listener */
             fd = dup(l->fd);
+            if (fd < 0)
+                return cli_fail(o->cmd, "cannot share the listener: %s", strerror(errno));
         }
         l->fd = -1;
         err = nk_httpd_listen(s->httpd, fd);

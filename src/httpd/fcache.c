@@ -113,8 +113,11 @@ nk__file *nk__fcache_get(nk_httpd *srv, const char *key)
     if (!f || strcmp(f->key, key) != 0)
         return NULL;
     struct stat st;
+    struct stat gst;
     if (nk_loop_now(srv->loop) >= f->expires || fstat(f->plain.fd, &st) < 0 ||
-        !same_file(&st, &f->plain.st) || st.st_nlink == 0) {
+        !same_file(&st, &f->plain.st) || st.st_nlink == 0 ||
+        (f->gz.fd >= 0 && (fstat(f->gz.fd, &gst) < 0 || !same_file(&gst, &f->gz.st) ||
+                           gst.st_nlink == 0))) {
         evict(srv, slot);
         return NULL;
     }

@@ -284,13 +284,12 @@ void nk_httpd_shutdown(nk_httpd *srv)
         return;
     srv->shutting_down = 1;
     nk_timer_stop(srv->loop, &srv->accept_timer);
-    for (size_t i = 0; i < srv->nlisteners; i++) {
-        nk__listener *l = srv->listeners[i];
-        nk_io_stop(srv->loop, &l->io);
-        if (l->fd >= 0)
-            close(l->fd);
-        l->fd = -1;
-    }
+    /* Listeners stop being watched but stay open until nk_httpd_free: a listener may be
+     * shared with other processes (inherited or dup'ed), and an epoll registration belongs to
+     * the open file, so closing it before the loop has applied the removal would leave the
+     * registration behind, reporting a descriptor nobody watches. */
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        nk_io_stop(srv->loop, &srv->listeners[i]->io);
     /* Idle connections go now; busy ones finish their current response, then close. */
     for (nk__conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
