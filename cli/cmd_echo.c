@@ -176,22 +176,40 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
         return;
     }
     if (!c->eof && (events & (NK_READ | NK_ERROR))) {
+        /* The common case costs one read and one write and no allocation: read into the
+         * stack, write straight back, and keep in the connection's buffer only what the
+         * socket did not take (or everything, while older bytes are still queued). */
+        char chunk[ECHO_READ_CHUNK];
         for (int i = 0; i < ECHO_READS_PER_EVENT && nk_buf_len(&c->buf) < ECHO_HIGH_WATER; i++) {
-            ssize_t n = nk_buf_read_fd(&c->buf, io->fd, ECHO_READ_CHUNK);
+            ssize_t n = recv(io->fd, chunk, sizeof chunk, 0);
             if (n == 0) {
                 c->eof = 1;
                 break;
             }
-            if (n == -EAGAIN || n == -EWOULDBLOCK || n == -ENOBUFS)
-                break;
-            if (n < 0) { /* reset, or another error: nothing more can be echoed */
+            if (n < 0) {
+                if (errno == EINTR)
+                    continue;
+                if (errno == EAGAIN || errno == EWOULDBLOCK)
+                    break;
+                conn_close(c); /* reset, or another error: nothing more can be echoed */
+                return;
+            }
+            ssize_t w = 0;
+            if (nk_buf_len(&c->buf) == 0) {
+                w = send(io->fd, chunk, (size_t)n, MSG_NOSIGNAL);
+                if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+                    conn_close(c);
+                    return;
+                }
+                if (w < 0)
+                    w = 0;
+            }
+            if (w < n && nk_buf_append(&c->buf, chunk + w, (size_t)(n - w)) < 0) {
                 conn_close(c);
                 return;
             }
-            if (conn_flush(c) < 0) {
-                conn_close(c);
-                return;
-            }
+            if ((size_t)n < sizeof chunk)
+                break; /* a short read: the socket is drained, no need for an EAGAIN read */
         }
     }
     if (conn_flush(c) < 0) {
