@@ -14,6 +14,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 static const char serve_usage[] =
@@ -37,18 +38,82 @@ static const char serve_usage[] =
     "      --send-timeout SEC   time a client may stall a response (default 60)\n"
     "      --max-header-bytes N request head size limit (default 16384)\n"
     "      --max-body-bytes N   request body size limit (default 1048576)\n"
+    "      --upload             allow PUT (create/replace a file), DELETE (a file) and POST of\n"
+    "                           multipart/form-data files to a directory; needs credentials\n"
+    "      --upload-anonymous   allow --upload without credentials\n"
+    "      --mkdirs             PUT creates missing parent directories (else 409)\n"
+    "      --auth USER:PASS     HTTP Basic credentials (repeatable); without --upload they\n"
+    "                           protect every request, with it only writes\n"
+    "      --auth-file FILE     lines 'USER:pbkdf2-sha256$ITER$SALT$HASH' (see 'http passwd')\n"
+    "      --echo               answer every request with what was received (text, or JSON\n"
+    "                           with Accept: application/json)\n"
+    "  -v, --verbose            print each request head on stderr\n"
     "  -q, --quiet              no access log on stdout, no extra messages\n"
     "  -h, --help               show this help\n"
     "\n"
     "Once ready, prints one 'listening on URL' line per listener on stderr.\n"
     "SIGTERM/SIGINT stop gracefully; SIGHUP reopens the access log file.\n";
 
+/* Read FILE: one "user:hash" per line; blank lines and lines starting with '#' are skipped. */
+static int load_auth_file(const char *cmd, const char *path, http_serve_opts *o)
+{
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return cli_fail(cmd, "cannot read --auth-file '%s': %s", path, strerror(errno));
+    char *data = NULL;
+    size_t cap = 0, len = 0;
+    char chunk[4096];
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
+        if (len + n + 1 > cap) {
+            cap = (len + n + 1) * 2;
+            char *grown = realloc(data, cap);
+            if (!grown || cap > (16u << 20)) {
+                free(grown ? grown : data);
+                fclose(f);
+                return cli_fail(cmd, "--auth-file '%s' is too large", path);
+            }
+            data = grown;
+        }
+        memcpy(data + len, chunk, n);
+        len += n;
+    }
+    fclose(f);
+    if (!data)
+        return cli_fail(cmd, "--auth-file '%s' has no users", path);
+    data[len] = '\0';
+    free(o->auth_file_data);
+    o->auth_file_data = data;
+    int lineno = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        lineno++;
+        size_t l = strlen(line);
+        while (l && (line[l - 1] == '\r' || line[l - 1] == ' ' || line[l - 1] == '\t'))
+            line[--l] = '\0';
+        if (l == 0 || line[0] == '#')
+            continue;
+        char *colon = strchr(line, ':');
+        if (!colon || colon == line || nk_httpd_auth_verify(colon + 1, "", 0) < 0)
+            return cli_usage(cmd, "%s: line %d is not 'USER:pbkdf2-sha256$ITER$SALT$HASH'", path,
+                             lineno);
+        if (o->nusers >= HTTP_MAX_USERS)
+            return cli_usage(cmd, "too many users");
+        *colon = '\0';
+        o->users[o->nusers++] = (nk_httpd_user){line, NULL, colon + 1};
+    }
+    if (o->nusers == 0)
+        return cli_fail(cmd, "--auth-file '%s' has no users", path);
+    return 0;
+}
+
 static int parse_serve(int argc, char **argv, http_serve_opts *o)
 {
     const char *cmd = argv[0];
     enum {
         OPT_BACKEND = 256, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES, OPT_SYMLINKS, OPT_LOG,
-        OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_MAX_HEADER, OPT_MAX_BODY
+        OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_MAX_HEADER, OPT_MAX_BODY,
+        OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -65,6 +130,13 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"send-timeout", required_argument, NULL, OPT_SEND_TO},
         {"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
         {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
+        {"upload", no_argument, NULL, OPT_UPLOAD},
+        {"upload-anonymous", no_argument, NULL, OPT_UPLOAD_ANON},
+        {"mkdirs", no_argument, NULL, OPT_MKDIRS},
+        {"auth", required_argument, NULL, OPT_AUTH},
+        {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
+        {"echo", no_argument, NULL, OPT_ECHO},
+        {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -73,7 +145,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
     int c;
     optind = 1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":l:w:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":l:w:qvh", opts, NULL)) != -1) {
         switch (c) {
         case 'l':
             if (o->nlisten >= HTTP_MAX_LISTEN)
@@ -120,6 +192,27 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
                 return cli_usage(cmd, "invalid --max-body-bytes '%s'", optarg);
             o->cfg.max_body = (uint64_t)v;
             break;
+        case OPT_UPLOAD: o->cfg.upload = 1; break;
+        case OPT_UPLOAD_ANON: o->upload_anonymous = 1; break;
+        case OPT_MKDIRS: o->cfg.mkdirs = 1; break;
+        case OPT_ECHO: o->cfg.echo = 1; break;
+        case OPT_AUTH: {
+            char *colon = strchr(optarg, ':');
+            if (!colon || colon == optarg)
+                return cli_usage(cmd, "invalid --auth '%s' (USER:PASS)", optarg);
+            if (o->nusers >= HTTP_MAX_USERS)
+                return cli_usage(cmd, "too many users");
+            *colon = '\0'; /* argv is ours to cut */
+            o->users[o->nusers++] = (nk_httpd_user){optarg, colon + 1, NULL};
+            break;
+        }
+        case OPT_AUTH_FILE: {
+            int r = load_auth_file(cmd, optarg, o);
+            if (r)
+                return r;
+            break;
+        }
+        case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h':
             fputs(serve_usage, stdout);
@@ -146,6 +239,8 @@ static int cmd_http_serve(int argc, char **argv)
     o.access_log = NULL;
     o.cmd = argv[0];
     int r = parse_serve(argc, argv, &o);
+    if (r != 0)
+        free(o.auth_file_data);
     if (r < 0)
         return CLI_OK; /* --help */
     if (r > 0)
@@ -159,12 +254,70 @@ static int cmd_http_serve(int argc, char **argv)
     if (!o.access_log)
         o.access_log = o.quiet ? "off" : "-";
     o.cfg.root = o.root;
-    return http_serve_run(&o);
+    o.cfg.users = o.users;
+    o.cfg.nusers = o.nusers;
+    if (o.cfg.upload && o.nusers == 0 && !o.upload_anonymous)
+        r = cli_usage(o.cmd, "--upload needs --auth or --auth-file (or --upload-anonymous)");
+    else
+        r = http_serve_run(&o);
+    free(o.auth_file_data);
+    return r;
+}
+
+/* netkit http passwd USER: a line for --auth-file, from a password read on stdin. */
+static int cmd_http_passwd(int argc, char **argv)
+{
+    const char *cmd = argv[0];
+    static const char usage[] =
+        "usage: netkit http passwd USER [--iterations N]\n"
+        "\n"
+        "Read a password from the first line of stdin and print 'USER:HASH' for --auth-file.\n"
+        "HASH is pbkdf2-sha256$ITER$SALT$HASH: PBKDF2-HMAC-SHA256 with ITER iterations\n"
+        "(default 100000) and a random 16-byte salt; SALT and HASH (32 bytes) in base64.\n";
+    const char *user = NULL;
+    long iter = 100000;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            fputs(usage, stdout);
+            return CLI_OK;
+        }
+        if (strcmp(argv[i], "--iterations") == 0) {
+            if (i + 1 >= argc || cli_parse_long(argv[i + 1], 1000, 10000000, &iter) < 0)
+                return cli_usage(cmd, "invalid --iterations (1000 to 10000000)");
+            i++;
+        } else if (argv[i][0] == '-') {
+            return cli_usage(cmd, "unknown option '%s'", argv[i]);
+        } else if (!user) {
+            user = argv[i];
+        } else {
+            return cli_usage(cmd, "unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (!user || !*user || strchr(user, ':') || strchr(user, '\n'))
+        return cli_usage(cmd, "need a USER without ':'");
+    char pass[1024];
+    if (!fgets(pass, sizeof pass, stdin))
+        return cli_fail(cmd, "no password on stdin");
+    size_t len = strcspn(pass, "\r\n");
+    pass[len] = '\0';
+    if (len == 0)
+        return cli_fail(cmd, "empty password");
+    unsigned char salt[16];
+    if (getrandom(salt, sizeof salt, 0) != (ssize_t)sizeof salt)
+        return cli_fail(cmd, "no random bytes for the salt");
+    char hash[160];
+    int n = nk_httpd_auth_hash(pass, len, (unsigned)iter, salt, sizeof salt, hash, sizeof hash);
+    memset(pass, 0, sizeof pass);
+    if (n < 0)
+        return cli_fail(cmd, "cannot hash: %s", nk_strerror(n));
+    printf("%s:%s\n", user, hash);
+    return CLI_OK;
 }
 
 static const cli_cmd http_commands[] = {
     {"serve", "serve files over HTTP/1.1", cmd_http_serve},
     {"get", "HTTP/1.1 client: show the exchange, download files", cmd_http_get},
+    {"passwd", "print an --auth-file line for a user (password on stdin)", cmd_http_passwd},
     {NULL, NULL, NULL},
 };
 

@@ -5,6 +5,7 @@
 #include <netkit/httpd.h>
 
 #define HTTP_MAX_LISTEN 16
+#define HTTP_MAX_USERS 1024
 
 typedef struct http_serve_opts {
     const char *cmd;
@@ -15,6 +16,11 @@ typedef struct http_serve_opts {
     const char *backend;
     const char *access_log; /* "-", "off" or a path */
     int quiet;
+    int verbose;            /* -v: print each request head on stderr */
+    int upload_anonymous;   /* --upload-anonymous: writes without credentials */
+    nk_httpd_user users[HTTP_MAX_USERS];
+    size_t nusers;
+    char *auth_file_data;   /* the --auth-file contents; users point into it */
     nk_httpd_config cfg;
 } http_serve_opts;
 

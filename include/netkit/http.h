@@ -110,6 +110,47 @@ void nk_http_chunked_init(nk_http_chunked *c, uint64_t max_body);
 int nk_http_chunked_step(nk_http_chunked *c, const char *in, size_t len, size_t *consumed,
                          const char **data, size_t *dlen);
 
+/* ---- multipart/form-data request bodies (RFC 7578, RFC 2046 section 5.1.1) ----------------- */
+#define NK_HTTP_MULTIPART_BOUNDARY_MAX 70  /* RFC 2046: 1 to 70 characters */
+#define NK_HTTP_MULTIPART_HEAD_MAX 4096    /* bytes of one part's header section */
+#define NK_HTTP_MULTIPART_NAME_MAX 256     /* name and filename, NUL included */
+
+typedef struct nk_http_multipart {
+    /* The current part, valid from NK_HTTP_MP_PART until the next part begins: */
+    char name[NK_HTTP_MULTIPART_NAME_MAX];     /* Content-Disposition name, "" if none */
+    char filename[NK_HTTP_MULTIPART_NAME_MAX]; /* filename as sent, "" if none */
+    int has_filename;                          /* a filename parameter was present */
+    char content_type[128];                    /* the part's Content-Type, "" if none */
+    /* private */
+    char delim[NK_HTTP_MULTIPART_BOUNDARY_MAX + 4]; /* CRLF "--" boundary */
+    size_t dlen, matched;
+    int state;
+    size_t hlen;
+    char head[NK_HTTP_MULTIPART_HEAD_MAX];
+} nk_http_multipart;
+
+enum {
+    NK_HTTP_MP_NEED = 0,     /* all input used, more is needed */
+    NK_HTTP_MP_PART = 1,     /* a part's header section is complete: see the fields above */
+    NK_HTTP_MP_DATA = 2,     /* a piece of the current part's content at *data, *dlen */
+    NK_HTTP_MP_PART_END = 3, /* the current part's content is complete */
+    NK_HTTP_MP_DONE = 4      /* the closing delimiter was seen; what follows is ignored */
+};
+
+/* Start a parser for a body of type content_type (the header value, such as
+ * "multipart/form-data; boundary=xyz"). -EINVAL when it is not multipart/form-data with a
+ * valid boundary parameter. */
+int nk_http_multipart_init(nk_http_multipart *m, nk_str content_type);
+/* Parse from in[0..len); *consumed gets the bytes used. Returns one of the NK_HTTP_MP_ events
+ * (call again with the rest of the input after any event but NEED) or -EBADMSG for a body
+ * that is not multipart (no delimiter line, bad header section, missing CRLF), -EMSGSIZE for
+ * a part header section over NK_HTTP_MULTIPART_HEAD_MAX. The input may be cut anywhere; data
+ * pieces may point into in or into the parser (bytes held back while they might have been
+ * the start of a delimiter), valid until the next call. Parts are reported in order, each as
+ * PART, DATA..., PART_END. */
+int nk_http_multipart_step(nk_http_multipart *m, const char *in, size_t len, size_t *consumed,
+                           const char **data, size_t *dlen);
+
 /* ---- responses, for clients (RFC 9112 sections 4 to 6) ------------------------------------- */
 /* Limits of a response head: a server answering more is broken or hostile. */
 #define NK_HTTP_RESPONSE_MAX_HEAD (64 * 1024)  /* status line + fields + empty line */
@@ -214,6 +255,11 @@ struct nk_buf;
  * directories first) or, with json != 0, a JSON array. show_dotfiles: include names starting
  * with ".". Returns 0 or a negative error. */
 int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles, struct nk_buf *out);
+/* The same, with flags: NK_HTTP_DIRLIST_UPLOAD adds an upload form (multipart/form-data POST to
+ * url_path) to the HTML page. */
+#define NK_HTTP_DIRLIST_UPLOAD 1
+int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfiles, int flags,
+                       struct nk_buf *out);
 
 /* Escape text for HTML (&<>"') / for a JSON string body / percent-encode a path segment. */
 int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out);

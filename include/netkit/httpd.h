@@ -20,6 +20,14 @@ typedef struct nk_httpd nk_httpd;
 
 typedef enum { NK_LOG_INFO, NK_LOG_WARN, NK_LOG_ERROR } nk_log_level;
 
+/* One user allowed to authenticate: a plain password (compared in constant time) or a hash
+ * in the format of nk_httpd_auth_hash. */
+typedef struct nk_httpd_user {
+    const char *name;
+    const char *password;   /* plain text, or NULL */
+    const char *hash;       /* "pbkdf2-sha256$ITER$SALT_B64$HASH_B64", or NULL */
+} nk_httpd_user;
+
 typedef struct nk_httpd_config {
     const char *root;          /* directory to serve */
     const char *index;         /* index file name, NULL for none ("index.html" by default) */
@@ -39,6 +47,18 @@ typedef struct nk_httpd_config {
     /* Operator messages (descriptor exhaustion, ...); may be NULL. */
     void (*log)(void *arg, nk_log_level level, const char *msg);
     void *log_arg;
+    /* Writing (PUT, DELETE, POST multipart/form-data): see nk_httpd_clean_uploads. */
+    int upload;                /* allow writes below root */
+    int mkdirs;                /* PUT creates missing parent directories */
+    int echo;                  /* answer every request with what was received */
+    /* Credentials (HTTP Basic, RFC 7617). With none, nobody is asked. With upload, only
+     * writes need them; without, every request does. */
+    const struct nk_httpd_user *users;
+    size_t nusers;
+    /* Called with each request head as it arrives (raw bytes, through the blank line); may
+     * be NULL. For `-v`: the caller prints. */
+    void (*on_head)(void *arg, const char *head, size_t len);
+    void *head_arg;
     /* Called once after nk_httpd_shutdown when no connection is left. */
     void (*on_drained)(void *arg);
     void *drained_arg;
@@ -58,6 +78,25 @@ void nk_httpd_shutdown(nk_httpd *srv);
 void nk_httpd_set_access_log(nk_httpd *srv, int fd);
 /* Close everything (connections are dropped) and free the engine. */
 void nk_httpd_free(nk_httpd *srv);
+
+/* Password hashes: "pbkdf2-sha256$ITER$SALT_B64$HASH_B64", PBKDF2-HMAC-SHA256 (RFC 8018
+ * section 5.2) of the password with ITER iterations (decimal, 1000 to 10000000) and the salt,
+ * 32 bytes of output; salt and output in standard base64 with padding. A line of an auth file
+ * is "USER:HASH".
+ * nk_httpd_auth_hash: hash password with salt into out (NUL-terminated). Returns the length,
+ * -EINVAL for a bad iteration count or salt, -ENOSPC when out is too small (128 is enough for
+ * salts up to 32 bytes), -EIO when libcrypto fails. */
+int nk_httpd_auth_hash(const char *password, size_t len, unsigned iterations,
+                       const unsigned char *salt, size_t saltlen, char *out, size_t outlen);
+/* 1 when password matches hash, 0 when not, -EINVAL when hash is malformed. The comparison
+ * takes the same time whatever the password. */
+int nk_httpd_auth_verify(const char *hash, const char *password, size_t len);
+
+/* Remove temporary upload files (".netkit-upload-*") that a killed server left below root,
+ * visiting at most max_dirs directories (symbolic links are not followed). Call it before
+ * starting the servers that may write there. Returns how many were removed, or a negative
+ * error for the root. */
+int nk_httpd_clean_uploads(const char *root, unsigned max_dirs);
 
 typedef struct nk_httpd_stats {
     uint64_t requests;

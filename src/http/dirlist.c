@@ -247,7 +247,7 @@ static int render_row(const dl_entry *e, nk_buf *out)
     return nk_buf_append_str(out, "</td></tr>\n");
 }
 
-static int render_html(const dl_list *l, const char *url_path, nk_buf *out)
+static int render_html(const dl_list *l, const char *url_path, int flags, nk_buf *out)
 {
     size_t plen = strlen(url_path);
     int r;
@@ -272,11 +272,26 @@ static int render_html(const dl_list *l, const char *url_path, nk_buf *out)
     if (l->omitted &&
         (r = nk_buf_printf(out, "<p class=\"note\">%zu more entries not shown.</p>\n", l->omitted)) < 0)
         return r;
+    if (flags & NK_HTTP_DIRLIST_UPLOAD) {
+        /* A plain form: the browser sends the chosen files as multipart/form-data (RFC 7578)
+         * to this directory's URL; the action is relative, so it is the page's own URL. */
+        if ((r = nk_buf_append_str(out, "<form method=\"post\" enctype=\"multipart/form-data\" "
+                                        "action=\"\" class=\"upload\">\n<input type=\"file\" "
+                                        "name=\"file\" multiple required>\n<button "
+                                        "type=\"submit\">Upload</button>\n</form>\n")) < 0)
+            return r;
+    }
     r = nk_buf_append_str(out, "</body>\n</html>\n");
     return r < 0 ? r : 0;
 }
 
 int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles, struct nk_buf *out)
+{
+    return nk_http_dirlist_ex(dirfd, url_path, json, show_dotfiles, 0, out);
+}
+
+int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfiles, int flags,
+                       struct nk_buf *out)
 {
     dl_list l = {0};
     int r;
@@ -287,7 +302,7 @@ int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles
     if (r == 0) {
         if (l.n > 1)
             qsort(l.e, l.n, sizeof(*l.e), cmp_entry);
-        r = json ? render_json(&l, out) : render_html(&l, url_path, out);
+        r = json ? render_json(&l, out) : render_html(&l, url_path, flags, out);
     }
     list_free(&l);
     return r;

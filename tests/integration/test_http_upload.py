@@ -1,0 +1,429 @@
+"""netkit http serve --upload: PUT, DELETE, POST multipart/form-data behind Basic auth.
+
+Every write must leave either the old file or the whole new one, never a part, and no
+temporary file (".netkit-upload-*") once the request is over.
+"""
+import base64
+import hashlib
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+import httptest as H
+
+USER, PASS = "alice", "s3cret pass:word"
+
+
+def basic(user=USER, password=PASS):
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def temps(root):
+    found = []
+    for d, _, files in os.walk(root):
+        found += [os.path.join(d, f) for f in files if f.startswith(".netkit-upload-")]
+    return found
+
+
+def wait_for(pred, timeout=5.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.02)
+    return pred()
+
+
+class Base(unittest.TestCase):
+    args = ("--upload", "--auth", "%s:%s" % (USER, PASS), "-q")
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.root = os.path.join(self.tmp.name, "root")
+        os.makedirs(os.path.join(self.root, "sub"))
+        self.write("old.txt", b"old content\n")
+        self.srv = H.serve(self, self.root, *self.args)
+        self.host, self.port = self.srv.host_port()
+
+    def write(self, rel, data):
+        with open(os.path.join(self.root, rel), "wb") as f:
+            f.write(data)
+
+    def read(self, rel):
+        with open(os.path.join(self.root, rel), "rb") as f:
+            return f.read()
+
+    def request(self, method, path, body=None, headers=None, auth=True):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        self.addCleanup(c.close)
+        h = dict(headers or {})
+        if auth:
+            h["Authorization"] = auth if isinstance(auth, str) else basic()
+        c.request(method, path, body=body, headers=h)
+        r = c.getresponse()
+        return r.status, dict((k.lower(), v) for k, v in r.getheaders()), r.read()
+
+
+class AuthTests(Base):
+    def test_put_needs_credentials(self):
+        st, h, _ = self.request("PUT", "/new.txt", b"x", auth=False)
+        self.assertEqual(st, 401)
+        self.assertEqual(h["www-authenticate"], 'Basic realm="netkit", charset="UTF-8"')
+        st, _, _ = self.request("PUT", "/new.txt", b"x", auth=basic(password="wrong"))
+        self.assertEqual(st, 401)
+        st, _, _ = self.request("PUT", "/new.txt", b"x", auth=basic(user="bob"))
+        self.assertEqual(st, 401)
+        st, _, _ = self.request("PUT", "/new.txt", b"x", auth="Bearer abc")
+        self.assertEqual(st, 401)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "new.txt")))
+        self.assertEqual(temps(self.root), [])
+
+    def test_put_create_then_replace(self):
+        st, h, body = self.request("PUT", "/new.txt", b"first\n")
+        self.assertEqual(st, 201)
+        self.assertEqual(h["location"], "/new.txt")
+        self.assertEqual(self.read("new.txt"), b"first\n")
+        # the read side serves it at once (and after replacing, the new bytes)
+        st, _, body = self.request("GET", "/new.txt", auth=False)
+        self.assertEqual((st, body), (200, b"first\n"))
+        st, h, body = self.request("PUT", "/new.txt", b"second, longer\n")
+        self.assertEqual((st, body), (204, b""))
+        st, _, body = self.request("GET", "/new.txt", auth=False)
+        self.assertEqual((st, body), (200, b"second, longer\n"))
+        self.assertEqual(temps(self.root), [])
+
+    def test_put_empty_and_chunked(self):
+        st, _, _ = self.request("PUT", "/empty", b"")
+        self.assertEqual(st, 201)
+        self.assertEqual(self.read("empty"), b"")
+        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        self.addCleanup(c.close)
+        c.request("PUT", "/sub/chunked.bin", body=iter([b"abc", b"", b"x" * 100000, b"end"]),
+                  headers={"Authorization": basic()}, encode_chunked=True)
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 201)
+        self.assertEqual(self.read("sub/chunked.bin"), b"abc" + b"x" * 100000 + b"end")
+
+    def test_delete(self):
+        st, _, _ = self.request("DELETE", "/old.txt", auth=False)
+        self.assertEqual(st, 401)
+        self.assertTrue(os.path.exists(os.path.join(self.root, "old.txt")))
+        st, _, body = self.request("DELETE", "/old.txt")
+        self.assertEqual((st, body), (204, b""))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "old.txt")))
+        st, _, _ = self.request("DELETE", "/old.txt")
+        self.assertEqual(st, 404)
+        st, _, _ = self.request("DELETE", "/sub/")
+        self.assertEqual(st, 405)
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "sub")))
+
+    def test_reads_stay_public(self):
+        st, _, body = self.request("GET", "/old.txt", auth=False)
+        self.assertEqual((st, body), (200, b"old content\n"))
+
+    def test_options_and_allow(self):
+        st, h, _ = self.request("OPTIONS", "/", auth=False)
+        self.assertEqual(st, 204)
+        self.assertEqual(h["allow"], "GET, HEAD, OPTIONS, PUT, DELETE, POST")
+
+    def test_post_multipart(self):
+        boundary = "----nkTest7MA4YWxk"
+        parts = [
+            ("field", None, b"just a field"),
+            ("file", "one.txt", b"first file\r\n--not a boundary\r\n"),
+            ("file", "C:\\Users\\x\\two.bin", bytes(range(256)) * 40),
+        ]
+        body = b""
+        for name, fn, data in parts:
+            body += b"--" + boundary.encode() + b"\r\n"
+            disp = 'form-data; name="%s"' % name + ('; filename="%s"' % fn if fn else "")
+            body += b"Content-Disposition: " + disp.encode() + b"\r\n"
+            body += b"Content-Type: application/octet-stream\r\n\r\n" + data + b"\r\n"
+        body += b"--" + boundary.encode() + b"--\r\n"
+        ct = {"Content-Type": "multipart/form-data; boundary=" + boundary}
+        st, _, _ = self.request("POST", "/sub/", body, ct, auth=False)
+        self.assertEqual(st, 401)
+        st, h, resp = self.request("POST", "/sub/", body, ct)
+        self.assertEqual(st, 201, resp)
+        self.assertEqual(resp, b"stored 2 files\none.txt\ntwo.bin\n")
+        self.assertEqual(self.read("sub/one.txt"), parts[1][2])
+        self.assertEqual(self.read("sub/two.bin"), parts[2][2])
+        self.assertFalse(os.path.exists(os.path.join(self.root, "sub", "field")))
+        # a browser (Accept: text/html) is sent back to the listing
+        st, h, _ = self.request("POST", "/sub/", body, dict(ct, Accept="text/html"))
+        self.assertEqual((st, h["location"]), (303, "/sub/"))
+        # the listing has the upload form
+        st, _, page = self.request("GET", "/sub/", auth=False)
+        self.assertIn(b'<form method="post" enctype="multipart/form-data"', page)
+        # bad bodies
+        st, _, _ = self.request("POST", "/sub/", b"x", {"Content-Type": "text/plain"})
+        self.assertEqual(st, 415)
+        cut = body[: len(body) // 2]
+        st, _, _ = self.request("POST", "/sub/", cut, ct)
+        self.assertEqual(st, 400)
+        st, _, _ = self.request("POST", "/missing/", body, ct)
+        self.assertEqual(st, 404)
+        evil = body.replace(b"one.txt", b"..").replace(b"C:\\Users\\x\\two.bin", b"x")
+        st, _, _ = self.request("POST", "/sub/", evil, ct)
+        self.assertEqual(st, 400)
+        self.assertEqual(temps(self.root), [])
+
+    def test_conflicts_and_preconditions(self):
+        st, _, _ = self.request("PUT", "/nodir/x.txt", b"x")
+        self.assertEqual(st, 409)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "nodir")))
+        st, _, _ = self.request("PUT", "/sub/", b"x")
+        self.assertEqual(st, 409)
+        st, _, _ = self.request("PUT", "/sub", b"x")
+        self.assertEqual(st, 409)
+        st, _, _ = self.request("PUT", "/old.txt", b"x", {"If-None-Match": "*"})
+        self.assertEqual(st, 412)
+        st, _, _ = self.request("PUT", "/fresh.txt", b"x", {"If-Match": "*"})
+        self.assertEqual(st, 412)
+        st, _, _ = self.request("PUT", "/fresh.txt", b"x", {"If-None-Match": "*"})
+        self.assertEqual(st, 201)
+        st, h, _ = self.request("GET", "/old.txt", auth=False)
+        etag = h["etag"]
+        st, _, _ = self.request("PUT", "/old.txt", b"y", {"If-Match": '"nope"'})
+        self.assertEqual(st, 412)
+        st, _, _ = self.request("DELETE", "/old.txt", headers={"If-Match": '"nope"'})
+        self.assertEqual(st, 412)
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+        st, _, _ = self.request("PUT", "/old.txt", b"y", {"If-Match": etag})
+        self.assertEqual(st, 204)
+        self.assertEqual(self.read("old.txt"), b"y")
+
+    def test_traversal_and_refused_paths(self):
+        outside = os.path.join(self.tmp.name, "outside")
+        os.makedirs(outside)
+        os.symlink(outside, os.path.join(self.root, "out"))
+        os.symlink(os.path.join(self.tmp.name, "victim"), os.path.join(self.root, "link.txt"))
+        cases = [
+            ("/../escape.txt", 400),
+            ("/%2e%2e/escape.txt", 400),
+            ("/sub/../../escape.txt", 400),
+            ("/a%2fb", 400),
+            ("/.hidden", 403),
+            ("/.git/config", 403),
+            ("/out/x.txt", 403),       # a symlink that leaves the root
+            ("/link.txt", 403),        # never write over a symbolic link
+        ]
+        for target, want in cases:
+            raw = H.req("PUT", target, [("Authorization", basic()), ("Content-Length", "1"),
+                                        ("Connection", "close")], b"z")
+            out = H.raw(self.host, self.port, raw)
+            resp, _ = H.parse_one(out, "PUT", eof=True)
+            self.assertEqual(resp.status, want, target)
+        self.assertEqual(os.listdir(outside), [])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "escape.txt")))
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "victim")))
+        self.assertEqual(temps(self.tmp.name), [])
+
+
+class LimitTests(Base):
+    args = ("--upload", "--auth", "%s:%s" % (USER, PASS), "-q", "--max-body-bytes", "100000")
+
+    def test_413(self):
+        st, _, _ = self.request("PUT", "/old.txt", b"x" * 100001)
+        self.assertEqual(st, 413)
+        c = http.client.HTTPConnection(self.host, self.port, timeout=10)
+        self.addCleanup(c.close)
+        try:
+            c.request("PUT", "/old.txt", body=iter([b"y" * 60000] * 3),
+                      headers={"Authorization": basic()}, encode_chunked=True)
+            st = c.getresponse().status
+        except (ConnectionError, BrokenPipeError):
+            st = None  # the server may close before the whole body is sent
+        self.assertIn(st, (413, None))
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+        self.assertTrue(wait_for(lambda: temps(self.root) == []), temps(self.root))
+        st, _, _ = self.request("PUT", "/old.txt", b"x" * 100000)
+        self.assertEqual(st, 204)
+
+
+class BigTests(Base):
+    args = ("--upload", "--auth", "%s:%s" % (USER, PASS), "-q", "--max-body-bytes",
+            str(1 << 30))
+
+    def vm(self, key):
+        with open("/proc/%d/status" % self.srv.proc.pid) as f:
+            for line in f:
+                if line.startswith(key):
+                    return int(line.split()[1])
+        return 0
+
+    def test_50mib_sha256_and_bounded_memory(self):
+        block = os.urandom(1 << 20)
+        digest = hashlib.sha256()
+        blocks = []
+        for i in range(50):
+            b = bytes([i]) + block[1:]
+            blocks.append(b)
+            digest.update(b)
+        before = self.vm("VmRSS")
+        c = http.client.HTTPConnection(self.host, self.port, timeout=60)
+        self.addCleanup(c.close)
+        c.putrequest("PUT", "/big.bin")
+        c.putheader("Authorization", basic())
+        c.putheader("Content-Length", str(50 << 20))
+        c.endheaders()
+        for b in blocks:
+            c.send(b)
+        r = c.getresponse()
+        r.read()
+        self.assertEqual(r.status, 201)
+        with open(os.path.join(self.root, "big.bin"), "rb") as f:
+            self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest.hexdigest())
+        # The body streams to disk: the server's memory does not grow with it.
+        grown = self.vm("VmRSS") - before
+        self.assertLess(grown, 16 * 1024, "server grew by %d KiB" % grown)
+
+    def test_concurrent_puts_one_wins_whole(self):
+        size = 4 << 20
+        bodies = [b"A" * size, b"B" * size]
+        results = []
+
+        def put(body):
+            s = H.connect((self.host, self.port), timeout=30)
+            try:
+                s.sendall(H.req("PUT", "/race.bin", [("Authorization", basic()),
+                                                      ("Content-Length", str(size))]))
+                for i in range(0, size, 65536):  # interleave the two bodies
+                    s.sendall(body[i:i + 65536])
+                    time.sleep(0.001)
+                out, _ = H._recv_until(s, time.monotonic() + 20,
+                                       lambda b: b"\r\n\r\n" in b)
+                results.append(out.split(b" ")[1])
+            finally:
+                s.close()
+
+        ts = [threading.Thread(target=put, args=(b,)) for b in bodies]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(60)
+        self.assertEqual(sorted(results), [b"201", b"201"] if results[0] == results[1] == b"201"
+                         else sorted([b"201", b"204"]))
+        data = self.read("race.bin")
+        self.assertIn(data, bodies)
+        self.assertEqual(temps(self.root), [])
+
+    def test_client_disconnects_halfway(self):
+        s = H.connect((self.host, self.port))
+        s.sendall(H.req("PUT", "/old.txt", [("Authorization", basic()),
+                                             ("Content-Length", str(1 << 20))]))
+        s.sendall(b"n" * 300000)
+        self.assertTrue(wait_for(lambda: len(temps(self.root)) == 1))
+        s.close()
+        self.assertTrue(wait_for(lambda: temps(self.root) == []), temps(self.root))
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+        st, _, body = self.request("GET", "/old.txt", auth=False)
+        self.assertEqual((st, body), (200, b"old content\n"))
+
+    def test_sigkill_during_upload_then_restart(self):
+        s = H.connect((self.host, self.port))
+        self.addCleanup(s.close)
+        s.sendall(H.req("PUT", "/old.txt", [("Authorization", basic()),
+                                             ("Content-Length", str(1 << 20))]))
+        s.sendall(b"k" * 300000)
+        self.assertTrue(wait_for(lambda: len(temps(self.root)) == 1))
+        self.srv.proc.send_signal(signal.SIGKILL)
+        self.srv.proc.wait(10)
+        left = temps(self.root)
+        self.assertEqual(len(left), 1)  # the killed server could not clean up...
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+        srv2 = H.serve(self, self.root, "--upload", "--auth", "%s:%s" % (USER, PASS))
+        self.assertEqual(temps(self.root), [])  # ...the next start does
+        self.assertIn("removed 1 unfinished upload", "\n".join(srv2.stderr_lines)
+                      + srv2.read_stderr())
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+
+
+class MkdirsTests(Base):
+    args = ("--upload", "--upload-anonymous", "--mkdirs", "-q")
+
+    def test_mkdirs_and_anonymous(self):
+        st, h, _ = self.request("PUT", "/a/b/c.txt", b"deep", auth=False)
+        self.assertEqual(st, 201)
+        self.assertEqual(self.read("a/b/c.txt"), b"deep")
+
+
+class NoUploadTests(Base):
+    args = ("-q",)
+
+    def test_writes_are_405(self):
+        for method in ("PUT", "DELETE", "POST"):
+            st, h, _ = self.request(method, "/old.txt", b"x" if method != "DELETE" else None,
+                                    auth=False)
+            self.assertEqual(st, 405, method)
+            self.assertEqual(h["allow"], "GET, HEAD, OPTIONS")
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+
+
+class AuthFileTests(unittest.TestCase):
+    def test_passwd_and_auth_file_protect_reads(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        r = subprocess.run([harness.NETKIT, "http", "passwd", "bob", "--iterations", "2000"],
+                           input=b"hunter2\n", capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        line = r.stdout.decode().strip()
+        self.assertRegex(line, r"^bob:pbkdf2-sha256\$2000\$[A-Za-z0-9+/=]{24}\$[A-Za-z0-9+/=]{44}$")
+        user, h = line.split(":", 1)
+        _, it, salt, dk = h.split("$")
+        want = hashlib.pbkdf2_hmac("sha256", b"hunter2", base64.b64decode(salt), int(it))
+        self.assertEqual(base64.b64decode(dk), want)
+        af = os.path.join(tmp.name, "users")
+        with open(af, "w") as f:
+            f.write("# users\n\n" + line + "\n")
+        with open(os.path.join(tmp.name, "f.txt"), "w") as f:
+            f.write("secret")
+        srv = H.serve(self, tmp.name, "--auth-file", af, "-q")
+        host, port = srv.host_port()
+        for auth, want_st in ((None, 401), (basic("bob", "hunter3"), 401),
+                              (basic("bob", "hunter2"), 200), (basic("bob", "hunter2"), 200)):
+            c = http.client.HTTPConnection(host, port, timeout=10)
+            c.request("GET", "/f.txt", headers={"Authorization": auth} if auth else {})
+            resp = c.getresponse()
+            body = resp.read()
+            c.close()
+            self.assertEqual(resp.status, want_st)
+            if want_st == 200:
+                self.assertEqual(body, b"secret")
+
+    def test_refusals(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        r = harness.run(["http", "serve", tmp.name, "-l", "127.0.0.1:0", "--upload"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn(b"--upload needs --auth", r.stderr)
+        bad = os.path.join(tmp.name, "bad")
+        with open(bad, "w") as f:
+            f.write("bob:plaintext\n")
+        r = harness.run(["http", "serve", tmp.name, "-l", "127.0.0.1:0", "--auth-file", bad])
+        self.assertEqual(r.returncode, 2)
+        r = subprocess.run([harness.NETKIT, "http", "passwd", "a:b"], input=b"x\n",
+                           capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+
+    def test_warns_on_non_loopback_listener(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        srv = H.serve(self, tmp.name, "--auth", "a:b", "-q", listen=("0.0.0.0:0",))
+        self.assertIn("WARNING: passwords travel in clear text",
+                      "\n".join(srv.stderr_lines) + srv.read_stderr())
+        srv2 = H.serve(self, tmp.name, "--auth", "a:b", "-q")
+        self.assertNotIn("WARNING", "\n".join(srv2.stderr_lines) + srv2.read_stderr())
+
+
+if __name__ == "__main__":
+    unittest.main()
