@@ -6,6 +6,8 @@
 #   make bench    side-by-side benchmarks against the peers (see bench/README.md)
 #   make fuzz     build the libFuzzer targets and run each for FUZZ_SECONDS
 #   make valgrind Debug build in build-valgrind/, unit tests and a server cycle under valgrind
+#   make lint     cppcheck and clang-tidy (.clang-tidy) over src/ and cli/; fails on any finding
+#   make coverage gcc --coverage build in build-coverage/, every test, line coverage of src/
 #   make install  PREFIX=/usr/local
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -13,7 +15,7 @@ CMAKE ?= cmake
 FUZZ_SECONDS ?= 60
 CTEST_ARGS ?= --output-on-failure -j2
 
-.PHONY: all deps build test run asan bench fuzz valgrind install clean
+.PHONY: all deps build test run asan bench fuzz valgrind lint coverage install clean
 
 all: build
 
@@ -59,8 +61,15 @@ valgrind: deps
 	@$(CMAKE) --build build-valgrind -j$(JOBS)
 	scripts/valgrind.sh build-valgrind
 
+lint: deps
+	scripts/lint.sh
+
+coverage: deps
+	@scripts/install-deps coverage
+	JOBS=$(JOBS) scripts/coverage.sh build-coverage
+
 install: build
 	$(CMAKE) --install build --prefix $(PREFIX)
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-lint build-coverage

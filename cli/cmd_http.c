@@ -47,6 +47,17 @@ static const char serve_usage[] =
     "      --auth-file FILE     lines 'USER:pbkdf2-sha256$ITER$SALT$HASH' (see 'http passwd')\n"
     "      --echo               answer every request with what was received (text, or JSON\n"
     "                           with Accept: application/json)\n"
+    "      --gzip               compress text-like responses over 1 KiB on the fly for clients\n"
+    "                           that accept gzip (chunked; HTTP/1.0 and Range get identity)\n"
+    "      --gzip-level N       compression level 1-9 (default 6; implies --gzip)\n"
+    "      --cors               allow any origin (Access-Control-Allow-Origin: *) and answer\n"
+    "                           CORS preflight requests\n"
+    "      --spa                single-page app: a missing route (no extension, Accept:\n"
+    "                           text/html) gets /index.html instead of 404\n"
+    "      --status PATH        live counters as JSON at PATH (?format=prometheus for the\n"
+    "                           Prometheus text format); loopback clients only\n"
+    "      --status-public      show --status to every client\n"
+    "      --log-format FMT     access log format: combined (default) or json\n"
     "  -v, --verbose            print each request head on stderr\n"
     "  -q, --quiet              no access log on stdout, no extra messages\n"
     "  -h, --help               show this help\n"
@@ -113,7 +124,8 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
     enum {
         OPT_BACKEND = 256, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES, OPT_SYMLINKS, OPT_LOG,
         OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_MAX_HEADER, OPT_MAX_BODY,
-        OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO
+        OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
+        OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -136,6 +148,13 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"auth", required_argument, NULL, OPT_AUTH},
         {"auth-file", required_argument, NULL, OPT_AUTH_FILE},
         {"echo", no_argument, NULL, OPT_ECHO},
+        {"gzip", no_argument, NULL, OPT_GZIP},
+        {"gzip-level", required_argument, NULL, OPT_GZIP_LEVEL},
+        {"cors", no_argument, NULL, OPT_CORS},
+        {"spa", no_argument, NULL, OPT_SPA},
+        {"status", required_argument, NULL, OPT_STATUS},
+        {"status-public", no_argument, NULL, OPT_STATUS_PUBLIC},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -196,6 +215,30 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         case OPT_UPLOAD_ANON: o->upload_anonymous = 1; break;
         case OPT_MKDIRS: o->cfg.mkdirs = 1; break;
         case OPT_ECHO: o->cfg.echo = 1; break;
+        case OPT_GZIP: o->cfg.gzip = 1; break;
+        case OPT_GZIP_LEVEL:
+            if (cli_parse_long(optarg, 1, 9, &v) < 0)
+                return cli_usage(cmd, "invalid --gzip-level '%s' (1 to 9)", optarg);
+            o->cfg.gzip = 1;
+            o->cfg.gzip_level = (int)v;
+            break;
+        case OPT_CORS: o->cfg.cors = 1; break;
+        case OPT_SPA: o->cfg.spa = 1; break;
+        case OPT_STATUS:
+            if (optarg[0] != '/' || strpbrk(optarg, "?# \t"))
+                return cli_usage(cmd, "invalid --status '%s' (a path such as /.netkit/status)",
+                                 optarg);
+            o->cfg.status_path = optarg;
+            break;
+        case OPT_STATUS_PUBLIC: o->cfg.status_public = 1; break;
+        case OPT_LOG_FORMAT:
+            if (strcmp(optarg, "combined") == 0)
+                o->cfg.log_format = NK_HTTPD_LOG_COMBINED;
+            else if (strcmp(optarg, "json") == 0)
+                o->cfg.log_format = NK_HTTPD_LOG_JSON;
+            else
+                return cli_usage(cmd, "invalid --log-format '%s' (combined or json)", optarg);
+            break;
         case OPT_AUTH: {
             char *colon = strchr(optarg, ':');
             if (!colon || colon == optarg)

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -46,6 +47,8 @@ typedef struct server_state {
     unsigned restarts;
     uint64_t window_start;
     int ready_fd;           /* worker: write end of the supervisor's readiness pipe, or -1 */
+    nk_httpd_counters *counters; /* shared slots, one per worker (several workers), or NULL */
+    int worker_index;
     nk_signal sig_chld;
     nk_timer kill_timer, restart_timer;
 } server_state;
@@ -232,6 +235,12 @@ static int run_worker(server_state *s, int own_sockets)
     cfg.drained_arg = s;
     if (o->verbose)
         cfg.on_head = print_head;
+    if (s->counters) {
+        cfg.counters = &s->counters[s->worker_index];
+        cfg.all_counters = s->counters;
+        cfg.nworkers = (unsigned)o->workers;
+        cfg.worker_index = (unsigned)s->worker_index;
+    }
     err = nk_httpd_new(s->loop, &cfg, &s->httpd);
     if (err < 0)
         return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, nk_strerror(err));
@@ -306,8 +315,8 @@ static pid_t spawn_worker(server_state *s, int index, int own_sockets)
     g_child_state = s;
     server_state child = *s;
     child.loop = NULL;
+    child.worker_index = index;
     int rc = run_worker(&child, own_sockets);
-    (void)index;
     _exit(rc);
 }
 
@@ -436,6 +445,11 @@ static int run_supervisor(server_state *s)
     if (err < 0)
         return cli_fail(o->cmd, "cannot start the event loop: %s", nk_strerror(err));
     s->pids = calloc((size_t)o->workers, sizeof *s->pids);
+    /* Counters every worker writes (its own slot) and every status page reads: shared
+     * memory made before the forks, so restarted workers map it too. */
+    size_t ctr_len = (size_t)o->workers * sizeof(nk_httpd_counters);
+    void *ctr = mmap(NULL, ctr_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    s->counters = ctr == MAP_FAILED ? NULL : ctr;
     nk_signal sig_term, sig_int, sig_hup;
     nk_signal_init(&sig_term, on_supervisor_signal, s);
     nk_signal_init(&sig_int, on_supervisor_signal, s);
@@ -491,6 +505,8 @@ static int run_supervisor(server_state *s)
     nk_timer_stop(s->loop, &s->restart_timer);
     nk_loop_free(s->loop);
     free(s->pids);
+    if (s->counters)
+        munmap(s->counters, ctr_len);
     return s->exit_code;
 }
 

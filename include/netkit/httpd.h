@@ -28,6 +28,21 @@ typedef struct nk_httpd_user {
     const char *hash;       /* "pbkdf2-sha256$ITER$SALT_B64$HASH_B64", or NULL */
 } nk_httpd_user;
 
+/* Live counters of one engine (one worker). They may sit in memory shared between processes
+ * (MAP_SHARED): the engine updates its own slot with relaxed atomic operations, and readers
+ * of other slots accept slightly inconsistent totals. */
+typedef struct nk_httpd_counters {
+    uint64_t connections_open;  /* right now */
+    uint64_t connections_total; /* accepted so far */
+    uint64_t requests_total;    /* answered (final responses) */
+    uint64_t status[5];         /* answered by status class: [0] 1xx ... [4] 5xx */
+    uint64_t bytes_sent;        /* what write/sendmsg/sendfile returned */
+    uint64_t started;           /* Unix time the engine started */
+    uint64_t pid;               /* the process of the engine */
+} nk_httpd_counters;
+
+typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_format;
+
 typedef struct nk_httpd_config {
     const char *root;          /* directory to serve */
     const char *index;         /* index file name, NULL for none ("index.html" by default) */
@@ -59,6 +74,23 @@ typedef struct nk_httpd_config {
      * be NULL. For `-v`: the caller prints. */
     void (*on_head)(void *arg, const char *head, size_t len);
     void *head_arg;
+    /* Compression on the fly (gzip, RFC 9110 section 8.4.1.3) of compressible types above
+     * 1 KiB for clients that accept it, sent chunked to HTTP/1.1 clients. Level 1-9. */
+    int gzip;
+    int gzip_level;            /* 0: 6 */
+    int cors;                  /* Access-Control-Allow-Origin: * and preflight answers */
+    int spa;                   /* missing navigations (Accept: text/html) get /index.html */
+    /* Live counters as JSON (or ?format=prometheus) at this exact path; NULL for none. Only
+     * loopback and unix-socket clients may read them unless status_public. */
+    const char *status_path;
+    int status_public;
+    nk_httpd_log_format log_format;
+    /* The engine's counters slot (NULL: its own). With several workers, all_counters points
+     * at nworkers slots (this one is all_counters[worker_index]) for the status page. */
+    nk_httpd_counters *counters;
+    const nk_httpd_counters *all_counters;
+    unsigned nworkers;
+    unsigned worker_index;
     /* Called once after nk_httpd_shutdown when no connection is left. */
     void (*on_drained)(void *arg);
     void *drained_arg;
@@ -104,5 +136,9 @@ typedef struct nk_httpd_stats {
     unsigned open;          /* open right now */
 } nk_httpd_stats;
 void nk_httpd_get_stats(const nk_httpd *srv, nk_httpd_stats *out);
+
+/* 1 when a peer (family AF_INET/AF_INET6 with its 4 or 16 address bytes, or AF_UNIX with ip
+ * NULL) is local: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or a unix socket. For --status. */
+int nk_httpd_peer_is_local(int family, const unsigned char *ip);
 
 #endif

@@ -181,7 +181,7 @@ static int parse_rfc850(const char *s, size_t len, time_t *out)
     if (nl == 0 || len != nl + 24)
         return -EINVAL;
     s += nl;
-    if (s[1] != ' ' || s[4] != '-' || s[8] != '-' || s[11] != ' ' || memcmp(s + 20, " GMT", 4))
+    if (s[1] != ' ' || s[4] != '-' || s[8] != '-' || s[11] != ' ' || memcmp(s + 20, " GMT", 4) != 0)
         return -EINVAL;
     int day = digits(s + 2, 2), mon = find_name(s + 5, month, 12), yy = digits(s + 9, 2);
     if (day < 0 || yy < 0 || parse_time(s + 12, &tm) < 0)

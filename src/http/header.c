@@ -39,9 +39,9 @@ const unsigned char nk__http_tchar[256] = {
  *   field-vchar   = VCHAR / obs-text
  * "Field values containing CR, LF, or NUL characters are invalid and dangerous"; we refuse
  * every other CTL too (DEL included), which is what the grammar says. */
-#define R16(c) [c] = 1, [c + 1] = 1, [c + 2] = 1, [c + 3] = 1, [c + 4] = 1, [c + 5] = 1, \
-    [c + 6] = 1, [c + 7] = 1, [c + 8] = 1, [c + 9] = 1, [c + 10] = 1, [c + 11] = 1,      \
-    [c + 12] = 1, [c + 13] = 1, [c + 14] = 1, [c + 15] = 1
+#define R16(c) [(c)] = 1, [(c) + 1] = 1, [(c) + 2] = 1, [(c) + 3] = 1, [(c) + 4] = 1,     \
+    [(c) + 5] = 1, [(c) + 6] = 1, [(c) + 7] = 1, [(c) + 8] = 1, [(c) + 9] = 1, [(c) + 10] = 1, \
+    [(c) + 11] = 1, [(c) + 12] = 1, [(c) + 13] = 1, [(c) + 14] = 1, [(c) + 15] = 1
 const unsigned char nk__http_fchar[256] = {
     ['\t'] = 1, R16(0x20), R16(0x30), R16(0x40), R16(0x50), R16(0x60),
     [0x70] = 1, [0x71] = 1, [0x72] = 1, [0x73] = 1, [0x74] = 1, [0x75] = 1, [0x76] = 1,
@@ -102,10 +102,13 @@ static int list_next(const char **pp, const char *end, nk_str *el)
 /* The whole element must equal token: "close" does not match "close;x" or "unclosed". */
 int nk_http_list_has(nk_str value, const char *token)
 {
-    const char *p = value.p, *end = value.p + value.len;
+    const char *p, *end;
     nk_str el;
+    /* Checked before the arithmetic: NULL + len is undefined even when len is 0. */
     if (!value.p)
         return 0;
+    p = value.p;
+    end = value.p + value.len;
     while (list_next(&p, end, &el))
         if (ieq(el.p, el.len, token))
             return 1;

@@ -122,7 +122,7 @@ enum seg_kind { SEG_EMPTY, SEG_DOT, SEG_DOTDOT, SEG_NAME };
  * percent-encoded unreserved characters. */
 static enum seg_kind seg_classify(const char *raw, size_t rlen, int declen)
 {
-    char d[2];
+    char d[2] = {0, 0}; /* set so that the analyzer need not follow seg_decode's contract */
     if (declen == 0)
         return SEG_EMPTY;
     if (declen > 2)

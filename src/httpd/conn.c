@@ -79,7 +79,7 @@ void nk__pool_free(nk_httpd *srv)
 
 static int out_pending(const nk__conn *c)
 {
-    return c->seg.mem || c->seg.len || c->iseg < c->nsegs;
+    return c->seg.mem || c->seg.len || c->iseg < c->nsegs || c->gz;
 }
 
 static void sink_abort(nk__conn *c)
@@ -99,6 +99,7 @@ void nk__conn_close(nk__conn *c)
     nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
     close(c->io.fd);
+    nk__gz_free(c);
     nk__fcache_release(srv, c->file);
     free(c->segs);
     c->in.rpos = c->in.wpos = 0;
@@ -112,6 +113,7 @@ void nk__conn_close(nk__conn *c)
     if (c->next)
         c->next->prev = c->prev;
     srv->nconns--;
+    __atomic_fetch_sub(&srv->ctr->connections_open, 1, __ATOMIC_RELAXED);
     free(c);
     nk__httpd_conn_closed(srv);
 }
@@ -208,8 +210,20 @@ static int handle(nk__conn *c, const nk_http_request *req)
         c->early_status = 0;
         return nk__respond_error(c, status, NULL);
     }
+    /* A CORS preflight never carries credentials (Fetch standard, CORS-preflight fetch), so
+     * it is answered before authentication; it reveals nothing about the resource. */
+    if (srv->cfg.cors && req->method == NK_HTTP_OPTIONS) {
+        int r = nk__cors_preflight(c, req);
+        if (r <= 0)
+            return r;
+    }
     if (nk__auth_needed(srv, req) && !nk__auth_ok(srv, req))
         return nk__respond_error(c, 401, NULL);
+    if (srv->cfg.status_path) {
+        int r = nk__status_handle(c, req);
+        if (r <= 0)
+            return r;
+    }
     switch (req->method) {
     case NK_HTTP_GET:
     case NK_HTTP_HEAD:
@@ -474,6 +488,7 @@ static int conn_process(nk__conn *c)
                 return -1;
             continue;
         }
+        c->t_head_us = nk__now_us();
         if (begin_request(c, &srv->req, r) < 0)
             return -1;
     }
@@ -618,6 +633,7 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)
         srv->conns->prev = c;
     srv->conns = c;
     srv->nconns++;
+    NK__COUNT(srv, connections_open, 1);
     c->phase = NK__PHASE_NONE;
     /* With TCP_DEFER_ACCEPT the request is usually here already: save a loop round trip. */
     on_io(srv->loop, &c->io, NK_READ);

@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -173,6 +174,11 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
     f->gz.fd = -1;
     rep_fill(srv, &f->plain, fd, st);
     f->content_type = nk_mime_lookup(srv->mime, rel);
+    /* The --gzip representation's validator: the plain one with a suffix inside the quotes
+     * (RFC 9110 section 8.8.3: each representation has its own strong ETag). */
+    size_t el = strlen(f->plain.etag);
+    if (el >= 2 && el + 5 < sizeof f->gz_etag)
+        snprintf(f->gz_etag, sizeof f->gz_etag, "%.*s-gzip\"", (int)(el - 1), f->plain.etag);
     f->expires = nk_loop_now(srv->loop) + FCACHE_VALID_MS;
 
     /* A precompressed sidecar REL.gz is a second representation of the same resource. Only

@@ -7,6 +7,8 @@
  *   auth.c     HTTP Basic authentication, password hashes
  *   upload.c   PUT, DELETE and multipart POST: bodies streamed to temporary files, renamed
  *   echo.c     --echo: answer with what was received
+ *   gzip.c     --gzip: compression on the fly, streamed as chunks from the flush loop
+ *   ops.c      --status (live counters), --cors preflight, --spa fallback
  */
 #ifndef NK_HTTPD_INTERNAL_H
 #define NK_HTTPD_INTERNAL_H
@@ -57,6 +59,7 @@ typedef struct nk__file {
     nk__rep plain;
     nk__rep gz;               /* precompressed sidecar, fd -1 when there is none */
     const char *content_type;
+    char gz_etag[NK_HTTP_ETAG_MAX]; /* plain.etag with "-gzip": the --gzip representation */
     uint64_t expires;         /* loop time after which it is opened again */
     unsigned refs;            /* the table's and each response's */
     int dead;                 /* evicted: freed by the last release */
@@ -108,6 +111,8 @@ struct nk__conn {
     const nk__sink *sink; /* the handler that claimed the current body, or NULL (discard) */
     void *sink_state;     /* its private state */
     int early_status;     /* an answer decided at head time for a request without body */
+    struct nk__gz *gz;    /* --gzip stream feeding `out` once the segments are written */
+    uint64_t t_head_us;   /* monotonic time the current head arrived (0: none), for the log */
 };
 
 typedef struct nk__listener {
@@ -166,7 +171,12 @@ struct nk_httpd {
     unsigned char auth_cache[8][32]; /* SHA-256 of credentials verified by hash (auth.c) */
     unsigned auth_cache_next;
     unsigned upload_seq;    /* makes temporary names unique within the process */
+    nk_httpd_counters own_counters;
+    nk_httpd_counters *ctr; /* cfg.counters or &own_counters */
 };
+
+/* Counters may be read by other processes (shared memory): relaxed atomics, no ordering. */
+#define NK__COUNT(srv, field, n) __atomic_fetch_add(&(srv)->ctr->field, (uint64_t)(n), __ATOMIC_RELAXED)
 
 /* server.c */
 const char *nk__httpd_date(nk_httpd *srv);
@@ -206,6 +216,7 @@ typedef struct nk__resp {
     off_t file_off;
     int no_body;                /* HEAD, 304: headers only */
     const char *extra_headers;  /* preformatted "Name: value\r\n" lines, or NULL */
+    int gzip;                   /* compress the body on the fly, chunked (gzip.c) */
 } nk__resp;
 
 void nk__resp_init(nk__resp *r, int status);
@@ -252,8 +263,22 @@ void nk__fcache_free(nk_httpd *srv);
 void nk__fcache_forget(nk_httpd *srv, const char *key); /* the file at key was changed */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
+/* gzip.c: a deflate stream of the body (mem, or else fd from offset 0, size bytes) that
+ * nk__conn_flush turns into chunks (RFC 9112 section 7.1) when c->out runs dry. */
+int nk__gz_start(nk__conn *c, int fd, const char *mem, uint64_t size);
+/* Append the next chunk(s) to c->out (c->seg.mem grows). Returns 1 when output was added,
+ * 0 when the stream is finished (and freed), negative on error. */
+int nk__gz_fill(nk__conn *c);
+void nk__gz_free(nk__conn *c);
+
+/* ops.c. Each returns as a handler does, or 1 when the request is not theirs. */
+int nk__status_handle(nk__conn *c, const nk_http_request *req);
+int nk__cors_preflight(nk__conn *c, const nk_http_request *req);
+int nk__spa_wanted(const nk_httpd *srv, const nk_http_request *req);
+
 /* log.c */
 void nk__log_request(nk__conn *c, int status, uint64_t bytes);
 void nk__log_flush(nk_httpd *srv);
+uint64_t nk__now_us(void); /* monotonic */
 
 #endif

@@ -67,7 +67,10 @@ static void build_head(nk__conn *c, const nk__resp *r)
         put_header(h, "Content-Type", r->content_type);
     /* RFC 9110 section 8.6: no Content-Length in 204 (and none in 1xx); in a 304 it could
      * only repeat the 200's value, which is left out as nginx and lighttpd do. */
-    if (r->status != 204 && r->status != 304) {
+    if (r->gzip && r->status == 200) {
+        /* RFC 9112 section 6.1: the compressed length is unknown until the end. */
+        put(h, "Transfer-Encoding: chunked\r\n", 28);
+    } else if (r->status != 204 && r->status != 304) {
         put(h, "Content-Length: ", 16);
         put_u64(h, r->content_length);
         put(h, "\r\n", 2);
@@ -98,6 +101,9 @@ static void build_head(nk__conn *c, const nk__resp *r)
     }
     if (r->extra_headers)
         put(h, r->extra_headers, strlen(r->extra_headers));
+    /* Fetch standard, CORS protocol: any origin may read; no credentials are involved. */
+    if (srv->cfg.cors)
+        put(h, "Access-Control-Allow-Origin: *\r\n", 32);
     /* RFC 9112 section 9.6 / 9.3: say when the connection ends; HTTP/1.0 clients need the
      * keep-alive said explicitly. */
     if (c->close_after)
@@ -145,8 +151,10 @@ static int send_now(nk__conn *c, const char *body, size_t body_len, int more)
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno != EAGAIN)
             return -errno;
-        if (n > 0)
+        if (n > 0) {
             written = (size_t)n;
+            NK__COUNT(srv, bytes_sent, n);
+        }
     }
     if (written < total)
         return keep_rest(c, iov, iovcnt, written);
@@ -166,6 +174,7 @@ int nk__conn_flush(nk__conn *c)
             }
             nk_buf_consume(&c->out, (size_t)n);
             c->seg.mem -= (size_t)n;
+            NK__COUNT(c->srv, bytes_sent, n);
             continue;
         }
         if (c->seg.len) {
@@ -178,6 +187,7 @@ int nk__conn_flush(nk__conn *c)
             }
             if (n == 0)
                 return -EIO; /* the file shrank under us: the promised length cannot be kept */
+            NK__COUNT(c->srv, bytes_sent, n);
             c->seg.len -= (uint64_t)n;
             if (c->seg.len && (size_t)n == want)
                 continue;
@@ -188,6 +198,14 @@ int nk__conn_flush(nk__conn *c)
         if (c->iseg < c->nsegs) {
             c->seg = c->segs[c->iseg++];
             continue;
+        }
+        if (c->gz) {
+            /* The previous piece is out: compress the next one. */
+            int r = nk__gz_fill(c);
+            if (r < 0)
+                return r;
+            if (r > 0)
+                continue;
         }
         break;
     }
@@ -217,6 +235,21 @@ int nk__respond(nk__conn *c, nk__resp *r)
 {
     nk_httpd *srv = c->srv;
     build_head(c, r);
+    if (r->gzip && !r->no_body) {
+        /* Uncompressed size in the log: known now, when the line is written. */
+        nk__log_request(c, r->status, r->content_length);
+        int err = nk__gz_start(c, r->file_fd, r->mem_body, r->content_length);
+        if (err == 0) {
+            c->file = r->file;
+            c->file_fd = r->file_fd;
+            r->file = NULL;
+            err = send_now(c, NULL, 0, 1);
+        } else {
+            nk__fcache_release(srv, r->file);
+            r->file = NULL;
+        }
+        return respond_finish(c, err);
+    }
     int has_file = r->file && r->file_fd >= 0 && !r->no_body && r->content_length > 0 &&
                    !r->mem_body;
     nk__log_request(c, r->status, r->no_body ? 0 : r->content_length);

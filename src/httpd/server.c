@@ -137,6 +137,7 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
         if (fd < 0)
             return; /* a transient error for this one client (ECONNABORTED, EPERM...) */
         srv->stats.connections++;
+        NK__COUNT(srv, connections_total, 1);
         int err = nk__conn_start(srv, fd, &peer);
         if (srv->nconns > srv->peak_conns)
             srv->peak_conns = srv->nconns;
@@ -213,6 +214,13 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
         srv->cfg.limits.max_headers = NK_HTTP_MAX_HEADERS;
     if (srv->cfg.max_conns == 0)
         srv->cfg.max_conns = 1;
+    /* A restarted worker takes over its slot: what was open died with its predecessor. */
+    srv->ctr = srv->cfg.counters ? srv->cfg.counters : &srv->own_counters;
+    __atomic_store_n(&srv->ctr->connections_open, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&srv->ctr->started, (uint64_t)time(NULL), __ATOMIC_RELAXED);
+    __atomic_store_n(&srv->ctr->pid, (uint64_t)getpid(), __ATOMIC_RELAXED);
+    if (srv->cfg.gzip_level < 1 || srv->cfg.gzip_level > 9)
+        srv->cfg.gzip_level = 6;
     nk_buf_init(&srv->head, 0);
     nk_buf_init(&srv->body, 0);
     nk_buf_init(&srv->log, 0);

@@ -20,6 +20,7 @@
 #include <linux/openat2.h>
 
 #define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
+#define GZIP_MIN_SIZE 1024 /* below this the gzip header and chunk framing eat the gain */
 
 /* Open rel (relative, may be ".") beneath dirfd. Returns the fd or a negative errno. */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel)
@@ -271,16 +272,30 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
     /* A precompressed sidecar is chosen by Accept-Encoding, so Vary says so; it is its own
      * representation with its own validator (RFC 9110 section 8.8.3). */
     const nk__rep *rep = &f->plain;
+    int on_the_fly = 0;
     if (f->gz.fd >= 0) {
         r.vary_accept_encoding = 1;
         if (accepts_gzip(req)) {
             rep = &f->gz;
             r.content_encoding = "gzip";
         }
+    } else if (srv->cfg.gzip && f->gz_etag[0] && nk_mime_compressible(f->content_type) &&
+               f->plain.st.st_size > GZIP_MIN_SIZE) {
+        /* --gzip: the choice depends on Accept-Encoding, whichever way it goes. A Range
+         * request gets the identity representation (ranges of a compressed stream made on
+         * the fly could not be repeated byte for byte), and so does HTTP/1.0, which has no
+         * chunked coding to carry a body of unknown length. */
+        r.vary_accept_encoding = 1;
+        int ranged = req->method == NK_HTTP_GET && header_value(req, "Range");
+        if (!c->http10 && !ranged && accepts_gzip(req)) {
+            on_the_fly = 1;
+            r.content_encoding = "gzip";
+            r.accept_ranges = 0;
+        }
     }
     const struct stat *st = &rep->st;
     r.file_fd = rep->fd;
-    r.etag = rep->etag;
+    r.etag = on_the_fly ? f->gz_etag : rep->etag;
     r.last_modified = st->st_mtim.tv_sec;
 
     nk_http_cond_input cond = {
@@ -289,7 +304,7 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
         .if_none_match = header_or_absent(req, "If-None-Match"),
         .if_modified_since = header_or_absent(req, "If-Modified-Since"),
         .if_unmodified_since = header_or_absent(req, "If-Unmodified-Since"),
-        .etag = rep->etag,
+        .etag = r.etag,
         .mtime = st->st_mtim.tv_sec,
     };
     int cs = nk_http_cond_evaluate(&cond);
@@ -309,6 +324,11 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
     uint64_t size = (uint64_t)st->st_size;
     r.content_length = size;
     r.no_body = req->method == NK_HTTP_HEAD;
+    if (on_the_fly) {
+        r.gzip = 1;
+        r.mem_body = rep->body;
+        return nk__respond(c, &r);
+    }
 
     const nk_str *range = req->method == NK_HTTP_GET ? header_value(req, "Range") : NULL;
     if (range) {
@@ -392,6 +412,27 @@ static int serve_directory(nk__conn *c, const nk_http_request *req, int dirfd)
     return serve_listing(c, req, dirfd);
 }
 
+/* --spa: a client-side route that is not a file gets the root index, as the application's
+ * router handles it in the browser. Cached under "/", like the root directory's index. */
+static int serve_spa_index(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    const char *index = srv->cfg.index && *srv->cfg.index ? srv->cfg.index : "index.html";
+    strcpy(srv->path, "/");
+    nk__file *cached = nk__fcache_get(srv, srv->path);
+    if (cached)
+        return serve_file(c, req, cached);
+    int fd = nk__open_beneath(srv, srv->root_fd, index);
+    if (fd < 0)
+        return respond_simple(c, 404);
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return respond_simple(c, 404);
+    }
+    return serve_opened(c, req, fd, &st, index);
+}
+
 int nk__static_handle(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
@@ -407,6 +448,8 @@ int nk__static_handle(nk__conn *c, const nk_http_request *req)
         return serve_file(c, req, cached);
     const char *rel = srv->path[1] ? srv->path + 1 : ".";
     int fd = nk__open_beneath(srv, srv->root_fd, rel);
+    if (fd < 0 && (fd == -ENOENT || fd == -ENOTDIR) && srv->cfg.spa && nk__spa_wanted(srv, req))
+        return serve_spa_index(c, req);
     if (fd < 0)
         return respond_simple(c, nk__errno_status(fd));
     struct stat st;

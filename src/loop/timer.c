@@ -92,6 +92,8 @@ int nk_timer_start(nk_loop *loop, nk_timer *t, uint64_t timeout_ms, uint64_t rep
         nk_heap_remove(loop, t);
     if (loop->nheap == loop->capheap) {
         size_t ncap = loop->capheap ? loop->capheap * 2 : 16;
+        /* An array of pointers, so sizeof *nh is meant (the check expects a struct there).
+         * NOLINTNEXTLINE(bugprone-sizeof-expression) */
         nk_timer **nh = realloc(loop->heap, ncap * sizeof *nh);
         if (nh == NULL)
             return -ENOMEM;

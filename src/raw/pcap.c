@@ -104,7 +104,8 @@ int nk_pcap_write(nk_pcap *p, const struct timespec *ts, const void *data, size_
     size_t cap = len < p->snaplen ? len : p->snaplen;
     uint8_t hdr[NK_PCAP_REC_LEN];
     nk_pcap_record_header(hdr, ts, (uint32_t)cap, (uint32_t)origlen, p->flags);
-    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)(uintptr_t)data, cap}};
+    /* iov_base is not const, but writev only reads through it. */
+    struct iovec iov[2] = {{hdr, sizeof hdr}, {(void *)data, cap}};
     int rc = write_all(p->fd, iov, 2);
     if (rc == 0)
         p->packets++;

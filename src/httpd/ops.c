@@ -1,0 +1,240 @@
+/* Operator features around the static handler:
+ *   --status PATH  live counters (this worker's slot, and every worker's when the supervisor
+ *                  shares them) as JSON or, with ?format=prometheus, in the Prometheus text
+ *                  exposition format; only for local clients unless --status-public
+ *   --cors         answers to CORS preflight requests (Fetch standard, "CORS protocol")
+ *   --spa          which missing paths fall back to the root index (see static.c)
+ */
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
+
+int nk_httpd_peer_is_local(int family, const unsigned char *ip)
+{
+    static const unsigned char v6_loop[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family == AF_UNIX)
+        return 1;
+    if (!ip)
+        return 0;
+    if (family == AF_INET)
+        return ip[0] == 127;
+    if (family == AF_INET6)
+        return memcmp(ip, v6_loop, 16) == 0 || (memcmp(ip, v4_mapped, 12) == 0 && ip[12] == 127);
+    return 0;
+}
+
+/* ---- --status ---------------------------------------------------------------------------- */
+
+static uint64_t get(const uint64_t *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+static void sum_into(nk_httpd_counters *sum, const nk_httpd_counters *c)
+{
+    sum->connections_open += get(&c->connections_open);
+    sum->connections_total += get(&c->connections_total);
+    sum->requests_total += get(&c->requests_total);
+    for (int k = 0; k < 5; k++)
+        sum->status[k] += get(&c->status[k]);
+    sum->bytes_sent += get(&c->bytes_sent);
+}
+
+static int query_has(const nk_http_request *req, const char *kv)
+{
+    size_t n = strlen(kv);
+    const char *p = req->query.p;
+    if (!p)
+        return 0;
+    for (size_t i = 0; i + n <= req->query.len; i++)
+        if ((i == 0 || p[i - 1] == '&') && memcmp(p + i, kv, n) == 0 &&
+            (i + n == req->query.len || p[i + n] == '&'))
+            return 1;
+    return 0;
+}
+
+static void json_counters(nk_buf *b, const nk_httpd_counters *c)
+{
+    nk_buf_printf(b, "\"connections_open\":%llu,\"connections_total\":%llu,"
+                     "\"requests_total\":%llu,\"requests_by_class\":{\"1xx\":%llu,\"2xx\":%llu,"
+                     "\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},\"bytes_sent\":%llu",
+                  (unsigned long long)get(&c->connections_open),
+                  (unsigned long long)get(&c->connections_total),
+                  (unsigned long long)get(&c->requests_total),
+                  (unsigned long long)get(&c->status[0]), (unsigned long long)get(&c->status[1]),
+                  (unsigned long long)get(&c->status[2]), (unsigned long long)get(&c->status[3]),
+                  (unsigned long long)get(&c->status[4]), (unsigned long long)get(&c->bytes_sent));
+}
+
+static void render_json(nk_httpd *srv, nk_buf *b, const nk_httpd_counters *all, unsigned n,
+                        const nk_httpd_counters *sum, uint64_t now)
+{
+    nk_buf_printf(b, "{\"pid\":%llu,\"worker\":%u,\"workers_total\":%u,\"uptime_seconds\":%llu,",
+                  (unsigned long long)get(&srv->ctr->pid), srv->cfg.worker_index, n,
+                  (unsigned long long)(now - get(&srv->ctr->started)));
+    json_counters(b, sum);
+    nk_buf_append_str(b, ",\"workers\":[");
+    for (unsigned i = 0; i < n; i++) {
+        uint64_t started = get(&all[i].started);
+        nk_buf_printf(b, "%s{\"worker\":%u,\"pid\":%llu,\"uptime_seconds\":%llu,", i ? "," : "",
+                      i, (unsigned long long)get(&all[i].pid),
+                      (unsigned long long)(started && now > started ? now - started : 0));
+        json_counters(b, &all[i]);
+        nk_buf_append_str(b, "}");
+    }
+    nk_buf_append_str(b, "]}\n");
+}
+
+static void prom_metric(nk_buf *b, const char *name, const char *type, const char *help)
+{
+    nk_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters *all,
+                              unsigned n, const nk_httpd_counters *sum, uint64_t now)
+{
+    /* Text exposition format 0.0.4: HELP and TYPE once per metric family, then samples. */
+    prom_metric(b, "netkit_http_connections_open", "gauge", "Client connections open now.");
+    nk_buf_printf(b, "netkit_http_connections_open %llu\n",
+                  (unsigned long long)sum->connections_open);
+    prom_metric(b, "netkit_http_connections_accepted_total", "counter",
+                "Client connections accepted.");
+    nk_buf_printf(b, "netkit_http_connections_accepted_total %llu\n",
+                  (unsigned long long)sum->connections_total);
+    prom_metric(b, "netkit_http_requests_total", "counter", "Responses sent, by status class.");
+    static const char *const classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
+    for (int k = 0; k < 5; k++)
+        nk_buf_printf(b, "netkit_http_requests_total{class=\"%s\"} %llu\n", classes[k],
+                      (unsigned long long)sum->status[k]);
+    prom_metric(b, "netkit_http_sent_bytes_total", "counter", "Bytes written to client sockets.");
+    nk_buf_printf(b, "netkit_http_sent_bytes_total %llu\n", (unsigned long long)sum->bytes_sent);
+    prom_metric(b, "netkit_http_uptime_seconds", "gauge", "Seconds since this worker started.");
+    nk_buf_printf(b, "netkit_http_uptime_seconds %llu\n",
+                  (unsigned long long)(now - get(&srv->ctr->started)));
+    prom_metric(b, "netkit_http_worker_requests_total", "counter", "Responses sent, by worker.");
+    for (unsigned i = 0; i < n; i++)
+        nk_buf_printf(b, "netkit_http_worker_requests_total{worker=\"%u\"} %llu\n", i,
+                      (unsigned long long)get(&all[i].requests_total));
+    prom_metric(b, "netkit_http_worker_connections_open", "gauge", "Connections open, by worker.");
+    for (unsigned i = 0; i < n; i++)
+        nk_buf_printf(b, "netkit_http_worker_connections_open{worker=\"%u\"} %llu\n", i,
+                      (unsigned long long)get(&all[i].connections_open));
+}
+
+int nk__status_handle(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    const char *path = srv->cfg.status_path;
+    if (req->path.len != strlen(path) || memcmp(req->path.p, path, req->path.len) != 0)
+        return 1;
+    if (req->method != NK_HTTP_GET && req->method != NK_HTTP_HEAD)
+        return 1; /* the normal 405 */
+    if (!srv->cfg.status_public && !nk_httpd_peer_is_local(c->peer_family, c->peer_ip))
+        return nk__respond_error(c, 403, "The status page is only shown to local clients.");
+    const nk_httpd_counters *all = srv->cfg.all_counters;
+    unsigned n = srv->cfg.nworkers;
+    if (!all || n == 0) {
+        all = srv->ctr;
+        n = 1;
+    }
+    nk_httpd_counters sum;
+    memset(&sum, 0, sizeof sum);
+    for (unsigned i = 0; i < n; i++)
+        sum_into(&sum, &all[i]);
+    uint64_t now = (uint64_t)time(NULL);
+    int prom = query_has(req, "format=prometheus");
+    nk_buf *b = &srv->body;
+    nk_buf_clear(b);
+    if (prom)
+        render_prometheus(srv, b, all, n, &sum, now);
+    else
+        render_json(srv, b, all, n, &sum, now);
+    nk__resp r;
+    nk__resp_init(&r, 200);
+    r.content_type = prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json";
+    r.content_length = nk_buf_len(b);
+    r.no_body = req->method == NK_HTTP_HEAD;
+    r.extra_headers = "Cache-Control: no-store\r\n";
+    return nk__respond(c, &r);
+}
+
+/* ---- --cors ------------------------------------------------------------------------------ */
+
+static int is_tchar(unsigned char ch)
+{
+    /* RFC 9110 section 5.6.2 */
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch && strchr("!#$%&'*+-.^_`|~", ch));
+}
+
+/* Access-Control-Request-Headers is a list of field names: tokens, commas, spaces. */
+static int header_list_ok(nk_str v)
+{
+    int tokens = 0, in_tok = 0;
+    for (size_t i = 0; i < v.len; i++) {
+        unsigned char ch = (unsigned char)v.p[i];
+        if (is_tchar(ch)) {
+            if (!in_tok)
+                tokens++;
+            in_tok = 1;
+        } else if (ch == ',' || ch == ' ' || ch == '\t') {
+            in_tok = 0;
+        } else {
+            return 0;
+        }
+    }
+    return tokens > 0 && v.len < 1024;
+}
+
+int nk__cors_preflight(nk__conn *c, const nk_http_request *req)
+{
+    /* A preflight is an OPTIONS request with Origin and Access-Control-Request-Method. */
+    if (!nk_http_find_header(req, "Origin") ||
+        !nk_http_find_header(req, "Access-Control-Request-Method"))
+        return 1;
+    nk_httpd *srv = c->srv;
+    const nk_http_header *h = nk_http_find_header(req, "Access-Control-Request-Headers");
+    char extra[1400];
+    int n = snprintf(extra, sizeof extra, "Access-Control-Allow-Methods: %s\r\n", nk__allow(srv));
+    if (h && header_list_ok(h->value))
+        n += snprintf(extra + n, sizeof extra - (size_t)n,
+                      "Access-Control-Allow-Headers: %.*s\r\n", (int)h->value.len, h->value.p);
+    /* The allowed headers echo the request's, so caches must key on them. With the literal
+     * "*" origin the answer does not depend on Origin: no Vary: Origin is needed. */
+    snprintf(extra + n, sizeof extra - (size_t)n,
+             "Access-Control-Max-Age: 86400\r\nVary: Access-Control-Request-Headers\r\n");
+    nk__resp r;
+    nk__resp_init(&r, 204);
+    r.no_body = 1;
+    r.extra_headers = extra;
+    return nk__respond(c, &r);
+}
+
+/* ---- --spa ------------------------------------------------------------------------------- */
+
+int nk__spa_wanted(const nk_httpd *srv, const nk_http_request *req)
+{
+    /* A browser navigation lists text/html in Accept; scripts and images do not. */
+    const nk_http_header *h = nk_http_find_header(req, "Accept");
+    if (!h)
+        return 0;
+    int html = 0;
+    for (size_t i = 0; i + 9 <= h->value.len; i++)
+        if (strncasecmp(h->value.p + i, "text/html", 9) == 0)
+            html = 1;
+    if (!html)
+        return 0;
+    /* Only "routes": the last segment has no extension, or is a .html page. */
+    const char *path = srv->path;
+    const char *last = strrchr(path, '/');
+    last = last ? last + 1 : path;
+    const char *dot = strrchr(last, '.');
+    if (!dot)
+        return 1;
+    return strcasecmp(dot, ".html") == 0;
+}
