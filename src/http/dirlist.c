@@ -72,7 +72,7 @@ static int list_add(dl_list *l, int dfd, const char *name)
     }
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
-        dl_entry **e = realloc(l->e, cap * sizeof(*e));
+        dl_entry **e = realloc(l->e, cap * sizeof(dl_entry *));
         if (!e)
             return -ENOMEM;
         l->e = e;
@@ -301,7 +301,7 @@ int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfi
     r = read_dir(dirfd, show_dotfiles, &l);
     if (r == 0) {
         if (l.n > 1)
-            qsort(l.e, l.n, sizeof(*l.e), cmp_entry);
+            qsort(l.e, l.n, sizeof(dl_entry *), cmp_entry);
         r = json ? render_json(&l, out) : render_html(&l, url_path, flags, out);
     }
     list_free(&l);

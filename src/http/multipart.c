@@ -103,8 +103,7 @@ int nk_http_multipart_init(nk_http_multipart *m, nk_str ct)
     const char *name;
     size_t nlen, vlen;
     char val[NK_HTTP_MULTIPART_BOUNDARY_MAX + 2];
-    int r;
-    while ((r = next_param(&p, end, &name, &nlen, val, sizeof val, &vlen)) == 1) {
+    while (next_param(&p, end, &name, &nlen, val, sizeof val, &vlen) == 1) {
         if (!ieq(name, nlen, "boundary"))
             continue;
         if (vlen == 0 || vlen > NK_HTTP_MULTIPART_BOUNDARY_MAX || val[vlen - 1] == ' ')
@@ -119,7 +118,7 @@ int nk_http_multipart_init(nk_http_multipart *m, nk_str ct)
         m->matched = 2; /* the body may start with the delimiter, without the CRLF before it */
         return 0;
     }
-    return -EINVAL;
+    return -EINVAL; /* a malformed parameter (-EBADMSG from next_param), or no boundary */
 }
 
 static int parse_disposition(nk_http_multipart *m, const char *p, const char *end)
@@ -136,8 +135,7 @@ static int parse_disposition(nk_http_multipart *m, const char *p, const char *en
     const char *name;
     size_t nlen, vlen;
     char val[NK_HTTP_MULTIPART_NAME_MAX];
-    int r;
-    while ((r = next_param(&p, end, &name, &nlen, val, sizeof val, &vlen)) == 1) {
+    while (next_param(&p, end, &name, &nlen, val, sizeof val, &vlen) == 1) {
         if (memchr(val, '\0', vlen))
             return -EBADMSG;
         if (ieq(name, nlen, "name")) {

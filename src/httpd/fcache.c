@@ -197,7 +197,7 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
     }
 
     if (!srv->fcache)
-        srv->fcache = calloc(FCACHE_SLOTS, sizeof *srv->fcache);
+        srv->fcache = calloc(FCACHE_SLOTS, sizeof(nk__file *));
     size_t slot = hash_path(key) % FCACHE_SLOTS;
     if (srv->fcache && (srv->fcache[slot] || srv->fcache_count < srv->fcache_max)) {
         evict(srv, slot);

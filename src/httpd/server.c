@@ -246,7 +246,7 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
 
 int nk_httpd_listen(nk_httpd *srv, int listen_fd)
 {
-    nk__listener **grown = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof *grown);
+    nk__listener **grown = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(nk__listener *));
     if (!grown)
         return -ENOMEM;
     srv->listeners = grown;

@@ -332,13 +332,14 @@ static int begin_put(nk__conn *c, const nk_http_request *req)
     if (st == 0 && u->path[plen - 1] == '/')
         st = 409; /* a directory is not a file to write */
     const char *name = strrchr(u->path, '/') + 1;
-    if (st == 0 && strlen(name) >= sizeof u->name)
+    size_t name_len = strlen(name);
+    if (st == 0 && name_len >= sizeof u->name)
         st = 414;
     if (st) {
         free(u);
         return st;
     }
-    strcpy(u->name, name);
+    memcpy(u->name, name, name_len + 1); /* bounded just above */
     u->dirfd = open_parent(srv, u->path, srv->cfg.mkdirs);
     if (u->dirfd < 0) {
         st = open_status(u->dirfd);
