@@ -135,7 +135,8 @@ static int parse_disposition(nk_http_multipart *m, const char *p, const char *en
     const char *name;
     size_t nlen, vlen;
     char val[NK_HTTP_MULTIPART_NAME_MAX];
-    while (next_param(&p, end, &name, &nlen, val, sizeof val, &vlen) == 1) {
+    int r;
+    while ((r = next_param(&p, end, &name, &nlen, val, sizeof val, &vlen)) == 1) {
         if (memchr(val, '\0', vlen))
             return -EBADMSG;
         if (ieq(name, nlen, "name")) {
