@@ -36,7 +36,7 @@ typedef struct chat_client {
     int welcomed, quitting;
     int tty;
     char name[CHAT_NAME_MAX + 1];
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     int exit_code;
 } chat_client;
 
@@ -355,10 +355,8 @@ int chat_join(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing ADDR");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
+        return CLI_USAGE;
     if (!name) {
         name = getenv("USER");
         if (!name || !chat_name_valid(name, strlen(name)))
@@ -394,10 +392,7 @@ int chat_join(int argc, char **argv)
     nk_io_init(&cl.io, fd, on_sock, &cl);
     nk_io_init(&cl.in_io, STDIN_FILENO, on_stdin, &cl);
     nk_defer_init(&cl.in_defer, on_stdin_defer, &cl);
-    nk_signal_init(&cl.sigint, on_signal, &cl);
-    nk_signal_init(&cl.sigterm, on_signal, &cl);
-    nk_signal_start(cl.loop, &cl.sigint, SIGINT);
-    nk_signal_start(cl.loop, &cl.sigterm, SIGTERM);
+    cli_stop_signals_start(cl.loop, &cl.stop_signals, on_signal, &cl);
     client_send(&cl, "HELLO", cl.name, strlen(cl.name));
     client_update(&cl);
     rc = nk_loop_run(cl.loop, NK_RUN_DEFAULT);
@@ -407,8 +402,7 @@ int chat_join(int argc, char **argv)
     nk_io_stop(cl.loop, &cl.io);
     nk_io_stop(cl.loop, &cl.in_io);
     nk_defer_stop(cl.loop, &cl.in_defer);
-    nk_signal_stop(cl.loop, &cl.sigint);
-    nk_signal_stop(cl.loop, &cl.sigterm);
+    cli_stop_signals_stop(cl.loop, &cl.stop_signals);
     nk_loop_free(cl.loop);
     nk_frame_decoder_free(&cl.in);
     nk_buf_free(&cl.out);

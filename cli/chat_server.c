@@ -22,6 +22,7 @@
  */
 #include "cli.h"
 #include "chat.h"
+#include "cli_server.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -39,7 +40,7 @@
 #define CHAT_DEFAULT_SEND_TIMEOUT 5
 #define CHAT_DEFAULT_HELLO_TIMEOUT 10
 #define CHAT_DEFAULT_MAX_CLIENTS 1000
-#define CHAT_ACCEPT_PAUSE_MS 100
+#define CHAT_ACCEPTS_PER_EVENT 64
 
 typedef struct chat_server chat_server;
 typedef struct chat_conn chat_conn;
@@ -66,9 +67,8 @@ struct chat_server {
     const char *cmd;
     nk_loop *loop;
     int lfd;
-    nk_io lio;
-    nk_timer resume;
-    nk_signal sigint, sigterm;
+    cli_acceptor accept;
+    cli_stop_signals stop_signals;
     chat_conn *conns;
     size_t nconns;
     size_t max_clients;
@@ -535,40 +535,11 @@ static void conn_new(chat_server *srv, int fd, const nk_addr *peer)
     conn_update(c);
 }
 
-static void on_resume(nk_loop *loop, nk_timer *t)
+static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
 {
-    chat_server *srv = t->data;
-    nk_io_start(loop, &srv->lio, NK_READ);
-}
-
-static void on_accept(nk_loop *loop, nk_io *io, unsigned events)
-{
-    (void)events;
-    chat_server *srv = io->data;
-    for (int i = 0; i < 64; i++) {
-        nk_addr peer;
-        int fd = nk_sock_accept(srv->lfd, &peer);
-        if (fd >= 0) {
-            conn_new(srv, fd, &peer);
-            continue;
-        }
-        if (fd == -EAGAIN || fd == -EWOULDBLOCK)
-            break;
-        if (fd == -EINTR || fd == -ECONNABORTED || fd == -EPROTO || fd == -EPERM)
-            continue;
-        /* Out of descriptors or memory: retrying at once would spin. */
-        nk_io_stop(loop, &srv->lio);
-        nk_timer_start(loop, &srv->resume, CHAT_ACCEPT_PAUSE_MS, 0);
-        break;
-    }
-    reap(srv);
-}
-
-static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
-{
-    (void)sig;
-    (void)signum;
-    nk_loop_stop(loop);
+    chat_server *srv = a->data;
+    conn_new(srv, fd, peer);
+    reap(srv); /* a refused newcomer ("server full") may be reaped at once */
 }
 
 static void serve_help(FILE *out)
@@ -649,10 +620,8 @@ int chat_serve(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing ADDR");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
+        return CLI_USAGE;
     /* The mark sits well under the cap, so that a member that reads keeps its queue under it. */
     srv.low_water = CHAT_LOW_WATER < srv.max_queue / 2 ? CHAT_LOW_WATER : srv.max_queue / 2;
     nk_addr addr;
@@ -671,25 +640,21 @@ int chat_serve(int argc, char **argv)
         close(srv.lfd);
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     }
-    nk_io_init(&srv.lio, srv.lfd, on_accept, &srv);
-    nk_timer_init(&srv.resume, on_resume, &srv);
-    nk_signal_init(&srv.sigint, on_signal, &srv);
-    nk_signal_init(&srv.sigterm, on_signal, &srv);
-    nk_signal_start(srv.loop, &srv.sigint, SIGINT);
-    nk_signal_start(srv.loop, &srv.sigterm, SIGTERM);
-    rc = nk_io_start(srv.loop, &srv.lio, NK_READ);
+    cli_acceptor_init(&srv.accept, srv.loop, cmd, srv.lfd, CHAT_ACCEPTS_PER_EVENT, on_conn, &srv);
+    cli_stop_signals_start(srv.loop, &srv.stop_signals, NULL, NULL);
+    rc = cli_acceptor_start(&srv.accept);
     if (rc < 0)
         srv.exit_code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
     else if (cli_print_listening("tcp", srv.lfd) < 0)
         srv.exit_code = cli_fail(cmd, "getsockname failed");
     else if ((rc = nk_loop_run(srv.loop, NK_RUN_DEFAULT)) < 0)
         srv.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+    else
+        srv.exit_code = srv.accept.exit_code;
     while (srv.conns)
         conn_free(srv.conns);
-    nk_io_stop(srv.loop, &srv.lio);
-    nk_timer_stop(srv.loop, &srv.resume);
-    nk_signal_stop(srv.loop, &srv.sigint);
-    nk_signal_stop(srv.loop, &srv.sigterm);
+    cli_acceptor_stop(&srv.accept);
+    cli_stop_signals_stop(srv.loop, &srv.stop_signals);
     nk_loop_free(srv.loop);
     close(srv.lfd);
     return srv.exit_code;

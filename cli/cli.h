@@ -7,6 +7,7 @@
 #define NETKIT_CLI_H
 
 #include <stdio.h>
+#include <sys/types.h>
 #include <netkit/netkit.h>
 
 enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
@@ -51,6 +52,42 @@ int cli_parse_bind_addr(const char *cmd, const char *text, int socktype, nk_addr
 /* Print the readiness line "listening on <scheme>://<addr>" ("unix:<path>" for Unix sockets,
  * whatever scheme says) for the listening socket fd, with the real port. 0 or negative error. */
 int cli_print_listening(const char *scheme, int fd);
+
+/* After getopt: exactly one operand must follow the options; `what` names it in the messages
+ * ("ADDR"). Sets *out (when out is not NULL) to argv[optind] and returns 0, or prints "missing ADDR" / "unexpected argument 'X'" and
+ * returns CLI_USAGE. */
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *what, const char **out);
+
+/* Parse a unix socket address given as PATH or unix:PATH, for commands where only a unix socket
+ * makes sense (so a plain path needs no prefix). Returns 0 or an exit code, as
+ * cli_parse_bind_addr. */
+int cli_parse_unix_addr(const char *cmd, const char *text, int socktype, nk_addr *out);
+
+/* The socket file a command bound. It is removed on exit only if it is still the file this
+ * command created: meanwhile another process may have replaced it with its own socket. */
+typedef struct cli_unix_file {
+    char *path; /* NULL: nothing to remove (not a unix path, abstract name, or gone already) */
+    dev_t dev;
+    ino_t ino;
+} cli_unix_file;
+
+/* Remember the socket file at sun_path (a sockaddr_un's), right after binding it; an abstract
+ * name (sun_path[0] == '\0') has no file. */
+void cli_unix_file_remember(cli_unix_file *f, const char *sun_path);
+/* Unlink the file if it is still the one remembered; forget it either way. */
+void cli_unix_file_remove(cli_unix_file *f);
+
+/* SIGINT and SIGTERM, watched on the loop: how every long-running command is told to stop
+ * (DESIGN.md: servers stop cleanly, exit 0). Zeroed or started, it may be stopped. */
+typedef struct cli_stop_signals {
+    nk_signal sigint, sigterm;
+} cli_stop_signals;
+
+/* Watch SIGINT and SIGTERM. cb runs on either, with sig->data == data; a NULL cb stops the loop,
+ * so that the command's normal clean-up runs. Returns 0, or a negative error with nothing
+ * watched. */
+int cli_stop_signals_start(nk_loop *loop, cli_stop_signals *s, nk_signal_cb cb, void *data);
+void cli_stop_signals_stop(nk_loop *loop, cli_stop_signals *s);
 
 /* Commands, one file each (cmd_<noun>.c). */
 int cmd_echo(int argc, char **argv);

@@ -4,9 +4,13 @@
 #include <errno.h>
 #include <getopt.h>
 #include <netdb.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <limits.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 static void vreport(const char *cmd, const char *fmt, va_list ap)
 {
@@ -179,4 +183,75 @@ int cli_print_listening(const char *scheme, int fd)
         fprintf(stderr, "listening on %s://%s\n", scheme, text);
     fflush(stderr);
     return 0;
+}
+
+int cli_one_operand(const char *cmd, int argc, char **argv, const char *what, const char **out)
+{
+    if (optind >= argc)
+        return cli_usage(cmd, "missing %s", what);
+    if (optind + 1 < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (out)
+        *out = argv[optind];
+    return 0;
+}
+
+int cli_parse_unix_addr(const char *cmd, const char *text, int socktype, nk_addr *out)
+{
+    char buf[PATH_MAX + 8];
+    if (strncmp(text, "unix:", 5) != 0) {
+        if (!*text)
+            return cli_usage(cmd, "empty unix socket path");
+        int n = snprintf(buf, sizeof buf, "unix:%s", text);
+        if (n < 0 || (size_t)n >= sizeof buf)
+            return cli_usage(cmd, "unix socket path too long");
+        text = buf;
+    }
+    return cli_parse_bind_addr(cmd, text, socktype, out);
+}
+
+void cli_unix_file_remember(cli_unix_file *f, const char *sun_path)
+{
+    f->path = NULL;
+    struct stat st;
+    if (sun_path[0] == '\0' || stat(sun_path, &st) != 0)
+        return;
+    f->path = strndup(sun_path, sizeof(((struct sockaddr_un *)0)->sun_path));
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+}
+
+void cli_unix_file_remove(cli_unix_file *f)
+{
+    if (!f->path)
+        return;
+    struct stat st;
+    if (lstat(f->path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == f->dev &&
+        st.st_ino == f->ino)
+        unlink(f->path);
+    free(f->path);
+    f->path = NULL;
+}
+
+static void stop_loop(nk_loop *loop, nk_signal *sig, int signum)
+{
+    (void)sig;
+    (void)signum;
+    nk_loop_stop(loop);
+}
+
+int cli_stop_signals_start(nk_loop *loop, cli_stop_signals *s, nk_signal_cb cb, void *data)
+{
+    nk_signal_init(&s->sigint, cb ? cb : stop_loop, data);
+    nk_signal_init(&s->sigterm, cb ? cb : stop_loop, data);
+    int rc = nk_signal_start(loop, &s->sigint, SIGINT);
+    if (rc == 0 && (rc = nk_signal_start(loop, &s->sigterm, SIGTERM)) < 0)
+        nk_signal_stop(loop, &s->sigint);
+    return rc;
+}
+
+void cli_stop_signals_stop(nk_loop *loop, cli_stop_signals *s)
+{
+    nk_signal_stop(loop, &s->sigint);
+    nk_signal_stop(loop, &s->sigterm);
 }

@@ -129,7 +129,7 @@ struct bench {
     char *block; /* size + BENCH_SPREAD bytes of pseudo-random content */
     char *rbuf;
     nk_timer timer, connect_timer, retry; /* duration, connection phase, udp retries */
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     int running, failed, interrupted;
     uint64_t start_ns, stop_ns;
     uint64_t messages, retries, duplicates;
@@ -650,8 +650,7 @@ static void bench_free(bench *b)
         nk_timer_stop(b->loop, &b->timer);
         nk_timer_stop(b->loop, &b->connect_timer);
         nk_timer_stop(b->loop, &b->retry);
-        nk_signal_stop(b->loop, &b->sigint);
-        nk_signal_stop(b->loop, &b->sigterm);
+        cli_stop_signals_stop(b->loop, &b->stop_signals);
         nk_loop_free(b->loop);
     }
     free(b->block);
@@ -770,10 +769,7 @@ static int bench_echo(int argc, char **argv)
     nk_timer_init(&b->timer, on_duration, b);
     nk_timer_init(&b->connect_timer, on_connect_timeout, b);
     nk_timer_init(&b->retry, on_retry, b);
-    nk_signal_init(&b->sigint, on_signal, b);
-    nk_signal_init(&b->sigterm, on_signal, b);
-    if ((rc = nk_signal_start(b->loop, &b->sigint, SIGINT)) < 0 ||
-        (rc = nk_signal_start(b->loop, &b->sigterm, SIGTERM)) < 0) {
+    if ((rc = cli_stop_signals_start(b->loop, &b->stop_signals, on_signal, b)) < 0) {
         code = cli_fail(b->cmd, "cannot watch signals: %s", nk_strerror(rc));
     } else if (open_conns(b) == 0 && !b->failed) {
         rc = nk_loop_run(b->loop, NK_RUN_DEFAULT);

@@ -42,16 +42,9 @@ typedef struct bc_send {
     nk_timer timer;
     const char *msg;
     long count, sent, interval_ms;
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     int exit_code;
 } bc_send;
-
-static void on_stop_signal(nk_loop *loop, nk_signal *sig, int signum)
-{
-    (void)sig;
-    (void)signum;
-    nk_loop_stop(loop);
-}
 
 static int parse_port(const char *cmd, const char *text, int min, int *out)
 {
@@ -303,10 +296,7 @@ static int broadcast_send(int argc, char **argv)
     nk_io_init(&s.in_io, STDIN_FILENO, on_stdin, &s);
     nk_defer_init(&s.in_defer, on_stdin_defer, &s);
     nk_timer_init(&s.timer, on_tick, &s);
-    nk_signal_init(&s.sigint, on_stop_signal, &s);
-    nk_signal_init(&s.sigterm, on_stop_signal, &s);
-    nk_signal_start(s.loop, &s.sigint, SIGINT);
-    nk_signal_start(s.loop, &s.sigterm, SIGTERM);
+    cli_stop_signals_start(s.loop, &s.stop_signals, NULL, NULL);
     if (s.msg) {
         nk_timer_start(s.loop, &s.timer, 0, 0);
     } else if (nk_io_start(s.loop, &s.in_io, NK_READ) < 0) {
@@ -321,8 +311,7 @@ static int broadcast_send(int argc, char **argv)
     nk_io_stop(s.loop, &s.sock_io);
     nk_io_stop(s.loop, &s.in_io);
     nk_defer_stop(s.loop, &s.in_defer);
-    nk_signal_stop(s.loop, &s.sigint);
-    nk_signal_stop(s.loop, &s.sigterm);
+    cli_stop_signals_stop(s.loop, &s.stop_signals);
     nk_loop_free(s.loop);
     nk_buf_free(&s.in);
     close(s.fd);
@@ -430,10 +419,8 @@ static int broadcast_listen(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing PORT");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_one_operand(cmd, argc, argv, "PORT", NULL) != 0)
+        return CLI_USAGE;
     int port = 0, rc;
     nk_addr addr;
     if ((rc = parse_port(cmd, argv[optind], 0, &port)) != 0)
@@ -459,11 +446,8 @@ static int broadcast_listen(int argc, char **argv)
         close(l.fd);
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     }
-    nk_signal sigint, sigterm;
-    nk_signal_init(&sigint, on_stop_signal, NULL);
-    nk_signal_init(&sigterm, on_stop_signal, NULL);
-    nk_signal_start(loop, &sigint, SIGINT);
-    nk_signal_start(loop, &sigterm, SIGTERM);
+    cli_stop_signals stop_signals;
+    cli_stop_signals_start(loop, &stop_signals, NULL, NULL);
     nk_io_init(&l.io, l.fd, on_dgram, &l);
     rc = nk_io_start(loop, &l.io, NK_READ);
     if (rc < 0)
@@ -473,8 +457,7 @@ static int broadcast_listen(int argc, char **argv)
     else if ((rc = nk_loop_run(loop, NK_RUN_DEFAULT)) < 0)
         l.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     nk_io_stop(loop, &l.io);
-    nk_signal_stop(loop, &sigint);
-    nk_signal_stop(loop, &sigterm);
+    cli_stop_signals_stop(loop, &stop_signals);
     nk_loop_free(loop);
     free(l.dgram);
     close(l.fd);

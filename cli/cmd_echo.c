@@ -10,14 +10,13 @@
  * now, that one reply is kept and reading pauses until it is sent.
  */
 #include "cli.h"
+#include "cli_server.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Output allowed to wait for a slow reader before the connection stops reading. */
@@ -32,8 +31,6 @@
 #define ECHO_DGRAMS_PER_EVENT 64
 /* Connections accepted per readiness event before other watchers get a turn. */
 #define ECHO_ACCEPTS_PER_EVENT 1024
-/* Out of descriptors: stop accepting for this long instead of spinning on EMFILE. */
-#define ECHO_ACCEPT_PAUSE_MS 100
 
 typedef enum { PROTO_TCP, PROTO_UDP, PROTO_UNIX } echo_proto;
 
@@ -54,9 +51,9 @@ struct echo_server {
     nk_loop *loop;
     echo_proto proto;
     int lfd;
-    nk_io lio;
-    nk_timer resume; /* restarts accepting after a pause */
-    nk_signal sigint, sigterm;
+    nk_io lio;              /* udp: the socket */
+    cli_acceptor accept;    /* tcp, unix: the listener */
+    cli_stop_signals stop_signals;
     echo_conn *conns;
     size_t nconns;
 
@@ -66,12 +63,9 @@ struct echo_server {
     int dgram_pending; /* a reply waits for the socket to become writable */
     nk_addr dgram_peer;
 
-    /* unix: the socket file to remove on exit, identified so as not to remove another's */
-    char *unix_path;
-    dev_t unix_dev;
-    ino_t unix_ino;
+    cli_unix_file unix_file; /* unix: the socket file to remove on exit */
 
-    int warned_accept, warned_watch;
+    int warned_watch;
     int exit_code;
 };
 
@@ -253,56 +247,10 @@ static void conn_new(echo_server *srv, int fd)
     srv->nconns++;
 }
 
-static void on_resume(nk_loop *loop, nk_timer *t)
+static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
 {
-    echo_server *srv = t->data;
-    int rc = nk_io_start(loop, &srv->lio, NK_READ);
-    if (rc < 0) {
-        srv->exit_code = cli_fail(srv->cmd, "cannot watch the listener: %s", nk_strerror(rc));
-        nk_loop_stop(loop);
-    }
-}
-
-static void pause_accepting(echo_server *srv, int err)
-{
-    if (!srv->warned_accept) {
-        srv->warned_accept = 1;
-        fprintf(stderr, "netkit: %s: accept: %s; pausing for %d ms (said once)\n", srv->cmd,
-                nk_strerror(err), ECHO_ACCEPT_PAUSE_MS);
-    }
-    nk_io_stop(srv->loop, &srv->lio);
-    nk_timer_start(srv->loop, &srv->resume, ECHO_ACCEPT_PAUSE_MS, 0);
-}
-
-static void on_accept(nk_loop *loop, nk_io *io, unsigned events)
-{
-    (void)loop;
-    (void)events;
-    echo_server *srv = io->data;
-    for (int i = 0; i < ECHO_ACCEPTS_PER_EVENT; i++) {
-        int fd = nk_sock_accept(srv->lfd, NULL);
-        if (fd >= 0) {
-            conn_new(srv, fd);
-            continue;
-        }
-        switch (fd) {
-        case -EAGAIN:
-#if EWOULDBLOCK != EAGAIN
-        case -EWOULDBLOCK:
-#endif
-            return;
-        case -EINTR:
-        case -ECONNABORTED: /* the client gave up while queued: take the next one */
-        case -EPROTO:
-        case -EPERM: /* refused by a firewall rule */
-            continue;
-        default:
-            /* EMFILE, ENFILE, ENOBUFS, ENOMEM, or anything unexpected: the condition will not
-             * clear by retrying at once, and level-triggered readiness would spin. */
-            pause_accepting(srv, fd);
-            return;
-        }
-    }
+    (void)peer;
+    conn_new(a->data, fd);
 }
 
 /* ---- datagrams ------------------------------------------------------------------------------ */
@@ -365,34 +313,20 @@ static void dgram_on_io(nk_loop *loop, nk_io *io, unsigned events)
 
 /* ---- the server ------------------------------------------------------------------------------ */
 
-static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
-{
-    (void)sig;
-    (void)signum;
-    nk_loop_stop(loop);
-}
-
 static void server_free(echo_server *srv)
 {
     while (srv->conns)
         conn_close(srv->conns);
     if (srv->loop) {
-        nk_timer_stop(srv->loop, &srv->resume);
-        nk_signal_stop(srv->loop, &srv->sigint);
-        nk_signal_stop(srv->loop, &srv->sigterm);
+        if (srv->accept.loop)
+            cli_acceptor_stop(&srv->accept);
+        cli_stop_signals_stop(srv->loop, &srv->stop_signals);
         if (srv->lfd >= 0)
             nk_io_stop(srv->loop, &srv->lio);
     }
     if (srv->lfd >= 0)
         close(srv->lfd);
-    if (srv->unix_path) {
-        /* Remove the socket file only if it is still the one this server bound. */
-        struct stat st;
-        if (lstat(srv->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) &&
-            st.st_dev == srv->unix_dev && st.st_ino == srv->unix_ino)
-            unlink(srv->unix_path);
-        free(srv->unix_path);
-    }
+    cli_unix_file_remove(&srv->unix_file);
     free(srv->dgram);
     if (srv->loop)
         nk_loop_free(srv->loop);
@@ -439,12 +373,11 @@ static int echo_serve(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing ADDR");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *text = argv[optind];
-    int rc = cli_check_backend(cmd, backend);
+    const char *text;
+    int rc = cli_one_operand(cmd, argc, argv, "ADDR", &text);
+    if (rc)
+        return rc;
+    rc = cli_check_backend(cmd, backend);
     if (rc)
         return rc;
 
@@ -454,20 +387,13 @@ static int echo_serve(int argc, char **argv)
     if (is_unix_text && proto != PROTO_UNIX)
         return cli_usage(cmd, "'%s' is a unix address: use --proto unix", text);
 
-    /* --proto unix takes a plain path as well as unix:PATH. */
-    char unix_text[PATH_MAX + 8];
-    if (proto == PROTO_UNIX && !is_unix_text) {
-        if (!*text)
-            return cli_usage(cmd, "empty unix socket path");
-        int n = snprintf(unix_text, sizeof unix_text, "unix:%s", text);
-        if (n < 0 || (size_t)n >= sizeof unix_text)
-            return cli_usage(cmd, "unix socket path too long");
-        text = unix_text;
-    }
-
     nk_addr addr;
     int socktype = proto == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    rc = cli_parse_bind_addr(cmd, text, socktype, &addr);
+    /* --proto unix takes a plain path as well as unix:PATH. */
+    if (proto == PROTO_UNIX)
+        rc = cli_parse_unix_addr(cmd, text, socktype, &addr);
+    else
+        rc = cli_parse_bind_addr(cmd, text, socktype, &addr);
     if (rc)
         return rc;
     if (proto != PROTO_UNIX && nk_addr_family(&addr) == AF_UNIX)
@@ -485,13 +411,9 @@ static int echo_serve(int argc, char **argv)
         return cli_fail(cmd, "cannot start the %s backend: %s", backend ? backend : "default",
                         nk_strerror(rc));
     }
-    nk_timer_init(&srv.resume, on_resume, &srv);
-    nk_signal_init(&srv.sigint, on_signal, &srv);
-    nk_signal_init(&srv.sigterm, on_signal, &srv);
     /* Writes to a vanished peer must give EPIPE, not end the server. */
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = nk_signal_start(srv.loop, &srv.sigint, SIGINT)) < 0 ||
-        (rc = nk_signal_start(srv.loop, &srv.sigterm, SIGTERM)) < 0) {
+    if ((rc = cli_stop_signals_start(srv.loop, &srv.stop_signals, NULL, NULL)) < 0) {
         int code = cli_fail(cmd, "cannot watch signals: %s", nk_strerror(rc));
         server_free(&srv);
         return code;
@@ -504,25 +426,22 @@ static int echo_serve(int argc, char **argv)
 
     srv.lfd = nk_sock_listen(&addr, socktype, 0, 0);
     if (srv.lfd < 0) {
-        int code = cli_fail(cmd, "%s: %s", text, nk_strerror(srv.lfd));
+        int code = cli_fail(cmd, "%s%s: %s", proto == PROTO_UNIX && !is_unix_text ? "unix:" : "",
+                            text, nk_strerror(srv.lfd));
         server_free(&srv);
         return code;
     }
-    if (proto == PROTO_UNIX && addr.u.un.sun_path[0] != '\0' && addr.u.un.sun_path[0] != '@') {
-        /* A path (not the abstract namespace): remember the file to remove it on exit. */
-        struct stat st;
-        srv.unix_path = strndup(addr.u.un.sun_path, sizeof addr.u.un.sun_path);
-        if (srv.unix_path && stat(srv.unix_path, &st) == 0) {
-            srv.unix_dev = st.st_dev;
-            srv.unix_ino = st.st_ino;
-        } else {
-            free(srv.unix_path);
-            srv.unix_path = NULL;
-        }
-    }
+    if (proto == PROTO_UNIX)
+        cli_unix_file_remember(&srv.unix_file, addr.u.un.sun_path);
 
-    nk_io_init(&srv.lio, srv.lfd, proto == PROTO_UDP ? dgram_on_io : on_accept, &srv);
-    rc = nk_io_start(srv.loop, &srv.lio, NK_READ);
+    if (proto == PROTO_UDP) {
+        nk_io_init(&srv.lio, srv.lfd, dgram_on_io, &srv);
+        rc = nk_io_start(srv.loop, &srv.lio, NK_READ);
+    } else {
+        cli_acceptor_init(&srv.accept, srv.loop, cmd, srv.lfd, ECHO_ACCEPTS_PER_EVENT, on_conn,
+                          &srv);
+        rc = cli_acceptor_start(&srv.accept);
+    }
     if (rc < 0) {
         int code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
         server_free(&srv);
@@ -537,6 +456,8 @@ static int echo_serve(int argc, char **argv)
     }
 
     rc = nk_loop_run(srv.loop, NK_RUN_DEFAULT);
+    if (srv.exit_code == CLI_OK)
+        srv.exit_code = srv.accept.exit_code; /* CLI_OK too when there is no acceptor */
     if (rc < 0 && srv.exit_code == CLI_OK)
         srv.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     int code = srv.exit_code;

@@ -539,23 +539,19 @@ int cmd_http_get(int argc, char **argv)
     r.progress = to_file && isatty(STDERR_FILENO);
 
     nk_loop *loop = NULL;
-    nk_signal sigint, sigterm;
-    nk_signal_init(&sigint, on_signal, NULL);
-    nk_signal_init(&sigterm, on_signal, NULL);
+    cli_stop_signals stop_signals = {0};
     signal(SIGPIPE, SIG_IGN); /* a closed peer or stdout must give EPIPE, not kill us */
     int code;
     rc = nk_loop_new(NULL, &loop);
     if (rc < 0) {
         code = cli_fail(o.cmd, "cannot create the event loop: %s", nk_strerror(rc));
-    } else if ((rc = nk_signal_start(loop, &sigint, SIGINT)) < 0 ||
-               (rc = nk_signal_start(loop, &sigterm, SIGTERM)) < 0) {
+    } else if ((rc = cli_stop_signals_start(loop, &stop_signals, on_signal, NULL)) < 0) {
         code = cli_fail(o.cmd, "cannot watch signals: %s", nk_strerror(rc));
     } else {
         code = run_get(&o, &r, loop, body, body_len);
     }
     if (loop) {
-        nk_signal_stop(loop, &sigint);
-        nk_signal_stop(loop, &sigterm);
+        cli_stop_signals_stop(loop, &stop_signals);
         nk_loop_free(loop);
     }
     if (code == CLI_OK && to_file) {

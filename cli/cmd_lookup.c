@@ -122,11 +122,9 @@ static int lookup_host(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing NAME");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *name = argv[optind];
+    const char *name;
+    if (cli_one_operand(cmd, argc, argv, "NAME", &name) != 0)
+        return CLI_USAGE;
     if (!*name)
         return cli_usage(cmd, "empty NAME");
 
@@ -379,11 +377,9 @@ static int lookup_addr(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing ADDRESS");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *text = argv[optind];
+    const char *text;
+    if (cli_one_operand(cmd, argc, argv, "ADDRESS", &text) != 0)
+        return CLI_USAGE;
 
     struct in_addr in4;
     if (inet_pton(AF_INET, text, &in4) == 1) {
@@ -463,11 +459,9 @@ static int lookup_service(int argc, char **argv)
     int rc = parse_help_only(argc, argv, service_help);
     if (rc >= 0)
         return rc;
-    if (optind >= argc)
-        return cli_usage(cmd, "missing NAME or PORT");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *arg = argv[optind];
+    const char *arg;
+    if (cli_one_operand(cmd, argc, argv, "NAME or PORT", &arg) != 0)
+        return CLI_USAGE;
 
     char what[256];
     if (snprintf(what, sizeof what, "%s", arg) >= (int)sizeof what)

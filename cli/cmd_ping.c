@@ -56,7 +56,7 @@ struct ping {
     int v6, raw;
     nk_io io;
     nk_timer send_timer;
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     nk_addr dest;
     char dest_text[NK_ADDR_STRLEN];
     uint16_t id;
@@ -456,8 +456,7 @@ static void ping_free(ping *pg)
         for (int i = 0; i < PING_RING; i++)
             nk_timer_stop(pg->loop, &pg->slots[i].timer);
         nk_timer_stop(pg->loop, &pg->send_timer);
-        nk_signal_stop(pg->loop, &pg->sigint);
-        nk_signal_stop(pg->loop, &pg->sigterm);
+        cli_stop_signals_stop(pg->loop, &pg->stop_signals);
         if (pg->fd >= 0)
             nk_io_stop(pg->loop, &pg->io);
         nk_loop_free(pg->loop);
@@ -514,10 +513,8 @@ int cmd_ping(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing HOST");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_one_operand(cmd, argc, argv, "HOST", NULL) != 0)
+        return CLI_USAGE;
 
     ping *pg = calloc(1, sizeof *pg);
     if (!pg)
@@ -543,11 +540,7 @@ int cmd_ping(int argc, char **argv)
         err = nk_io_start(pg->loop, &pg->io, NK_READ);
     }
     if (err == 0) {
-        nk_signal_init(&pg->sigint, on_signal, pg);
-        nk_signal_init(&pg->sigterm, on_signal, pg);
-        err = nk_signal_start(pg->loop, &pg->sigint, SIGINT);
-        if (err == 0)
-            err = nk_signal_start(pg->loop, &pg->sigterm, SIGTERM);
+        err = cli_stop_signals_start(pg->loop, &pg->stop_signals, on_signal, pg);
     }
     if (err < 0) {
         rc = cli_fail(cmd, "cannot start: %s", nk_strerror(err));

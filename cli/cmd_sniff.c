@@ -37,7 +37,7 @@ typedef struct sniff {
     nk_loop *loop;
     int fd;
     nk_io io;
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     long count, captured, skipped;
     int ifindex;
     nk_pcap pcap;
@@ -201,8 +201,7 @@ static void sniff_free(sniff *s)
     if (s->loop) {
         if (s->fd >= 0)
             nk_io_stop(s->loop, &s->io);
-        nk_signal_stop(s->loop, &s->sigint);
-        nk_signal_stop(s->loop, &s->sigterm);
+        cli_stop_signals_stop(s->loop, &s->stop_signals);
         nk_loop_free(s->loop);
     }
     if (s->fd >= 0)
@@ -304,11 +303,7 @@ int cmd_sniff(int argc, char **argv)
             err = nk_io_start(s->loop, &s->io, NK_READ);
         }
         if (err == 0) {
-            nk_signal_init(&s->sigint, on_signal, s);
-            nk_signal_init(&s->sigterm, on_signal, s);
-            err = nk_signal_start(s->loop, &s->sigint, SIGINT);
-            if (err == 0)
-                err = nk_signal_start(s->loop, &s->sigterm, SIGTERM);
+            err = cli_stop_signals_start(s->loop, &s->stop_signals, on_signal, s);
         }
         if (err < 0)
             rc = cli_fail(cmd, "cannot start: %s", nk_strerror(err));

@@ -17,7 +17,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* Resolved addresses tried in turn by connect. */
@@ -38,7 +37,7 @@ typedef struct stream_tool {
     nk_loop *loop;
     stream_pump pump;
     int pump_ready;
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     int exit_code;
     char peer_text[NK_ADDR_STRLEN];
 
@@ -53,9 +52,7 @@ typedef struct stream_tool {
     /* listen */
     int lfd;
     nk_io lio;
-    char *unix_path; /* the socket file to remove on exit, if still ours */
-    dev_t unix_dev;
-    ino_t unix_ino;
+    cli_unix_file unix_file; /* the socket file to remove on exit, if still ours */
 } stream_tool;
 
 enum { OPT_CRLF = 256, OPT_CLOSE_ON_EOF, OPT_FRAME, OPT_SOCKOPT };
@@ -354,12 +351,7 @@ static int open_listener(stream_tool *t, const char *text, const nk_addr *addr)
         t->lfd = nk_sock_listen(addr, SOCK_STREAM, 0, TCP_BACKLOG);
         if (t->lfd < 0)
             return cli_fail(t->cmd, "%s: %s", text, nk_strerror(t->lfd));
-        struct stat st;
-        if (addr->u.un.sun_path[0] != '\0' && stat(addr->u.un.sun_path, &st) == 0) {
-            t->unix_path = strndup(addr->u.un.sun_path, sizeof addr->u.un.sun_path);
-            t->unix_dev = st.st_dev;
-            t->unix_ino = st.st_ino;
-        }
+        cli_unix_file_remember(&t->unix_file, addr->u.un.sun_path);
         return apply_sockopts(t, t->lfd);
     }
     int fd = socket(nk_addr_family(addr), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -382,20 +374,12 @@ static int open_listener(stream_tool *t, const char *text, const nk_addr *addr)
 
 /* ---- the command ------------------------------------------------------------------------------ */
 
-static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
-{
-    (void)sig;
-    (void)signum;
-    nk_loop_stop(loop);
-}
-
 static void tool_free(stream_tool *t)
 {
     if (t->pump_ready)
         sp_free(&t->pump);
     if (t->loop) {
-        nk_signal_stop(t->loop, &t->sigint);
-        nk_signal_stop(t->loop, &t->sigterm);
+        cli_stop_signals_stop(t->loop, &t->stop_signals);
         nk_timer_stop(t->loop, &t->ctimer);
         if (t->cfd >= 0)
             nk_io_stop(t->loop, &t->cio);
@@ -406,14 +390,7 @@ static void tool_free(stream_tool *t)
         close(t->cfd);
     if (t->lfd >= 0)
         close(t->lfd);
-    if (t->unix_path) {
-        /* Remove the socket file only if it is still the one this command bound. */
-        struct stat st;
-        if (lstat(t->unix_path, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_dev == t->unix_dev &&
-            st.st_ino == t->unix_ino)
-            unlink(t->unix_path);
-        free(t->unix_path);
-    }
+    cli_unix_file_remove(&t->unix_file);
     if (t->loop)
         nk_loop_free(t->loop);
 }
@@ -436,21 +413,6 @@ static int check_sockopt_name(const char *cmd, const char *arg)
         used += (size_t)n;
     }
     return cli_usage(cmd, "unknown socket option '%.*s' (known: %s)", (int)(eq - arg), arg, list);
-}
-
-/* "unix:PATH" from PATH or unix:PATH. Returns 0 or an exit code. */
-static int unix_addr(const char *cmd, const char *text, nk_addr *out)
-{
-    char buf[PATH_MAX + 8];
-    if (strncmp(text, "unix:", 5) != 0) {
-        if (!*text)
-            return cli_usage(cmd, "empty unix socket path");
-        int n = snprintf(buf, sizeof buf, "unix:%s", text);
-        if (n < 0 || (size_t)n >= sizeof buf)
-            return cli_usage(cmd, "unix socket path too long");
-        text = buf;
-    }
-    return cli_parse_bind_addr(cmd, text, SOCK_STREAM, out);
 }
 
 int stream_cmd(int argc, char **argv, int unix_sock, int listening)
@@ -510,15 +472,13 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
             return cli_getopt_error(t.cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(t.cmd, "missing %s", unix_sock ? "PATH" : "ADDR");
-    if (optind + 1 < argc)
-        return cli_usage(t.cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *text = argv[optind];
+    const char *text;
+    if ((rc = cli_one_operand(t.cmd, argc, argv, unix_sock ? "PATH" : "ADDR", &text)) != 0)
+        return rc;
 
     nk_addr bind_addr;
     if (unix_sock) {
-        if ((rc = unix_addr(t.cmd, text, &t.addrs[0])) != 0)
+        if ((rc = cli_parse_unix_addr(t.cmd, text, SOCK_STREAM, &t.addrs[0])) != 0)
             return rc;
         t.naddrs = 1;
         bind_addr = t.addrs[0];
@@ -550,11 +510,8 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     if (rc < 0)
         return cli_fail(t.cmd, "cannot start the event loop: %s", nk_strerror(rc));
     signal(SIGPIPE, SIG_IGN);
-    nk_signal_init(&t.sigint, on_signal, &t);
-    nk_signal_init(&t.sigterm, on_signal, &t);
     nk_timer_init(&t.ctimer, on_connect_timeout, &t);
-    if ((rc = nk_signal_start(t.loop, &t.sigint, SIGINT)) < 0 ||
-        (rc = nk_signal_start(t.loop, &t.sigterm, SIGTERM)) < 0) {
+    if ((rc = cli_stop_signals_start(t.loop, &t.stop_signals, NULL, NULL)) < 0) {
         tool_free(&t);
         return cli_fail(argv[0], "cannot watch signals: %s", nk_strerror(rc));
     }
@@ -701,16 +658,15 @@ static int tcp_wait(int argc, char **argv)
             return cli_getopt_error(w.cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(w.cmd, "missing ADDR");
-    if (optind + 1 < argc)
-        return cli_usage(w.cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *text = argv[optind];
+    const char *text;
+    int rc = cli_one_operand(w.cmd, argc, argv, "ADDR", &text);
+    if (rc)
+        return rc;
     char host[256], port[64];
     if (strncmp(text, "unix:", 5) == 0 ||
         nk_addr_split(text, host, sizeof host, port, sizeof port) < 0 || !*host)
         return cli_usage(w.cmd, "invalid address '%s' (HOST:PORT or [IPV6]:PORT)", text);
-    int rc = nk_addr_resolve(text, SOCK_STREAM, 0, w.addrs, TCP_MAX_ADDRS);
+    rc = nk_addr_resolve(text, SOCK_STREAM, 0, w.addrs, TCP_MAX_ADDRS);
     if (rc < 0)
         return cli_fail(w.cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
     w.naddrs = rc;

@@ -65,11 +65,9 @@ static int udp_listen(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing ADDR");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *text = argv[optind];
+    const char *text;
+    if (cli_one_operand(cmd, argc, argv, "ADDR", &text) != 0)
+        return CLI_USAGE;
     nk_addr addr;
     if ((rc = cli_parse_bind_addr(cmd, text, SOCK_DGRAM, &addr)) != 0)
         return rc;

@@ -12,10 +12,8 @@
 
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 enum { OPT_DGRAM = 256, OPT_RAW, OPT_ECHO, OPT_MAX_SIZE, OPT_REPLY };
@@ -30,29 +28,6 @@ static int wants_dgram(int argc, char **argv)
             return 1;
     }
     return 0;
-}
-
-static int parse_path(const char *cmd, const char *text, nk_addr *out)
-{
-    char buf[PATH_MAX + 8];
-    if (strncmp(text, "unix:", 5) != 0) {
-        if (!*text)
-            return cli_usage(cmd, "empty unix socket path");
-        int n = snprintf(buf, sizeof buf, "unix:%s", text);
-        if (n < 0 || (size_t)n >= sizeof buf)
-            return cli_usage(cmd, "unix socket path too long");
-        text = buf;
-    }
-    return cli_parse_bind_addr(cmd, text, SOCK_DGRAM, out);
-}
-
-/* Remove path if it is still the socket file identified by st (not someone else's since). */
-static void remove_ours(const char *path, const struct stat *st)
-{
-    struct stat now;
-    if (path && lstat(path, &now) == 0 && S_ISSOCK(now.st_mode) && now.st_dev == st->st_dev &&
-        now.st_ino == st->st_ino)
-        unlink(path);
 }
 
 static int dgram_cmd(int argc, char **argv, int listening)
@@ -123,30 +98,26 @@ static int dgram_cmd(int argc, char **argv, int listening)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing PATH");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *text = argv[optind];
-    nk_addr addr;
-    if ((rc = parse_path(cmd, text, &addr)) != 0)
+    const char *text;
+    if ((rc = cli_one_operand(cmd, argc, argv, "PATH", &text)) != 0)
         return rc;
-    int is_path = addr.u.un.sun_path[0] != '\0';
+    nk_addr addr;
+    if ((rc = cli_parse_unix_addr(cmd, text, SOCK_DGRAM, &addr)) != 0)
+        return rc;
 
     if (listening) {
         int fd = nk_sock_listen(&addr, SOCK_DGRAM, 0, 0);
         if (fd < 0)
             return cli_fail(cmd, "%s: %s", text, nk_strerror(fd));
-        struct stat st;
-        int have = is_path && stat(addr.u.un.sun_path, &st) == 0;
+        cli_unix_file file;
+        cli_unix_file_remember(&file, addr.u.un.sun_path);
         int code;
         if ((rc = cli_print_listening("unix", fd)) < 0)
             code = cli_fail(cmd, "getsockname: %s", nk_strerror(rc));
         else
             code = dgram_listen(cmd, fd, &o);
         close(fd);
-        if (have)
-            remove_ours(addr.u.un.sun_path, &st);
+        cli_unix_file_remove(&file);
         return code;
     }
 
@@ -174,8 +145,8 @@ static int dgram_cmd(int argc, char **argv, int listening)
         close(fd);
         return cli_fail(cmd, "cannot bind a reply socket in %s: %s", dir, nk_strerror(rc));
     }
-    struct stat st;
-    int have = stat(me.sun_path, &st) == 0;
+    cli_unix_file file;
+    cli_unix_file_remember(&file, me.sun_path);
     int code;
     if (connect(fd, &addr.u.sa, addr.len) < 0) {
         code = cli_fail(cmd, "%s: %s", text, nk_strerror(-errno));
@@ -185,8 +156,7 @@ static int dgram_cmd(int argc, char **argv, int listening)
         code = dgram_send(cmd, fd, dest, NULL, 0, &o);
     }
     close(fd);
-    if (have)
-        remove_ours(me.sun_path, &st);
+    cli_unix_file_remove(&file);
     return code;
 }
 

@@ -29,7 +29,7 @@ typedef struct dgram_tool {
     int fd;
     nk_io io, in_io;
     unsigned io_ev, in_ev;
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     nk_timer wait;
     char *buf;
     /* send */
@@ -43,13 +43,6 @@ typedef struct dgram_tool {
 } dgram_tool;
 
 static void on_wait_timeout(nk_loop *loop, nk_timer *timer);
-
-static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
-{
-    (void)sig;
-    (void)signum;
-    nk_loop_stop(loop);
-}
 
 static void fail(dgram_tool *t, int code)
 {
@@ -143,10 +136,7 @@ static int tool_init(dgram_tool *t, const char *cmd, int fd, const dgram_opts *o
     if (!t->buf)
         return cli_fail(cmd, "%s", nk_strerror(-ENOMEM));
     signal(SIGPIPE, SIG_IGN);
-    nk_signal_init(&t->sigint, on_signal, t);
-    nk_signal_init(&t->sigterm, on_signal, t);
-    if ((rc = nk_signal_start(t->loop, &t->sigint, SIGINT)) < 0 ||
-        (rc = nk_signal_start(t->loop, &t->sigterm, SIGTERM)) < 0)
+    if ((rc = cli_stop_signals_start(t->loop, &t->stop_signals, NULL, NULL)) < 0)
         return cli_fail(cmd, "cannot watch signals: %s", nk_strerror(rc));
     return 0;
 }
@@ -164,8 +154,7 @@ static int tool_run(dgram_tool *t)
 static void tool_free(dgram_tool *t)
 {
     if (t->loop) {
-        nk_signal_stop(t->loop, &t->sigint);
-        nk_signal_stop(t->loop, &t->sigterm);
+        cli_stop_signals_stop(t->loop, &t->stop_signals);
         nk_timer_stop(t->loop, &t->wait);
         nk_io_stop(t->loop, &t->io);
         nk_io_stop(t->loop, &t->in_io);

@@ -18,6 +18,7 @@
  */
 #include "cli.h"
 #include "file.h"
+#include "cli_server.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@
 
 #define RECV_READ_CHUNK (NK_XFER_MSG_MAX + 4)
 #define RECV_READS_PER_EVENT 8
+#define RECV_ACCEPTS_PER_EVENT 64
 #define RECV_OUT_MAX 65536 /* verdicts are tiny; a sender that never reads them is cut off */
 #define RECV_TEMP_NAME_PART 200 /* the name's share of a temporary name (NAME_MAX is 255) */
 
@@ -66,8 +68,8 @@ struct recv_server {
     const char *cmd;
     nk_loop *loop;
     int lfd, dirfd;
-    nk_io lio;
-    nk_signal sigint, sigterm;
+    cli_acceptor accept;
+    cli_stop_signals stop_signals;
     recv_conn *conns;
     int once, overwrite, resume;
     int exit_code;
@@ -428,46 +430,29 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
     conn_update(c);
 }
 
-static void on_accept(nk_loop *loop, nk_io *io, unsigned events)
+static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
 {
-    (void)loop;
-    (void)events;
-    recv_server *srv = io->data;
-    for (int i = 0; i < 64; i++) {
-        nk_addr peer;
-        int fd = nk_sock_accept(srv->lfd, &peer);
-        if (fd < 0)
-            return; /* EAGAIN, or a condition the next readiness event retries */
-        recv_conn *c = calloc(1, sizeof *c);
-        if (!c) {
-            close(fd);
-            continue;
-        }
-        c->srv = srv;
-        c->fd = -1;
-        c->state = RS_HEADER;
-        if (nk_addr_format(&peer, c->peer, sizeof c->peer) < 0)
-            strcpy(c->peer, "?");
-        nk_io_init(&c->io, fd, conn_on_io, c);
-        nk_frame_decoder_init(&c->in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
-        nk_buf_init(&c->out, RECV_OUT_MAX);
-        c->next = srv->conns;
-        if (srv->conns)
-            srv->conns->prev = c;
-        srv->conns = c;
-        conn_update(c);
-        if (srv->once) { /* one sender only: stop accepting */
-            nk_io_stop(loop, &srv->lio);
-            return;
-        }
+    recv_server *srv = a->data;
+    recv_conn *c = calloc(1, sizeof *c);
+    if (!c) {
+        close(fd);
+        return;
     }
-}
-
-static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
-{
-    (void)sig;
-    (void)signum;
-    nk_loop_stop(loop);
+    c->srv = srv;
+    c->fd = -1;
+    c->state = RS_HEADER;
+    if (nk_addr_format(peer, c->peer, sizeof c->peer) < 0)
+        strcpy(c->peer, "?");
+    nk_io_init(&c->io, fd, conn_on_io, c);
+    nk_frame_decoder_init(&c->in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
+    nk_buf_init(&c->out, RECV_OUT_MAX);
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    conn_update(c);
+    if (srv->once) /* one sender only: stop accepting */
+        cli_acceptor_stop(a);
 }
 
 static void recv_help(FILE *out)
@@ -521,10 +506,8 @@ int file_recv(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing ADDR");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
+        return CLI_USAGE;
     nk_addr addr;
     int rc = cli_parse_bind_addr(cmd, argv[optind], SOCK_STREAM, &addr);
     if (rc)
@@ -546,24 +529,22 @@ int file_recv(int argc, char **argv)
         close(srv.dirfd);
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     }
-    nk_io_init(&srv.lio, srv.lfd, on_accept, &srv);
-    nk_signal_init(&srv.sigint, on_signal, &srv);
-    nk_signal_init(&srv.sigterm, on_signal, &srv);
-    nk_signal_start(srv.loop, &srv.sigint, SIGINT);
-    nk_signal_start(srv.loop, &srv.sigterm, SIGTERM);
-    rc = nk_io_start(srv.loop, &srv.lio, NK_READ);
+    cli_acceptor_init(&srv.accept, srv.loop, cmd, srv.lfd, RECV_ACCEPTS_PER_EVENT, on_conn, &srv);
+    cli_stop_signals_start(srv.loop, &srv.stop_signals, NULL, NULL);
+    rc = cli_acceptor_start(&srv.accept);
     if (rc < 0)
         srv.exit_code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
     else if (cli_print_listening("tcp", srv.lfd) < 0)
         srv.exit_code = cli_fail(cmd, "getsockname failed");
     else if ((rc = nk_loop_run(srv.loop, NK_RUN_DEFAULT)) < 0)
         srv.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+    else if (srv.accept.exit_code != CLI_OK)
+        srv.exit_code = srv.accept.exit_code;
     srv.once = 0; /* closing on a signal does not change the outcome */
     while (srv.conns)
         conn_free(srv.conns);
-    nk_io_stop(srv.loop, &srv.lio);
-    nk_signal_stop(srv.loop, &srv.sigint);
-    nk_signal_stop(srv.loop, &srv.sigterm);
+    cli_acceptor_stop(&srv.accept);
+    cli_stop_signals_stop(srv.loop, &srv.stop_signals);
     nk_loop_free(srv.loop);
     close(srv.lfd);
     close(srv.dirfd);

@@ -44,7 +44,7 @@ typedef struct sender {
     int failures;
     int progress; /* stderr is a terminal */
     uint64_t started_ms, last_ms;
-    nk_signal sigint, sigterm;
+    cli_stop_signals stop_signals;
     int exit_code;
 } sender;
 
@@ -347,10 +347,7 @@ int file_send(int argc, char **argv)
     nk_frame_decoder_init(&s.in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
     nk_buf_init(&s.out, 0);
     nk_io_init(&s.io, s.sock, on_io, &s);
-    nk_signal_init(&s.sigint, on_signal, &s);
-    nk_signal_init(&s.sigterm, on_signal, &s);
-    nk_signal_start(s.loop, &s.sigint, SIGINT);
-    nk_signal_start(s.loop, &s.sigterm, SIGTERM);
+    cli_stop_signals_start(s.loop, &s.stop_signals, on_signal, &s);
     next_file(&s);
     if (s.state != SS_DONE) {
         update(&s);
@@ -362,8 +359,7 @@ int file_send(int argc, char **argv)
     if (s.fd >= 0)
         close(s.fd);
     nk_io_stop(s.loop, &s.io);
-    nk_signal_stop(s.loop, &s.sigint);
-    nk_signal_stop(s.loop, &s.sigterm);
+    cli_stop_signals_stop(s.loop, &s.stop_signals);
     nk_loop_free(s.loop);
     nk_frame_decoder_free(&s.in);
     nk_buf_free(&s.out);
