@@ -27,6 +27,7 @@ build: deps
 	@$(CMAKE) --build build -j$(JOBS)
 
 test: build
+	@scripts/install-deps browser
 	cd build && ctest $(CTEST_ARGS)
 
 run: build

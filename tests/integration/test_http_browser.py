@@ -1,0 +1,212 @@
+"""`netkit http serve` in a real browser: headless Chromium, driven over the DevTools protocol
+(browser/cdp.py), loads the directory listing, uploads a file through its form, and renders the
+demo site (www/) whose script fills in the response headers.
+
+Needs Debian's chromium (scripts/install-deps browser, which `make test` runs); without it the
+tests are skipped with that reason. Screenshots of both pages are also left in
+/tmp/netkit-screens/ for a person to look at.
+"""
+import base64
+import json
+import os
+import shutil
+import tempfile
+import unittest
+
+import harness
+from browser import cdp
+
+WWW = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "www")
+SCREENS = "/tmp/netkit-screens"
+USER, PASS = "user", "secret"
+WIDTH, HEIGHT = 1000, 700
+
+# Names the listing must show literally: markup, an ampersand, a quote, spaces and UTF-8.
+ODD_NAMES = ["a&b <em>x.txt", "h\u00e9llo w\u00f6rld.txt", 'say "hi".txt']
+UPLOAD_NAME = "up load \u00fc.bin"
+
+# A listing row's link text and href, in page order.
+ROWS_JS = ("Array.from(document.querySelectorAll('tbody tr td:first-child a'))"
+           ".map(function(a){return [a.textContent, decodeURIComponent(new URL(a.href).pathname)]})")
+
+
+def auth_header():
+    return {"Authorization": "Basic " + base64.b64encode(
+        ("%s:%s" % (USER, PASS)).encode()).decode()}
+
+
+def save_screen(data, name):
+    """Keep a copy for the lead; a full /tmp is no reason to fail the test."""
+    try:
+        os.makedirs(SCREENS, exist_ok=True)
+        with open(os.path.join(SCREENS, name), "wb") as f:
+            f.write(data)
+    except OSError:
+        pass
+
+
+class BrowserTest(unittest.TestCase):
+    def setUp(self):
+        if not os.access(cdp.CHROMIUM, os.X_OK):
+            self.skipTest("%s not installed (run scripts/install-deps browser)" % cdp.CHROMIUM)
+        self.browser = cdp.Browser(timeout=20)
+        self.addCleanup(self.browser.close)
+
+    def serve(self, root, *extra):
+        srv = harness.start(self, ["http", "serve", root, "-l", "127.0.0.1:0", "-w", "1", "-q"]
+                            + list(extra))
+        host, port = srv.host_port()
+        return "http://%s:%d/" % (host, port)
+
+    def check_png(self, data):
+        self.assertEqual(cdp.png_info(data), (WIDTH, HEIGHT))
+        # A blank 1000x700 page compresses to about 3 KiB; text and colours make it larger.
+        self.assertGreater(len(data), 8000)
+
+    def test_listing_and_upload_form(self):
+        root = tempfile.mkdtemp(prefix="netkit-browser-")
+        self.addCleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+        os.mkdir(os.path.join(root, "sub"))
+        for i, name in enumerate(ODD_NAMES):
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(("file %d\n" % i).encode())
+        src = tempfile.mkdtemp(prefix="netkit-browser-src-")
+        self.addCleanup(lambda: shutil.rmtree(src, ignore_errors=True))
+        payload = os.urandom(150000) + b"\0\r\n--\r\n\r\n"  # binary, with CRLFs and dashes
+        with open(os.path.join(src, UPLOAD_NAME), "wb") as f:
+            f.write(payload)
+
+        url = self.serve(root, "--upload", "--auth", "%s:%s" % (USER, PASS))
+        page = self.browser.new_page(WIDTH, HEIGHT, headers=auth_header())
+        self.assertEqual(page.goto(url), 200)
+
+        # The listing: directories first, then files in byte order, each name shown as text
+        # (escaped, so '<em>' made no element) with a link that decodes back to the name.
+        self.assertEqual(page.eval("document.title"), "Index of /")
+        self.assertEqual(page.eval("document.querySelector('h1').textContent"), "Index of /")
+        expected = [["sub/", "/sub/"]] + [[n, "/" + n] for n in sorted(
+            ODD_NAMES, key=lambda s: s.encode())]
+        self.assertEqual(page.eval(ROWS_JS), expected)
+        self.assertIsNone(page.eval("document.querySelector('tbody em') && 'em'"))
+        # A link with odd characters really leads to the file.
+        body = page.eval("fetch(document.querySelectorAll('tbody a')[1].href)"
+                         ".then(function(r){return r.status + ' ' + r.headers.get('content-length')"
+                         " + ' ' + r.url})", await_promise=True)
+        self.assertRegex(body, r"^200 7 ")
+
+        # The upload form, as the listing renders it with --upload.
+        form = page.eval("(function(){var f=document.querySelector('form.upload');"
+                         "if(!f)return null;var i=f.querySelector('input[type=file]');"
+                         "return [f.method, f.enctype, f.action, i && i.name, i && i.multiple]})()")
+        self.assertEqual(form, ["post", "multipart/form-data", url, "file", True])
+
+        shot = page.screenshot(os.path.join(src, "listing-before.png"))
+        self.check_png(shot)
+        save_screen(shot, "listing.png")
+
+        page.set_files("form.upload input[type=file]", [os.path.join(src, UPLOAD_NAME)])
+        self.assertEqual(page.eval("document.querySelector('form.upload input').files[0].name"),
+                         UPLOAD_NAME)
+        # A real click on the button: the POST answers 303 and the browser comes back to the
+        # listing with a GET (RFC 9110 section 15.4.4).
+        self.assertEqual(page.click_and_wait_load("form.upload button[type=submit]"), 200)
+        self.assertEqual(page.document_requests(), [("POST", url, None), ("GET", url, 303)])
+        self.assertEqual(page.eval("location.href"), url)
+
+        rows = page.eval(ROWS_JS)
+        self.assertIn([UPLOAD_NAME, "/" + UPLOAD_NAME], rows)
+        self.assertEqual(len(rows), len(expected) + 1)
+        size_title = page.eval(
+            "(function(){var a=Array.from(document.querySelectorAll('tbody a')).filter("
+            "function(a){return a.textContent===%s})[0];"
+            "return a.parentNode.nextElementSibling.title})()" % json.dumps(UPLOAD_NAME))
+        self.assertEqual(size_title, "%d bytes" % len(payload))
+        with open(os.path.join(root, UPLOAD_NAME), "rb") as f:
+            self.assertEqual(f.read(), payload)
+        # Nothing else appeared in the directory (no temp file left behind).
+        self.assertEqual(sorted(os.listdir(root)), sorted(ODD_NAMES + ["sub", UPLOAD_NAME]))
+
+        shot = page.screenshot(os.path.join(src, "listing-after.png"))
+        self.check_png(shot)
+        save_screen(shot, "listing-after-upload.png")
+
+    def test_upload_form_without_credentials_is_refused(self):
+        root = tempfile.mkdtemp(prefix="netkit-browser-")
+        self.addCleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+        src = tempfile.mkdtemp(prefix="netkit-browser-src-")
+        self.addCleanup(lambda: shutil.rmtree(src, ignore_errors=True))
+        with open(os.path.join(src, "x.txt"), "wb") as f:
+            f.write(b"nope\n")
+        url = self.serve(root, "--upload", "--auth", "%s:%s" % (USER, PASS))
+        # A context of its own: no credentials cached from anything else.
+        ctx = self.browser.call("Target.createBrowserContext")["browserContextId"]
+        page = self.browser.new_page(WIDTH, HEIGHT, context=ctx)
+        self.assertEqual(page.goto(url), 200)  # reading stays public with --upload
+        page.set_files("form.upload input[type=file]", [os.path.join(src, "x.txt")])
+        # Headless Chromium has no one to ask for a password; the Fetch domain lets us see the
+        # challenge and cancel it like a person pressing Cancel, after which the 401 page loads.
+        # Fetch also pauses each request (requestPaused) until we let it continue.
+        self.browser.call("Fetch.enable", {"handleAuthRequests": True}, page.session)
+        page.forget_events()
+        page.click("form.upload button[type=submit]")
+        challenges = []
+        for _ in range(20):  # a handful of events at most; each wait has its own deadline
+            ev = self.browser.wait_event(("Fetch.requestPaused", "Fetch.authRequired",
+                                          "Page.loadEventFired"), page.session)
+            if ev[0] == "Fetch.requestPaused":
+                self.browser.call("Fetch.continueRequest", {"requestId": ev[1]["requestId"]},
+                                  page.session)
+            elif ev[0] == "Fetch.authRequired":
+                challenges.append(ev[1]["authChallenge"])
+                self.browser.call("Fetch.continueWithAuth", {
+                    "requestId": ev[1]["requestId"],
+                    "authChallengeResponse": {"response": "CancelAuth"}}, page.session)
+            elif ev[0] == "Page.loadEventFired":
+                break
+        else:
+            self.fail("the 401 page never loaded")
+        self.assertEqual(len(challenges), 1)
+        self.assertEqual(challenges[0]["scheme"].lower(), "basic")
+        self.assertEqual([r[0] for r in page.document_requests()], ["POST"])
+        self.assertEqual(page.document_status(), 401)
+        self.assertEqual(os.listdir(root), [])
+
+    def test_demo_index_page(self):
+        url = self.serve(WWW)
+        page = self.browser.new_page(WIDTH, HEIGHT)
+        self.assertEqual(page.goto(url), 200)
+        self.assertEqual(page.eval("document.title"), "netkit \u2014 it works")
+        # app.js fetches the page again with HEAD and writes the answer into #status; wait for
+        # the change itself (a MutationObserver), bounded by a timer in the page.
+        status = page.eval("""new Promise(function (resolve, reject) {
+  var el = document.getElementById('status');
+  var initial = 'Checking the response headers\\u2026';
+  if (el.textContent !== initial) return resolve(el.textContent);
+  var obs = new MutationObserver(function () {
+    if (el.textContent !== initial) { clearTimeout(t); obs.disconnect(); resolve(el.textContent); }
+  });
+  var t = setTimeout(function () { obs.disconnect(); reject(new Error('#status unchanged')); }, 10000);
+  obs.observe(el, {childList: true, characterData: true, subtree: true});
+})""", await_promise=True, timeout=15)
+        self.assertIn("200", status)
+        self.assertIn("netkit/", status)
+        self.assertRegex(status, r"^HEAD / \u2192 200 \u2014 server: netkit/\S+ \u00b7 date: ")
+        self.assertIn("content-type: text/html", status)
+        # The stylesheet loaded and applied: the header's background is --fg (#1d2330).
+        self.assertEqual(page.eval("getComputedStyle(document.querySelector('header'))"
+                                   ".backgroundColor"), "rgb(29, 35, 48)")
+        self.assertEqual([e for e in self.browser.events
+                          if e[0] == "Runtime.exceptionThrown"], [])
+
+        tmp = tempfile.mkdtemp(prefix="netkit-browser-shot-")
+        self.addCleanup(lambda: shutil.rmtree(tmp, ignore_errors=True))
+        path = os.path.join(tmp, "index.png")
+        shot = page.screenshot(path)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), shot)
+        self.check_png(shot)
+        save_screen(shot, "index.png")
+
+
+if __name__ == "__main__":
+    unittest.main()
