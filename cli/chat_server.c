@@ -492,10 +492,17 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
             }
             const char *msg;
             size_t len;
-            int rc;
+            int rc = 0;
             while (c->state != ST_DEAD && c->state != ST_CLOSING &&
                    (rc = nk_frame_next(&c->in, &msg, &len)) > 0)
                 on_message(c, msg, len);
+            /* next reports what feed could not see yet (an over-long unfinished line checked
+             * after a complete one): the same protocol error as a failed feed. */
+            if (rc < 0) {
+                conn_sendf(c, "ERR message too long");
+                conn_kill(c, "left (protocol error)");
+                break;
+            }
             if ((size_t)n < sizeof chunk || c->state == ST_CLOSING)
                 break;
         }
@@ -651,8 +658,11 @@ int chat_serve(int argc, char **argv)
         srv.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     else
         srv.exit_code = srv.accept.exit_code;
-    while (srv.conns)
-        conn_free(srv.conns);
+    /* conn_free unlinks only the member it frees: take the next one first. */
+    for (chat_conn *conn = srv.conns, *next; conn; conn = next) {
+        next = conn->next;
+        conn_free(conn);
+    }
     cli_acceptor_stop(&srv.accept);
     cli_stop_signals_stop(srv.loop, &srv.stop_signals);
     nk_loop_free(srv.loop);

@@ -315,8 +315,11 @@ static void dgram_on_io(nk_loop *loop, nk_io *io, unsigned events)
 
 static void server_free(echo_server *srv)
 {
-    while (srv->conns)
-        conn_close(srv->conns);
+    /* conn_close unlinks only the connection it frees: take the next one first. */
+    for (echo_conn *c = srv->conns, *next; c; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
     if (srv->loop) {
         if (srv->accept.loop)
             cli_acceptor_stop(&srv->accept);

@@ -282,6 +282,8 @@ static int open_output(get_run *r, const char *path)
         int e = -errno;
         close(fd);
         unlink(r->tmp_path);
+        free(r->tmp_path);
+        r->tmp_path = NULL;
         return e;
     }
     return 0;
@@ -416,7 +418,8 @@ static int parse_opts(int argc, char **argv, get_opts *o)
 static int url_error(const char *cmd, const char *text, int rc)
 {
     if (rc == -EPROTONOSUPPORT) {
-        if (strncasecmp(text, "https://", 8) == 0)
+        /* text is the URL parse_opts required; the guard keeps this helper total. */
+        if (text && strncasecmp(text, "https://", 8) == 0)
             return cli_fail(cmd, "https:// is not supported (no TLS in netkit): '%s'", text);
         return cli_fail(cmd, "unsupported URL scheme in '%s' (http:// only)", text);
     }

@@ -347,7 +347,7 @@ static void show_ipv6(const nk_addr *a, int numeric)
         *p++ = hex[b[i] >> 4];
         *p++ = '.';
     }
-    strcpy(p, "ip6.arpa");
+    memcpy(p, "ip6.arpa", sizeof "ip6.arpa"); /* 64 nibble bytes + 9 fit in arpa */
     row("arpa", arpa);
     if (!numeric)
         print_reverse_name(a);

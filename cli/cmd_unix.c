@@ -102,6 +102,7 @@ static int dgram_cmd(int argc, char **argv, int listening)
     if ((rc = cli_one_operand(cmd, argc, argv, "PATH", &text)) != 0)
         return rc;
     nk_addr addr;
+    memset(&addr, 0, sizeof addr); /* filled by the parser; zeroed so no path reads garbage */
     if ((rc = cli_parse_unix_addr(cmd, text, SOCK_DGRAM, &addr)) != 0)
         return rc;
 

@@ -541,8 +541,11 @@ int file_recv(int argc, char **argv)
     else if (srv.accept.exit_code != CLI_OK)
         srv.exit_code = srv.accept.exit_code;
     srv.once = 0; /* closing on a signal does not change the outcome */
-    while (srv.conns)
-        conn_free(srv.conns);
+    /* conn_free unlinks only the connection it frees: take the next one first. */
+    for (recv_conn *conn = srv.conns, *next; conn; conn = next) {
+        next = conn->next;
+        conn_free(conn);
+    }
     cli_acceptor_stop(&srv.accept);
     cli_stop_signals_stop(srv.loop, &srv.stop_signals);
     nk_loop_free(srv.loop);

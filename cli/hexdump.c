@@ -11,7 +11,7 @@ void hexdump(FILE *out, char dir, uint64_t offset, const void *data, size_t len)
         size_t n = len - at < 16 ? len - at : 16;
         char line[128];
         int pos = snprintf(line, sizeof line, "%c %08llx  ", dir,
-                           (unsigned long long)(offset + at));
+                           (unsigned long long)offset + at);
         for (size_t i = 0; i < 16; i++) {
             if (i < n)
                 pos += snprintf(line + pos, sizeof line - (size_t)pos, "%02x ", p[at + i]);

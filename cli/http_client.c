@@ -126,10 +126,8 @@ static void remove_dots(char *in)
         const char *s = in + i;
         if (strncmp(s, "../", 3) == 0) {
             i += 3;
-        } else if (strncmp(s, "./", 2) == 0) {
-            i += 2;
-        } else if (strncmp(s, "/./", 3) == 0) {
-            i += 2; /* "/./x" -> "/x" */
+        } else if (strncmp(s, "./", 2) == 0 || strncmp(s, "/./", 3) == 0) {
+            i += 2; /* rule A "./x" -> "x"; rule B "/./x" -> "/x" */
         } else if (strcmp(s, "/.") == 0) {
             in[i + 1] = '/';
             i += 1;

@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+/* next_in becomes a pointer to const, so deflate can read the cached body in place without
+ * casting its const away. */
+#define ZLIB_CONST
 #include <zlib.h>
 
 #define IN_CHUNK 32768
@@ -68,7 +71,7 @@ static int refill_input(nk__gz *g)
         return 0;
     size_t want = g->size - g->pos < IN_CHUNK ? (size_t)(g->size - g->pos) : IN_CHUNK;
     if (g->mem) {
-        g->zs.next_in = (unsigned char *)(uintptr_t)(g->mem + g->pos);
+        g->zs.next_in = (const unsigned char *)(g->mem + g->pos);
         g->zs.avail_in = (uInt)want;
         g->pos += want;
         return 0;

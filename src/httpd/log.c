@@ -89,13 +89,15 @@ static void json_str(nk_buf *b, nk_str s)
 /* The request line split at its spaces: method, target, protocol (empty when missing). */
 static void split_line(nk_str line, nk_str parts[3])
 {
-    const char *p = line.p, *end = line.p ? line.p + line.len : NULL;
+    /* A missing line (NULL) splits like an empty one. */
+    const char *p = line.p ? line.p : "";
+    const char *end = p + (line.p ? line.len : 0);
     for (int i = 0; i < 3; i++) {
         const char *start = p;
-        while (p && p < end && (i == 2 || *p != ' '))
+        while (p < end && (i == 2 || *p != ' '))
             p++;
-        parts[i] = (nk_str){start ? start : "", start ? (size_t)(p - start) : 0};
-        if (p && p < end)
+        parts[i] = (nk_str){start, (size_t)(p - start)};
+        if (p < end)
             p++;
     }
 }
