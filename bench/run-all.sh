@@ -17,6 +17,7 @@ benchmarks=(
   "http.sh 540 150"
   "idle.sh 240 90"
   "echo.sh 300 75"
+  "backends.sh 240 90"
 )
 
 child=
