@@ -158,6 +158,11 @@ static void rep_fill(nk_httpd *srv, nk__rep *r, int fd, const struct stat *st)
     srv->fcache_bytes += size;
 }
 
+static int timespec_older(const struct timespec *a, const struct timespec *b)
+{
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
 nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd,
                          const struct stat *st)
 {
@@ -190,7 +195,10 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
         memcpy(gz + rlen, ".gz", 4);
         int gzfd = nk__open_beneath(srv, srv->root_fd, gz);
         struct stat gst;
-        if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode))
+        /* A sidecar older than its file is stale: the file was edited or uploaded since,
+         * and sending the sidecar would serve the old content to gzip clients only. */
+        if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode) &&
+            !timespec_older(&gst.st_mtim, &st->st_mtim))
             rep_fill(srv, &f->gz, gzfd, &gst);
         else if (gzfd >= 0)
             close(gzfd);

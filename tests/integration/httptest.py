@@ -569,6 +569,9 @@ def build_docroot(owner, big=False):
     d.write("gz/style.css", "body{} /* plain css */\n")
     d.write("gz/style.css.gz", gzip.compress(b"body{} /* gzipped css */\n"))
     d.write("gz/nogz.txt", "no sidecar here\n")
+    # a sidecar left older than its file (the file was edited since) must not be served
+    d.write("gz/edited.txt.gz", gzip.compress(b"OLD CONTENT\n"), mtime=1_000_000_000)
+    d.write("gz/edited.txt", "new content, edited after the sidecar was made\n")
     # symlinks
     os.symlink("../secret.txt", d.path("link_out"))
     os.symlink(os.path.join(base, "secret.txt"), d.path("link_abs_out"))

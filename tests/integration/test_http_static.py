@@ -656,6 +656,12 @@ class GzipSidecarTests(StaticBase):
         self.assertIsNone(r.header("Content-Encoding"))
         self.assertEqual(r.body, self.d.files["/gz/nogz.txt"])
 
+    def test_stale_sidecar_is_ignored(self):
+        r = self.fetch("/gz/edited.txt", ("Accept-Encoding", "gzip"))
+        self.assertEqual(r.status, 200)
+        self.assertIsNone(r.header("Content-Encoding"))
+        self.assertEqual(r.body, self.d.files["/gz/edited.txt"])
+
     def test_gzip_range(self):
         # a range applies to the representation sent: the gzip bytes
         gzdata = self.d.files["/gz/page.html.gz"]

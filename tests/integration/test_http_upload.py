@@ -4,6 +4,7 @@ Every write must leave either the old file or the whole new one, never a part, a
 temporary file (".netkit-upload-*") once the request is over.
 """
 import base64
+import gzip
 import hashlib
 import http.client
 import os
@@ -99,6 +100,25 @@ class AuthTests(Base):
         st, _, body = self.request("GET", "/new.txt", auth=False)
         self.assertEqual((st, body), (200, b"second, longer\n"))
         self.assertEqual(temps(self.root), [])
+
+    def test_put_retires_an_older_sidecar(self):
+        self.write("doc.txt", b"version one\n")
+        self.write("doc.txt.gz", gzip.compress(b"version one\n"))
+        # both made a minute ago (as `gzip -k` does, the sidecar keeps its file's mtime)
+        past = time.time() - 60
+        for name in ("doc.txt", "doc.txt.gz"):
+            os.utime(os.path.join(self.root, name), (past, past))
+        gz = {"Accept-Encoding": "gzip"}
+        st, h, body = self.request("GET", "/doc.txt", headers=gz, auth=False)
+        self.assertEqual((st, h.get("content-encoding")), (200, "gzip"))
+        self.assertEqual(gzip.decompress(body), b"version one\n")
+        st, _, _ = self.request("PUT", "/doc.txt", b"version two\n")
+        self.assertEqual(st, 204)
+        # the sidecar now predates the file: gzip clients get the new bytes, not the old ones
+        st, h, body = self.request("GET", "/doc.txt", headers=gz, auth=False)
+        self.assertEqual(st, 200)
+        self.assertIsNone(h.get("content-encoding"))
+        self.assertEqual(body, b"version two\n")
 
     def test_put_empty_and_chunked(self):
         st, _, _ = self.request("PUT", "/empty", b"")
