@@ -262,6 +262,15 @@ static int run_worker(server_state *s, int own_sockets)
         if (err < 0)
             return cli_fail(o->cmd, "cannot watch listener: %s", nk_strerror(err));
     }
+    nk_signal_init(&s->sig_term, on_worker_signal, s);
+    nk_signal_init(&s->sig_int, on_worker_signal, s);
+    nk_signal_init(&s->sig_hup, on_worker_signal, s);
+    nk_signal_start(s->loop, &s->sig_term, SIGTERM);
+    nk_signal_start(s->loop, &s->sig_int, SIGINT);
+    nk_signal_start(s->loop, &s->sig_hup, SIGHUP);
+    /* Announce readiness only now: a connection queued before nk_httpd_listen set the
+     * listener's options (TCP_NODELAY, SO_SNDBUF) would not inherit them, and a SIGTERM
+     * before the handlers exist would kill the process instead of draining it. */
     if (s->ready_fd >= 0) {
         /* Tell the supervisor this worker accepts now; it prints the readiness line only
          * when every worker has said so. */
@@ -269,13 +278,9 @@ static int run_worker(server_state *s, int own_sockets)
         (void)w;
         close(s->ready_fd);
         s->ready_fd = -1;
+    } else if (o->workers == 1) {
+        print_listeners(s);
     }
-    nk_signal_init(&s->sig_term, on_worker_signal, s);
-    nk_signal_init(&s->sig_int, on_worker_signal, s);
-    nk_signal_init(&s->sig_hup, on_worker_signal, s);
-    nk_signal_start(s->loop, &s->sig_term, SIGTERM);
-    nk_signal_start(s->loop, &s->sig_int, SIGINT);
-    nk_signal_start(s->loop, &s->sig_hup, SIGHUP);
     err = nk_loop_run(s->loop, NK_RUN_DEFAULT);
     nk_signal_stop(s->loop, &s->sig_term);
     nk_signal_stop(s->loop, &s->sig_int);
@@ -573,8 +578,7 @@ int http_serve_run(http_serve_opts *o)
                     o->cmd, n, n == 1 ? "" : "s");
     }
     if (o->workers == 1) {
-        print_listeners(&s);
-        r = run_worker(&s, 1);
+        r = run_worker(&s, 1); /* prints the readiness lines once it accepts */
     } else {
         r = run_supervisor(&s);
     }

@@ -57,6 +57,8 @@ typedef struct nk_httpd_config {
     unsigned body_timeout_ms;  /* gap between body reads */
     unsigned send_timeout_ms;  /* gap between successful writes (client not reading) */
     unsigned drain_timeout_ms; /* nk_httpd_shutdown: bound for in-flight responses */
+    int sndbuf;                /* SO_SNDBUF of accepted sockets in bytes; 0: the kernel's
+                                * autotuning (which may grow to 4 MiB per connection) */
     int access_log_fd;         /* combined log format lines; -1 for none */
     const char *mime_types;    /* path of mime.types, NULL for /etc/mime.types */
     /* Operator messages (descriptor exhaustion, ...); may be NULL. */

@@ -51,6 +51,7 @@ int nk__gz_start(nk__conn *c, int fd, const char *mem, uint64_t size)
     g->pos = 0;
     g->done = 0;
     c->gz = g;
+    c->srv->gz_streams++;
     return 0;
 }
 
@@ -62,6 +63,7 @@ void nk__gz_free(nk__conn *c)
     deflateEnd(&g->zs);
     free(g);
     c->gz = NULL;
+    c->srv->gz_streams--;
 }
 
 /* Give deflate more input when it has none. Returns 0, or -EIO when the file shrank. */

@@ -165,6 +165,7 @@ struct nk_httpd {
     nk__file **fcache;      /* open-file cache slots (fcache.c) */
     unsigned fcache_count, fcache_max;
     size_t fcache_bytes;    /* memory held by small-file bodies */
+    unsigned gz_streams;    /* --gzip streams in flight (each holds ~330 KiB of zlib state) */
     unsigned long fd_limit; /* RLIMIT_NOFILE when the engine started */
     unsigned peak_conns;    /* since the last heap trim */
     nk_timer trim_timer;

@@ -246,6 +246,11 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
 
 int nk_httpd_listen(nk_httpd *srv, int listen_fd)
 {
+    /* A fixed send buffer (inherited by accepted sockets, like TCP_NODELAY below) bounds the
+     * kernel memory a client that does not read can pin; it turns autotuning off for them. */
+    if (srv->cfg.sndbuf > 0 &&
+        setsockopt(listen_fd, SOL_SOCKET, SO_SNDBUF, &srv->cfg.sndbuf, sizeof srv->cfg.sndbuf) < 0)
+        return -errno;
     nk__listener **grown = realloc(srv->listeners, (srv->nlisteners + 1) * sizeof(nk__listener *));
     if (!grown)
         return -ENOMEM;

@@ -21,6 +21,10 @@
 
 #define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 #define GZIP_MIN_SIZE 1024 /* below this the gzip header and chunk framing eat the gain */
+/* Each on-the-fly stream holds about 330 KiB (deflate's window and hash tables plus two
+ * 32 KiB buffers), so without a cap many slow clients could pin gigabytes. Past the cap a
+ * response goes out uncompressed, which is always a valid answer to Accept-Encoding. */
+#define GZIP_MAX_STREAMS 64
 
 /* Open rel (relative, may be ".") beneath dirfd. Returns the fd or a negative errno. */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel)
@@ -287,7 +291,7 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
          * chunked coding to carry a body of unknown length. */
         r.vary_accept_encoding = 1;
         int ranged = req->method == NK_HTTP_GET && header_value(req, "Range");
-        if (!c->http10 && !ranged && accepts_gzip(req)) {
+        if (!c->http10 && !ranged && srv->gz_streams < GZIP_MAX_STREAMS && accepts_gzip(req)) {
             on_the_fly = 1;
             r.content_encoding = "gzip";
             r.accept_ranges = 0;

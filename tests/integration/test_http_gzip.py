@@ -3,6 +3,7 @@ import gzip
 import os
 import random
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -236,6 +237,50 @@ class GzipLargeTest(unittest.TestCase):
         self.assertEqual(gzip.decompress(body), data)
         self.assertLess(peak - before, 8 * 1024, "RSS grew by %d KiB" % (peak - before))
         del r
+
+    def test_streams_in_flight_are_capped(self):
+        # Each on-the-fly stream holds ~330 KiB of zlib state: clients that request and never
+        # read must not pin more than 64 of them; past that the identity response is sent.
+        base = tempfile.mkdtemp(prefix="netkit-gzip-cap-")
+        self.addCleanup(shutil.rmtree, base, True)
+        data = os.urandom(2 * 1024 * 1024).hex().encode()   # 4 MiB of text, ~2.3 MiB gzipped
+        with open(os.path.join(base, "big.txt"), "wb") as f:
+            f.write(data)
+        # a small send buffer, so a stream stays in flight while its client does not read
+        srv = H.serve(self, base, "--gzip", "--gzip-level", "1", "--sndbuf", "65536", "-q")
+        host, port = srv.host_port()
+        get = req("GET", "/big.txt", (("Accept-Encoding", "gzip"),))
+        socks, encodings = [], []
+        for _ in range(72):
+            s = socket.socket()
+            self.addCleanup(s.close)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.settimeout(20)
+            s.connect((host, port))
+            s.sendall(get)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = s.recv(1)   # the head only: the body stays unread in the buffers
+                self.assertTrue(chunk, "server closed before the head")
+                head += chunk
+            encodings.append(b"\r\ncontent-encoding: gzip\r\n" in head.lower())
+            self.assertTrue(b"\r\nvary: accept-encoding\r\n" in head.lower(), head)
+            socks.append(s)
+        self.assertEqual(encodings.count(True), 64, encodings)
+        self.assertEqual(encodings[64:], [False] * 8)
+        for s in socks:
+            s.close()
+        # the closed streams were given back: gzip is offered again
+        deadline = time.monotonic() + 10
+        while True:
+            head, body = raw_response(host, port, req("GET", "/big.txt", (
+                ("Accept-Encoding", "gzip"), ("Connection", "close"))))
+            if b"content-encoding: gzip" in head.lower() or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertIn(b"content-encoding: gzip", head.lower())
+        self.assertEqual(gzip.decompress(dechunk_strict(body)[0]), data)
+        self.assertIsNone(srv.proc.poll())
 
 
 if __name__ == "__main__":

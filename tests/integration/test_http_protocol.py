@@ -358,7 +358,8 @@ class LimitOptionTests(RejectMixin, unittest.TestCase):
     def test_bad_limit_values_are_usage_errors(self):
         import harness
         for args in (["--max-header-bytes", "abc"], ["--max-body-bytes", "-1"],
-                     ["--max-conns", "0x"], ["--header-timeout", "soon"]):
+                     ["--max-conns", "0x"], ["--header-timeout", "soon"], ["--sndbuf", "12"],
+                     ["--sndbuf", "lots"]):
             with self.subTest(args=args):
                 p = harness.run(["http", "serve", self.d.root, "-l", "127.0.0.1:0", "-w", "1"]
                                 + args, timeout=10)
