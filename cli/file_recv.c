@@ -14,7 +14,9 @@
  * connections off the same partial file).
  *
  * Disk writes are synchronous (regular files are always "ready"); reads from each socket are
- * bounded per event so one fast sender cannot starve the others.
+ * bounded per event so one fast sender cannot starve the others. A sender that makes no
+ * progress for --idle-timeout is dropped, and at --max-conns accepting pauses, so silent or
+ * piled-up clients cannot hold descriptors and temporary files for ever.
  */
 #include "cli.h"
 #include "file.h"
@@ -38,6 +40,8 @@
 #define RECV_ACCEPTS_PER_EVENT 64
 #define RECV_OUT_MAX 65536 /* verdicts are tiny; a sender that never reads them is cut off */
 #define RECV_TEMP_NAME_PART 200 /* the name's share of a temporary name (NAME_MAX is 255) */
+#define RECV_IDLE_MS_DEFAULT 60000
+#define RECV_MAX_CONNS_DEFAULT 256
 
 typedef struct recv_server recv_server;
 typedef struct recv_conn recv_conn;
@@ -46,6 +50,7 @@ enum { RS_HEADER, RS_DATA, RS_CLOSING };
 
 struct recv_conn {
     nk_io io;
+    nk_timer idle;    /* restarted by every read or write that moves bytes */
     unsigned interest;
     int state;
     nk_frame_decoder in;
@@ -71,6 +76,9 @@ struct recv_server {
     cli_acceptor accept;
     cli_stop_signals stop_signals;
     recv_conn *conns;
+    unsigned nconns, max_conns;
+    int accept_paused;
+    uint64_t idle_ms;
     int once, overwrite, resume;
     int exit_code;
 };
@@ -93,6 +101,7 @@ static void conn_free(recv_conn *c)
     recv_server *srv = c->srv;
     temp_discard(c, c->state == RS_DATA && c->keep_partial);
     EVP_MD_CTX_free(c->md);
+    nk_timer_stop(srv->loop, &c->idle);
     nk_io_stop(srv->loop, &c->io);
     close(c->io.fd);
     nk_frame_decoder_free(&c->in);
@@ -103,6 +112,12 @@ static void conn_free(recv_conn *c)
         srv->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    srv->nconns--;
+    if (srv->accept_paused && srv->nconns < srv->max_conns && !srv->once) {
+        srv->accept_paused = 0;
+        if (cli_acceptor_start(&srv->accept) < 0)
+            nk_loop_stop(srv->loop);
+    }
     if (srv->once) {
         if (c->files_failed || c->state != RS_HEADER)
             srv->exit_code = CLI_FAIL;
@@ -380,10 +395,30 @@ static void conn_update(recv_conn *c)
     }
 }
 
-static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
+/* The sender is gone or silent: a file in progress stays unfinished. */
+static void conn_abandon(recv_conn *c, const char *why)
+{
+    if (c->state == RS_DATA) {
+        fprintf(stderr, "netkit: %s: %s: %s: transfer %s at %llu of %llu bytes%s\n",
+                c->srv->cmd, c->peer, c->h.name, why, (unsigned long long)c->have,
+                (unsigned long long)c->h.size, c->keep_partial ? " (kept for --resume)" : "");
+        c->files_failed++;
+    } else if (strcmp(why, "interrupted") != 0) {
+        fprintf(stderr, "netkit: %s: %s: connection %s\n", c->srv->cmd, c->peer, why);
+    }
+    conn_free(c);
+}
+
+static void conn_on_idle(nk_loop *loop, nk_timer *t)
 {
     (void)loop;
+    conn_abandon(t->data, "timed out");
+}
+
+static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
+{
     recv_conn *c = io->data;
+    int progress = 0;
     if (events & (NK_WRITE | NK_ERROR)) {
         while (nk_buf_len(&c->out) > 0) {
             ssize_t n = nk_buf_write_fd(&c->out, io->fd);
@@ -393,6 +428,7 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
                 conn_free(c);
                 return;
             }
+            progress = 1;
         }
     }
     if ((events & (NK_READ | NK_ERROR)) && c->state != RS_CLOSING) {
@@ -401,17 +437,11 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
             ssize_t n = read(io->fd, chunk, sizeof chunk);
             if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
                 break;
-            if (n <= 0) { /* the sender is gone: a file in progress stays unfinished */
-                if (c->state == RS_DATA)
-                    fprintf(stderr, "netkit: %s: %s: %s: transfer interrupted at %llu of %llu "
-                                    "bytes%s\n", c->srv->cmd, c->peer, c->h.name,
-                            (unsigned long long)c->have, (unsigned long long)c->h.size,
-                            c->keep_partial ? " (kept for --resume)" : "");
-                if (c->state == RS_DATA)
-                    c->files_failed++;
-                conn_free(c);
+            if (n <= 0) {
+                conn_abandon(c, "interrupted");
                 return;
             }
+            progress = 1;
             if (nk_frame_feed(&c->in, chunk, (size_t)n) < 0) {
                 if (c->state == RS_DATA)
                     temp_discard(c, 0);
@@ -426,6 +456,10 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
             if ((size_t)n < sizeof chunk)
                 break;
         }
+    }
+    if (progress && nk_timer_start(loop, &c->idle, c->srv->idle_ms, 0) < 0) {
+        conn_free(c);
+        return;
     }
     conn_update(c);
 }
@@ -444,20 +478,32 @@ static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
     if (nk_addr_format(peer, c->peer, sizeof c->peer) < 0)
         strcpy(c->peer, "?");
     nk_io_init(&c->io, fd, conn_on_io, c);
+    nk_timer_init(&c->idle, conn_on_idle, c);
     nk_frame_decoder_init(&c->in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
     nk_buf_init(&c->out, RECV_OUT_MAX);
     c->next = srv->conns;
     if (srv->conns)
         srv->conns->prev = c;
     srv->conns = c;
-    conn_update(c);
-    if (srv->once) /* one sender only: stop accepting */
+    srv->nconns++;
+    if (srv->once) { /* one sender only: stop accepting */
         cli_acceptor_stop(a);
+    } else if (srv->nconns >= srv->max_conns) {
+        /* further senders wait in the kernel's backlog until one finishes */
+        cli_acceptor_stop(a);
+        srv->accept_paused = 1;
+    }
+    if (nk_timer_start(srv->loop, &c->idle, srv->idle_ms, 0) < 0) {
+        conn_free(c);
+        return;
+    }
+    conn_update(c);
 }
 
 static void recv_help(FILE *out)
 {
     fputs("usage: netkit file recv ADDR [--dir DIR] [--once] [--overwrite] [--resume]\n"
+          "                              [--idle-timeout SEC] [--max-conns N]\n"
           "\n"
           "Receive files from 'netkit file send' into DIR, checking each one's size and\n"
           "SHA-256 before it is renamed into place.\n"
@@ -467,6 +513,8 @@ static void recv_help(FILE *out)
           "  -1, --once      exit after the first sender is done (status 1 if a file failed)\n"
           "  -f, --overwrite replace existing files (refused otherwise)\n"
           "  -r, --resume    keep interrupted transfers and let 'file send --resume' continue\n"
+          "      --idle-timeout SEC  drop a sender that moves no byte for SEC (default 60)\n"
+          "      --max-conns N       senders at once; more wait to be accepted (default 256)\n"
           "  -h, --help      show this help\n"
           "\n"
           "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, and one line\n"
@@ -482,6 +530,8 @@ int file_recv(int argc, char **argv)
         {"once", no_argument, NULL, '1'},
         {"overwrite", no_argument, NULL, 'f'},
         {"resume", no_argument, NULL, 'r'},
+        {"idle-timeout", required_argument, NULL, 'T'},
+        {"max-conns", required_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -490,6 +540,8 @@ int file_recv(int argc, char **argv)
     recv_server srv;
     memset(&srv, 0, sizeof srv);
     srv.cmd = cmd;
+    srv.idle_ms = RECV_IDLE_MS_DEFAULT;
+    srv.max_conns = RECV_MAX_CONNS_DEFAULT;
     optind = 0;
     opterr = 0;
     int c;
@@ -499,6 +551,20 @@ int file_recv(int argc, char **argv)
         case '1': srv.once = 1; break;
         case 'f': srv.overwrite = 1; break;
         case 'r': srv.resume = 1; break;
+        case 'T': {
+            long ms;
+            if (cli_parse_seconds(optarg, &ms) < 0 || ms <= 0)
+                return cli_usage(cmd, "invalid --idle-timeout '%s' (seconds, more than 0)", optarg);
+            srv.idle_ms = (uint64_t)ms;
+            break;
+        }
+        case 'M': {
+            long n;
+            if (cli_parse_long(optarg, 1, 100000, &n) < 0)
+                return cli_usage(cmd, "invalid --max-conns '%s' (1 to 100000)", optarg);
+            srv.max_conns = (unsigned)n;
+            break;
+        }
         case 'h':
             recv_help(stdout);
             return CLI_OK;

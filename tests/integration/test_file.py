@@ -103,6 +103,44 @@ class TestFile(unittest.TestCase):
         self.assertEqual(read_frame(s2), b"V\x00")
         self.assertEqual(os.listdir(self.dir), ["y"])
 
+    def test_silent_sender_times_out_and_leaves_nothing(self):
+        server = self.recv("--idle-timeout", "0.5")
+        idle = self.peer(server)                    # connects and never speaks
+        s = self.peer(server)                       # starts a file, then goes silent
+        data = b"b" * 5000
+        s.sendall(frame(header(b"z.txt", len(data), hashlib.sha256(data).digest())))
+        read_frame(s)
+        s.sendall(frame(b"D" + data[:100]))
+        for conn in (idle, s):
+            conn.settimeout(10)
+            self.assertEqual(conn.recv(1), b"", "the server should close a silent sender")
+        self.assertEqual(os.listdir(self.dir), [])
+        err = server.read_stderr(1.0)
+        self.assertIn("z.txt: transfer timed out at 100 of 5000 bytes", err)
+        self.assertIn("connection timed out", err)
+        self.assertEqual(server.stop(), 0)
+
+    def test_max_conns_queues_further_senders(self):
+        server = self.recv("--max-conns", "2", "--idle-timeout", "30")
+        held = [self.peer(server), self.peer(server)]
+        # a third sender is not accepted while two are connected: its header gets no answer
+        s = self.peer(server)
+        s.sendall(frame(header(b"q", 0, hashlib.sha256(b"").digest())))
+        s.settimeout(0.5)
+        with self.assertRaises(socket.timeout):
+            s.recv(1)
+        held[0].close()                             # a slot frees: the third is served
+        s.settimeout(10)
+        self.assertEqual(read_frame(s), b"G" + b"\0" * 8)
+        self.assertEqual(read_frame(s), b"V\x00")
+        self.assertEqual(os.listdir(self.dir), ["q"])
+        for bad in ("0", "x"):
+            p = harness.run(["file", "recv", "127.0.0.1:0", "--max-conns", bad])
+            self.assertEqual(p.returncode, 2, p.stderr)
+        p = harness.run(["file", "recv", "127.0.0.1:0", "--idle-timeout", "never"])
+        self.assertEqual(p.returncode, 2, p.stderr)
+        self.assertEqual(server.stop(), 0)
+
     def test_hostile_names_refused(self):
         server = self.recv()
         s = self.peer(server)
