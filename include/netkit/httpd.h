@@ -59,6 +59,8 @@ typedef struct nk_httpd_config {
     unsigned drain_timeout_ms; /* nk_httpd_shutdown: bound for in-flight responses */
     int sndbuf;                /* SO_SNDBUF of accepted sockets in bytes; 0: the kernel's
                                 * autotuning (which may grow to 4 MiB per connection) */
+    int defer_accept_s;        /* TCP_DEFER_ACCEPT: a connection is accepted once its first
+                                * bytes arrive, or after about this many seconds; 0: off */
     int access_log_fd;         /* combined log format lines; -1 for none */
     const char *mime_types;    /* path of mime.types, NULL for /etc/mime.types */
     /* Operator messages (descriptor exhaustion, ...); may be NULL. */

@@ -154,6 +154,23 @@ def nb_connect(addr):
     return s
 
 
+def speak_when_connected(socks, data, timeout):
+    """Send data on each socket once its connect completes (bounded by timeout)."""
+    waiting = {s.fileno(): s for s in socks}
+    p = select.poll()
+    for fd in waiting:
+        p.register(fd, select.POLLOUT)
+    end = time.monotonic() + timeout
+    while waiting and time.monotonic() < end:
+        for fd, _ in p.poll(100):
+            try:
+                waiting[fd].send(data)
+            except OSError:
+                pass
+            p.unregister(fd)
+            del waiting[fd]
+
+
 class DescriptorExhaustionTests(unittest.TestCase):
     def test_low_nofile_limit(self):
         root = make_root(self)
@@ -176,6 +193,9 @@ class DescriptorExhaustionTests(unittest.TestCase):
         self.addCleanup(lambda: [s.close() for s in flood])
         for _ in range(100):
             flood.append(nb_connect(addr))
+        # Each starts a request and stalls (slowloris): the server defers accepting a
+        # connection until its first bytes arrive (TCP_DEFER_ACCEPT).
+        speak_when_connected(flood, b"GET /small.txt HTTP/1.1\r\n", 3)
         # The server accepts until its descriptors run short (it keeps a reserve for the files
         # of the connections it serves, so it may pause before EMFILE); wait until the count
         # stops growing.
