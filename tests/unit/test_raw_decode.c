@@ -267,6 +267,70 @@ static void test_vlan_and_other(void **state)
     assert_int_equal(nk_raw_decode(f, 10, NULL), -EINVAL);
 }
 
+static void test_arp(void **state)
+{
+    (void)state;
+    uint8_t f[128];
+    size_t n = put_eth(f, 0x0806);
+    /* Ethernet/IPv4 ARP request (RFC 826): who has 10.0.0.2? tell 10.0.0.1 */
+    const uint8_t arp[28] = {0, 1, 8, 0, 6, 4, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0x01,
+                             10, 0, 0, 1, 0, 0, 0, 0, 0, 0, 10, 0, 0, 2};
+    memcpy(f + n, arp, sizeof arp);
+    n += sizeof arp;
+    nk_raw_packet p;
+    decode_exact(f, n, &p);
+    assert_null(p.problem);
+    assert_int_equal(p.net, NK_RAW_NET_ARP);
+    assert_true(p.layers & NK_RAW_NETWORK);
+    assert_int_equal(p.arp.op, 1);
+    assert_true(p.arp.ether_ipv4);
+    assert_int_equal(p.arp.sha[5], 0x01);
+    assert_int_equal(p.arp.spa[3], 1);
+    assert_int_equal(p.arp.tpa[3], 2);
+    assert_string_equal(nk_raw_ethertype_name(0x0806), "ARP");
+    /* every cut of the ARP body is reported, never read past */
+    for (size_t cut = 14; cut < n; cut++) {
+        decode_exact(f, cut, &p);
+        assert_string_equal(p.problem, "truncated arp header");
+    }
+    /* a non-Ethernet/IPv4 ARP keeps its fixed fields only */
+    f[14 + 1] = 6; /* htype 6 (IEEE 802) */
+    decode_exact(f, n, &p);
+    assert_null(p.problem);
+    assert_int_equal(p.arp.htype, 6);
+    assert_false(p.arp.ether_ipv4);
+}
+
+static void test_ipv6_bad_extension_headers(void **state)
+{
+    (void)state;
+    uint8_t f[128];
+    size_t n = put_eth(f, 0x86dd);
+    /* hop-by-hop options header (next 17) claiming 3*8+8 = 32 bytes in a 16-byte payload */
+    n += put_ip6(f + n, 0, A6, B6, 16);
+    const uint8_t hbh[16] = {17, 3, 1, 4, 0, 0, 0, 0, 1, 6, 0, 0, 0, 0, 0, 0};
+    memcpy(f + n, hbh, sizeof hbh);
+    n += sizeof hbh;
+    nk_raw_packet p;
+    decode_exact(f, n, &p);
+    assert_string_equal(p.problem, "bad ipv6 extension header length");
+    assert_int_equal(p.net, NK_RAW_NET_IPV6);
+    assert_int_equal(p.transport, NK_RAW_TP_NONE);
+    assert_int_equal(p.ip.hdr_len, 40);
+    /* cut inside the extension header's fixed part */
+    decode_exact(f, 14 + 40 + 1, &p);
+    assert_string_equal(p.problem, "truncated ipv6 extension header");
+    /* the datagram is long enough for the claimed 32 bytes, but the capture stops at 16 */
+    f[14 + 4] = 0;
+    f[14 + 5] = 40; /* payload length 40 */
+    decode_exact(f, n, &p);
+    assert_string_equal(p.problem, "truncated ipv6 extension header");
+    /* version 4 in an IPv6 ethertype */
+    f[14] = 0x40;
+    decode_exact(f, n, &p);
+    assert_string_equal(p.problem, "bad ipv6 version");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -280,6 +344,8 @@ int main(void)
         cmocka_unit_test(test_malformed),
         cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_vlan_and_other),
+        cmocka_unit_test(test_arp),
+        cmocka_unit_test(test_ipv6_bad_extension_headers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
