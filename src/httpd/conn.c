@@ -32,38 +32,88 @@ enum { PROGRESS_WRITE = 1, PROGRESS_READ = 2 };
 static void conn_update(nk__conn *c, int progress);
 static int conn_process(nk__conn *c);
 
-/* ---- buffer pool -------------------------------------------------------------------------- */
+/* ---- pools: read buffers and exchange states ---------------------------------------------- */
 
 static int in_acquire(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
-    if (c->in.data)
+    nk_buf *in = &c->x->in;
+    if (in->data)
         return 0;
     if (srv->npool) {
-        c->in.data = srv->pool[--srv->npool];
-        c->in.cap = NK__POOL_BLOCK;
-        c->in.rpos = c->in.wpos = 0;
+        in->data = srv->pool[--srv->npool];
+        in->cap = NK__POOL_BLOCK;
+        in->rpos = in->wpos = 0;
         return 0;
     }
-    return nk_buf_reserve(&c->in, NK__POOL_BLOCK);
+    return nk_buf_reserve(in, NK__POOL_BLOCK);
 }
 
+/* Give an empty read buffer back to the pool (or to malloc when the pool is full). */
 static void in_release(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
-    if (!c->in.data || nk_buf_len(&c->in))
+    nk_buf *in = &c->x->in;
+    if (!in->data || nk_buf_len(in))
         return;
-    if (c->in.cap == NK__POOL_BLOCK) {
+    if (in->cap == NK__POOL_BLOCK) {
         if (!srv->pool)
             srv->pool = calloc(NK__POOL_MAX, sizeof *srv->pool);
         if (srv->pool && srv->npool < NK__POOL_MAX) {
-            srv->pool[srv->npool++] = c->in.data;
-            c->in.data = NULL;
-            c->in.cap = c->in.rpos = c->in.wpos = 0;
+            srv->pool[srv->npool++] = in->data;
+            in->data = NULL;
+            in->cap = in->rpos = in->wpos = 0;
             return;
         }
     }
-    nk_buf_release(&c->in);
+    nk_buf_release(in);
+}
+
+/* Give c an exchange state, from the pool when one is free. 0 or -ENOMEM. */
+static int ex_acquire(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    if (c->x)
+        return 0;
+    nk__ex *x = srv->ex_pool;
+    if (x) {
+        srv->ex_pool = x->next_free;
+        srv->nex_pool--;
+        memset(x, 0, sizeof *x);
+    } else {
+        x = calloc(1, sizeof *x);
+        if (!x)
+            return -ENOMEM;
+    }
+    nk_buf_init(&x->in, srv->cfg.limits.max_head + NK__POOL_BLOCK);
+    nk_buf_init(&x->out, 0);
+    x->file_fd = -1;
+    c->x = x;
+    return 0;
+}
+
+/* Drop c's exchange state and everything it holds (the sink must be aborted first). */
+static void ex_drop(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    nk__ex *x = c->x;
+    if (!x)
+        return;
+    nk__gz_free(c);
+    nk__fcache_release(srv, x->file);
+    free(x->segs);
+    x->in.rpos = x->in.wpos = 0;
+    in_release(c);
+    nk_buf_free(&x->in);
+    nk_buf_free(&x->out);
+    c->x = NULL;
+    if (srv->nex_pool < NK__POOL_MAX) {
+        x->next_free = srv->ex_pool;
+        srv->ex_pool = x;
+        srv->nex_pool++;
+    } else {
+        free(x);
+    }
 }
 
 void nk__pool_free(nk_httpd *srv)
@@ -73,23 +123,39 @@ void nk__pool_free(nk_httpd *srv)
     free(srv->pool);
     srv->pool = NULL;
     srv->npool = 0;
+    while (srv->ex_pool) {
+        nk__ex *x = srv->ex_pool;
+        srv->ex_pool = x->next_free;
+        free(x);
+    }
+    srv->nex_pool = 0;
 }
 
 /* ---- life cycle --------------------------------------------------------------------------- */
 
 static int out_pending(const nk__conn *c)
 {
-    return c->seg.mem || c->seg.len || c->iseg < c->nsegs || c->gz;
+    const nk__ex *x = c->x;
+    return x && (x->seg.mem || x->seg.len || x->iseg < x->nsegs || x->gz);
+}
+
+/* Between requests with nothing buffered, pending or claimed: the state can go back. */
+static int ex_is_idle(const nk__conn *c)
+{
+    const nk__ex *x = c->x;
+    return !out_pending(c) && nk_buf_len(&x->in) == 0 && nk_buf_len(&x->out) == 0 &&
+           x->head_len == 0 && !x->file && !x->sink && !x->early_status && !x->body_left &&
+           !x->chunked_active && !c->lingering && !c->close_after;
 }
 
 static void sink_abort(nk__conn *c)
 {
-    const nk__sink *sink = c->sink;
+    const nk__sink *sink = c->x ? c->x->sink : NULL;
     if (!sink)
         return;
-    c->sink = NULL;
+    c->x->sink = NULL;
     sink->abort(c);
-    c->sink_state = NULL;
+    c->x->sink_state = NULL;
 }
 
 void nk__conn_close(nk__conn *c)
@@ -99,13 +165,7 @@ void nk__conn_close(nk__conn *c)
     nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
     close(c->io.fd);
-    nk__gz_free(c);
-    nk__fcache_release(srv, c->file);
-    free(c->segs);
-    c->in.rpos = c->in.wpos = 0;
-    in_release(c);
-    nk_buf_free(&c->in);
-    nk_buf_free(&c->out);
+    ex_drop(c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -121,20 +181,20 @@ void nk__conn_close(nk__conn *c)
 /* The response that ends the connection is out: close, or shut the write side and drain. */
 static void conn_finish(nk__conn *c)
 {
-    if (c->peer_eof || (!c->linger_needed && nk_buf_len(&c->in) == 0)) {
+    if (c->peer_eof || (!c->linger_needed && nk_buf_len(&c->x->in) == 0)) {
         nk__conn_close(c);
         return;
     }
     shutdown(c->io.fd, SHUT_WR);
     c->lingering = 1;
-    nk_buf_clear(&c->in);
+    nk_buf_clear(&c->x->in);
     conn_update(c, 0);
 }
 
 void nk__conn_shutdown(nk__conn *c)
 {
     c->close_after = 1;
-    if (!out_pending(c) && c->head_len == 0 && !c->lingering) {
+    if (!out_pending(c) && (!c->x || c->x->head_len == 0) && !c->lingering) {
         /* Idle, or in the middle of a head we will not answer. */
         nk__conn_close(c);
         return;
@@ -150,8 +210,8 @@ static void linger_read(nk__conn *c)
     for (int i = 0; i < 16; i++) {
         ssize_t n = recv(c->io.fd, sink, sizeof sink, 0);
         if (n > 0) {
-            c->linger_bytes += (uint64_t)n;
-            if (c->linger_bytes > LINGER_MAX_BYTES)
+            c->x->linger_bytes += (uint64_t)n;
+            if (c->x->linger_bytes > LINGER_MAX_BYTES)
                 break;
             continue;
         }
@@ -165,14 +225,14 @@ static void linger_read(nk__conn *c)
 /* Returns -1 when the connection was closed. */
 static int conn_read(nk__conn *c)
 {
-    if (in_acquire(c) < 0) {
+    if (ex_acquire(c) < 0 || in_acquire(c) < 0) {
         nk__conn_close(c);
         return -1;
     }
-    size_t room = c->in.max - nk_buf_len(&c->in);
+    size_t room = c->x->in.max - nk_buf_len(&c->x->in);
     if (room == 0)
         return 0;
-    ssize_t n = nk_buf_read_fd(&c->in, c->io.fd, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
+    ssize_t n = nk_buf_read_fd(&c->x->in, c->io.fd, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
     if (n == -EAGAIN) {
         /* Nothing came: an idle connection gives its buffer back to the pool at once, so
          * thousands of silent clients cost no buffer memory. */
@@ -205,9 +265,9 @@ static int respond_allow(nk__conn *c, int status)
 static int handle(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    if (c->early_status) {
-        int status = c->early_status;
-        c->early_status = 0;
+    if (c->x->early_status) {
+        int status = c->x->early_status;
+        c->x->early_status = 0;
         return nk__respond_error(c, status, NULL);
     }
     /* A CORS preflight never carries credentials (Fetch standard, CORS-preflight fetch), so
@@ -262,8 +322,8 @@ static void set_log_raw(nk__conn *c)
 {
     /* A refused request: log its first line as far as it goes (bounded). */
     nk_httpd *srv = c->srv;
-    const char *p = nk_buf_rptr(&c->in);
-    size_t len = nk_buf_len(&c->in), n = 0;
+    const char *p = nk_buf_rptr(&c->x->in);
+    size_t len = nk_buf_len(&c->x->in), n = 0;
     while (n < len && n < 256 && p[n] != '\r' && p[n] != '\n')
         n++;
     srv->log_line = (nk_str){p, n};
@@ -274,13 +334,13 @@ static void set_log_raw(nk__conn *c)
 static int refuse(nk__conn *c, int status)
 {
     sink_abort(c);
-    c->early_status = 0;
+    c->x->early_status = 0;
     c->close_after = 1;
     c->linger_needed = 1;
-    c->head_len = 0;
+    c->x->head_len = 0;
     c->srv->req_is_head = 0;
     set_log_raw(c);
-    nk_buf_clear(&c->in);
+    nk_buf_clear(&c->x->in);
     return nk__respond_error(c, status, NULL);
 }
 
@@ -289,8 +349,8 @@ static void send_continue(nk__conn *c)
     /* RFC 9110 section 10.1.1: tell the client to send the body it is holding back. The
      * bytes go through the normal output path so they stay ahead of the final response. */
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-    if (nk_buf_append(&c->out, cont, sizeof cont - 1) == 0)
-        c->seg.mem += sizeof cont - 1;
+    if (nk_buf_append(&c->x->out, cont, sizeof cont - 1) == 0)
+        c->x->seg.mem += sizeof cont - 1;
 }
 
 /* Take the body bytes that follow the retained head, giving them to the sink if one claimed
@@ -298,31 +358,31 @@ static void send_continue(nk__conn *c)
  * (413, 400, or the sink's) for a body that cannot be taken. */
 static int take_body(nk__conn *c)
 {
-    char *base = nk_buf_rptr(&c->in) + c->head_len;
-    size_t avail = nk_buf_len(&c->in) - c->head_len, used = 0;
+    char *base = nk_buf_rptr(&c->x->in) + c->x->head_len;
+    size_t avail = nk_buf_len(&c->x->in) - c->x->head_len, used = 0;
     int result = 0;
-    if (c->body_left) {
-        used = avail < c->body_left ? avail : (size_t)c->body_left;
-        if (used && c->sink)
-            result = c->sink->data(c, base, used);
-        c->body_left -= used;
+    if (c->x->body_left) {
+        used = avail < c->x->body_left ? avail : (size_t)c->x->body_left;
+        if (used && c->x->sink)
+            result = c->x->sink->data(c, base, used);
+        c->x->body_left -= used;
         if (result == 0)
-            result = c->body_left == 0;
-    } else if (c->chunked_active) {
+            result = c->x->body_left == 0;
+    } else if (c->x->chunked_active) {
         for (;;) {
             size_t consumed;
             const char *data;
             size_t dlen;
-            int r = nk_http_chunked_step(&c->chunked, base + used, avail - used, &consumed,
+            int r = nk_http_chunked_step(&c->x->chunked, base + used, avail - used, &consumed,
                                          &data, &dlen);
             used += consumed;
             if (r == 1) {
-                if (c->sink && dlen && (result = c->sink->data(c, data, dlen)) != 0)
+                if (c->x->sink && dlen && (result = c->x->sink->data(c, data, dlen)) != 0)
                     break;
                 continue;
             }
             if (r == 2) {
-                c->chunked_active = 0;
+                c->x->chunked_active = 0;
                 result = 1;
             } else if (r == -EFBIG) {
                 result = 413;
@@ -337,7 +397,7 @@ static int take_body(nk__conn *c)
     if (used) {
         /* close the gap: pipelined bytes after the body move up behind the head */
         memmove(base, base + used, avail - used);
-        c->in.wpos -= used;
+        c->x->in.wpos -= used;
     }
     return result;
 }
@@ -362,9 +422,9 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     nk_httpd *srv = c->srv;
     if (srv->cfg.on_head)
         srv->cfg.on_head(srv->cfg.head_arg, req->method_name.p,
-                         (size_t)(nk_buf_rptr(&c->in) + head_len - req->method_name.p));
+                         (size_t)(nk_buf_rptr(&c->x->in) + head_len - req->method_name.p));
     srv->req_is_head = req->method == NK_HTTP_HEAD;
-    c->head_len = (size_t)head_len;
+    c->x->head_len = (size_t)head_len;
     c->http10 = req->version_minor == 0;
     if (!req->keep_alive || srv->shutting_down)
         c->close_after = 1;
@@ -374,37 +434,37 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
             set_log_fields(c, req);
             c->close_after = 1;
             c->linger_needed = 1;
-            c->head_len = 0;
+            c->x->head_len = 0;
             /* Clear first: after a failed respond the connection is freed. The log line
              * still points at the bytes, which clearing only forgets. */
-            nk_buf_clear(&c->in);
+            nk_buf_clear(&c->x->in);
             return nk__respond_error(c, 413, NULL);
         }
-        c->body_left = (uint64_t)req->content_length;
+        c->x->body_left = (uint64_t)req->content_length;
     } else if (req->chunked) {
-        nk_http_chunked_init(&c->chunked, srv->cfg.max_body);
-        c->chunked_active = 1;
+        nk_http_chunked_init(&c->x->chunked, srv->cfg.max_body);
+        c->x->chunked_active = 1;
     }
     int st = claim_body(c, req);
     if (st < 0)
         return st;
     if (st > 0) {
-        if (!c->body_left && !c->chunked_active) {
-            c->early_status = st; /* answered in order, after the (empty) body */
+        if (!c->x->body_left && !c->x->chunked_active) {
+            c->x->early_status = st; /* answered in order, after the (empty) body */
         } else {
             /* Answer before the body, which is then not read: the connection closes. */
             set_log_fields(c, req);
             c->close_after = 1;
             c->linger_needed = 1;
-            c->head_len = 0;
-            c->body_left = 0;
-            c->chunked_active = 0;
-            nk_buf_clear(&c->in); /* before: a failed respond frees c */
+            c->x->head_len = 0;
+            c->x->body_left = 0;
+            c->x->chunked_active = 0;
+            nk_buf_clear(&c->x->in); /* before: a failed respond frees c */
             return nk__respond_error(c, st, NULL);
         }
     }
-    if ((c->body_left || c->chunked_active) && req->expect_continue && !c->http10 &&
-        nk_buf_len(&c->in) - c->head_len == 0)
+    if ((c->x->body_left || c->x->chunked_active) && req->expect_continue && !c->http10 &&
+        nk_buf_len(&c->x->in) - c->x->head_len == 0)
         send_continue(c);
     return 0;
 }
@@ -415,7 +475,7 @@ static int finish_request(nk__conn *c)
     nk_http_request *req = &srv->req;
     int status;
     /* The head was validated before its body was read; parse it again for the views. */
-    int r = nk_http_parse_request(nk_buf_rptr(&c->in), c->head_len, 0, &srv->cfg.limits, req,
+    int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), c->x->head_len, 0, &srv->cfg.limits, req,
                                   &status);
     if (r < 0)
         return refuse(c, 400);
@@ -423,18 +483,18 @@ static int finish_request(nk__conn *c)
     srv->stats.requests++;
     srv->req_is_head = req->method == NK_HTTP_HEAD;
     set_log_fields(c, req);
-    const nk__sink *sink = c->sink;
+    const nk__sink *sink = c->x->sink;
     if (sink) {
-        c->sink = NULL; /* the sink's end answers and frees its state */
+        c->x->sink = NULL; /* the sink's end answers and frees its state */
         r = sink->end(c, req);
-        c->sink_state = NULL;
+        c->x->sink_state = NULL;
     } else {
         r = handle(c, req);
     }
     if (r < 0)
         return r;
-    nk_buf_consume(&c->in, c->head_len);
-    c->head_len = 0;
+    nk_buf_consume(&c->x->in, c->x->head_len);
+    c->x->head_len = 0;
     return 0;
 }
 
@@ -442,12 +502,14 @@ static int finish_request(nk__conn *c)
 static int conn_process(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
+    if (!c->x)
+        return 0; /* idle: nothing buffered, nothing pending */
     for (;;) {
         if (c->lingering)
             return 0;
         if (out_pending(c))
             return 0;
-        if (c->head_len) {
+        if (c->x->head_len) {
             int r = take_body(c);
             if (r == 0)
                 return 0;
@@ -464,14 +526,14 @@ static int conn_process(nk__conn *c)
             conn_finish(c);
             return -1;
         }
-        size_t len = nk_buf_len(&c->in);
+        size_t len = nk_buf_len(&c->x->in);
         if (len == 0)
             return 0;
         int status = 0;
-        int r = nk_http_parse_request(nk_buf_rptr(&c->in), len, c->parsed_prev, &srv->cfg.limits,
+        int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), len, c->x->parsed_prev, &srv->cfg.limits,
                                       &srv->req, &status);
         if (r == -EAGAIN) {
-            c->parsed_prev = len;
+            c->x->parsed_prev = len;
             if (c->peer_eof) {
                 /* The client stopped in the middle of a head. */
                 if (refuse(c, 400) < 0)
@@ -480,7 +542,7 @@ static int conn_process(nk__conn *c)
             }
             return 0;
         }
-        c->parsed_prev = 0;
+        c->x->parsed_prev = 0;
         if (r < 0) {
             /* RFC 9112 section 2.2/11.2: after a framing error the rest of the stream cannot
              * be trusted, so nothing more is read from it. */
@@ -488,7 +550,7 @@ static int conn_process(nk__conn *c)
                 return -1;
             continue;
         }
-        c->t_head_us = nk__now_us();
+        c->x->t_head_us = nk__now_us();
         if (begin_request(c, &srv->req, r) < 0)
             return -1;
     }
@@ -519,16 +581,18 @@ static void conn_update(nk__conn *c, int progress)
         ev = NK_READ;
         phase = NK__PHASE_LINGER;
     } else {
-        if (!c->peer_eof && !(c->close_after && !c->head_len) &&
-            nk_buf_len(&c->in) < c->in.max)
+        const nk__ex *x = c->x;
+        size_t head_len = x ? x->head_len : 0;
+        size_t buffered = x ? nk_buf_len(&x->in) : 0;
+        if (!c->peer_eof && !(c->close_after && !head_len) && (!x || buffered < x->in.max))
             ev |= NK_READ;
         if (pending)
             ev |= NK_WRITE;
         if (pending)
             phase = NK__PHASE_WRITE;
-        else if (c->head_len)
+        else if (head_len)
             phase = NK__PHASE_BODY;
-        else if (nk_buf_len(&c->in) || c->requests == 0)
+        else if (buffered || c->requests == 0)
             phase = NK__PHASE_HEAD;
         else
             phase = NK__PHASE_IDLE;
@@ -540,7 +604,7 @@ static void conn_update(nk__conn *c, int progress)
                 ((progress & PROGRESS_READ) && phase == NK__PHASE_BODY) ||
                 ((progress & PROGRESS_WRITE) && phase == NK__PHASE_WRITE);
     if (renew) {
-        c->phase = phase;
+        c->phase = (unsigned char)phase;
         c->timer_requests = c->requests;
         unsigned ms = phase_timeout(c, phase);
         if (ms)
@@ -548,17 +612,16 @@ static void conn_update(nk__conn *c, int progress)
         else
             nk_timer_stop(srv->loop, &c->timer);
     }
-    if (phase == NK__PHASE_IDLE) {
-        in_release(c);
-        if (c->out.data && !nk_buf_len(&c->out))
-            nk_buf_release(&c->out);
-    }
+    /* Between requests (or before the first byte) the exchange state and its buffers go
+     * back to the pools: an idle connection costs only its nk__conn. */
+    if ((phase == NK__PHASE_IDLE || phase == NK__PHASE_HEAD) && c->x && ex_is_idle(c))
+        ex_drop(c);
 }
 
 static void on_timer(nk_loop *loop, nk_timer *t)
 {
     nk__conn *c = t->data;
-    if (c->phase == NK__PHASE_HEAD && nk_buf_len(&c->in) && !out_pending(c)) {
+    if (c->phase == NK__PHASE_HEAD && c->x && nk_buf_len(&c->x->in) && !out_pending(c)) {
         /* RFC 9110 section 15.5.9: tell a slow client why it is being dropped. */
         if (refuse(c, 408) < 0)
             return;
@@ -609,9 +672,6 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)
     if (!c)
         return -ENOMEM;
     c->srv = srv;
-    c->file_fd = -1;
-    nk_buf_init(&c->in, srv->cfg.limits.max_head + NK__POOL_BLOCK);
-    nk_buf_init(&c->out, 0);
     nk_timer_init(&c->timer, on_timer, c);
     nk_io_init(&c->io, fd, on_io, c);
     int family = nk_addr_family(peer);

@@ -24,16 +24,16 @@
 
 static int echo_data(nk__conn *c, const char *p, size_t n)
 {
-    nk_buf *b = c->sink_state;
+    nk_buf *b = c->x->sink_state;
     return nk_buf_append(b, p, n) < 0 ? 413 : 0;
 }
 
 static void echo_abort(nk__conn *c)
 {
-    nk_buf *b = c->sink_state;
+    nk_buf *b = c->x->sink_state;
     nk_buf_free(b);
     free(b);
-    c->sink_state = NULL;
+    c->x->sink_state = NULL;
 }
 
 /* Text is valid UTF-8 without control characters other than tab, CR and LF. */
@@ -99,8 +99,8 @@ static int wants_json(const nk_http_request *req)
 static int echo_end(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    nk_buf *body = c->sink_state;
-    c->sink_state = NULL;
+    nk_buf *body = c->x->sink_state;
+    c->x->sink_state = NULL;
     const unsigned char *bp = (const unsigned char *)nk_buf_rptr(body);
     size_t blen = nk_buf_len(body);
     int text = is_text(bp, blen);
@@ -116,7 +116,7 @@ static int echo_end(nk__conn *c, const nk_http_request *req)
     /* The raw head: from the request line (empty lines before it were skipped) to the blank
      * line. Each field line is cut at its CRLF; the parser has already refused bare CR/LF. */
     const char *start = req->method_name.p;
-    const char *end = nk_buf_rptr(&c->in) + c->head_len;
+    const char *end = nk_buf_rptr(&c->x->in) + c->x->head_len;
     const char *eol = memchr(start, '\n', (size_t)(end - start));
     size_t rl_len = (size_t)(eol - start) - (eol > start && eol[-1] == '\r');
 
@@ -210,8 +210,8 @@ int nk__echo_begin(nk__conn *c, const nk_http_request *req)
         return 500;
     /* max_body bounds a chunked body too; the buffer's own maximum is a second guard */
     nk_buf_init(b, c->srv->cfg.max_body ? (size_t)c->srv->cfg.max_body : 1);
-    c->sink_state = b;
-    c->sink = &echo_sink;
+    c->x->sink_state = b;
+    c->x->sink = &echo_sink;
     (void)req;
     return 0;
 }

@@ -5,7 +5,7 @@
  * 8.4.1.3). Memory stays bounded whatever the file size: the file is read IN_CHUNK bytes at a
  * time with pread (the open-file cache shares the descriptor, so no file position is used),
  * deflated into an OUT_CHUNK buffer, and the next piece is produced only when the socket has
- * taken the previous one (nk__conn_flush calls nk__gz_fill when c->out runs dry). So a slow
+ * taken the previous one (nk__conn_flush calls nk__gz_fill when c->x->out runs dry). So a slow
  * client costs one piece of output, not the whole compressed file.
  */
 #include "internal.h"
@@ -50,19 +50,19 @@ int nk__gz_start(nk__conn *c, int fd, const char *mem, uint64_t size)
     g->size = size;
     g->pos = 0;
     g->done = 0;
-    c->gz = g;
+    c->x->gz = g;
     c->srv->gz_streams++;
     return 0;
 }
 
 void nk__gz_free(nk__conn *c)
 {
-    nk__gz *g = c->gz;
+    nk__gz *g = c->x->gz;
     if (!g)
         return;
     deflateEnd(&g->zs);
     free(g);
-    c->gz = NULL;
+    c->x->gz = NULL;
     c->srv->gz_streams--;
 }
 
@@ -92,7 +92,7 @@ static int refill_input(nk__gz *g)
 
 int nk__gz_fill(nk__conn *c)
 {
-    nk__gz *g = c->gz;
+    nk__gz *g = c->x->gz;
     if (!g)
         return 0;
     if (g->done) {
@@ -121,16 +121,16 @@ int nk__gz_fill(nk__conn *c)
             break; /* some output, input used up: send it rather than read more */
     }
     size_t produced = OUT_CHUNK - g->zs.avail_out;
-    size_t before = nk_buf_len(&c->out);
+    size_t before = nk_buf_len(&c->x->out);
     char hdr[16];
     int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", produced);
-    if (produced && (nk_buf_append(&c->out, hdr, (size_t)hl) < 0 ||
-                     nk_buf_append(&c->out, g->out, produced) < 0 ||
-                     nk_buf_append(&c->out, "\r\n", 2) < 0))
+    if (produced && (nk_buf_append(&c->x->out, hdr, (size_t)hl) < 0 ||
+                     nk_buf_append(&c->x->out, g->out, produced) < 0 ||
+                     nk_buf_append(&c->x->out, "\r\n", 2) < 0))
         return -ENOMEM;
     /* RFC 9112 section 7.1: the last chunk has size 0; no trailer fields follow. */
-    if (g->done && nk_buf_append(&c->out, "0\r\n\r\n", 5) < 0)
+    if (g->done && nk_buf_append(&c->x->out, "0\r\n\r\n", 5) < 0)
         return -ENOMEM;
-    c->seg.mem += nk_buf_len(&c->out) - before;
+    c->x->seg.mem += nk_buf_len(&c->x->out) - before;
     return 1;
 }

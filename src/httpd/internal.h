@@ -83,36 +83,46 @@ typedef struct nk__sink {
     void (*abort)(nk__conn *c);
 } nk__sink;
 
-struct nk__conn {
-    nk_httpd *srv;
-    nk__conn *prev, *next;
-    nk_io io;
-    nk_timer timer;
+/* The state of a request/response exchange in progress. Idle keep-alive connections hold
+ * none: it is taken from a per-server pool when bytes arrive and given back when the
+ * connection goes idle, so 10,000 idle clients cost only their nk__conn (about 150 bytes). */
+typedef struct nk__ex {
     nk_buf in;            /* request bytes, parsed in place */
     nk_buf out;           /* response bytes not yet written */
     size_t parsed_prev;   /* bytes of the current head already scanned */
+    size_t head_len;      /* head kept at the front of `in` while its body is read */
     nk__file *file;       /* the file being sent (a reference), NULL when none */
     int file_fd;          /* its descriptor for the representation being sent */
+    int early_status;     /* an answer decided at head time for a request without body */
     nk__seg seg;          /* segment being written */
     nk__seg *segs;        /* further segments (multipart responses) */
     unsigned nsegs, iseg;
     uint64_t body_left;   /* Content-Length body bytes still to discard */
     nk_http_chunked chunked;
+    int chunked_active;
     uint64_t linger_bytes;
-    unsigned requests;    /* served on this connection */
-    nk__phase phase;
-    size_t head_len;      /* head kept at the front of `in` while its body is read */
-    unsigned timer_requests; /* `requests` when the timer was last armed */
-    unsigned char chunked_active, close_after, peer_eof, lingering, is_tcp, http10;
-    unsigned char linger_needed; /* unread input may follow: drain before closing */
-    unsigned char peer_family;
-    unsigned char peer_ip[16];
-    unsigned short peer_port;
     const nk__sink *sink; /* the handler that claimed the current body, or NULL (discard) */
     void *sink_state;     /* its private state */
-    int early_status;     /* an answer decided at head time for a request without body */
     struct nk__gz *gz;    /* --gzip stream feeding `out` once the segments are written */
     uint64_t t_head_us;   /* monotonic time the current head arrived (0: none), for the log */
+    struct nk__ex *next_free; /* in the server's pool */
+} nk__ex;
+
+/* One client connection. Kept small: it is all an idle keep-alive connection costs. */
+struct nk__conn {
+    nk_httpd *srv;
+    nk__conn *prev, *next;
+    nk_io io;
+    nk_timer timer;
+    nk__ex *x;            /* the exchange in progress, NULL while idle */
+    unsigned requests;    /* served on this connection */
+    unsigned timer_requests; /* `requests` when the timer was last armed */
+    unsigned char phase;  /* nk__phase */
+    unsigned char close_after, peer_eof, lingering, is_tcp, http10;
+    unsigned char linger_needed; /* unread input may follow: drain before closing */
+    unsigned char peer_family;
+    unsigned short peer_port;
+    unsigned char peer_ip[16];
 };
 
 typedef struct nk__listener {
@@ -149,6 +159,8 @@ struct nk_httpd {
 
     char **pool;            /* free read buffers of POOL_BLOCK bytes, reused across requests */
     size_t npool;
+    nk__ex *ex_pool;        /* free exchange states (at most NK__POOL_MAX) */
+    size_t nex_pool;
 
     time_t date_sec;        /* cached Date header value, reformatted once a second */
     char date[NK_HTTP_DATE_LEN + 1];

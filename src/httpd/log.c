@@ -110,7 +110,7 @@ static void log_json(nk__conn *c, const char *ip, int status, uint64_t bytes)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    uint64_t dur = c->t_head_us ? nk__now_us() - c->t_head_us : 0;
+    uint64_t dur = c->x->t_head_us ? nk__now_us() - c->x->t_head_us : 0;
     nk_str parts[3];
     split_line(srv->log_line, parts);
     nk_buf_printf(b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"client\":\"%s\","
@@ -136,7 +136,7 @@ void nk__log_request(nk__conn *c, int status, uint64_t bytes)
     if (status >= 100 && status <= 599)
         NK__COUNT(srv, status[status / 100 - 1], 1);
     if (srv->cfg.access_log_fd < 0) {
-        c->t_head_us = 0;
+        c->x->t_head_us = 0;
         return;
     }
     char ip[INET6_ADDRSTRLEN] = "-";
@@ -147,10 +147,10 @@ void nk__log_request(nk__conn *c, int status, uint64_t bytes)
         if (c->peer_family == AF_UNIX)
             strcpy(ip, "unix");
         log_json(c, ip, status, bytes);
-        c->t_head_us = 0;
+        c->x->t_head_us = 0;
         goto written;
     }
-    c->t_head_us = 0;
+    c->x->t_head_us = 0;
     nk_buf_printf(b, "%s - - [%s] \"", ip, log_time(srv));
     put_escaped(b, srv->log_line);
     nk_buf_printf(b, "\" %d %llu \"", status, (unsigned long long)bytes);

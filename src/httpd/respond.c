@@ -113,7 +113,7 @@ static void build_head(nk__conn *c, const nk__resp *r)
     put(h, "\r\n", 2);
 }
 
-/* Append iov data the socket did not take to c->out, as memory of the current segment. */
+/* Append iov data the socket did not take to c->x->out, as memory of the current segment. */
 static int keep_rest(nk__conn *c, const struct iovec *iov, int iovcnt, size_t written)
 {
     for (int i = 0; i < iovcnt; i++) {
@@ -123,9 +123,9 @@ static int keep_rest(nk__conn *c, const struct iovec *iov, int iovcnt, size_t wr
             continue;
         }
         size_t n = len - written;
-        if (nk_buf_append(&c->out, (const char *)iov[i].iov_base + written, n) < 0)
+        if (nk_buf_append(&c->x->out, (const char *)iov[i].iov_base + written, n) < 0)
             return -ENOMEM;
-        c->seg.mem += n;
+        c->x->seg.mem += n;
         written = 0;
     }
     return 0;
@@ -142,7 +142,7 @@ static int send_now(nk__conn *c, const char *body, size_t body_len, int more)
     int iovcnt = body_len ? 2 : 1;
     size_t total = iov[0].iov_len + body_len;
     size_t written = 0;
-    if (!c->seg.mem && nk_buf_len(&c->out) == 0) {
+    if (!c->x->seg.mem && nk_buf_len(&c->x->out) == 0) {
         struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
         int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
         ssize_t n;
@@ -163,23 +163,25 @@ static int send_now(nk__conn *c, const char *body, size_t body_len, int more)
 
 int nk__conn_flush(nk__conn *c)
 {
+    if (!c->x)
+        return 0; /* idle: nothing to write */
     for (;;) {
-        if (c->seg.mem) {
-            int flags = MSG_NOSIGNAL | (c->seg.len && c->is_tcp ? MSG_MORE : 0);
-            ssize_t n = send(c->io.fd, nk_buf_rptr(&c->out), c->seg.mem, flags);
+        if (c->x->seg.mem) {
+            int flags = MSG_NOSIGNAL | (c->x->seg.len && c->is_tcp ? MSG_MORE : 0);
+            ssize_t n = send(c->io.fd, nk_buf_rptr(&c->x->out), c->x->seg.mem, flags);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
                 return errno == EAGAIN ? 0 : -errno;
             }
-            nk_buf_consume(&c->out, (size_t)n);
-            c->seg.mem -= (size_t)n;
+            nk_buf_consume(&c->x->out, (size_t)n);
+            c->x->seg.mem -= (size_t)n;
             NK__COUNT(c->srv, bytes_sent, n);
             continue;
         }
-        if (c->seg.len) {
-            size_t want = c->seg.len < SENDFILE_CHUNK ? (size_t)c->seg.len : SENDFILE_CHUNK;
-            ssize_t n = sendfile(c->io.fd, c->file_fd, &c->seg.off, want);
+        if (c->x->seg.len) {
+            size_t want = c->x->seg.len < SENDFILE_CHUNK ? (size_t)c->x->seg.len : SENDFILE_CHUNK;
+            ssize_t n = sendfile(c->io.fd, c->x->file_fd, &c->x->seg.off, want);
             if (n < 0) {
                 if (errno == EINTR)
                     continue;
@@ -188,18 +190,18 @@ int nk__conn_flush(nk__conn *c)
             if (n == 0)
                 return -EIO; /* the file shrank under us: the promised length cannot be kept */
             NK__COUNT(c->srv, bytes_sent, n);
-            c->seg.len -= (uint64_t)n;
-            if (c->seg.len && (size_t)n == want)
+            c->x->seg.len -= (uint64_t)n;
+            if (c->x->seg.len && (size_t)n == want)
                 continue;
-            if (c->seg.len)
+            if (c->x->seg.len)
                 return 0; /* short write: the socket is full */
             continue;
         }
-        if (c->iseg < c->nsegs) {
-            c->seg = c->segs[c->iseg++];
+        if (c->x->iseg < c->x->nsegs) {
+            c->x->seg = c->x->segs[c->x->iseg++];
             continue;
         }
-        if (c->gz) {
+        if (c->x->gz) {
             /* The previous piece is out: compress the next one. */
             int r = nk__gz_fill(c);
             if (r < 0)
@@ -209,14 +211,14 @@ int nk__conn_flush(nk__conn *c)
         }
         break;
     }
-    if (c->file) {
-        nk__fcache_release(c->srv, c->file);
-        c->file = NULL;
-        c->file_fd = -1;
+    if (c->x->file) {
+        nk__fcache_release(c->srv, c->x->file);
+        c->x->file = NULL;
+        c->x->file_fd = -1;
     }
-    free(c->segs);
-    c->segs = NULL;
-    c->nsegs = c->iseg = 0;
+    free(c->x->segs);
+    c->x->segs = NULL;
+    c->x->nsegs = c->x->iseg = 0;
     return 1;
 }
 
@@ -240,8 +242,8 @@ int nk__respond(nk__conn *c, nk__resp *r)
         nk__log_request(c, r->status, r->content_length);
         int err = nk__gz_start(c, r->file_fd, r->mem_body, r->content_length);
         if (err == 0) {
-            c->file = r->file;
-            c->file_fd = r->file_fd;
+            c->x->file = r->file;
+            c->x->file_fd = r->file_fd;
             r->file = NULL;
             err = send_now(c, NULL, 0, 1);
         } else {
@@ -269,10 +271,10 @@ int nk__respond(nk__conn *c, nk__resp *r)
         r->file = NULL;
     }
     if (has_file) {
-        c->file = r->file;
-        c->file_fd = r->file_fd;
-        c->seg.off = r->file_off;
-        c->seg.len = r->content_length;
+        c->x->file = r->file;
+        c->x->file_fd = r->file_fd;
+        c->x->seg.off = r->file_off;
+        c->x->seg.len = r->content_length;
         r->file = NULL;
     }
     return respond_finish(c, err);
@@ -280,34 +282,34 @@ int nk__respond(nk__conn *c, nk__resp *r)
 
 int nk__respond_multipart(nk__conn *c, nk__resp *r)
 {
-    /* The parts (memory in c->out, ranges of the file) were laid out by the caller in
-     * c->segs; the head goes in front of the first part's memory. */
+    /* The parts (memory in c->x->out, ranges of the file) were laid out by the caller in
+     * c->x->segs; the head goes in front of the first part's memory. */
     nk_httpd *srv = c->srv;
     build_head(c, r);
     nk__log_request(c, r->status, r->content_length);
     if (r->no_body) {
         nk__fcache_release(srv, r->file);
         r->file = NULL;
-        nk_buf_clear(&c->out);
-        free(c->segs);
-        c->segs = NULL;
-        c->nsegs = c->iseg = 0;
+        nk_buf_clear(&c->x->out);
+        free(c->x->segs);
+        c->x->segs = NULL;
+        c->x->nsegs = c->x->iseg = 0;
         return respond_finish(c, send_now(c, NULL, 0, 0));
     }
     size_t hlen = nk_buf_len(&srv->head);
-    int err = nk_buf_reserve(&c->out, hlen);
+    int err = nk_buf_reserve(&c->x->out, hlen);
     if (err == 0) {
         /* prepend the head to the queued part bytes */
-        char *p = nk_buf_rptr(&c->out);
-        memmove(p + hlen, p, nk_buf_len(&c->out));
+        char *p = nk_buf_rptr(&c->x->out);
+        memmove(p + hlen, p, nk_buf_len(&c->x->out));
         memcpy(p, nk_buf_rptr(&srv->head), hlen);
-        nk_buf_commit(&c->out, hlen);
-        c->file = r->file;
-        c->file_fd = r->file_fd;
+        nk_buf_commit(&c->x->out, hlen);
+        c->x->file = r->file;
+        c->x->file_fd = r->file_fd;
         r->file = NULL;
-        c->seg = c->segs[0];
-        c->seg.mem += hlen;
-        c->iseg = 1;
+        c->x->seg = c->x->segs[0];
+        c->x->seg.mem += hlen;
+        c->x->iseg = 1;
     } else {
         nk__fcache_release(srv, r->file);
         r->file = NULL;

@@ -236,26 +236,26 @@ static int serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
         r->file = NULL;
         return respond_simple(c, 500);
     }
-    nk_buf_clear(&c->out);
+    nk_buf_clear(&c->x->out);
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {
-        size_t before = nk_buf_len(&c->out);
-        nk_buf_printf(&c->out, "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+        size_t before = nk_buf_len(&c->x->out);
+        nk_buf_printf(&c->x->out, "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
                       i ? "\r\n" : "", boundary, r->content_type,
                       (unsigned long long)ranges[i].first, (unsigned long long)ranges[i].last,
                       (unsigned long long)st->st_size);
-        segs[i].mem = nk_buf_len(&c->out) - before;
+        segs[i].mem = nk_buf_len(&c->x->out) - before;
         segs[i].off = (off_t)ranges[i].first;
         segs[i].len = ranges[i].last - ranges[i].first + 1;
         total += segs[i].mem + segs[i].len;
     }
-    size_t before = nk_buf_len(&c->out);
-    nk_buf_printf(&c->out, "\r\n--%s--\r\n", boundary);
-    segs[n].mem = nk_buf_len(&c->out) - before;
+    size_t before = nk_buf_len(&c->x->out);
+    nk_buf_printf(&c->x->out, "\r\n--%s--\r\n", boundary);
+    segs[n].mem = nk_buf_len(&c->x->out) - before;
     total += segs[n].mem;
-    c->segs = segs;
-    c->nsegs = (unsigned)n + 1;
-    c->iseg = 0;
+    c->x->segs = segs;
+    c->x->nsegs = (unsigned)n + 1;
+    c->x->iseg = 0;
     char type[80];
     snprintf(type, sizeof type, "multipart/byteranges; boundary=%s", boundary);
     r->status = 206;

@@ -163,7 +163,7 @@ static void drop_temp(upload *u)
 
 static void upload_free(nk__conn *c)
 {
-    upload *u = c->sink_state;
+    upload *u = c->x->sink_state;
     if (!u)
         return;
     drop_temp(u);
@@ -172,7 +172,7 @@ static void upload_free(nk__conn *c)
     free(u->mp);
     nk_buf_free(&u->names);
     free(u);
-    c->sink_state = NULL;
+    c->x->sink_state = NULL;
 }
 
 /* Make the temporary file the target: fsync, rename (replacing unless noreplace). Returns 0
@@ -262,7 +262,7 @@ static int target_path(nk_httpd *srv, const nk_http_request *req, char *out, siz
 
 static int put_data(nk__conn *c, const char *p, size_t n)
 {
-    upload *u = c->sink_state;
+    upload *u = c->x->sink_state;
     while (n) {
         ssize_t w = write(u->tmpfd, p, n);
         if (w < 0) {
@@ -279,7 +279,7 @@ static int put_data(nk__conn *c, const char *p, size_t n)
 static int put_end(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    upload *u = c->sink_state;
+    upload *u = c->x->sink_state;
     int status = commit_temp(u);
     if (status == 0) {
         fsync(u->dirfd);
@@ -346,7 +346,7 @@ static int begin_put(nk__conn *c, const nk_http_request *req)
         free(u);
         return st;
     }
-    c->sink_state = u;
+    c->x->sink_state = u;
     struct stat sb;
     if (fstatat(u->dirfd, u->name, &sb, AT_SYMLINK_NOFOLLOW) == 0) {
         if (S_ISLNK(sb.st_mode))
@@ -371,7 +371,7 @@ static int begin_put(nk__conn *c, const nk_http_request *req)
         upload_free(c);
         return st;
     }
-    c->sink = &put_sink;
+    c->x->sink = &put_sink;
     return 0;
 }
 
@@ -421,7 +421,7 @@ static int post_part(nk__conn *c, upload *u)
 
 static int post_data(nk__conn *c, const char *p, size_t n)
 {
-    upload *u = c->sink_state;
+    upload *u = c->x->sink_state;
     while (n) {
         size_t used;
         const char *data;
@@ -468,7 +468,7 @@ static int accepts_html(const nk_http_request *req)
 static int post_end(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    upload *u = c->sink_state;
+    upload *u = c->x->sink_state;
     size_t used;
     const char *data;
     size_t dlen;
@@ -521,7 +521,7 @@ static int begin_post(nk__conn *c, const nk_http_request *req)
         if (u->dirfd < 0)
             st = u->dirfd == -ENOENT ? 404 : open_status(u->dirfd);
     }
-    c->sink_state = u;
+    c->x->sink_state = u;
     if (!st && u->path[strlen(u->path) - 1] != '/') {
         /* the form posts to the directory's URL; keep names below it unambiguous */
         size_t n = strlen(u->path);
@@ -535,7 +535,7 @@ static int begin_post(nk__conn *c, const nk_http_request *req)
         return st;
     }
     u->multipart = 1;
-    c->sink = &post_sink;
+    c->x->sink = &post_sink;
     return 0;
 }
 
