@@ -149,7 +149,10 @@ int nk__http_authority_ok(const char *p, size_t len, int need_port)
                   strchr("-._~!$&'()*+,;=", c)) || c == 0)
                 return 0;
         }
-        if (need_port && i == 0)
+        /* RFC 9110 section 4.2.1: "A sender MUST NOT generate an "http" URI with an empty
+         * host identifier. A recipient that processes such a URI reference MUST reject it as
+         * invalid." An empty Host (or ":80") would make the target URI exactly that. */
+        if (i == 0)
             return 0;
     }
     if (i == len)
