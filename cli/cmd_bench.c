@@ -5,13 +5,14 @@
  * byte that comes back is checked: message (connection id, sequence) has its own content, so
  * mixed-up, repeated or corrupted echoes are caught, not counted. Round-trip times (from the
  * first byte sent to the last byte back, CLOCK_MONOTONIC) go into a log-linear histogram of
- * fixed size, so a long run needs no more memory than a short one.
+ * fixed size (latency_hist.c), so a long run needs no more memory than a short one.
  *
  * UDP: each "connection" is a connected UDP socket and each message one datagram. A datagram
  * without an answer after BENCH_UDP_RETRY_MS is sent again and counted as a retry; a
  * connection that hears nothing for BENCH_UDP_SILENCE_MS fails the run.
  */
 #include "cli.h"
+#include "latency_hist.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -31,65 +32,6 @@
 #define BENCH_UDP_RETRY_MS 200
 #define BENCH_UDP_SILENCE_MS 3000
 #define BENCH_CONNECT_MS 10000
-
-/* Histogram: values below 128 ns exactly, above that 64 buckets per power of two (at most
- * 1/64 = 1.6 % relative error), up to 2^64 ns. 3776 counters whatever the run's length. */
-#define H_LINEAR 128
-#define H_PER_OCTAVE 64
-#define H_BUCKETS (H_LINEAR + (64 - 7) * H_PER_OCTAVE)
-
-typedef struct hist {
-    uint64_t count[H_BUCKETS];
-    uint64_t n, min, max;
-} hist;
-
-static size_t h_index(uint64_t v)
-{
-    if (v < H_LINEAR)
-        return (size_t)v;
-    int e = 63 - __builtin_clzll(v); /* 7 .. 63 */
-    uint64_t m = (v >> (e - 6)) & (H_PER_OCTAVE - 1);
-    return H_LINEAR + (size_t)(e - 7) * H_PER_OCTAVE + (size_t)m;
-}
-
-/* The middle of bucket i. */
-static uint64_t h_value(size_t i)
-{
-    if (i < H_LINEAR)
-        return i;
-    size_t e = (i - H_LINEAR) / H_PER_OCTAVE + 7, m = (i - H_LINEAR) % H_PER_OCTAVE;
-    uint64_t lo = (uint64_t)(H_PER_OCTAVE + m) << (e - 6);
-    return lo + ((uint64_t)1 << (e - 6)) / 2;
-}
-
-static void h_add(hist *h, uint64_t v)
-{
-    h->count[h_index(v)]++;
-    if (h->n == 0 || v < h->min)
-        h->min = v;
-    if (v > h->max)
-        h->max = v;
-    h->n++;
-}
-
-/* The q-quantile (nearest rank), kept within [min, max] so p50 <= p99 <= max always holds. */
-static uint64_t h_quantile(const hist *h, double q)
-{
-    if (h->n == 0)
-        return 0;
-    uint64_t rank = (uint64_t)(q * (double)h->n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    uint64_t seen = 0;
-    for (size_t i = 0; i < H_BUCKETS; i++) {
-        seen += h->count[i];
-        if (seen >= rank) {
-            uint64_t v = h_value(i);
-            return v < h->min ? h->min : v > h->max ? h->max : v;
-        }
-    }
-    return h->max;
-}
 
 typedef enum { PROTO_TCP, PROTO_UDP, PROTO_UNIX } bench_proto;
 
@@ -133,7 +75,7 @@ struct bench {
     int running, failed, interrupted;
     uint64_t start_ns, stop_ns;
     uint64_t messages, retries, duplicates;
-    hist lat;
+    lat_hist lat;
 };
 
 static uint64_t now_ns(void)
@@ -297,7 +239,7 @@ static void stream_recv(bconn *c)
             left -= take;
             if (c->recv_off == (size_t)b->size) {
                 if (b->running) {
-                    h_add(&b->lat, now - c->ts[c->recvd % (uint64_t)b->pipeline]);
+                    lat_hist_add(&b->lat, now - c->ts[c->recvd % (uint64_t)b->pipeline]);
                     b->messages++;
                 }
                 c->recvd++;
@@ -378,7 +320,7 @@ static void udp_recv(bconn *c)
             continue;
         }
         if (b->running) {
-            h_add(&b->lat, now - match->sent_ns);
+            lat_hist_add(&b->lat, now - match->sent_ns);
             b->messages++;
         }
         c->recvd++;
@@ -543,9 +485,9 @@ static void report(const bench *b)
         secs = 1e-9;
     double rate = (double)b->messages / secs;
     double mbs = (double)b->messages * (double)b->size / secs / 1e6;
-    const hist *h = &b->lat;
-    double p50 = (double)h_quantile(h, 0.50) / 1e3, p90 = (double)h_quantile(h, 0.90) / 1e3,
-           p99 = (double)h_quantile(h, 0.99) / 1e3, mn = (double)h->min / 1e3,
+    const lat_hist *h = &b->lat;
+    double p50 = (double)lat_hist_quantile(h, 0.50) / 1e3, p90 = (double)lat_hist_quantile(h, 0.90) / 1e3,
+           p99 = (double)lat_hist_quantile(h, 0.99) / 1e3, mn = (double)h->min / 1e3,
            mx = (double)h->max / 1e3;
     if (b->json) {
         printf("{\"proto\":\"%s\",\"addr\":\"", proto_name(b->proto));
