@@ -445,5 +445,49 @@ class AuthFileTests(unittest.TestCase):
         self.assertNotIn("WARNING", "\n".join(srv2.stderr_lines) + srv2.read_stderr())
 
 
+@unittest.skipUnless(os.geteuid() == 0, "needs root to mount a small tmpfs (CI runs as root)")
+class FullDiskTests(unittest.TestCase):
+    """A write that runs out of space answers 507 and leaves the old file and no temp file."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(self.tmp.cleanup)
+        self.root = os.path.join(self.tmp.name, "small")
+        os.mkdir(self.root)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs",
+                        self.root], check=True)
+        # registered after the cleanup of the directory, so it runs before it
+        self.addCleanup(subprocess.run, ["umount", "-l", self.root])
+        with open(os.path.join(self.root, "old.txt"), "wb") as f:
+            f.write(b"old content\n")
+        self.srv = H.serve(self, self.root, "--upload", "--upload-anonymous",
+                           "--max-body-bytes", str(8 << 20), "-q")
+        self.host, self.port = self.srv.host_port()
+
+    def put(self, path, body):
+        c = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        self.addCleanup(c.close)
+        c.request("PUT", path, body=body)
+        r = c.getresponse()
+        return r.status, r.read()
+
+    def test_507_keeps_the_old_file_and_leaves_no_temp(self):
+        big = os.urandom(1 << 20)   # twice the filesystem, within what lingering close drains
+        for path in ("/new.bin", "/old.txt"):
+            with self.subTest(path=path):
+                st, _ = self.put(path, big)
+                self.assertEqual(st, 507)
+                self.assertEqual(temps(self.root), [])
+        self.assertFalse(os.path.exists(os.path.join(self.root, "new.bin")))
+        with open(os.path.join(self.root, "old.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"old content\n")
+        # the space was given back: a small write succeeds
+        st, _ = self.put("/old.txt", b"new content\n")
+        self.assertEqual(st, 204)
+        with open(os.path.join(self.root, "old.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"new content\n")
+        self.assertIsNone(self.srv.proc.poll())
+
+
 if __name__ == "__main__":
     unittest.main()
