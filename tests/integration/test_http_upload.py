@@ -454,8 +454,10 @@ class FullDiskTests(unittest.TestCase):
         self.addCleanup(self.tmp.cleanup)
         self.root = os.path.join(self.tmp.name, "small")
         os.mkdir(self.root)
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs",
-                        self.root], check=True)
+        m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k,mode=0755", "tmpfs",
+                            self.root], capture_output=True, text=True)
+        if m.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: %s" % m.stderr.strip())
         # registered after the cleanup of the directory, so it runs before it
         self.addCleanup(subprocess.run, ["umount", "-l", self.root])
         with open(os.path.join(self.root, "old.txt"), "wb") as f:
