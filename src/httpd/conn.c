@@ -99,6 +99,10 @@ static void ex_drop(nk__conn *c)
     nk__ex *x = c->x;
     if (!x)
         return;
+    if (x->job) {
+        x->job->conn = NULL; /* the work completes; its answer has nobody to go to */
+        x->job = NULL;
+    }
     nk__gz_free(c);
     nk__fcache_release(srv, x->file);
     free(x->segs);
@@ -145,7 +149,7 @@ static int ex_is_idle(const nk__conn *c)
     const nk__ex *x = c->x;
     return !out_pending(c) && nk_buf_len(&x->in) == 0 && nk_buf_len(&x->out) == 0 &&
            x->head_len == 0 && !x->file && !x->sink && !x->early_status && !x->body_left &&
-           !x->chunked_active && !c->lingering && !c->close_after;
+           !x->chunked_active && !x->job && !c->lingering && !c->close_after;
 }
 
 static void sink_abort(nk__conn *c)
@@ -194,7 +198,7 @@ static void conn_finish(nk__conn *c)
 void nk__conn_shutdown(nk__conn *c)
 {
     c->close_after = 1;
-    if (!out_pending(c) && (!c->x || c->x->head_len == 0) && !c->lingering) {
+    if (!out_pending(c) && (!c->x || (c->x->head_len == 0 && !c->x->job)) && !c->lingering) {
         /* Idle, or in the middle of a head we will not answer. */
         nk__conn_close(c);
         return;
@@ -507,8 +511,8 @@ static int conn_process(nk__conn *c)
     for (;;) {
         if (c->lingering)
             return 0;
-        if (out_pending(c))
-            return 0;
+        if (c->x->job || out_pending(c))
+            return 0; /* answers go out in order: wait for the one in progress */
         if (c->x->head_len) {
             int r = take_body(c);
             if (r == 0)
@@ -580,6 +584,8 @@ static void conn_update(nk__conn *c, int progress)
     if (c->lingering) {
         ev = NK_READ;
         phase = NK__PHASE_LINGER;
+    } else if (c->x && c->x->job) {
+        phase = NK__PHASE_WAIT; /* nothing to read or write until the job is done */
     } else {
         const nk__ex *x = c->x;
         size_t head_len = x ? x->head_len : 0;
@@ -658,12 +664,19 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
     }
     if (conn_process(c) < 0)
         return;
-    if (c->peer_eof && !out_pending(c)) {
+    if (c->peer_eof && !out_pending(c) && !(c->x && c->x->job)) {
         /* Nothing left to answer (a body cut short cannot be finished either). */
         nk__conn_close(c);
         return;
     }
     conn_update(c, progress);
+}
+
+void nk__conn_resume(nk__conn *c)
+{
+    if (conn_process(c) < 0)
+        return;
+    conn_update(c, 0);
 }
 
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)

@@ -6,6 +6,7 @@
  *   log.c      access log (combined format) buffered per worker
  *   auth.c     HTTP Basic authentication, password hashes
  *   upload.c   PUT, DELETE and multipart POST: bodies streamed to temporary files, renamed
+ *   commit.c   the job thread: blocking work (a PUT's fsync and rename) off the loop
  *   echo.c     --echo: answer with what was received
  *   gzip.c     --gzip: compression on the fly, streamed as chunks from the flush loop
  *   ops.c      --status (live counters), --cors preflight, --spa fallback
@@ -36,7 +37,8 @@ typedef enum {
     NK__PHASE_IDLE,  /* keep-alive, nothing buffered: idle timeout */
     NK__PHASE_BODY,  /* discarding a request body: body timeout, renewed on progress */
     NK__PHASE_WRITE, /* output pending: send timeout, renewed on progress */
-    NK__PHASE_LINGER /* closing: draining what the client still sends */
+    NK__PHASE_LINGER, /* closing: draining what the client still sends */
+    NK__PHASE_WAIT   /* a job (commit.c) works for this request: no reading, no timer */
 } nk__phase;
 
 /* One representation of a file: its open descriptor, metadata and validator. */
@@ -83,6 +85,17 @@ typedef struct nk__sink {
     void (*abort)(nk__conn *c);
 } nk__sink;
 
+/* Blocking work done off the loop for one request (commit.c): `work` runs in the server's
+ * job thread, then `done` runs in the loop, answers when conn is still there (NULL once the
+ * connection went away) and frees the job. */
+typedef struct nk__job nk__job;
+struct nk__job {
+    nk__job *next;
+    nk__conn *conn;                 /* loop side only */
+    void (*work)(nk__job *job);     /* job thread */
+    void (*done)(nk__job *job);     /* loop */
+};
+
 /* The state of a request/response exchange in progress. Idle keep-alive connections hold
  * none: it is taken from a per-server pool when bytes arrive and given back when the
  * connection goes idle, so 10,000 idle clients cost only their nk__conn (about 150 bytes). */
@@ -104,6 +117,7 @@ typedef struct nk__ex {
     const nk__sink *sink; /* the handler that claimed the current body, or NULL (discard) */
     void *sink_state;     /* its private state */
     struct nk__gz *gz;    /* --gzip stream feeding `out` once the segments are written */
+    nk__job *job;         /* work off the loop that this request waits for, or NULL */
     uint64_t t_head_us;   /* monotonic time the current head arrived (0: none), for the log */
     struct nk__ex *next_free; /* in the server's pool */
 } nk__ex;
@@ -181,6 +195,7 @@ struct nk_httpd {
     unsigned long fd_limit; /* RLIMIT_NOFILE when the engine started */
     unsigned peak_conns;    /* since the last heap trim */
     nk_timer trim_timer;
+    struct nk__jobs *jobs;  /* the job thread and its queues (commit.c), NULL until used */
     unsigned char auth_cache[8][32]; /* SHA-256 of credentials verified by hash (auth.c) */
     unsigned auth_cache_next;
     unsigned upload_seq;    /* makes temporary names unique within the process */
@@ -203,11 +218,20 @@ void nk__httpd_log(nk_httpd *srv, nk_log_level level, const char *fmt, ...)
 #define NK__POOL_BLOCK 16384
 #define NK__POOL_MAX 256
 
+/* commit.c: run job->work in the server's job thread, then job->done in the loop. The
+ * connection waits (NK__PHASE_WAIT) meanwhile. 0, or a negative errno when no thread could
+ * be started (the caller then does the work itself). */
+int nk__job_submit(nk__conn *c, nk__job *job);
+/* At nk_httpd_free: finish queued work, join the thread, run the pending done callbacks. */
+void nk__jobs_free(nk_httpd *srv);
+
 /* conn.c */
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer);
 void nk__conn_close(nk__conn *c);
 void nk__conn_shutdown(nk__conn *c);
 void nk__pool_free(nk_httpd *srv);
+/* A job's answer is out: carry on with the connection (pipelined requests, keep-alive). */
+void nk__conn_resume(nk__conn *c);
 
 /* respond.c: a response plan filled by a handler, then sent by nk__respond. */
 typedef struct nk__resp {

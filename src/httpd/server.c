@@ -344,6 +344,7 @@ void nk_httpd_free(nk_httpd *srv)
     srv->drained_called = 1;
     while (srv->conns)
         nk__conn_close(srv->conns);
+    nk__jobs_free(srv); /* after the connections: their jobs no longer answer anyone */
     nk__log_flush(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         nk_io_stop(srv->loop, &srv->listeners[i]->io);

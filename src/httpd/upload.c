@@ -4,10 +4,11 @@
  * A write never leaves a partial or corrupt file visible: the body streams (as a body sink,
  * see conn.c) into a temporary file ".netkit-upload-XXXXXX" created with O_EXCL in the target's
  * own directory, which is fsynced and then renamed over the target, and the directory is
- * fsynced so the rename itself survives a crash. A client that goes away, a body over the
- * limit or a full disk unlinks the temporary file and leaves the old file (or nothing); after
- * a killed server, nk_httpd_clean_uploads removes the leftovers at the next start. The name
- * starts with "." so the read side never serves or lists it.
+ * fsynced so the rename itself survives a crash (for PUT in the server's job thread,
+ * commit.c, so a slow fsync does not stall the other connections). A client that goes away, a
+ * body over the limit or a full disk unlinks the temporary file and leaves the old file (or
+ * nothing); after a killed server, nk_httpd_clean_uploads removes the leftovers at the next
+ * start. The name starts with "." so the read side never serves or lists it.
  *
  * Paths are normalised and refused exactly as for reads (dotfiles, escapes), and the parent
  * directory is opened with openat2(RESOLVE_BENEATH), so neither ".." nor a symbolic link can
@@ -276,17 +277,10 @@ static int put_data(nk__conn *c, const char *p, size_t n)
     return 0;
 }
 
-static int put_end(nk__conn *c, const nk_http_request *req)
+/* The answer to a committed PUT (status 0) or a failed one. */
+static int put_answer(nk__conn *c, int status, int existed, nk_str location)
 {
     nk_httpd *srv = c->srv;
-    upload *u = c->x->sink_state;
-    int status = commit_temp(u);
-    if (status == 0) {
-        fsync(u->dirfd);
-        forget(srv, u, u->path);
-    }
-    int existed = u->existed;
-    upload_free(c);
     if (status)
         return nk__respond_error(c, status, NULL);
     nk__resp r;
@@ -294,7 +288,7 @@ static int put_end(nk__conn *c, const nk_http_request *req)
     nk_buf_clear(&srv->body);
     if (!existed) {
         /* RFC 9110 section 9.3.4: 201 for a new resource; Location names it. */
-        r.location = req->path;
+        r.location = location;
         nk_buf_append_str(&srv->body, "Created\n");
         r.content_type = "text/plain; charset=utf-8";
         r.content_length = nk_buf_len(&srv->body);
@@ -302,6 +296,102 @@ static int put_end(nk__conn *c, const nk_http_request *req)
         r.no_body = 1;
     }
     return nk__respond(c, &r);
+}
+
+/* A PUT's commit (fsync, rename, directory fsync) as a job for the server's job thread
+ * (commit.c), with copies of what the answer and its log line need from the request, whose
+ * bytes are gone by the time the answer is sent. */
+typedef struct put_job {
+    nk__job job;
+    upload *u;
+    int status;
+    char *strings;           /* location, log line, referer, user agent, NUL-separated */
+    nk_str location, log_line, log_referer, log_agent;
+} put_job;
+
+static void put_work(nk__job *job)
+{
+    put_job *pj = (put_job *)job;
+    pj->status = commit_temp(pj->u);
+    if (pj->status == 0)
+        fsync(pj->u->dirfd); /* the rename itself survives a crash */
+}
+
+static void put_job_free(put_job *pj)
+{
+    upload *u = pj->u;
+    drop_temp(u);
+    if (u->dirfd >= 0)
+        close(u->dirfd);
+    free(u->mp);
+    nk_buf_free(&u->names);
+    free(u);
+    free(pj->strings);
+    free(pj);
+}
+
+static void put_done(nk__job *job)
+{
+    put_job *pj = (put_job *)job;
+    nk__conn *c = job->conn;
+    nk_httpd *srv = c ? c->srv : NULL;
+    if (srv && pj->status == 0)
+        forget(srv, pj->u, pj->u->path);
+    if (c) {
+        srv->log_line = pj->log_line;
+        srv->log_referer = pj->log_referer;
+        srv->log_agent = pj->log_agent;
+        srv->req_is_head = 0;
+        if (put_answer(c, pj->status, pj->u->existed, pj->location) == 0)
+            nk__conn_resume(c);
+    }
+    put_job_free(pj);
+}
+
+/* Copy s into *p (NUL-terminated) and return its view there. */
+static nk_str keep(char **p, nk_str s)
+{
+    nk_str out = {*p, s.len};
+    if (s.len)
+        memcpy(*p, s.p, s.len);
+    (*p)[s.len] = '\0';
+    *p += s.len + 1;
+    return out;
+}
+
+static int put_end(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    upload *u = c->x->sink_state;
+    put_job *pj = calloc(1, sizeof *pj);
+    size_t need = req->path.len + srv->log_line.len + srv->log_referer.len + srv->log_agent.len + 4;
+    char *strings = pj ? malloc(need) : NULL;
+    if (pj && strings) {
+        char *p = strings;
+        pj->location = keep(&p, req->path);
+        pj->log_line = keep(&p, srv->log_line);
+        pj->log_referer = keep(&p, srv->log_referer);
+        pj->log_agent = keep(&p, srv->log_agent);
+        pj->strings = strings;
+        pj->u = u;
+        pj->job.work = put_work;
+        pj->job.done = put_done;
+        c->x->sink_state = NULL; /* the job owns the upload now */
+        if (nk__job_submit(c, &pj->job) == 0)
+            return 0; /* answered by put_done */
+        c->x->sink_state = u;
+    }
+    free(strings);
+    free(pj);
+    /* No job thread (or no memory for the job): commit here, on the loop. */
+    int status = commit_temp(u);
+    if (status == 0) {
+        fsync(u->dirfd);
+        forget(srv, u, u->path);
+    }
+    int existed = u->existed;
+    upload_free(c);
+    return put_answer(c, status, existed, req->path);
 }
 
 static void put_abort(nk__conn *c)

@@ -120,6 +120,43 @@ class AuthTests(Base):
         self.assertIsNone(h.get("content-encoding"))
         self.assertEqual(body, b"version two\n")
 
+    def test_put_pipelined_and_half_closed(self):
+        # The commit (fsync, rename) runs in the server's job thread; answers stay in order
+        # and a pipelined GET sees the new bytes.
+        auth = "Authorization: %s\r\n" % basic()
+        put = ("PUT /pipe.txt HTTP/1.1\r\nHost: x\r\n%sContent-Length: 4\r\n\r\nnew\n"
+               % auth).encode()
+        get = b"GET /pipe.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        s = socket.create_connection((self.host, self.port), timeout=10)
+        self.addCleanup(s.close)
+        s.sendall(put + get)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        first, _, rest = out.partition(b"\r\n\r\n")
+        self.assertTrue(first.startswith(b"HTTP/1.1 201 "), out)
+        self.assertIn(b"HTTP/1.1 200 OK", rest)
+        self.assertTrue(rest.endswith(b"\r\n\r\nnew\n"), rest)
+        self.assertEqual(len(os.listdir("/proc/%d/task" % self.srv.proc.pid)), 2,
+                         "the commit thread should exist after an upload")
+        # a client that half-closes after its body still gets the answer
+        s2 = socket.create_connection((self.host, self.port), timeout=10)
+        self.addCleanup(s2.close)
+        s2.sendall(put.replace(b"/pipe.txt", b"/half.txt"))
+        s2.shutdown(socket.SHUT_WR)
+        out = b""
+        while True:
+            chunk = s2.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        self.assertTrue(out.startswith(b"HTTP/1.1 201 "), out)
+        self.assertEqual(self.read("half.txt"), b"new\n")
+        self.assertEqual(temps(self.root), [])
+
     def test_put_empty_and_chunked(self):
         st, _, _ = self.request("PUT", "/empty", b"")
         self.assertEqual(st, 201)
