@@ -534,8 +534,8 @@ static int conn_process(nk__conn *c)
         if (len == 0)
             return 0;
         int status = 0;
-        int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), len, c->x->parsed_prev, &srv->cfg.limits,
-                                      &srv->req, &status);
+        int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), len, c->x->parsed_prev,
+                                      &srv->cfg.limits, &srv->req, &status);
         if (r == -EAGAIN) {
             c->x->parsed_prev = len;
             if (c->peer_eof) {

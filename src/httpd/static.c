@@ -240,7 +240,8 @@ static int serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {
         size_t before = nk_buf_len(&c->x->out);
-        nk_buf_printf(&c->x->out, "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
+        nk_buf_printf(&c->x->out,
+                      "%s--%s\r\nContent-Type: %s\r\nContent-Range: bytes %llu-%llu/%llu\r\n\r\n",
                       i ? "\r\n" : "", boundary, r->content_type,
                       (unsigned long long)ranges[i].first, (unsigned long long)ranges[i].last,
                       (unsigned long long)st->st_size);
