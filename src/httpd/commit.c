@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
@@ -107,7 +108,14 @@ static nk__jobs *jobs_start(nk_httpd *srv)
     }
     pthread_mutex_init(&j->mu, NULL);
     pthread_cond_init(&j->cv, NULL);
-    if (pthread_create(&j->thread, NULL, job_thread, j) != 0) {
+    /* The thread starts with every signal blocked, so a process-directed signal (SIGTERM,
+     * SIGCHLD...) is always left to the loop's signal watchers. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    int started = pthread_create(&j->thread, NULL, job_thread, j);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started != 0) {
         pthread_cond_destroy(&j->cv);
         pthread_mutex_destroy(&j->mu);
         close(j->efd);
