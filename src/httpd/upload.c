@@ -303,6 +303,7 @@ static int put_answer(nk__conn *c, int status, int existed, nk_str location)
  * bytes are gone by the time the answer is sent. */
 typedef struct put_job {
     nk__job job;
+    nk_httpd *srv;
     upload *u;
     int status;
     char *strings;           /* location, log line, referer, user agent, NUL-separated */
@@ -334,9 +335,9 @@ static void put_done(nk__job *job)
 {
     put_job *pj = (put_job *)job;
     nk__conn *c = job->conn;
-    nk_httpd *srv = c ? c->srv : NULL;
-    if (srv && pj->status == 0)
-        forget(srv, pj->u, pj->u->path);
+    nk_httpd *srv = pj->srv;
+    if (pj->status == 0)
+        forget(srv, pj->u, pj->u->path); /* even when nobody waits for the answer */
     if (c) {
         srv->log_line = pj->log_line;
         srv->log_referer = pj->log_referer;
@@ -373,6 +374,7 @@ static int put_end(nk__conn *c, const nk_http_request *req)
         pj->log_referer = keep(&p, srv->log_referer);
         pj->log_agent = keep(&p, srv->log_agent);
         pj->strings = strings;
+        pj->srv = srv;
         pj->u = u;
         pj->job.work = put_work;
         pj->job.done = put_done;
