@@ -22,9 +22,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 BENCH_ROOT=$(dirname "$here")
 . "$here/lib.sh"
 
-NETKIT_BIN=${NETKIT_BIN:-build/netkit}
-case $NETKIT_BIN in /*) ;; *) NETKIT_BIN=$BENCH_ROOT/$NETKIT_BIN ;; esac
-
 if [ "${BENCH_QUICK:-0}" = 1 ]; then conns_list="10 1000 3000" duration=1
 else conns_list="10 100 1000 3000 10000" duration=3; fi
 conns_list=${BENCH_BACKENDS_CONNS:-$conns_list}
@@ -35,9 +32,7 @@ active=8 size=64
 # stdin/out/err, the listener and its signal pipe; the same margin as echo.sh covers those.
 fd_setsize=1024 select_margin=16
 
-[ -x "$NETKIT_BIN" ] || bench_die "no netkit executable at $NETKIT_BIN (build it, or set NETKIT_BIN)"
-"$NETKIT_BIN" bench echo --help >/dev/null 2>&1 ||
-  bench_die "$NETKIT_BIN has no 'bench echo' command (rebuild it)"
+bench_need_bench_echo
 command -v python3 >/dev/null 2>&1 || bench_die "python3 is not installed"
 for n in $conns_list; do
   case $n in ''|*[!0-9]*) bench_die "connection count '$n' is not a number" ;; esac

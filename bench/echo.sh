@@ -20,9 +20,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 BENCH_ROOT=$(dirname "$here")
 . "$here/lib.sh"
 
-NETKIT_BIN=${NETKIT_BIN:-build/netkit}
-case $NETKIT_BIN in /*) ;; *) NETKIT_BIN=$BENCH_ROOT/$NETKIT_BIN ;; esac
-
 if [ "${BENCH_QUICK:-0}" = 1 ]; then rounds=1 duration=1; else rounds=3 duration=1.5; fi
 rounds=${BENCH_ROUNDS:-$rounds}
 duration=${BENCH_DURATION:-$duration}
@@ -34,9 +31,7 @@ ref=raw-epoll
 # stdin/out/err, the listener and its signal pipe; this margin covers those.
 fd_setsize=1024 select_margin=16
 
-[ -x "$NETKIT_BIN" ] || bench_die "no netkit executable at $NETKIT_BIN (build it, or set NETKIT_BIN)"
-"$NETKIT_BIN" bench echo --help >/dev/null 2>&1 ||
-  bench_die "$NETKIT_BIN has no 'bench echo' command (rebuild it)"
+bench_need_bench_echo
 command -v make >/dev/null 2>&1 || bench_die "make is not installed (scripts/install-deps)"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/netkit-bench-echo.XXXXXX")

@@ -15,6 +15,19 @@ BENCH_PIDS=()
 bench_log() { printf '%s\n' "bench: $*" >&2; }
 bench_die() { printf '%s\n' "bench: error: $*" >&2; exit 1; }
 
+# The netkit under test: NETKIT_BIN (default build/netkit), a relative path taken from the top
+# of the checkout (where make runs).
+BENCH_ROOT=${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+NETKIT_BIN=${NETKIT_BIN:-build/netkit}
+case $NETKIT_BIN in /*) ;; *) NETKIT_BIN=$BENCH_ROOT/$NETKIT_BIN ;; esac
+
+# Stop with a clear message unless NETKIT_BIN can run `netkit bench echo` (the echo load).
+bench_need_bench_echo() {
+  [ -x "$NETKIT_BIN" ] || bench_die "no netkit executable at $NETKIT_BIN (build it, or set NETKIT_BIN)"
+  "$NETKIT_BIN" bench echo --help >/dev/null 2>&1 ||
+    bench_die "$NETKIT_BIN has no 'bench echo' command (rebuild it)"
+}
+
 # bench_free_port: print a TCP port on 127.0.0.1 that was free a moment ago. The socket is closed
 # before the port is used, so a race is possible but unlikely; servers that can take port 0 and
 # report the real port (netkit) do not need this.

@@ -7,11 +7,6 @@
 #     returns 1 (with a message on stderr) when NAME is not installed or does not come up.
 #   bench_server_version NAME: one line naming the version, for the results.
 
-# A relative NETKIT_BIN is taken from the top of the checkout (where make runs).
-BENCH_ROOT=${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
-NETKIT_BIN=${NETKIT_BIN:-build/netkit}
-case $NETKIT_BIN in /*) ;; *) NETKIT_BIN=$BENCH_ROOT/$NETKIT_BIN ;; esac
-
 # Where each peer lives; overridable for a peer installed elsewhere.
 BENCH_NGINX=${BENCH_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 BENCH_LIGHTTPD=${BENCH_LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}
