@@ -162,17 +162,23 @@ static void drop_temp(upload *u)
     unlinkat(u->dirfd, u->tmpname, 0);
 }
 
-static void upload_free(nk__conn *c)
+/* Free an upload and whatever it holds; an unfinished temporary file is removed. */
+static void upload_destroy(upload *u)
 {
-    upload *u = c->x->sink_state;
-    if (!u)
-        return;
     drop_temp(u);
     if (u->dirfd >= 0)
         close(u->dirfd);
     free(u->mp);
     nk_buf_free(&u->names);
     free(u);
+}
+
+static void upload_free(nk__conn *c)
+{
+    upload *u = c->x->sink_state;
+    if (!u)
+        return;
+    upload_destroy(u);
     c->x->sink_state = NULL;
 }
 
@@ -320,13 +326,7 @@ static void put_work(nk__job *job)
 
 static void put_job_free(put_job *pj)
 {
-    upload *u = pj->u;
-    drop_temp(u);
-    if (u->dirfd >= 0)
-        close(u->dirfd);
-    free(u->mp);
-    nk_buf_free(&u->names);
-    free(u);
+    upload_destroy(pj->u);
     free(pj->strings);
     free(pj);
 }

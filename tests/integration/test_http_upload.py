@@ -9,7 +9,6 @@ import hashlib
 import http.client
 import os
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -127,15 +126,8 @@ class AuthTests(Base):
         put = ("PUT /pipe.txt HTTP/1.1\r\nHost: x\r\n%sContent-Length: 4\r\n\r\nnew\n"
                % auth).encode()
         get = b"GET /pipe.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-        s = socket.create_connection((self.host, self.port), timeout=10)
-        self.addCleanup(s.close)
-        s.sendall(put + get)
-        out = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out, closed = H.raw_ex(self.host, self.port, put + get, 10)
+        self.assertTrue(closed, out)
         first, _, rest = out.partition(b"\r\n\r\n")
         self.assertTrue(first.startswith(b"HTTP/1.1 201 "), out)
         self.assertIn(b"HTTP/1.1 200 OK", rest)
@@ -143,16 +135,9 @@ class AuthTests(Base):
         self.assertEqual(len(os.listdir("/proc/%d/task" % self.srv.proc.pid)), 2,
                          "the commit thread should exist after an upload")
         # a client that half-closes after its body still gets the answer
-        s2 = socket.create_connection((self.host, self.port), timeout=10)
-        self.addCleanup(s2.close)
-        s2.sendall(put.replace(b"/pipe.txt", b"/half.txt"))
-        s2.shutdown(socket.SHUT_WR)
-        out = b""
-        while True:
-            chunk = s2.recv(65536)
-            if not chunk:
-                break
-            out += chunk
+        out, closed = H.raw_ex(self.host, self.port, put.replace(b"/pipe.txt", b"/half.txt"),
+                               10, half_close=True)
+        self.assertTrue(closed, out)
         self.assertTrue(out.startswith(b"HTTP/1.1 201 "), out)
         self.assertEqual(self.read("half.txt"), b"new\n")
         self.assertEqual(temps(self.root), [])
