@@ -99,6 +99,12 @@ void nk_loop_update_time(nk_loop *loop);
 
 /* Name of the backend this loop runs on ("epoll", ...). */
 const char *nk_loop_backend(const nk_loop *loop);
+/* The highest descriptor this loop's backend can watch: FD_SETSIZE - 1 for select, INT_MAX
+ * for backends without such a ceiling. nk_io_start refuses a higher fd with -ERANGE, so a
+ * server that accepts connections should stop accepting before the kernel would hand it a
+ * descriptor above this (descriptors are allocated lowest first), rather than accept and
+ * drop. */
+int nk_loop_max_fd(const nk_loop *loop);
 /* NULL-terminated list of compiled-in backend names, best first. */
 const char *const *nk_loop_backends(void);
 

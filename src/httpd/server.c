@@ -4,6 +4,9 @@
  * here has a reason:
  *   - max_conns: at the limit the listeners are paused (the kernel's backlog holds further
  *     clients) rather than accepting and dropping; they resume when a connection closes.
+ *   - the backend's highest watchable descriptor (select: FD_SETSIZE - 1) is a limit of the
+ *     same kind: a client accepted above it could only be closed unanswered, so accepting
+ *     pauses while the next descriptor would land there.
  *   - EMFILE/ENFILE: the pending connection stays in the backlog and the listener stays
  *     readable, so a level-triggered loop would spin. Accepting backs off for 100 ms instead,
  *     and the condition is reported at most once a second.
@@ -31,6 +34,9 @@
 #define FD_RESERVE 32
 #define TRIM_DELAY_MS 2000
 #define ACCEPT_BATCH 64 /* accepts per readiness event, so one listener cannot starve the rest */
+/* Watchable descriptors (below the backend's ceiling) kept free for the engine's own watchers,
+ * such as the job thread's eventfd, which may be made while connections fill the rest. */
+#define WATCH_RESERVE 4
 
 void nk_httpd_config_default(nk_httpd_config *cfg)
 {
@@ -44,6 +50,7 @@ void nk_httpd_config_default(nk_httpd_config *cfg)
     cfg->header_timeout_ms = 10000;
     cfg->idle_timeout_ms = 30000;
     cfg->body_timeout_ms = 30000;
+    cfg->body_total_timeout_ms = 60000;
     cfg->send_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
     cfg->defer_accept_s = 1;
@@ -87,9 +94,33 @@ static void listeners_set(nk_httpd *srv, int on)
     }
 }
 
+/* Will the next accepted descriptor be one the loop can watch? The kernel hands out the
+ * lowest free number, which a dup shows; only backends with a ceiling pay for the look. */
+static int next_fd_watchable(const nk_httpd *srv)
+{
+    int max_fd = nk_loop_max_fd(srv->loop);
+    if (max_fd == INT_MAX)
+        return 1;
+    int next = fcntl(srv->root_fd, F_DUPFD_CLOEXEC, 0);
+    if (next < 0)
+        return 1; /* out of descriptors: accept meets EMFILE and backs off */
+    close(next);
+    return next <= max_fd - WATCH_RESERVE;
+}
+
 static int below_limits(const nk_httpd *srv)
 {
-    return srv->nconns < srv->cfg.max_conns && srv->nconns + FD_RESERVE < srv->fd_limit;
+    return srv->nconns < srv->cfg.max_conns && srv->nconns + FD_RESERVE < srv->fd_limit &&
+           next_fd_watchable(srv);
+}
+
+/* A client accepted but impossible to watch still gets an answer, never a bare close. */
+static void refuse_unwatchable(int fd)
+{
+    static const char busy[] = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n"
+                               "Retry-After: 1\r\nConnection: close\r\n\r\n";
+    ssize_t w = send(fd, busy, sizeof busy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
 }
 
 static int may_accept(const nk_httpd *srv)
@@ -143,9 +174,12 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
         if (srv->nconns > srv->peak_conns)
             srv->peak_conns = srv->nconns;
         if (err < 0) {
+            if (err == -ERANGE)
+                refuse_unwatchable(fd);
             close(fd);
             if (err == -ERANGE) {
-                /* The select backend cannot watch descriptors past FD_SETSIZE. */
+                /* The select backend cannot watch descriptors past FD_SETSIZE: only reached
+                 * when a descriptor was opened between the check and the accept. */
                 uint64_t now = nk_loop_now(loop);
                 if (now - srv->last_fd_warning_ms >= 1000 || srv->last_fd_warning_ms == 0) {
                     srv->last_fd_warning_ms = now;

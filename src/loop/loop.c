@@ -81,6 +81,11 @@ const char *nk_loop_backend(const nk_loop *loop)
     return loop->be->name;
 }
 
+int nk_loop_max_fd(const nk_loop *loop)
+{
+    return loop->be->fd_limit > 0 ? loop->be->fd_limit - 1 : INT_MAX;
+}
+
 size_t nk_loop_active(const nk_loop *loop)
 {
     /* The signalfd's own watcher is plumbing: only started nk_signal watchers keep a loop alive. */

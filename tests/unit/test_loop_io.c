@@ -2,6 +2,8 @@
  * descriptor reuse, errors, hang-ups, select's FD_SETSIZE limit, edge-triggered epoll). */
 #include "loop_fixture.h"
 
+#include <limits.h>
+
 /* ---- registry --------------------------------------------------------------------------- */
 
 static void test_registry(void **state)
@@ -464,11 +466,14 @@ static void test_io_select_fd_limit(void **state)
     nk_io io;
     nk_io_init(&io, high, rec_cb, &r);
     if (is_backend(loop, "select")) {
+        /* The ceiling is advertised, so callers can stay below it instead of failing. */
+        assert_int_equal(nk_loop_max_fd(loop), FD_SETSIZE - 1);
         assert_int_equal(nk_io_start(loop, &io, NK_READ), -ERANGE);
         assert_false(nk_io_active(&io));
         assert_int_equal(nk_loop_active(loop), 0);
     } else {
         /* Other backends have no such limit: the high descriptor just works. */
+        assert_int_equal(nk_loop_max_fd(loop), INT_MAX);
         assert_int_equal(nk_io_start(loop, &io, NK_READ), 0);
         put_byte(p[1]);
         assert_false(run_once(loop));
