@@ -113,7 +113,7 @@ static void take_lines(chat_client *cl)
     for (;;) {
         char *p = nk_buf_rptr(&cl->lines);
         size_t avail = nk_buf_len(&cl->lines);
-        char *nl = memchr(p, '\n', avail);
+        char *nl = avail ? memchr(p, '\n', avail) : NULL; /* empty: p may be NULL */
         if (!nl && !(cl->in_eof && avail > 0))
             break;
         size_t len = nl ? (size_t)(nl - p) : avail;

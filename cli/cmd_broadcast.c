@@ -95,7 +95,7 @@ static void send_lines(bc_send *s)
     for (;;) {
         char *p = nk_buf_rptr(&s->in);
         size_t avail = nk_buf_len(&s->in);
-        char *nl = memchr(p, '\n', avail);
+        char *nl = avail ? memchr(p, '\n', avail) : NULL; /* empty: p may be NULL */
         size_t len, take;
         if (nl) {
             len = (size_t)(nl - p);

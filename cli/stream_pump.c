@@ -44,7 +44,8 @@ static int frame_stdin(stream_pump *p)
     for (;;) {
         char *start = nk_buf_rptr(&p->lines);
         size_t avail = nk_buf_len(&p->lines);
-        char *nl = memchr(start, '\n', avail);
+        /* An empty buffer may have no storage at all (NULL): memchr must not see it. */
+        char *nl = avail ? memchr(start, '\n', avail) : NULL;
         if (!nl)
             break;
         int rc = frame_line(p, start, (size_t)(nl - start));

@@ -181,6 +181,37 @@ def messages(rnd, count):
             for _ in range(count)]
 
 
+def run_at_eof(test, listen_args, connect_args, peer_addr, family):
+    """End-of-input paths (stdin is /dev/null, the peer closes at once) for listen and connect,
+    raw and with each framing: what must come out is nothing, with exit 0 and no sanitizer
+    report (these once passed NULL with length 0 to memchr)."""
+    for frame in (None, "line", "len32"):
+        extra = ["--frame", frame] if frame else []
+        with test.subTest(side="listen", frame=frame):
+            proc = popen(test, listen_args + extra, stdin=subprocess.DEVNULL)
+            url, _ = wait_listening(proc)
+            with socket.socket(family, socket.SOCK_STREAM) as s:
+                s.settimeout(10)
+                s.connect(peer_addr(url))
+            out, err = proc.communicate(timeout=10)
+            test.assertEqual(proc.returncode, 0, err)
+            test.assertEqual(out, b"")
+        with test.subTest(side="connect", frame=frame):
+            srv = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                addr = connect_args(srv)
+                srv.listen(1)
+                proc = popen(test, addr[:2] + extra + addr[2:], stdin=subprocess.DEVNULL)
+                srv.settimeout(10)
+                conn, _ = srv.accept()
+                conn.close()
+                out, err = proc.communicate(timeout=10)
+            finally:
+                srv.close()
+            test.assertEqual(proc.returncode, 0, err)
+            test.assertEqual(out, b"")
+
+
 class TestTcp(unittest.TestCase):
     def test_connect_1mib_each_way(self):
         up = random.Random(1).randbytes(MIB)
@@ -315,6 +346,13 @@ class TestTcp(unittest.TestCase):
             stdout = r.stdout
         self.assertEqual(got, to_peer)
         self.assertEqual(stdout, b"".join(m + b"\n" for m in from_peer))
+
+    def test_end_of_input_paths(self):
+        def bind(srv):
+            srv.bind(("127.0.0.1", 0))
+            return ["tcp", "connect", "127.0.0.1:%d" % srv.getsockname()[1]]
+        run_at_eof(self, ["tcp", "listen", "127.0.0.1:0"], bind,
+                   lambda url: ("127.0.0.1", port_of(url)), socket.AF_INET)
 
     def test_frame_line_connect(self):
         self.check_framing("line", False)

@@ -39,6 +39,25 @@ class TestUdp(unittest.TestCase):
         self.assertEqual(got, [b"one\n", b"two\n", b"three has spaces\n"])
         self.stop(proc)
 
+    def test_end_of_input_paths(self):
+        # stdin is /dev/null: nothing to send, exit 0, and no sanitizer report on the way (an
+        # empty line buffer once reached memchr as NULL with length 0 in some tools)
+        proc, addr = self.listen()
+        for extra in ([], ["--reply", "-w", "0.2"]):
+            with self.subTest(extra=extra):
+                r = subprocess.run([harness.NETKIT, "udp", "send", "%s:%d" % addr] + extra,
+                                   stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, b"")
+        self.sender().sendto(b"", addr)  # an empty datagram is one empty line
+        self.assertEqual(proc.stdout.readline(), b"\n")
+        out, _ = self.stop(proc)
+        self.assertEqual(out, b"")
+        r = subprocess.run([harness.NETKIT, "broadcast", "send", str(addr[1]), "--to",
+                            "127.0.0.1"], stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_send_three_datagrams(self):
         proc, addr = self.listen("-v")
         r = harness.run(["udp", "send", "%s:%d" % addr, "a", "bb", "ccc"])

@@ -9,7 +9,7 @@ import threading
 import unittest
 
 import harness
-from test_tcp import popen, wait_listening, pump_both, recv_all
+from test_tcp import popen, wait_listening, pump_both, recv_all, run_at_eof
 
 
 class TestUnix(unittest.TestCase):
@@ -59,6 +59,15 @@ class TestUnix(unittest.TestCase):
         self.assertEqual(r.stdout, b"reply\n")
         self.assertEqual(result["got"], b"request\n")
         self.assertIn(("peer unix:%s" % self.path).encode(), r.stderr)
+
+    def test_end_of_input_paths(self):
+        def bind(srv):
+            if os.path.exists(self.path):
+                os.unlink(self.path)
+            srv.bind(self.path)
+            return ["unix", "connect", self.path]
+        run_at_eof(self, ["unix", "listen", self.path], bind, lambda url: self.path,
+                   socket.AF_UNIX)
 
     def test_socket_removed_after_sigterm(self):
         proc = popen(self, ["unix", "listen", "-k", "unix:" + self.path])
