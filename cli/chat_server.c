@@ -41,6 +41,16 @@
 #define CHAT_DEFAULT_HELLO_TIMEOUT 10
 #define CHAT_DEFAULT_MAX_CLIENTS 1000
 #define CHAT_ACCEPTS_PER_EVENT 64
+/* Largest message conn_sendf and relayf format (notices: a command word, two names, a reason). */
+#define CHAT_NOTICE_MAX (CHAT_NAME_MAX * 2 + 256)
+
+/* Whatever the server relays must fit in what every receiver accepts (CHAT_FRAME_MAX), or a
+ * single sender could get every other member dropped. The largest relay is "MSG name text"
+ * with the longest name and text; notices are formatted into CHAT_NOTICE_MAX bytes; WHO is
+ * built in a buffer capped at CHAT_FRAME_MAX. */
+#define CHAT_RELAY_MSG_MAX (sizeof "MSG " - 1 + CHAT_NAME_MAX + 1 + CHAT_TEXT_MAX)
+_Static_assert(CHAT_RELAY_MSG_MAX <= CHAT_FRAME_MAX, "a relayed MSG could exceed the frame limit");
+_Static_assert(CHAT_NOTICE_MAX <= CHAT_FRAME_MAX, "a notice could exceed the frame limit");
 
 typedef struct chat_server chat_server;
 typedef struct chat_conn chat_conn;
@@ -118,6 +128,13 @@ static void conn_send(chat_conn *c, const char *msg, size_t len)
 {
     if (c->state == ST_DEAD)
         return;
+    if (len > CHAT_FRAME_MAX) {
+        /* Cannot happen (see CHAT_RELAY_MSG_MAX): if it did, the fault would be ours, not the
+         * receiver's, so it must not be dropped as "not reading". */
+        fprintf(stderr, "chat: a %zu-byte message over the frame limit was not sent to %s\n",
+                len, c->state == ST_JOINED ? c->name : c->peer);
+        return;
+    }
     if (nk_buf_len(&c->out) + 4 + len > c->srv->max_queue ||
         nk_frame_encode(NK_FRAME_LEN32, msg, len, CHAT_FRAME_MAX, &c->out) < 0) {
         conn_kill(c, "dropped (not reading)");
@@ -142,7 +159,7 @@ static void conn_closing(chat_conn *c)
 static void conn_sendf(chat_conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void conn_sendf(chat_conn *c, const char *fmt, ...)
 {
-    char msg[CHAT_NAME_MAX * 2 + 256];
+    char msg[CHAT_NOTICE_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -163,7 +180,7 @@ static void relayf(chat_server *srv, chat_conn *except, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void relayf(chat_server *srv, chat_conn *except, const char *fmt, ...)
 {
-    char msg[CHAT_NAME_MAX * 2 + 256];
+    char msg[CHAT_NOTICE_MAX];
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
@@ -343,6 +360,12 @@ static void on_message(chat_conn *c, const char *msg, size_t len)
         return;
     }
     if (word_is(msg, wlen, "MSG")) {
+        /* The decoder lets through frames up to CHAT_FRAME_MAX; the text limit leaves room
+         * for "MSG name " in the relayed copy. Refused, not fatal: the sender stays joined. */
+        if (rlen > CHAT_TEXT_MAX) {
+            conn_sendf(c, "ERR message too long (at most %d bytes)", CHAT_TEXT_MAX);
+            return;
+        }
         if (!chat_text_valid(rest, rlen)) {
             conn_sendf(c, "ERR control characters are not allowed");
             return;

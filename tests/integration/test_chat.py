@@ -270,6 +270,47 @@ class TestChat(unittest.TestCase):
         alice.wait_line("[bob] after the flood")
         self.assertEqual(read_frame_skip(turtle, "MSG bob "), "MSG bob after the flood")
 
+    def test_message_size_limit(self):
+        # A frame at the decoder's limit (MSG + 65,532 bytes) once passed, and its relay, with
+        # the sender's name added, was over every receiver's limit: each of them was dropped as
+        # "not reading". The server enforces the 60,000-byte text limit itself: the sender
+        # gets ERR and stays joined, nobody else notices.
+        alice, bob = self.join_all(["alice", "bob"])
+        name = "m" * 32  # the longest name makes the longest relayed frame
+        mallory = self.raw_join(name)
+        alice.wait_line("* %s joined" % name)
+        watcher = self.raw_join("watcher")
+        for text in ("y" * 65532, "z" * 60001):
+            mallory.sendall(frame("MSG " + text))
+            self.assertEqual(read_frame_skip(mallory, "ERR "),
+                             "ERR message too long (at most 60000 bytes)")
+        at_limit = "w" * 60000
+        mallory.sendall(frame("MSG " + at_limit))
+        mallory.sendall(frame("MSG still here"))
+        self.assertEqual(read_frame_skip(watcher, "MSG "), "MSG %s %s" % (name, at_limit))
+        self.assertEqual(read_frame_skip(watcher, "MSG "), "MSG %s still here" % name)
+        for m in (alice, bob):
+            m.wait_line("[%s] still here" % name)
+            self.assertEqual(m.messages(), ["[%s] %s" % (name, at_limit),
+                                            "[%s] still here" % name])
+            self.assertFalse([l for l in m.lines if "dropped" in l or " left" in l], m.lines)
+        # everyone is still connected and served, mallory included
+        bob.say("/who")
+        bob.wait_for(lambda ls: any(l.startswith("* members:") and name in l and "alice" in l
+                                    and "watcher" in l for l in ls), what="member list")
+        alice.say("hello all")
+        bob.wait_line("[alice] hello all")
+        self.assertEqual(read_frame_skip(mallory, "MSG "), "MSG alice hello all")
+        self.assertIsNone(alice.proc.poll())
+        self.assertIsNone(bob.proc.poll())
+
+    def test_join_with_empty_input(self):
+        # stdin at end of input before anything is typed: leave cleanly (and, under the
+        # sanitizers, without memchr on an empty buffer)
+        r = subprocess.run([harness.NETKIT, "chat", "join", self.addr, "--name", "quiet"],
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
     def test_silent_connection_is_closed(self):
         server = harness.start(self, ["chat", "serve", "127.0.0.1:0", "--max-clients", "1",
                                       "--hello-timeout", "1"])
