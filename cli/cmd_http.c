@@ -35,7 +35,9 @@ static const char serve_usage[] =
     "      --max-conns N        open connections per worker (default 10000)\n"
     "      --header-timeout SEC time for a request head to arrive (default 10)\n"
     "      --idle-timeout SEC   keep-alive time between requests (default 30)\n"
-    "      --send-timeout SEC   time a client may stall a response (default 60)\n"
+    "      --send-timeout SEC   time a client may stall a response or a request body (default 60)\n"
+    "      --body-timeout SEC   total time for a request body, plus 1 s per KiB received\n"
+    "                           (default 60; 0: only the --send-timeout gap)\n"
     "      --sndbuf BYTES       socket send buffer per connection (default: kernel autotuning)\n"
     "      --max-header-bytes N request head size limit (default 16384)\n"
     "      --max-body-bytes N   request body size limit (default 1048576)\n"
@@ -125,7 +127,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
     enum {
         OPT_BACKEND = 256, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES, OPT_SYMLINKS, OPT_LOG,
         OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_SNDBUF, OPT_MAX_HEADER, OPT_MAX_BODY,
-        OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
+        OPT_BODY_TO, OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
         OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT
     };
     static const struct option opts[] = {
@@ -141,6 +143,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"header-timeout", required_argument, NULL, OPT_HEADER_TO},
         {"idle-timeout", required_argument, NULL, OPT_IDLE_TO},
         {"send-timeout", required_argument, NULL, OPT_SEND_TO},
+        {"body-timeout", required_argument, NULL, OPT_BODY_TO},
         {"sndbuf", required_argument, NULL, OPT_SNDBUF},
         {"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
         {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
@@ -193,6 +196,11 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
             if (cli_parse_long(optarg, 4096, 64L << 20, &v) < 0)
                 return cli_usage(cmd, "invalid --sndbuf '%s' (4096 to 67108864 bytes)", optarg);
             o->cfg.sndbuf = (int)v;
+            break;
+        case OPT_BODY_TO:
+            if (cli_parse_seconds(optarg, &v) < 0 || v < 0)
+                return cli_usage(cmd, "invalid --body-timeout '%s' (seconds, 0 for none)", optarg);
+            o->cfg.body_total_timeout_ms = (unsigned)v;
             break;
         case OPT_HEADER_TO:
         case OPT_IDLE_TO:

@@ -265,5 +265,8 @@ int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfi
 int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out);
 int nk_http_json_escape(const char *s, size_t len, struct nk_buf *out);
 int nk_http_url_escape(const char *s, size_t len, struct nk_buf *out);
+/* Append a query component: RFC 3986 query characters and valid %XX escapes kept, everything
+ * else (controls, space, "#", "%" not starting an escape, non-ASCII) percent-encoded. */
+int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out);
 
 #endif

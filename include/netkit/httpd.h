@@ -43,6 +43,8 @@ typedef struct nk_httpd_counters {
 
 typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_format;
 
+#define NK_HTTPD_BODY_MIN_RATE 1024 /* bytes per second that extend body_total_timeout_ms */
+
 typedef struct nk_httpd_config {
     const char *root;          /* directory to serve */
     const char *index;         /* index file name, NULL for none ("index.html" by default) */
@@ -98,6 +100,11 @@ typedef struct nk_httpd_config {
     /* Called once after nk_httpd_shutdown when no connection is left. */
     void (*on_drained)(void *arg);
     void *drained_arg;
+    /* A whole request body must arrive within this, extended by one second per KiB
+     * received (NK_HTTPD_BODY_MIN_RATE), so a steady slow upload finishes but a body
+     * trickled a byte at a time does not hold a connection forever; 0: no total bound
+     * (body_timeout_ms still bounds each gap). */
+    unsigned body_total_timeout_ms;
 } nk_httpd_config;
 
 /* Sensible defaults for everything; root ".". */

@@ -4,8 +4,10 @@
  * Each function appends to an nk_buf and copies runs of harmless bytes in one append, so the
  * common case (a plain name) is a single copy. They return 0 or the buffer's error.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "netkit/buf.h"
 #include "netkit/http.h"
@@ -125,6 +127,30 @@ int nk_http_json_escape(const char *s, size_t len, struct nk_buf *out)
             return r;
         i += adv;
         run = i;
+    }
+    return nk_buf_append(out, s + run, len - run);
+}
+
+/* A query (RFC 3986 section 3.4: pchar / "/" / "?"): characters allowed there are kept as they
+ * are, "%" only as the start of a valid escape, and everything else is percent-encoded, so a
+ * query copied into a header can never carry a control character, a space or a fragment. */
+int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out)
+{
+    static const char allowed[] = "-._~!$&'()*+,;=:@/?";
+    size_t run = 0;
+    int r;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+            (c && strchr(allowed, c)))
+            continue;
+        if (c == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
+            isxdigit((unsigned char)s[i + 2]))
+            continue;
+        char enc[3] = {'%', hexdig[c >> 4], hexdig[c & 15]};
+        if ((r = nk_buf_append(out, s + run, i - run)) < 0 || (r = nk_buf_append(out, enc, 3)) < 0)
+            return r;
+        run = i + 1;
     }
     return nk_buf_append(out, s + run, len - run);
 }

@@ -274,15 +274,13 @@ static int handle(nk__conn *c, const nk_http_request *req)
         c->x->early_status = 0;
         return nk__respond_error(c, status, NULL);
     }
-    /* A CORS preflight never carries credentials (Fetch standard, CORS-preflight fetch), so
-     * it is answered before authentication; it reveals nothing about the resource. */
+    /* Credentials were checked at head time (gate, in begin_request), before any handler
+     * could claim the request. */
     if (srv->cfg.cors && req->method == NK_HTTP_OPTIONS) {
         int r = nk__cors_preflight(c, req);
         if (r <= 0)
             return r;
     }
-    if (nk__auth_needed(srv, req) && !nk__auth_ok(srv, req))
-        return nk__respond_error(c, 401, NULL);
     if (srv->cfg.status_path) {
         int r = nk__status_handle(c, req);
         if (r <= 0)
@@ -398,6 +396,7 @@ static int take_body(nk__conn *c)
     } else {
         result = 1;
     }
+    c->x->body_received += used;
     if (used) {
         /* close the gap: pipelined bytes after the body move up behind the head */
         memmove(base, base + used, avail - used);
@@ -406,18 +405,35 @@ static int take_body(nk__conn *c)
     return result;
 }
 
+/* What every request passes before any handler sees it, whatever the mode (--echo and
+ * --upload claim requests at head time, so this cannot wait for handle): credentials.
+ * A CORS preflight never carries credentials (Fetch standard, CORS-preflight fetch), so it
+ * is exempt; its answer reveals nothing about the resource. Returns 0 or a status. */
+static int gate(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    if (nk__cors_is_preflight(srv, req))
+        return 0;
+    if (nk__auth_needed(srv, req) && !nk__auth_ok(srv, req))
+        return 401;
+    return 0;
+}
+
 /* At head time, let a handler claim the body. Returns 0, an HTTP status to answer at once,
  * or -1 when c was closed. */
 static int claim_body(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
+    int st = gate(c, req);
+    if (st)
+        return st;
+    /* The status page is its own handler in every mode, with its loopback rule. */
+    if (nk__status_is_path(srv, req))
+        return 0;
     if (srv->cfg.echo)
         return nk__echo_begin(c, req);
-    if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST)) {
-        if (nk__auth_needed(srv, req) && !nk__auth_ok(srv, req))
-            return 401;
+    if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST))
         return nk__upload_begin(c, req);
-    }
     return 0;
 }
 
@@ -449,6 +465,8 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
         nk_http_chunked_init(&c->x->chunked, srv->cfg.max_body);
         c->x->chunked_active = 1;
     }
+    c->x->body_start_ms = nk_loop_now(srv->loop);
+    c->x->body_received = 0;
     int st = claim_body(c, req);
     if (st < 0)
         return st;
@@ -575,6 +593,20 @@ static unsigned phase_timeout(const nk__conn *c, nk__phase phase)
     }
 }
 
+/* The body's gap timeout, shortened to what is left of its total deadline (which each KiB
+ * received extends by a second). Never 0 when a deadline applies: 0 means "no timer". */
+static unsigned body_deadline_cap(const nk__conn *c, unsigned gap_ms)
+{
+    const nk_httpd *srv = c->srv;
+    uint64_t total = srv->cfg.body_total_timeout_ms;
+    if (!total)
+        return gap_ms;
+    uint64_t allowed = total + c->x->body_received * 1000 / NK_HTTPD_BODY_MIN_RATE;
+    uint64_t elapsed = nk_loop_now(srv->loop) - c->x->body_start_ms;
+    uint64_t left = allowed > elapsed ? allowed - elapsed : 1;
+    return !gap_ms || left < gap_ms ? (unsigned)(left < UINT32_MAX ? left : UINT32_MAX) : gap_ms;
+}
+
 static void conn_update(nk__conn *c, int progress)
 {
     nk_httpd *srv = c->srv;
@@ -613,6 +645,8 @@ static void conn_update(nk__conn *c, int progress)
         c->phase = (unsigned char)phase;
         c->timer_requests = c->requests;
         unsigned ms = phase_timeout(c, phase);
+        if (phase == NK__PHASE_BODY && c->x)
+            ms = body_deadline_cap(c, ms);
         if (ms)
             nk_timer_start(srv->loop, &c->timer, ms, 0);
         else

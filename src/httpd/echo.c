@@ -195,7 +195,7 @@ static int echo_end(nk__conn *c, const nk_http_request *req)
     nk__resp r;
     nk__resp_init(&r, 200);
     r.content_type = json ? "application/json" : "text/plain; charset=utf-8";
-    r.content_length = nk_buf_len(out);
+    nk__resp_body_scratch(&r, srv);
     r.no_body = req->method == NK_HTTP_HEAD;
     r.extra_headers = "Cache-Control: no-store\r\n";
     return nk__respond(c, &r);

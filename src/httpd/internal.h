@@ -119,6 +119,8 @@ typedef struct nk__ex {
     struct nk__gz *gz;    /* --gzip stream feeding `out` once the segments are written */
     nk__job *job;         /* work off the loop that this request waits for, or NULL */
     uint64_t t_head_us;   /* monotonic time the current head arrived (0: none), for the log */
+    uint64_t body_start_ms; /* loop time the current body began (total body deadline) */
+    uint64_t body_received; /* its bytes so far (each KiB extends the deadline a second) */
     struct nk__ex *next_free; /* in the server's pool */
 } nk__ex;
 
@@ -243,13 +245,19 @@ typedef struct nk__resp {
     int vary_accept_encoding;
     int accept_ranges;
     const char *allow;
-    nk_str location;            /* two parts: path and optional "/?query" suffix built by caller */
-    nk_str location_suffix;
+    /* Location (redirects, 201): built by respond.c from a normalised, decoded path (as
+     * nk_http_path_normalize makes it), percent-encoded segment by segment, so it always
+     * names a path on this server (one leading "/", never "//", no dot segments). Never
+     * from the raw request target. NULL: no Location. */
+    const char *location_path;
+    int location_dir;           /* end the Location with "/" (a directory's URL) */
+    nk_str location_query;      /* the request's query, appended after "?" when set */
     char content_range[96];     /* "" when none */
     uint64_t content_length;
     nk__file *file;             /* a file reference (owned by the plan), or NULL */
-    const char *mem_body;       /* body bytes in memory (inside `file`), instead of file_fd */
-    int file_fd;                /* the representation to send; -1: body in srv->body or none */
+    const char *mem_body;       /* body bytes in memory (a cached file's, or srv->body via
+                                 * nk__resp_body_scratch), instead of file_fd */
+    int file_fd;                /* the representation to send, or -1 */
     off_t file_off;
     int no_body;                /* HEAD, 304: headers only */
     const char *extra_headers;  /* preformatted "Name: value\r\n" lines, or NULL */
@@ -257,6 +265,9 @@ typedef struct nk__resp {
 } nk__resp;
 
 void nk__resp_init(nk__resp *r, int status);
+/* The body is the page just generated in srv->body: mem_body and content_length from it.
+ * A plan never sends a body it does not name (no implicit scratch buffer). */
+void nk__resp_body_scratch(nk__resp *r, nk_httpd *srv);
 /* Send a planned response on c (takes over r->file's reference). Returns 0, or a negative
  * error when the connection failed and was closed. */
 int nk__respond(nk__conn *c, nk__resp *r);
@@ -311,6 +322,8 @@ void nk__gz_free(nk__conn *c);
 /* ops.c. Each returns as a handler does, or 1 when the request is not theirs. */
 int nk__status_handle(nk__conn *c, const nk_http_request *req);
 int nk__cors_preflight(nk__conn *c, const nk_http_request *req);
+int nk__cors_is_preflight(const nk_httpd *srv, const nk_http_request *req);
+int nk__status_is_path(const nk_httpd *srv, const nk_http_request *req);
 int nk__spa_wanted(const nk_httpd *srv, const nk_http_request *req);
 
 /* log.c */

@@ -126,11 +126,16 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
                       (unsigned long long)get(&all[i].connections_open));
 }
 
+int nk__status_is_path(const nk_httpd *srv, const nk_http_request *req)
+{
+    const char *path = srv->cfg.status_path;
+    return path && req->path.len == strlen(path) && memcmp(req->path.p, path, req->path.len) == 0;
+}
+
 int nk__status_handle(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    const char *path = srv->cfg.status_path;
-    if (req->path.len != strlen(path) || memcmp(req->path.p, path, req->path.len) != 0)
+    if (!nk__status_is_path(srv, req))
         return 1;
     if (req->method != NK_HTTP_GET && req->method != NK_HTTP_HEAD)
         return 1; /* the normal 405 */
@@ -157,7 +162,7 @@ int nk__status_handle(nk__conn *c, const nk_http_request *req)
     nk__resp r;
     nk__resp_init(&r, 200);
     r.content_type = prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json";
-    r.content_length = nk_buf_len(b);
+    nk__resp_body_scratch(&r, srv);
     r.no_body = req->method == NK_HTTP_HEAD;
     r.extra_headers = "Cache-Control: no-store\r\n";
     return nk__respond(c, &r);
@@ -191,11 +196,16 @@ static int header_list_ok(nk_str v)
     return tokens > 0 && v.len < 1024;
 }
 
-int nk__cors_preflight(nk__conn *c, const nk_http_request *req)
+int nk__cors_is_preflight(const nk_httpd *srv, const nk_http_request *req)
 {
     /* A preflight is an OPTIONS request with Origin and Access-Control-Request-Method. */
-    if (!nk_http_find_header(req, "Origin") ||
-        !nk_http_find_header(req, "Access-Control-Request-Method"))
+    return srv->cfg.cors && req->method == NK_HTTP_OPTIONS && nk_http_find_header(req, "Origin") &&
+           nk_http_find_header(req, "Access-Control-Request-Method");
+}
+
+int nk__cors_preflight(nk__conn *c, const nk_http_request *req)
+{
+    if (!nk__cors_is_preflight(c->srv, req))
         return 1;
     nk_httpd *srv = c->srv;
     const nk_http_header *h = nk_http_find_header(req, "Access-Control-Request-Headers");

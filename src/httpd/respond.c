@@ -24,6 +24,12 @@ void nk__resp_init(nk__resp *r, int status)
     r->file_fd = -1;
 }
 
+void nk__resp_body_scratch(nk__resp *r, nk_httpd *srv)
+{
+    r->mem_body = nk_buf_rptr(&srv->body);
+    r->content_length = nk_buf_len(&srv->body);
+}
+
 static void put(nk_buf *b, const char *s, size_t n)
 {
     /* The scratch head has no size limit of its own; an allocation failure truncates the
@@ -48,6 +54,38 @@ static void put_u64(nk_buf *b, uint64_t v)
         v /= 10;
     } while (v);
     put(b, tmp + n, sizeof tmp - n);
+}
+
+/* Location from a normalised path: each segment percent-encoded (so a segment can neither
+ * add a "/" nor look like a scheme), empty segments dropped (so the value never starts with
+ * "//", which a browser reads as another host), the query kept to the characters RFC 3986
+ * section 3.4 allows there. The result is always an absolute path on this server. */
+static void put_location(nk_buf *h, const nk__resp *r)
+{
+    put(h, "Location: ", 10);
+    const char *p = r->location_path;
+    int wrote = 0;
+    while (*p) {
+        while (*p == '/')
+            p++;
+        const char *seg = p;
+        while (*p && *p != '/')
+            p++;
+        if (p > seg) {
+            put(h, "/", 1);
+            (void)nk_http_url_escape(seg, (size_t)(p - seg), h);
+            wrote = 1;
+        }
+    }
+    size_t plen = strlen(r->location_path);
+    int dir = r->location_dir || (plen && r->location_path[plen - 1] == '/');
+    if (!wrote || dir)
+        put(h, "/", 1);
+    if (r->location_query.p) {
+        put(h, "?", 1);
+        (void)nk_http_query_escape(r->location_query.p, r->location_query.len, h);
+    }
+    put(h, "\r\n", 2);
 }
 
 static void build_head(nk__conn *c, const nk__resp *r)
@@ -92,13 +130,8 @@ static void build_head(nk__conn *c, const nk__resp *r)
         put_header(h, "Content-Range", r->content_range);
     if (r->allow)
         put_header(h, "Allow", r->allow);
-    if (r->location.p) {
-        put(h, "Location: ", 10);
-        put(h, r->location.p, r->location.len);
-        if (r->location_suffix.p)
-            put(h, r->location_suffix.p, r->location_suffix.len);
-        put(h, "\r\n", 2);
-    }
+    if (r->location_path)
+        put_location(h, r);
     if (r->extra_headers)
         put(h, r->extra_headers, strlen(r->extra_headers));
     /* Fetch standard, CORS protocol: any origin may read; no credentials are involved. */
@@ -255,14 +288,23 @@ int nk__respond(nk__conn *c, nk__resp *r)
     int has_file = r->file && r->file_fd >= 0 && !r->no_body && r->content_length > 0 &&
                    !r->mem_body;
     nk__log_request(c, r->status, r->no_body ? 0 : r->content_length);
+    /* The body is exactly content_length bytes from the one source the plan names: the
+     * file, or mem_body. There is no implicit source: a plan that declares a length without
+     * naming where the bytes are is a bug, answered by closing rather than by sending
+     * whatever a scratch buffer last held (another client's page). */
     const char *body = NULL;
     size_t body_len = 0;
-    if (r->mem_body && !r->no_body) {
+    if (!has_file && !r->no_body && r->content_length > 0) {
+        if (!r->mem_body) {
+            nk__httpd_log(srv, NK_LOG_ERROR, "response %d declares %llu body bytes without a source",
+                          r->status, (unsigned long long)r->content_length);
+            nk__fcache_release(srv, r->file);
+            r->file = NULL;
+            nk__conn_close(c);
+            return -1;
+        }
         body = r->mem_body;
         body_len = (size_t)r->content_length;
-    } else if (!has_file && !r->no_body) {
-        body = nk_buf_rptr(&srv->body);
-        body_len = nk_buf_len(&srv->body);
     }
     int err = send_now(c, body, body_len, has_file);
     /* What the socket did not take was copied: the cached body is no longer needed. */
@@ -343,6 +385,12 @@ static const char *status_detail(int status)
 int nk__respond_error(nk__conn *c, int status, const char *detail)
 {
     nk_httpd *srv = c->srv;
+    if (status == 400) {
+        /* A request we could not understand (a bad target as much as bad framing) leaves
+         * no trustworthy position in the stream: nothing after it is answered. */
+        c->close_after = 1;
+        c->linger_needed = 1;
+    }
     nk_buf *b = &srv->body;
     nk_buf_clear(b);
     const char *reason = nk_http_reason(status);
@@ -356,7 +404,7 @@ int nk__respond_error(nk__conn *c, int status, const char *detail)
     nk__resp r;
     nk__resp_init(&r, status);
     r.content_type = "text/html; charset=utf-8";
-    r.content_length = nk_buf_len(b);
+    nk__resp_body_scratch(&r, srv);
     r.allow = (status == 405) ? nk__allow(srv) : NULL;
     /* RFC 9110 section 11.6.1 / RFC 7617 section 2: a 401 names the scheme and realm. */
     if (status == 401)

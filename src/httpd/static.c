@@ -160,23 +160,20 @@ int nk__errno_status(int err)
 static int redirect_dir(nk__conn *c, const nk_http_request *req)
 {
     /* RFC 9110 section 15.4.2: the directory's URL ends in "/"; relative links in its
-     * index resolve against it. The path is sent back as it came (still encoded). */
+     * index resolve against it. The Location is made from the normalised path (srv->path),
+     * never from the raw target: "//host/../dir" must not come back as "//host/../dir/". */
     nk_httpd *srv = c->srv;
     nk_buf *b = &srv->body;
     nk_buf_clear(b);
-    char suffix[8192];
-    int n = snprintf(suffix, sizeof suffix, "/%s%.*s", req->query.p ? "?" : "",
-                     req->query.p ? (int)req->query.len : 0, req->query.p ? req->query.p : "");
-    if (n < 0 || (size_t)n >= sizeof suffix)
-        return respond_simple(c, 414);
     nk_buf_append_str(b, "<!DOCTYPE html>\n<html><head><title>301 Moved Permanently</title></head>"
                          "<body><h1>301 Moved Permanently</h1></body></html>\n");
     nk__resp r;
     nk__resp_init(&r, 301);
     r.content_type = "text/html; charset=utf-8";
-    r.content_length = nk_buf_len(b);
-    r.location = req->path;
-    r.location_suffix = (nk_str){suffix, (size_t)n};
+    nk__resp_body_scratch(&r, srv);
+    r.location_path = srv->path;
+    r.location_dir = 1;
+    r.location_query = req->query;
     r.no_body = req->method == NK_HTTP_HEAD;
     return nk__respond(c, &r);
 }
@@ -208,7 +205,7 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
     nk__resp r;
     nk__resp_init(&r, 200);
     r.content_type = json ? "application/json" : "text/html; charset=utf-8";
-    r.content_length = nk_buf_len(&srv->body);
+    nk__resp_body_scratch(&r, srv);
     r.no_body = req->method == NK_HTTP_HEAD;
     r.extra_headers = "Cache-Control: no-cache\r\n";
     return nk__respond(c, &r);
@@ -314,10 +311,12 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
     };
     int cs = nk_http_cond_evaluate(&cond);
     if (cs == 304) {
-        /* RFC 9110 section 15.4.5: a 304 repeats the validators and Vary of the 200. */
+        /* RFC 9110 section 15.4.5: a 304 repeats the validators and Vary of the 200, and
+         * nothing that describes a body it does not have (no Content-Encoding). */
         r.status = 304;
         r.no_body = 1;
         r.content_type = NULL;
+        r.content_encoding = NULL;
         r.accept_ranges = 0;
         return nk__respond(c, &r);
     }
@@ -352,7 +351,7 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
                                           "Satisfiable</title></head><body><h1>416 Range Not "
                                           "Satisfiable</h1></body></html>\n");
                 e.content_type = "text/html; charset=utf-8";
-                e.content_length = nk_buf_len(&srv->body);
+                nk__resp_body_scratch(&e, srv);
                 e.etag = rep->etag;
                 e.last_modified = r.last_modified;
                 e.vary_accept_encoding = r.vary_accept_encoding;
@@ -443,7 +442,7 @@ int nk__static_handle(nk__conn *c, const nk_http_request *req)
     nk_httpd *srv = c->srv;
     int n = nk_http_path_normalize(req->path.p, req->path.len, srv->path, sizeof srv->path);
     if (n == -ENAMETOOLONG)
-        return respond_simple(c, 414);
+        return respond_simple(c, 404); /* the target was within limits; no such file can exist */
     if (n < 0)
         return respond_simple(c, 400);
     if (!srv->cfg.dotfiles && nk_http_path_has_dotfile(srv->path))

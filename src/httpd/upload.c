@@ -32,6 +32,15 @@
 #define TMP_PREFIX ".netkit-upload-"
 #define MAX_FILES 1000 /* files per multipart POST: each costs descriptors and fsyncs */
 
+/* A multipart part whose bytes are all in its temporary file, waiting for the whole form:
+ * nothing is renamed into place until the body is complete, so a form refused half-way
+ * (413, 400, a client gone) leaves nothing behind. */
+typedef struct staged {
+    char tmpname[32];
+    char name[256];
+    int committed;        /* renamed into place (then the temporary name no longer exists) */
+} staged;
+
 typedef struct upload {
     int dirfd;
     int tmpfd;            /* -1 when no file is being written */
@@ -44,6 +53,9 @@ typedef struct upload {
     nk_http_multipart *mp;
     unsigned nfiles;
     nk_buf names;         /* multipart: the names stored, for the answer */
+    staged *staged;       /* multipart: complete parts not yet renamed into place */
+    unsigned nstaged;
+    int is_html;          /* multipart: the client is a browser's form (303 to the listing) */
     char path[4096];      /* the normalised request path (srv->path is scratch) */
 } upload;
 
@@ -166,6 +178,10 @@ static void drop_temp(upload *u)
 static void upload_destroy(upload *u)
 {
     drop_temp(u);
+    for (unsigned i = 0; i < u->nstaged; i++)
+        if (!u->staged[i].committed)
+            unlinkat(u->dirfd, u->staged[i].tmpname, 0);
+    free(u->staged);
     if (u->dirfd >= 0)
         close(u->dirfd);
     free(u->mp);
@@ -206,6 +222,35 @@ static int commit_temp(upload *u)
         return (err == EISDIR || err == ENOTDIR || err == ENOTEMPTY) ? 409 : write_status(-err);
     }
     return 0;
+}
+
+/* Commit every staged part of a complete form, in order (job thread, or the loop when there
+ * is no thread): fsync each file, rename it into place, then fsync the directory once.
+ * Returns 0 or the HTTP status of the first failure; the parts after it are removed. */
+static int commit_staged(upload *u)
+{
+    int status = 0;
+    for (unsigned i = 0; i < u->nstaged; i++) {
+        staged *s = &u->staged[i];
+        if (status)
+            break; /* upload_destroy removes the rest */
+        int fd = openat(u->dirfd, s->tmpname, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (fd < 0 || fsync(fd) < 0)
+            status = write_status(-errno);
+        if (fd >= 0)
+            close(fd);
+        if (!status && renameat(u->dirfd, s->tmpname, u->dirfd, s->name) < 0)
+            status = (errno == EISDIR || errno == ENOTDIR || errno == ENOTEMPTY)
+                         ? 409 : write_status(-errno);
+        if (status)
+            break;
+        s->committed = 1;
+        u->nfiles++;
+        nk_buf_printf(&u->names, "%s\n", s->name);
+    }
+    if (u->nfiles)
+        fsync(u->dirfd); /* the renames themselves survive a crash */
+    return status;
 }
 
 static void forget(nk_httpd *srv, upload *u, const char *key)
@@ -284,7 +329,7 @@ static int put_data(nk__conn *c, const char *p, size_t n)
 }
 
 /* The answer to a committed PUT (status 0) or a failed one. */
-static int put_answer(nk__conn *c, int status, int existed, nk_str location)
+static int put_answer(nk__conn *c, int status, int existed, const char *location)
 {
     nk_httpd *srv = c->srv;
     if (status)
@@ -294,10 +339,10 @@ static int put_answer(nk__conn *c, int status, int existed, nk_str location)
     nk_buf_clear(&srv->body);
     if (!existed) {
         /* RFC 9110 section 9.3.4: 201 for a new resource; Location names it. */
-        r.location = location;
+        r.location_path = location; /* normalised: see target_path */
         nk_buf_append_str(&srv->body, "Created\n");
         r.content_type = "text/plain; charset=utf-8";
-        r.content_length = nk_buf_len(&srv->body);
+        nk__resp_body_scratch(&r, srv);
     } else {
         r.no_body = 1;
     }
@@ -312,16 +357,34 @@ typedef struct put_job {
     nk_httpd *srv;
     upload *u;
     int status;
-    char *strings;           /* location, log line, referer, user agent, NUL-separated */
-    nk_str location, log_line, log_referer, log_agent;
+    int (*answer)(nk__conn *c, int status, upload *u); /* loop side, once the work is done */
+    char *strings;           /* log line, referer, user agent, NUL-separated */
+    nk_str log_line, log_referer, log_agent;
 } put_job;
 
 static void put_work(nk__job *job)
 {
     put_job *pj = (put_job *)job;
-    pj->status = commit_temp(pj->u);
-    if (pj->status == 0)
+    pj->status = pj->u->multipart ? commit_staged(pj->u) : commit_temp(pj->u);
+    if (pj->status == 0 && !pj->u->multipart)
         fsync(pj->u->dirfd); /* the rename itself survives a crash */
+}
+
+/* Drop the committed paths from the file cache (even when nobody waits for the answer). */
+static void forget_committed(nk_httpd *srv, upload *u, int status)
+{
+    if (!u->multipart) {
+        if (status == 0)
+            forget(srv, u, u->path);
+        return;
+    }
+    for (unsigned i = 0; i < u->nstaged; i++) {
+        if (!u->staged[i].committed)
+            continue;
+        char key[4096 + 256];
+        snprintf(key, sizeof key, "%s%s", u->path, u->staged[i].name);
+        forget(srv, u, key);
+    }
 }
 
 static void put_job_free(put_job *pj)
@@ -336,14 +399,13 @@ static void put_done(nk__job *job)
     put_job *pj = (put_job *)job;
     nk__conn *c = job->conn;
     nk_httpd *srv = pj->srv;
-    if (pj->status == 0)
-        forget(srv, pj->u, pj->u->path); /* even when nobody waits for the answer */
+    forget_committed(srv, pj->u, pj->status);
     if (c) {
         srv->log_line = pj->log_line;
         srv->log_referer = pj->log_referer;
         srv->log_agent = pj->log_agent;
         srv->req_is_head = 0;
-        if (put_answer(c, pj->status, pj->u->existed, pj->location) == 0)
+        if (pj->answer(c, pj->status, pj->u) == 0)
             nk__conn_resume(c);
     }
     put_job_free(pj);
@@ -360,22 +422,24 @@ static nk_str keep(char **p, nk_str s)
     return out;
 }
 
-static int put_end(nk__conn *c, const nk_http_request *req)
+/* Hand the commit of c's upload to the job thread; answer(c, status, u) runs on the loop
+ * when it is done. Without a thread (or memory for the job) the commit runs here. */
+static int commit_async(nk__conn *c, int (*answer)(nk__conn *c, int status, upload *u))
 {
     nk_httpd *srv = c->srv;
     upload *u = c->x->sink_state;
     put_job *pj = calloc(1, sizeof *pj);
-    size_t need = req->path.len + srv->log_line.len + srv->log_referer.len + srv->log_agent.len + 4;
+    size_t need = srv->log_line.len + srv->log_referer.len + srv->log_agent.len + 3;
     char *strings = pj ? malloc(need) : NULL;
     if (pj && strings) {
         char *p = strings;
-        pj->location = keep(&p, req->path);
         pj->log_line = keep(&p, srv->log_line);
         pj->log_referer = keep(&p, srv->log_referer);
         pj->log_agent = keep(&p, srv->log_agent);
         pj->strings = strings;
         pj->srv = srv;
         pj->u = u;
+        pj->answer = answer;
         pj->job.work = put_work;
         pj->job.done = put_done;
         c->x->sink_state = NULL; /* the job owns the upload now */
@@ -386,14 +450,25 @@ static int put_end(nk__conn *c, const nk_http_request *req)
     free(strings);
     free(pj);
     /* No job thread (or no memory for the job): commit here, on the loop. */
-    int status = commit_temp(u);
-    if (status == 0) {
+    int status = u->multipart ? commit_staged(u) : commit_temp(u);
+    if (status == 0 && !u->multipart)
         fsync(u->dirfd);
-        forget(srv, u, u->path);
-    }
-    int existed = u->existed;
-    upload_free(c);
-    return put_answer(c, status, existed, req->path);
+    forget_committed(srv, u, status);
+    c->x->sink_state = NULL;
+    int r = answer(c, status, u);
+    upload_destroy(u);
+    return r;
+}
+
+static int put_answer_u(nk__conn *c, int status, upload *u)
+{
+    return put_answer(c, status, u->existed, u->path);
+}
+
+static int put_end(nk__conn *c, const nk_http_request *req)
+{
+    (void)req;
+    return commit_async(c, put_answer_u);
 }
 
 static void put_abort(nk__conn *c)
@@ -494,7 +569,7 @@ static int post_part(nk__conn *c, upload *u)
     nk_httpd *srv = c->srv;
     if (!u->mp->has_filename || !u->mp->filename[0])
         return 0; /* a plain form field (or no file chosen): nothing to store */
-    if (u->nfiles >= MAX_FILES)
+    if (u->nstaged >= MAX_FILES)
         return 413;
     int st = form_filename(srv, u->mp->filename, u->name, sizeof u->name);
     if (st)
@@ -509,6 +584,23 @@ static int post_part(nk__conn *c, upload *u)
     }
     int err = make_temp(srv, u);
     return err < 0 ? write_status(err) : 0;
+}
+
+/* The current part is complete: close its file and keep it for the commit at the end. */
+static int stage_part(upload *u)
+{
+    staged *grown = realloc(u->staged, (u->nstaged + 1) * sizeof *grown);
+    if (!grown)
+        return 500;
+    u->staged = grown;
+    staged *s = &u->staged[u->nstaged];
+    memset(s, 0, sizeof *s);
+    memcpy(s->tmpname, u->tmpname, sizeof s->tmpname);
+    memcpy(s->name, u->name, sizeof s->name);
+    int err = close(u->tmpfd) < 0 ? -errno : 0;
+    u->tmpfd = -1;
+    u->nstaged++; /* from here upload_destroy removes it */
+    return err ? write_status(err) : 0;
 }
 
 static int post_data(nk__conn *c, const char *p, size_t n)
@@ -529,14 +621,7 @@ static int post_data(nk__conn *c, const char *p, size_t n)
         } else if (ev == NK_HTTP_MP_DATA && u->tmpfd >= 0) {
             st = put_data(c, data, dlen);
         } else if (ev == NK_HTTP_MP_PART_END && u->tmpfd >= 0) {
-            st = commit_temp(u);
-            if (!st) {
-                char key[4096 + 256];
-                snprintf(key, sizeof key, "%s%s", u->path, u->name);
-                forget(c->srv, u, key);
-                u->nfiles++;
-                nk_buf_printf(&u->names, "%s\n", u->name);
-            }
+            st = stage_part(u);
         } else if (ev == NK_HTTP_MP_DONE) {
             break;
         }
@@ -557,9 +642,10 @@ static int accepts_html(const nk_http_request *req)
     return 0;
 }
 
+static int post_answer(nk__conn *c, int status, upload *u);
+
 static int post_end(nk__conn *c, const nk_http_request *req)
 {
-    nk_httpd *srv = c->srv;
     upload *u = c->x->sink_state;
     size_t used;
     const char *data;
@@ -570,23 +656,29 @@ static int post_end(nk__conn *c, const nk_http_request *req)
         upload_free(c);
         return nk__respond_error(c, 400, "The multipart body is incomplete.");
     }
-    fsync(u->dirfd);
+    u->is_html = accepts_html(req);
+    return commit_async(c, post_answer);
+}
+
+static int post_answer(nk__conn *c, int status, upload *u)
+{
+    nk_httpd *srv = c->srv;
+    if (status)
+        return nk__respond_error(c, status, NULL);
     nk__resp r;
     nk_buf_clear(&srv->body);
-    if (accepts_html(req)) {
+    if (u->is_html) {
         /* A browser's form: RFC 9110 section 15.4.4, 303 sends it back to the listing. */
         nk__resp_init(&r, 303);
-        r.location = req->path;
         nk_buf_append_str(&srv->body, "See Other\n");
     } else {
         nk__resp_init(&r, 201);
-        r.location = req->path;
         nk_buf_printf(&srv->body, "stored %u file%s\n", u->nfiles, u->nfiles == 1 ? "" : "s");
         nk_buf_append(&srv->body, nk_buf_rptr(&u->names), nk_buf_len(&u->names));
     }
     r.content_type = "text/plain; charset=utf-8";
-    r.content_length = nk_buf_len(&srv->body);
-    upload_free(c);
+    nk__resp_body_scratch(&r, srv);
+    r.location_path = u->path; /* normalised, ends in "/" */
     return nk__respond(c, &r);
 }
 
