@@ -14,9 +14,10 @@
  *      extension twice, the first line wins.
  *
  * Charset: every text/ type and the textual types application/javascript,
- * application/json, application/xml and image/svg+xml get
- * "; charset=utf-8", since the files we serve are expected to be UTF-8 and browsers would
- * otherwise guess (RFC 9110 section 8.3.2 on charset as a media-type parameter).
+ * application/xml and image/svg+xml get "; charset=utf-8", since the files we serve are
+ * expected to be UTF-8 and browsers would otherwise guess (RFC 9110 section 8.3.2 on charset
+ * as a media-type parameter). application/json does not: RFC 8259 section 11 defines no
+ * charset parameter for it (JSON text is UTF-8 by definition), nor do the +json types.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -104,8 +105,8 @@ struct nk_mime_table {
 
 static int wants_charset(const char *type)
 {
-    static const char *const types[] = {"application/javascript", "application/json",
-                                        "application/xml", "image/svg+xml"};
+    static const char *const types[] = {"application/javascript", "application/xml",
+                                        "image/svg+xml"};
     size_t len = strlen(type);
     if (len >= 5 && ascii_ieq(type, "text/", 5))
         return 1;

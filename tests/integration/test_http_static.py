@@ -285,7 +285,8 @@ class DirectoryTests(StaticBase):
     def test_listing_json(self):
         r = self.fetch("/listing/?format=json")
         self.assertEqual(r.status, 200)
-        self.assertRegex(r.header("Content-Type"), r"^application/json(; ?charset=utf-8)?$")
+        # RFC 8259 section 11: application/json has no charset parameter
+        self.assertEqual(r.header("Content-Type"), "application/json")
         entries = json.loads(r.body.decode("utf-8"))
         self.assertIsInstance(entries, list)
         by_name = {}
@@ -366,6 +367,13 @@ class MimeTests(StaticBase):
                 self.assertEqual(r.status, 200)
                 self.assertIn(r.header("Content-Type"), types)
                 self.assertEqual(r.body, self.d.files[target])
+
+    def test_json_has_no_charset(self):
+        # RFC 8259 section 11: the application/json media type defines no charset parameter
+        self.d.write("data.json", '{"a": 1}\n')
+        r = self.fetch("/data.json")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.header("Content-Type"), "application/json")
 
 
 class ConditionalTests(StaticBase):

@@ -28,7 +28,10 @@ static void test_builtin(void **state)
         {"style.css", "text/css; charset=utf-8", "css"},
         {"app.js", "text/javascript; charset=utf-8", "js (RFC 9239)"},
         {"mod.mjs", "text/javascript; charset=utf-8", "ES modules"},
-        {"data.json", "application/json; charset=utf-8", "json gets a charset"},
+        /* RFC 8259 section 11: application/json defines no charset parameter (JSON is
+         * UTF-8 by definition), so none is sent. */
+        {"data.json", "application/json", "json has no charset parameter"},
+        {"app.js.map", "application/json", "source maps are json"},
         {"a.svg", "image/svg+xml; charset=utf-8", "svg gets a charset"},
         {"feed.xml", "application/xml; charset=utf-8", "xml gets a charset"},
         {"README.md", "text/markdown; charset=utf-8", "markdown"},
