@@ -206,9 +206,14 @@ void nk_http_date_format(time_t t, char *out);
 int nk_http_date_parse(const char *s, size_t len, time_t *out);
 
 /* ---- validators and conditional requests (RFC 9110 sections 8.8, 13) ------------------------- */
-#define NK_HTTP_ETAG_MAX 64 /* worst case: 2 quotes, 3 x 16 hex digits, 2 dashes, NUL = 53 */
-/* Strong ETag from a file's identity and version: "\"<inode-hex>-<size-hex>-<mtime-hex>\"",
- * mtime in nanoseconds. Returns its length, or -ENOSPC when outlen is too small. */
+#define NK_HTTP_ETAG_MAX 64 /* worst case: 2 quotes, 16+1+8+1+16 hex/separators, NUL = 45 */
+/* Strong ETag from a file's version: "\"<mtime-sec-hex>.<mtime-nsec-hex>-<size-hex>\"" (nginx's
+ * "mtime-size" with nanoseconds). No inode number: it would tell clients about the file
+ * system and change across a restore or between servers holding the same files. Returns its
+ * length, or -ENOSPC when outlen is too small. */
+int nk_http_file_etag(char *out, size_t outlen, uint64_t size, int64_t mtime_sec,
+                      long mtime_nsec);
+/* The same tag (ino is ignored); kept so that older callers build. */
 int nk_http_etag(char *out, size_t outlen, uint64_t ino, uint64_t size, int64_t mtime_sec,
                  long mtime_nsec);
 

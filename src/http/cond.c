@@ -1,7 +1,8 @@
 /* Validators and conditional requests (RFC 9110 sections 8.8 and 13).
  *
- * The ETag is strong: it changes whenever the file's inode, size or modification time (to the
- * nanosecond) changes. The Last-Modified date has one-second resolution, so it is only as
+ * The ETag is strong: it changes whenever the file's size or modification time (to the
+ * nanosecond) changes. It holds no inode number, which would leak file-system details and
+ * make the tag differ for the same bytes after a restore or on a second server. The Last-Modified date has one-second resolution, so it is only as
  * strong as "the file was not written twice within one second"; RFC 9110 section 8.8.2.2
  * calls such a date weak unless the server can vouch for it. Like nginx and lighttpd we still
  * let an exact date match satisfy If-Range (section 13.1.5), accepting that tiny window, since
@@ -14,16 +15,22 @@
 
 #include "netkit/http.h"
 
-int nk_http_etag(char *out, size_t outlen, uint64_t ino, uint64_t size, int64_t mtime_sec,
-                 long mtime_nsec)
+int nk_http_file_etag(char *out, size_t outlen, uint64_t size, int64_t mtime_sec,
+                      long mtime_nsec)
 {
-    /* The time field is the modification time in nanoseconds; unsigned arithmetic wraps
-     * (well defined) for times the product cannot hold, which is fine for an identifier. */
-    uint64_t ns = (uint64_t)mtime_sec * UINT64_C(1000000000) + (uint64_t)mtime_nsec;
-    int n = snprintf(out, outlen, "\"%" PRIx64 "-%" PRIx64 "-%" PRIx64 "\"", ino, size, ns);
+    /* Times before 1970 wrap to large unsigned values: still distinct, and only an identifier. */
+    int n = snprintf(out, outlen, "\"%" PRIx64 ".%lx-%" PRIx64 "\"", (uint64_t)mtime_sec,
+                     (unsigned long)mtime_nsec, size);
     if (n < 0 || (size_t)n >= outlen)
         return -ENOSPC;
     return n;
+}
+
+int nk_http_etag(char *out, size_t outlen, uint64_t ino, uint64_t size, int64_t mtime_sec,
+                 long mtime_nsec)
+{
+    (void)ino;
+    return nk_http_file_etag(out, outlen, size, mtime_sec, mtime_nsec);
 }
 
 /* An entity-tag (section 8.8.3): entity-tag = [ weak ] opaque-tag; weak = %s"W/";

@@ -130,8 +130,8 @@ static void rep_fill(nk_httpd *srv, nk__rep *r, int fd, const struct stat *st)
 {
     r->fd = fd;
     r->st = *st;
-    nk_http_etag(r->etag, sizeof r->etag, (uint64_t)st->st_ino, (uint64_t)st->st_size,
-                 (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+    nk_http_file_etag(r->etag, sizeof r->etag, (uint64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
+                      st->st_mtim.tv_nsec);
     size_t size = (size_t)st->st_size;
     if (st->st_size <= 0 || size > NK__SMALL_FILE || srv->fcache_bytes + size > NK__SMALL_FILE_BYTES)
         return;

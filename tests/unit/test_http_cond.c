@@ -22,17 +22,28 @@ static void test_etag(void **state)
 {
     (void)state;
     char out[NK_HTTP_ETAG_MAX];
-    int n = nk_http_etag(out, sizeof(out), 0x1234, 0x10, 1, 5);
+    /* nginx's "mtime-size" in hex, the mtime with its nanoseconds: no inode number, so the
+     * tag says nothing about the file system and survives a restore or a second server. */
+    int n = nk_http_file_etag(out, sizeof(out), 0x10, 0x5e0be100, 5);
     assert_int_equal(n, (int)strlen(out));
-    assert_string_equal(out, "\"1234-10-3b9aca05\""); /* 1 s + 5 ns */
+    assert_string_equal(out, "\"5e0be100.5-10\"");
     /* Nanoseconds matter: a rewrite within the same second changes the tag. */
     char other[NK_HTTP_ETAG_MAX];
-    nk_http_etag(other, sizeof(other), 0x1234, 0x10, 1, 6);
+    nk_http_file_etag(other, sizeof(other), 0x10, 0x5e0be100, 6);
     assert_string_not_equal(out, other);
-    /* The worst case fits NK_HTTP_ETAG_MAX. */
-    n = nk_http_etag(out, sizeof(out), UINT64_MAX, UINT64_MAX, -1, 999999999);
-    assert_true(n > 0 && (size_t)n < sizeof(out));
-    assert_int_equal(nk_http_etag(out, 10, 1, 2, 3, 4), -ENOSPC);
+    /* So does the size. */
+    nk_http_file_etag(other, sizeof(other), 0x11, 0x5e0be100, 5);
+    assert_string_not_equal(out, other);
+    /* The worst case fits NK_HTTP_ETAG_MAX, with room for the "-gzip" suffix. */
+    n = nk_http_file_etag(out, sizeof(out), UINT64_MAX, -1, 999999999);
+    assert_true(n > 0 && (size_t)n + 5 < sizeof(out));
+    assert_int_equal(nk_http_file_etag(out, 7, 1, 3, 4), -ENOSPC); /* 7 chars + NUL */
+    /* The older call ignores the inode: two copies of a file get the same tag. */
+    char a[NK_HTTP_ETAG_MAX], b[NK_HTTP_ETAG_MAX];
+    nk_http_etag(a, sizeof(a), 0x1234, 0x10, 0x5e0be100, 5);
+    nk_http_etag(b, sizeof(b), 0x9999, 0x10, 0x5e0be100, 5);
+    assert_string_equal(a, b);
+    assert_string_equal(a, "\"5e0be100.5-10\"");
 }
 
 typedef struct cond_case {
