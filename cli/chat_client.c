@@ -155,69 +155,101 @@ static void on_stdin_defer(nk_loop *loop, nk_defer *d)
     read_stdin(d->data);
 }
 
-/* Print one message from the server. */
+/* Print peer-supplied text (names, messages, reasons) escaped for the terminal. */
+static void show(const char *s, int len)
+{
+    cli_fput_escaped(stdout, s, len > 0 ? (size_t)len : 0, CLI_ESC_KEEP_TAB);
+}
+
+/* Print one message from the server. Every field comes from the network: a server (or, when
+ * the server does not check, another member) could put control characters in any of them,
+ * so each one goes through show(). */
 static void render(chat_client *cl, const char *msg, size_t len)
 {
     const char *sp = memchr(msg, ' ', len);
     size_t wlen = sp ? (size_t)(sp - msg) : len;
     const char *rest = sp ? sp + 1 : msg + len;
     int rlen = (int)(sp ? len - wlen - 1 : 0);
+    /* "WORD first second...": the first word of rest, and what follows it */
+    const char *sp2 = memchr(rest, ' ', (size_t)rlen);
+    int nlen = sp2 ? (int)(sp2 - rest) : rlen;
+    const char *tail = sp2 ? sp2 + 1 : rest + rlen;
+    int tlen = sp2 ? rlen - nlen - 1 : 0;
 #define IS(lit) (wlen == sizeof(lit) - 1 && memcmp(msg, lit, wlen) == 0)
     if (IS("MSG")) {
-        const char *sp2 = memchr(rest, ' ', (size_t)rlen);
-        int nlen = sp2 ? (int)(sp2 - rest) : rlen;
-        int tlen = sp2 ? rlen - nlen - 1 : 0;
-        printf("[%.*s] %.*s\n", nlen, rest, tlen, sp2 ? sp2 + 1 : "");
+        putchar('[');
+        show(rest, nlen);
+        fputs("] ", stdout);
+        show(tail, tlen);
+        putchar('\n');
     } else if (IS("JOIN")) {
-        printf("* %.*s joined\n", rlen, rest);
+        fputs("* ", stdout);
+        show(rest, rlen);
+        fputs(" joined\n", stdout);
     } else if (IS("LEAVE") || IS("DROP")) {
-        const char *sp2 = memchr(rest, ' ', (size_t)rlen);
-        int nlen = sp2 ? (int)(sp2 - rest) : rlen;
-        printf("* %.*s %s", nlen, rest, IS("LEAVE") ? "left" : "dropped");
+        fputs("* ", stdout);
+        show(rest, nlen);
+        fputs(IS("LEAVE") ? " left" : " dropped", stdout);
         if (sp2) { /* the reason comes bare; an older server put it in parentheses already */
-            const char *why = sp2 + 1;
-            int wlen2 = rlen - nlen - 1;
+            const char *why = tail;
+            int wlen2 = tlen;
             if (wlen2 >= 2 && why[0] == '(' && why[wlen2 - 1] == ')') {
                 why++;
                 wlen2 -= 2;
             }
-            printf(" (%.*s)", wlen2, why);
+            fputs(" (", stdout);
+            show(why, wlen2);
+            putchar(')');
         }
         putchar('\n');
     } else if (IS("NICK")) {
-        const char *sp2 = memchr(rest, ' ', (size_t)rlen);
-        int nlen = sp2 ? (int)(sp2 - rest) : rlen;
-        const char *nw = sp2 ? sp2 + 1 : "";
-        int nwlen = sp2 ? rlen - nlen - 1 : 0;
         if ((size_t)nlen == strlen(cl->name) && memcmp(rest, cl->name, (size_t)nlen) == 0 &&
-            nwlen <= CHAT_NAME_MAX) {
-            memcpy(cl->name, nw, (size_t)nwlen);
-            cl->name[nwlen] = '\0';
+            tlen <= CHAT_NAME_MAX) {
+            memcpy(cl->name, tail, (size_t)tlen);
+            cl->name[tlen] = '\0';
         }
-        printf("* %.*s is now known as %.*s\n", nlen, rest, nwlen, nw);
+        fputs("* ", stdout);
+        show(rest, nlen);
+        fputs(" is now known as ", stdout);
+        show(tail, tlen);
+        putchar('\n');
     } else if (IS("WHO")) {
         fputs(rlen ? "* members: " : "* members:", stdout);
-        for (int i = 0; i < rlen; i++)
-            fputs(rest[i] == ' ' ? ", " : (char[2]){rest[i], 0}, stdout);
+        for (int i = 0; i < rlen;) {
+            const char *end = memchr(rest + i, ' ', (size_t)(rlen - i));
+            int n = end ? (int)(end - (rest + i)) : rlen - i;
+            show(rest + i, n);
+            i += n;
+            if (i < rlen) {
+                fputs(", ", stdout);
+                i++;
+            }
+        }
         putchar('\n');
     } else if (IS("WELCOME")) {
-        const char *sp2 = memchr(rest, ' ', (size_t)rlen);
-        int nlen = sp2 ? (int)(sp2 - rest) : rlen;
         if (nlen <= CHAT_NAME_MAX) {
             memcpy(cl->name, rest, (size_t)nlen);
             cl->name[nlen] = '\0';
         }
-        printf("* joined as %s (%.*s online)\n", cl->name, sp2 ? rlen - nlen - 1 : 1,
-               sp2 ? sp2 + 1 : "?");
+        fputs("* joined as ", stdout);
+        show(cl->name, (int)strlen(cl->name));
+        fputs(" (", stdout);
+        if (sp2)
+            show(tail, tlen);
+        else
+            putchar('?');
+        fputs(" online)\n", stdout);
         cl->welcomed = 1;
     } else if (IS("TAKEN")) {
-        const char *sp2 = memchr(rest, ' ', (size_t)rlen);
-        int nlen = sp2 ? (int)(sp2 - rest) : rlen;
+        char name[CHAT_NAME_MAX * CLI_ESC_GROWTH + 1], alt[CHAT_NAME_MAX * CLI_ESC_GROWTH + 1];
+        cli_term_escape(name, sizeof name, rest, (size_t)nlen, 0);
+        cli_term_escape(alt, sizeof alt, tail, (size_t)tlen, 0);
         fflush(stdout);
-        client_done(cl, cli_fail(cl->cmd, "the name '%.*s' is taken (try --name %.*s)", nlen,
-                                 rest, sp2 ? rlen - nlen - 1 : 0, sp2 ? sp2 + 1 : ""));
+        client_done(cl, cli_fail(cl->cmd, "the name '%s' is taken (try --name %s)", name, alt));
     } else if (IS("ERR")) {
-        printf("! %.*s\n", rlen, rest);
+        fputs("! ", stdout);
+        show(rest, rlen);
+        putchar('\n');
     } else if (IS("BYE")) {
         /* the server closes next */
     }

@@ -89,6 +89,29 @@ typedef struct cli_stop_signals {
 int cli_stop_signals_start(nk_loop *loop, cli_stop_signals *s, nk_signal_cb cb, void *data);
 void cli_stop_signals_stop(nk_loop *loop, cli_stop_signals *s);
 
+/* ---- text from peers on a terminal (cli_util.c) ------------------------------------------ */
+
+/* Names, messages and file names that come from the network are shown escaped, so that a
+ * peer cannot move the cursor, retitle the window or worse: every C0 control (except a tab
+ * or newline the caller keeps), DEL and every byte that is not part of valid UTF-8 (raw
+ * 0x80..0x9F included, C1 controls to a terminal in an 8-bit mode) becomes "\xNN", and the
+ * UTF-8 encodings of the C1 controls U+0080..U+009F become "\u00NN". Valid UTF-8 text passes
+ * unchanged, so the output is always valid UTF-8 without control characters. */
+enum {
+    CLI_ESC_KEEP_TAB = 1u << 0, /* leave '\t' as it is */
+    CLI_ESC_KEEP_NL = 1u << 1,  /* leave '\n' as it is */
+};
+/* Bytes one input byte can grow to ("\xNN"): size a buffer 4 * len + 1 to hold any text. */
+#define CLI_ESC_GROWTH 4
+/* Write s[0..len) escaped into out[0..cap), NUL-terminated, cut only between whole pieces;
+ * returns the length the whole text needs (without the NUL), as snprintf does. */
+size_t cli_term_escape(char *out, size_t cap, const char *s, size_t len, unsigned flags);
+/* The same, written to a stream. */
+void cli_fput_escaped(FILE *f, const char *s, size_t len, unsigned flags);
+/* Length of the valid UTF-8 sequence at s[0..len) (len > 0; RFC 3629: no overlong forms,
+ * surrogates or code points above U+10FFFF), 1 for ASCII, 0 when s does not start one. */
+size_t cli_utf8_len(const unsigned char *s, size_t len);
+
 /* Commands, one file each (cmd_<noun>.c). */
 int cmd_echo(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);

@@ -255,3 +255,118 @@ void cli_stop_signals_stop(nk_loop *loop, cli_stop_signals *s)
     nk_signal_stop(loop, &s->sigint);
     nk_signal_stop(loop, &s->sigterm);
 }
+
+/* ---- text from peers on a terminal -------------------------------------------------------- */
+
+size_t cli_utf8_len(const unsigned char *s, size_t len)
+{
+    /* RFC 3629 section 4: the second byte's range depends on the first (no overlong forms,
+     * no surrogates, nothing above U+10FFFF); the others are 80..BF. */
+    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        n = 2;
+    else if (c >= 0xE0 && c <= 0xEF)
+        n = 3;
+    else if (c >= 0xF0 && c <= 0xF4)
+        n = 4;
+    else
+        return 0;
+    if (c == 0xE0)
+        lo = 0xA0;
+    else if (c == 0xED)
+        hi = 0x9F;
+    else if (c == 0xF0)
+        lo = 0x90;
+    else if (c == 0xF4)
+        hi = 0x8F;
+    if (len < n)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if (s[i] < lo || s[i] > hi)
+            return 0;
+        lo = 0x80;
+        hi = 0xBF;
+    }
+    return n;
+}
+
+/* How s[0..len) starts on a terminal: *keep bytes as they are (0 when they must be escaped),
+ * and the escape text in esc[] otherwise. Returns the bytes of s covered. */
+static size_t term_step(const unsigned char *s, size_t len, unsigned flags, size_t *keep,
+                        char esc[8])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char c = s[0];
+    size_t n = cli_utf8_len(s, len);
+    *keep = 0;
+    if (n == 2 && c == 0xC2 && s[1] <= 0x9F) { /* U+0080..U+009F: C1 controls (CSI, OSC...) */
+        snprintf(esc, 8, "\\u%04x", (unsigned)s[1]);
+        return 2;
+    }
+    if (n > 1) {
+        *keep = n;
+        return n;
+    }
+    if (n == 1 && !((c < 0x20 && !((c == '\t' && (flags & CLI_ESC_KEEP_TAB)) ||
+                                   (c == '\n' && (flags & CLI_ESC_KEEP_NL)))) ||
+                    c == 0x7F)) {
+        *keep = 1;
+        return 1;
+    }
+    /* a C0 control, DEL, or a byte that is not part of valid UTF-8 (raw 0x80..0x9F, which a
+     * terminal in an 8-bit mode takes as C1 controls, among them) */
+    esc[0] = '\\';
+    esc[1] = 'x';
+    esc[2] = hex[c >> 4];
+    esc[3] = hex[c & 15];
+    esc[4] = '\0';
+    return 1;
+}
+
+size_t cli_term_escape(char *out, size_t cap, const char *s, size_t len, unsigned flags)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t need = 0, used = 0;
+    int fits = 1;
+    for (size_t i = 0; i < len;) {
+        size_t keep;
+        char esc[8];
+        size_t adv = term_step(u + i, len - i, flags, &keep, esc);
+        const char *piece = keep ? s + i : esc;
+        size_t plen = keep ? keep : strlen(esc);
+        /* Whole pieces only: half a UTF-8 sequence or half an escape could merge with what
+         * is printed after it. */
+        if (fits && used + plen < cap) {
+            memcpy(out + used, piece, plen);
+            used += plen;
+        } else {
+            fits = 0;
+        }
+        need += plen;
+        i += adv;
+    }
+    if (cap > 0)
+        out[used] = '\0';
+    return need;
+}
+
+void cli_fput_escaped(FILE *f, const char *s, size_t len, unsigned flags)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    size_t run = 0, i = 0; /* s[run..i) is kept as it is, written in one go */
+    while (i < len) {
+        size_t keep;
+        char esc[8];
+        size_t adv = term_step(u + i, len - i, flags, &keep, esc);
+        if (!keep) {
+            fwrite(s + run, 1, i - run, f);
+            fputs(esc, f);
+            run = i + adv;
+        }
+        i += adv;
+    }
+    fwrite(s + run, 1, len - run, f);
+}

@@ -58,6 +58,7 @@ struct recv_conn {
     char peer[NK_ADDR_STRLEN];
     /* the file being received (RS_DATA) */
     nk_xfer_header h;
+    char shown[NK_XFER_NAME_MAX * CLI_ESC_GROWTH + 1]; /* h.name as printed (escaped) */
     int fd;
     char temp[NK_XFER_NAME_MAX + 1];
     uint64_t have;
@@ -154,7 +155,7 @@ static void verdict(recv_conn *c, int code, const char *fmt, ...)
         c->files_failed++;
     if (code != NK_XFER_OK)
         fprintf(stderr, "netkit: %s: %s: refused %s: %s\n", c->srv->cmd, c->peer,
-                c->h.name[0] ? c->h.name : "a file", reason);
+                c->h.name[0] ? c->shown : "a file", reason);
 }
 
 static int hash_prefix(recv_conn *c, uint64_t len)
@@ -279,7 +280,7 @@ static void finish(recv_conn *c)
     fsync(srv->dirfd); /* the rename itself must survive a crash */
     char hex[2 * NK_XFER_HASH_LEN + 1];
     file_hex(c->h.sha256, NK_XFER_HASH_LEN, hex);
-    printf("received %s (%llu bytes, sha256 %s)\n", c->h.name, (unsigned long long)c->h.size,
+    printf("received %s (%llu bytes, sha256 %s)\n", c->shown, (unsigned long long)c->h.size,
            hex);
     fflush(stdout);
     verdict(c, NK_XFER_OK, "%s", "");
@@ -292,6 +293,7 @@ static void on_header(recv_conn *c, const char *msg, size_t len)
     if (nk_xfer_header_decode(msg, len, &c->h) < 0) {
         int bad_name = len >= NK_XFER_HEADER_FIXED && ((const unsigned char *)msg)[1] == 1;
         memset(&c->h, 0, sizeof c->h);
+        c->shown[0] = '\0';
         /* The stream stays in sync after a refused header: the sender waits for this verdict
          * before sending any data, so it may go on with its next file. */
         verdict(c, bad_name ? NK_XFER_E_NAME : NK_XFER_E_PROTO,
@@ -300,6 +302,9 @@ static void on_header(recv_conn *c, const char *msg, size_t len)
             c->state = RS_CLOSING;
         return;
     }
+    /* The name comes from the peer: any byte but "/", "\\", NUL and C0/DEL, so C1 controls
+     * too. Every line that shows it on a terminal shows this escaped copy. */
+    cli_term_escape(c->shown, sizeof c->shown, c->h.name, c->h.name_len, 0);
     struct stat st;
     if (!srv->overwrite && fstatat(srv->dirfd, c->h.name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         verdict(c, NK_XFER_E_EXISTS, "%s exists (use --overwrite)", c->h.name);
@@ -317,7 +322,7 @@ static void on_header(recv_conn *c, const char *msg, size_t len)
         return;
     c->have = (uint64_t)offset;
     if (offset > 0) {
-        printf("resuming %s at byte %llu of %llu\n", c->h.name, (unsigned long long)offset,
+        printf("resuming %s at byte %llu of %llu\n", c->shown, (unsigned long long)offset,
                (unsigned long long)c->h.size);
         fflush(stdout);
     }
@@ -400,7 +405,7 @@ static void conn_abandon(recv_conn *c, const char *why)
 {
     if (c->state == RS_DATA) {
         fprintf(stderr, "netkit: %s: %s: %s: transfer %s at %llu of %llu bytes%s\n",
-                c->srv->cmd, c->peer, c->h.name, why, (unsigned long long)c->have,
+                c->srv->cmd, c->peer, c->shown, why, (unsigned long long)c->have,
                 (unsigned long long)c->h.size, c->keep_partial ? " (kept for --resume)" : "");
         c->files_failed++;
     } else if (strcmp(why, "interrupted") != 0) {

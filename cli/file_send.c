@@ -39,6 +39,7 @@ typedef struct sender {
     int state;
     int fd;
     nk_xfer_header h;
+    char shown[NK_XFER_NAME_MAX * CLI_ESC_GROWTH + 1]; /* h.name as printed (escaped) */
     uint64_t offset, sent;
     int resume;
     int failures;
@@ -67,7 +68,7 @@ static void progress(sender *s, int final)
     double rate = secs > 0 ? done / secs : 0;
     double left = (double)(s->h.size - s->sent);
     int pct = s->h.size ? (int)(100.0 * (double)s->sent / (double)s->h.size) : 100;
-    fprintf(stderr, "\r%-24.24s %3d%% %10.1f MiB %8.1f MiB/s  ETA %5.0fs ", s->h.name, pct,
+    fprintf(stderr, "\r%-24.24s %3d%% %10.1f MiB %8.1f MiB/s  ETA %5.0fs ", s->shown, pct,
             (double)s->sent / 1048576.0, rate / 1048576.0, rate > 0 ? left / rate : 0.0);
     if (final)
         fputc('\n', stderr);
@@ -125,14 +126,18 @@ static void next_file(sender *s)
         memset(&s->h, 0, sizeof s->h);
         s->h.name_len = strlen(name);
         if (!nk_xfer_name_valid(name, s->h.name_len)) {
+            char shown[NK_XFER_NAME_MAX * CLI_ESC_GROWTH + 1];
+            cli_term_escape(shown, sizeof shown, name, strlen(name), 0);
             cli_fail(s->cmd, "%s: the name '%s' cannot be sent (no leading dot, '..', '\\' or "
-                     "control characters)", path, name);
+                     "control characters)", path, shown);
             close(s->fd);
             s->fd = -1;
             s->failures++;
             continue;
         }
         memcpy(s->h.name, name, s->h.name_len + 1);
+        /* Any byte but C0/DEL may be in a name (C1 controls too): printed escaped. */
+        cli_term_escape(s->shown, sizeof s->shown, s->h.name, s->h.name_len, 0);
         s->h.size = (uint64_t)st.st_size;
         s->h.mode = st.st_mode & 0777;
         s->h.flags = s->resume ? NK_XFER_F_RESUME : 0;
@@ -177,7 +182,7 @@ static void fill(sender *s)
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
-            finish_all(s, cli_fail(s->cmd, "%s: %s", s->h.name,
+            finish_all(s, cli_fail(s->cmd, "%s: %s", s->shown,
                                    n < 0 ? strerror(errno) : "file shrank while being sent"));
             return;
         }
@@ -195,11 +200,11 @@ static void on_message(sender *s, const char *msg, size_t len)
         uint64_t off;
         if (nk_xfer_go_decode(msg, len, &off) < 0 || off > s->h.size ||
             lseek(s->fd, (off_t)off, SEEK_SET) < 0) {
-            finish_all(s, cli_fail(s->cmd, "%s: the receiver sent a bad offset", s->h.name));
+            finish_all(s, cli_fail(s->cmd, "%s: the receiver sent a bad offset", s->shown));
             return;
         }
         if (off > 0)
-            printf("resuming %s at byte %llu\n", s->h.name, (unsigned long long)off);
+            printf("resuming %s at byte %llu\n", s->shown, (unsigned long long)off);
         s->offset = s->sent = off;
         s->started_ms = s->last_ms = nk_loop_now(s->loop);
         s->state = SS_DATA;
@@ -214,9 +219,9 @@ static void on_message(sender *s, const char *msg, size_t len)
             return;
         }
         if (code == NK_XFER_OK) {
-            printf("sent %s (%llu bytes)\n", s->h.name, (unsigned long long)s->h.size);
+            printf("sent %s (%llu bytes)\n", s->shown, (unsigned long long)s->h.size);
         } else {
-            cli_fail(s->cmd, "%s refused: %s%s%s", s->h.name, nk_xfer_code_name(code),
+            cli_fail(s->cmd, "%s refused: %s%s%s", s->shown, nk_xfer_code_name(code),
                      reason[0] ? ": " : "", reason);
             s->failures++;
         }
@@ -257,7 +262,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
         ssize_t n = read(io->fd, buf, sizeof buf);
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
             finish_all(s, cli_fail(s->cmd, "the receiver closed the connection%s%s",
-                                   s->fd >= 0 ? " during " : "", s->fd >= 0 ? s->h.name : ""));
+                                   s->fd >= 0 ? " during " : "", s->fd >= 0 ? s->shown : ""));
             return;
         }
         if (n > 0) {

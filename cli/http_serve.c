@@ -165,17 +165,15 @@ static void log_to_stderr(void *arg, nk_log_level level, const char *msg)
 
 static void print_head(void *arg, const char *head, size_t len)
 {
-    /* -v: the head as it arrived; control bytes other than CR/LF/tab would reach the terminal,
-     * so they are shown escaped. */
+    /* -v: the head as it arrived, CRs left out; any other control byte (C0, DEL, C1) would
+     * reach the terminal, so it is shown escaped, as every tool shows text from peers. */
     (void)arg;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)head[i];
-        if (ch == '\r')
-            continue;
-        if ((ch < 0x20 && ch != '\n' && ch != '\t') || ch == 0x7f)
-            fprintf(stderr, "\\x%02x", ch);
-        else
-            fputc(ch, stderr);
+    size_t start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || head[i] == '\r') {
+            cli_fput_escaped(stderr, head + start, i - start, CLI_ESC_KEEP_NL | CLI_ESC_KEEP_TAB);
+            start = i + 1;
+        }
     }
     fflush(stderr);
 }

@@ -311,6 +311,57 @@ class TestChat(unittest.TestCase):
                            stdin=subprocess.DEVNULL, capture_output=True, timeout=10)
         self.assertEqual(r.returncode, 0, r.stderr)
 
+    def test_c1_controls_refused_by_the_server(self):
+        alice, bob = self.join_all(["alice", "bob"])
+        raw = self.raw_join("raw")
+        for text in (b"csi \xc2\x9b2J", b"raw \x9b2J", b"esc \x1b[2J", b"del \x7f"):
+            payload = b"MSG " + text
+            raw.sendall(struct.pack(">I", len(payload)) + payload)
+            self.assertEqual(read_frame_skip(raw, "ERR "),
+                             "ERR control characters are not allowed")
+        raw.sendall(frame("MSG caf\u00e9 \u00a0ok"))  # UTF-8 text is not a control
+        alice.wait_line("[raw] caf\u00e9 \u00a0ok")
+        self.assertEqual(alice.messages(), ["[raw] caf\u00e9 \u00a0ok"])
+
+    def test_join_escapes_what_the_server_sends(self):
+        # A hostile server: every field it sends reaches the terminal escaped (C0 but the
+        # line's own newline, DEL, raw bytes that are not UTF-8, C1 in UTF-8), while valid
+        # UTF-8 text and tabs pass.
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(lsock.close)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        proc = subprocess.Popen([harness.NETKIT, "chat", "join",
+                                 "127.0.0.1:%d" % lsock.getsockname()[1], "--name", "me"],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        self.addCleanup(harness._reap, proc)
+        lsock.settimeout(10)
+        conn, _ = lsock.accept()
+        self.addCleanup(conn.close)
+        conn.settimeout(10)
+        self.assertEqual(read_frame(conn), "HELLO me")
+        hostile = [b"WELCOME me 1", b"JOIN ev\x1b]0;pwned\x07il", b"MSG ev\xc2\x9bil t\x9b2J\ta\x7fb",
+                   b"MSG x caf\xc3\xa9 \xc4\x9b", b"ERR bad\r\nline\x1b[2J",
+                   b"WHO a \xc2\x85b", b"LEAVE ev\xc2\x9bil why\x9b", b"NICK a b\xc2\x9d"]
+        conn.sendall(b"".join(struct.pack(">I", len(m)) + m for m in hostile))
+        proc.stdin.close()
+        self.assertEqual(read_frame(conn), "QUIT")
+        conn.sendall(frame("BYE"))
+        conn.close()
+        out = proc.stdout.read()
+        self.assertEqual(proc.wait(10), 0, proc.stderr.read())
+        self.assertEqual(out.split(b"\n"), [
+            b"* joined as me (1 online)",
+            b"* ev\\x1b]0;pwned\\x07il joined",
+            b"[ev\\u009bil] t\\x9b2J\ta\\x7fb",
+            b"[x] caf\xc3\xa9 \xc4\x9b",
+            b"! bad\\x0d\\x0aline\\x1b[2J",
+            b"* members: a, \\u0085b",
+            b"* ev\\u009bil left (why\\x9b)",
+            b"* a is now known as b\\u009d",
+            b""])
+
     def test_silent_connection_is_closed(self):
         server = harness.start(self, ["chat", "serve", "127.0.0.1:0", "--max-clients", "1",
                                       "--hello-timeout", "1"])

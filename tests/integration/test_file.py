@@ -151,6 +151,41 @@ class TestFile(unittest.TestCase):
         self.assertEqual(os.listdir(self.dir), [])
         self.assertEqual(sorted(os.listdir(self.tmp)), ["in"])
 
+    def test_names_escaped_on_the_terminal(self):
+        # Names may hold any byte but "/", "\\", NUL and C0/DEL: C1 controls, as UTF-8 or as
+        # raw bytes, reach the terminal only escaped, in every line that shows a name.
+        server = self.recv()
+        s = self.peer(server)
+        names = [(b"a\xc2\x9b2Jb", b"a\\u009b2Jb"), (b"r\x9b2Jw", b"r\\x9b2Jw"),
+                 (b"caf\xc3\xa9", b"caf\xc3\xa9")]
+        for name, shown in names:
+            data = b"payload"
+            s.sendall(frame(header(name, len(data), hashlib.sha256(data).digest())))
+            self.assertEqual(read_frame(s), b"G" + bytes(8))
+            s.sendall(frame(b"D" + data))
+            self.assertEqual(read_frame(s), b"V\x00")
+            line = server.proc.stdout.readline()
+            self.assertTrue(line.startswith(b"received " + shown + b" (7 bytes"), line)
+            with open(os.path.join(self.dir.encode(), name), "rb") as f:
+                self.assertEqual(f.read(), data)
+        # a refusal names the file on stderr: escaped too
+        s.sendall(frame(header(names[0][0], 7, hashlib.sha256(b"payload").digest())))
+        self.assertEqual(read_frame(s)[:2], b"V\x02")
+        s.close()
+        err = server.read_stderr(1.0).encode("utf-8", "surrogateescape")
+        self.assertIn(b"refused a\\u009b2Jb:", err)
+        self.assertNotIn(b"\xc2\x9b", err)
+        # the sender shows its own file names escaped as well
+        src = os.path.join(self.tmp.encode(), b"s\xc2\x9bt")
+        with open(src, "wb") as f:
+            f.write(b"local")
+        r = harness.run(["file", "send", "%s:%d" % server.host_port(), src])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"sent s\\u009bt (5 bytes)\n")
+        line = server.proc.stdout.readline()
+        self.assertTrue(line.startswith(b"received s\\u009bt (5 bytes"), line)
+        self.assertEqual(server.stop(), 0)
+
     def test_overwrite(self):
         src = os.path.join(self.tmp, "f.txt")
         with open(src, "w") as f:
