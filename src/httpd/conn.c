@@ -414,13 +414,13 @@ static int gate(nk__conn *c, const nk_http_request *req)
     nk_httpd *srv = c->srv;
     if (nk__cors_is_preflight(srv, req))
         return 0;
-    if (nk__auth_needed(srv, req) && !nk__auth_ok(srv, req))
-        return 401;
+    if (nk__auth_needed(srv, req))
+        return nk__auth_check(c, req); /* 0, 401, 429 or -EINPROGRESS */
     return 0;
 }
 
 /* At head time, let a handler claim the body. Returns 0, an HTTP status to answer at once,
- * or -1 when c was closed. */
+ * -EINPROGRESS while credentials are checked off the loop, or -1 when c was closed. */
 static int claim_body(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
@@ -440,7 +440,7 @@ static int claim_body(nk__conn *c, const nk_http_request *req)
 static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
 {
     nk_httpd *srv = c->srv;
-    if (srv->cfg.on_head)
+    if (srv->cfg.on_head && !c->x->auth_verdict) /* not again when a verdict came back */
         srv->cfg.on_head(srv->cfg.head_arg, req->method_name.p,
                          (size_t)(nk_buf_rptr(&c->x->in) + head_len - req->method_name.p));
     srv->req_is_head = req->method == NK_HTTP_HEAD;
@@ -468,6 +468,14 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     c->x->body_start_ms = nk_loop_now(srv->loop);
     c->x->body_received = 0;
     int st = claim_body(c, req);
+    if (st == -EINPROGRESS) {
+        /* The head stays at the front of `in` and is processed again, from the start,
+         * when the verdict is in (nk__conn_resume); meanwhile the connection waits. */
+        c->x->head_len = 0;
+        c->x->body_left = 0;
+        c->x->chunked_active = 0;
+        return 0;
+    }
     if (st < 0)
         return st;
     if (st > 0) {

@@ -121,6 +121,8 @@ typedef struct nk__ex {
     uint64_t t_head_us;   /* monotonic time the current head arrived (0: none), for the log */
     uint64_t body_start_ms; /* loop time the current body began (total body deadline) */
     uint64_t body_received; /* its bytes so far (each KiB extends the deadline a second) */
+    unsigned char auth_verdict; /* a password hash checked off the loop for the head in `in`:
+                                 * NK__AUTH_NONE, _OK or _FAILED (auth.c) */
     struct nk__ex *next_free; /* in the server's pool */
 } nk__ex;
 
@@ -200,6 +202,12 @@ struct nk_httpd {
     struct nk__jobs *jobs;  /* the job thread and its queues (commit.c), NULL until used */
     unsigned char auth_cache[8][32]; /* SHA-256 of credentials verified by hash (auth.c) */
     unsigned auth_cache_next;
+    struct nk__auth_fails {   /* recent failed credentials per client address (auth.c) */
+        unsigned char ip[16];
+        unsigned char family;
+        unsigned fails;
+        uint64_t since_ms;
+    } auth_fails[64];
     unsigned upload_seq;    /* makes temporary names unique within the process */
     nk_httpd_counters own_counters;
     nk_httpd_counters *ctr; /* cfg.counters or &own_counters */
@@ -286,8 +294,12 @@ int nk__errno_status(int err);
 /* Methods allowed on this server, for Allow and 405 (depends on --upload). */
 const char *nk__allow(const nk_httpd *srv);
 
-/* auth.c: 1 when the request carries valid credentials (or none are configured), else 0. */
-int nk__auth_ok(nk_httpd *srv, const nk_http_request *req);
+/* auth.c: may this request go on? 0 when it carries valid credentials (or none are
+ * configured), 401 when not, 429 when its client failed too often lately, or -EINPROGRESS
+ * when a password hash is being checked off the loop: the connection then waits and its
+ * head is processed again once the verdict (c->x->auth_verdict) is in. */
+enum { NK__AUTH_NONE = 0, NK__AUTH_OK, NK__AUTH_FAILED };
+int nk__auth_check(nk__conn *c, const nk_http_request *req);
 /* Does this request need credentials? */
 int nk__auth_needed(const nk_httpd *srv, const nk_http_request *req);
 

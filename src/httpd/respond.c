@@ -374,6 +374,7 @@ static const char *status_detail(int status)
     case 413: return "The request body is larger than this server accepts.";
     case 414: return "The request target is longer than this server accepts.";
     case 416: return "The requested range cannot be satisfied.";
+    case 429: return "Too many failed attempts from this address; try again later.";
     case 431: return "The request header fields are too large.";
     case 500: return "The server failed to handle the request.";
     case 501: return "The server does not support this method or transfer coding.";
@@ -409,6 +410,8 @@ int nk__respond_error(nk__conn *c, int status, const char *detail)
     /* RFC 9110 section 11.6.1 / RFC 7617 section 2: a 401 names the scheme and realm. */
     if (status == 401)
         r.extra_headers = "WWW-Authenticate: Basic realm=\"netkit\", charset=\"UTF-8\"\r\n";
+    else if (status == 429)
+        r.extra_headers = "Retry-After: 60\r\n"; /* RFC 6585 section 4; auth.c's window */
     if (srv->req_is_head && status != 400)
         r.no_body = 1;
     return nk__respond(c, &r);

@@ -442,6 +442,76 @@ class AuthFileTests(unittest.TestCase):
             if want_st == 200:
                 self.assertEqual(body, b"secret")
 
+    def _hashed_server(self, *extra):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        # The default cost: each check takes long enough that a check on the loop would
+        # hold every other client of the worker.
+        r = subprocess.run([harness.NETKIT, "http", "passwd", "bob"], input=b"hunter2\n",
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        af = os.path.join(tmp.name, "users")
+        with open(af, "w") as f:
+            f.write(r.stdout.decode())
+        with open(os.path.join(tmp.name, "f.txt"), "w") as f:
+            f.write("secret")
+        return H.serve(self, tmp.name, "--auth-file", af, "-q", *extra)
+
+    def test_wrong_passwords_are_checked_off_the_loop(self):
+        # A pipeline of wrong guesses is verified in the job thread one by one; meanwhile
+        # the worker (one, -w 1) keeps answering another client at once.
+        srv = self._hashed_server()
+        host, port = srv.host_port()
+        bad = b"GET /f.txt HTTP/1.1\r\nHost: x\r\nAuthorization: " + basic("bob", "nope").encode()
+        flood = H.Conn((host, port), timeout=60)
+        flood.send((bad + b"\r\n\r\n") * 6)
+        first = flood.read_response(timeout=60)  # the first verdict: a hash was computed
+        self.assertEqual(first.status, 401)
+        # The other five are still being checked (each costs as much as the first).
+        other = H.Conn((host, port))
+        r = other.request(b"GET /f.txt HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                          basic("bob", "hunter2").encode() + b"\r\n\r\n", timeout=60)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"secret")
+        # Take what the flood connection has so far without waiting: had the checks run on
+        # the loop, all five answers would have been written before the other client's.
+        flood.sock.setblocking(False)
+        try:
+            while True:
+                chunk = flood.sock.recv(65536)
+                if not chunk:
+                    break
+                flood.buf += chunk
+        except BlockingIOError:
+            pass
+        flood.sock.setblocking(True)
+        self.assertLess(flood.buf.count(b"HTTP/1.1 401"), 5,
+                        "the whole flood was answered before the other client")
+        statuses = [flood.read_response(timeout=60).status for _ in range(5)]
+        self.assertEqual(statuses, [401] * 5)
+        other.close()
+        flood.close()
+
+    def test_repeated_failures_get_429_then_nothing_is_checked(self):
+        srv = self._hashed_server()
+        host, port = srv.host_port()
+        c = H.Conn((host, port), timeout=120)
+        statuses = []
+        for user in ["bob", "nobody"] * 6:  # unknown names count as failures too
+            r = c.request(b"GET /f.txt HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                          basic(user, "nope").encode() + b"\r\n\r\n", timeout=60)
+            statuses.append(r.status)
+        self.assertEqual(statuses[:10], [401] * 10)
+        self.assertEqual(statuses[10:], [429, 429])
+        r = c.request(b"GET /f.txt HTTP/1.1\r\nHost: x\r\nAuthorization: " +
+                      basic("bob", "hunter2").encode() + b"\r\n\r\n", timeout=60)
+        self.assertEqual(r.status, 429, "a locked-out address must not get to guess")
+        self.assertEqual(r.header("Retry-After"), "60")
+        # Asking without credentials is not a failed guess and still gets the challenge.
+        r = c.request(b"GET /f.txt HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertEqual(r.status, 401)
+        c.close()
+
     def test_refusals(self):
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
