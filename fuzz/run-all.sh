@@ -17,7 +17,7 @@ for bin in "$build"/fuzz_* "$build"/fuzz/fuzz_*; do
   trap 'rm -rf "$work"' EXIT
   if [ -d "$here/corpus/$short" ]; then cp -r "$here/corpus/$short/." "$work/"; fi
   dict=()
-  case "$short" in http_parse|chunked) [ -f "$here/http.dict" ] && dict=(-dict="$here/http.dict") ;; esac
+  case "$short" in http_parse|chunked|httpd) [ -f "$here/http.dict" ] && dict=(-dict="$here/http.dict") ;; esac
   echo "== $name for ${secs}s"
   if ! "$bin" "${dict[@]}" -max_total_time="$secs" -print_final_stats=1 \
         -artifact_prefix="$here/artifacts/$name-" "$work" 2>"$work.log"; then
