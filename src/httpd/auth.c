@@ -297,7 +297,7 @@ int nk__auth_check(nk__conn *c, const nk_http_request *req)
      * the scheme name is case-insensitive (RFC 9110 section 11.1). */
     const char *p = h->value.p;
     size_t len = h->value.len;
-    unsigned char cred[CRED_MAX + 4];
+    unsigned char cred[CRED_MAX + 4] = {0};
     int n = -1;
     if (len >= 7 && strncasecmp(p, "Basic ", 6) == 0) {
         p += 6;

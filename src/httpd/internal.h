@@ -202,13 +202,13 @@ struct nk_httpd {
     struct nk__jobs *jobs;  /* the job thread and its queues (commit.c), NULL until used */
     unsigned char auth_cache[8][32]; /* SHA-256 of credentials verified by hash (auth.c) */
     unsigned auth_cache_next;
+    unsigned upload_seq;    /* makes temporary names unique within the process */
     struct nk__auth_fails {   /* recent failed credentials per client address (auth.c) */
         unsigned char ip[16];
         unsigned char family;
         unsigned fails;
         uint64_t since_ms;
     } auth_fails[64];
-    unsigned upload_seq;    /* makes temporary names unique within the process */
     nk_httpd_counters own_counters;
     nk_httpd_counters *ctr; /* cfg.counters or &own_counters */
 };
