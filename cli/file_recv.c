@@ -11,7 +11,10 @@
  * the old state or the complete new file, and a refused or broken transfer leaves nothing.
  * With --resume the temporary name is derived from (name, size, hash) and a broken transfer's
  * partial file is kept, so a new attempt can continue where it stopped (flock keeps two
- * connections off the same partial file).
+ * connections off the same partial file). Anyone who knows the name, size and hash can
+ * create that partial, so it is continued only for a sender that checks it: the long 'G'
+ * carries the SHA-256 of the bytes held, and the sender answers 'R' (start from 0) when they
+ * are not a prefix of its file. A whole-size partial is checked here, against the header.
  *
  * Disk writes are synchronous (regular files are always "ready"); reads from each socket are
  * bounded per event so one fast sender cannot starve the others. A sender that makes no
@@ -64,6 +67,9 @@ struct recv_conn {
     uint64_t have;
     EVP_MD_CTX *md;
     int keep_partial; /* --resume: a broken transfer leaves the partial file for next time */
+    int offer_prefix; /* the header asked for the long 'G' (NK_XFER_F_PREFIX) */
+    int offered;      /* a long 'G' offered 0 < offset < size: the sender may answer 'R' */
+    uint8_t prefix_sha[NK_XFER_HASH_LEN]; /* SHA-256 of the bytes [0, offset) offered */
     /* outcome, for --once */
     unsigned files_ok, files_failed;
     recv_server *srv;
@@ -173,6 +179,19 @@ static int hash_prefix(recv_conn *c, uint64_t len)
     return 0;
 }
 
+/* c->prefix_sha = SHA-256 of what c->md has hashed so far; c->md goes on unchanged. */
+static int prefix_digest(recv_conn *c)
+{
+    EVP_MD_CTX *copy = EVP_MD_CTX_new();
+    unsigned len = 0;
+    int ok = copy && EVP_MD_CTX_copy_ex(copy, c->md) == 1 &&
+             EVP_DigestFinal_ex(copy, c->prefix_sha, &len) == 1 && len == NK_XFER_HASH_LEN;
+    EVP_MD_CTX_free(copy);
+    if (!ok)
+        errno = ENOMEM;
+    return ok ? 0 : -1;
+}
+
 /* Open the temporary file for c->h; returns the offset to resume from, or -1 after sending a
  * verdict. */
 static int64_t temp_open(recv_conn *c)
@@ -209,15 +228,34 @@ static int64_t temp_open(recv_conn *c)
                     c->h.name);
             return -1;
         }
+        /* Only a sender that checks the prefix may continue a partial: for one that does not
+         * (an older netkit), whoever planted the partial would decide the file's first bytes
+         * and the transfer would fail at the end. It starts from 0 instead. */
         uint64_t offset = 0;
-        if ((c->h.flags & NK_XFER_F_RESUME) && (uint64_t)st.st_size <= c->h.size)
+        if ((c->h.flags & NK_XFER_F_RESUME) && (c->h.flags & NK_XFER_F_PREFIX) &&
+            (uint64_t)st.st_size <= c->h.size)
             offset = (uint64_t)st.st_size;
-        if (ftruncate(c->fd, (off_t)offset) < 0 || lseek(c->fd, (off_t)offset, SEEK_SET) < 0 ||
-            hash_prefix(c, offset) < 0) {
-            int err = errno;
-            temp_discard(c, 0);
-            verdict(c, NK_XFER_E_IO, "cannot reuse the partial file: %s", strerror(err));
-            return -1;
+        for (;;) {
+            if (ftruncate(c->fd, (off_t)offset) < 0 ||
+                lseek(c->fd, (off_t)offset, SEEK_SET) < 0 || hash_prefix(c, offset) < 0 ||
+                prefix_digest(c) < 0) {
+                int err = errno;
+                temp_discard(c, 0);
+                verdict(c, NK_XFER_E_IO, "cannot reuse the partial file: %s", strerror(err));
+                return -1;
+            }
+            /* A whole-size partial can be judged here: its hash must be the file's. */
+            if (offset == 0 || offset < c->h.size ||
+                memcmp(c->prefix_sha, c->h.sha256, NK_XFER_HASH_LEN) == 0)
+                break;
+            fprintf(stderr, "netkit: %s: %s: %s: the partial file is not this file: starting "
+                    "over\n", srv->cmd, c->peer, c->shown);
+            offset = 0;
+            if (EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+                temp_discard(c, 0);
+                verdict(c, NK_XFER_E_IO, "out of memory");
+                return -1;
+            }
         }
         c->keep_partial = 1;
         return (int64_t)offset;
@@ -286,6 +324,30 @@ static void finish(recv_conn *c)
     verdict(c, NK_XFER_OK, "%s", "");
 }
 
+static void say_resuming(recv_conn *c)
+{
+    printf("resuming %s at byte %llu of %llu\n", c->shown, (unsigned long long)c->have,
+           (unsigned long long)c->h.size);
+    fflush(stdout);
+}
+
+/* 'R': the sender found that the partial file is not a prefix of its file. */
+static void on_restart(recv_conn *c)
+{
+    c->offered = 0;
+    if (ftruncate(c->fd, 0) < 0 || lseek(c->fd, 0, SEEK_SET) < 0 ||
+        EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+        int err = errno;
+        temp_discard(c, 0);
+        verdict(c, NK_XFER_E_IO, "%s: cannot restart: %s", c->h.name, strerror(err));
+        c->state = RS_CLOSING;
+        return;
+    }
+    fprintf(stderr, "netkit: %s: %s: %s: the partial file is not the sender's: starting over\n",
+            c->srv->cmd, c->peer, c->shown);
+    c->have = 0;
+}
+
 static void on_header(recv_conn *c, const char *msg, size_t len)
 {
     recv_server *srv = c->srv;
@@ -312,7 +374,7 @@ static void on_header(recv_conn *c, const char *msg, size_t len)
     }
     if (!c->md)
         c->md = EVP_MD_CTX_new();
-    if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+    if (!c->md || EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1 || prefix_digest(c) < 0) {
         verdict(c, NK_XFER_E_IO, "out of memory");
         return;
     }
@@ -321,13 +383,16 @@ static void on_header(recv_conn *c, const char *msg, size_t len)
     if (offset < 0)
         return;
     c->have = (uint64_t)offset;
-    if (offset > 0) {
-        printf("resuming %s at byte %llu of %llu\n", c->shown, (unsigned long long)offset,
-               (unsigned long long)c->h.size);
-        fflush(stdout);
-    }
-    unsigned char go[16];
-    queue(c, go, nk_xfer_go_encode((uint64_t)offset, go, sizeof go));
+    /* Between 0 and the size, the sender has the last word ('R' or data): "resuming" is
+     * said once its first data shows that it accepted the prefix. */
+    c->offered = offset > 0 && (uint64_t)offset < c->h.size;
+    if (offset > 0 && !c->offered)
+        say_resuming(c);
+    unsigned char go[NK_XFER_GO_PREFIX_LEN];
+    if (c->h.flags & NK_XFER_F_PREFIX)
+        queue(c, go, nk_xfer_go_prefix_encode((uint64_t)offset, c->prefix_sha, go, sizeof go));
+    else
+        queue(c, go, nk_xfer_go_encode((uint64_t)offset, go, sizeof go));
     c->state = RS_DATA;
     if (c->have == c->h.size)
         finish(c);
@@ -342,6 +407,10 @@ static void on_data(recv_conn *c, const char *msg, size_t len)
                 (unsigned long long)c->h.size);
         c->state = RS_CLOSING;
         return;
+    }
+    if (c->offered) { /* the sender accepted the offered prefix */
+        c->offered = 0;
+        say_resuming(c);
     }
     const char *p = msg + 1;
     size_t left = n;
@@ -372,6 +441,8 @@ static void on_message(recv_conn *c, const char *msg, size_t len)
         on_header(c, msg, len);
     } else if (c->state == RS_DATA && type == NK_XFER_MSG_DATA) {
         on_data(c, msg, len);
+    } else if (c->state == RS_DATA && c->offered && nk_xfer_restart_decode(msg, len) == 0) {
+        on_restart(c);
     } else {
         if (c->state == RS_DATA)
             temp_discard(c, 0);

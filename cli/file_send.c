@@ -5,6 +5,12 @@
  * bytes from that offset as 'D' messages, then wait for the verdict. The file is read only
  * while less than SEND_HIGH_WATER bytes wait for the socket, so memory stays small whatever
  * the file size. Exit 0 only when every file was accepted.
+ *
+ * --resume asks the receiver to prove what it holds (NK_XFER_F_PREFIX): its 'G' carries the
+ * SHA-256 of the bytes before the offset, and unless that is the hash of the same bytes of
+ * our file the partial is someone else's, so we answer 'R' and send everything. A receiver
+ * from before the flag refuses the header as a bad name; the header is then sent once more
+ * without it (such a receiver resumes unchecked, as it always did).
  */
 #include "cli.h"
 #include "file.h"
@@ -42,6 +48,7 @@ typedef struct sender {
     char shown[NK_XFER_NAME_MAX * CLI_ESC_GROWTH + 1]; /* h.name as printed (escaped) */
     uint64_t offset, sent;
     int resume;
+    int legacy_retry; /* the header went again without NK_XFER_F_PREFIX */
     int failures;
     int progress; /* stderr is a terminal */
     uint64_t started_ms, last_ms;
@@ -99,6 +106,35 @@ static int hash_file(int fd, uint8_t out[NK_XFER_HASH_LEN])
     return lseek(fd, 0, SEEK_SET) < 0 ? -errno : 0;
 }
 
+/* SHA-256 of the file's bytes [0, len). */
+static int hash_prefix(int fd, uint64_t len, uint8_t out[NK_XFER_HASH_LEN])
+{
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        EVP_MD_CTX_free(md);
+        return -ENOMEM;
+    }
+    char buf[65536];
+    uint64_t done = 0;
+    while (done < len) {
+        size_t want = len - done < sizeof buf ? (size_t)(len - done) : sizeof buf;
+        ssize_t n = pread(fd, buf, want, (off_t)done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int err = n < 0 ? -errno : -EIO; /* the file shrank */
+            EVP_MD_CTX_free(md);
+            return err;
+        }
+        EVP_DigestUpdate(md, buf, (size_t)n);
+        done += (uint64_t)n;
+    }
+    unsigned got = 0;
+    EVP_DigestFinal_ex(md, out, &got);
+    EVP_MD_CTX_free(md);
+    return 0;
+}
+
 static void queue_msg(sender *s, const void *msg, size_t len)
 {
     if (nk_frame_encode(NK_FRAME_LEN32, msg, len, NK_XFER_MSG_MAX, &s->out) < 0)
@@ -140,7 +176,8 @@ static void next_file(sender *s)
         cli_term_escape(s->shown, sizeof s->shown, s->h.name, s->h.name_len, 0);
         s->h.size = (uint64_t)st.st_size;
         s->h.mode = st.st_mode & 0777;
-        s->h.flags = s->resume ? NK_XFER_F_RESUME : 0;
+        s->h.flags = s->resume ? NK_XFER_F_RESUME | NK_XFER_F_PREFIX : 0;
+        s->legacy_retry = 0;
         int rc = hash_file(s->fd, s->h.sha256);
         if (rc < 0) {
             cli_fail(s->cmd, "%s: %s", path, nk_strerror(rc));
@@ -198,9 +235,36 @@ static void on_message(sender *s, const char *msg, size_t len)
     int type = nk_xfer_msg_type(msg, len);
     if (s->state == SS_WAIT_GO && type == NK_XFER_MSG_GO) {
         uint64_t off;
-        if (nk_xfer_go_decode(msg, len, &off) < 0 || off > s->h.size ||
-            lseek(s->fd, (off_t)off, SEEK_SET) < 0) {
+        uint8_t prefix[NK_XFER_HASH_LEN];
+        int checked = (s->h.flags & NK_XFER_F_PREFIX) != 0;
+        int rc = checked ? nk_xfer_go_prefix_decode(msg, len, &off, prefix)
+                         : nk_xfer_go_decode(msg, len, &off);
+        if (rc < 0 || off > s->h.size) {
             finish_all(s, cli_fail(s->cmd, "%s: the receiver sent a bad offset", s->shown));
+            return;
+        }
+        if (checked && off > 0) {
+            uint8_t mine[NK_XFER_HASH_LEN];
+            rc = hash_prefix(s->fd, off, mine);
+            if (rc < 0) {
+                finish_all(s, cli_fail(s->cmd, "%s: %s", s->shown, nk_strerror(rc)));
+                return;
+            }
+            if (memcmp(mine, prefix, NK_XFER_HASH_LEN) != 0) {
+                if (off == s->h.size) { /* the receiver checks that case itself */
+                    finish_all(s, cli_fail(s->cmd, "%s: the receiver claims a file that is "
+                                           "not this one", s->shown));
+                    return;
+                }
+                fprintf(stderr, "netkit: %s: %s: the receiver's partial file is not a part of "
+                        "this file: sending all of it\n", s->cmd, s->shown);
+                unsigned char r[1];
+                queue_msg(s, r, (size_t)nk_xfer_restart_encode(r, sizeof r));
+                off = 0;
+            }
+        }
+        if (lseek(s->fd, (off_t)off, SEEK_SET) < 0) {
+            finish_all(s, cli_fail(s->cmd, "%s: %s", s->shown, strerror(errno)));
             return;
         }
         if (off > 0)
@@ -217,6 +281,19 @@ static void on_message(sender *s, const char *msg, size_t len)
         if (nk_xfer_verdict_decode(msg, len, &code, reason, sizeof reason) < 0) {
             finish_all(s, cli_fail(s->cmd, "malformed verdict from the receiver"));
             return;
+        }
+        if (code == NK_XFER_E_NAME && s->state == SS_WAIT_GO &&
+            (s->h.flags & NK_XFER_F_PREFIX) && !s->legacy_retry) {
+            /* A receiver from before NK_XFER_F_PREFIX refuses the unknown flag this way: try
+             * once more without it. */
+            s->legacy_retry = 1;
+            s->h.flags &= (uint8_t)~NK_XFER_F_PREFIX;
+            unsigned char hdr[NK_XFER_HEADER_FIXED + NK_XFER_NAME_MAX];
+            int n = nk_xfer_header_encode(&s->h, hdr, sizeof hdr);
+            if (n > 0) {
+                queue_msg(s, hdr, (size_t)n);
+                return;
+            }
         }
         if (code == NK_XFER_OK) {
             printf("sent %s (%llu bytes)\n", s->shown, (unsigned long long)s->h.size);

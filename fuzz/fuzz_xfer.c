@@ -24,6 +24,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (n < 0 || (size_t)n != size || memcmp(out, data, size) != 0)
             abort();
     }
+    uint8_t prefix[NK_XFER_HASH_LEN];
+    if (nk_xfer_go_prefix_decode(data, size, &off, prefix) == 0) {
+        int n = nk_xfer_go_prefix_encode(off, prefix, out, sizeof out);
+        if (n < 0 || (size_t)n != size || memcmp(out, data, size) != 0)
+            abort();
+    }
+    if (nk_xfer_restart_decode(data, size) == 0 && (size != 1 || data[0] != 'R'))
+        abort();
     int code;
     char reason[NK_XFER_REASON_MAX + 1];
     if (nk_xfer_verdict_decode(data, size, &code, reason, sizeof reason) == 0) {

@@ -9,7 +9,12 @@
  *   'H' header    sender -> receiver, one per file:
  *                 'H' u8 version(1) u8 flags u8 reserved(0) u64 size u32 mode u8[32] sha256
  *                 u16 name_len, name bytes                        (integers big-endian)
- *   'G' go        receiver -> sender: u64 offset; send the file's bytes from offset on
+ *   'G' go        receiver -> sender: u64 offset; send the file's bytes from offset on.
+ *                 After a header with NK_XFER_F_PREFIX the long form: u64 offset, then the
+ *                 SHA-256 of the receiver's bytes [0, offset), for the sender to check
+ *   'R' restart   sender -> receiver, no payload, only right after a long 'G' with
+ *                 0 < offset < size: those bytes are not a prefix of my file; drop them,
+ *                 the data starts at byte 0
  *   'D' data      sender -> receiver: the next bytes of the file (1 .. NK_XFER_DATA_MAX)
  *   'V' verdict   receiver -> sender: u8 code, then a reason (0 .. NK_XFER_REASON_MAX
  *                 printable ASCII bytes); code NK_XFER_OK means the file is in place
@@ -28,18 +33,24 @@
 #define NK_XFER_HEADER_FIXED 50   /* header bytes before the name */
 /* Largest message of any type: a frame decoder's limit. */
 #define NK_XFER_MSG_MAX (1 + NK_XFER_DATA_MAX)
+#define NK_XFER_GO_LEN 9                               /* 'G' u64 */
+#define NK_XFER_GO_PREFIX_LEN (9 + NK_XFER_HASH_LEN)   /* 'G' u64 sha256 */
 
 enum {
     NK_XFER_MSG_HEADER = 'H',
     NK_XFER_MSG_GO = 'G',
     NK_XFER_MSG_DATA = 'D',
     NK_XFER_MSG_VERDICT = 'V',
+    NK_XFER_MSG_RESTART = 'R',
 };
 
 /* Header flags. */
 enum {
     NK_XFER_F_RESUME = 1u << 0, /* the sender can skip bytes the receiver already has */
-    NK_XFER_F_ALL = NK_XFER_F_RESUME,
+    /* With RESUME only: the sender checks what the receiver has before it skips it (long 'G',
+     * 'R'), so that a partial file someone else left cannot spoil the transfer. */
+    NK_XFER_F_PREFIX = 1u << 1,
+    NK_XFER_F_ALL = NK_XFER_F_RESUME | NK_XFER_F_PREFIX,
 };
 
 /* Verdict codes. */
@@ -74,9 +85,12 @@ int nk_xfer_msg_type(const void *msg, size_t len);
 
 /* Encoders write one whole message into out[0..cap) and return its length; -ENOSPC when cap
  * is too small, -EINVAL when a field is out of range (bad name, unknown flags, mode > 07777,
- * size > 2^63-1, unknown verdict code, reason too long or not printable). */
+ * size > 2^63-1, NK_XFER_F_PREFIX without NK_XFER_F_RESUME, unknown verdict code, reason too long or not printable). */
 int nk_xfer_header_encode(const nk_xfer_header *h, void *out, size_t cap);
 int nk_xfer_go_encode(uint64_t offset, void *out, size_t cap);
+int nk_xfer_go_prefix_encode(uint64_t offset, const uint8_t prefix[NK_XFER_HASH_LEN], void *out,
+                             size_t cap);
+int nk_xfer_restart_encode(void *out, size_t cap);
 int nk_xfer_verdict_encode(int code, const char *reason, void *out, size_t cap);
 
 /* Decoders take one whole message and return 0, or -EBADMSG when it is not exactly a valid
@@ -85,6 +99,9 @@ int nk_xfer_verdict_encode(int code, const char *reason, void *out, size_t cap);
  * NUL-terminated into reason[0..reason_cap) (reason_cap >= NK_XFER_REASON_MAX + 1 holds any). */
 int nk_xfer_header_decode(const void *msg, size_t len, nk_xfer_header *out);
 int nk_xfer_go_decode(const void *msg, size_t len, uint64_t *offset);
+int nk_xfer_go_prefix_decode(const void *msg, size_t len, uint64_t *offset,
+                             uint8_t prefix[NK_XFER_HASH_LEN]);
+int nk_xfer_restart_decode(const void *msg, size_t len);
 int nk_xfer_verdict_decode(const void *msg, size_t len, int *code, char *reason,
                            size_t reason_cap);
 

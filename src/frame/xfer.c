@@ -52,6 +52,7 @@ int nk_xfer_msg_type(const void *msg, size_t len)
     case NK_XFER_MSG_GO:
     case NK_XFER_MSG_DATA:
     case NK_XFER_MSG_VERDICT:
+    case NK_XFER_MSG_RESTART:
         return ((const unsigned char *)msg)[0];
     default:
         return -EBADMSG;
@@ -61,9 +62,16 @@ int nk_xfer_msg_type(const void *msg, size_t len)
 /* Sizes travel as u64 but files (off_t) cannot pass 2^63-1. */
 #define XFER_SIZE_MAX ((uint64_t)INT64_MAX)
 
+/* Known bits only, and PREFIX only with RESUME (it qualifies how a resume is done). */
+static int flags_valid(unsigned flags)
+{
+    return !(flags & ~NK_XFER_F_ALL) &&
+           (!(flags & NK_XFER_F_PREFIX) || (flags & NK_XFER_F_RESUME));
+}
+
 int nk_xfer_header_encode(const nk_xfer_header *h, void *out, size_t cap)
 {
-    if (!h || (h->flags & ~NK_XFER_F_ALL) || h->mode > 07777 || h->size > XFER_SIZE_MAX ||
+    if (!h || !flags_valid(h->flags) || h->mode > 07777 || h->size > XFER_SIZE_MAX ||
         !nk_xfer_name_valid(h->name, h->name_len))
         return -EINVAL;
     size_t total = NK_XFER_HEADER_FIXED + h->name_len;
@@ -86,7 +94,7 @@ int nk_xfer_header_decode(const void *msg, size_t len, nk_xfer_header *out)
 {
     const unsigned char *p = msg;
     if (!p || !out || len < NK_XFER_HEADER_FIXED || p[0] != NK_XFER_MSG_HEADER ||
-        p[1] != NK_XFER_VERSION || (p[2] & ~NK_XFER_F_ALL) || p[3] != 0)
+        p[1] != NK_XFER_VERSION || !flags_valid(p[2]) || p[3] != 0)
         return -EBADMSG;
     uint64_t size = get_be(p + 4, 8);
     uint64_t mode = get_be(p + 12, 4);
@@ -128,6 +136,48 @@ int nk_xfer_go_decode(const void *msg, size_t len, uint64_t *offset)
         return -EBADMSG;
     *offset = v;
     return 0;
+}
+
+int nk_xfer_go_prefix_encode(uint64_t offset, const uint8_t prefix[NK_XFER_HASH_LEN], void *out,
+                             size_t cap)
+{
+    if (offset > XFER_SIZE_MAX || !prefix)
+        return -EINVAL;
+    if (!out || cap < NK_XFER_GO_PREFIX_LEN)
+        return -ENOSPC;
+    unsigned char *p = out;
+    p[0] = NK_XFER_MSG_GO;
+    put_be(p + 1, offset, 8);
+    memcpy(p + 9, prefix, NK_XFER_HASH_LEN);
+    return NK_XFER_GO_PREFIX_LEN;
+}
+
+int nk_xfer_go_prefix_decode(const void *msg, size_t len, uint64_t *offset,
+                             uint8_t prefix[NK_XFER_HASH_LEN])
+{
+    const unsigned char *p = msg;
+    if (!p || !offset || !prefix || len != NK_XFER_GO_PREFIX_LEN || p[0] != NK_XFER_MSG_GO)
+        return -EBADMSG;
+    uint64_t v = get_be(p + 1, 8);
+    if (v > XFER_SIZE_MAX)
+        return -EBADMSG;
+    *offset = v;
+    memcpy(prefix, p + 9, NK_XFER_HASH_LEN);
+    return 0;
+}
+
+int nk_xfer_restart_encode(void *out, size_t cap)
+{
+    if (!out || cap < 1)
+        return -ENOSPC;
+    *(unsigned char *)out = NK_XFER_MSG_RESTART;
+    return 1;
+}
+
+int nk_xfer_restart_decode(const void *msg, size_t len)
+{
+    const unsigned char *p = msg;
+    return p && len == 1 && p[0] == NK_XFER_MSG_RESTART ? 0 : -EBADMSG;
 }
 
 /* Reasons are shown to a user on a terminal: printable ASCII only, so a hostile receiver

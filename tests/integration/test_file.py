@@ -307,6 +307,96 @@ class TestFile(unittest.TestCase):
         self.assertIn("resuming big.bin at byte %d of %d\n" % (at, 50 << 20), out)
         self.assertIn("received big.bin (%d bytes, sha256 %s)" % (50 << 20, sha(big).hex()), out)
 
+    def partial_name(self, name, data):
+        """The receiver's deterministic --resume partial name for (name, size, SHA-256)."""
+        key = name + struct.pack(">Q", len(data)) + hashlib.sha256(data).digest()
+        return b"." + name + b".netkit-part-" + hashlib.sha256(key).hexdigest()[:16].encode()
+
+    def test_resume_ignores_a_planted_partial(self):
+        # Whoever knows a file's name, size and SHA-256 can create its partial (for example by
+        # sending wrong bytes and breaking off). The real sender's --resume must still end with
+        # the right file: the sender checks the SHA-256 of the partial's prefix and restarts
+        # from 0 when it is not a prefix of its own file.
+        src = os.path.join(self.tmp, "real.bin")
+        data = os.urandom(3 << 20)
+        with open(src, "wb") as f:
+            f.write(data)
+        part = os.path.join(self.dir.encode(), self.partial_name(b"real.bin", data))
+        server = self.recv("--resume")
+        for planted in (1 << 20, len(data)):  # a prefix's worth of garbage; a whole file's
+            with self.subTest(planted=planted):
+                with open(part, "wb") as f:
+                    f.write(os.urandom(planted))
+                r = harness.run(["file", "send", "--resume", "%s:%d" % server.host_port(), src],
+                                timeout=60)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, b"sent real.bin (%d bytes)\n" % len(data))
+                dest = os.path.join(self.dir, "real.bin")
+                self.assertEqual(sha(dest), hashlib.sha256(data).digest())
+                self.assertEqual(os.listdir(self.dir), ["real.bin"])
+                os.unlink(dest)
+        out = server.proc.stdout
+        self.assertEqual(server.stop(), 0)
+        text = out.read().decode()
+        self.assertEqual(text.count("received real.bin (%d bytes" % len(data)), 2, text)
+        self.assertNotIn("resuming", text)
+
+    def test_resume_of_a_true_prefix_continues(self):
+        # The check costs the real sender nothing: a partial that is a prefix of its file is
+        # continued where it ends.
+        src = os.path.join(self.tmp, "real.bin")
+        data = os.urandom(3 << 20)
+        with open(src, "wb") as f:
+            f.write(data)
+        at = 1234567
+        with open(os.path.join(self.dir.encode(), self.partial_name(b"real.bin", data)),
+                  "wb") as f:
+            f.write(data[:at])
+        server = self.recv("--resume")
+        r = harness.run(["file", "send", "--resume", "%s:%d" % server.host_port(), src],
+                        timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"resuming real.bin at byte %d\n" % at, r.stdout)
+        self.assertEqual(sha(os.path.join(self.dir, "real.bin")), hashlib.sha256(data).digest())
+        self.assertEqual(server.stop(), 0)
+
+    def test_resume_to_a_receiver_without_prefix_checks(self):
+        # A receiver from before NK_XFER_F_PREFIX refuses the unknown flag as a bad name: the
+        # sender sends the header once more without it, and the file goes through.
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(lsock.close)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        src = os.path.join(self.tmp, "f.bin")
+        data = os.urandom(100000)
+        with open(src, "wb") as f:
+            f.write(data)
+        sender = subprocess.Popen([harness.NETKIT, "file", "send", "--resume",
+                                   "127.0.0.1:%d" % lsock.getsockname()[1], src],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(harness._reap, sender)
+        lsock.settimeout(10)
+        conn, _ = lsock.accept()
+        self.addCleanup(conn.close)
+        conn.settimeout(10)
+        first = read_frame(conn)
+        self.assertEqual(first[2], 3)  # RESUME | PREFIX
+        conn.sendall(frame(b"V\x01refused: the name is not a plain file name"))
+        second = read_frame(conn)
+        self.assertEqual(second[2], 1)  # RESUME only
+        self.assertEqual(second[3:], first[3:])
+        conn.sendall(frame(b"G" + struct.pack(">Q", 0)))
+        got = b""
+        while len(got) < len(data):
+            m = read_frame(conn)
+            self.assertEqual(m[:1], b"D")
+            got += m[1:]
+        self.assertEqual(got, data)
+        conn.sendall(frame(b"V\x00"))
+        out, err = sender.communicate(timeout=10)
+        self.assertEqual(sender.returncode, 0, err)
+        self.assertEqual(out, b"sent f.bin (100000 bytes)\n")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -108,7 +108,8 @@ static void test_header_malformed(void **state)
         {0, 'G', "wrong type"},
         {1, 0, "version 0"},
         {1, 2, "version 2"},
-        {2, 0x02, "unknown flag"},
+        {2, 0x02, "PREFIX without RESUME"},
+        {2, 0x04, "unknown flag"},
         {2, 0x80, "unknown high flag"},
         {3, 1, "reserved byte set"},
         {4, 0x80, "size above 2^63-1"},
@@ -181,6 +182,39 @@ static void test_go(void **state)
     assert_int_equal(nk_xfer_go_encode((uint64_t)INT64_MAX + 1, b, sizeof b), -EINVAL);
 }
 
+static void test_go_prefix_and_restart(void **state)
+{
+    (void)state;
+    unsigned char b[64];
+    uint8_t prefix[NK_XFER_HASH_LEN], got[NK_XFER_HASH_LEN];
+    for (int i = 0; i < NK_XFER_HASH_LEN; i++)
+        prefix[i] = (uint8_t)(0xA0 + i);
+    uint64_t off = 0;
+    assert_int_equal(nk_xfer_go_prefix_encode(77, prefix, b, sizeof b), NK_XFER_GO_PREFIX_LEN);
+    assert_int_equal(nk_xfer_msg_type(b, NK_XFER_GO_PREFIX_LEN), NK_XFER_MSG_GO);
+    assert_int_equal(nk_xfer_go_prefix_decode(b, NK_XFER_GO_PREFIX_LEN, &off, got), 0);
+    assert_true(off == 77);
+    assert_memory_equal(got, prefix, NK_XFER_HASH_LEN);
+    /* each form only through its own decoder */
+    assert_int_equal(nk_xfer_go_decode(b, NK_XFER_GO_PREFIX_LEN, &off), -EBADMSG);
+    assert_int_equal(nk_xfer_go_prefix_decode(b, NK_XFER_GO_LEN, &off, got), -EBADMSG);
+    assert_int_equal(nk_xfer_go_prefix_decode(b, NK_XFER_GO_PREFIX_LEN - 1, &off, got), -EBADMSG);
+    assert_int_equal(nk_xfer_go_prefix_encode(77, prefix, b, NK_XFER_GO_PREFIX_LEN - 1), -ENOSPC);
+    b[1] = 0x80; /* offset past 2^63-1 */
+    assert_int_equal(nk_xfer_go_prefix_decode(b, NK_XFER_GO_PREFIX_LEN, &off, got), -EBADMSG);
+    assert_int_equal(nk_xfer_restart_encode(b, sizeof b), 1);
+    assert_int_equal(nk_xfer_msg_type(b, 1), NK_XFER_MSG_RESTART);
+    assert_int_equal(nk_xfer_restart_decode(b, 1), 0);
+    assert_int_equal(nk_xfer_restart_decode("RX", 2), -EBADMSG);
+    assert_int_equal(nk_xfer_restart_decode("G", 1), -EBADMSG);
+    /* PREFIX qualifies RESUME: alone it is refused by the encoder too */
+    nk_xfer_header h = sample("a.bin");
+    h.flags = NK_XFER_F_PREFIX;
+    assert_int_equal(nk_xfer_header_encode(&h, b, sizeof b), -EINVAL);
+    h.flags = NK_XFER_F_RESUME | NK_XFER_F_PREFIX;
+    assert_true(nk_xfer_header_encode(&h, b, sizeof b) > 0);
+}
+
 static void test_verdict(void **state)
 {
     (void)state;
@@ -232,6 +266,7 @@ int main(void)
         cmocka_unit_test(test_header_roundtrip), cmocka_unit_test(test_names),
         cmocka_unit_test(test_header_malformed), cmocka_unit_test(test_go),
         cmocka_unit_test(test_verdict),          cmocka_unit_test(test_types),
+        cmocka_unit_test(test_go_prefix_and_restart),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
