@@ -57,8 +57,11 @@
 #define SECRET_DOT "NK-DOTFILE-SECRET-5c1e"
 #define SECRET_OUT "NK-OUTSIDE-SECRET-93ad"
 
+static void remove_docroot(void);
+
 __attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...)
 {
+    remove_docroot(); /* abort skips atexit: do not leave a directory behind per crash */
     va_list ap;
     va_start(ap, fmt);
     fputs("fuzz_httpd: invariant broken: ", stderr);
@@ -286,11 +289,10 @@ static void start_engine(engine *e, const char *sock_name)
     }
 }
 
-static void teardown(void)
+static void remove_docroot(void)
 {
-    for (int i = 0; i < 3; i++)
-        nk_httpd_free(engines[i].srv);
-    nk_loop_free(loop);
+    if (!tmp_dir[0])
+        return;
     for (size_t i = 0; i < sizeof created / sizeof created[0]; i++) {
         char path[256];
         snprintf(path, sizeof path, "%s/%s", tmp_dir, created[i]);
@@ -302,6 +304,15 @@ static void teardown(void)
         rmdir(path);
     }
     rmdir(tmp_dir);
+    tmp_dir[0] = '\0';
+}
+
+static void teardown(void)
+{
+    for (int i = 0; i < 3; i++)
+        nk_httpd_free(engines[i].srv);
+    nk_loop_free(loop);
+    remove_docroot();
     for (int i = 0; i < NDOCS; i++)
         if (i != DOC_INDEX2 && i != DOC_WITHINDEX2 && i != DOC_LINK) {
             free(docs[i].plain);
