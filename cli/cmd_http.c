@@ -39,6 +39,8 @@ static const char serve_usage[] =
     "      --body-timeout SEC   total time for a request body, plus 1 s per KiB received\n"
     "                           (default 60; 0: only the --send-timeout gap)\n"
     "      --sndbuf BYTES       socket send buffer per connection (default: kernel autotuning)\n"
+    "      --unsent-max BYTES   unsent bytes queued per connection (default 262144; 0: the\n"
+    "                           kernel's setting): bounds what a client that stops reading pins\n"
     "      --max-header-bytes N request head size limit (default 16384)\n"
     "      --max-body-bytes N   request body size limit (default 1048576)\n"
     "      --upload             allow PUT (create/replace a file), DELETE (a file) and POST of\n"
@@ -128,7 +130,8 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         OPT_BACKEND = 256, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES, OPT_SYMLINKS, OPT_LOG,
         OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_SNDBUF, OPT_MAX_HEADER, OPT_MAX_BODY,
         OPT_BODY_TO, OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
-        OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT
+        OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT,
+        OPT_UNSENT_MAX
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -145,6 +148,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"send-timeout", required_argument, NULL, OPT_SEND_TO},
         {"body-timeout", required_argument, NULL, OPT_BODY_TO},
         {"sndbuf", required_argument, NULL, OPT_SNDBUF},
+        {"unsent-max", required_argument, NULL, OPT_UNSENT_MAX},
         {"max-header-bytes", required_argument, NULL, OPT_MAX_HEADER},
         {"max-body-bytes", required_argument, NULL, OPT_MAX_BODY},
         {"upload", no_argument, NULL, OPT_UPLOAD},
@@ -196,6 +200,12 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
             if (cli_parse_long(optarg, 4096, 64L << 20, &v) < 0)
                 return cli_usage(cmd, "invalid --sndbuf '%s' (4096 to 67108864 bytes)", optarg);
             o->cfg.sndbuf = (int)v;
+            break;
+        case OPT_UNSENT_MAX:
+            if (cli_parse_long(optarg, 0, 64L << 20, &v) < 0 || (v > 0 && v < 4096))
+                return cli_usage(cmd, "invalid --unsent-max '%s' (0, or 4096 to 67108864 bytes)",
+                                 optarg);
+            o->cfg.unsent_max = (int)v;
             break;
         case OPT_BODY_TO:
             if (cli_parse_seconds(optarg, &v) < 0 || v < 0)

@@ -105,6 +105,12 @@ typedef struct nk_httpd_config {
      * trickled a byte at a time does not hold a connection forever; 0: no total bound
      * (body_timeout_ms still bounds each gap). */
     unsigned body_total_timeout_ms;
+    /* TCP_NOTSENT_LOWAT of accepted sockets: bytes written but not yet sent that the kernel
+     * queues per connection. Autotuning still sizes the bytes in flight, so fast clients are
+     * not slowed down, but a client that stops reading pins at most this much plus its own
+     * receive window, instead of up to tcp_wmem's maximum (4 MiB) until the send timeout.
+     * 256 KiB by default; 0: the kernel's setting (unbounded unless the system sets one). */
+    int unsent_max;
 } nk_httpd_config;
 
 /* Sensible defaults for everything; root ".". */

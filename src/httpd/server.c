@@ -54,6 +54,7 @@ void nk_httpd_config_default(nk_httpd_config *cfg)
     cfg->send_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
     cfg->defer_accept_s = 1;
+    cfg->unsent_max = 256 * 1024;
     cfg->access_log_fd = -1;
 }
 
@@ -300,6 +301,12 @@ int nk_httpd_listen(nk_httpd *srv, int listen_fd)
      * socket this fails harmlessly.) */
     int on = 1;
     setsockopt(listen_fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
+    /* Inherited like TCP_NODELAY: the kernel stops taking writes (and stops reporting the
+     * socket writable) while this many bytes wait unsent, so a client that does not read
+     * cannot make the send queue grow to the autotuning maximum. */
+    if (srv->cfg.unsent_max > 0)
+        setsockopt(listen_fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &srv->cfg.unsent_max,
+                   sizeof srv->cfg.unsent_max);
     /* HTTP clients speak first, so the kernel can hold a new connection until its request
      * arrives: accept then finds the request already readable (nk__conn_start reads at
      * once), which saves a wake-up, a failed read and a readiness change per connection
