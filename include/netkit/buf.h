@@ -30,8 +30,10 @@ void nk_buf_free(nk_buf *b);
 void nk_buf_release(nk_buf *b);
 
 static inline size_t nk_buf_len(const nk_buf *b) { return b->wpos - b->rpos; }
-static inline char *nk_buf_rptr(const nk_buf *b) { return b->data + b->rpos; }
-static inline char *nk_buf_wptr(const nk_buf *b) { return b->data + b->wpos; }
+/* A buffer that never held memory has data NULL: adding even 0 to it is undefined, so the
+ * pointers are NULL then (with length 0, which every caller checks). */
+static inline char *nk_buf_rptr(const nk_buf *b) { return b->data ? b->data + b->rpos : NULL; }
+static inline char *nk_buf_wptr(const nk_buf *b) { return b->data ? b->data + b->wpos : NULL; }
 static inline size_t nk_buf_space(const nk_buf *b) { return b->cap - b->wpos; }
 
 /* Make at least n bytes writable at wptr (compacting or growing). -ENOBUFS past max, -ENOMEM. */

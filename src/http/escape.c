@@ -18,6 +18,8 @@ static const char hexdig[] = "0123456789ABCDEF";
  * and both quotes), so the result is safe in either context. */
 int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out)
 {
+    if (len == 0)
+        return 0; /* s may be NULL then: no pointer arithmetic on it */
     size_t run = 0;
     int r;
     for (size_t i = 0; i < len; i++) {
@@ -80,6 +82,8 @@ static size_t utf8_seq(const unsigned char *s, size_t len)
  * "replacement character" choice, so the output is always valid JSON and valid UTF-8. */
 int nk_http_json_escape(const char *s, size_t len, struct nk_buf *out)
 {
+    if (len == 0)
+        return 0; /* s may be NULL then: no pointer arithmetic on it */
     const unsigned char *u = (const unsigned char *)s;
     size_t run = 0, i = 0;
     int r;
@@ -136,6 +140,8 @@ int nk_http_json_escape(const char *s, size_t len, struct nk_buf *out)
  * query copied into a header can never carry a control character, a space or a fragment. */
 int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out)
 {
+    if (len == 0)
+        return 0; /* s may be NULL then: no pointer arithmetic on it */
     static const char allowed[] = "-._~!$&'()*+,;=:@/?";
     size_t run = 0;
     int r;
@@ -160,6 +166,8 @@ int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out)
  * never add a segment, and ":" too, so a relative link "a:b" is never read as a scheme. */
 int nk_http_url_escape(const char *s, size_t len, struct nk_buf *out)
 {
+    if (len == 0)
+        return 0; /* s may be NULL then: no pointer arithmetic on it */
     size_t run = 0;
     int r;
     for (size_t i = 0; i < len; i++) {

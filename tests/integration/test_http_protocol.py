@@ -83,6 +83,21 @@ class ProtocolTests(RejectMixin, unittest.TestCase):
             with self.subTest(data=data):
                 self.rejected(data, 400)
 
+    def test_bad_target_400_closes_and_head_gets_no_body(self):
+        # A well-formed request whose target cannot be decoded: 400, then nothing after it
+        # on the connection is answered; to HEAD the 400 has no body (RFC 9110 9.3.2).
+        for target in (b"/%zz", b"/%00", b"/%c3%28", b"/a%2Fb"):
+            for method in (b"GET", b"HEAD"):
+                data = (method + b" " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n" +
+                        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                out, closed = H.raw_ex(self.host, self.port, data)
+                self.assertTrue(closed, (method, target, out[:200]))
+                resps, rest = H.parse_responses(out, methods=[method.decode()])
+                self.assertEqual([r.status for r in resps], [400], (method, target, out[:300]))
+                self.assertEqual(rest, b"")
+                if method == b"HEAD":
+                    self.assertEqual(resps[0].body, b"")
+
     def test_empty_line_before_request_line_ignored(self):
         self.accepted(b"\r\n" + get_close("/hello.txt"), body=b"hello, world\n")
 
