@@ -197,6 +197,16 @@ const nk_http_header *nk_http_response_header(const nk_http_response *resp, cons
 int nk_http_path_normalize(const char *path, size_t len, char *out, size_t outlen);
 /* True when any segment of a normalised path starts with "." (a dotfile or dot directory). */
 int nk_http_path_has_dotfile(const char *path);
+/* The prefix of the temporary files an upload streams its body into before the rename
+ * (netkit http serve --upload). Such a file is never listed or served, whatever the options. */
+#define NK_HTTP_UPLOAD_TMP_PREFIX ".netkit-upload-"
+/* True when any segment of path (normalised, with or without a leading "/") starts with
+ * NK_HTTP_UPLOAD_TMP_PREFIX. */
+int nk_http_path_has_upload_tmp(const char *path);
+/* True when a directory entry name[0..len) can be requested: a link to it (the name
+ * percent-encoded by nk_http_url_escape) normalises back to the same name. False for names
+ * with control characters, a backslash or invalid UTF-8 (answered 400), "." and "..". */
+int nk_http_name_servable(const char *name, size_t len);
 
 /* ---- dates (RFC 9110 section 5.6.7) ----------------------------------------------------------- */
 #define NK_HTTP_DATE_LEN 29 /* "Sun, 06 Nov 1994 08:49:37 GMT" */
@@ -265,6 +275,25 @@ int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles
 #define NK_HTTP_DIRLIST_UPLOAD 1
 int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfiles, int flags,
                        struct nk_buf *out);
+/* Rows rendered at most by default; past them the HTML page says the list was truncated. */
+#define NK_HTTP_DIRLIST_MAX_ROWS 10000
+struct stat;
+typedef struct nk_http_dirlist_opts {
+    int json;          /* a JSON array instead of the HTML page */
+    int show_dotfiles; /* list names starting with "." */
+    int flags;         /* NK_HTTP_DIRLIST_UPLOAD */
+    size_t max_rows;   /* 0: NK_HTTP_DIRLIST_MAX_ROWS */
+    /* Called for each symbolic link in the directory: 0 with *st set to what a request for
+     * it would serve, or a negative errno when such a request would be refused (the link is
+     * then not listed). NULL: links are followed with fstatat. */
+    int (*resolve)(void *ctx, const char *name, struct stat *st);
+    void *ctx;
+} nk_http_dirlist_opts;
+/* The listing with every option. Only entries a request would be served are listed: names a
+ * request can carry (nk_http_name_servable), no temporary upload file, dotfiles only with
+ * show_dotfiles, regular files and directories (links judged by resolve). */
+int nk_http_dirlist_render(int dirfd, const char *url_path, const nk_http_dirlist_opts *o,
+                           struct nk_buf *out);
 
 /* Escape text for HTML (&<>"') / for a JSON string body / percent-encode a path segment. */
 int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out);

@@ -4,16 +4,24 @@
  * ownership of the descriptor it is given and closedir closes it). The duplicate shares the
  * file offset, so we rewind before reading.
  *
- * Every entry is stat'ed following symbolic links, so a link to a directory is listed as a
- * directory and a link to a file with the file's size, which is what a request for it would
- * serve. A dangling link (or one we may not follow) does not fail the listing: it is shown as
- * a file of unknown size ("-") with the link's own time.
+ * A listing shows only what a request for its links would serve, and each link fetches
+ * exactly the entry it names. Left out: names a request cannot carry (control characters, a
+ * backslash, invalid UTF-8: the server answers such a path 400, see nk_http_name_servable),
+ * temporary upload files (NK_HTTP_UPLOAD_TMP_PREFIX) whatever the options, dotfiles unless
+ * show_dotfiles, anything that is neither a regular file nor a directory (devices, FIFOs,
+ * sockets: never served), and symbolic links that would be refused. A link is judged by the
+ * caller's resolve callback, which opens it as a request would (confinement to the root,
+ * the rules on the resolved path) and reports what it leads to; without a callback a link is
+ * followed with fstatat. A link is listed with its target's type, size and time, so a link
+ * to a directory is a directory; a dangling link is left out (it would be 404).
  *
  * Limits: at most DIRLIST_MAX_ENTRIES entries and DIRLIST_MAX_NAME_BYTES bytes of names are
  * collected, because a directory can hold millions of files and the listing is built in
  * memory; past either limit the listing is cut short (in readdir order, so an arbitrary
- * subset) and the HTML page says how many entries were left out. The output buffer's own
- * maximum bounds the page.
+ * subset). Of the entries collected, at most max_rows (NK_HTTP_DIRLIST_MAX_ROWS by default)
+ * are rendered, the first in the listing's order, so a huge directory costs a bounded page;
+ * the HTML page then says that the list was truncated and how many entries are not shown.
+ * The output buffer's own maximum bounds the page.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,22 +62,40 @@ static void list_free(dl_list *l)
     free(l->e);
 }
 
-static int list_add(dl_list *l, int dfd, const char *name)
+/* Would a request for this name be served? The name rules; the entry's type is checked by
+ * list_add once it is known. */
+static int name_listed(const char *name, size_t nlen, const nk_http_dirlist_opts *o)
+{
+    if (name[0] == '.' && !o->show_dotfiles)
+        return 0;
+    if (nk_http_path_has_upload_tmp(name))
+        return 0;
+    return nk_http_name_servable(name, nlen);
+}
+
+static int list_add(dl_list *l, int dfd, const char *name, const nk_http_dirlist_opts *o)
 {
     size_t nlen = strlen(name);
     struct stat st;
-    int is_dir = 0, have_size = 0;
 
+    if (!name_listed(name, nlen, o))
+        return 0;
     if (l->n >= DIRLIST_MAX_ENTRIES || l->name_bytes + nlen > DIRLIST_MAX_NAME_BYTES) {
         l->omitted++;
         return 0;
     }
-    if (fstatat(dfd, name, &st, 0) == 0) {
-        is_dir = S_ISDIR(st.st_mode);
-        have_size = S_ISREG(st.st_mode);
-    } else if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
         return 0; /* removed while we read the directory: not there any more */
+    if (S_ISLNK(st.st_mode)) {
+        /* Listed as what it leads to, and only when a request for it would be served. Any
+         * failure (refused, dangling, out of descriptors) leaves the entry out. */
+        int r = o->resolve ? o->resolve(o->ctx, name, &st) : fstatat(dfd, name, &st, 0);
+        if (r < 0)
+            return 0;
     }
+    if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode))
+        return 0; /* devices, FIFOs and sockets are never served */
+    int is_dir = S_ISDIR(st.st_mode), have_size = S_ISREG(st.st_mode);
     if (l->n == l->cap) {
         size_t cap = l->cap ? l->cap * 2 : 64;
         dl_entry **e = realloc(l->e, cap * sizeof(dl_entry *));
@@ -101,7 +127,7 @@ static int cmp_entry(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
-static int read_dir(int dirfd, int show_dotfiles, dl_list *l)
+static int read_dir(int dirfd, const nk_http_dirlist_opts *o, dl_list *l)
 {
     int fd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
@@ -125,9 +151,7 @@ static int read_dir(int dirfd, int show_dotfiles, dl_list *l)
         const char *name = de->d_name;
         if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
             continue;
-        if (name[0] == '.' && !show_dotfiles)
-            continue;
-        if ((r = list_add(l, dirfd, name)) < 0)
+        if ((r = list_add(l, dirfd, name, o)) < 0)
             break;
     }
     closedir(d);
@@ -171,10 +195,10 @@ static int put_time(nk_buf *out, time_t t, int json)
                          tm.tm_mday, tm.tm_hour, tm.tm_min);
 }
 
-static int render_json(const dl_list *l, nk_buf *out)
+static int render_json(const dl_list *l, size_t rows, nk_buf *out)
 {
     int r = nk_buf_append_str(out, "[");
-    for (size_t i = 0; i < l->n && r >= 0; i++) {
+    for (size_t i = 0; i < rows && r >= 0; i++) {
         const dl_entry *e = l->e[i];
         if ((r = nk_buf_append_str(out, i ? ",\n{\"name\":\"" : "\n{\"name\":\"")) < 0 ||
             (r = nk_http_json_escape(e->name, e->nlen, out)) < 0 ||
@@ -193,7 +217,7 @@ static int render_json(const dl_list *l, nk_buf *out)
         r = nk_buf_append_str(out, "}");
     }
     if (r >= 0)
-        r = nk_buf_append_str(out, l->n ? "\n]\n" : "]\n");
+        r = nk_buf_append_str(out, rows ? "\n]\n" : "]\n");
     return r < 0 ? r : 0;
 }
 
@@ -247,7 +271,8 @@ static int render_row(const dl_entry *e, nk_buf *out)
     return nk_buf_append_str(out, "</td></tr>\n");
 }
 
-static int render_html(const dl_list *l, const char *url_path, int flags, nk_buf *out)
+static int render_html(const dl_list *l, size_t rows, const char *url_path, int flags,
+                       nk_buf *out)
 {
     size_t plen = strlen(url_path);
     int r;
@@ -263,14 +288,16 @@ static int render_html(const dl_list *l, const char *url_path, int flags, nk_buf
         (r = nk_buf_append_str(out, "<tr><td><a href=\"../\">../</a></td>"
                                     "<td class=\"s\"></td><td class=\"t\"></td></tr>\n")) < 0)
         return r;
-    for (size_t i = 0; i < l->n; i++) {
+    for (size_t i = 0; i < rows; i++) {
         if ((r = render_row(l->e[i], out)) < 0)
             return r;
     }
     if ((r = nk_buf_append_str(out, "</tbody>\n</table>\n")) < 0)
         return r;
-    if (l->omitted &&
-        (r = nk_buf_printf(out, "<p class=\"note\">%zu more entries not shown.</p>\n", l->omitted)) < 0)
+    size_t omitted = l->omitted + (l->n - rows);
+    if (omitted &&
+        (r = nk_buf_printf(out, "<p class=\"note\">This list was truncated: %zu more entries not "
+                                "shown.</p>\n", omitted)) < 0)
         return r;
     if (flags & NK_HTTP_DIRLIST_UPLOAD) {
         /* A plain form: the browser sends the chosen files as multipart/form-data (RFC 7578)
@@ -293,16 +320,25 @@ int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles
 int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfiles, int flags,
                        struct nk_buf *out)
 {
+    nk_http_dirlist_opts o = {.json = json, .show_dotfiles = show_dotfiles, .flags = flags};
+    return nk_http_dirlist_render(dirfd, url_path, &o, out);
+}
+
+int nk_http_dirlist_render(int dirfd, const char *url_path, const nk_http_dirlist_opts *o,
+                           struct nk_buf *out)
+{
     dl_list l = {0};
     int r;
 
-    if (dirfd < 0 || !url_path || !out)
+    if (dirfd < 0 || !url_path || !o || !out)
         return -EINVAL;
-    r = read_dir(dirfd, show_dotfiles, &l);
+    r = read_dir(dirfd, o, &l);
     if (r == 0) {
         if (l.n > 1)
             qsort(l.e, l.n, sizeof(dl_entry *), cmp_entry);
-        r = json ? render_json(&l, out) : render_html(&l, url_path, flags, out);
+        size_t max = o->max_rows ? o->max_rows : NK_HTTP_DIRLIST_MAX_ROWS;
+        size_t rows = l.n < max ? l.n : max;
+        r = o->json ? render_json(&l, rows, out) : render_html(&l, rows, url_path, o->flags, out);
     }
     list_free(&l);
     return r;

@@ -46,8 +46,9 @@ static int hexval(unsigned char c)
 /* Decode one segment raw[0..rlen) (which holds no raw '/'), checking every rule above.
  * When dst is not NULL the decoded bytes are written there. Returns the decoded length or
  * -EINVAL. UTF-8 sequences cannot span segments (a continuation byte is never '/'), so the
- * check can be done per segment. */
-static int seg_decode(const char *raw, size_t rlen, char *dst)
+ * check can be done per segment. percent = 0 checks an already decoded name: '%' is then a
+ * byte like any other. */
+static int seg_decode_ex(const char *raw, size_t rlen, char *dst, int percent)
 {
     /* UTF-8 state (RFC 3629 section 4): how many continuation bytes are still expected and
      * the allowed range of the next one, which excludes overlong forms (E0 80..9F, F0 80..8F),
@@ -60,7 +61,7 @@ static int seg_decode(const char *raw, size_t rlen, char *dst)
     while (i < rlen) {
         unsigned char c = (unsigned char)raw[i];
         int encoded = 0;
-        if (c == '%') {
+        if (c == '%' && percent) {
             int h, l;
             if (rlen - i < 3 || (h = hexval((unsigned char)raw[i + 1])) < 0 ||
                 (l = hexval((unsigned char)raw[i + 2])) < 0)
@@ -114,6 +115,11 @@ static int seg_decode(const char *raw, size_t rlen, char *dst)
     if (need > 0)
         return -EINVAL; /* truncated sequence at the end of the segment */
     return n;
+}
+
+static int seg_decode(const char *raw, size_t rlen, char *dst)
+{
+    return seg_decode_ex(raw, rlen, dst, 1);
 }
 
 enum seg_kind { SEG_EMPTY, SEG_DOT, SEG_DOTDOT, SEG_NAME };
@@ -203,6 +209,29 @@ int nk_http_path_has_dotfile(const char *path)
         return 1;
     for (const char *p = path; *p; p++) {
         if (p[0] == '/' && p[1] == '.')
+            return 1;
+    }
+    return 0;
+}
+
+int nk_http_name_servable(const char *name, size_t len)
+{
+    /* The name as a decoded segment: nk_http_path_normalize gives back exactly these bytes
+     * for its percent-encoding (nk_http_url_escape) only when seg_decode accepts them. */
+    if (!name || len == 0 || len > INT_MAX || memchr(name, '/', len))
+        return 0;
+    if (name[0] == '.' && (len == 1 || (len == 2 && name[1] == '.')))
+        return 0;
+    return seg_decode_ex(name, len, NULL, 0) == (int)len;
+}
+
+int nk_http_path_has_upload_tmp(const char *path)
+{
+    static const char prefix[] = NK_HTTP_UPLOAD_TMP_PREFIX;
+    if (!path)
+        return 0;
+    for (const char *p = path; *p; p++) {
+        if ((p == path || p[-1] == '/') && strncmp(p, prefix, sizeof prefix - 1) == 0)
             return 1;
     }
     return 0;

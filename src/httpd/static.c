@@ -445,7 +445,10 @@ int nk__static_handle(nk__conn *c, const nk_http_request *req)
         return respond_simple(c, 404); /* the target was within limits; no such file can exist */
     if (n < 0)
         return respond_simple(c, 400);
-    if (!srv->cfg.dotfiles && nk_http_path_has_dotfile(srv->path))
+    /* Temporary upload files are never served, whatever the options: a client could read
+     * another's upload before it is complete and committed. */
+    if ((!srv->cfg.dotfiles && nk_http_path_has_dotfile(srv->path)) ||
+        nk_http_path_has_upload_tmp(srv->path))
         return respond_simple(c, 404);
     nk__file *cached = nk__fcache_get(srv, srv->path);
     if (cached)

@@ -121,8 +121,8 @@ static void test_html(void **state)
     pos(h, "title=\"1048575 bytes\">1.0 MiB</td>"); /* 1023.99 KiB rounds up a unit */
     pos(h, "title=\"5368709120 bytes\">5.0 GiB</td>");
     pos(h, "2026-11-28 04:10");
-    /* The dangling link is listed as a file of unknown size. */
-    size_t dangle = pos(h, ">dangle</a></td><td class=\"s\">-</td>");
+    /* A dangling link would be 404: not listed. */
+    assert_null(strstr(h, "dangle"));
     /* Hidden by default. */
     assert_null(strstr(h, ".hidden"));
     /* Order: parent, directories by name, then files by name (byte order). */
@@ -130,7 +130,7 @@ static void test_html(void **state)
            z = pos(h, "href=\"zdir/\""), evil = pos(h, "href=\"%3C"), a = pos(h, "href=\"A.txt\""),
            b = pos(h, "href=\"b.txt\""), big = pos(h, "href=\"big.iso\""), xy = pos(h, "href=\"x%20y");
     assert_true(up < ld && ld < sub && sub < z && z < evil && evil < a && a < b && b < big &&
-                big < dangle && dangle < xy);
+                big < xy);
     pos(h, "</html>\n");
     free(h);
 }
@@ -243,7 +243,7 @@ static void test_json(void **state)
     pos(j, "{\"name\":\"<script>&\\\"'.txt\",\"type\":\"file\",\"size\":1500,"
            "\"mtime\":\"2026-11-28T04:10:30Z\"}");
     pos(j, "{\"name\":\"sub\",\"type\":\"dir\",\"size\":null,\"mtime\":");
-    pos(j, "{\"name\":\"dangle\",\"type\":\"file\",\"size\":null,\"mtime\":"); /* no size known */
+    assert_null(strstr(j, "dangle")); /* would be 404 */
     pos(j, "\"size\":5368709120");
     assert_null(strstr(j, ".hidden"));
     assert_true(pos(j, "\"zdir\"") < pos(j, "\"A.txt\""));
@@ -279,6 +279,90 @@ static void test_empty_dir(void **state)
     assert_true(nk_http_dirlist(f->fd, "/", 0, 0, &small) < 0);
     nk_buf_free(&small);
     nk_buf_free(&b);
+}
+
+/* Render with options into a NUL-terminated string the caller frees. */
+static char *render_opts(int fd, const nk_http_dirlist_opts *o)
+{
+    nk_buf b;
+    nk_buf_init(&b, 1 << 22);
+    int r = nk_http_dirlist_render(fd, "/d/", o, &b);
+    if (r != 0)
+        fail_msg("nk_http_dirlist_render: %d", r);
+    char *s = strndup(nk_buf_rptr(&b), nk_buf_len(&b));
+    assert_non_null(s);
+    nk_buf_free(&b);
+    return s;
+}
+
+/* A resolve callback that refuses every link but "linkdir". */
+static int refuse_most(void *ctx, const char *name, struct stat *st)
+{
+    int dfd = *(int *)ctx;
+    if (strcmp(name, "linkdir") != 0)
+        return -ENOENT;
+    return fstatat(dfd, name, st, 0) == 0 ? 0 : -errno;
+}
+
+/* Only what a request would be served is listed. */
+static void test_unservable_left_out(void **state)
+{
+    fixture *f = *state;
+    make_file(f->fd, "line\nfeed", 1);
+    make_file(f->fd, "tab\tname", 1);
+    make_file(f->fd, "back\\slash", 1);
+    make_file(f->fd, "bad\xff.txt", 1);
+    make_file(f->fd, ".netkit-upload-AbC123", 7);
+    make_file(f->fd, "100%.txt", 1);
+    assert_int_equal(mkfifoat(f->fd, "fifo", 0600), 0);
+    assert_int_equal(symlinkat("A.txt", f->fd, "goodlink"), 0);
+    nk_http_dirlist_opts o = {.json = 1, .show_dotfiles = 1};
+    char *j = render_opts(f->fd, &o);
+    assert_null(strstr(j, "line"));
+    assert_null(strstr(j, "tab"));
+    assert_null(strstr(j, "slash"));
+    assert_null(strstr(j, "bad"));
+    assert_null(strstr(j, "netkit-upload")); /* even with dotfiles shown */
+    assert_null(strstr(j, "fifo"));
+    pos(j, "\".hidden\"");
+    pos(j, "\"100%.txt\"");
+    pos(j, "{\"name\":\"goodlink\",\"type\":\"file\",\"size\":1023,");
+    free(j);
+    /* The callback decides for links: refused ones are left out. */
+    o.resolve = refuse_most;
+    o.ctx = &f->fd;
+    j = render_opts(f->fd, &o);
+    assert_null(strstr(j, "goodlink"));
+    pos(j, "{\"name\":\"linkdir\",\"type\":\"dir\"");
+    free(j);
+    static const char *const extra[] = {"line\nfeed", "tab\tname", "back\\slash", "bad\xff.txt",
+                                        ".netkit-upload-AbC123", "100%.txt", "fifo", "goodlink"};
+    for (size_t i = 0; i < sizeof(extra) / sizeof(extra[0]); i++)
+        assert_int_equal(unlinkat(f->fd, extra[i], 0), 0);
+}
+
+/* At most max_rows rows, the first in order, and the page says the list was cut. */
+static void test_max_rows(void **state)
+{
+    fixture *f = *state;
+    nk_http_dirlist_opts o = {.max_rows = 3};
+    char *h = render_opts(f->fd, &o);
+    pos(h, "href=\"linkdir/\"");
+    pos(h, "href=\"zdir/\"");
+    assert_null(strstr(h, "href=\"A.txt\""));
+    pos(h, "This list was truncated: 5 more entries not shown.");
+    free(h);
+    o.json = 1;
+    char *j = render_opts(f->fd, &o);
+    assert_null(strstr(j, "A.txt"));
+    pos(j, "\"zdir\"");
+    free(j);
+    o.json = 0;
+    o.max_rows = 0; /* default: everything here */
+    h = render_opts(f->fd, &o);
+    assert_null(strstr(h, "truncated"));
+    pos(h, "href=\"x%20y.txt\"");
+    free(h);
 }
 
 static char *esc(int (*fn)(const char *, size_t, struct nk_buf *), const char *s, size_t len)
@@ -336,6 +420,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_root_and_dotfiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_dir, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unservable_left_out, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_max_rows, setup, teardown),
         cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -190,9 +190,38 @@ static void test_dotfile(void **state)
     }
 }
 
+/* Which directory entry names a request can name, and the upload temporary prefix. */
+static void test_name_servable(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int ok;
+    } c[] = {
+        {"a.txt", 1}, {"caf\xc3\xa9", 1}, {"100%.txt", 1}, {"%2e", 1}, {"a b", 1},
+        {".hidden", 1}, {"...", 1}, {"<b>&\"'", 1},
+        {"", 0}, {".", 0}, {"..", 0}, {"line\nfeed", 0}, {"tab\t", 0}, {"del\x7f", 0},
+        {"back\\slash", 0}, {"bad\xff", 0}, {"\xc0\xae", 0}, {"trunc\xc3", 0},
+        {"a/b", 0},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        if (nk_http_name_servable(c[i].name, strlen(c[i].name)) != c[i].ok)
+            fail_msg("name case %zu ('%s'): want %d", i, c[i].name, c[i].ok);
+    }
+    assert_false(nk_http_name_servable(NULL, 1));
+    assert_false(nk_http_name_servable("a\0b", 3)); /* a NUL inside the length */
+    assert_true(nk_http_path_has_upload_tmp("/.netkit-upload-x"));
+    assert_true(nk_http_path_has_upload_tmp(".netkit-upload-x"));
+    assert_true(nk_http_path_has_upload_tmp("/a/.netkit-upload-x/b"));
+    assert_false(nk_http_path_has_upload_tmp("/a/x.netkit-upload-x"));
+    assert_false(nk_http_path_has_upload_tmp("/.netkit-uploadx"));
+    assert_false(nk_http_path_has_upload_tmp(NULL));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_name_servable),
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_idempotent),
         cmocka_unit_test(test_too_long),
