@@ -8,9 +8,16 @@
   204/304, Content-Length and chunked framing, so pipelined responses can be checked one by one.
 - Conn: a persistent connection (keep-alive, pipelining, timeouts).
 - check_common(): Date, Server and Content-Length on every response.
+
+Every byte read from the server through these helpers is also checked at the wire level
+(wirecheck.py: h11 as an independent strict parser, no byte beyond a response's declared
+end but the next response, every Location same-origin and normalised): connect() returns a
+wirecheck.CheckedSocket, parse_responses() runs the same check on the stream it is given,
+and http.client responses from netkit get their Location checked too.
 """
 import email.utils
 import gzip
+import http.client
 import os
 import re
 import shutil
@@ -22,6 +29,8 @@ import time
 import uuid
 
 import harness
+import wirecheck
+from locationcheck import check_location
 
 # ---------------------------------------------------------------------------------------------
 # requests
@@ -55,13 +64,18 @@ def get_close(target="/", *headers, **kw):
 # sockets
 
 
+def client_socket(family=socket.AF_INET):
+    """A stream socket whose received bytes are wire-checked (wirecheck.CheckedSocket): use
+    it, not socket.socket, for any connection to `http serve` whose answers a test reads."""
+    return wirecheck.CheckedSocket(family, socket.SOCK_STREAM)
+
+
 def connect(addr, timeout=5.0):
     """addr: (host, port) or a Unix socket path."""
     if isinstance(addr, str):
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s = client_socket(socket.AF_UNIX)
     else:
-        family = socket.AF_INET6 if ":" in addr[0] else socket.AF_INET
-        s = socket.socket(family, socket.SOCK_STREAM)
+        s = client_socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET)
     s.settimeout(timeout)
     s.connect(addr)
     return s
@@ -270,6 +284,8 @@ def parse_one(buf, method="GET", eof=False):
     version, status, reason, headers = parse_head(head)
     start = end + 4
     resp = Response(version, status, reason, headers, b"", head)
+    for location in resp.all("Location"):
+        check_location(location)
     if 100 <= status < 200 or status in (204, 304) or method == "HEAD":
         return resp, start
     te = resp.all("Transfer-Encoding")
@@ -301,7 +317,20 @@ def parse_one(buf, method="GET", eof=False):
 
 def parse_responses(data, methods=None, eof=True):
     """Split a stream into responses. methods: the request methods in order (for HEAD).
-    Interim (1xx) responses are included in the list. Returns (responses, leftover bytes)."""
+    Interim (1xx) responses are included in the list. Returns (responses, leftover bytes).
+    The stream is first checked by h11 (wirecheck): excess bytes fail here, whoever read
+    them, and both parsers must agree on every response."""
+    wire = wirecheck.check_stream(data, methods, eof)
+    out, rest = _split_responses(data, methods, eof)
+    for i, (ours, theirs) in enumerate(zip(out, wire.responses)):
+        if (ours.status, ours.body) != (theirs["status"], theirs["body"]):
+            raise AssertionError("response #%d: this parser read %d with %d body bytes, h11 "
+                                 "read %d with %d" % (i + 1, ours.status, len(ours.body),
+                                                      theirs["status"], len(theirs["body"])))
+    return out, rest
+
+
+def _split_responses(data, methods, eof):
     out = []
     i = 0
     pos = 0
@@ -362,6 +391,22 @@ def check_common(test, resp, expect_length=True):
         cl = resp.header("Content-Length")
         test.assertIsNotNone(cl, "no Content-Length in %r" % resp)
         test.assertEqual(int(cl), len(resp.body))
+
+
+def _location_checked(begin):
+    """http.client's HTTPResponse.begin, plus the Location check on responses from netkit
+    (tests that use http.client or urllib get it without asking)."""
+    def begin_and_check(self):
+        begin(self)
+        if (self.getheader("Server") or "").startswith("netkit/"):
+            for location in self.msg.get_all("Location") or ():
+                check_location(location)
+    begin_and_check.location_checked = True
+    return begin_and_check
+
+
+if not getattr(http.client.HTTPResponse.begin, "location_checked", False):
+    http.client.HTTPResponse.begin = _location_checked(http.client.HTTPResponse.begin)
 
 
 def check_error(test, resp, status):

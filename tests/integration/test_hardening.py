@@ -145,7 +145,7 @@ def wait_all_closed(socks, timeout):
 
 def nb_connect(addr):
     """Start a non-blocking connect (it may sit in the listen backlog)."""
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s = H.client_socket()
     s.setblocking(False)
     try:
         s.connect(addr)
@@ -293,7 +293,7 @@ class FloodTests(unittest.TestCase):
         self.addCleanup(lambda: [s.close() for s in socks])
         t0 = time.monotonic()
         for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = H.client_socket()
             s.settimeout(5)
             s.connect(self.addr)
             socks.append(s)
@@ -316,7 +316,7 @@ class FloodTests(unittest.TestCase):
         self.addCleanup(lambda: [s.close() for s in socks])
         t0 = time.monotonic()
         for i in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s = H.client_socket()
             s.settimeout(5)
             s.connect(self.addr)
             s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\nX-Slow-%d: " % i)

@@ -252,7 +252,7 @@ class GzipLargeTest(unittest.TestCase):
         get = req("GET", "/big.txt", (("Accept-Encoding", "gzip"),))
         socks, encodings = [], []
         for _ in range(72):
-            s = socket.socket()
+            s = H.client_socket()
             self.addCleanup(s.close)
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             s.settimeout(20)
