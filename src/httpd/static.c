@@ -26,33 +26,66 @@
  * response goes out uncompressed, which is always a valid answer to Accept-Encoding. */
 #define GZIP_MAX_STREAMS 64
 
-/* Open rel (relative, may be ".") beneath dirfd. Returns the fd or a negative errno. */
-int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel)
+/* Is the file open on fd somewhere a request may reach? The rules on request paths (no
+ * dotfile unless --dotfiles, never a temporary upload file) applied to its real path, as the
+ * kernel reports it, relative to the root; and, without --follow-symlinks, confinement to the
+ * root. Outside the root (--follow-symlinks only) the file's own name is checked. */
+static int resolved_ok(nk_httpd *srv, int fd)
 {
-    if (srv->cfg.follow_symlinks) {
-        int fd = openat(dirfd, rel, OPEN_FLAGS);
-        return fd < 0 ? -errno : fd;
-    }
-    if (srv->have_openat2) {
-        struct open_how how = {.flags = OPEN_FLAGS,
-                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-        int fd;
-        do
-            fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-        while (fd < 0 && errno == EAGAIN);
-        /* EXDEV: the path tried to leave the root; report it as absent. */
-        return fd < 0 ? (errno == EXDEV ? -ENOENT : -errno) : fd;
-    }
-    int fd = openat(dirfd, rel, OPEN_FLAGS);
-    if (fd < 0)
-        return -errno;
     char link[64], real[4096];
     snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
     ssize_t n = readlink(link, real, sizeof real - 1);
-    if (n < 0 || (size_t)n < srv->root_real_len ||
-        memcmp(real, srv->root_real, srv->root_real_len) != 0 ||
-        (real[srv->root_real_len] != '/' && (size_t)n != srv->root_real_len &&
-         srv->root_real_len != 1)) {
+    if (n < 0)
+        return 0;
+    real[n] = '\0';
+    size_t rl = srv->root_real_len;
+    const char *rel;
+    if ((size_t)n >= rl && memcmp(real, srv->root_real, rl) == 0 &&
+        (rl == 1 || real[rl] == '/' || real[rl] == '\0'))
+        rel = real + rl;
+    else if (srv->cfg.follow_symlinks)
+        rel = strrchr(real, '/') ? strrchr(real, '/') : real;
+    else
+        return 0;
+    if (*rel == '/')
+        rel++;
+    if (!srv->cfg.dotfiles && nk_http_path_has_dotfile(rel))
+        return 0;
+    return !nk_http_path_has_upload_tmp(rel);
+}
+
+/* Open rel (relative, may be ".") beneath dirfd. Returns the fd or a negative errno.
+ * rel itself has passed the request-path rules; a symbolic link on the way could still lead
+ * to a dotfile or a temporary upload file, so then the real path is checked as well. The
+ * common case, a path without links, costs one openat2 as before. */
+int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel)
+{
+    int fd;
+    if (srv->have_openat2) {
+        struct open_how how = {.flags = OPEN_FLAGS,
+                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+        do
+            fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+        while (fd < 0 && errno == EAGAIN);
+        if (fd >= 0)
+            return fd;
+        if (errno != ELOOP) /* EXDEV: the path tried to leave the root; report it as absent */
+            return errno == EXDEV ? -ENOENT : -errno;
+        /* A link on the way: open as the options say, then check where it led. */
+        if (srv->cfg.follow_symlinks) {
+            fd = openat(dirfd, rel, OPEN_FLAGS);
+        } else {
+            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+            do
+                fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
+            while (fd < 0 && errno == EAGAIN);
+        }
+    } else {
+        fd = openat(dirfd, rel, OPEN_FLAGS);
+    }
+    if (fd < 0)
+        return errno == EXDEV ? -ENOENT : -errno;
+    if (!resolved_ok(srv, fd)) {
         close(fd);
         return -ENOENT;
     }

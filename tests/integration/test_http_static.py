@@ -189,6 +189,17 @@ class PathTests(StaticBase):
                 self.assertNotIn(self.d.secret, r.body)
 
 
+    def test_symlink_to_dotfile_refused(self):
+        # The dotfile rule applies to where a link leads, not only to the request path.
+        os.symlink(".git/config", self.d.path("dotlink"))
+        os.symlink(".git", self.d.path("dotdirlink"))
+        for target in ("/dotlink", "/dotdirlink/config", "/dotdirlink/"):
+            with self.subTest(target=target):
+                r = self.fetch(target)
+                self.assertEqual(r.status, 404, r)
+                self.assertNotIn(b"GIT-CONFIG", r.body)
+
+
 class DotfilesOptionTests(StaticBase):
     server_args = ("--dotfiles",)
 
