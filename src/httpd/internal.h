@@ -323,6 +323,10 @@ void nk__fcache_free(nk_httpd *srv);
 void nk__fcache_forget(nk_httpd *srv, const char *key); /* the file at key was changed */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
+/* listing.c: render the listing of the open directory dirfd, requested as srv->path, showing
+ * only what requests for its links would be served. 0 or a negative errno. */
+int nk__listing_render(nk_httpd *srv, int dirfd, int json, nk_buf *out);
+
 /* gzip.c: a deflate stream of the body (mem, or else fd from offset 0, size bytes) that
  * nk__conn_flush turns into chunks (RFC 9112 section 7.1) when c->out runs dry. */
 int nk__gz_start(nk__conn *c, int fd, const char *mem, uint64_t size);

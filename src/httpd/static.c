@@ -230,8 +230,7 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
     nk_httpd *srv = c->srv;
     int json = query_wants_json(req);
     nk_buf_clear(&srv->body);
-    int err = nk_http_dirlist_ex(dirfd, srv->path, json, srv->cfg.dotfiles,
-                                 srv->cfg.upload ? NK_HTTP_DIRLIST_UPLOAD : 0, &srv->body);
+    int err = nk__listing_render(srv, dirfd, json, &srv->body);
     close(dirfd);
     if (err < 0)
         return respond_simple(c, nk__errno_status(err));

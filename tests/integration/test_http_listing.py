@@ -1,0 +1,259 @@
+"""netkit http serve: what listings show and what is served behind them.
+
+A listing shows only what its links would serve, and every link fetches what it names:
+temporary upload files are never listed or served (also through a symlink), the dotfile
+rule applies to where a symlink leads, refused or dangling links, names a request cannot
+carry and special files are left out. Listings are cached per directory and capped.
+"""
+import json
+import os
+import re
+import socket
+import tempfile
+import time
+import unittest
+import urllib.parse
+
+import httptest as H
+
+TMP_PREFIX = ".netkit-upload-"
+
+
+class Base(unittest.TestCase):
+    args = ()
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory(prefix="netkit-listing-")
+        self.addCleanup(self.tmp.cleanup)
+        self.base = self.tmp.name
+        self.root = os.path.join(self.base, "root")
+        os.makedirs(os.path.join(self.root, ".git"))
+        self.write(".git/config", b"[core]\nGIT-CONFIG-SECRET\n")
+        self.write("plain.txt", b"plain\n")
+        self.write(os.path.join(self.base, "outside.txt"), b"OUTSIDE-SECRET\n")
+        self.build()
+        self.srv = H.serve(self, self.root, *self.args)
+        self.host, self.port = self.srv.host_port()
+
+    def build(self):
+        pass
+
+    def write(self, rel, data):
+        p = os.path.join(self.root, rel)
+        with open(p, "wb") as f:
+            f.write(data)
+        return p
+
+    def fetch(self, target, method="GET"):
+        data = H.req(method, target, (("Connection", "close"),))
+        out, _ = H.raw_ex(self.host, self.port, data, 10)
+        resps, _ = H.parse_responses(out, [method])
+        self.assertEqual(len(resps), 1, out[:300])
+        return resps[0]
+
+    def listing(self, path="/"):
+        r = self.fetch(path)
+        self.assertEqual(r.status, 200, r)
+        return r.body.decode("utf-8")
+
+    def names_json(self, path="/"):
+        r = self.fetch(path + "?format=json")
+        self.assertEqual(r.status, 200, r)
+        return {e["name"] for e in json.loads(r.body.decode("utf-8"))}
+
+    def hrefs(self, path="/"):
+        body = self.listing(path)
+        return [h for h in re.findall(r'<a href="([^"]*)"', body) if h != "../"]
+
+    def assert_every_link_served(self, path="/"):
+        """Each link of the listing answers 200 with exactly the listed entry."""
+        for href in self.hrefs(path):
+            with self.subTest(href=href):
+                r = self.fetch(path + href)
+                self.assertEqual(r.status, 200, "%s%s listed but answered %d" %
+                                 (path, href, r.status))
+
+
+class UploadTempTests(Base):
+    """--upload --dotfiles: a body being uploaded sits in a .netkit-upload-* file."""
+    args = ("--upload", "--upload-anonymous", "--dotfiles", "-q")
+
+    def test_upload_in_progress_not_listed_or_served(self):
+        s = socket.create_connection((self.host, self.port), timeout=5)
+        self.addCleanup(s.close)
+        s.sendall(b"PUT /incoming.bin HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n"
+                  + b"PARTIAL-UPLOAD-BYTES" * 10)
+        deadline = time.monotonic() + 5
+        temps = []
+        while not temps and time.monotonic() < deadline:
+            temps = [n for n in os.listdir(self.root) if n.startswith(TMP_PREFIX)]
+            time.sleep(0.02)
+        self.assertTrue(temps, "the upload made no temporary file")
+        tmpname = temps[0]
+        os.symlink(tmpname, os.path.join(self.root, "tmplink"))
+        # dotfiles are on and listed, the temporary file is not
+        body = self.listing("/")
+        self.assertIn(".git/", body)
+        self.assertNotIn(TMP_PREFIX, body)
+        self.assertNotIn("tmplink", body)
+        names = self.names_json("/")
+        self.assertIn(".git", names)
+        self.assertFalse([n for n in names if n.startswith(TMP_PREFIX)], names)
+        self.assertNotIn("tmplink", names)
+        for target in ("/" + tmpname, "/tmplink"):
+            with self.subTest(target=target):
+                r = self.fetch(target)
+                self.assertEqual(r.status, 404, r)
+                self.assertNotIn(b"PARTIAL-UPLOAD", r.body)
+
+
+class SymlinkDotfileTests(Base):
+    """A symlink inside the root that leads to a dotfile is refused like the dotfile."""
+
+    def build(self):
+        os.symlink(".git/config", os.path.join(self.root, "dotlink"))
+        os.symlink(".git", os.path.join(self.root, "dotdirlink"))
+        os.symlink("plain.txt", os.path.join(self.root, "goodlink"))
+
+    def test_link_to_dotfile_refused(self):
+        for target in ("/dotlink", "/dotdirlink/config", "/dotdirlink/"):
+            with self.subTest(target=target):
+                r = self.fetch(target)
+                self.assertEqual(r.status, 404, r)
+                self.assertNotIn(b"GIT-CONFIG-SECRET", r.body)
+        r = self.fetch("/goodlink")
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.body, b"plain\n")
+
+    def test_listing_omits_link_to_dotfile(self):
+        names = self.names_json("/")
+        self.assertEqual(names, {"plain.txt", "goodlink"})
+        self.assert_every_link_served("/")
+
+
+class SymlinkDotfileAllowedTests(SymlinkDotfileTests):
+    args = ("--dotfiles",)
+
+    def test_link_to_dotfile_refused(self):
+        r = self.fetch("/dotlink")
+        self.assertEqual(r.status, 200)
+        self.assertIn(b"GIT-CONFIG-SECRET", r.body)
+
+    def test_listing_omits_link_to_dotfile(self):
+        self.assertEqual(self.names_json("/"),
+                         {"plain.txt", "goodlink", "dotlink", "dotdirlink", ".git"})
+        self.assert_every_link_served("/")
+
+
+class ListingContentTests(Base):
+    """Only what would be served is listed; each listed name is fetchable by its link."""
+
+    def build(self):
+        os.symlink("../outside.txt", os.path.join(self.root, "link_out"))
+        os.symlink(os.path.join(self.base, "outside.txt"), os.path.join(self.root, "abs_out"))
+        os.symlink("missing", os.path.join(self.root, "dangling"))
+        os.symlink("plain.txt", os.path.join(self.root, "link_in"))
+        os.mkfifo(os.path.join(self.root, "a-fifo"))
+        self.write("line\nfeed.txt", b"lf\n")
+        self.write("tab\there.txt", b"tab\n")
+        self.write(b"bad-\xff-utf8.txt".decode("utf-8", "surrogateescape"), b"bad\n")
+        self.write("caf\u00e9 & <b>.txt", b"utf-8 name\n")
+        self.write("100%.txt", b"percent\n")
+
+    def test_only_servable_entries_listed(self):
+        names = self.names_json("/")
+        self.assertEqual(names, {"plain.txt", "link_in", "caf\u00e9 & <b>.txt", "100%.txt"})
+        body = self.listing("/")
+        self.assertNotIn("OUTSIDE", body)
+        for name in ("link_out", "abs_out", "dangling", "a-fifo", "%0A", "%09", "feed.txt"):
+            self.assertNotIn(name, body)
+
+    def test_every_link_served(self):
+        self.assert_every_link_served("/")
+        self.assertEqual(len(self.hrefs("/")), 4)
+
+    def test_refused_names_are_refused(self):
+        # what is left out of the listing is indeed not served
+        for target in ("/link_out", "/abs_out", "/dangling", "/a-fifo", "/line%0Afeed.txt"):
+            with self.subTest(target=target):
+                self.assertIn(self.fetch(target).status, (400, 404))
+
+
+class ListingCacheTests(Base):
+    """The rendered listing is cached per directory and still follows every change."""
+
+    def test_change_seen_at_once(self):
+        # The directory changes within the same second as the cached render: never stale.
+        self.assertNotIn("new1.txt", self.names_json("/"))
+        self.listing("/")
+        self.write("new1.txt", b"1")
+        self.assertIn("new1.txt", self.names_json("/"))
+        self.assertIn("new1.txt", self.listing("/"))
+        os.unlink(os.path.join(self.root, "new1.txt"))
+        self.assertNotIn("new1.txt", self.names_json("/"))
+        self.assertNotIn("new1.txt", self.listing("/"))
+
+    def test_change_seen_after_quiet_period(self):
+        # A listing cached once the directory was quiet for a while is dropped on a change.
+        time.sleep(2.2)
+        self.assertNotIn("late.txt", self.listing("/"))
+        self.assertNotIn("late.txt", self.names_json("/"))
+        self.write("late.txt", b"late")
+        self.assertIn("late.txt", self.listing("/"))
+        self.assertIn("late.txt", self.names_json("/"))
+
+
+class BigListingTests(Base):
+    """20,000 entries: capped rendering, and a cache that makes repeats cheap."""
+    N = 20000
+
+    def build(self):
+        big = os.path.join(self.root, "big")
+        os.mkdir(big)
+        for i in range(self.N):
+            with open(os.path.join(big, "file-%05d.txt" % i), "wb"):
+                pass
+
+    def test_rows_capped_and_said(self):
+        body = self.listing("/big/")
+        rows = body.count("<tr><td><a href=\"file-")
+        self.assertEqual(rows, 10000)
+        self.assertIn("truncated", body)
+        self.assertIn("10000 more entries", body)
+        self.assertEqual(len(json.loads(self.fetch("/big/?format=json").body)), 10000)
+
+    def pipelined(self, n):
+        """n pipelined GETs of /big/ on one connection; (bytes, wall seconds, server CPU)."""
+        pids = H.proc_tree(self.srv.proc.pid)
+        cpu0, t0 = H.cpu_seconds(pids), time.monotonic()
+        s = socket.create_connection((self.host, self.port), timeout=60)
+        try:
+            s.sendall(H.req("GET", "/big/") * (n - 1)
+                      + H.req("GET", "/big/", (("Connection", "close"),)))
+            chunks = []
+            while True:
+                b = s.recv(1 << 20)
+                if not b:
+                    break
+                chunks.append(b)
+        finally:
+            s.close()
+        out = b"".join(chunks)
+        return out, time.monotonic() - t0, H.cpu_seconds(pids) - cpu0
+
+    def test_pipelined_repeats_are_cheap(self):
+        # Let the directory's times age past the cache's same-second rule.
+        time.sleep(2.2)
+        one, t_one, cpu_one = self.pipelined(1)
+        self.assertEqual(one.count(b"HTTP/1.1 200 OK\r\n"), 1)
+        out, t_all, cpu_all = self.pipelined(20)
+        self.assertEqual(out.count(b"HTTP/1.1 200 OK\r\n"), 20)
+        self.assertEqual(out.count(b"truncated"), 20)
+        print("\nlisting of %d entries: 1 request %.3f s (server CPU %.2f s), 20 pipelined "
+              "%.3f s (server CPU %.2f s)" % (self.N, t_one, cpu_one, t_all, cpu_all))
+        # Rebuilt each time, 20 answers cost about 20 renders of server CPU; cached, far less.
+        self.assertLess(cpu_all, 5 * cpu_one + 0.1,
+                        "20 listings took %.2f s of CPU, one took %.2f s" % (cpu_all, cpu_one))
+
+if __name__ == "__main__":
+    unittest.main()
