@@ -2,13 +2,14 @@
  * multipart/form-data to a directory (RFC 7578; one or more files).
  *
  * A write never leaves a partial or corrupt file visible: the body streams (as a body sink,
- * see conn.c) into a temporary file ".netkit-upload-XXXXXX" created with O_EXCL in the target's
- * own directory, which is fsynced and then renamed over the target, and the directory is
- * fsynced so the rename itself survives a crash (for PUT in the server's job thread,
+ * see conn.c) into a temporary file ".netkit-upload-PID-XXXXXX" created with O_EXCL in the
+ * target's own directory, which is fsynced and then renamed over the target, and the directory
+ * is fsynced so the rename itself survives a crash (for PUT in the server's job thread,
  * commit.c, so a slow fsync does not stall the other connections). A client that goes away, a
  * body over the limit or a full disk unlinks the temporary file and leaves the old file (or
  * nothing); after a killed server, nk_httpd_clean_uploads removes the leftovers at the next
- * start. The name starts with "." so the read side never serves or lists it.
+ * start, and after a killed worker its supervisor removes that pid's. The name starts with
+ * "." so the read side never serves or lists it.
  *
  * Paths are normalised and refused exactly as for reads (dotfiles, escapes), and the parent
  * directory is opened with openat2(RESOLVE_BENEATH), so neither ".." nor a symbolic link can
@@ -146,8 +147,12 @@ static int make_temp(nk_httpd *srv, upload *u)
             uint64_t x = ((uint64_t)getpid() << 32) ^ ++srv->upload_seq ^ (uint64_t)time(NULL);
             memcpy(rnd, &x, sizeof rnd);
         }
-        char *w = u->tmpname + sizeof TMP_PREFIX - 1;
-        memcpy(u->tmpname, TMP_PREFIX, sizeof TMP_PREFIX - 1);
+        /* ".netkit-upload-PID-XXXXXX": the pid lets the supervisor remove what a worker that
+         * died was writing (nk_httpd_clean_worker_uploads) and leave the others' alone. */
+        int head = snprintf(u->tmpname, sizeof u->tmpname, TMP_PREFIX "%d-", (int)getpid());
+        if (head < 0 || (size_t)head + sizeof rnd >= sizeof u->tmpname)
+            return -ENAMETOOLONG; /* not with Linux pids (7 digits at most) */
+        char *w = u->tmpname + head;
         for (size_t i = 0; i < sizeof rnd; i++)
             *w++ = chars[rnd[i] % (sizeof chars - 1)];
         *w = '\0';
