@@ -21,6 +21,10 @@
 #define MAX_SOCKETS 64
 #define RESTART_WINDOW_MS 10000
 #define RESTART_LIMIT 20 /* restarts within the window before the supervisor gives up */
+/* Bounds of the walk for a dead worker's temporary upload files (done on the supervisor's
+ * loop); what lies beyond waits for the clean-up at the next start. */
+#define CLEAN_MAX_DEPTH 32
+#define CLEAN_MAX_ENTRIES 100000
 
 typedef struct listener {
     nk_addr addr;     /* bound address, with the real port */
@@ -378,6 +382,19 @@ static void on_kill_timer(nk_loop *loop, nk_timer *t)
     stop_workers(t->data, SIGKILL);
 }
 
+/* A worker that did not exit cleanly may have died in the middle of uploads, whose temporary
+ * files carry its pid: remove them before its replacement starts (the other workers' stay). */
+static void clean_after_worker(server_state *s, pid_t pid, int status)
+{
+    if (!s->o->cfg.upload || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        return;
+    int n = nk_httpd_clean_worker_uploads(s->o->root, (int)pid, CLEAN_MAX_DEPTH,
+                                          CLEAN_MAX_ENTRIES);
+    if (n > 0 && !s->o->quiet)
+        fprintf(stderr, "netkit: %s: removed %d unfinished upload%s of worker %d\n", s->o->cmd,
+                n, n == 1 ? "" : "s", (int)pid);
+}
+
 static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
 {
     server_state *s = sig->data;
@@ -390,6 +407,7 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
                 if (s->pids[i] != pid)
                     continue;
                 s->pids[i] = 0;
+                clean_after_worker(s, pid, status);
                 if (!s->stopping) {
                     died = 1;
                     if (WIFSIGNALED(status))

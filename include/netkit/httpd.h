@@ -146,6 +146,13 @@ int nk_httpd_auth_verify(const char *hash, const char *password, size_t len);
  * starting the servers that may write there. Returns how many were removed, or a negative
  * error for the root. */
 int nk_httpd_clean_uploads(const char *root, unsigned max_dirs);
+/* Remove the temporary upload files of one process that died (its pid is in their names,
+ * ".netkit-upload-PID-*"), for a supervisor restarting a worker while other workers keep
+ * writing. The walk goes at most max_depth directories down and looks at most max_entries
+ * names in all; it never follows a symbolic link and removes nothing but regular files with
+ * that pid's names. Returns how many were removed, or a negative error for the root. */
+int nk_httpd_clean_worker_uploads(const char *root, int pid, unsigned max_depth,
+                                  unsigned max_entries);
 
 typedef struct nk_httpd_stats {
     uint64_t requests;
