@@ -84,6 +84,7 @@ void nk__fcache_clear(nk_httpd *srv)
 
 void nk__fcache_free(nk_httpd *srv)
 {
+    nk__listing_cache_free(srv); /* the other per-worker cache of rendered pages */
     nk__fcache_clear(srv);
     free(srv->fcache);
     srv->fcache = NULL;

@@ -195,6 +195,7 @@ struct nk_httpd {
     nk__file **fcache;      /* open-file cache slots (fcache.c) */
     unsigned fcache_count, fcache_max;
     size_t fcache_bytes;    /* memory held by small-file bodies */
+    struct nk__lcache *lcache; /* rendered directory listings (listing.c), NULL until used */
     unsigned gz_streams;    /* --gzip streams in flight (each holds ~330 KiB of zlib state) */
     unsigned long fd_limit; /* RLIMIT_NOFILE when the engine started */
     unsigned peak_conns;    /* since the last heap trim */
@@ -323,9 +324,12 @@ void nk__fcache_free(nk_httpd *srv);
 void nk__fcache_forget(nk_httpd *srv, const char *key); /* the file at key was changed */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
-/* listing.c: render the listing of the open directory dirfd, requested as srv->path, showing
- * only what requests for its links would be served. 0 or a negative errno. */
-int nk__listing_render(nk_httpd *srv, int dirfd, int json, nk_buf *out);
+/* listing.c: the listing of the open directory dirfd, requested as srv->path, showing only
+ * what requests for its links would be served: from the worker's cache while the directory
+ * is unchanged, else rendered now. *body stays valid until the next call into the engine
+ * (nk__respond copies what the socket does not take at once). 0 or a negative errno. */
+int nk__listing_get(nk_httpd *srv, int dirfd, int json, const char **body, size_t *len);
+void nk__listing_cache_free(nk_httpd *srv);
 
 /* gzip.c: a deflate stream of the body (mem, or else fd from offset 0, size bytes) that
  * nk__conn_flush turns into chunks (RFC 9112 section 7.1) when c->out runs dry. */

@@ -229,15 +229,17 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
 {
     nk_httpd *srv = c->srv;
     int json = query_wants_json(req);
-    nk_buf_clear(&srv->body);
-    int err = nk__listing_render(srv, dirfd, json, &srv->body);
+    const char *body = NULL;
+    size_t len = 0;
+    int err = nk__listing_get(srv, dirfd, json, &body, &len);
     close(dirfd);
     if (err < 0)
         return respond_simple(c, nk__errno_status(err));
     nk__resp r;
     nk__resp_init(&r, 200);
     r.content_type = json ? "application/json" : "text/html; charset=utf-8";
-    nk__resp_body_scratch(&r, srv);
+    r.mem_body = body; /* the cached page, or the one just rendered in srv->body */
+    r.content_length = len;
     r.no_body = req->method == NK_HTTP_HEAD;
     r.extra_headers = "Cache-Control: no-cache\r\n";
     return nk__respond(c, &r);
