@@ -39,6 +39,7 @@ typedef struct nk_httpd_counters {
     uint64_t bytes_sent;        /* what write/sendmsg/sendfile returned */
     uint64_t started;           /* Unix time the engine started */
     uint64_t pid;               /* the process of the engine */
+    uint64_t listings_rendered; /* directory listings built (not answered from the cache) */
 } nk_httpd_counters;
 
 typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_format;

@@ -176,6 +176,7 @@ int nk__listing_get(nk_httpd *srv, int dirfd, int json, const char **body, size_
     int r = listing_render(srv, dirfd, json, &srv->body);
     if (r < 0)
         return r;
+    NK__COUNT(srv, listings_rendered, 1);
     *body = nk_buf_rptr(&srv->body);
     *len = nk_buf_len(&srv->body);
     if (quiet(&st) && *len <= LCACHE_PAGE_MAX)

@@ -43,6 +43,7 @@ static void sum_into(nk_httpd_counters *sum, const nk_httpd_counters *c)
     for (int k = 0; k < 5; k++)
         sum->status[k] += get(&c->status[k]);
     sum->bytes_sent += get(&c->bytes_sent);
+    sum->listings_rendered += get(&c->listings_rendered);
 }
 
 static int query_has(const nk_http_request *req, const char *kv)
@@ -62,13 +63,15 @@ static void json_counters(nk_buf *b, const nk_httpd_counters *c)
 {
     nk_buf_printf(b, "\"connections_open\":%llu,\"connections_total\":%llu,"
                      "\"requests_total\":%llu,\"requests_by_class\":{\"1xx\":%llu,\"2xx\":%llu,"
-                     "\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},\"bytes_sent\":%llu",
+                     "\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},\"bytes_sent\":%llu,"
+                     "\"listings_rendered\":%llu",
                   (unsigned long long)get(&c->connections_open),
                   (unsigned long long)get(&c->connections_total),
                   (unsigned long long)get(&c->requests_total),
                   (unsigned long long)get(&c->status[0]), (unsigned long long)get(&c->status[1]),
                   (unsigned long long)get(&c->status[2]), (unsigned long long)get(&c->status[3]),
-                  (unsigned long long)get(&c->status[4]), (unsigned long long)get(&c->bytes_sent));
+                  (unsigned long long)get(&c->status[4]), (unsigned long long)get(&c->bytes_sent),
+                  (unsigned long long)get(&c->listings_rendered));
 }
 
 static void render_json(nk_httpd *srv, nk_buf *b, const nk_httpd_counters *all, unsigned n,
@@ -113,6 +116,10 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
                       (unsigned long long)sum->status[k]);
     prom_metric(b, "netkit_http_sent_bytes_total", "counter", "Bytes written to client sockets.");
     nk_buf_printf(b, "netkit_http_sent_bytes_total %llu\n", (unsigned long long)sum->bytes_sent);
+    prom_metric(b, "netkit_http_listings_rendered_total", "counter",
+                "Directory listings built (not answered from the listing cache).");
+    nk_buf_printf(b, "netkit_http_listings_rendered_total %llu\n",
+                  (unsigned long long)sum->listings_rendered);
     prom_metric(b, "netkit_http_uptime_seconds", "gauge", "Seconds since this worker started.");
     nk_buf_printf(b, "netkit_http_uptime_seconds %llu\n",
                   (unsigned long long)(now - get(&srv->ctr->started)));

@@ -30,7 +30,7 @@
 #include <unistd.h>
 #include <linux/openat2.h>
 
-#define TMP_PREFIX ".netkit-upload-"
+#define TMP_PREFIX NK_HTTP_UPLOAD_TMP_PREFIX
 #define MAX_FILES 1000 /* files per multipart POST: each costs descriptors and fsyncs */
 
 /* A multipart part whose bytes are all in its temporary file, waiting for the whole form:
@@ -290,8 +290,8 @@ static int preconditions(const nk_http_request *req, const struct stat *st, uplo
         return 0;
     }
     char etag[NK_HTTP_ETAG_MAX];
-    nk_http_etag(etag, sizeof etag, (uint64_t)st->st_ino, (uint64_t)st->st_size,
-                 (int64_t)st->st_mtim.tv_sec, st->st_mtim.tv_nsec);
+    nk_http_file_etag(etag, sizeof etag, (uint64_t)st->st_size, (int64_t)st->st_mtim.tv_sec,
+                      st->st_mtim.tv_nsec);
     nk_http_cond_input cond = {
         .method = req->method,
         .if_match = im ? im->value : (nk_str){NULL, 0},
@@ -313,6 +313,10 @@ static int target_path(nk_httpd *srv, const nk_http_request *req, char *out, siz
     if (n < 0)
         return 400;
     if (!srv->cfg.dotfiles && nk_http_path_has_dotfile(out))
+        return 403;
+    /* Another upload's temporary file is never a target, whatever the options: writing or
+     * deleting it would corrupt or cancel that upload. */
+    if (nk_http_path_has_upload_tmp(out))
         return 403;
     return 0;
 }
@@ -563,7 +567,8 @@ static int form_filename(nk_httpd *srv, const char *in, char *out, size_t outlen
     for (size_t i = 0; i < n; i++)
         if ((unsigned char)base[i] < 0x20 || base[i] == 0x7f)
             return 400;
-    if (base[0] == '.' && !srv->cfg.dotfiles)
+    if ((base[0] == '.' && !srv->cfg.dotfiles) ||
+        strncmp(base, TMP_PREFIX, sizeof TMP_PREFIX - 1) == 0)
         return 403;
     memcpy(out, base, n + 1);
     return 0;
