@@ -340,7 +340,10 @@ static int refuse(nk__conn *c, int status)
     c->close_after = 1;
     c->linger_needed = 1;
     c->x->head_len = 0;
-    c->srv->req_is_head = 0;
+    /* A client that sent HEAD reads no body after the head, whatever else was wrong with its
+     * request (as nginx, which knows the method before the rest of the line fails). */
+    const nk_buf *in = &c->x->in;
+    c->srv->req_is_head = nk_buf_len(in) >= 5 && memcmp(nk_buf_rptr(in), "HEAD ", 5) == 0;
     set_log_raw(c);
     nk_buf_clear(&c->x->in);
     return nk__respond_error(c, status, NULL);

@@ -15,6 +15,8 @@
  */
 #include "internal.h"
 
+#define GZIP_MEMBER_MIN 20 /* bytes of the smallest valid gzip file */
+
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -198,8 +200,10 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
         struct stat gst;
         /* A sidecar older than its file is stale: the file was edited or uploaded since,
          * and sending the sidecar would serve the old content to gzip clients only. */
+        /* Shorter than the smallest gzip member (10-byte header, an empty deflate block,
+         * 8-byte trailer) it cannot be one: an empty or cut sidecar is no representation. */
         if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode) &&
-            !timespec_older(&gst.st_mtim, &st->st_mtim))
+            gst.st_size >= GZIP_MEMBER_MIN && !timespec_older(&gst.st_mtim, &st->st_mtim))
             rep_fill(srv, &f->gz, gzfd, &gst);
         else if (gzfd >= 0)
             close(gzfd);

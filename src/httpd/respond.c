@@ -412,8 +412,8 @@ int nk__respond_error(nk__conn *c, int status, const char *detail)
         r.extra_headers = "WWW-Authenticate: Basic realm=\"netkit\", charset=\"UTF-8\"\r\n";
     else if (status == 429)
         r.extra_headers = "Retry-After: 60\r\n"; /* RFC 6585 section 4; auth.c's window */
-    /* A HEAD answer never has a body (RFC 9110 section 9.3.2), an error included; a request
-     * refused before it could be parsed is not known to be HEAD (refuse clears the flag). */
+    /* A HEAD answer never has a body (RFC 9110 section 9.3.2), an error included (refuse
+     * sets the flag from the method as sent when the rest of the request failed). */
     if (srv->req_is_head)
         r.no_body = 1;
     return nk__respond(c, &r);

@@ -300,16 +300,19 @@ class RequestLineTests(unittest.TestCase):
         return resps[0]
 
     def test_long_lines_within_the_limit_are_served(self):
-        for length in (1000, 4000, 8000, 8192, 12000):
+        # RFC 9112 section 3 recommends at least 8000 octets; the line limit is 8192 with
+        # its CRLF (nginx's large header buffer), capped by --max-header-bytes.
+        for length in (1000, 4000, 8000, 8190):
             with self.subTest(length=length):
                 self.assertEqual(len(line_of(length)), length)
                 r = self.send_line(self.default, line_of(length))
                 self.assertEqual((r.status, r.body), (200, b"hello, world\n"),
-                                 "a %d-octet request line under the 16384-byte head limit"
+                                 "a %d-octet request line under the 8192-octet line limit"
                                  % length)
 
     def test_414_only_beyond_the_configured_limit(self):
-        for addr, length in ((self.default, 17000), (self.default, 40000),
+        for addr, length in ((self.default, 8191), (self.default, 12000),
+                             (self.default, 17000), (self.default, 40000),
                              (self.small, 5000), (self.small, 8000)):
             with self.subTest(limit="default" if addr == self.default else 4096,
                               length=length):
