@@ -18,6 +18,7 @@
 #ifndef NETKIT_LOOP_H
 #define NETKIT_LOOP_H
 
+#include <signal.h> /* sigset_t (POSIX) */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -82,8 +83,11 @@ enum {
  * error, never a silent fallback. */
 int nk_loop_new(const char *backend, nk_loop **out);
 
-/* Free a loop. Watchers still active are simply forgotten; the caller owns their memory and fds. */
-void nk_loop_free(nk_loop *loop);
+/* Free a loop. Watchers still active are simply forgotten; the caller owns their memory and fds.
+ * Returns 0 (also for NULL), or -EBUSY without touching anything when called while the loop is
+ * running, i.e. from inside one of its callbacks: call nk_loop_stop() there and free the loop
+ * after nk_loop_run() has returned. */
+int nk_loop_free(nk_loop *loop);
 
 /* Run the loop. Returns 0 when stopped or idle, a negative error if the backend's wait failed.
  * "Active" means: a started nk_io, timer, signal or defer that has not been unref'd. */
@@ -120,7 +124,20 @@ void *nk_loop_data(const nk_loop *loop);
  * nk_io_start on an active watcher changes its interest (modify).
  * Errors: -EEXIST (another watcher has this fd), -EBADF (fd < 0), -ERANGE (select: fd >=
  * FD_SETSIZE), -ENOTSUP (NK_EDGE on a backend without it), -ENOMEM. Interest changes are
- * applied in one batch right before the next wait. */
+ * applied in one batch right before the next wait.
+ *
+ * Stop a watcher before closing its fd. If you don't, the kernel may hand the number to the next
+ * file opened, and what the forgotten watcher sees until then depends on the backend (epoll:
+ * nothing, the kernel dropped the closed file; poll and select: NK_ERROR while the number is
+ * free, then the events of whatever file gets it). What is defined, on every backend: when
+ * nk_io_start is called for a watcher on that number and the number now names another file
+ * (compared by device and inode, recorded when the old watcher was started), the old watcher is
+ * stopped by the loop, without a callback (nk_io_active turns false, so, as for any started
+ * watcher, its memory must still be valid until then), and the new watcher gets exactly the new
+ * file's events. The same file put back on the number
+ * (dup2 of a duplicate) is still the old watcher's: -EEXIST. Known limit (epoll): if the old
+ * file is still open elsewhere (a duplicate, a forked child), epoll keeps its registration and
+ * may report that file's readiness on the number; stopping before closing avoids all of this. */
 void nk_io_init(nk_io *io, int fd, nk_io_cb cb, void *data);
 int nk_io_start(nk_loop *loop, nk_io *io, unsigned events);
 void nk_io_stop(nk_loop *loop, nk_io *io);
@@ -137,10 +154,22 @@ static inline int nk_timer_active(const nk_timer *t) { return t->slot != SIZE_MA
 /* ---- Signals ------------------------------------------------------------------------------
  * The signal is blocked for the calling thread and delivered as a loop event (never inside a
  * signal handler). Several watchers may watch one signal; each is called once per delivery.
- * When the last watcher of a signal stops, it is unblocked again. */
+ * When the last watcher of a signal stops, it is unblocked again.
+ *
+ * Children inherit the blocked mask across fork and exec: a program started while the loop
+ * watches SIGTERM or SIGINT would start with them blocked and ignore them. Start children with
+ * the mask from nk_loop_child_sigmask. */
 void nk_signal_init(nk_signal *s, nk_signal_cb cb, void *data);
 int nk_signal_start(nk_loop *loop, nk_signal *s, int signum);
 void nk_signal_stop(nk_loop *loop, nk_signal *s);
+
+/* The signal mask a child process should start with: the calling thread's mask minus the
+ * signals this loop blocked for its watchers (a signal that was already blocked before the loop
+ * watched it stays blocked). Call it in the parent before fork, then in the child
+ * sigprocmask(SIG_SETMASK, out, NULL) before exec (async-signal-safe); or hand it to
+ * posix_spawnattr_setsigmask with POSIX_SPAWN_SETSIGMASK. The loop's signalfd is close-on-exec.
+ * Returns 0 or a negative errno. */
+int nk_loop_child_sigmask(const nk_loop *loop, sigset_t *out);
 
 /* ---- Deferred callbacks -------------------------------------------------------------------
  * Called once on the next loop iteration (before waiting for I/O, which then does not block).

@@ -5,7 +5,8 @@
  *   so a reused fd number gets ENOENT on MOD (retried as ADD), and a registration that survived
  *   gets EEXIST on ADD (retried as MOD). DEL of an fd already closed (EBADF/ENOENT) is fine.
  * - Regular files and directories refuse epoll with EPERM although poll and select report them
- *   always ready. They are kept in a side list and reported ready on every wait, as poll would.
+ *   always ready. They are kept in a side list and reported ready on every wait, as poll would;
+ *   a change to such an fd asks epoll again, as the number may name a socket by now.
  * - EPOLLERR and EPOLLHUP arrive whether asked for or not; they become NK_ERROR plus the
  *   requested READ/WRITE bits, which travel in the event's data next to the fd.
  * - Level-triggered by default; NK_EDGE adds EPOLLET.
@@ -93,11 +94,13 @@ static int nk_epoll_update(void *state, int fd, unsigned old_events, unsigned ne
     nk_epoll_state *s = state;
     int fi = s->nfiles ? nk_epoll_find_file(s, fd) : -1;
     if (fi >= 0) {
+        /* The number may have been closed and given to a socket since (the core then starts a
+         * new watcher on it): only a file that epoll still refuses stays always ready. One
+         * epoll_ctl per change of a regular file's interest, which is rare. */
+        s->files[fi] = s->files[--s->nfiles];
         if (new_events == 0)
-            s->files[fi] = s->files[--s->nfiles];
-        else
-            s->files[fi].events = new_events;
-        return 0;
+            return 0;
+        old_events = 0;
     }
     if (new_events == 0) {
         struct epoll_event dummy = {0}; /* kernels before 2.6.9 wanted non-NULL */

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "loop/loop_internal.h"
@@ -45,20 +46,26 @@ int nk_loop_new(const char *backend, nk_loop **out)
     return 0;
 }
 
-void nk_loop_free(nk_loop *loop)
+int nk_loop_free(nk_loop *loop)
 {
     if (loop == NULL)
-        return;
+        return 0;
+    /* nk_loop_run is still on the stack and would touch the freed tables when the callback
+     * returns: refuse, the caller stops the loop and frees it after nk_loop_run returns. */
+    if (loop->running > 0)
+        return -EBUSY;
     /* Watchers are the caller's and may already be gone: only the loop's own memory, the
      * signalfd and the signal mask are touched here. */
     nk__signals_free(loop);
     nk__timers_free(loop);
     loop->be->destroy(loop->bstate);
     free(loop->fds);
+    free(loop->ids);
     free(loop->changes);
     free(loop->fired);
     free(loop->fired_gen);
     free(loop);
+    return 0;
 }
 
 void nk_loop_stop(nk_loop *loop)
@@ -114,13 +121,17 @@ static int nk_fds_grow(nk_loop *loop, int fd)
         ncap *= 2;
     if (ncap > INT_MAX)
         return -ENOMEM;
-    /* Grow all four together; whichever realloc succeeds is kept, so a failure leaves every
+    /* Grow all five together; whichever realloc succeeds is kept, so a failure leaves every
      * array at least at the old capacity and the loop consistent. */
     nk__fdent *nf = realloc(loop->fds, ncap * sizeof *nf);
     if (nf == NULL)
         return -ENOMEM;
     memset(nf + loop->nfds, 0, (ncap - (size_t)loop->nfds) * sizeof *nf);
     loop->fds = nf;
+    nk__fdid *ni = realloc(loop->ids, ncap * sizeof *ni);
+    if (ni == NULL)
+        return -ENOMEM;
+    loop->ids = ni;
     int *nc = realloc(loop->changes, ncap * sizeof *nc);
     if (nc == NULL)
         return -ENOMEM;
@@ -144,6 +155,28 @@ static void nk_queue_change(nk_loop *loop, int fd)
         e->queued = 1;
         loop->changes[loop->nchanges++] = fd;
     }
+}
+
+/* One fstat per watcher start from inactive (never per modify or per event): the identity
+ * nk_fd_reused compares against. Device and inode name the file, not the open description, so
+ * a duplicate of the same file put back on the number counts as the same. */
+static void nk_fd_remember(nk_loop *loop, int fd)
+{
+    struct stat st;
+    nk__fdid *id = &loop->ids[fd];
+    id->known = fstat(fd, &st) == 0;
+    id->dev = id->known ? st.st_dev : 0;
+    id->ino = id->known ? st.st_ino : 0;
+}
+
+/* Only asked when a start meets another started watcher on fd (a caller bug either way). */
+static int nk_fd_reused(const nk_loop *loop, int fd)
+{
+    struct stat st;
+    const nk__fdid *id = &loop->ids[fd];
+    if (fstat(fd, &st) != 0)
+        return 0; /* nothing open there now: no new file to hand the number to */
+    return !id->known || id->dev != st.st_dev || id->ino != st.st_ino;
 }
 
 void nk_io_init(nk_io *io, int fd, nk_io_cb cb, void *data)
@@ -174,9 +207,17 @@ int nk_io_start(nk_loop *loop, nk_io *io, unsigned events)
     if (rc < 0)
         return rc;
     nk__fdent *e = &loop->fds[io->fd];
-    if (e->io != NULL && e->io != io)
-        return -EEXIST;
+    if (e->io != NULL && e->io != io) {
+        if (!nk_fd_reused(loop, io->fd))
+            return -EEXIST;
+        /* Its fd was closed without nk_io_stop and the number now names another file: the old
+         * watcher can never see its own file again, so the loop stops it here. No callback:
+         * its owner already closed the fd, and an error handler that ran now would clean up
+         * twice or close(io->fd), which is the new file's descriptor. */
+        nk_io_stop(loop, e->io);
+    }
     if (e->io == NULL) {
+        nk_fd_remember(loop, io->fd);
         e->io = io;
         loop->io_active++;
     }
@@ -328,6 +369,7 @@ int nk_loop_run(nk_loop *loop, int mode)
     if (mode != NK_RUN_DEFAULT && mode != NK_RUN_ONCE && mode != NK_RUN_NOWAIT)
         return -EINVAL;
     int rc = 0;
+    loop->running++;
     loop->now = nk_monotonic_ms();
     for (;;) {
         int ran = nk__timers_run(loop);
@@ -358,5 +400,6 @@ int nk_loop_run(nk_loop *loop, int mode)
             break;
     }
     loop->stop = 0;
+    loop->running--;
     return rc;
 }

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <netkit/loop.h>
 
@@ -18,6 +19,16 @@ typedef struct {
     unsigned char queued;  /* already in the change queue */
     unsigned char stopped; /* stopped since the last batch: the fd may have been reused */
 } nk__fdent;
+
+/* The file an fd slot's watcher was started on, as fstat saw it then (once per start from
+ * inactive, never per event). It tells a number that was closed without nk_io_stop and handed
+ * to another file from a second watcher on the same file (-EEXIST). Kept out of nk__fdent so
+ * dispatch touches no more memory than before. */
+typedef struct {
+    dev_t dev;
+    ino_t ino;
+    int known; /* 0: the fd was not open at start time */
+} nk__fdid;
 
 typedef struct {
     int fd; /* signalfd, -1 until the first nk_signal_start */
@@ -35,10 +46,12 @@ struct nk_loop {
     void *data;
     uint64_t now;
     int stop;
+    int running; /* nesting depth of nk_loop_run: nk_loop_free refuses while non-zero */
 
-    /* fd table; changes[], fired[] and fired_gen[] have the same capacity, so queueing a change
-     * (at most once per fd) never allocates and nk_io_stop cannot fail. */
+    /* fd table; ids[], changes[], fired[] and fired_gen[] have the same capacity, so queueing a
+     * change (at most once per fd) never allocates and nk_io_stop cannot fail. */
     nk__fdent *fds;
+    nk__fdid *ids;
     int nfds;
     int *changes;
     int nchanges;

@@ -8,7 +8,8 @@
  * unblocked again unless it was blocked before we started.
  *
  * Limits: the mask is per thread, so other threads of the process should block the signal too,
- * and one signal should be watched by one loop per thread at a time.
+ * and one signal should be watched by one loop per thread at a time. Children inherit the
+ * blocked mask: nk_loop_child_sigmask gives the mask to start them with.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -173,6 +174,22 @@ void nk_signal_stop(nk_loop *loop, nk_signal *s)
     nk_signal_release(st, signum);
     if (st->count == 0)
         nk_io_stop(loop, &st->io);
+}
+
+/* A value rather than an action in the child (an nk_loop_fork_child that changed the mask and
+ * closed the signalfd after fork): it is computed in the parent, so the child of a threaded
+ * program needs only sigprocmask, which is async-signal-safe, before exec; the same mask serves
+ * posix_spawn (POSIX_SPAWN_SETSIGMASK) and vfork, where no code of ours may run in the child;
+ * and the signalfd needs nothing, it is close-on-exec. */
+int nk_loop_child_sigmask(const nk_loop *loop, sigset_t *out)
+{
+    int rc = pthread_sigmask(SIG_BLOCK, NULL, out);
+    if (rc != 0)
+        return -rc;
+    for (int signum = 1; signum < NSIG; signum++)
+        if (sigismember(&loop->sig.blocked_by_us, signum) == 1)
+            sigdelset(out, signum);
+    return 0;
 }
 
 void nk__signals_free(nk_loop *loop)

@@ -1,5 +1,5 @@
-/* Event loop: signals, deferred callbacks, run modes, stops across watchers and freeing a loop
- * with watchers still active. */
+/* Event loop: signals (and the mask children inherit), deferred callbacks, run modes, stops
+ * across watchers, and freeing a loop with watchers still active or from inside a callback. */
 #include "loop_fixture.h"
 
 /* ---- signals ---------------------------------------------------------------------------- */
@@ -125,6 +125,74 @@ static void test_signal_child_and_hup(void **state)
     nk_signal_stop(loop, &sc);
     nk_signal_stop(loop, &sh);
     nk_loop_free(loop);
+}
+
+/* A child started with fork+exec inherits the blocked mask, so a signal the loop blocked for its
+ * signalfd would stay blocked (and a child shell would ignore SIGTERM or Ctrl-C). The loop
+ * tells which mask a child should get: the caller's, minus what the loop itself blocked. */
+static void test_signal_child_mask(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    sigset_t two, saved;
+    sigemptyset(&two);
+    sigaddset(&two, SIGUSR2);
+    /* Blocked by the program before the loop watched it: the child keeps it blocked. */
+    assert_int_equal(pthread_sigmask(SIG_BLOCK, &two, &saved), 0);
+    sig_rec r1 = {0}, r2 = {0};
+    nk_signal s1, s2;
+    nk_signal_init(&s1, sig_cb, &r1);
+    nk_signal_init(&s2, sig_cb, &r2);
+    assert_int_equal(nk_signal_start(loop, &s1, SIGUSR1), 0);
+    assert_int_equal(nk_signal_start(loop, &s2, SIGUSR2), 0);
+    assert_true(is_blocked(SIGUSR1));
+    sigset_t child;
+    assert_int_equal(nk_loop_child_sigmask(loop, &child), 0);
+
+    int out[2];
+    assert_int_equal(pipe(out), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        /* Only async-signal-safe calls between fork and exec. */
+        sigset_t cur;
+        if (sigprocmask(SIG_SETMASK, &child, NULL) != 0 || sigprocmask(SIG_BLOCK, NULL, &cur) != 0)
+            _exit(10);
+        if (sigismember(&cur, SIGUSR1))
+            _exit(11);
+        if (!sigismember(&cur, SIGUSR2))
+            _exit(12);
+        if (dup2(out[1], STDOUT_FILENO) < 0)
+            _exit(13);
+        /* grep itself, not through a shell: dash empties its mask at startup and would hide
+         * an inherited block. */
+        execl("/bin/grep", "grep", "^SigBlk:", "/proc/self/status", (char *)NULL);
+        _exit(14);
+    }
+    close(out[1]);
+    char buf[256];
+    size_t len = 0;
+    ssize_t n;
+    while (len < sizeof buf - 1 && (n = read(out[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(out[0]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    /* What the exec'd program really runs with: SigBlk is a hex mask, bit (signum - 1). */
+    unsigned long long blk = 0;
+    assert_int_equal(sscanf(buf, "SigBlk: %llx", &blk), 1);
+    assert_false(blk & (1ull << (SIGUSR1 - 1)));
+    assert_true(blk & (1ull << (SIGUSR2 - 1)));
+
+    nk_signal_stop(loop, &s1);
+    nk_signal_stop(loop, &s2);
+    nk_loop_free(loop);
+    assert_false(is_blocked(SIGUSR1));
+    assert_true(is_blocked(SIGUSR2)); /* still the program's own block */
+    assert_int_equal(pthread_sigmask(SIG_SETMASK, &saved, NULL), 0);
 }
 
 /* ---- deferred callbacks ----------------------------------------------------------------- */
@@ -342,6 +410,70 @@ static void test_free_with_active(void **state)
     close(sv[1]);
 }
 
+/* Freeing the loop from inside one of its callbacks would pull the loop out from under
+ * nk_loop_run: it is refused with -EBUSY, and the loop keeps working. */
+typedef struct {
+    int calls;
+    int rc;
+} free_rec;
+
+static void free_in_timer_cb(nk_loop *loop, nk_timer *t)
+{
+    free_rec *r = t->data;
+    r->calls++;
+    r->rc = nk_loop_free(loop);
+}
+
+static void free_in_io_cb(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)events;
+    free_rec *r = io->data;
+    r->calls++;
+    r->rc = nk_loop_free(loop);
+    nk_io_stop(loop, io);
+}
+
+static void free_in_defer_cb(nk_loop *loop, nk_defer *d)
+{
+    free_rec *r = d->data;
+    r->calls++;
+    r->rc = nk_loop_free(loop);
+}
+
+static void test_free_inside_callback(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    int sv[2];
+    make_pair(sv);
+    free_rec rt = {0, 1}, ri = {0, 1}, rd = {0, 1};
+    nk_timer t;
+    nk_io io;
+    nk_defer d;
+    nk_timer_init(&t, free_in_timer_cb, &rt);
+    nk_io_init(&io, sv[0], free_in_io_cb, &ri);
+    nk_defer_init(&d, free_in_defer_cb, &rd);
+    assert_int_equal(nk_timer_start(loop, &t, 0, 0), 0);
+    assert_int_equal(nk_io_start(loop, &io, NK_WRITE), 0);
+    nk_defer_start(loop, &d);
+    assert_int_equal(nk_loop_run(loop, NK_RUN_DEFAULT), 0);
+    assert_int_equal(rt.calls, 1);
+    assert_int_equal(ri.calls, 1);
+    assert_int_equal(rd.calls, 1);
+    assert_int_equal(rt.rc, -EBUSY);
+    assert_int_equal(ri.rc, -EBUSY);
+    assert_int_equal(rd.rc, -EBUSY);
+    /* Still a working loop, and free once it has returned. */
+    assert_int_equal(nk_timer_start(loop, &t, 0, 0), 0);
+    assert_int_equal(nk_loop_run(loop, NK_RUN_DEFAULT), 0);
+    assert_int_equal(rt.calls, 2);
+    assert_int_equal(rt.rc, -EBUSY);
+    assert_int_equal(nk_loop_free(loop), 0);
+    assert_int_equal(nk_loop_free(NULL), 0);
+    close(sv[0]);
+    close(sv[1]);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -349,10 +481,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_signal_basic, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signal_stop_in_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_signal_child_and_hup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_signal_child_mask, setup, teardown),
         cmocka_unit_test_setup_teardown(test_defer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_run_modes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cross_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_with_active, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_free_inside_callback, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

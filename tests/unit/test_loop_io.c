@@ -1,5 +1,6 @@
 /* Event loop: the backend registry and I/O watchers (readiness, modify, stop inside callbacks,
- * descriptor reuse, errors, hang-ups, select's FD_SETSIZE limit, edge-triggered epoll). */
+ * descriptor reuse, fds closed without a stop, errors, hang-ups, select's FD_SETSIZE limit,
+ * edge-triggered epoll). */
 #include "loop_fixture.h"
 
 #include <limits.h>
@@ -353,6 +354,123 @@ static void test_io_fd_reuse_in_callback(void **state)
     close(c.new_writer);
 }
 
+/* Closing an fd without stopping its watcher is a caller bug, but its outcome is defined: when
+ * another file gets the number and a watcher is started on it, the loop stops the stale watcher
+ * (it never sees the new file's events) and the new one works, on every backend. epoll would
+ * otherwise have forgotten the closed file, and poll/select would hand the new file's events to
+ * the old watcher. */
+static void reopen_on(int num, int sv[2])
+{
+    make_pair(sv);
+    if (sv[1] == num) { /* the two ends are alike: let the end on num be sv[0] */
+        sv[1] = sv[0];
+        sv[0] = num;
+    }
+    if (sv[0] != num) {
+        assert_int_equal(dup2(sv[0], num), num);
+        close(sv[0]);
+        sv[0] = num;
+    }
+}
+
+static void test_io_close_without_stop(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    for (int registered = 0; registered < 2; registered++) {
+        int old[2], fresh[2];
+        make_pair(old);
+        int num = old[0];
+        io_rec ra = {0}, rb = {0};
+        nk_io a, b;
+        nk_io_init(&a, num, rec_cb, &ra);
+        assert_int_equal(nk_io_start(loop, &a, NK_READ), 0);
+        if (registered) /* else the close happens while A's registration is still queued */
+            assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+        close(num); /* the bug under test: no nk_io_stop(loop, &a) first */
+        close(old[1]);
+        reopen_on(num, fresh);
+
+        nk_io_init(&b, num, rec_cb, &rb);
+        assert_int_equal(nk_io_start(loop, &b, NK_READ), 0);
+        assert_false(nk_io_active(&a)); /* stopped by the loop */
+        assert_true(nk_io_active(&b));
+        assert_int_equal(nk_loop_active(loop), 1);
+        assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+        assert_int_equal(rb.calls, 0);
+        put_byte(fresh[1]);
+        assert_false(run_once(loop));
+        assert_int_equal(rb.calls, 1);
+        assert_int_equal(rb.last, NK_READ);
+        assert_int_equal(ra.calls, 0);
+        nk_io_stop(loop, &a); /* already stopped: harmless, and must not disturb B */
+        assert_false(run_once(loop)); /* still readable: level-triggered */
+        assert_int_equal(rb.calls, 2);
+        assert_int_equal(ra.calls, 0);
+        nk_io_stop(loop, &b);
+        assert_int_equal(nk_loop_active(loop), 0);
+        close(fresh[0]);
+        close(fresh[1]);
+    }
+
+    /* A regular file (always ready; epoll keeps it beside its set) replaced by a socket: the
+     * socket must be really watched, not reported ready because the number once was a file. */
+    {
+        FILE *f = tmpfile();
+        assert_non_null(f);
+        int num = dup(fileno(f)), fresh[2];
+        assert_true(num >= 0);
+        fclose(f);
+        io_rec ra = {0}, rb = {0};
+        nk_io a, b;
+        nk_io_init(&a, num, rec_cb, &ra);
+        assert_int_equal(nk_io_start(loop, &a, NK_READ), 0);
+        assert_false(run_once(loop));
+        assert_int_equal(ra.calls, 1);
+        close(num);
+        reopen_on(num, fresh);
+        nk_io_init(&b, num, rec_cb, &rb);
+        assert_int_equal(nk_io_start(loop, &b, NK_READ), 0);
+        assert_false(nk_io_active(&a));
+        assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+        assert_int_equal(rb.calls, 0);
+        put_byte(fresh[1]);
+        assert_false(run_once(loop));
+        assert_int_equal(rb.calls, 1);
+        assert_int_equal(rb.last, NK_READ);
+        assert_int_equal(ra.calls, 1);
+        nk_io_stop(loop, &b);
+        close(fresh[0]);
+        close(fresh[1]);
+    }
+
+    /* The same file back on the number (through a duplicate) is not a new file: the first
+     * watcher keeps it, a second one is refused as for any fd that already has a watcher. */
+    int sv[2];
+    make_pair(sv);
+    int num = sv[0], keep = dup(sv[0]);
+    assert_true(keep >= 0);
+    io_rec ra = {0}, rb = {0};
+    nk_io a, b;
+    nk_io_init(&a, num, rec_cb, &ra);
+    assert_int_equal(nk_io_start(loop, &a, NK_READ), 0);
+    assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+    close(num);
+    assert_int_equal(dup2(keep, num), num);
+    nk_io_init(&b, num, rec_cb, &rb);
+    assert_int_equal(nk_io_start(loop, &b, NK_READ), -EEXIST);
+    assert_true(nk_io_active(&a));
+    put_byte(sv[1]);
+    assert_false(run_once(loop));
+    assert_int_equal(ra.calls, 1);
+    assert_int_equal(rb.calls, 0);
+    nk_io_stop(loop, &a);
+    close(num);
+    close(keep);
+    close(sv[1]);
+    nk_loop_free(loop);
+}
+
 static void test_io_hangup(void **state)
 {
     (void)state;
@@ -530,6 +648,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_io_stop_in_own_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_stop_other_fired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_fd_reuse_in_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_io_close_without_stop, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_hangup, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_closed_fd_reports_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_io_regular_file, setup, teardown),
