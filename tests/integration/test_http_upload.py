@@ -9,6 +9,7 @@ import hashlib
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import threading
@@ -290,6 +291,79 @@ class LimitTests(Base):
         self.assertTrue(wait_for(lambda: temps(self.root) == []), temps(self.root))
         st, _, _ = self.request("PUT", "/old.txt", b"x" * 100000)
         self.assertEqual(st, 204)
+
+
+def form(parts):
+    """A multipart/form-data body of (filename, bytes) parts with boundary XX."""
+    body = b""
+    for name, data in parts:
+        body += (b'--XX\r\nContent-Disposition: form-data; name="f"; filename="' +
+                 name.encode() + b'"\r\n\r\n' + data + b"\r\n")
+    return body + b"--XX--\r\n"
+
+
+class RefusedFormTests(Base):
+    """A form refused half-way (more parts than allowed, a body cut short) leaves nothing."""
+    args = ("--upload", "--auth", "%s:%s" % (USER, PASS), "-q", "--body-timeout", "2")
+
+    def files(self):
+        return sorted(n for n in os.listdir(self.root) if n != "sub")
+
+    def test_too_many_parts_413_stores_nothing(self):
+        # 1,000 files per form at most: the parts before the refused one were complete,
+        # and none of them may be left (nor any temporary file).
+        body = form([("f%04d.txt" % i, b"x") for i in range(1100)])
+        st, _, _ = self.request("POST", "/", body,
+                                {"Content-Type": "multipart/form-data; boundary=XX"})
+        self.assertEqual(st, 413)
+        self.assertTrue(wait_for(lambda: temps(self.root) == []), temps(self.root))
+        self.assertEqual(self.files(), ["old.txt"])
+
+    def test_whole_form_commits(self):
+        body = form([("a.txt", b"A"), ("b.txt", b"B" * 5000)])
+        st, h, out = self.request("POST", "/sub/", body,
+                                  {"Content-Type": "multipart/form-data; boundary=XX"})
+        self.assertEqual(st, 201, out)
+        self.assertEqual(h["location"], "/sub/")
+        self.assertEqual(self.read("sub/a.txt"), b"A")
+        self.assertEqual(self.read("sub/b.txt"), b"B" * 5000)
+        self.assertEqual(temps(self.root), [])
+
+    def test_trickled_body_is_dropped_by_the_total_deadline(self):
+        # One byte every 0.5 s never trips the gap timeout (--send-timeout), only the
+        # total one: the connection must end within the deadline plus its slack, and the
+        # staged parts and temporary file must go with it.
+        s = H.connect((self.host, self.port), timeout=10)
+        body = form([("early.txt", b"complete part"), ("late.txt", b"z" * 200)])
+        head = ("POST / HTTP/1.1\r\nHost: x\r\nAuthorization: %s\r\nContent-Type: "
+                "multipart/form-data; boundary=XX\r\nContent-Length: %d\r\n\r\n"
+                % (basic(), len(body))).encode()
+        cut = body.index(b"z")
+        s.sendall(head + body[:cut])
+        start = time.monotonic()
+        closed = False
+        for b in body[cut:cut + 40]:
+            try:
+                s.sendall(bytes([b]))
+            except (BrokenPipeError, ConnectionResetError):
+                closed = True
+                break
+            time.sleep(0.5)
+            s.settimeout(0.01)
+            try:
+                if s.recv(4096) == b"":
+                    closed = True
+                    break
+            except socket.timeout:
+                pass
+            except ConnectionResetError:
+                closed = True
+                break
+        s.close()
+        self.assertTrue(closed, "a body trickled for %.1f s was still being read"
+                        % (time.monotonic() - start))
+        self.assertTrue(wait_for(lambda: temps(self.root) == []), temps(self.root))
+        self.assertEqual(self.files(), ["old.txt"])
 
 
 class BigTests(Base):
