@@ -17,10 +17,7 @@
 #include <stdint.h>
 
 #include "netkit/http.h"
-
-/* From header.c. */
-extern const unsigned char nk__http_tchar[256];
-extern const unsigned char nk__http_fchar[256];
+#include "http_internal.h"
 
 /* A chunk-size line with its extensions: nobody needs 4 KiB of extensions, and section 7.1.1
  * says "A server ought to limit the total length of chunk extensions received in a request

@@ -11,12 +11,7 @@
 #include <string.h>
 
 #include "netkit/http.h"
-
-/* Shared with parse.c and chunked.c (declared there; the module has no private header). */
-extern const unsigned char nk__http_tchar[256];
-extern const unsigned char nk__http_fchar[256];
-int nk__http_authority_ok(const char *p, size_t len, int need_port);
-int nk__http_derive(nk_http_request *req, int host_in_target, int *status);
+#include "http_internal.h"
 
 /* RFC 9110 section 5.6.2:
  *   tchar = "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "." / "^" / "_" / "`" / "|"

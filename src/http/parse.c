@@ -20,12 +20,7 @@
 #include <string.h>
 
 #include "netkit/http.h"
-
-/* From header.c (the module has no private header). */
-extern const unsigned char nk__http_tchar[256];
-extern const unsigned char nk__http_fchar[256];
-int nk__http_authority_ok(const char *p, size_t len, int need_port);
-int nk__http_derive(nk_http_request *req, int host_in_target, int *status);
+#include "http_internal.h"
 
 /* RFC 9112 section 2.2: "a server that is expecting to receive and parse a request-line
  * SHOULD ignore at least one empty line (CRLF) received prior to the request-line". A few

@@ -12,10 +12,7 @@
 #include <string.h>
 
 #include "netkit/http.h"
-
-/* From header.c (the module has no private header). */
-extern const unsigned char nk__http_tchar[256];
-extern const unsigned char nk__http_fchar[256];
+#include "http_internal.h"
 
 static const char http_prefix[] = "HTTP/";
 

@@ -1,0 +1,28 @@
+/* Internals shared by the files of src/http (not installed, not part of the API).
+ *
+ * The character classes and the framing rules are defined once (header.c) and used by the
+ * request parser, the response parser and the chunked decoder: two copies of "what is a
+ * token" would be two chances to disagree with a proxy about where a message ends.
+ */
+#ifndef NETKIT_SRC_HTTP_INTERNAL_H
+#define NETKIT_SRC_HTTP_INTERNAL_H
+
+#include <stddef.h>
+
+#include "netkit/http.h"
+
+/* tchar (RFC 9110 section 5.6.2): 1 for the bytes a token may contain. */
+extern const unsigned char nk__http_tchar[256];
+/* field-vchar / SP / HTAB / obs-text (RFC 9110 section 5.5): 1 for the bytes a field value
+ * may contain. */
+extern const unsigned char nk__http_fchar[256];
+
+/* host [ ":" port ] as a Host field or an authority-form target may carry it; need_port for
+ * CONNECT's authority-form. 1 when well formed, 0 otherwise. */
+int nk__http_authority_ok(const char *p, size_t len, int need_port);
+
+/* Derive a parsed request's framing and routing facts (Host, Content-Length, chunked,
+ * keep-alive, Expect) from its fields; on refusal returns a negative errno and sets *status. */
+int nk__http_derive(nk_http_request *req, int host_in_target, int *status);
+
+#endif
