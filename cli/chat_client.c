@@ -398,9 +398,10 @@ int chat_join(int argc, char **argv)
         return cli_usage(cmd, "invalid name '%s' (1 to %d of A-Z a-z 0-9 _ . -)", name,
                          CHAT_NAME_MAX);
     nk_addr addr;
-    int rc = nk_addr_resolve(argv[optind], SOCK_STREAM, 0, &addr, 1);
-    if (rc < 0)
-        return cli_usage(cmd, "invalid address '%s': %s", argv[optind], nk_strerror(rc));
+    size_t naddr;
+    int rc = cli_parse_addrs(cmd, argv[optind], SOCK_STREAM, 0, &addr, 1, &naddr);
+    if (rc)
+        return rc;
     signal(SIGPIPE, SIG_IGN);
     int fd = nk_sock_connect_wait(&addr, SOCK_STREAM, 0, CLIENT_CONNECT_TIMEOUT_MS);
     if (fd < 0)

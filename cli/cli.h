@@ -44,9 +44,16 @@ int cli_getopt_error(const char *cmd, int c, char **argv);
  * CLI_USAGE. */
 int cli_check_backend(const char *cmd, const char *name);
 
-/* Parse an address to bind: HOST:PORT, [V6]:PORT, PORT or unix:PATH; a host name is resolved
- * (socktype SOCK_STREAM or SOCK_DGRAM). Returns 0, or prints the reason and returns CLI_USAGE
- * (malformed, port out of range, unix path too long, unknown name) or CLI_FAIL (resolver down). */
+/* The one address parser (cli_addr.c): HOST:PORT, [IPV6]:PORT, PORT or :PORT, unix:PATH. PORT
+ * and :PORT mean every interface when listening (CLI_ADDR_LISTEN; 0.0.0.0, plus [::] with
+ * CLI_ADDR_BOTH_FAMILIES) and localhost when connecting; port 0 only when listening. Fills up
+ * to max addresses (*count of them) and returns 0, or prints one line and returns CLI_USAGE for
+ * every malformed address ("invalid port 'abc'", "port out of range", "unix socket path too
+ * long (at most 107 bytes)", an unknown name) or CLI_FAIL when the resolver is down. */
+enum { CLI_ADDR_LISTEN = 1u << 0, CLI_ADDR_BOTH_FAMILIES = 1u << 1 };
+int cli_parse_addrs(const char *cmd, const char *text, int socktype, unsigned flags,
+                    nk_addr *out, size_t max, size_t *count);
+/* cli_parse_addrs for one address to bind. */
 int cli_parse_bind_addr(const char *cmd, const char *text, int socktype, nk_addr *out);
 
 /* Print the readiness line "listening on <scheme>://<addr>" ("unix:<path>" for Unix sockets,

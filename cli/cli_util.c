@@ -132,41 +132,6 @@ int cli_check_backend(const char *cmd, const char *name)
     return cli_usage(cmd, "unknown backend '%s' (choose from %s)", name, list);
 }
 
-int cli_parse_bind_addr(const char *cmd, const char *text, int socktype, nk_addr *out)
-{
-    if (!text || !*text)
-        return cli_usage(cmd, "empty address");
-    int rc = nk_addr_parse(text, 0, out);
-    if (rc == -EINVAL && strncmp(text, "unix:", 5) != 0) {
-        /* Not numeric: maybe "localhost:0" or a service name for the port. */
-        rc = nk_addr_resolve(text, socktype, 1, out, 1);
-        if (rc > 0)
-            return 0;
-        if (NK_ERR_IS_GAI(rc)) {
-            int eai = rc - NK_ERR_GAI_BASE;
-            int usage = !(eai == EAI_AGAIN || eai == EAI_FAIL || eai == EAI_MEMORY ||
-                          eai == EAI_SYSTEM);
-            if (usage)
-                return cli_usage(cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
-            return cli_fail(cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
-        }
-    }
-    switch (rc) {
-    case 0:
-        return 0;
-    case -ERANGE:
-        return cli_usage(cmd, "port out of range in '%s' (0 to 65535)", text);
-    case -ENAMETOOLONG:
-        return cli_usage(cmd, "unix socket path too long in '%s' (at most %zu bytes)", text,
-                         sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
-    case -EINVAL:
-        return cli_usage(cmd, "invalid address '%s' (HOST:PORT, [IPV6]:PORT, PORT or unix:PATH)",
-                         text);
-    default:
-        return cli_usage(cmd, "invalid address '%s': %s", text, nk_strerror(rc));
-    }
-}
-
 int cli_print_listening(const char *scheme, int fd)
 {
     nk_addr local;
@@ -204,7 +169,8 @@ int cli_parse_unix_addr(const char *cmd, const char *text, int socktype, nk_addr
             return cli_usage(cmd, "empty unix socket path");
         int n = snprintf(buf, sizeof buf, "unix:%s", text);
         if (n < 0 || (size_t)n >= sizeof buf)
-            return cli_usage(cmd, "unix socket path too long");
+            return cli_usage(cmd, "unix socket path too long (at most %zu bytes): '%s'",
+                             sizeof(((struct sockaddr_un *)0)->sun_path) - 1, text);
         text = buf;
     }
     return cli_parse_bind_addr(cmd, text, socktype, out);

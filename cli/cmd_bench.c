@@ -563,13 +563,10 @@ static int parse_target(bench *b, const char *text, int proto_given)
         text = buf;
     }
     int socktype = b->proto == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    int rc = nk_addr_parse(text, 0, &b->addr);
-    if (rc == -EINVAL && b->proto != PROTO_UNIX)
-        rc = nk_addr_resolve(text, socktype, 0, &b->addr, 1) > 0 ? 0 : -EINVAL;
-    if (rc < 0)
-        return cli_usage(cmd, "invalid address '%s' (HOST:PORT, [IPV6]:PORT, unix:PATH)", text);
-    if (b->proto != PROTO_UNIX && nk_addr_port(&b->addr) <= 0)
-        return cli_usage(cmd, "'%s' needs a port other than 0", text);
+    size_t naddr;
+    int rc = cli_parse_addrs(cmd, text, socktype, 0, &b->addr, 1, &naddr);
+    if (rc)
+        return rc;
     nk_addr_format(&b->addr, b->addr_text, sizeof b->addr_text);
     return 0;
 }

@@ -490,15 +490,10 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     } else {
         if (strncmp(text, "unix:", 5) == 0)
             return cli_usage(t.cmd, "'%s' is a unix address: use netkit unix connect", text);
-        char host[256], port[64];
-        if (nk_addr_split(text, host, sizeof host, port, sizeof port) < 0 || !*host)
-            return cli_usage(t.cmd, "invalid address '%s' (HOST:PORT or [IPV6]:PORT)", text);
-        rc = nk_addr_resolve(text, SOCK_STREAM, 0, t.addrs, TCP_MAX_ADDRS);
-        if (rc == -ERANGE)
-            return cli_usage(t.cmd, "port out of range in '%s' (0 to 65535)", text);
-        if (rc < 0)
-            return cli_fail(t.cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
-        t.naddrs = rc;
+        size_t n;
+        if ((rc = cli_parse_addrs(t.cmd, text, SOCK_STREAM, 0, t.addrs, TCP_MAX_ADDRS, &n)) != 0)
+            return rc;
+        t.naddrs = (int)n;
     }
 
     /* The peer's FIN ends the connection at once with -k (stdin is shared by the clients, its
@@ -662,14 +657,12 @@ static int tcp_wait(int argc, char **argv)
     int rc = cli_one_operand(w.cmd, argc, argv, "ADDR", &text);
     if (rc)
         return rc;
-    char host[256], port[64];
-    if (strncmp(text, "unix:", 5) == 0 ||
-        nk_addr_split(text, host, sizeof host, port, sizeof port) < 0 || !*host)
-        return cli_usage(w.cmd, "invalid address '%s' (HOST:PORT or [IPV6]:PORT)", text);
-    rc = nk_addr_resolve(text, SOCK_STREAM, 0, w.addrs, TCP_MAX_ADDRS);
-    if (rc < 0)
-        return cli_fail(w.cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
-    w.naddrs = rc;
+    if (strncmp(text, "unix:", 5) == 0)
+        return cli_usage(w.cmd, "'%s' is a unix address: tcp wait takes HOST:PORT", text);
+    size_t n;
+    if ((rc = cli_parse_addrs(w.cmd, text, SOCK_STREAM, 0, w.addrs, TCP_MAX_ADDRS, &n)) != 0)
+        return rc;
+    w.naddrs = (int)n;
 
     if ((rc = nk_loop_new(NULL, &w.loop)) < 0)
         return cli_fail(w.cmd, "cannot start the event loop: %s", nk_strerror(rc));

@@ -137,16 +137,12 @@ static int udp_send(int argc, char **argv)
     if (optind >= argc)
         return cli_usage(cmd, "missing ADDR");
     const char *text = argv[optind];
-    char host[256], port[64];
-    if (strncmp(text, "unix:", 5) == 0 ||
-        nk_addr_split(text, host, sizeof host, port, sizeof port) < 0 || !*host)
-        return cli_usage(cmd, "invalid address '%s' (HOST:PORT or [IPV6]:PORT)", text);
+    if (strncmp(text, "unix:", 5) == 0)
+        return cli_usage(cmd, "'%s' is a unix address: use netkit unix connect --dgram", text);
     nk_addr addr;
-    rc = nk_addr_resolve(text, SOCK_DGRAM, 0, &addr, 1);
-    if (rc == -ERANGE)
-        return cli_usage(cmd, "port out of range in '%s' (0 to 65535)", text);
-    if (rc < 0)
-        return cli_fail(cmd, "cannot resolve '%s': %s", text, nk_strerror(rc));
+    size_t naddr;
+    if ((rc = cli_parse_addrs(cmd, text, SOCK_DGRAM, 0, &addr, 1, &naddr)) != 0)
+        return rc;
     int fd = nk_sock_connect(&addr, SOCK_DGRAM, 0, NULL);
     if (fd < 0)
         return cli_fail(cmd, "%s: %s", text, nk_strerror(fd));

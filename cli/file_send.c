@@ -411,9 +411,10 @@ int file_send(int argc, char **argv)
     if (optind + 1 >= argc)
         return cli_usage(cmd, "missing FILE");
     nk_addr addr;
-    int rc = nk_addr_resolve(argv[optind], SOCK_STREAM, 0, &addr, 1);
-    if (rc < 0)
-        return cli_usage(cmd, "invalid address '%s': %s", argv[optind], nk_strerror(rc));
+    size_t naddr;
+    int rc = cli_parse_addrs(cmd, argv[optind], SOCK_STREAM, 0, &addr, 1, &naddr);
+    if (rc)
+        return rc;
     s.files = argv + optind + 1;
     s.nfiles = argc - optind - 1;
     s.progress = isatty(STDERR_FILENO);

@@ -82,32 +82,12 @@ static int bind_listeners(server_state *s)
     for (int i = 0; i < o->nlisten; i++) {
         const char *text = o->listen[i];
         nk_addr addrs[8];
-        int n;
-        if (strncmp(text, "unix:", 5) == 0) {
-            n = nk_addr_parse(text, 0, &addrs[0]);
-            if (n == 0)
-                n = 1;
-        } else {
-            n = nk_addr_parse(text, 0, &addrs[0]);
-            if (n == 0)
-                n = 1;
-            else if (n == -EINVAL)
-                n = nk_addr_resolve(text, SOCK_STREAM, 1, addrs, 8);
-            if (n > 0 && strchr(text, ':') == NULL) {
-                /* A bare PORT means every interface, IPv6 as well as IPv4. */
-                nk_addr v6;
-                char any6[32];
-                snprintf(any6, sizeof any6, "[::]:%s", text);
-                if (nk_addr_parse(any6, 0, &v6) == 0)
-                    addrs[n++] = v6;
-            }
-        }
-        if (n < 0) {
-            int usage = n == -EINVAL || n == -ERANGE || n == -ENAMETOOLONG;
-            if (usage)
-                return cli_usage(o->cmd, "invalid listen address '%s': %s", text, nk_strerror(n));
-            return cli_fail(o->cmd, "cannot resolve '%s': %s", text, nk_strerror(n));
-        }
+        size_t count;
+        int bad = cli_parse_addrs(o->cmd, text, SOCK_STREAM,
+                                  CLI_ADDR_LISTEN | CLI_ADDR_BOTH_FAMILIES, addrs, 8, &count);
+        if (bad)
+            return bad;
+        int n = (int)count;
         int first_port = -1;
         for (int k = 0; k < n; k++) {
             nk_addr a = addrs[k];
