@@ -72,6 +72,7 @@ struct recv_conn {
     uint8_t prefix_sha[NK_XFER_HASH_LEN]; /* SHA-256 of the bytes [0, offset) offered */
     /* outcome, for --once */
     unsigned files_ok, files_failed;
+    int heard; /* some byte arrived: not a bare port probe */
     recv_server *srv;
     recv_conn *prev, *next;
 };
@@ -125,7 +126,12 @@ static void conn_free(recv_conn *c)
         if (cli_acceptor_start(&srv->accept) < 0)
             nk_loop_stop(srv->loop);
     }
-    if (srv->once) {
+    if (srv->once && !c->heard) {
+        /* A connection that ended before sending a byte (nc -z, netkit tcp wait) was a
+         * probe, not the transfer: keep waiting for the sender. */
+        if (cli_acceptor_start(&srv->accept) < 0)
+            nk_loop_stop(srv->loop);
+    } else if (srv->once) {
         if (c->files_failed || c->state != RS_HEADER)
             srv->exit_code = CLI_FAIL;
         nk_loop_stop(srv->loop);
@@ -518,6 +524,7 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
                 return;
             }
             progress = 1;
+            c->heard = 1;
             if (nk_frame_feed(&c->in, chunk, (size_t)n) < 0) {
                 if (c->state == RS_DATA)
                     temp_discard(c, 0);
@@ -586,7 +593,9 @@ static void recv_help(FILE *out)
           "\n"
           "  ADDR            HOST:PORT, [IPV6]:PORT or PORT (port 0 picks a free one)\n"
           "  -d, --dir DIR   where files go (default: the current directory)\n"
-          "  -1, --once      exit after the first sender is done (status 1 if a file failed)\n"
+          "  -1, --once      exit after the first sender is done (status 1 if a file failed);\n"
+          "                  a connection that closes without sending a byte (a port probe\n"
+          "                  such as 'netkit tcp wait' or 'nc -z') does not count\n"
           "  -f, --overwrite replace existing files (refused otherwise)\n"
           "  -r, --resume    keep interrupted transfers and let 'file send --resume' continue\n"
           "      --idle-timeout SEC  drop a sender that moves no byte for SEC (default 60)\n"

@@ -72,6 +72,26 @@ class TestFile(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(self.dir)), ["big.bin", "empty"])
         self.assertEqual(server.stop(), 0)
 
+    def test_once_outlives_port_probes(self):
+        """A connection that closes before sending a header (nc -z, netkit tcp wait) is not
+        the transfer: recv --once keeps waiting for the real sender."""
+        server = self.recv("--once")
+        addr = "%s:%d" % server.host_port()
+        r = harness.run(["tcp", "wait", addr, "--timeout", "5"], timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        socket.create_connection(server.host_port(), timeout=5).close()
+        time.sleep(0.3)
+        self.assertIsNone(server.proc.poll(), "recv --once exited after a port probe")
+        src = os.path.join(self.tmp, "after-probe.txt")
+        with open(src, "wb") as f:
+            f.write(b"payload\n")
+        r = harness.run(["file", "send", addr, src], timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        server.proc.wait(10)
+        self.assertEqual(server.proc.returncode, 0)
+        with open(os.path.join(self.dir, "after-probe.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"payload\n")
+
     def peer(self, server):
         s = socket.create_connection(server.host_port(), timeout=10)
         self.addCleanup(s.close)
