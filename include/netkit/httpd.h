@@ -8,11 +8,14 @@
  * Life cycle: nk_httpd_new -> nk_httpd_listen (one or more) -> run the loop ->
  * nk_httpd_shutdown (stop accepting, finish in-flight responses, close idle connections;
  * config.on_drained is called when the last connection is gone) -> nk_httpd_free.
+ * on_drained is called from the loop (a deferred callback), never from inside an engine call
+ * or callback, so it may free the engine; nk_httpd_free before it ran cancels it.
  */
 #ifndef NETKIT_HTTPD_H
 #define NETKIT_HTTPD_H
 
 #include <stdint.h>
+#include <netkit/addr.h>
 #include <netkit/loop.h>
 #include <netkit/http.h>
 
@@ -98,7 +101,9 @@ typedef struct nk_httpd_config {
     const nk_httpd_counters *all_counters;
     unsigned nworkers;
     unsigned worker_index;
-    /* Called once after nk_httpd_shutdown when no connection is left. */
+    /* Called once after nk_httpd_shutdown when no connection is left, from the loop on a
+     * later turn (never inside nk_httpd_shutdown or another engine call): it may free the
+     * engine. The loop must keep running for it to come. */
     void (*on_drained)(void *arg);
     void *drained_arg;
     /* A whole request body must arrive within this, extended by one second per KiB
@@ -128,6 +133,84 @@ void nk_httpd_shutdown(nk_httpd *srv);
 void nk_httpd_set_access_log(nk_httpd *srv, int fd);
 /* Close everything (connections are dropped) and free the engine. */
 void nk_httpd_free(nk_httpd *srv);
+
+/* ---- Handlers ---------------------------------------------------------------------------------
+ * An application answers requests through routes: a handler is called with an exchange (one
+ * request and its response; the same object whatever carries the bytes) and either answers,
+ * answers later, or lets the request fall through to the built-in handlers (static files,
+ * listings, uploads, echo). Order: authentication and the status page first (they guard
+ * every request), then routes in the order they were added, then the built-ins.
+ *
+ *   static int hello(nk_httpd_ex *ex, void *arg)
+ *   {
+ *       return nk_httpd_respond(ex, 200, "application/json", "{\"hello\":1}", 11);
+ *   }
+ *   nk_httpd_route(srv, "GET", "/api/hello", 0, hello, NULL);
+ *
+ * A route that matches a request with a body receives the whole body (at most the engine's
+ * max_body, else 413) before its handler runs: nk_httpd_ex_body. */
+typedef struct nk_httpd_ex nk_httpd_ex;
+
+/* What a handler returns (or a negative errno, answered 500). */
+enum {
+    NK_HTTPD_NEXT = 0,  /* not answered: the next route, then the built-in handlers */
+    NK_HTTPD_DONE = 1,  /* answered with one of the nk_httpd_respond calls */
+    NK_HTTPD_LATER = 2  /* will be answered later, from another callback on the same loop
+                         * (a timer, another watcher, an nk_defer woken by a thread): the
+                         * connection waits and reads nothing meanwhile. ex stays valid until
+                         * it is answered, even when the client goes away (see
+                         * nk_httpd_ex_alive); every LATER exchange must be answered once. */
+};
+typedef int (*nk_httpd_handler)(nk_httpd_ex *ex, void *arg);
+
+enum {
+    NK_HTTPD_PREFIX = 1 << 0 /* path matches itself and every path below it ("/api" matches
+                              * "/api" and "/api/x", not "/apix") */
+};
+
+/* Add a route. method: an exact method token ("GET", "PURGE", any token), or NULL for any;
+ * a route for GET also takes HEAD (whose answer then has no body). path: a decoded,
+ * normalised path starting with "/", compared with the request's decoded, normalised path.
+ * Errors: -EINVAL (bad method or path), -ENOMEM. */
+int nk_httpd_route(nk_httpd *srv, const char *method, const char *path, int flags,
+                   nk_httpd_handler handler, void *arg);
+
+/* The request. Strings are views into the request (not NUL-terminated unless said), valid
+ * until the exchange is answered. */
+nk_str nk_httpd_ex_method(const nk_httpd_ex *ex);   /* as sent, any token */
+nk_str nk_httpd_ex_target(const nk_httpd_ex *ex);   /* the request-target as sent */
+nk_str nk_httpd_ex_query(const nk_httpd_ex *ex);    /* after '?', p NULL when none */
+/* The decoded, normalised path (NUL-terminated), or NULL when the target cannot be decoded
+ * (such a request is answered 400 before any route sees it). */
+const char *nk_httpd_ex_path(nk_httpd_ex *ex);
+/* The value of the first field named name (case-insensitive); p NULL when absent. */
+nk_str nk_httpd_ex_header(const nk_httpd_ex *ex, const char *name);
+/* Decode query parameter name ("a+b%21" -> "a b!") into out (NUL-terminated). Returns its
+ * length, -ENOENT when absent, -ENOSPC when out is too small, -EINVAL for bad escapes. */
+int nk_httpd_ex_query_param(const nk_httpd_ex *ex, const char *name, char *out, size_t outlen);
+/* The request body (routes receive it whole); p NULL when there is none. */
+nk_str nk_httpd_ex_body(const nk_httpd_ex *ex);
+/* The client's address (AF_UNIX with an empty path for a unix socket). -ENOTCONN once the
+ * client went away. */
+int nk_httpd_ex_peer(const nk_httpd_ex *ex, nk_addr *out);
+/* 1 while the client is connected (a LATER exchange may outlive it). */
+int nk_httpd_ex_alive(const nk_httpd_ex *ex);
+nk_httpd *nk_httpd_ex_server(const nk_httpd_ex *ex);
+
+/* The response. Add fields first, then answer once with one of the respond calls.
+ * Content-Length, Transfer-Encoding, Connection, Date and Server are the engine's: adding
+ * them is -EINVAL, as is a name that is not a token or a value with CR, LF or NUL. */
+int nk_httpd_ex_add_header(nk_httpd_ex *ex, const char *name, const char *value);
+/* Answer with body bytes from memory (copied when the socket does not take them at once, so
+ * body need only live until the call returns). Returns NK_HTTPD_DONE, for `return
+ * nk_httpd_respond(...)` in a handler; -EINVAL for a status outside 200..599 or a second
+ * answer. After it (called from outside the handler) ex is gone. */
+int nk_httpd_respond(nk_httpd_ex *ex, int status, const char *content_type, const void *body,
+                     size_t len);
+/* Answer with len bytes of the file fd from offset off, sent with sendfile; the engine owns
+ * fd from here on (it is closed when sent, or at once on error). */
+int nk_httpd_respond_fd(nk_httpd_ex *ex, int status, const char *content_type, int fd,
+                        uint64_t off, uint64_t len);
 
 /* Password hashes: "pbkdf2-sha256$ITER$SALT_B64$HASH_B64", PBKDF2-HMAC-SHA256 (RFC 8018
  * section 5.2) of the password with ITER iterations (decimal, 1000 to 10000000) and the salt,

@@ -87,7 +87,11 @@ static int ex_acquire(nk__conn *c)
     }
     nk_buf_init(&x->in, srv->cfg.limits.max_head + NK__POOL_BLOCK);
     nk_buf_init(&x->out, 0);
+    nk_buf_init(&x->hdrs, 0);
+    nk_buf_init(&x->rbody, 0);
     x->file_fd = -1;
+    x->conn = c;
+    x->srv = srv;
     c->x = x;
     return 0;
 }
@@ -105,7 +109,16 @@ static void ex_drop(nk__conn *c)
     }
     nk__gz_free(c);
     nk__fcache_release(srv, x->file);
+    x->file = NULL;
+    if (x->file_fd_owned)
+        close(x->file_fd);
+    x->file_fd_owned = 0;
     free(x->segs);
+    x->segs = NULL;
+    c->x = NULL;
+    if (nk__ex_release_handler(srv, x))
+        return; /* a handler still answers it later: kept, with the request's bytes */
+    c->x = x;
     x->in.rpos = x->in.wpos = 0;
     in_release(c);
     nk_buf_free(&x->in);
@@ -149,7 +162,14 @@ static int ex_is_idle(const nk__conn *c)
     const nk__ex *x = c->x;
     return !out_pending(c) && nk_buf_len(&x->in) == 0 && nk_buf_len(&x->out) == 0 &&
            x->head_len == 0 && !x->file && !x->sink && !x->early_status && !x->body_left &&
-           !x->chunked_active && !x->job && !c->lingering && !c->close_after;
+           !x->chunked_active && !x->job && !x->later && !c->lingering && !c->close_after;
+}
+
+/* Work off the connection answers its request (a job, or a handler's LATER): the
+ * connection reads nothing and has no timer meanwhile. */
+static int waiting(const nk__conn *c)
+{
+    return c->x && (c->x->job || c->x->later);
 }
 
 static void sink_abort(nk__conn *c)
@@ -165,6 +185,11 @@ static void sink_abort(nk__conn *c)
 void nk__conn_close(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
+    if (c->busy) {
+        /* A handler runs on c: freed when it has returned (nk__route_call). */
+        c->close_pending = 1;
+        return;
+    }
     sink_abort(c);
     nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
@@ -198,7 +223,7 @@ static void conn_finish(nk__conn *c)
 void nk__conn_shutdown(nk__conn *c)
 {
     c->close_after = 1;
-    if (!out_pending(c) && (!c->x || (c->x->head_len == 0 && !c->x->job)) && !c->lingering) {
+    if (!out_pending(c) && (!c->x || (c->x->head_len == 0 && !waiting(c))) && !c->lingering) {
         /* Idle, or in the middle of a head we will not answer. */
         nk__conn_close(c);
         return;
@@ -268,6 +293,17 @@ static int respond_allow(nk__conn *c, int status)
 
 static int handle(nk__conn *c, const nk_http_request *req)
 {
+    if (c->x->route && !c->x->early_status) {
+        /* A route without a body to wait for (with one, the route's sink got here). */
+        int r = nk__route_call(c, req);
+        if (r != 1)
+            return r;
+    }
+    return nk__conn_handle(c, req);
+}
+
+int nk__conn_handle(nk__conn *c, const nk_http_request *req)
+{
     nk_httpd *srv = c->srv;
     if (c->x->early_status) {
         int status = c->x->early_status;
@@ -306,7 +342,7 @@ static int handle(nk__conn *c, const nk_http_request *req)
     }
 }
 
-static void set_log_fields(nk__conn *c, const nk_http_request *req)
+void nk__conn_log_fields(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     const char *start = req->method_name.p;
@@ -433,6 +469,9 @@ static int claim_body(nk__conn *c, const nk_http_request *req)
     /* The status page is its own handler in every mode, with its loopback rule. */
     if (nk__status_is_path(srv, req))
         return 0;
+    /* The application's routes come before the built-in handlers that claim requests. */
+    if ((c->x->route = nk__route_match(srv, req)) != NULL)
+        return c->x->body_left || c->x->chunked_active ? nk__route_claim(c, req) : 0;
     if (srv->cfg.echo)
         return nk__echo_begin(c, req);
     if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST))
@@ -454,7 +493,7 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     if (req->content_length > 0) {
         if ((uint64_t)req->content_length > srv->cfg.max_body) {
             /* RFC 9110 section 15.5.14; the body is not read, so the connection closes. */
-            set_log_fields(c, req);
+            nk__conn_log_fields(c, req);
             c->close_after = 1;
             c->linger_needed = 1;
             c->x->head_len = 0;
@@ -486,7 +525,7 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
             c->x->early_status = st; /* answered in order, after the (empty) body */
         } else {
             /* Answer before the body, which is then not read: the connection closes. */
-            set_log_fields(c, req);
+            nk__conn_log_fields(c, req);
             c->close_after = 1;
             c->linger_needed = 1;
             c->x->head_len = 0;
@@ -515,7 +554,7 @@ static int finish_request(nk__conn *c)
     c->requests++;
     srv->stats.requests++;
     srv->req_is_head = req->method == NK_HTTP_HEAD;
-    set_log_fields(c, req);
+    nk__conn_log_fields(c, req);
     const nk__sink *sink = c->x->sink;
     if (sink) {
         c->x->sink = NULL; /* the sink's end answers and frees its state */
@@ -526,9 +565,24 @@ static int finish_request(nk__conn *c)
     }
     if (r < 0)
         return r;
+    if (c->x->later)
+        return 0; /* the head stays until the handler answers (nk__conn_after_later) */
     nk_buf_consume(&c->x->in, c->x->head_len);
     c->x->head_len = 0;
     return 0;
+}
+
+void nk__conn_after_later(nk__conn *c)
+{
+    nk__ex *x = c->x;
+    x->later = 0;
+    free(x->req_saved);
+    x->req_saved = NULL;
+    x->req = NULL;
+    nk_buf_free(&x->rbody);
+    nk_buf_consume(&x->in, x->head_len);
+    x->head_len = 0;
+    nk__conn_resume(c);
 }
 
 /* Parse and answer whatever the buffer holds, in order. Returns -1 if c was closed. */
@@ -540,7 +594,7 @@ static int conn_process(nk__conn *c)
     for (;;) {
         if (c->lingering)
             return 0;
-        if (c->x->job || out_pending(c))
+        if (waiting(c) || out_pending(c))
             return 0; /* answers go out in order: wait for the one in progress */
         if (c->x->head_len) {
             int r = take_body(c);
@@ -627,7 +681,7 @@ static void conn_update(nk__conn *c, int progress)
     if (c->lingering) {
         ev = NK_READ;
         phase = NK__PHASE_LINGER;
-    } else if (c->x && c->x->job) {
+    } else if (waiting(c)) {
         phase = NK__PHASE_WAIT; /* nothing to read or write until the job is done */
     } else {
         const nk__ex *x = c->x;
@@ -709,7 +763,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
     }
     if (conn_process(c) < 0)
         return;
-    if (c->peer_eof && !out_pending(c) && !(c->x && c->x->job)) {
+    if (c->peer_eof && !out_pending(c) && !waiting(c)) {
         /* Nothing left to answer (a body cut short cannot be finished either). */
         nk__conn_close(c);
         return;

@@ -10,6 +10,7 @@
  *   echo.c     --echo: answer with what was received
  *   gzip.c     --gzip: compression on the fly, streamed as chunks from the flush loop
  *   ops.c      --status (live counters), --cors preflight, --spa fallback
+ *   handler.c  routes and the public exchange API (nk_httpd_route, nk_httpd_ex_*, respond)
  */
 #ifndef NK_HTTPD_INTERNAL_H
 #define NK_HTTPD_INTERNAL_H
@@ -68,6 +69,7 @@ typedef struct nk__file {
 } nk__file;
 
 typedef struct nk__conn nk__conn;
+typedef struct nk__route nk__route;
 
 /* A body sink: a handler that claims a request body at head time (see nk__claim_body in
  * conn.c) gets the decoded body bytes as they arrive instead of the default "discard, then
@@ -98,8 +100,10 @@ struct nk__job {
 
 /* The state of a request/response exchange in progress. Idle keep-alive connections hold
  * none: it is taken from a per-server pool when bytes arrive and given back when the
- * connection goes idle, so 10,000 idle clients cost only their nk__conn (about 150 bytes). */
-typedef struct nk__ex {
+ * connection goes idle, so 10,000 idle clients cost only their nk__conn (about 150 bytes).
+ * It is the public nk_httpd_ex that handlers see. */
+typedef struct nk_httpd_ex nk__ex;
+struct nk_httpd_ex {
     nk_buf in;            /* request bytes, parsed in place */
     nk_buf out;           /* response bytes not yet written */
     size_t parsed_prev;   /* bytes of the current head already scanned */
@@ -123,8 +127,20 @@ typedef struct nk__ex {
     uint64_t body_received; /* its bytes so far (each KiB extends the deadline a second) */
     unsigned char auth_verdict; /* a password hash checked off the loop for the head in `in`:
                                  * NK__AUTH_NONE, _OK or _FAILED (auth.c) */
-    struct nk__ex *next_free; /* in the server's pool */
-} nk__ex;
+    nk__ex *next_free;    /* in the server's pool, or the server's detached list */
+    /* Handlers (handler.c). */
+    nk__conn *conn;       /* the connection, NULL once the client went away (LATER) */
+    nk_httpd *srv;
+    const nk__route *route; /* matched at head time, or NULL */
+    const nk_http_request *req; /* the request a handler sees (srv->req, or req_saved) */
+    nk_http_request *req_saved; /* the request kept while a handler answers LATER */
+    nk_buf rbody;         /* a route's request body */
+    nk_buf hdrs;          /* fields a handler added */
+    char *dpath;          /* the decoded path, made on demand */
+    unsigned char later;  /* a handler will answer later: no reading meanwhile */
+    unsigned char answered; /* the handler's respond call was made */
+    unsigned char file_fd_owned; /* file_fd is the handler's, closed once sent */
+};
 
 /* One client connection. Kept small: it is all an idle keep-alive connection costs. */
 struct nk__conn {
@@ -139,6 +155,8 @@ struct nk__conn {
     unsigned char close_after, peer_eof, lingering, is_tcp, http10;
     unsigned char linger_needed; /* unread input may follow: drain before closing */
     unsigned char peer_family;
+    unsigned char busy;          /* a handler runs on this connection: closing is deferred */
+    unsigned char close_pending; /* closed while busy: nk__conn_close runs when it returns */
     unsigned short peer_port;
     unsigned char peer_ip[16];
 };
@@ -190,6 +208,7 @@ struct nk_httpd {
 
     int shutting_down;
     int drained_called;
+    nk_defer drained_defer; /* on_drained runs from here, never under the engine's frames */
     nk_timer drain_timer;
     nk_httpd_stats stats;
     nk__file **fcache;      /* open-file cache slots (fcache.c) */
@@ -201,6 +220,9 @@ struct nk_httpd {
     unsigned peak_conns;    /* since the last heap trim */
     nk_timer trim_timer;
     struct nk__jobs *jobs;  /* the job thread and its queues (commit.c), NULL until used */
+    nk__route *routes;      /* handler.c */
+    size_t nroutes;
+    nk__ex *detached;       /* LATER exchanges whose client went away, awaiting their answer */
     unsigned char auth_cache[8][32]; /* SHA-256 of credentials verified by hash (auth.c) */
     unsigned auth_cache_next;
     unsigned upload_seq;    /* makes temporary names unique within the process */
@@ -238,6 +260,12 @@ void nk__jobs_free(nk_httpd *srv);
 
 /* conn.c */
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer);
+/* The built-in handlers (after routes): returns as a handler does. */
+int nk__conn_handle(nk__conn *c, const nk_http_request *req);
+/* Point the access-log fields at req (its bytes stay in the connection's buffer). */
+void nk__conn_log_fields(nk__conn *c, const nk_http_request *req);
+/* A LATER answer is out: drop the head it answered and carry on. */
+void nk__conn_after_later(nk__conn *c);
 void nk__conn_close(nk__conn *c);
 void nk__conn_shutdown(nk__conn *c);
 void nk__pool_free(nk_httpd *srv);
@@ -269,6 +297,7 @@ typedef struct nk__resp {
     int file_fd;                /* the representation to send, or -1 */
     off_t file_off;
     int no_body;                /* HEAD, 304: headers only */
+    int file_fd_owned;          /* file_fd (without file) is owned: closed once sent */
     const char *extra_headers;  /* preformatted "Name: value\r\n" lines, or NULL */
     int gzip;                   /* compress the body on the fly, chunked (gzip.c) */
 } nk__resp;
@@ -338,6 +367,19 @@ int nk__gz_start(nk__conn *c, int fd, const char *mem, uint64_t size);
  * 0 when the stream is finished (and freed), negative on error. */
 int nk__gz_fill(nk__conn *c);
 void nk__gz_free(nk__conn *c);
+
+/* handler.c */
+/* At head time: the route for this request, or NULL. Uses srv->path as scratch. */
+const nk__route *nk__route_match(nk_httpd *srv, const nk_http_request *req);
+/* Claim the body for the route (x->route set): 0 or an HTTP status. */
+int nk__route_claim(nk__conn *c, const nk_http_request *req);
+/* Run the matched route. Returns -1 when c was closed, 0 when answered (or LATER), 1 when
+ * the request falls through to the built-in handlers. */
+int nk__route_call(nk__conn *c, const nk_http_request *req);
+/* The exchange's handler state goes (pool reuse); a detached LATER exchange is kept. Returns
+ * 1 when x was detached and must not be reused. */
+int nk__ex_release_handler(nk_httpd *srv, nk__ex *x);
+void nk__routes_free(nk_httpd *srv);
 
 /* ops.c. Each returns as a handler does, or 1 when the request is not theirs. */
 int nk__status_handle(nk__conn *c, const nk_http_request *req);

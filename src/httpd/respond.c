@@ -249,6 +249,11 @@ int nk__conn_flush(nk__conn *c)
         c->x->file = NULL;
         c->x->file_fd = -1;
     }
+    if (c->x->file_fd_owned) {
+        close(c->x->file_fd);
+        c->x->file_fd = -1;
+        c->x->file_fd_owned = 0;
+    }
     free(c->x->segs);
     c->x->segs = NULL;
     c->x->nsegs = c->x->iseg = 0;
@@ -285,8 +290,13 @@ int nk__respond(nk__conn *c, nk__resp *r)
         }
         return respond_finish(c, err);
     }
-    int has_file = r->file && r->file_fd >= 0 && !r->no_body && r->content_length > 0 &&
-                   !r->mem_body;
+    int has_file = (r->file || r->file_fd_owned) && r->file_fd >= 0 && !r->no_body &&
+                   r->content_length > 0 && !r->mem_body;
+    if (r->file_fd_owned && !has_file && r->file_fd >= 0) {
+        close(r->file_fd); /* a handler's file with nothing to send from it */
+        r->file_fd = -1;
+        r->file_fd_owned = 0;
+    }
     nk__log_request(c, r->status, r->no_body ? 0 : r->content_length);
     /* The body is exactly content_length bytes from the one source the plan names: the
      * file, or mem_body. There is no implicit source: a plan that declares a length without
@@ -296,8 +306,9 @@ int nk__respond(nk__conn *c, nk__resp *r)
     size_t body_len = 0;
     if (!has_file && !r->no_body && r->content_length > 0) {
         if (!r->mem_body) {
-            nk__httpd_log(srv, NK_LOG_ERROR, "response %d declares %llu body bytes without a source",
-                          r->status, (unsigned long long)r->content_length);
+            nk__httpd_log(srv, NK_LOG_ERROR,
+                          "response %d declares %llu body bytes without a source", r->status,
+                          (unsigned long long)r->content_length);
             nk__fcache_release(srv, r->file);
             r->file = NULL;
             nk__conn_close(c);
@@ -315,6 +326,7 @@ int nk__respond(nk__conn *c, nk__resp *r)
     if (has_file) {
         c->x->file = r->file;
         c->x->file_fd = r->file_fd;
+        c->x->file_fd_owned = (unsigned char)r->file_fd_owned;
         c->x->seg.off = r->file_off;
         c->x->seg.len = r->content_length;
         r->file = NULL;

@@ -218,6 +218,16 @@ static void on_drain_timer(nk_loop *loop, nk_timer *t)
         nk__conn_close(srv->conns);
 }
 
+/* on_drained may free the engine (the documented life cycle), so it runs from the loop with no
+ * engine frame below it: the last connection may close inside nk_httpd_shutdown, the drain
+ * timer or a connection's own write path, all of which still use the engine afterwards. */
+static void on_drained_defer(nk_loop *loop, nk_defer *d)
+{
+    nk_httpd *srv = d->data;
+    if (srv->cfg.on_drained)
+        srv->cfg.on_drained(srv->cfg.drained_arg); /* last: srv may be gone */
+}
+
 static int open_root(nk_httpd *srv)
 {
     srv->root_fd = open(srv->cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -264,6 +274,7 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
     nk_timer_init(&srv->log_timer, on_log_timer, srv);
     nk_timer_init(&srv->drain_timer, on_drain_timer, srv);
     nk_timer_init(&srv->trim_timer, on_trim_timer, srv);
+    nk_defer_init(&srv->drained_defer, on_drained_defer, srv);
     struct rlimit rl;
     srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
                         ? (unsigned long)rl.rlim_cur : 1UL << 20;
@@ -330,8 +341,7 @@ void nk__httpd_conn_closed(nk_httpd *srv)
             srv->drained_called = 1;
             nk_timer_stop(srv->loop, &srv->drain_timer);
             nk__log_flush(srv);
-            if (srv->cfg.on_drained)
-                srv->cfg.on_drained(srv->cfg.drained_arg);
+            nk_defer_start(srv->loop, &srv->drained_defer);
         }
         return;
     }
@@ -398,12 +408,14 @@ void nk_httpd_free(nk_httpd *srv)
     nk_timer_stop(srv->loop, &srv->log_timer);
     nk_timer_stop(srv->loop, &srv->drain_timer);
     nk_timer_stop(srv->loop, &srv->trim_timer);
+    nk_defer_stop(srv->loop, &srv->drained_defer);
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     free(srv->root_real);
     if (srv->mime)
         nk_mime_free(srv->mime);
     nk__pool_free(srv);
+    nk__routes_free(srv); /* and the LATER exchanges whose clients went away */
     nk__fcache_free(srv);
     nk_buf_free(&srv->head);
     nk_buf_free(&srv->body);
