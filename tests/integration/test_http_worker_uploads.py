@@ -73,11 +73,13 @@ class WorkerKilledDuringUpload(unittest.TestCase):
 
     def begin_put(self, name):
         """Start a PUT whose body never completes; returns (socket, worker pid, temp path)."""
+        # Taken before the request is sent: a worker can open the temporary file before
+        # sendall returns, and a snapshot taken after would count it as already there.
+        before = {p for w in self.workers for p in open_temp_files(w, self.root)}
         s = socket.create_connection((self.host, self.port), timeout=5)
         self.addCleanup(s.close)
         s.sendall(b"PUT /%s HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n"
                   % name.encode() + b"x" * 65536)
-        before = {p for w in self.workers for p in open_temp_files(w, self.root)}
 
         def holder():
             for w in children(self.srv.proc.pid):
