@@ -68,12 +68,13 @@ class Server:
 
 
 def start(test, args, listeners=1, timeout=10, env=None, stdout=subprocess.DEVNULL,
-          preexec_fn=None, cwd=None):
-    """Start `netkit ARGS`, wait for `listeners` readiness lines, register cleanup."""
+          preexec_fn=None, cwd=None, program=None):
+    """Start `netkit ARGS` (or `program ARGS`), wait for `listeners` readiness lines,
+    register cleanup."""
     full_env = dict(os.environ)
     if env:
         full_env.update(env)
-    proc = subprocess.Popen([NETKIT] + list(args), stdin=subprocess.DEVNULL, stdout=stdout,
+    proc = subprocess.Popen([program or NETKIT] + list(args), stdin=subprocess.DEVNULL, stdout=stdout,
                             stderr=subprocess.PIPE, env=full_env, preexec_fn=preexec_fn,
                             cwd=cwd)
     server = Server(proc, [], [])
