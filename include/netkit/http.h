@@ -186,6 +186,41 @@ int nk_http_parse_response(const char *buf, size_t len, nk_http_response *resp, 
 /* Find a response header by name, case-insensitively. Returns the first match or NULL. */
 const nk_http_header *nk_http_response_header(const nk_http_response *resp, const char *name);
 
+/* ---- URLs (RFC 3986): url.c ---------------------------------------------------------------- */
+/* A URI reference split into its components (section 3), as views into the parsed text. An
+ * absent component has p == NULL: section 5.3 tells "undefined" from "empty" ("http://h/?"
+ * has an empty query, "http://h/" none). path is always defined, maybe empty. */
+typedef struct nk_url {
+    nk_str scheme;   /* without ":" */
+    nk_str userinfo; /* without "@" */
+    nk_str host;     /* defined exactly when there is an authority; an IP-literal without [] */
+    nk_str port;     /* digits only, maybe empty ("http://h:/") */
+    nk_str path;
+    nk_str query;    /* without "?" */
+    nk_str fragment; /* without "#" */
+    int ip_literal;  /* host was written in brackets (IPv6 or IPvFuture) */
+} nk_url;
+
+/* Parse a URI-reference (absolute or relative) from s[0..len). Strict to the grammar of
+ * appendix A (-EINVAL otherwise): every byte in the set its component allows, "%" followed by
+ * two hex digits, an IPv6 literal that inet_pton accepts. Nothing is decoded or case-folded,
+ * so nk_url_format gives back exactly s. */
+int nk_url_parse(const char *s, size_t len, nk_url *u);
+/* The port as a number: default_port when absent or empty, -ERANGE above 65535. */
+int nk_url_port(const nk_url *u, int default_port);
+/* Write u back as text (section 5.3) into buf (size counts the NUL). Returns the length, or
+ * -ENOSPC (buf then holds ""), or -EINVAL for components that would read back differently. */
+int nk_url_format(const nk_url *u, char *buf, size_t size);
+/* Resolve ref against base (section 5.2, strict, with remove_dot_segments), write the target
+ * into buf and parse it into res (whose views point into buf; buf must not overlap the texts
+ * of base and ref). base must have a scheme (-EINVAL). Returns the length or -ENOSPC; a buf of
+ * the two texts' lengths plus 3 always suffices. */
+int nk_url_resolve(const nk_url *base, const nk_url *ref, char *buf, size_t size, nk_url *res);
+/* Percent-encode the bytes no URI may contain (controls, space, non-ASCII, "<>\"^`{|}\\", a
+ * "%" not starting an escape), as browsers do with a sloppy Location, before nk_url_parse.
+ * Returns the length or -ENOSPC (len * 3 + 1 always suffices). */
+int nk_url_escape_invalid(const char *s, size_t len, char *buf, size_t size);
+
 /* ---- paths (RFC 3986) ------------------------------------------------------------------------ */
 /* Percent-decode a request path and normalise it into out (size outlen), the result always
  * starting with "/" and containing no "." or ".." segments, no "//", no NUL, no backslash.
