@@ -8,7 +8,6 @@
  */
 #include "http_client.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -32,206 +31,84 @@ void hc_url_free(hc_url *u)
     u->host = u->target = NULL;
 }
 
-/* Copy a path+query, percent-encoding bytes that cannot appear in a request-target (controls,
- * space, non-ASCII: RFC 3986 section 2.1; a server's Location may well contain them). A
- * missing path becomes "/" (RFC 9110 section 4.2.3). */
-static char *make_target(const char *p, size_t n)
-{
-    char *out = malloc(n * 3 + 2);
-    if (!out)
-        return NULL;
-    size_t o = 0;
-    if (n == 0 || p[0] != '/')
-        out[o++] = '/';
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)p[i];
-        if (c <= 0x20 || c >= 0x7f) {
-            o += (size_t)sprintf(out + o, "%%%02X", c);
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    out[o] = '\0';
-    return out;
-}
-
-int hc_url_parse(const char *text, hc_url *out)
+/* From the library's components to what this client sends: an http URL with a host, no
+ * userinfo (sent nowhere by this client), a port from 1 to 65535, and an origin-form target
+ * (path, "/" when empty, RFC 9110 section 4.2.3, and query; the fragment stays here). */
+static int from_url(const nk_url *u, hc_url *out)
 {
     memset(out, 0, sizeof *out);
-    const char *p = text;
-    const char *sep = strstr(text, "://");
-    if (sep) {
-        size_t slen = (size_t)(sep - text);
-        if (slen == 4 && strncasecmp(text, "http", 4) == 0)
-            p = sep + 3;
-        else
-            return -EPROTONOSUPPORT;
-    }
-    size_t alen = strcspn(p, "/?#");
-    const char *auth = p, *rest = p + alen;
-    if (alen == 0 || memchr(auth, '@', alen))
-        return -EINVAL; /* no host; userinfo is not sent anywhere by this client */
-    const char *host = auth, *hend, *port = NULL;
-    if (auth[0] == '[') {
-        const char *close = memchr(auth, ']', alen);
-        if (!close || close == auth + 1)
-            return -EINVAL;
-        host = auth + 1;
-        hend = close;
-        if (close + 1 < rest) {
-            if (close[1] != ':')
-                return -EINVAL;
-            port = close + 2;
-        }
-        out->ipv6 = 1;
-    } else {
-        const char *colon = memchr(auth, ':', alen);
-        hend = colon ? colon : rest;
-        port = colon ? colon + 1 : NULL;
-        if (hend == host)
-            return -EINVAL;
-        for (const char *h = host; h < hend; h++)
-            if (!isalnum((unsigned char)*h) && !strchr("-._~%!$&'()*+,;=", *h))
-                return -EINVAL;
-    }
-    out->port = 80;
-    if (port) {
-        long v = 0;
-        if (port == rest)
-            return -EINVAL;
-        for (const char *q = port; q < rest; q++) {
-            if (!isdigit((unsigned char)*q) || v > 65535)
-                return -EINVAL;
-            v = v * 10 + (*q - '0');
-        }
-        if (v < 1 || v > 65535)
-            return -EINVAL;
-        out->port = (int)v;
-    }
-    out->host = strndup(host, (size_t)(hend - host));
-    out->target = make_target(rest, strcspn(rest, "#"));
+    if (!u->scheme.p || u->scheme.len != 4 || strncasecmp(u->scheme.p, "http", 4) != 0)
+        return -EPROTONOSUPPORT;
+    if (!u->host.p || u->host.len == 0 || u->userinfo.p || (u->port.p && u->port.len == 0))
+        return -EINVAL;
+    int port = nk_url_port(u, 80);
+    if (port < 1)
+        return -EINVAL;
+    out->port = port;
+    out->ipv6 = u->ip_literal;
+    out->host = strndup(u->host.p, u->host.len);
+    size_t plen = u->path.len ? u->path.len : 1, qlen = u->query.p ? u->query.len + 1 : 0;
+    out->target = malloc(plen + qlen + 1);
     if (!out->host || !out->target) {
         hc_url_free(out);
         return -ENOMEM;
     }
+    sprintf(out->target, "%.*s%s%.*s", (int)u->path.len, u->path.len ? u->path.p : "/",
+            u->query.p ? "?" : "", (int)u->query.len, u->query.p ? u->query.p : "");
     return 0;
 }
 
-/* RFC 3986 section 5.2.4, remove_dot_segments, in place. */
-static void remove_dots(char *in)
+/* Parse text, first percent-encoding the bytes no URL may hold (a space, non-ASCII: a server's
+ * Location may well contain them); with_scheme prefixes "http://" (the command line may leave
+ * the scheme out). */
+static int parse_lenient(const char *text, size_t len, int with_scheme, char **keep, nk_url *u)
 {
-    char *out = in; /* output never outgrows what input has consumed */
-    size_t o = 0, i = 0, n = strlen(in);
-    while (i < n) {
-        const char *s = in + i;
-        if (strncmp(s, "../", 3) == 0) {
-            i += 3;
-        } else if (strncmp(s, "./", 2) == 0 || strncmp(s, "/./", 3) == 0) {
-            i += 2; /* rule A "./x" -> "x"; rule B "/./x" -> "/x" */
-        } else if (strcmp(s, "/.") == 0) {
-            in[i + 1] = '/';
-            i += 1;
-        } else if (strncmp(s, "/../", 4) == 0 || strcmp(s, "/..") == 0) {
-            if (s[3] == '/')
-                i += 3;
-            else {
-                in[i + 2] = '/';
-                i += 2;
-            }
-            while (o > 0 && out[o - 1] != '/')
-                o--;
-            if (o > 0)
-                o--;
-        } else if (strcmp(s, ".") == 0 || strcmp(s, "..") == 0) {
-            i = n;
-        } else {
-            size_t k = i;
-            if (in[k] == '/')
-                k++;
-            while (k < n && in[k] != '/')
-                k++;
-            memmove(out + o, in + i, k - i);
-            o += k - i;
-            i = k;
-        }
-    }
-    out[o] = '\0';
+    size_t size = len * 3 + 8;
+    char *buf = malloc(size);
+    if (!buf)
+        return -ENOMEM;
+    size_t off = with_scheme ? (size_t)sprintf(buf, "http://") : 0;
+    int n = nk_url_escape_invalid(text, len, buf + off, size - off);
+    int rc = n < 0 ? n : nk_url_parse(buf, off + (size_t)n, u);
+    if (rc < 0)
+        free(buf);
+    else
+        *keep = buf;
+    return rc;
 }
 
+int hc_url_parse(const char *text, hc_url *out)
+{
+    nk_url u;
+    char *buf;
+    memset(out, 0, sizeof *out);
+    int rc = parse_lenient(text, strlen(text), strstr(text, "://") == NULL, &buf, &u);
+    if (rc < 0)
+        return rc;
+    rc = from_url(&u, out);
+    free(buf);
+    return rc;
+}
+
+/* Resolve a reference (a Location value) against base (RFC 3986 section 5.2). */
 int hc_url_resolve(const hc_url *base, const char *ref, size_t reflen, hc_url *out)
 {
+    nk_url b, r, res;
+    char *btext = hc_url_format(base), *bbuf = NULL, *rbuf = NULL, *target = NULL;
     memset(out, 0, sizeof *out);
-    size_t n = 0;
-    while (n < reflen && ref[n] != '#')
-        n++;
-    char *r = strndup(ref, n);
-    if (!r)
-        return -ENOMEM;
-    /* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"  (section 3.1) */
-    size_t k = 0;
-    if (isalpha((unsigned char)r[0])) {
-        while (isalnum((unsigned char)r[k]) || r[k] == '+' || r[k] == '-' || r[k] == '.')
-            k++;
+    int rc = btext ? parse_lenient(btext, strlen(btext), 0, &bbuf, &b) : -ENOMEM;
+    if (rc == 0)
+        rc = parse_lenient(ref, reflen, 0, &rbuf, &r);
+    if (rc == 0) {
+        size_t size = strlen(bbuf) + strlen(rbuf) + 3;
+        rc = (target = malloc(size)) ? nk_url_resolve(&b, &r, target, size, &res) : -ENOMEM;
     }
-    int rc;
-    if (k > 0 && r[k] == ':') {
-        rc = hc_url_parse(r, out);
-    } else if (r[0] == '/' && r[1] == '/') {
-        char *abs = malloc(n + 6);
-        rc = -ENOMEM;
-        if (abs) {
-            sprintf(abs, "http:%s", r);
-            rc = hc_url_parse(abs, out);
-            free(abs);
-        }
-    } else {
-        /* Same authority; the path is the reference's, the base's, or a merge (5.2.2). */
-        const char *bt = base->target;
-        size_t bpath = strcspn(bt, "?");
-        char *t = NULL;
-        if (r[0] == '\0') {
-            t = strdup(bt);
-        } else if (r[0] == '?') {
-            t = malloc(bpath + n + 1);
-            if (t)
-                sprintf(t, "%.*s%s", (int)bpath, bt, r);
-        } else {
-            size_t dir = 0; /* 5.2.3 merge: the base path up to its last "/" */
-            for (size_t j = 0; j < bpath; j++)
-                if (bt[j] == '/')
-                    dir = j + 1;
-            if (r[0] == '/')
-                dir = 0;
-            t = malloc(dir + n + 1);
-            if (t) {
-                sprintf(t, "%.*s%s", (int)dir, bt, r);
-                size_t q = strcspn(t, "?");
-                char save = t[q];
-                t[q] = '\0';
-                char *query = save ? strdup(t + q + 1) : NULL;
-                remove_dots(t);
-                if (save) {
-                    size_t pl = strlen(t);
-                    char *t2 = query ? realloc(t, pl + strlen(query) + 2) : NULL;
-                    if (t2)
-                        sprintf(t2 + pl, "?%s", query);
-                    else
-                        free(t);
-                    t = t2;
-                    free(query);
-                }
-            }
-        }
-        out->host = strdup(base->host);
-        out->port = base->port;
-        out->ipv6 = base->ipv6;
-        out->target = t ? make_target(t, strlen(t)) : NULL;
-        free(t);
-        rc = out->host && out->target ? 0 : -ENOMEM;
-        if (rc < 0)
-            hc_url_free(out);
-    }
-    free(r);
+    if (rc >= 0)
+        rc = from_url(&res, out);
+    free(btext);
+    free(bbuf);
+    free(rbuf);
+    free(target);
     return rc;
 }
 
