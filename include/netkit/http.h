@@ -221,6 +221,20 @@ int nk_url_resolve(const nk_url *base, const nk_url *ref, char *buf, size_t size
  * Returns the length or -ENOSPC (len * 3 + 1 always suffices). */
 int nk_url_escape_invalid(const char *s, size_t len, char *buf, size_t size);
 
+/* ---- content negotiation (RFC 9110 section 12.5): accept.c ---------------------------------- */
+/* How much the request wants value by field ("Accept", "Accept-Encoding", "Accept-Language",
+ * "Accept-Charset"...), as a q-value from 0 (refused) to 1000: the weight of the most specific
+ * element that matches, over every line of the field. Accept takes "type/subtype[;params]" and
+ * honours "type/ *" and "* / *" ranges; Accept-Encoding honours "*", x-gzip = gzip, and keeps
+ * "identity" acceptable unless refused; Accept-Language matches prefixes ("en" for "en-US").
+ * A request without the field accepts anything (1000); a field that lists nothing matching
+ * gives 0. -EINVAL when value itself is malformed. */
+int nk_http_accepts(const nk_http_request *req, const char *field, const char *value);
+/* The q-value of the most specific element naming value itself, without a wildcard
+ * ("text/html" or "text/html;level=1", not "text/ *"), or -ENOENT when none does: for
+ * decisions that hinge on an explicit ask (a browser navigation lists text/html). */
+int nk_http_accepts_explicitly(const nk_http_request *req, const char *field, const char *value);
+
 /* ---- paths (RFC 3986) ------------------------------------------------------------------------ */
 /* Percent-decode a request path and normalise it into out (size outlen), the result always
  * starting with "/" and containing no "." or ".." segments, no "//", no NUL, no backslash.

@@ -68,10 +68,7 @@ const nk_http_header *nk_http_find_header(const nk_http_request *req, const char
     return NULL;
 }
 
-/* Walk a #list (RFC 9110 section 5.6.1): elements separated by commas with optional
- * whitespace; empty elements are skipped, as the RFC asks recipients to. Returns 1 and the
- * next element in *el, or 0 at the end. */
-static int list_next(const char **pp, const char *end, nk_str *el)
+int nk__http_list_next(const char **pp, const char *end, nk_str *el)
 {
     const char *p = *pp;
     for (;;) {
@@ -104,7 +101,7 @@ int nk_http_list_has(nk_str value, const char *token)
         return 0;
     p = value.p;
     end = value.p + value.len;
-    while (list_next(&p, end, &el))
+    while (nk__http_list_next(&p, end, &el))
         if (ieq(el.p, el.len, token))
             return 1;
     return 0;
@@ -198,7 +195,7 @@ static int parse_te(const nk_http_request *req, int *status)
             continue;
         const char *p = h->value.p, *end = h->value.p + h->value.len;
         nk_str el;
-        while (list_next(&p, end, &el)) {
+        while (nk__http_list_next(&p, end, &el)) {
             size_t t = 0;
             while (t < el.len && nk__http_tchar[(unsigned char)el.p[t]])
                 t++;

@@ -17,6 +17,12 @@ extern const unsigned char nk__http_tchar[256];
  * may contain. */
 extern const unsigned char nk__http_fchar[256];
 
+/* Walk a #list (RFC 9110 section 5.6.1): elements separated by commas with optional
+ * whitespace; empty elements are skipped, as the RFC asks recipients to. Returns 1 and the
+ * next element in *el (trimmed), or 0 at the end. A comma inside a quoted-string is not told
+ * apart: no field this module splits carries one where it matters. */
+int nk__http_list_next(const char **pp, const char *end, nk_str *el);
+
 /* host [ ":" port ] as a Host field or an authority-form target may carry it; need_port for
  * CONNECT's authority-form. 1 when well formed, 0 otherwise. */
 int nk__http_authority_ok(const char *p, size_t len, int need_port);
