@@ -125,7 +125,14 @@ void nk_httpd_config_default(nk_httpd_config *cfg);
 /* Create the engine on loop. The config is copied (strings must outlive the engine).
  * Errors: -ENOENT/-ENOTDIR/-EACCES for the root, -ENOMEM. */
 int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out);
-/* Accept connections on a listening, non-blocking socket. The engine owns and closes it. */
+/* Accept connections on a listening stream socket (TCP or unix). The engine sets O_NONBLOCK
+ * on it and, once this returns 0, owns it and closes it in nk_httpd_free. Errors (the caller
+ * keeps the descriptor): -EBADF (negative or not open), -ENOTSOCK (not a socket), -EINVAL (not
+ * SOCK_STREAM, or listen() was not called), -EEXIST (already this engine's, or watched by
+ * another watcher of the loop), -ERANGE (select backend: above FD_SETSIZE), -ENOMEM. A
+ * listener whose accept later fails for good (not an error of one client, not running out of
+ * descriptors or memory) is reported once through config.log (NK_LOG_ERROR) and no longer
+ * watched. */
 int nk_httpd_listen(nk_httpd *srv, int listen_fd);
 /* Stop accepting and drain; see above. Safe to call more than once. */
 void nk_httpd_shutdown(nk_httpd *srv);

@@ -165,6 +165,7 @@ typedef struct nk__listener {
     nk_io io;
     int fd;
     nk_httpd *srv;
+    int failed;             /* accept failed for good (reported once): no longer watched */
 } nk__listener;
 
 struct nk_httpd {

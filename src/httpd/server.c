@@ -10,6 +10,9 @@
  *   - EMFILE/ENFILE: the pending connection stays in the backlog and the listener stays
  *     readable, so a level-triggered loop would spin. Accepting backs off for 100 ms instead,
  *     and the condition is reported at most once a second.
+ *   - an accept error that is not about one client (EINVAL from a listener shut down under
+ *     the engine, EBADF, ...) would also repeat at every turn: that listener is reported once
+ *     and no longer watched.
  */
 #include "internal.h"
 
@@ -24,6 +27,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/openat2.h>
@@ -86,7 +91,7 @@ static void listeners_set(nk_httpd *srv, int on)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
         nk__listener *l = srv->listeners[i];
-        if (l->fd < 0)
+        if (l->failed)
             continue;
         if (on)
             nk_io_start(srv->loop, &l->io, NK_READ);
@@ -143,6 +148,31 @@ static void on_accept_timer(nk_loop *loop, nk_timer *t)
     update_accepting(srv);
 }
 
+/* Errors of accept(2) that concern one client, not the listener: Linux passes a pending
+ * network error of the new connection on to accept (the man page lists these for TCP), and
+ * a firewall may refuse one (EPERM). The next accept may well succeed. */
+static int accept_error_is_transient(int err)
+{
+    switch (-err) {
+    case EINTR: case ECONNABORTED: case EPERM: case EPROTO: case ENOPROTOOPT:
+    case ENETDOWN: case ENETUNREACH: case EHOSTDOWN: case EHOSTUNREACH: case ENONET:
+    case ETIMEDOUT: case ECONNRESET:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The listener cannot accept any more: say so once and stop watching it, rather than spin on
+ * an always-ready descriptor. It stays open (and owned) until nk_httpd_free. */
+static void listener_failed(nk_httpd *srv, nk__listener *l, int err)
+{
+    l->failed = 1;
+    nk_io_stop(srv->loop, &l->io);
+    nk__httpd_log(srv, NK_LOG_ERROR, "accept on descriptor %d: %s; no longer accepting on it",
+                  l->fd, nk_strerror(err));
+}
+
 static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
 {
     nk__listener *l = io->data;
@@ -167,8 +197,12 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
             nk_timer_start(loop, &srv->accept_timer, ACCEPT_BACKOFF_MS, 0);
             return;
         }
-        if (fd < 0)
-            return; /* a transient error for this one client (ECONNABORTED, EPERM...) */
+        if (fd < 0 && accept_error_is_transient(fd))
+            continue;
+        if (fd < 0) {
+            listener_failed(srv, l, fd);
+            return;
+        }
         srv->stats.connections++;
         NK__COUNT(srv, connections_total, 1);
         int err = nk__conn_start(srv, fd, &peer);
@@ -291,8 +325,46 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
     return 0;
 }
 
+/* Can the engine accept on fd: a listening stream socket it does not have yet? Anything else
+ * would fail at every readiness event (a UDP socket, a socket never listened on), or never
+ * become ready in the way accepting needs (a regular file is always "readable"). */
+static int check_listener(const nk_httpd *srv, int fd)
+{
+    if (fd < 0)
+        return -EBADF;
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (!S_ISSOCK(st.st_mode))
+        return -ENOTSOCK;
+    int type = 0, listening = 0;
+    socklen_t len = sizeof type;
+    if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+        return -errno;
+    if (type != SOCK_STREAM)
+        return -EINVAL;
+    len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0)
+        return -errno;
+    if (!listening)
+        return -EINVAL;
+    for (size_t i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i]->fd == fd)
+            return -EEXIST;
+    return 0;
+}
+
 int nk_httpd_listen(nk_httpd *srv, int listen_fd)
 {
+    int err = check_listener(srv, listen_fd);
+    if (err < 0)
+        return err;
+    /* A blocking listener would block the whole loop in accept when the client that made it
+     * readable is gone by then (reset, or taken by another process sharing the socket). The
+     * flag belongs to the open file, so descriptors shared with it see it too. */
+    int fl = fcntl(listen_fd, F_GETFL);
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(listen_fd, F_SETFL, fl | O_NONBLOCK) < 0))
+        return -errno;
     /* A fixed send buffer (inherited by accepted sockets, like TCP_NODELAY below) bounds the
      * kernel memory a client that does not read can pin; it turns autotuning off for them. */
     if (srv->cfg.sndbuf > 0 &&
@@ -305,7 +377,6 @@ int nk_httpd_listen(nk_httpd *srv, int listen_fd)
     nk__listener *l = calloc(1, sizeof *l);
     if (!l)
         return -ENOMEM;
-    grown[srv->nlisteners++] = l;
     /* Responses are written whole (head and body in one writev, or coalesced with MSG_MORE),
      * so Nagle's delay would only add latency to the last segment. Accepted sockets inherit
      * TCP_NODELAY from the listener, which saves a system call per connection. (On a Unix
@@ -330,6 +401,14 @@ int nk_httpd_listen(nk_httpd *srv, int listen_fd)
     l->fd = listen_fd;
     l->srv = srv;
     nk_io_init(&l->io, listen_fd, on_listener, l);
+    /* Watch it once now, so that what the loop refuses (another watcher has the descriptor,
+     * select's FD_SETSIZE) is this call's error; update_accepting then pauses it if needed. */
+    err = nk_io_start(srv->loop, &l->io, NK_READ);
+    if (err < 0) {
+        free(l);
+        return err;
+    }
+    grown[srv->nlisteners++] = l;
     update_accepting(srv);
     return 0;
 }

@@ -301,6 +301,137 @@ static void test_free_in_drained_after_last_response(void **state)
     close(c);
 }
 
+/* ---- nk_httpd_listen refuses what it cannot accept on ----------------------------------- */
+
+static void test_listen_refuses_negative(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    assert_int_equal(nk_httpd_listen(f->srv, -1), -EBADF);
+    assert_int_equal(nk_httpd_listen(f->srv, -98), -EBADF); /* an error code passed on */
+}
+
+static void test_listen_refuses_closed_fd(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    int fd = dup(0);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), -EBADF);
+}
+
+static void test_listen_refuses_regular_file(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    char path[128];
+    snprintf(path, sizeof path, "%s/small.txt", f->root);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), -ENOTSOCK);
+    close(fd);
+}
+
+static void test_listen_refuses_pipe(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(nk_httpd_listen(f->srv, p[0]), -ENOTSOCK);
+    close(p[0]);
+    close(p[1]);
+}
+
+static void test_listen_refuses_udp(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), -EINVAL);
+    close(fd);
+}
+
+static void test_listen_refuses_unlistened_stream(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), -EINVAL);
+    close(fd);
+}
+
+static void test_listen_refuses_same_fd_twice(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    struct sockaddr_in a;
+    int fd = tcp_listener(1, &a);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), 0);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), -EEXIST);
+    /* Still one working listener. */
+    int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+    send_all(c, "GET /small.txt HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+    run_until_readable(f, c);
+    close(c);
+}
+
+/* Another watcher of the same loop has the descriptor: nk_io_start's error comes back. */
+static void test_listen_propagates_watch_error(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    struct sockaddr_in a;
+    int fd = tcp_listener(1, &a);
+    nk_io other;
+    nk_io_init(&other, fd, NULL, NULL);
+    assert_int_equal(nk_io_start(f->loop, &other, NK_READ), 0);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), -EEXIST);
+    nk_io_stop(f->loop, &other);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), 0);
+}
+
+/* A blocking listener would block the whole loop in accept when a client goes away between
+ * readiness and accept: the engine makes it non-blocking itself. */
+static void test_listen_makes_nonblocking(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    struct sockaddr_in a;
+    int fd = tcp_listener(0, &a);
+    assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), 0);
+    assert_int_not_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0);
+}
+
+/* A listener whose accept fails for good (here: shut down under the engine, so it stays
+ * readable and accept says EINVAL) is reported once and no longer watched, instead of a
+ * silent busy loop. */
+static void test_persistent_accept_error(void **state)
+{
+    fixture *f = *state;
+    new_engine(f);
+    struct sockaddr_in a;
+    int fd = tcp_listener(1, &a);
+    assert_int_equal(nk_httpd_listen(f->srv, fd), 0);
+    assert_int_equal(shutdown(fd, SHUT_RDWR), 0);
+    nk_timer_start(f->loop, &f->guard, 200, 0);
+    int turns = 0;
+    while (!f->guard_fired && turns < 100000) {
+        nk_loop_run(f->loop, NK_RUN_ONCE);
+        turns++;
+    }
+    /* Blocked in the wait after the error: a handful of turns, not one per readiness event. */
+    assert_true(turns < 10);
+    assert_int_equal(f->logs, 1);
+    assert_int_equal(f->log_errors, 1);
+    assert_non_null(strstr(f->last_log, "accept"));
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1)
@@ -310,6 +441,16 @@ int main(int argc, char **argv)
         cmocka_unit_test_setup_teardown(test_free_in_drained_no_connection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_in_drained_drain_timer, setup, teardown),
         cmocka_unit_test_setup_teardown(test_free_in_drained_after_last_response, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refuses_negative, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refuses_closed_fd, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refuses_regular_file, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refuses_pipe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refuses_udp, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refuses_unlistened_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_refuses_same_fd_twice, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_propagates_watch_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_listen_makes_nonblocking, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_persistent_accept_error, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
