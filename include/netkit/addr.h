@@ -61,6 +61,31 @@ int nk_addr_equal(const nk_addr *a, const nk_addr *b);
 int nk_addr_is_wildcard(const nk_addr *addr);      /* 0.0.0.0 or :: */
 int nk_addr_is_loopback(const nk_addr *addr);
 
+/* What an IP address is for, by the IANA special-purpose registries (RFC 6890). An IPv6
+ * unique local address (fc00::/7, RFC 4193) counts as NK_ADDR_PRIVATE. */
+enum nk_addr_kind {
+    NK_ADDR_GLOBAL = 0,   /* none of the below: routable on the Internet */
+    NK_ADDR_UNSPECIFIED,  /* 0.0.0.0, :: */
+    NK_ADDR_THIS_NETWORK, /* 0.0.0.0/8 (RFC 1122) */
+    NK_ADDR_LOOPBACK,     /* 127.0.0.0/8, ::1 */
+    NK_ADDR_PRIVATE,      /* 10/8, 172.16/12, 192.168/16 (RFC 1918); fc00::/7 */
+    NK_ADDR_SHARED,       /* 100.64.0.0/10, carrier-grade NAT (RFC 6598) */
+    NK_ADDR_LINK_LOCAL,   /* 169.254.0.0/16, fe80::/10 */
+    NK_ADDR_DOCUMENTATION, /* 192.0.2/24, 198.51.100/24, 203.0.113/24 (RFC 5737); 2001:db8::/32 */
+    NK_ADDR_BENCHMARKING, /* 198.18.0.0/15 (RFC 2544) */
+    NK_ADDR_MULTICAST,    /* 224.0.0.0/4, ff00::/8 */
+    NK_ADDR_RESERVED,     /* 240.0.0.0/4 */
+    NK_ADDR_BROADCAST,    /* 255.255.255.255 */
+    NK_ADDR_V4MAPPED,     /* ::ffff:0:0/96 */
+    NK_ADDR_6TO4,         /* 2002::/16 */
+};
+/* The kind (enum nk_addr_kind) of an IPv4 or IPv6 address; -EAFNOSUPPORT for any other
+ * family. */
+int nk_addr_kind(const nk_addr *addr);
+/* The kind as a phrase for people, with its RFC where that helps ("private (RFC 1918)",
+ * "unique local (RFC 4193)", "global"); "" for a non-IP address. */
+const char *nk_addr_kind_text(const nk_addr *addr);
+
 /* Reverse look-up with getnameinfo (NI_NAMEREQD): the host name of an address. */
 int nk_addr_reverse(const nk_addr *addr, char *name, size_t namelen);
 

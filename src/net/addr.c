@@ -380,3 +380,84 @@ int nk_addr_is_loopback(const nk_addr *addr)
     }
     return 0;
 }
+
+/* ---- classification ------------------------------------------------------------------------ */
+
+/* Special-purpose blocks (the IANA IPv4 and IPv6 special-purpose address registries, RFC 6890),
+ * first match wins, so a block comes before any block that contains it. */
+static const struct {
+    sa_family_t family;
+    uint8_t net[16]; /* network byte order */
+    unsigned bits;   /* prefix length */
+    int kind;        /* enum nk_addr_kind */
+    const char *text;
+} special[] = {
+    {AF_INET, {255, 255, 255, 255}, 32, NK_ADDR_BROADCAST, "limited broadcast"},
+    {AF_INET, {0, 0, 0, 0}, 32, NK_ADDR_UNSPECIFIED, "unspecified"},
+    {AF_INET, {0}, 8, NK_ADDR_THIS_NETWORK, "this network (RFC 1122)"},
+    {AF_INET, {127}, 8, NK_ADDR_LOOPBACK, "loopback"},
+    {AF_INET, {10}, 8, NK_ADDR_PRIVATE, "private (RFC 1918)"},
+    {AF_INET, {172, 16}, 12, NK_ADDR_PRIVATE, "private (RFC 1918)"},
+    {AF_INET, {192, 168}, 16, NK_ADDR_PRIVATE, "private (RFC 1918)"},
+    {AF_INET, {100, 64}, 10, NK_ADDR_SHARED, "shared address space (RFC 6598)"},
+    {AF_INET, {169, 254}, 16, NK_ADDR_LINK_LOCAL, "link-local"},
+    {AF_INET, {192, 0, 2}, 24, NK_ADDR_DOCUMENTATION, "documentation (RFC 5737)"},
+    {AF_INET, {198, 51, 100}, 24, NK_ADDR_DOCUMENTATION, "documentation (RFC 5737)"},
+    {AF_INET, {203, 0, 113}, 24, NK_ADDR_DOCUMENTATION, "documentation (RFC 5737)"},
+    {AF_INET, {198, 18}, 15, NK_ADDR_BENCHMARKING, "benchmarking (RFC 2544)"},
+    {AF_INET, {224}, 4, NK_ADDR_MULTICAST, "multicast"},
+    {AF_INET, {240}, 4, NK_ADDR_RESERVED, "reserved"},
+    {AF_INET6, {0}, 128, NK_ADDR_UNSPECIFIED, "unspecified"},
+    {AF_INET6, {[15] = 1}, 128, NK_ADDR_LOOPBACK, "loopback"},
+    {AF_INET6, {[10] = 0xff, [11] = 0xff}, 96, NK_ADDR_V4MAPPED, "IPv4-mapped"},
+    {AF_INET6, {0xff}, 8, NK_ADDR_MULTICAST, "multicast"},
+    {AF_INET6, {0xfe, 0x80}, 10, NK_ADDR_LINK_LOCAL, "link-local"},
+    {AF_INET6, {0xfc}, 7, NK_ADDR_PRIVATE, "unique local (RFC 4193)"},
+    {AF_INET6, {0x20, 0x01, 0x0d, 0xb8}, 32, NK_ADDR_DOCUMENTATION, "documentation (RFC 3849)"},
+    {AF_INET6, {0x20, 0x02}, 16, NK_ADDR_6TO4, "6to4"},
+};
+
+static int prefix_match(const uint8_t *a, const uint8_t *net, unsigned bits)
+{
+    unsigned full = bits / 8, rest = bits % 8;
+    if (memcmp(a, net, full) != 0)
+        return 0;
+    if (rest == 0)
+        return 1;
+    uint8_t mask = (uint8_t)(0xff << (8 - rest));
+    return (a[full] & mask) == net[full];
+}
+
+/* The entry of special[] for addr: its index, -1 for a global address, -EAFNOSUPPORT when
+ * addr is no IP address. */
+static int classify(const nk_addr *addr)
+{
+    const uint8_t *bytes;
+    sa_family_t family = addr->u.sa.sa_family;
+    if (family == AF_INET)
+        bytes = (const uint8_t *)&addr->u.in.sin_addr.s_addr;
+    else if (family == AF_INET6)
+        bytes = addr->u.in6.sin6_addr.s6_addr;
+    else
+        return -EAFNOSUPPORT;
+    for (size_t i = 0; i < sizeof special / sizeof special[0]; i++)
+        if (special[i].family == family && prefix_match(bytes, special[i].net, special[i].bits))
+            return (int)i;
+    return -1;
+}
+
+int nk_addr_kind(const nk_addr *addr)
+{
+    int i = classify(addr);
+    if (i == -EAFNOSUPPORT)
+        return i;
+    return i < 0 ? NK_ADDR_GLOBAL : (int)special[i].kind;
+}
+
+const char *nk_addr_kind_text(const nk_addr *addr)
+{
+    int i = classify(addr);
+    if (i == -EAFNOSUPPORT)
+        return "";
+    return i < 0 ? "global" : special[i].text;
+}

@@ -715,6 +715,68 @@ static void test_sock_helpers(void **state)
     assert_int_equal(nk_sock_accept(fd, NULL), -EBADF);
 }
 
+/* Address classification: a row for each block and its edges, both families. */
+static void test_addr_kind(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *addr;
+        int kind;
+        const char *text;
+    } t[] = {
+        {"255.255.255.255:0", NK_ADDR_BROADCAST, "limited broadcast"},
+        {"255.255.255.254:0", NK_ADDR_RESERVED, "reserved"},
+        {"240.0.0.0:0", NK_ADDR_RESERVED, "reserved"},
+        {"0.0.0.0:0", NK_ADDR_UNSPECIFIED, "unspecified"},
+        {"0.1.2.3:0", NK_ADDR_THIS_NETWORK, "this network (RFC 1122)"},
+        {"127.0.0.1:0", NK_ADDR_LOOPBACK, "loopback"},
+        {"127.255.255.255:0", NK_ADDR_LOOPBACK, "loopback"},
+        {"10.1.2.3:0", NK_ADDR_PRIVATE, "private (RFC 1918)"},
+        {"172.16.0.1:0", NK_ADDR_PRIVATE, "private (RFC 1918)"},
+        {"172.31.255.255:0", NK_ADDR_PRIVATE, "private (RFC 1918)"},
+        {"172.32.0.1:0", NK_ADDR_GLOBAL, "global"},
+        {"172.15.255.255:0", NK_ADDR_GLOBAL, "global"},
+        {"192.168.1.1:0", NK_ADDR_PRIVATE, "private (RFC 1918)"},
+        {"100.64.0.1:0", NK_ADDR_SHARED, "shared address space (RFC 6598)"},
+        {"100.127.255.255:0", NK_ADDR_SHARED, "shared address space (RFC 6598)"},
+        {"100.128.0.0:0", NK_ADDR_GLOBAL, "global"},
+        {"169.254.1.1:0", NK_ADDR_LINK_LOCAL, "link-local"},
+        {"192.0.2.7:0", NK_ADDR_DOCUMENTATION, "documentation (RFC 5737)"},
+        {"198.51.100.7:0", NK_ADDR_DOCUMENTATION, "documentation (RFC 5737)"},
+        {"203.0.113.7:0", NK_ADDR_DOCUMENTATION, "documentation (RFC 5737)"},
+        {"198.19.255.255:0", NK_ADDR_BENCHMARKING, "benchmarking (RFC 2544)"},
+        {"198.20.0.0:0", NK_ADDR_GLOBAL, "global"},
+        {"224.0.0.1:0", NK_ADDR_MULTICAST, "multicast"},
+        {"239.255.255.255:0", NK_ADDR_MULTICAST, "multicast"},
+        {"8.8.8.8:0", NK_ADDR_GLOBAL, "global"},
+        {"[::]:0", NK_ADDR_UNSPECIFIED, "unspecified"},
+        {"[::1]:0", NK_ADDR_LOOPBACK, "loopback"},
+        {"[::2]:0", NK_ADDR_GLOBAL, "global"},
+        {"[::ffff:10.0.0.1]:0", NK_ADDR_V4MAPPED, "IPv4-mapped"},
+        {"[ff02::1]:0", NK_ADDR_MULTICAST, "multicast"},
+        {"[fe80::1]:0", NK_ADDR_LINK_LOCAL, "link-local"},
+        {"[febf::1]:0", NK_ADDR_LINK_LOCAL, "link-local"},
+        {"[fec0::1]:0", NK_ADDR_GLOBAL, "global"},
+        {"[fd00::1]:0", NK_ADDR_PRIVATE, "unique local (RFC 4193)"},
+        {"[fc00::1]:0", NK_ADDR_PRIVATE, "unique local (RFC 4193)"},
+        {"[2001:db8::1]:0", NK_ADDR_DOCUMENTATION, "documentation (RFC 3849)"},
+        {"[2001:db9::1]:0", NK_ADDR_GLOBAL, "global"},
+        {"[2002:c000:204::1]:0", NK_ADDR_6TO4, "6to4"},
+        {"[2606:4700::1111]:0", NK_ADDR_GLOBAL, "global"},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        nk_addr a;
+        assert_int_equal(nk_addr_parse(t[i].addr, 0, &a), 0);
+        if (nk_addr_kind(&a) != t[i].kind || strcmp(nk_addr_kind_text(&a), t[i].text) != 0)
+            fail_msg("%s: kind %d \"%s\", expected %d \"%s\"", t[i].addr, nk_addr_kind(&a),
+                     nk_addr_kind_text(&a), t[i].kind, t[i].text);
+    }
+    nk_addr u;
+    assert_int_equal(nk_addr_parse("unix:/tmp/x", 0, &u), 0);
+    assert_int_equal(nk_addr_kind(&u), -EAFNOSUPPORT);
+    assert_string_equal(nk_addr_kind_text(&u), "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -736,6 +798,7 @@ int main(void)
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_sockopt_table),
         cmocka_unit_test(test_sock_helpers),
+        cmocka_unit_test(test_addr_kind),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
