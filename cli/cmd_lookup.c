@@ -225,56 +225,6 @@ static int parse_ipv4_number(const char *s, uint32_t *out)
     return 0;
 }
 
-static const char *ipv4_kind(uint32_t a)
-{
-    static const struct {
-        uint32_t net, mask;
-        const char *kind;
-    } table[] = {
-        {0xffffffffu, 0xffffffffu, "limited broadcast"},
-        {0x00000000u, 0xffffffffu, "unspecified"},
-        {0x00000000u, 0xff000000u, "this network (RFC 1122)"},
-        {0x7f000000u, 0xff000000u, "loopback"},
-        {0x0a000000u, 0xff000000u, "private (RFC 1918)"},
-        {0xac100000u, 0xfff00000u, "private (RFC 1918)"},
-        {0xc0a80000u, 0xffff0000u, "private (RFC 1918)"},
-        {0x64400000u, 0xffc00000u, "shared address space (RFC 6598)"},
-        {0xa9fe0000u, 0xffff0000u, "link-local"},
-        {0xc0000200u, 0xffffff00u, "documentation (RFC 5737)"},
-        {0xc6336400u, 0xffffff00u, "documentation (RFC 5737)"},
-        {0xcb007100u, 0xffffff00u, "documentation (RFC 5737)"},
-        {0xc6120000u, 0xfffe0000u, "benchmarking (RFC 2544)"},
-        {0xe0000000u, 0xf0000000u, "multicast"},
-        {0xf0000000u, 0xf0000000u, "reserved"},
-    };
-    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
-        if ((a & table[i].mask) == table[i].net)
-            return table[i].kind;
-    return "global";
-}
-
-static const char *ipv6_kind(const struct in6_addr *a)
-{
-    const uint8_t *b = a->s6_addr;
-    if (IN6_IS_ADDR_UNSPECIFIED(a))
-        return "unspecified";
-    if (IN6_IS_ADDR_LOOPBACK(a))
-        return "loopback";
-    if (IN6_IS_ADDR_V4MAPPED(a))
-        return "IPv4-mapped";
-    if (b[0] == 0xff)
-        return "multicast";
-    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)
-        return "link-local";
-    if ((b[0] & 0xfe) == 0xfc)
-        return "unique local (RFC 4193)";
-    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8)
-        return "documentation (RFC 3849)";
-    if (b[0] == 0x20 && b[1] == 0x02)
-        return "6to4";
-    return "global";
-}
-
 static void print_reverse_name(const nk_addr *a)
 {
     char name[NI_MAXHOST];
@@ -306,7 +256,7 @@ static void show_ipv4(uint32_t host_order, int numeric)
         *p++ = i < 3 ? '.' : '\0';
     }
     row("binary", text);
-    row("kind", ipv4_kind(host_order));
+    row("kind", nk_addr_kind_text(&a));
     snprintf(text, sizeof text, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
     row("arpa", text);
     if (!numeric)
@@ -331,7 +281,7 @@ static void show_ipv6(const nk_addr *a, int numeric)
     char compressed[INET6_ADDRSTRLEN];
     inet_ntop(AF_INET6, b, compressed, sizeof compressed);
     row("compressed", compressed);
-    row("kind", ipv6_kind(&a->u.in6.sin6_addr));
+    row("kind", nk_addr_kind_text(a));
     if (IN6_IS_ADDR_V4MAPPED(&a->u.in6.sin6_addr)) {
         char v4[INET_ADDRSTRLEN];
         inet_ntop(AF_INET, b + 12, v4, sizeof v4);
