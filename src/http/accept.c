@@ -19,19 +19,7 @@
 #include "netkit/http.h"
 #include "http_internal.h"
 
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
-
-static int ieq_n(const char *a, size_t alen, const char *b, size_t blen)
-{
-    if (alen != blen)
-        return 0;
-    for (size_t i = 0; i < alen; i++)
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-            return 0;
-    return 1;
-}
-
-static int ieq(nk_str a, const char *b) { return ieq_n(a.p, a.len, b, strlen(b)); }
+static int ieq(nk_str a, const char *b) { return nk__http_ieq(a.p, a.len, b); }
 
 static int ows(char c) { return c == ' ' || c == '\t'; }
 
@@ -145,7 +133,7 @@ static int params_equal(nk_str a, nk_str b)
             j++;
         if (i == a.len || j == b.len)
             return i == a.len && j == b.len;
-        if (lower((unsigned char)a.p[i]) != lower((unsigned char)b.p[j]))
+        if (!nk__http_ieq_n(a.p + i, 1, b.p + j, 1))
             return 0;
         i++;
         j++;
@@ -163,11 +151,11 @@ static int media_match(const elem *r, const elem *v)
     nk_str vtype = {v->name.p, (size_t)(vs - v->name.p)}, vsub = {vs + 1, (size_t)(v->name.p + v->name.len - vs - 1)};
     if (ieq(rtype, "*"))
         return ieq(rsub, "*") && !r->params.p ? 1 : 0; /* "*" "/" "*"; "*" "/" "html" is no range */
-    if (!ieq_n(rtype.p, rtype.len, vtype.p, vtype.len))
+    if (!nk__http_ieq_n(rtype.p, rtype.len, vtype.p, vtype.len))
         return 0;
     if (ieq(rsub, "*"))
         return r->params.p ? 0 : 2;
-    if (!ieq_n(rsub.p, rsub.len, vsub.p, vsub.len))
+    if (!nk__http_ieq_n(rsub.p, rsub.len, vsub.p, vsub.len))
         return 0;
     if (!r->params.p)
         return 3;
@@ -190,7 +178,7 @@ static int coding_eq(nk_str a, nk_str b)
 {
     a = canon_coding(a);
     b = canon_coding(b);
-    return ieq_n(a.p, a.len, b.p, b.len);
+    return nk__http_ieq_n(a.p, a.len, b.p, b.len);
 }
 
 static int match(enum kind k, const elem *r, const elem *v)
@@ -204,12 +192,12 @@ static int match(enum kind k, const elem *r, const elem *v)
         /* RFC 4647 section 3.3.1 basic filtering: "en" matches "en" and "en-US". */
         if (ieq(r->name, "*"))
             return 1;
-        if (r->name.len <= v->name.len && ieq_n(r->name.p, r->name.len, v->name.p, r->name.len) &&
+        if (r->name.len <= v->name.len && nk__http_ieq_n(r->name.p, r->name.len, v->name.p, r->name.len) &&
             (r->name.len == v->name.len || v->name.p[r->name.len] == '-'))
             return 1 + (int)r->name.len;
         return 0;
     case TOKEN:
-        return ieq(r->name, "*") ? 1 : ieq_n(r->name.p, r->name.len, v->name.p, v->name.len) ? 2 : 0;
+        return ieq(r->name, "*") ? 1 : nk__http_ieq_n(r->name.p, r->name.len, v->name.p, v->name.len) ? 2 : 0;
     }
     return 0;
 }

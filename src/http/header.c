@@ -47,9 +47,8 @@ const unsigned char nk__http_fchar[256] = {
 
 static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
 
-static int ieq(const char *a, size_t alen, const char *b)
+int nk__http_ieq_n(const char *a, size_t alen, const char *b, size_t blen)
 {
-    size_t blen = strlen(b);
     if (alen != blen)
         return 0;
     for (size_t i = 0; i < alen; i++)
@@ -58,12 +57,48 @@ static int ieq(const char *a, size_t alen, const char *b)
     return 1;
 }
 
+int nk__http_ieq(const char *a, size_t alen, const char *b) { return nk__http_ieq_n(a, alen, b, strlen(b)); }
+
+/* field-line = field-name ":" OWS field-value OWS   (RFC 9112 section 5) */
+int nk__http_field_line(const char *buf, size_t *pos, nk_http_header *h)
+{
+    size_t i = *pos;
+    if (buf[i] == '\n' || (buf[i] == '\r' && buf[i + 1] == '\n'))
+        return 0;
+    size_t name = i;
+    while (nk__http_tchar[(unsigned char)buf[i]])
+        i++;
+    /* Section 5.1: no whitespace between name and colon; an empty name, a line without a
+     * colon, or a non-token byte (UTF-8) in the name is as bad. */
+    if (i == name || buf[i] != ':')
+        return -1;
+    h->name.p = buf + name;
+    h->name.len = i - name;
+    i++;
+    while (buf[i] == ' ' || buf[i] == '\t')
+        i++;
+    size_t v = i;
+    while (nk__http_fchar[(unsigned char)buf[i]])
+        i++;
+    if (buf[i] == '\r')
+        i++;
+    if (buf[i] != '\n')
+        return -1;
+    size_t ve = buf[i - 1] == '\r' ? i - 1 : i;
+    while (ve > v && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
+        ve--;
+    h->value.p = buf + v;
+    h->value.len = ve - v;
+    *pos = i + 1;
+    return 1;
+}
+
 static int is_hex(int c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' && (c | 0x20) <= 'f'); }
 
 const nk_http_header *nk_http_find_header(const nk_http_request *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
-        if (ieq(req->headers[i].name.p, req->headers[i].name.len, name))
+        if (nk__http_ieq(req->headers[i].name.p, req->headers[i].name.len, name))
             return &req->headers[i];
     return NULL;
 }
@@ -102,7 +137,7 @@ int nk_http_list_has(nk_str value, const char *token)
     p = value.p;
     end = value.p + value.len;
     while (nk__http_list_next(&p, end, &el))
-        if (ieq(el.p, el.len, token))
+        if (nk__http_ieq(el.p, el.len, token))
             return 1;
     return 0;
 }
@@ -191,7 +226,7 @@ static int parse_te(const nk_http_request *req, int *status)
     int nchunked = 0, other = 0, last_chunked = 0, any = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
         const nk_http_header *h = &req->headers[i];
-        if (!ieq(h->name.p, h->name.len, "transfer-encoding"))
+        if (!nk__http_ieq(h->name.p, h->name.len, "transfer-encoding"))
             continue;
         const char *p = h->value.p, *end = h->value.p + h->value.len;
         nk_str el;
@@ -207,7 +242,7 @@ static int parse_te(const nk_http_request *req, int *status)
             if (k < el.len && el.p[k] != ';')
                 return fail(status, 400); /* "chunked x", "chunked\"": not a coding */
             any = 1;
-            if (ieq(el.p, t, "chunked")) {
+            if (nk__http_ieq(el.p, t, "chunked")) {
                 /* chunked has no parameters (RFC 9112 section 7.1) */
                 if (k < el.len)
                     return fail(status, 400);
@@ -251,7 +286,7 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
     for (size_t i = 0; i < req->nheaders; i++) {
         const nk_http_header *h = &req->headers[i];
         const nk_str n = h->name;
-        if (ieq(n.p, n.len, "host")) {
+        if (nk__http_ieq(n.p, n.len, "host")) {
             /* RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request) status
              * code to any HTTP/1.1 request message that lacks a Host header field and to any
              * request message that contains more than one Host header field line or a Host
@@ -261,7 +296,7 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
             if (!nk__http_authority_ok(h->value.p, h->value.len, 0))
                 return fail(status, 400);
             host = h;
-        } else if (ieq(n.p, n.len, "content-length")) {
+        } else if (nk__http_ieq(n.p, n.len, "content-length")) {
             /* RFC 9110 section 8.6 lets a recipient accept "42, 42" or repeated identical
              * fields as one value. We refuse both: a proxy in front of us that picks a
              * different one of two values is exactly a smuggling setup. */
@@ -270,15 +305,15 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
             cl = h;
             if (parse_content_length(h->value, &req->content_length) < 0)
                 return fail(status, 400);
-        } else if (ieq(n.p, n.len, "transfer-encoding")) {
+        } else if (nk__http_ieq(n.p, n.len, "transfer-encoding")) {
             has_te = 1;
-        } else if (ieq(n.p, n.len, "connection")) {
+        } else if (nk__http_ieq(n.p, n.len, "connection")) {
             /* RFC 9112 section 9.6 (close) and 9.3 (persistence). */
             if (nk_http_list_has(h->value, "close"))
                 conn_close = 1;
             if (nk_http_list_has(h->value, "keep-alive"))
                 conn_keep = 1;
-        } else if (ieq(n.p, n.len, "expect")) {
+        } else if (nk__http_ieq(n.p, n.len, "expect")) {
             /* RFC 9110 section 10.1.1: "A server that receives a 100-continue expectation in
              * an HTTP/1.0 request MUST ignore that expectation." ... "A server that receives
              * an Expect field value containing a member other than 100-continue MAY respond
@@ -286,7 +321,7 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
              * meet is better refused than silently ignored. */
             if (!http11)
                 continue;
-            if (!ieq(h->value.p, h->value.len, "100-continue"))
+            if (!nk__http_ieq(h->value.p, h->value.len, "100-continue"))
                 return fail(status, 417);
             req->expect_continue = 1;
         }

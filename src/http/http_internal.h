@@ -17,6 +17,17 @@ extern const unsigned char nk__http_tchar[256];
  * may contain. */
 extern const unsigned char nk__http_fchar[256];
 
+/* ASCII case-insensitive equality of a[0..alen) and b[0..blen) / the string b. */
+int nk__http_ieq_n(const char *a, size_t alen, const char *b, size_t blen);
+int nk__http_ieq(const char *a, size_t alen, const char *b);
+
+/* Split the field line at buf[*pos] (field-line = field-name ":" OWS field-value OWS, RFC
+ * 9112 section 5), ending in LF or CRLF, in a head whose end the caller's scanner has found.
+ * Returns 1 with the name and the trimmed value in *h and *pos past the line's LF, 0 at the
+ * empty line that ends the head, -1 for a malformed line (no name, a non-token byte or
+ * whitespace before the colon, a byte no field value may hold). */
+int nk__http_field_line(const char *buf, size_t *pos, nk_http_header *h);
+
 /* Walk a #list (RFC 9110 section 5.6.1): elements separated by commas with optional
  * whitespace; empty elements are skipped, as the RFC asks recipients to. Returns 1 and the
  * next element in *el (trimmed), or 0 at the end. A comma inside a quoted-string is not told

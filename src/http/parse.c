@@ -307,39 +307,20 @@ static int parse_fields(const char *buf, size_t from, size_t end, const nk_http_
     size_t max = lim->max_headers < NK_HTTP_MAX_HEADERS ? lim->max_headers : NK_HTTP_MAX_HEADERS;
     size_t i = from;
     for (;;) {
-        if (buf[i] == '\n' || (buf[i] == '\r' && buf[i + 1] == '\n'))
+        nk_http_header h;
+        int rc = nk__http_field_line(buf, &i, &h);
+        if (rc == 0)
             return 0; /* the empty line: the scanner guaranteed it ends the head */
-        size_t name = i;
-        while (nk__http_tchar[(unsigned char)buf[i]])
-            i++;
         /* RFC 9112 section 5.1: "No whitespace is allowed between the field name and colon.
          * ... A server MUST reject, with a response status code of 400 (Bad Request), any
          * received request message that contains whitespace between a header field name and
          * colon." Also an empty name, a line without a colon, or a non-token byte (UTF-8)
          * in the name. */
-        if (i == name || buf[i] != ':')
+        if (rc < 0)
             return fail(status, 400);
         if (req->nheaders >= max)
             return fail(status, 431);
-        nk_http_header *h = &req->headers[req->nheaders++];
-        h->name.p = buf + name;
-        h->name.len = i - name;
-        i++;
-        while (buf[i] == ' ' || buf[i] == '\t')
-            i++;
-        size_t v = i;
-        while (nk__http_fchar[(unsigned char)buf[i]])
-            i++;
-        if (buf[i] == '\r')
-            i++;
-        if (buf[i] != '\n')
-            return fail(status, 400); /* unreachable after the scanner, kept as a guard */
-        size_t ve = buf[i - 1] == '\r' ? i - 1 : i;
-        while (ve > v && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
-            ve--;
-        h->value.p = buf + v;
-        h->value.len = ve - v;
-        i++;
+        req->headers[req->nheaders++] = h;
         if (i >= end)
             return fail(status, 400); /* unreachable: the head ends in an empty line */
     }

@@ -16,19 +16,6 @@
 
 static const char http_prefix[] = "HTTP/";
 
-static int lower(int c) { return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : c; }
-
-static int ieq(const char *a, size_t alen, const char *b)
-{
-    size_t n = strlen(b);
-    if (alen != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (lower((unsigned char)a[i]) != lower((unsigned char)b[i]))
-            return 0;
-    return 1;
-}
-
 /* Bytes no head may contain: CTLs other than HTAB, CR, LF, and DEL (RFC 9110 section 5.5). */
 static int byte_bad(unsigned char c)
 {
@@ -114,65 +101,21 @@ static size_t parse_status_line(const char *buf, size_t end, nk_http_response *r
     return (size_t)(lf - buf) + 1;
 }
 
-/* field-line = field-name ":" OWS field-value OWS   (RFC 9112 section 5) */
+/* The fields, up to the empty line the scanner found. Section 5.1 forbids whitespace between
+ * name and colon: a client has no business guessing which of two parsings the server meant. */
 static int parse_fields(const char *buf, size_t i, size_t end, nk_http_response *resp)
 {
     for (;;) {
-        if (buf[i] == '\n' || (buf[i] == '\r' && buf[i + 1] == '\n'))
-            return 0; /* the empty line the scanner found */
-        size_t name = i;
-        while (nk__http_tchar[(unsigned char)buf[i]])
-            i++;
-        /* Section 5.1: no whitespace between name and colon (a proxy must remove it; a
-         * client has no business guessing which of two parsings the server meant). */
-        if (i == name || buf[i] != ':')
+        nk_http_header h;
+        int rc = nk__http_field_line(buf, &i, &h);
+        if (rc == 0)
+            return 0;
+        if (rc < 0 || resp->nheaders >= NK_HTTP_RESPONSE_MAX_HEADERS)
             return -EBADMSG;
-        if (resp->nheaders >= NK_HTTP_RESPONSE_MAX_HEADERS)
-            return -EBADMSG;
-        nk_http_header *h = &resp->headers[resp->nheaders++];
-        h->name.p = buf + name;
-        h->name.len = i - name;
-        i++;
-        while (buf[i] == ' ' || buf[i] == '\t')
-            i++;
-        size_t v = i;
-        while (nk__http_fchar[(unsigned char)buf[i]])
-            i++;
-        if (buf[i] == '\r')
-            i++;
-        if (buf[i] != '\n')
-            return -EBADMSG;
-        size_t ve = buf[i - 1] == '\r' ? i - 1 : i;
-        while (ve > v && (buf[ve - 1] == ' ' || buf[ve - 1] == '\t'))
-            ve--;
-        h->value.p = buf + v;
-        h->value.len = ve - v;
-        i++;
+        resp->headers[resp->nheaders++] = h;
         if (i >= end)
             return -EBADMSG; /* unreachable: the head ends in an empty line */
     }
-}
-
-/* Next element of a comma-separated list (RFC 9110 section 5.6.1), empty ones skipped. */
-static int list_next(const char **pp, const char *end, nk_str *el)
-{
-    const char *p = *pp;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-        p++;
-    if (p == end) {
-        *pp = p;
-        return 0;
-    }
-    const char *s = p;
-    while (p < end && *p != ',')
-        p++;
-    const char *e = p;
-    while (e > s && (e[-1] == ' ' || e[-1] == '\t'))
-        e--;
-    *pp = p;
-    el->p = s;
-    el->len = (size_t)(e - s);
-    return 1;
 }
 
 /* Content-Length = 1*DIGIT (RFC 9110 section 8.6). Section 8.6 lets a recipient accept a list
@@ -183,7 +126,7 @@ static int content_length(const nk_http_header *h, int64_t *cl)
     const char *p = h->value.p, *end = h->value.p + h->value.len;
     nk_str el;
     int any = 0;
-    while (list_next(&p, end, &el)) {
+    while (nk__http_list_next(&p, end, &el)) {
         if (el.len == 0 || el.len > 18) /* 18 digits always fit in int64_t */
             return -EBADMSG;
         int64_t n = 0;
@@ -207,13 +150,13 @@ static int te_chunked(const nk_http_header *h, int *last_chunked, int *nchunked)
 {
     const char *p = h->value.p, *end = h->value.p + h->value.len;
     nk_str el;
-    while (list_next(&p, end, &el)) {
+    while (nk__http_list_next(&p, end, &el)) {
         size_t t = 0;
         while (t < el.len && nk__http_tchar[(unsigned char)el.p[t]])
             t++;
         if (t == 0)
             return -EBADMSG;
-        if (ieq(el.p, t, "chunked")) {
+        if (nk__http_ieq(el.p, t, "chunked")) {
             if (t != el.len) /* chunked has no parameters */
                 return -EBADMSG;
             if (++*nchunked > 1)
@@ -233,16 +176,16 @@ static int derive(nk_http_response *resp)
     int has_cl = 0, has_te = 0, last_chunked = 0, nchunked = 0, conn_close = 0, conn_keep = 0;
     for (size_t i = 0; i < resp->nheaders; i++) {
         const nk_http_header *h = &resp->headers[i];
-        if (ieq(h->name.p, h->name.len, "content-length")) {
+        if (nk__http_ieq(h->name.p, h->name.len, "content-length")) {
             has_cl = 1;
             if (content_length(h, &cl) < 0 && resp->status >= 200 && resp->status != 204 &&
                 resp->status != 304)
                 return -EBADMSG;
-        } else if (ieq(h->name.p, h->name.len, "transfer-encoding")) {
+        } else if (nk__http_ieq(h->name.p, h->name.len, "transfer-encoding")) {
             has_te = 1;
             if (te_chunked(h, &last_chunked, &nchunked) < 0)
                 return -EBADMSG;
-        } else if (ieq(h->name.p, h->name.len, "connection")) {
+        } else if (nk__http_ieq(h->name.p, h->name.len, "connection")) {
             conn_close |= nk_http_list_has(h->value, "close");
             conn_keep |= nk_http_list_has(h->value, "keep-alive");
         }
@@ -312,7 +255,7 @@ int nk_http_parse_response(const char *buf, size_t len, nk_http_response *resp, 
 const nk_http_header *nk_http_response_header(const nk_http_response *resp, const char *name)
 {
     for (size_t i = 0; i < resp->nheaders; i++)
-        if (ieq(resp->headers[i].name.p, resp->headers[i].name.len, name))
+        if (nk__http_ieq(resp->headers[i].name.p, resp->headers[i].name.len, name))
             return &resp->headers[i];
     return NULL;
 }

@@ -219,6 +219,42 @@ static void test_fields(void **state)
 }
 
 /* Limits: 100 fields pass, 101 do not; a head of exactly 64 KiB passes, one byte more not. */
+/* Requests and responses share one field-line splitter: the same lines give the same names
+ * and values, and the same lines are refused by both. */
+static void test_fields_as_requests(void **state)
+{
+    (void)state;
+    static const char *const lines[] = {
+        "A: b\r\n",          "A:b\r\n",           "A:   b  \t\r\n",     "A:\r\n",
+        "A: \t \r\n",        "A: b c\r\n",        "A: b\n",              "X-Y_z~1: v\xe9\r\n",
+        "A : b\r\n",         ": b\r\n",           "A\r\n",               "A\t: b\r\n",
+        "\xc3\xa9: b\r\n",   "A: b\r\nB:c\r\n",   "A: \"q, r\"\r\n",
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        char req_head[256], resp_head[256];
+        int rn = snprintf(req_head, sizeof req_head, "GET / HTTP/1.1\r\nHost: h\r\n%s\r\n", lines[i]);
+        int sn = snprintf(resp_head, sizeof resp_head, "HTTP/1.1 200 OK\r\nHost: h\r\n%s\r\n", lines[i]);
+        nk_http_request req;
+        nk_http_response resp;
+        int status;
+        int rrc = nk_http_parse_request(req_head, (size_t)rn, 0, NULL, &req, &status);
+        int src = nk_http_parse_response(resp_head, (size_t)sn, &resp, &status);
+        if ((rrc > 0) != (src > 0))
+            fail_msg("line %zu: request %d, response %d", i, rrc, src);
+        if (rrc <= 0)
+            continue;
+        assert_int_equal(req.nheaders, resp.nheaders);
+        for (size_t k = 0; k < req.nheaders; k++) {
+            assert_int_equal(req.headers[k].name.len, resp.headers[k].name.len);
+            assert_memory_equal(req.headers[k].name.p, resp.headers[k].name.p, req.headers[k].name.len);
+            assert_int_equal(req.headers[k].value.len, resp.headers[k].value.len);
+            if (req.headers[k].value.len)
+                assert_memory_equal(req.headers[k].value.p, resp.headers[k].value.p,
+                                    req.headers[k].value.len);
+        }
+    }
+}
+
 static void test_limits(void **state)
 {
     (void)state;
@@ -265,6 +301,7 @@ int main(void)
         cmocka_unit_test(test_table),
         cmocka_unit_test(test_early_reject),
         cmocka_unit_test(test_fields),
+        cmocka_unit_test(test_fields_as_requests),
         cmocka_unit_test(test_limits),
     };
     return cmocka_run_group_tests(tests, setup_guard, teardown_guard);
