@@ -32,7 +32,7 @@ typedef struct {
     int nfiles, capfiles;
 } nk_epoll_state;
 
-static int nk_epoll_init(void **state)
+static int ep_init(void **state)
 {
     nk_epoll_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -47,7 +47,7 @@ static int nk_epoll_init(void **state)
     return 0;
 }
 
-static void nk_epoll_destroy(void *state)
+static void ep_destroy(void *state)
 {
     nk_epoll_state *s = state;
     close(s->epfd);
@@ -56,7 +56,7 @@ static void nk_epoll_destroy(void *state)
     free(s);
 }
 
-static int nk_epoll_find_file(const nk_epoll_state *s, int fd)
+static int ep_find_file(const nk_epoll_state *s, int fd)
 {
     for (int i = 0; i < s->nfiles; i++)
         if (s->files[i].fd == fd)
@@ -64,7 +64,7 @@ static int nk_epoll_find_file(const nk_epoll_state *s, int fd)
     return -1;
 }
 
-static int nk_epoll_add_file(nk_epoll_state *s, int fd, unsigned events)
+static int ep_add_file(nk_epoll_state *s, int fd, unsigned events)
 {
     if (s->nfiles == s->capfiles) {
         int ncap = s->capfiles ? s->capfiles * 2 : 8;
@@ -81,7 +81,7 @@ static int nk_epoll_add_file(nk_epoll_state *s, int fd, unsigned events)
 }
 
 /* The contract says a failed update leaves the fd unregistered: drop whatever may remain. */
-static int nk_epoll_fail(nk_epoll_state *s, int fd)
+static int ep_fail(nk_epoll_state *s, int fd)
 {
     int err = -errno;
     struct epoll_event dummy = {0};
@@ -89,10 +89,10 @@ static int nk_epoll_fail(nk_epoll_state *s, int fd)
     return err;
 }
 
-static int nk_epoll_update(void *state, int fd, unsigned old_events, unsigned new_events)
+static int ep_update(void *state, int fd, unsigned old_events, unsigned new_events)
 {
     nk_epoll_state *s = state;
-    int fi = s->nfiles ? nk_epoll_find_file(s, fd) : -1;
+    int fi = s->nfiles ? ep_find_file(s, fd) : -1;
     if (fi >= 0) {
         /* The number may have been closed and given to a socket since (the core then starts a
          * new watcher on it): only a file that epoll still refuses stays always ready. One
@@ -121,17 +121,17 @@ static int nk_epoll_update(void *state, int fd, unsigned old_events, unsigned ne
     else if (op == EPOLL_CTL_MOD && errno == ENOENT)
         op = EPOLL_CTL_ADD;
     else if (errno == EPERM)
-        return nk_epoll_add_file(s, fd, new_events);
+        return ep_add_file(s, fd, new_events);
     else
-        return nk_epoll_fail(s, fd);
+        return ep_fail(s, fd);
     if (epoll_ctl(s->epfd, op, fd, &ev) == 0)
         return 0;
     if (errno == EPERM)
-        return nk_epoll_add_file(s, fd, new_events);
-    return nk_epoll_fail(s, fd);
+        return ep_add_file(s, fd, new_events);
+    return ep_fail(s, fd);
 }
 
-static int nk_epoll_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
+static int ep_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
 {
     nk_epoll_state *s = state;
     int room = max_fired - s->nfiles;
@@ -173,8 +173,8 @@ const nk_backend nk__backend_epoll = {
     .name = "epoll",
     .flags = NK_BACKEND_EDGE,
     .fd_limit = 0,
-    .init = nk_epoll_init,
-    .destroy = nk_epoll_destroy,
-    .update = nk_epoll_update,
-    .wait = nk_epoll_wait,
+    .init = ep_init,
+    .destroy = ep_destroy,
+    .update = ep_update,
+    .wait = ep_wait,
 };

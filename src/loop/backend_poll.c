@@ -20,7 +20,7 @@ typedef struct {
     int nslot;
 } nk_poll_state;
 
-static int nk_poll_init(void **state)
+static int poll_init(void **state)
 {
     nk_poll_state *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -29,7 +29,7 @@ static int nk_poll_init(void **state)
     return 0;
 }
 
-static void nk_poll_destroy(void *state)
+static void poll_destroy(void *state)
 {
     nk_poll_state *s = state;
     free(s->pfds);
@@ -37,7 +37,7 @@ static void nk_poll_destroy(void *state)
     free(s);
 }
 
-static int nk_poll_grow(nk_poll_state *s, int fd)
+static int poll_grow(nk_poll_state *s, int fd)
 {
     if (fd >= s->nslot) {
         int ncap = s->nslot ? s->nslot : 64;
@@ -62,7 +62,7 @@ static int nk_poll_grow(nk_poll_state *s, int fd)
     return 0;
 }
 
-static int nk_poll_update(void *state, int fd, unsigned old_events, unsigned new_events)
+static int poll_update(void *state, int fd, unsigned old_events, unsigned new_events)
 {
     nk_poll_state *s = state;
     (void)old_events;
@@ -80,7 +80,7 @@ static int nk_poll_update(void *state, int fd, unsigned old_events, unsigned new
         return 0;
     }
     if (at < 0) {
-        int rc = nk_poll_grow(s, fd);
+        int rc = poll_grow(s, fd);
         if (rc < 0)
             return rc;
         at = s->n++;
@@ -93,7 +93,7 @@ static int nk_poll_update(void *state, int fd, unsigned old_events, unsigned new
     return 0;
 }
 
-static int nk_poll_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
+static int poll_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
 {
     nk_poll_state *s = state;
     int rc = poll(s->pfds, (nfds_t)s->n, timeout_ms);
@@ -125,8 +125,8 @@ const nk_backend nk__backend_poll = {
     .name = "poll",
     .flags = 0,
     .fd_limit = 0,
-    .init = nk_poll_init,
-    .destroy = nk_poll_destroy,
-    .update = nk_poll_update,
-    .wait = nk_poll_wait,
+    .init = poll_init,
+    .destroy = poll_destroy,
+    .update = poll_update,
+    .wait = poll_wait,
 };

@@ -21,7 +21,7 @@ typedef struct {
     int maxfd; /* highest registered fd, -1 when none */
 } nk_select_state;
 
-static int nk_select_init(void **state)
+static int select_init(void **state)
 {
     nk_select_state *s = malloc(sizeof *s);
     if (s == NULL)
@@ -33,12 +33,12 @@ static int nk_select_init(void **state)
     return 0;
 }
 
-static void nk_select_destroy(void *state)
+static void select_destroy(void *state)
 {
     free(state);
 }
 
-static int nk_select_update(void *state, int fd, unsigned old_events, unsigned new_events)
+static int select_update(void *state, int fd, unsigned old_events, unsigned new_events)
 {
     nk_select_state *s = state;
     (void)old_events;
@@ -60,7 +60,7 @@ static int nk_select_update(void *state, int fd, unsigned old_events, unsigned n
     return 0;
 }
 
-static int nk_select_badfds(nk_select_state *s, nk_fired *fired, int max_fired)
+static int select_badfds(nk_select_state *s, nk_fired *fired, int max_fired)
 {
     int n = 0;
     for (int fd = 0; fd <= s->maxfd && n < max_fired; fd++) {
@@ -74,7 +74,7 @@ static int nk_select_badfds(nk_select_state *s, nk_fired *fired, int max_fired)
     return n;
 }
 
-static int nk_select_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
+static int select_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
 {
     nk_select_state *s = state;
     fd_set rd = s->rd, wr = s->wr;
@@ -87,7 +87,7 @@ static int nk_select_wait(void *state, int timeout_ms, nk_fired *fired, int max_
     int rc = select(s->maxfd + 1, &rd, &wr, NULL, tvp);
     if (rc < 0) {
         if (errno == EBADF)
-            return nk_select_badfds(s, fired, max_fired);
+            return select_badfds(s, fired, max_fired);
         return -errno;
     }
     int n = 0;
@@ -114,8 +114,8 @@ const nk_backend nk__backend_select = {
     .name = "select",
     .flags = 0,
     .fd_limit = FD_SETSIZE,
-    .init = nk_select_init,
-    .destroy = nk_select_destroy,
-    .update = nk_select_update,
-    .wait = nk_select_wait,
+    .init = select_init,
+    .destroy = select_destroy,
+    .update = select_update,
+    .wait = select_wait,
 };

@@ -15,9 +15,9 @@
 
 enum { NK_IO_RW = NK_READ | NK_WRITE, NK_IO_MIN_TABLE = 64 };
 
-static int nk_fds_grow(nk_loop *loop, int fd);
+static int fds_grow(nk_loop *loop, int fd);
 
-static uint64_t nk_monotonic_ms(void)
+static uint64_t monotonic_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -36,12 +36,12 @@ int nk_loop_new(const char *backend, nk_loop **out)
         return rc;
     }
     /* The tables always exist, so fired[] is never NULL when handed to a backend. */
-    rc = nk_fds_grow(loop, 0);
+    rc = fds_grow(loop, 0);
     if (rc < 0) {
         nk_loop_free(loop);
         return rc;
     }
-    loop->now = nk_monotonic_ms();
+    loop->now = monotonic_ms();
     *out = loop;
     return 0;
 }
@@ -80,7 +80,7 @@ uint64_t nk_loop_now(const nk_loop *loop)
 
 void nk_loop_update_time(nk_loop *loop)
 {
-    loop->now = nk_monotonic_ms();
+    loop->now = monotonic_ms();
 }
 
 const char *nk_loop_backend(const nk_loop *loop)
@@ -112,7 +112,7 @@ void *nk_loop_data(const nk_loop *loop)
 
 /* ---- I/O watchers ---------------------------------------------------------------------- */
 
-static int nk_fds_grow(nk_loop *loop, int fd)
+static int fds_grow(nk_loop *loop, int fd)
 {
     if (fd < loop->nfds)
         return 0;
@@ -148,7 +148,7 @@ static int nk_fds_grow(nk_loop *loop, int fd)
     return 0;
 }
 
-static void nk_queue_change(nk_loop *loop, int fd)
+static void queue_change(nk_loop *loop, int fd)
 {
     nk__fdent *e = &loop->fds[fd];
     if (!e->queued) {
@@ -158,9 +158,9 @@ static void nk_queue_change(nk_loop *loop, int fd)
 }
 
 /* One fstat per watcher start from inactive (never per modify or per event): the identity
- * nk_fd_reused compares against. Device and inode name the file, not the open description, so
+ * fd_reused compares against. Device and inode name the file, not the open description, so
  * a duplicate of the same file put back on the number counts as the same. */
-static void nk_fd_remember(nk_loop *loop, int fd)
+static void fd_remember(nk_loop *loop, int fd)
 {
     struct stat st;
     nk__fdid *id = &loop->ids[fd];
@@ -170,7 +170,7 @@ static void nk_fd_remember(nk_loop *loop, int fd)
 }
 
 /* Only asked when a start meets another started watcher on fd (a caller bug either way). */
-static int nk_fd_reused(const nk_loop *loop, int fd)
+static int fd_reused(const nk_loop *loop, int fd)
 {
     struct stat st;
     const nk__fdid *id = &loop->ids[fd];
@@ -203,12 +203,12 @@ int nk_io_start(nk_loop *loop, nk_io *io, unsigned events)
         return -ENOTSUP;
     if (loop->be->fd_limit > 0 && io->fd >= loop->be->fd_limit)
         return -ERANGE;
-    int rc = nk_fds_grow(loop, io->fd);
+    int rc = fds_grow(loop, io->fd);
     if (rc < 0)
         return rc;
     nk__fdent *e = &loop->fds[io->fd];
     if (e->io != NULL && e->io != io) {
-        if (!nk_fd_reused(loop, io->fd))
+        if (!fd_reused(loop, io->fd))
             return -EEXIST;
         /* Its fd was closed without nk_io_stop and the number now names another file: the old
          * watcher can never see its own file again, so the loop stops it here. No callback:
@@ -217,12 +217,12 @@ int nk_io_start(nk_loop *loop, nk_io *io, unsigned events)
         nk_io_stop(loop, e->io);
     }
     if (e->io == NULL) {
-        nk_fd_remember(loop, io->fd);
+        fd_remember(loop, io->fd);
         e->io = io;
         loop->io_active++;
     }
     io->events = events;
-    nk_queue_change(loop, io->fd);
+    queue_change(loop, io->fd);
     return 0;
 }
 
@@ -238,12 +238,12 @@ void nk_io_stop(nk_loop *loop, nk_io *io)
     e->gen++;
     e->stopped = 1;
     loop->io_active--;
-    nk_queue_change(loop, io->fd);
+    queue_change(loop, io->fd);
 }
 
 /* Apply the queued interest changes. An fd whose update failed is reported to its watcher as
  * NK_ERROR in fired[0..n) and queued again, so the error is level-triggered like any other. */
-static int nk_apply_changes(nk_loop *loop)
+static int apply_changes(nk_loop *loop)
 {
     int nerr = 0, n = loop->nchanges;
     for (int i = 0; i < n; i++) {
@@ -269,11 +269,11 @@ static int nk_apply_changes(nk_loop *loop)
     }
     loop->nchanges = 0;
     for (int i = 0; i < nerr; i++)
-        nk_queue_change(loop, loop->fired[i].fd);
+        queue_change(loop, loop->fired[i].fd);
     return nerr;
 }
 
-static void nk_dispatch(nk_loop *loop, int n)
+static void dispatch(nk_loop *loop, int n)
 {
     for (int i = 0; i < n; i++)
         loop->fired_gen[i] = loop->fds[loop->fired[i].fd].gen;
@@ -344,7 +344,7 @@ void nk_defer_stop(nk_loop *loop, nk_defer *d)
     }
 }
 
-static int nk_defers_run(nk_loop *loop)
+static int defers_run(nk_loop *loop)
 {
     int ran = 0;
     /* Take the whole list: defers started by these callbacks wait for the next iteration. */
@@ -370,10 +370,10 @@ int nk_loop_run(nk_loop *loop, int mode)
         return -EINVAL;
     int rc = 0;
     loop->running++;
-    loop->now = nk_monotonic_ms();
+    loop->now = monotonic_ms();
     for (;;) {
         int ran = nk__timers_run(loop);
-        ran += nk_defers_run(loop);
+        ran += defers_run(loop);
         int alive = nk_loop_active(loop) != 0;
         if (mode == NK_RUN_DEFAULT && (!alive || loop->stop))
             break;
@@ -385,7 +385,7 @@ int nk_loop_run(nk_loop *loop, int mode)
             timeout = 0;
         else
             timeout = nk__timer_timeout(loop);
-        int nerr = nk_apply_changes(loop);
+        int nerr = apply_changes(loop);
         if (nerr > 0)
             timeout = 0;
         int n = loop->be->wait(loop->bstate, timeout, loop->fired + nerr, loop->nfds - nerr);
@@ -393,8 +393,8 @@ int nk_loop_run(nk_loop *loop, int mode)
             rc = n;
             break;
         }
-        loop->now = nk_monotonic_ms();
-        nk_dispatch(loop, nerr + (n > 0 ? n : 0));
+        loop->now = monotonic_ms();
+        dispatch(loop, nerr + (n > 0 ? n : 0));
         nk__timers_run(loop);
         if (mode != NK_RUN_DEFAULT || loop->stop)
             break;

@@ -5,20 +5,25 @@
 
 #include "loop/backend.h"
 
-static const nk_backend *const nk_backends[] = {
-    &nk__backend_epoll,
-    &nk__backend_poll,
-    &nk__backend_select,
-};
+/* Each backend once, best first: both tables below are generated from this list, so the
+ * names callers see cannot drift from the backends that can be opened. The name is the
+ * backend's own (nk__backend_<name>.name is "<name>"; test_registry in
+ * tests/unit/test_loop_io.c opens each listed name and checks the name it runs). */
+#define BACKENDS(X) X(epoll) X(poll) X(select)
 
-#define NK_NBACKENDS (sizeof nk_backends / sizeof nk_backends[0])
+#define BACKEND_ADDRESS(n) &nk__backend_##n,
+#define BACKEND_NAME(n) #n,
 
-/* Kept as a separate constant array so callers get a NULL-terminated list of plain strings. */
-static const char *const nk_backend_names[NK_NBACKENDS + 1] = {"epoll", "poll", "select", NULL};
+static const nk_backend *const backends[] = {BACKENDS(BACKEND_ADDRESS)};
+
+#define NBACKENDS (sizeof backends / sizeof backends[0])
+
+/* A NULL-terminated list of plain strings for callers that print or choose a name. */
+static const char *const backend_names[NBACKENDS + 1] = {BACKENDS(BACKEND_NAME) NULL};
 
 const char *const *nk_loop_backends(void)
 {
-    return nk_backend_names;
+    return backend_names;
 }
 
 int nk__backend_open(const char *name, const nk_backend **be, void **state)
@@ -30,23 +35,23 @@ int nk__backend_open(const char *name, const nk_backend **be, void **state)
             name = env;
     }
     if (name != NULL) {
-        for (size_t i = 0; i < NK_NBACKENDS; i++) {
-            if (strcmp(nk_backends[i]->name, name) == 0) {
+        for (size_t i = 0; i < NBACKENDS; i++) {
+            if (strcmp(backends[i]->name, name) == 0) {
                 /* Asked for by name: a failure is the caller's to see, never a fallback. */
-                int rc = nk_backends[i]->init(state);
+                int rc = backends[i]->init(state);
                 if (rc < 0)
                     return rc;
-                *be = nk_backends[i];
+                *be = backends[i];
                 return 0;
             }
         }
         return -EINVAL;
     }
     int rc = -ENOSYS;
-    for (size_t i = 0; i < NK_NBACKENDS; i++) {
-        rc = nk_backends[i]->init(state);
+    for (size_t i = 0; i < NBACKENDS; i++) {
+        rc = backends[i]->init(state);
         if (rc == 0) {
-            *be = nk_backends[i];
+            *be = backends[i];
             return 0;
         }
     }

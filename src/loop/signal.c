@@ -35,7 +35,7 @@ void nk__signals_init(nk_loop *loop)
 }
 
 /* Give the signal back: consume what is pending for it, then unblock it if we blocked it. */
-static void nk_signal_release(nk__sigstate *st, int signum)
+static void signal_release(nk__sigstate *st, int signum)
 {
     sigset_t one;
     sigemptyset(&one);
@@ -49,7 +49,7 @@ static void nk_signal_release(nk__sigstate *st, int signum)
     }
 }
 
-static void nk_signal_deliver(nk_loop *loop, int signum)
+static void signal_deliver(nk_loop *loop, int signum)
 {
     nk__sigstate *st = &loop->sig;
     if (signum <= 0 || signum >= NSIG)
@@ -65,7 +65,7 @@ static void nk_signal_deliver(nk_loop *loop, int signum)
     st->cursor = NULL;
 }
 
-static void nk_signal_readable(nk_loop *loop, nk_io *io, unsigned events)
+static void signal_readable(nk_loop *loop, nk_io *io, unsigned events)
 {
     (void)events;
     struct signalfd_siginfo si[NK_SIG_BATCH];
@@ -76,7 +76,7 @@ static void nk_signal_readable(nk_loop *loop, nk_io *io, unsigned events)
             return;
         size_t count = (size_t)n / sizeof si[0];
         for (size_t i = 0; i < count; i++)
-            nk_signal_deliver(loop, (int)si[i].ssi_signo);
+            signal_deliver(loop, (int)si[i].ssi_signo);
         if (count < NK_SIG_BATCH)
             return;
     }
@@ -91,7 +91,7 @@ void nk_signal_init(nk_signal *s, nk_signal_cb cb, void *data)
 }
 
 /* First watcher of signum: block it, add it to the signalfd, make sure the fd is watched. */
-static int nk_signal_claim(nk_loop *loop, int signum)
+static int signal_claim(nk_loop *loop, int signum)
 {
     nk__sigstate *st = &loop->sig;
     if (st->fd < 0) {
@@ -101,7 +101,7 @@ static int nk_signal_claim(nk_loop *loop, int signum)
         if (fd < 0)
             return -errno;
         st->fd = fd;
-        nk_io_init(&st->io, fd, nk_signal_readable, NULL);
+        nk_io_init(&st->io, fd, signal_readable, NULL);
     }
     sigset_t one, old;
     sigemptyset(&one);
@@ -125,7 +125,7 @@ static int nk_signal_claim(nk_loop *loop, int signum)
 undo:
     sigdelset(&st->watched, signum);
     signalfd(st->fd, &st->watched, 0);
-    nk_signal_release(st, signum);
+    signal_release(st, signum);
     return rc;
 }
 
@@ -139,7 +139,7 @@ int nk_signal_start(nk_loop *loop, nk_signal *s, int signum)
         nk_signal_stop(loop, s);
     nk__sigstate *st = &loop->sig;
     if (st->heads[signum] == NULL) {
-        int rc = nk_signal_claim(loop, signum);
+        int rc = signal_claim(loop, signum);
         if (rc < 0)
             return rc;
     }
@@ -171,7 +171,7 @@ void nk_signal_stop(nk_loop *loop, nk_signal *s)
         return;
     sigdelset(&st->watched, signum);
     signalfd(st->fd, &st->watched, 0);
-    nk_signal_release(st, signum);
+    signal_release(st, signum);
     if (st->count == 0)
         nk_io_stop(loop, &st->io);
 }
@@ -200,7 +200,7 @@ void nk__signals_free(nk_loop *loop)
     /* Watchers may be gone already: only the loop's own record of signals is consulted. */
     for (int signum = 1; signum < NSIG; signum++)
         if (sigismember(&st->watched, signum) == 1)
-            nk_signal_release(st, signum);
+            signal_release(st, signum);
     close(st->fd);
     st->fd = -1;
 }

@@ -7,48 +7,48 @@
 
 #include "loop/loop_internal.h"
 
-static int nk_timer_before(const nk_timer *a, const nk_timer *b)
+static int timer_before(const nk_timer *a, const nk_timer *b)
 {
     return a->due < b->due || (a->due == b->due && a->seq < b->seq);
 }
 
-static void nk_heap_place(nk_loop *loop, size_t i, nk_timer *t)
+static void heap_place(nk_loop *loop, size_t i, nk_timer *t)
 {
     loop->heap[i] = t;
     t->slot = i;
 }
 
-static void nk_heap_up(nk_loop *loop, size_t i)
+static void heap_up(nk_loop *loop, size_t i)
 {
     nk_timer *t = loop->heap[i];
     while (i > 0) {
         size_t parent = (i - 1) / 2;
-        if (!nk_timer_before(t, loop->heap[parent]))
+        if (!timer_before(t, loop->heap[parent]))
             break;
-        nk_heap_place(loop, i, loop->heap[parent]);
+        heap_place(loop, i, loop->heap[parent]);
         i = parent;
     }
-    nk_heap_place(loop, i, t);
+    heap_place(loop, i, t);
 }
 
-static void nk_heap_down(nk_loop *loop, size_t i)
+static void heap_down(nk_loop *loop, size_t i)
 {
     nk_timer *t = loop->heap[i];
     for (;;) {
         size_t child = 2 * i + 1;
         if (child >= loop->nheap)
             break;
-        if (child + 1 < loop->nheap && nk_timer_before(loop->heap[child + 1], loop->heap[child]))
+        if (child + 1 < loop->nheap && timer_before(loop->heap[child + 1], loop->heap[child]))
             child++;
-        if (!nk_timer_before(loop->heap[child], t))
+        if (!timer_before(loop->heap[child], t))
             break;
-        nk_heap_place(loop, i, loop->heap[child]);
+        heap_place(loop, i, loop->heap[child]);
         i = child;
     }
-    nk_heap_place(loop, i, t);
+    heap_place(loop, i, t);
 }
 
-static void nk_heap_remove(nk_loop *loop, nk_timer *t)
+static void heap_remove(nk_loop *loop, nk_timer *t)
 {
     size_t i = t->slot;
     t->slot = SIZE_MAX;
@@ -56,22 +56,22 @@ static void nk_heap_remove(nk_loop *loop, nk_timer *t)
     if (i == loop->nheap)
         return;
     nk_timer *moved = loop->heap[loop->nheap];
-    nk_heap_place(loop, i, moved);
+    heap_place(loop, i, moved);
     /* The moved entry may belong above or below the hole; one of these is a no-op. */
-    nk_heap_up(loop, i);
-    nk_heap_down(loop, moved->slot);
+    heap_up(loop, i);
+    heap_down(loop, moved->slot);
 }
 
 /* Insert t (inactive) with its due already set; never fails (room was reserved). */
-static void nk_heap_insert(nk_loop *loop, nk_timer *t)
+static void heap_insert(nk_loop *loop, nk_timer *t)
 {
     t->seq = ++loop->timer_seq;
     loop->heap[loop->nheap] = t;
     t->slot = loop->nheap++;
-    nk_heap_up(loop, t->slot);
+    heap_up(loop, t->slot);
 }
 
-static uint64_t nk_add_sat(uint64_t a, uint64_t b)
+static uint64_t add_sat(uint64_t a, uint64_t b)
 {
     return b > UINT64_MAX - a ? UINT64_MAX : a + b;
 }
@@ -89,7 +89,7 @@ void nk_timer_init(nk_timer *t, nk_timer_cb cb, void *data)
 int nk_timer_start(nk_loop *loop, nk_timer *t, uint64_t timeout_ms, uint64_t repeat_ms)
 {
     if (nk_timer_active(t))
-        nk_heap_remove(loop, t);
+        heap_remove(loop, t);
     if (loop->nheap == loop->capheap) {
         size_t ncap = loop->capheap ? loop->capheap * 2 : 16;
         /* An array of pointers, so sizeof *nh is meant (the check expects a struct there).
@@ -100,16 +100,16 @@ int nk_timer_start(nk_loop *loop, nk_timer *t, uint64_t timeout_ms, uint64_t rep
         loop->heap = nh;
         loop->capheap = ncap;
     }
-    t->due = nk_add_sat(loop->now, timeout_ms);
+    t->due = add_sat(loop->now, timeout_ms);
     t->repeat = repeat_ms;
-    nk_heap_insert(loop, t);
+    heap_insert(loop, t);
     return 0;
 }
 
 void nk_timer_stop(nk_loop *loop, nk_timer *t)
 {
     if (nk_timer_active(t))
-        nk_heap_remove(loop, t);
+        heap_remove(loop, t);
 }
 
 int nk__timer_timeout(const nk_loop *loop)
@@ -136,14 +136,14 @@ int nk__timers_run(nk_loop *loop)
         if (t->repeat != 0) {
             /* Keep the cadence of the previous due time, but never schedule into the past: a
              * loop that fell behind fires once and continues from now, not in a burst. */
-            uint64_t next = nk_add_sat(t->due, t->repeat);
+            uint64_t next = add_sat(t->due, t->repeat);
             if (next <= loop->now)
-                next = nk_add_sat(loop->now, t->repeat);
+                next = add_sat(loop->now, t->repeat);
             t->due = next;
             t->seq = ++loop->timer_seq;
-            nk_heap_down(loop, 0);
+            heap_down(loop, 0);
         } else {
-            nk_heap_remove(loop, t);
+            heap_remove(loop, t);
         }
         /* Nothing of t is touched after this: the callback may free it. */
         t->cb(loop, t);
