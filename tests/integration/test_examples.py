@@ -2,8 +2,10 @@
 against real clients: what an outside C programmer would write works as shown."""
 import json
 import os
+import select
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import time
@@ -128,6 +130,169 @@ class EchoIdleExample(unittest.TestCase):
                     self.assertEqual(s.recv(1), b"x")
                     self.assertEqual(srv.stop(sig), 0)
                     self.assertEqual(s.recv(1), b"")  # closed at exit, not abandoned
+
+
+def wait_stderr(test, srv, text, count=1, timeout=10):
+    """Take srv's stderr lines until `count` of them contain `text`; returns the lines taken.
+    Lines read past the last match stay queued on srv for the next call."""
+    lines = []
+    queued = getattr(srv, "queued_lines", [])
+    pending = getattr(srv, "pending_bytes", b"")
+    deadline = time.monotonic() + timeout
+    fd = srv.proc.stderr.fileno()
+    while sum(text in l for l in lines) < count:
+        if queued:
+            lines.append(queued.pop(0))
+            continue
+        left = deadline - time.monotonic()
+        test.assertGreater(left, 0, "waiting for %d x %r on stderr, got %r" % (count, text, lines))
+        r, _, _ = select.select([fd], [], [], left)
+        if r:
+            chunk = os.read(fd, 4096)
+            test.assertTrue(chunk, "stderr closed while waiting for %r: %r" % (text, lines))
+            pending += chunk
+            while b"\n" in pending:
+                line, pending = pending.split(b"\n", 1)
+                queued.append(line.decode("utf-8", "replace"))
+    srv.queued_lines, srv.pending_bytes = queued, pending
+    return lines
+
+
+def frame(payload):
+    return struct.pack(">I", len(payload)) + payload
+
+
+class FrameReader:
+    """Reads len32 frames from a socket (its timeout bounds each wait)."""
+
+    def __init__(self, sock):
+        self.sock = sock
+        self.data = b""
+
+    def next(self):
+        while True:
+            if len(self.data) >= 4:
+                n = struct.unpack(">I", self.data[:4])[0]
+                if len(self.data) >= 4 + n:
+                    msg, self.data = self.data[4:4 + n], self.data[4 + n:]
+                    return msg
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise EOFError("connection closed with %d bytes pending" % len(self.data))
+            self.data += chunk
+
+
+class ChatRelayExample(unittest.TestCase):
+    """examples/chat_relay.c: len32 frames relayed to every other client."""
+
+    def start(self, args=()):
+        srv = harness.start(self, ["127.0.0.1:0"] + list(args), program=example(self, "chat_relay"))
+        self.addCleanup(srv.stop)
+        return srv, srv.host_port()
+
+    def clients(self, srv, addr, n):
+        socks = [connect(*addr) for _ in range(n)]
+        for s in socks:
+            self.addCleanup(s.close)
+        # Messages go to the clients the relay knows: wait until it has accepted all of them.
+        wait_stderr(self, srv, "joined", n)
+        return socks, [FrameReader(s) for s in socks]
+
+    def test_relayed_to_the_others_not_echoed_to_the_sender(self):
+        srv, addr = self.start()
+        (a, b, c), (ra, rb, rc) = self.clients(srv, addr, 3)
+        a.sendall(frame(b"hello from a"))
+        self.assertEqual(rb.next(), b"hello from a")
+        self.assertEqual(rc.next(), b"hello from a")
+        b.sendall(frame(b"") + frame(b"from b"))  # an empty message is a message too
+        # a's first frame is b's: its own message did not come back to it.
+        self.assertEqual(ra.next(), b"")
+        self.assertEqual(ra.next(), b"from b")
+        self.assertEqual(rc.next(), b"")
+        self.assertEqual(rc.next(), b"from b")
+        c.sendall(frame(b"from c"))
+        self.assertEqual(ra.next(), b"from c")
+        self.assertEqual(rb.next(), b"from c")
+        self.assertEqual(srv.stop(), 0)
+
+    def test_frames_split_and_stuck_together(self):
+        srv, addr = self.start()
+        (a, b), (ra, rb) = self.clients(srv, addr, 2)
+        a.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        big = bytes(range(256)) * 200  # 51200 bytes, under the relay's 64 KiB limit
+        wire = frame(b"first") + frame(big) + frame(b"third")
+        # Cut inside the first length prefix, inside the first payload, inside the big one:
+        # each piece reaches the relay on its own (the pause), so it sees every cut.
+        cuts = [0, 2, 7, 100, 5000, len(wire) - 3, len(wire)]
+        for lo, hi in zip(cuts, cuts[1:]):
+            a.sendall(wire[lo:hi])
+            time.sleep(0.05)
+        self.assertEqual(rb.next(), b"first")
+        self.assertEqual(rb.next(), big)
+        self.assertEqual(rb.next(), b"third")
+        # Two whole frames in one write come out as two messages.
+        a.sendall(frame(b"x") + frame(b"y"))
+        self.assertEqual([rb.next(), rb.next()], [b"x", b"y"])
+        self.assertEqual(srv.stop(), 0)
+
+    def test_oversized_message_drops_its_sender(self):
+        srv, addr = self.start()
+        (a, b), (ra, rb) = self.clients(srv, addr, 2)
+        a.sendall(struct.pack(">I", 64 * 1024 + 1))
+        self.assertIn("too long", "\n".join(wait_stderr(self, srv, "dropped")))
+        self.assertEqual(a.recv(1), b"")
+        _, (r2,) = self.clients(srv, addr, 1)  # the relay carries on
+        b.sendall(frame(b"still relaying"))
+        self.assertEqual(r2.next(), b"still relaying")
+
+    def test_client_that_does_not_read_is_dropped(self):
+        srv, addr = self.start(["128"])  # 128 KiB queue per client
+        (a, b, c), (ra, rb, rc) = self.clients(srv, addr, 3)
+        # c never reads. a sends; b reads everything. Kernel buffers absorb a few MiB for c,
+        # then its queue fills and the relay drops it. Bounded: at most 64 MiB sent.
+        msg = frame(b"m" * 60000)
+        a.setblocking(False)
+        b.setblocking(False)
+        errfd = srv.proc.stderr.fileno()
+        sent = received = 0
+        stderr = b""
+        out = b""
+        while b"dropped" not in stderr:
+            self.assertLess(sent, 64 << 20, "c was never dropped; stderr %r" % stderr)
+            r, w, _ = select.select([b, errfd], [a], [], 10)
+            self.assertTrue(r or w, "relay stalled")
+            if errfd in r:
+                stderr += os.read(errfd, 4096)
+            if b in r:
+                received += len(b.recv(1 << 20))
+            if a in w:
+                if not out:
+                    out = msg
+                try:
+                    n = a.send(out)
+                    sent += n
+                    out = out[n:]
+                except BlockingIOError:
+                    pass
+        self.assertIn(b"too far behind", stderr)
+        self.assertNotIn(b"dropped 127.0.0.1:%d" % a.getsockname()[1], stderr)
+        self.assertNotIn(b"dropped 127.0.0.1:%d" % b.getsockname()[1], stderr)
+        self.assertIn(b"dropped 127.0.0.1:%d" % c.getsockname()[1], stderr)
+        # a and b go on: finish a's last frame, then a marker b must get, after all of a's.
+        a.setblocking(True)
+        a.sendall(out + frame(b"after the drop"))
+        b.setblocking(True)
+        b.settimeout(10)
+        tail = b""
+        while not tail.endswith(frame(b"after the drop")):
+            chunk = b.recv(1 << 20)
+            self.assertTrue(chunk, "b was closed")
+            tail = (tail + chunk)[-100:]
+        # c gets what was in flight, then the end of the stream.
+        c.settimeout(10)
+        while c.recv(1 << 20):
+            pass
+        self.assertEqual(srv.stop(), 0)
 
 
 if __name__ == "__main__":
