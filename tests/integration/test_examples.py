@@ -8,6 +8,7 @@ import socket
 import struct
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 import urllib.request
@@ -293,6 +294,95 @@ class ChatRelayExample(unittest.TestCase):
         while c.recv(1 << 20):
             pass
         self.assertEqual(srv.stop(), 0)
+
+
+class LossyUdpServer:
+    """A UDP server on loopback that drops the first `drop` datagrams and answers the next ones
+    with b"pong:" + the datagram; .arrivals holds (monotonic time, datagram) for each."""
+
+    def __init__(self, test, drop):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        test.addCleanup(self.sock.close)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.drop = drop
+        self.arrivals = []
+        self.done = threading.Event()
+        thread = threading.Thread(target=self.serve, daemon=True)
+        thread.start()
+        test.addCleanup(thread.join, 10)
+        test.addCleanup(self.done.set)
+
+    def serve(self):
+        while not self.done.is_set():
+            r, _, _ = select.select([self.sock], [], [], 0.1)
+            if not r:
+                continue
+            data, peer = self.sock.recvfrom(65536)
+            self.arrivals.append((time.monotonic(), data))
+            if len(self.arrivals) > self.drop:
+                self.sock.sendto(b"pong:" + data, peer)
+
+
+class UdpRetryExample(unittest.TestCase):
+    """examples/udp_retry.c: retries with exponential back-off (200, 400, 800 ms; 3 tries)."""
+
+    def run_client(self, port, *extra):
+        start = time.monotonic()
+        r = subprocess.run([example(self, "udp_retry"), "127.0.0.1:%d" % port, "hello"] +
+                           list(extra), capture_output=True, timeout=20)
+        return r, time.monotonic() - start
+
+    def test_answered_on_the_third_try(self):
+        srv = LossyUdpServer(self, drop=2)
+        r, _ = self.run_client(srv.port)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"pong:hello\n")
+        self.assertEqual([d for _, d in srv.arrivals], [b"hello"] * 3)
+        gaps = [b[0] - a[0] for a, b in zip(srv.arrivals, srv.arrivals[1:])]
+        # The back-off doubles: about 200 ms, then about 400 ms (generous upper bounds for a
+        # loaded machine; the lower ones are what a missing back-off would break).
+        self.assertGreater(gaps[0], 0.18)
+        self.assertLess(gaps[0], 1.0)
+        self.assertGreater(gaps[1], 0.38)
+        self.assertGreater(gaps[1], gaps[0] * 1.5)
+        self.assertIn(b"try 3 of 3", r.stderr)
+
+    def test_answered_at_once(self):
+        srv = LossyUdpServer(self, drop=0)
+        r, elapsed = self.run_client(srv.port)
+        self.assertEqual((r.returncode, r.stdout), (0, b"pong:hello\n"))
+        self.assertEqual(len(srv.arrivals), 1)
+        self.assertLess(elapsed, 5)
+
+    def test_gives_up_when_nobody_answers(self):
+        silent = LossyUdpServer(self, drop=1000)  # receives, never answers
+        r, elapsed = self.run_client(silent.port)
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, b"")
+        self.assertIn(b"no reply after 3 tries", r.stderr)
+        self.assertEqual(len(silent.arrivals), 3)
+        self.assertGreater(elapsed, 1.3)  # 200 + 400 + 800 ms
+        self.assertLess(elapsed, 5)
+
+    def test_gives_up_when_nothing_listens(self):
+        # A port nobody listens on: each try brings back an ICMP "port unreachable".
+        probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        probe.close()
+        r, elapsed = self.run_client(port)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"no reply after 3 tries", r.stderr)
+        self.assertGreater(elapsed, 1.3)
+        self.assertLess(elapsed, 5)
+
+    def test_tries_and_first_wait_are_arguments(self):
+        srv = LossyUdpServer(self, drop=1000)
+        r, elapsed = self.run_client(srv.port, "2", "50")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(len(srv.arrivals), 2)
+        self.assertLess(elapsed, 5)
 
 
 if __name__ == "__main__":
