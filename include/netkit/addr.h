@@ -14,6 +14,11 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <sys/un.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct nk_addr {
     union {
@@ -88,5 +93,9 @@ const char *nk_addr_kind_text(const nk_addr *addr);
 
 /* Reverse look-up with getnameinfo (NI_NAMEREQD): the host name of an address. */
 int nk_addr_reverse(const nk_addr *addr, char *name, size_t namelen);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

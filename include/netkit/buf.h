@@ -14,6 +14,11 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct nk_buf {
     char *data;
@@ -56,5 +61,9 @@ ssize_t nk_buf_read_fd(nk_buf *b, int fd, size_t max_read);
 /* Write readable bytes to fd and consume what was written. Returns bytes written or a
  * negative error (-EAGAIN, -EPIPE, ...). */
 ssize_t nk_buf_write_fd(nk_buf *b, int fd);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -8,6 +8,12 @@
 #ifndef NETKIT_ERR_H
 #define NETKIT_ERR_H
 
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* getaddrinfo's EAI_* codes are small negative numbers; shift them below errno's range. */
 #define NK_ERR_GAI_BASE (-20000)
 #define NK_ERR_GAI(eai) (NK_ERR_GAI_BASE + (eai))
@@ -18,5 +24,9 @@ const char *nk_strerror(int err);
 
 /* Symbolic name such as "EINVAL" or "EAI_NONAME" (never NULL; "E?" when unknown). */
 const char *nk_errname(int err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

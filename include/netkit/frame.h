@@ -13,6 +13,11 @@
 
 #include <stddef.h>
 #include <netkit/buf.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum nk_frame_kind { NK_FRAME_LINE = 1, NK_FRAME_LEN32 = 2 } nk_frame_kind;
 
@@ -41,5 +46,9 @@ int nk_frame_feed(nk_frame_decoder *d, const void *data, size_t len);
 int nk_frame_next(nk_frame_decoder *d, const char **msg, size_t *len);
 /* Bytes buffered but not yet returned (an incomplete message at end of stream). */
 size_t nk_frame_pending(const nk_frame_decoder *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -14,6 +14,11 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/types.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* A view into someone else's bytes; not NUL-terminated. */
 typedef struct nk_str {
@@ -351,5 +356,9 @@ int nk_http_url_escape(const char *s, size_t len, struct nk_buf *out);
 /* Append a query component: RFC 3986 query characters and valid %XX escapes kept, everything
  * else (controls, space, "#", "%" not starting an escape, non-ASCII) percent-encoded. */
 int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

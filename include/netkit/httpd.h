@@ -18,6 +18,12 @@
 #include <netkit/addr.h>
 #include <netkit/loop.h>
 #include <netkit/http.h>
+#include <errno.h>
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct nk_httpd nk_httpd;
 
@@ -255,5 +261,9 @@ void nk_httpd_get_stats(const nk_httpd *srv, nk_httpd_stats *out);
 /* 1 when a peer (family AF_INET/AF_INET6 with its 4 or 16 address bytes, or AF_UNIX with ip
  * NULL) is local: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or a unix socket. For --status. */
 int nk_httpd_peer_is_local(int family, const unsigned char *ip);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -21,6 +21,12 @@
 #include <signal.h> /* sigset_t (POSIX) */
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
+#include <sys/select.h> /* sigset_t, also under strict ISO C modes */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct nk_loop nk_loop;
 typedef struct nk_io nk_io;
@@ -177,5 +183,9 @@ int nk_loop_child_sigmask(const nk_loop *loop, sigset_t *out);
 void nk_defer_init(nk_defer *d, nk_defer_cb cb, void *data);
 void nk_defer_start(nk_loop *loop, nk_defer *d);
 void nk_defer_stop(nk_loop *loop, nk_defer *d);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

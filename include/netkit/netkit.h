@@ -13,6 +13,7 @@
 #include <netkit/frame.h>
 #include <netkit/xfer.h>
 #include <netkit/http.h>
+#include <netkit/httpd.h>
 #include <netkit/raw.h>
 
 #endif

@@ -11,6 +11,15 @@
 #include <stdint.h>
 #include <time.h>
 #include <linux/filter.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ISO C99 has no struct timespec (C11 and POSIX do): the functions below take a pointer,
+ * for which the tag is enough. */
+struct timespec;
 
 /* ---- decoder (src/raw/decode.c) -------------------------------------------------------------
  * nk_raw_decode reads one frame that starts with an Ethernet header (on Linux loopback that
@@ -222,5 +231,9 @@ int nk_icmp_parse(const uint8_t *buf, size_t len, int v6, nk_icmp_msg *out);
 
 /* Length of the IPv4 header at the start of buf (raw IPv4 sockets deliver it), or -EINVAL. */
 int nk_icmp_ipv4_hdr_len(const uint8_t *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

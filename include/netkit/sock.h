@@ -3,6 +3,11 @@
 #define NETKIT_SOCK_H
 
 #include <netkit/addr.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 enum {
     NK_SOCK_REUSEPORT = 1 << 0, /* SO_REUSEPORT: several processes share one port */
@@ -49,5 +54,9 @@ int nk_sock_set_nonblock(int fd, int on);
 int nk_sockopt_set(int fd, const char *name_eq_value);
 int nk_sockopt_get(int fd, const char *name, int *value);
 const char *const *nk_sockopt_names(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -10,6 +10,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <netkit/addr.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Receive one datagram into buf (at most len bytes kept). from (may be NULL) gets the sender;
  * an unbound Unix datagram sender gives an address of family AF_UNIX with no path.
@@ -23,5 +28,9 @@ ssize_t nk_udp_recv(int fd, void *buf, size_t len, nk_addr *from, size_t *dgram_
  * sent (always len: datagrams are never sent in part) or a negative error (-EAGAIN when the
  * socket buffer is full, -EMSGSIZE when len is over the protocol's maximum, ...). */
 ssize_t nk_udp_send(int fd, const void *buf, size_t len, const nk_addr *to);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -24,6 +24,11 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <errno.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #define NK_XFER_VERSION 1
 #define NK_XFER_NAME_MAX 255      /* a file name component on Linux */
@@ -107,5 +112,9 @@ int nk_xfer_verdict_decode(const void *msg, size_t len, int *code, char *reason,
 
 /* A short English text for a verdict code ("ok", "bad name", ...). Never NULL. */
 const char *nk_xfer_code_name(int code);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
