@@ -385,5 +385,62 @@ class UdpRetryExample(unittest.TestCase):
         self.assertLess(elapsed, 5)
 
 
+class ParseRequestExample(unittest.TestCase):
+    """examples/parse_request.c: a request head fed one byte at a time (prev_len contract)."""
+
+    def parse(self, request):
+        r = subprocess.run([example(self, "parse_request")], input=request, capture_output=True,
+                           timeout=10)
+        return r.returncode, r.stdout.decode()
+
+    def test_valid_request(self):
+        rc, out = self.parse(b"GET /docs/a%20b?x=1&y=%41 HTTP/1.1\r\n"
+                             b"Host: example.test\r\nAccept:  text/html \r\n"
+                             b"X-Empty:\r\n\r\n")
+        self.assertEqual(rc, 0, out)
+        lines = out.splitlines()
+        for want in ["method: GET", "target: /docs/a%20b?x=1&y=%41", "path: /docs/a%20b",
+                     "decoded path: /docs/a b", "query: x=1&y=%41", "version: HTTP/1.1",
+                     "field: Host: example.test", "field: Accept: text/html", "field: X-Empty: ",
+                     "host: example.test", "content-length: -1", "keep-alive: yes"]:
+            self.assertIn(want, lines)
+        self.assertEqual([l for l in lines if l.startswith("field:")],
+                         ["field: Host: example.test", "field: Accept: text/html",
+                          "field: X-Empty: "])
+
+    def test_body_after_the_head_is_left_unread(self):
+        head = b"POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\n"
+        rc, out = self.parse(head + b"hello")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("query: (none)", out.splitlines())
+        self.assertIn("content-length: 5", out.splitlines())
+        self.assertIn("head: %d bytes" % len(head), out.splitlines())
+
+    def test_request_cut_in_the_middle_is_incomplete(self):
+        whole = b"GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n"
+        for cut in (1, 10, len(whole) - 2, len(whole) - 1):
+            with self.subTest(cut=cut):
+                rc, out = self.parse(whole[:cut])
+                self.assertEqual(rc, 1)
+                self.assertTrue(out.startswith("incomplete"), out)
+
+    def test_smuggling_attempt_is_refused_with_400(self):
+        # Content-Length and Transfer-Encoding together: two proxies could disagree on where
+        # the body ends, so a server must refuse it (RFC 9112 section 6.1).
+        rc, out = self.parse(b"POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\n"
+                             b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+        self.assertEqual((rc, out), (1, "status 400 Bad Request\n"))
+
+    def test_other_refusals_carry_their_status(self):
+        for request, status in [
+                (b"GET / HTTP/2.0\r\nHost: h\r\n\r\n", "505"),
+                (b"GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n folded\r\n\r\n", "400"),
+                (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\n", "414")]:
+            with self.subTest(status=status):
+                rc, out = self.parse(request)
+                self.assertEqual(rc, 1)
+                self.assertTrue(out.startswith("status " + status), out)
+
+
 if __name__ == "__main__":
     unittest.main()
