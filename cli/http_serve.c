@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -540,6 +541,9 @@ int http_serve_run(http_serve_opts *o)
             return cli_fail(o->cmd, "backend '%s' cannot start: %s", o->backend, nk_strerror(err));
         nk_loop_free(probe);
     }
+    struct stat root_st;
+    if (stat(o->root, &root_st) == 0 && !S_ISDIR(root_st.st_mode))
+        return cli_fail(o->cmd, "cannot serve '%s': is not a directory", o->root);
     if (access(o->root, R_OK | X_OK) < 0)
         return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, strerror(errno));
     int fd = open_access_log(o->access_log);

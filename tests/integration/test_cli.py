@@ -39,6 +39,15 @@ class TestUsage(unittest.TestCase):
         self.usage_error(["echo", "serve", "unix:" + long_path], "netkit: echo serve: ")
         self.usage_error(["echo", "serve", long_path, "--proto", "unix"], "netkit: echo serve: ")
 
+    def test_docroot_that_is_a_file(self):
+        """A regular file as the docroot says so at once (one line, no worker restarts)."""
+        res = harness.run(["http", "serve", "/etc/hostname", "-l", "127.0.0.1:0", "-w", "1"],
+                          timeout=20)
+        err = res.stderr.decode()
+        self.assertEqual(res.returncode, 1, err)
+        self.assertEqual(err, "netkit: http serve: cannot serve '/etc/hostname': is not a "
+                              "directory\n")
+
     def test_bad_proto(self):
         self.usage_error(["echo", "serve", "127.0.0.1:0", "--proto", "sctp"],
                          "netkit: echo serve: ")
