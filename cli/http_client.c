@@ -102,9 +102,9 @@ int hc_url_resolve(const hc_url *base, const char *ref, size_t reflen, hc_url *o
     if (rc == 0) {
         size_t size = strlen(bbuf) + strlen(rbuf) + 3;
         rc = (target = malloc(size)) ? nk_url_resolve(&b, &r, target, size, &res) : -ENOMEM;
+        if (rc >= 0)
+            rc = from_url(&res, out);
     }
-    if (rc >= 0)
-        rc = from_url(&res, out);
     free(btext);
     free(bbuf);
     free(rbuf);

@@ -291,10 +291,9 @@ static size_t remove_dot_segments(char *s, size_t n)
         size_t left = n - i;
         if (left >= 3 && memcmp(in, "../", 3) == 0) {
             i += 3; /* A */
-        } else if (left >= 2 && memcmp(in, "./", 2) == 0) {
-            i += 2; /* A */
-        } else if (left >= 3 && memcmp(in, "/./", 3) == 0) {
-            i += 2; /* B: "/./" becomes "/" */
+        } else if ((left >= 2 && memcmp(in, "./", 2) == 0) ||
+                   (left >= 3 && memcmp(in, "/./", 3) == 0)) {
+            i += 2; /* A: "./" goes; B: "/./" becomes "/" */
         } else if (left == 2 && memcmp(in, "/.", 2) == 0) {
             i += 1; /* B: "/." at the end becomes "/" */
             s[i] = '/';
