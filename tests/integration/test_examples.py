@@ -442,5 +442,65 @@ class ParseRequestExample(unittest.TestCase):
                 self.assertTrue(out.startswith("status " + status), out)
 
 
+class HttpLaterExample(unittest.TestCase):
+    """examples/http_later.c: a route answering LATER from a timer."""
+
+    def setUp(self):
+        self.srv = harness.start(self, ["127.0.0.1:0"], program=example(self, "http_later"))
+        self.host, self.port = self.srv.host_port()
+
+    def send(self, path):
+        s = connect(self.host, self.port)
+        self.addCleanup(s.close)
+        s.sendall(b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path.encode())
+        return s
+
+    def response(self, s):
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+        resps, _ = H.parse_responses(out, ["GET"])
+        self.assertEqual(len(resps), 1, out)
+        return resps[0]
+
+    def test_answered_after_the_delay(self):
+        start = time.monotonic()
+        r = self.response(self.send("/api/later?ms=300"))
+        self.assertGreater(time.monotonic() - start, 0.28)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(json.loads(r.body), {"waited_ms": 300})
+
+    def test_a_waiting_request_does_not_hold_up_others(self):
+        slow = self.send("/api/later?ms=1500")
+        fast = self.send("/api/later?ms=50")
+        r, _, _ = select.select([slow, fast], [], [], 10)
+        self.assertEqual(r, [fast])
+        self.assertEqual(self.response(fast).status, 200)
+        self.assertEqual(json.loads(self.response(slow).body), {"waited_ms": 1500})
+
+    def test_bad_argument_and_other_paths(self):
+        self.assertEqual(self.response(self.send("/api/later?ms=x")).status, 400)
+        self.assertEqual(self.response(self.send("/api/later")).status, 400)
+        self.assertEqual(self.response(self.send("/elsewhere")).status, 404)
+
+    def test_client_gone_before_the_answer(self):
+        self.send("/api/later?ms=100").close()
+        time.sleep(0.3)  # the timer answers an exchange whose client has left
+        self.assertEqual(self.response(self.send("/api/later?ms=0")).status, 200)
+        self.assertEqual(self.srv.stop(), 0)  # alive until now, and clean (ASan builds)
+
+    def test_sigterm_answers_the_waiting_requests(self):
+        waiting = self.send("/api/later?ms=10000")
+        time.sleep(0.2)  # the request has reached its handler
+        start = time.monotonic()
+        self.assertEqual(self.srv.stop(), 0)
+        self.assertLess(time.monotonic() - start, 5)
+        r = self.response(waiting)
+        self.assertEqual(r.status, 503)
+
+
 if __name__ == "__main__":
     unittest.main()
