@@ -2,8 +2,7 @@
 #ifndef NETKIT_H
 #define NETKIT_H
 
-#define NETKIT_VERSION "0.1.0"
-
+#include <netkit/version.h> /* NETKIT_VERSION, nk_version() */
 #include <netkit/err.h>
 #include <netkit/loop.h>
 #include <netkit/addr.h>
