@@ -55,7 +55,7 @@ typedef struct stream_tool {
     cli_unix_file unix_file; /* the socket file to remove on exit, if still ours */
 } stream_tool;
 
-enum { OPT_CRLF = 256, OPT_CLOSE_ON_EOF, OPT_FRAME, OPT_SOCKOPT };
+enum { OPT_CRLF = 256, OPT_CLOSE_ON_EOF, OPT_FRAME, OPT_FRAME_OUTPUT, OPT_SOCKOPT };
 
 static const struct option stream_options[] = {
     {"keep-open", no_argument, NULL, 'k'},
@@ -65,6 +65,7 @@ static const struct option stream_options[] = {
     {"crlf", no_argument, NULL, OPT_CRLF},
     {"close-on-eof", no_argument, NULL, OPT_CLOSE_ON_EOF},
     {"frame", required_argument, NULL, OPT_FRAME},
+    {"frame-output", required_argument, NULL, OPT_FRAME_OUTPUT},
     {"sockopt", required_argument, NULL, OPT_SOCKOPT},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
@@ -108,6 +109,10 @@ static void stream_help(FILE *out, int unix_sock, int listening)
             "      --frame KIND    line or len32: each stdin line is sent as one message and "
             "each\n"
             "                      message received is printed as one line\n"
+            "      --frame-output raw|escaped|hex\n"
+            "                      how a received message is printed: escaped (\\\\, \\n, \\r,\n"
+            "                      \\t, \\xNN; the default for len32 and on a terminal) keeps\n"
+            "                      one message on one line; raw prints the bytes; hex as hex\n"
             "      --sockopt N=V   set a socket option before %s (repeatable; SO_RCVBUF,\n"
             "                      TCP_NODELAY, IP_TTL, ...; see docs/tools.md)\n"
             "  -h, --help          show this help\n",
@@ -425,6 +430,8 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     t.cfd = t.lfd = -1;
     sp_opts opts;
     memset(&opts, 0, sizeof opts);
+    opts.cmd = t.cmd;
+    opts.frame_output = -1; /* chosen after the options: it depends on --frame and stdout */
 
     optind = 0; /* glibc: full re-initialisation, argv differs from any earlier parse */
     opterr = 0;
@@ -457,6 +464,17 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
             if ((rc = nk_frame_kind_parse(optarg)) < 0)
                 return cli_usage(t.cmd, "unknown framing '%s' (choose from line, len32)", optarg);
             opts.frame = rc;
+            break;
+        case OPT_FRAME_OUTPUT:
+            if (strcmp(optarg, "raw") == 0)
+                opts.frame_output = SP_FRAME_OUT_RAW;
+            else if (strcmp(optarg, "escaped") == 0)
+                opts.frame_output = SP_FRAME_OUT_ESCAPED;
+            else if (strcmp(optarg, "hex") == 0)
+                opts.frame_output = SP_FRAME_OUT_HEX;
+            else
+                return cli_usage(t.cmd, "unknown frame output '%s' (choose from raw, escaped, "
+                                        "hex)", optarg);
             break;
         case OPT_SOCKOPT:
             if ((rc = check_sockopt_name(t.cmd, optarg)) != 0)
@@ -500,6 +518,12 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
      * end cannot be waited for) and for a person typing at a terminal. */
     opts.end_on_peer_eof = t.keep || isatty(STDIN_FILENO);
     opts.idle_ms = t.timeout_ms;
+    if (opts.frame_output >= 0 && !opts.frame)
+        return cli_usage(t.cmd, "--frame-output needs --frame");
+    if (opts.frame_output < 0) /* a len32 message may hold "\n"; a terminal wants no controls */
+        opts.frame_output = opts.frame == NK_FRAME_LEN32 || isatty(STDOUT_FILENO)
+                                ? SP_FRAME_OUT_ESCAPED
+                                : SP_FRAME_OUT_RAW;
 
     rc = nk_loop_new(NULL, &t.loop);
     if (rc < 0)

@@ -10,6 +10,7 @@
  * buffer into a nearly full pipe would stall the whole loop; its flags are restored at the end.
  */
 #include "stream_pump.h"
+#include "cli.h"
 #include "hexdump.h"
 
 #include <errno.h>
@@ -115,6 +116,44 @@ static void on_stdin(nk_loop *loop, nk_io *io, unsigned events)
 
 /* ---- socket -> to_out ---------------------------------------------------------------------- */
 
+/* One received message as one line of output, in the --frame-output form. */
+static int put_message(stream_pump *p, const char *msg, size_t len)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *u = (const unsigned char *)msg;
+    int rc = 0;
+    if (p->opts.frame_output == SP_FRAME_OUT_RAW) {
+        rc = nk_buf_append(&p->to_out, msg, len);
+    } else if (p->opts.frame_output == SP_FRAME_OUT_HEX) {
+        for (size_t i = 0; i < len && rc == 0; i++) {
+            char two[2] = {hex[u[i] >> 4], hex[u[i] & 15]};
+            rc = nk_buf_append(&p->to_out, two, 2);
+        }
+    } else {
+        size_t run = 0, i = 0; /* msg[run..i) goes out as it is */
+        while (i < len && rc == 0) {
+            size_t n = cli_utf8_len(u + i, len - i);
+            int plain = (n == 1 && u[i] >= 0x20 && u[i] != 0x7F && u[i] != '\\') ||
+                        (n > 1 && !(n == 2 && u[i] == 0xC2 && u[i + 1] <= 0x9F));
+            if (plain) {
+                i += n;
+                continue;
+            }
+            char esc[5] = {'\\', 'x', hex[u[i] >> 4], hex[u[i] & 15], '\0'};
+            if (u[i] == '\\' || u[i] == '\n' || u[i] == '\r' || u[i] == '\t') {
+                esc[1] = u[i] == '\\' ? '\\' : u[i] == '\n' ? 'n' : u[i] == '\r' ? 'r' : 't';
+                esc[2] = '\0';
+            }
+            if ((rc = nk_buf_append(&p->to_out, msg + run, i - run)) == 0)
+                rc = nk_buf_append(&p->to_out, esc, strlen(esc));
+            run = ++i; /* one byte escaped (a C1 control's two bytes: one escape each) */
+        }
+        if (rc == 0)
+            rc = nk_buf_append(&p->to_out, msg + run, len - run);
+    }
+    return rc < 0 ? rc : nk_buf_append(&p->to_out, "\n", 1);
+}
+
 static int take_peer(stream_pump *p, const char *data, size_t n)
 {
     if (!p->opts.frame)
@@ -123,8 +162,7 @@ static int take_peer(stream_pump *p, const char *data, size_t n)
     const char *msg;
     size_t len;
     while (rc >= 0 && (rc = nk_frame_next(&p->dec, &msg, &len)) == 1) {
-        if ((rc = nk_buf_append(&p->to_out, msg, len)) < 0 ||
-            (rc = nk_buf_append(&p->to_out, "\n", 1)) < 0)
+        if ((rc = put_message(p, msg, len)) < 0)
             break;
     }
     return rc < 0 ? rc : 0;
@@ -184,10 +222,16 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
             }
         } else if (n == 0) {
             p->peer_eof = 1;
-            if (p->opts.frame && nk_frame_pending(&p->dec) > 0)
-                fprintf(stderr, "netkit: warning: the peer closed inside a message (%zu bytes "
-                                "dropped)\n",
-                        nk_frame_pending(&p->dec));
+            if (p->opts.frame == NK_FRAME_LINE && nk_frame_pending(&p->dec) > 0) {
+                /* As nc prints every byte: the last line is a line even without its "\n". */
+                fprintf(stderr, "netkit: %s: warning: the peer's last line had no newline\n",
+                        p->opts.cmd ? p->opts.cmd : "stream");
+                take_peer(p, "\n", 1);
+            } else if (p->opts.frame && nk_frame_pending(&p->dec) > 0) {
+                fprintf(stderr, "netkit: %s: warning: the peer closed inside a message (%zu "
+                                "bytes dropped)\n",
+                        p->opts.cmd ? p->opts.cmd : "stream", nk_frame_pending(&p->dec));
+            }
         } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             sock_failed(p, -errno);
         }

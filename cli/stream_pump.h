@@ -32,8 +32,17 @@ typedef struct sp_opts {
     int close_on_eof;    /* stdin EOF: flush what was read, then end without waiting for the peer */
     int end_on_peer_eof; /* the peer's FIN ends the connection even while stdin is open */
     int frame;           /* 0, NK_FRAME_LINE or NK_FRAME_LEN32: stdin lines <-> framed messages */
+    int frame_output;    /* how a received message becomes one line of stdout (SP_FRAME_OUT_*) */
     long idle_ms;        /* end with SP_END_TIMEOUT after this long without traffic; 0: never */
+    const char *cmd;     /* the command's name, for warnings ("tcp connect") */
 } sp_opts;
+
+/* --frame-output: every received message is printed as exactly one line.
+ *   RAW      the bytes as they are (a message holding "\n" spans several lines)
+ *   ESCAPED  "\\" for a backslash, "\n", "\r", "\t", "\xNN" for other control bytes, DEL and
+ *            bytes that are not valid UTF-8; valid UTF-8 text as it is (reversible)
+ *   HEX      the bytes in lowercase hex (an empty message is an empty line) */
+enum { SP_FRAME_OUT_RAW = 0, SP_FRAME_OUT_ESCAPED, SP_FRAME_OUT_HEX };
 
 /* How a connection ended (the end callback's `how`). */
 enum {
