@@ -801,7 +801,7 @@ static int check_one(rx *r, int eof)
     if (r->e->serves_files) {
         /* The body only: a Location may repeat the request's query, which the fuzzer can
          * fill with the marker itself. */
-        const char *b = r->p + body_at;
+        const unsigned char *b = r->p + body_at;
         if (memmem(b, wire, SECRET_DOT, sizeof SECRET_DOT - 1) ||
             memmem(b, wire, SECRET_OUT, sizeof SECRET_OUT - 1)) {
             show("response", r->p, body_at + wire);
