@@ -22,18 +22,24 @@ all: build
 deps:
 	@scripts/install-deps
 
+# Plain `make` needs only the compiler and the libraries: the tests are built along when their
+# tools (cmocka, python3) are already there, and `make test` installs and builds them.
+BUILD_TESTS ?= $(shell pkg-config --exists cmocka 2>/dev/null && command -v python3 >/dev/null && echo ON || echo OFF)
+
 build: deps
-	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DNK_TESTS=$(BUILD_TESTS) >/dev/null
 	@$(CMAKE) --build build -j$(JOBS)
 
-test: build
-	@scripts/install-deps browser
+test: deps
+	@scripts/install-deps test browser
+	@$(MAKE) --no-print-directory build BUILD_TESTS=ON
 	cd build && ctest $(CTEST_ARGS)
 
 run: build
 	./build/netkit http serve www -l 127.0.0.1:8080
 
 asan: deps
+	@scripts/install-deps test
 	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNK_SANITIZE=ON >/dev/null
 	@$(CMAKE) --build build-asan -j$(JOBS)
 	@rm -rf build-asan/sanitizer-logs && mkdir -p build-asan/sanitizer-logs
@@ -57,12 +63,13 @@ fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-all.sh build-fuzz
 
 valgrind: deps
-	@command -v valgrind >/dev/null || { echo "make valgrind: install valgrind (apt-get install valgrind)" >&2; exit 1; }
+	@scripts/install-deps valgrind
 	@$(CMAKE) -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DNK_SANITIZE=OFF >/dev/null
 	@$(CMAKE) --build build-valgrind -j$(JOBS)
 	scripts/valgrind.sh build-valgrind
 
 lint: deps
+	@scripts/install-deps lint
 	scripts/lint.sh
 
 coverage: deps
