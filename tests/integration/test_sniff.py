@@ -162,7 +162,15 @@ class Sniff(unittest.TestCase):
                 os.setgroups([])
                 os.setgid(65534)
                 os.setuid(65534)
-            r = subprocess.run([harness.NETKIT, "sniff", "-i", "lo", "-c", "1"],
+            # The checkout may sit where other users cannot enter (a 0700 home or mktemp -d
+            # directory): run a copy from a directory anybody can search.
+            d = tempfile.mkdtemp(prefix="nk-unpriv-")
+            self.addCleanup(shutil.rmtree, d, True)
+            os.chmod(d, 0o755)
+            binary = os.path.join(d, "netkit")
+            shutil.copy(harness.NETKIT, binary)
+            os.chmod(binary, 0o755)
+            r = subprocess.run([binary, "sniff", "-i", "lo", "-c", "1"], cwd=d,
                                capture_output=True, timeout=10, preexec_fn=drop)
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"netkit: sniff: capturing needs root or CAP_NET_RAW", r.stderr)
