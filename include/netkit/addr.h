@@ -15,10 +15,12 @@
 #include <netinet/in.h>
 #include <sys/un.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 typedef struct nk_addr {
     union {
@@ -94,6 +96,7 @@ const char *nk_addr_kind_text(const nk_addr *addr);
 /* Reverse look-up with getnameinfo (NI_NAMEREQD): the host name of an address. */
 int nk_addr_reverse(const nk_addr *addr, char *name, size_t namelen);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

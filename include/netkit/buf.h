@@ -15,10 +15,12 @@
 #include <stddef.h>
 #include <sys/types.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 typedef struct nk_buf {
     char *data;
@@ -62,6 +64,7 @@ ssize_t nk_buf_read_fd(nk_buf *b, int fd, size_t max_read);
  * negative error (-EAGAIN, -EPIPE, ...). */
 ssize_t nk_buf_write_fd(nk_buf *b, int fd);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -9,10 +9,12 @@
 #define NETKIT_ERR_H
 
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 /* getaddrinfo's EAI_* codes are small negative numbers; shift them below errno's range. */
 #define NK_ERR_GAI_BASE (-20000)
@@ -25,6 +27,7 @@ const char *nk_strerror(int err);
 /* Symbolic name such as "EINVAL" or "EAI_NONAME" (never NULL; "E?" when unknown). */
 const char *nk_errname(int err);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -14,10 +14,12 @@
 #include <stddef.h>
 #include <netkit/buf.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 typedef enum nk_frame_kind { NK_FRAME_LINE = 1, NK_FRAME_LEN32 = 2 } nk_frame_kind;
 
@@ -47,6 +49,7 @@ int nk_frame_next(nk_frame_decoder *d, const char **msg, size_t *len);
 /* Bytes buffered but not yet returned (an incomplete message at end of stream). */
 size_t nk_frame_pending(const nk_frame_decoder *d);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

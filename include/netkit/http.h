@@ -15,10 +15,12 @@
 #include <time.h>
 #include <sys/types.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 /* A view into someone else's bytes; not NUL-terminated. */
 typedef struct nk_str {
@@ -357,6 +359,7 @@ int nk_http_url_escape(const char *s, size_t len, struct nk_buf *out);
  * else (controls, space, "#", "%" not starting an escape, non-ASCII) percent-encoded. */
 int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -20,10 +20,12 @@
 #include <netkit/http.h>
 #include <errno.h>
 #include <stddef.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 typedef struct nk_httpd nk_httpd;
 
@@ -262,6 +264,7 @@ void nk_httpd_get_stats(const nk_httpd *srv, nk_httpd_stats *out);
  * NULL) is local: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or a unix socket. For --status. */
 int nk_httpd_peer_is_local(int family, const unsigned char *ip);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -23,10 +23,12 @@
 #include <stdint.h>
 #include <errno.h>
 #include <sys/select.h> /* sigset_t, also under strict ISO C modes */
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 typedef struct nk_loop nk_loop;
 typedef struct nk_io nk_io;
@@ -184,6 +186,7 @@ void nk_defer_init(nk_defer *d, nk_defer_cb cb, void *data);
 void nk_defer_start(nk_loop *loop, nk_defer *d);
 void nk_defer_stop(nk_loop *loop, nk_defer *d);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

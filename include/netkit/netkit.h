@@ -3,6 +3,7 @@
 #define NETKIT_H
 
 #include <netkit/version.h> /* NETKIT_VERSION, nk_version() */
+#include <netkit/api.h>
 #include <netkit/err.h>
 #include <netkit/loop.h>
 #include <netkit/addr.h>

@@ -12,10 +12,12 @@
 #include <time.h>
 #include <linux/filter.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 /* ISO C99 has no struct timespec (C11 and POSIX do): the functions below take a pointer,
  * for which the tag is enough. */
@@ -232,6 +234,7 @@ int nk_icmp_parse(const uint8_t *buf, size_t len, int v6, nk_icmp_msg *out);
 /* Length of the IPv4 header at the start of buf (raw IPv4 sockets deliver it), or -EINVAL. */
 int nk_icmp_ipv4_hdr_len(const uint8_t *buf, size_t len);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -4,10 +4,12 @@
 
 #include <netkit/addr.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 enum {
     NK_SOCK_REUSEPORT = 1 << 0, /* SO_REUSEPORT: several processes share one port */
@@ -55,6 +57,7 @@ int nk_sockopt_set(int fd, const char *name_eq_value);
 int nk_sockopt_get(int fd, const char *name, int *value);
 const char *const *nk_sockopt_names(void);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -11,10 +11,12 @@
 #include <sys/types.h>
 #include <netkit/addr.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 /* Receive one datagram into buf (at most len bytes kept). from (may be NULL) gets the sender;
  * an unbound Unix datagram sender gives an address of family AF_UNIX with no path.
@@ -29,6 +31,7 @@ ssize_t nk_udp_recv(int fd, void *buf, size_t len, nk_addr *from, size_t *dgram_
  * socket buffer is full, -EMSGSIZE when len is over the protocol's maximum, ...). */
 ssize_t nk_udp_send(int fd, const void *buf, size_t len, const nk_addr *to);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif

@@ -25,10 +25,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <errno.h>
+#include <netkit/api.h>
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+NK_API_BEGIN
 
 #define NK_XFER_VERSION 1
 #define NK_XFER_NAME_MAX 255      /* a file name component on Linux */
@@ -113,6 +115,7 @@ int nk_xfer_verdict_decode(const void *msg, size_t len, int *code, char *reason,
 /* A short English text for a verdict code ("ok", "bad name", ...). Never NULL. */
 const char *nk_xfer_code_name(int code);
 
+NK_API_END
 #ifdef __cplusplus
 }
 #endif
