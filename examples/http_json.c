@@ -9,6 +9,7 @@
 
 static int api_time(nk_httpd_ex *ex, void *arg)
 {
+    (void)arg;
     char tz[32] = "UTC", body[96];
     nk_httpd_ex_query_param(ex, "tz", tz, sizeof tz); /* absent: the default stays */
     int n = snprintf(body, sizeof body, "{\"unix\":%lld,\"utc\":%s}\n", (long long)time(NULL),
@@ -16,7 +17,7 @@ static int api_time(nk_httpd_ex *ex, void *arg)
     return nk_httpd_respond(ex, 200, "application/json", body, (size_t)n);
 }
 
-static void on_stop(nk_loop *loop, nk_signal *sig, int signum) { nk_loop_stop(loop); }
+static void on_stop(nk_loop *loop, nk_signal *sig, int signo) { (void)sig, (void)signo, nk_loop_stop(loop); }
 
 int main(int argc, char **argv)
 {

@@ -171,7 +171,8 @@ enum {
     NK_HTTPD_NEXT = 0,  /* not answered: the next route, then the built-in handlers */
     NK_HTTPD_DONE = 1,  /* answered with one of the nk_httpd_respond calls */
     NK_HTTPD_LATER = 2  /* will be answered later, from another callback on the same loop
-                         * (a timer, another watcher, an nk_defer woken by a thread): the
+                         * (a timer, another watcher, an nk_io on an eventfd that a thread
+                         * writes; the loop itself is not thread-safe): the
                          * connection waits and reads nothing meanwhile. ex stays valid until
                          * it is answered, even when the client goes away (see
                          * nk_httpd_ex_alive); every LATER exchange must be answered once. */

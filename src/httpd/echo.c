@@ -87,13 +87,7 @@ static void json_str(nk_buf *out, const char *p, size_t n)
 
 static int wants_json(const nk_http_request *req)
 {
-    const nk_http_header *h = nk_http_find_header(req, "Accept");
-    if (!h)
-        return 0;
-    for (size_t i = 0; i + 16 <= h->value.len; i++)
-        if (strncasecmp(h->value.p + i, "application/json", 16) == 0)
-            return 1;
-    return 0;
+    return nk_http_accepts_explicitly(req, "Accept", "application/json") > 0;
 }
 
 static int echo_end(nk__conn *c, const nk_http_request *req)

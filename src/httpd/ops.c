@@ -236,15 +236,9 @@ int nk__cors_preflight(nk__conn *c, const nk_http_request *req)
 
 int nk__spa_wanted(const nk_httpd *srv, const nk_http_request *req)
 {
-    /* A browser navigation lists text/html in Accept; scripts and images do not. */
-    const nk_http_header *h = nk_http_find_header(req, "Accept");
-    if (!h)
-        return 0;
-    int html = 0;
-    for (size_t i = 0; i + 9 <= h->value.len; i++)
-        if (strncasecmp(h->value.p + i, "text/html", 9) == 0)
-            html = 1;
-    if (!html)
+    /* A browser navigation lists text/html in Accept (with q > 0); scripts and images do
+     * not, and a bare wildcard range is not a navigation. */
+    if (nk_http_accepts_explicitly(req, "Accept", "text/html") <= 0)
         return 0;
     /* Only "routes": the last segment has no extension, or is a .html page. */
     const char *path = srv->path;

@@ -104,60 +104,12 @@ static nk_str header_or_absent(const nk_http_request *req, const char *name)
     return v ? *v : (nk_str){NULL, 0};
 }
 
-/* RFC 9110 section 12.5.3: is gzip acceptable (listed, or covered by "*", with q > 0)? */
+/* RFC 9110 section 12.5.3: is gzip acceptable (listed, or covered by "*", with q > 0)? A
+ * request without Accept-Encoding gets the identity coding, as from every common server. */
 static int accepts_gzip(const nk_http_request *req)
 {
-    int gzip_q = -1, star_q = -1;
-    for (size_t i = 0; i < req->nheaders; i++) {
-        const nk_http_header *h = &req->headers[i];
-        if (h->name.len != 15 || strncasecmp(h->name.p, "Accept-Encoding", 15) != 0)
-            continue;
-        const char *p = h->value.p, *end = p + h->value.len;
-        while (p < end) {
-            while (p < end && (*p == ' ' || *p == '\t' || *p == ','))
-                p++;
-            const char *tok = p;
-            while (p < end && *p != ',' && *p != ';' && *p != ' ' && *p != '\t')
-                p++;
-            size_t toklen = (size_t)(p - tok);
-            int q = 1000;
-            while (p < end && *p != ',') {
-                if (*p == ';') {
-                    p++;
-                    while (p < end && (*p == ' ' || *p == '\t'))
-                        p++;
-                    if (end - p >= 2 && (p[0] == 'q' || p[0] == 'Q') && p[1] == '=') {
-                        p += 2;
-                        /* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ) */
-                        int whole = (p < end && *p == '1') ? 1000 : 0;
-                        int frac = 0, scale = 100;
-                        if (p < end)
-                            p++;
-                        if (p < end && *p == '.') {
-                            p++;
-                            while (p < end && *p >= '0' && *p <= '9' && scale) {
-                                frac += (*p - '0') * scale;
-                                scale /= 10;
-                                p++;
-                            }
-                        }
-                        q = whole ? 1000 : frac;
-                        continue;
-                    }
-                    continue;
-                }
-                p++;
-            }
-            if ((toklen == 4 && strncasecmp(tok, "gzip", 4) == 0) ||
-                (toklen == 6 && strncasecmp(tok, "x-gzip", 6) == 0))
-                gzip_q = q;
-            else if (toklen == 1 && tok[0] == '*')
-                star_q = q;
-        }
-    }
-    if (gzip_q >= 0)
-        return gzip_q > 0;
-    return star_q > 0;
+    return nk_http_find_header(req, "Accept-Encoding") &&
+           nk_http_accepts(req, "Accept-Encoding", "gzip") > 0;
 }
 
 static int respond_simple(nk__conn *c, int status)

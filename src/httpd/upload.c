@@ -641,15 +641,10 @@ static int post_data(nk__conn *c, const char *p, size_t n)
     return 0;
 }
 
+/* A browser's form names text/html in Accept (q > 0; "text/html;q=0" refuses it). */
 static int accepts_html(const nk_http_request *req)
 {
-    const nk_http_header *h = nk_http_find_header(req, "Accept");
-    if (!h)
-        return 0;
-    for (size_t i = 0; i + 9 <= h->value.len; i++)
-        if (strncasecmp(h->value.p + i, "text/html", 9) == 0)
-            return 1;
-    return 0;
+    return nk_http_accepts_explicitly(req, "Accept", "text/html") > 0;
 }
 
 static int post_answer(nk__conn *c, int status, upload *u);

@@ -70,6 +70,11 @@ class SpaTest(OpsBase):
         H.check_error(self, self.fetch("/some/route"), 404)
         H.check_error(self, self.fetch("/some/route", ("Accept", "application/json")), 404)
         H.check_error(self, self.fetch("/some/route", ("Accept", "*/*")), 404)
+        # Listing text/html with q=0 refuses it (RFC 9110 section 12.4.2), it does not ask.
+        H.check_error(self, self.fetch("/some/route", ("Accept", "text/html;q=0, */*")), 404)
+        H.check_error(self, self.fetch("/some/route", ("Accept", "text/html; q=0.000")), 404)
+        # q-values and parameters are read as values, not as text to search.
+        self.assertEqual(self.fetch("/some/route", ("Accept", "text/html;q=0.001")).status, 200)
 
     def test_existing_files_unchanged(self):
         r = self.fetch("/app.js", NAV)
