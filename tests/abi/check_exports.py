@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
-"""libnetkit.so exports its public API and nothing else.
+"""libnetkit.so and libnetkit-httpd.so export their public API and nothing else.
 
 Every defined dynamic symbol must be a public name (nk_ followed by a letter or digit): no
 internal nk__ function, no helper without the prefix. And every function the public headers
 declare must be exported, so that hiding by default (-fvisibility=hidden) cannot silently drop
 one from the API.
 
-usage: check_exports.py NM LIBRARY INCLUDE_DIR...
+usage: check_exports.py NM LIBRARY[,LIBRARY...] INCLUDE_DIR...
 """
 import glob
 import re
@@ -15,6 +15,7 @@ import sys
 
 
 def exported(nm, lib):
+    """The defined dynamic symbols of lib; a name exported by two libraries counts twice."""
     out = subprocess.run([nm, '-D', '--defined-only', lib], capture_output=True, text=True,
                          check=True).stdout
     names = set()
@@ -43,13 +44,20 @@ def declared(include_dirs):
 def main():
     if len(sys.argv) < 4:
         sys.exit(__doc__)
-    nm, lib, incs = sys.argv[1], sys.argv[2], sys.argv[3:]
-    have = exported(nm, lib)
+    nm, libs, incs = sys.argv[1], sys.argv[2].split(','), sys.argv[3:]
+    have = set()
+    twice = []
+    for lib in libs:
+        mine = exported(nm, lib)
+        twice += sorted(have & mine)
+        have |= mine
+        print('%s: %d symbols exported' % (lib, len(mine)))
     want = declared(incs)
     bad = sorted(s for s in have if not re.match(r'nk_[a-z0-9]', s))
     missing = sorted(want - have)
-    print('%s: %d symbols exported, %d functions declared by the public headers'
-          % (lib, len(have), len(want)))
+    print('%d functions declared by the public headers' % len(want))
+    for s in twice:
+        print('check_exports: exported by two libraries: %s' % s, file=sys.stderr)
     for s in bad:
         print('check_exports: not public API but exported: %s' % s, file=sys.stderr)
     for s in missing:
@@ -59,7 +67,7 @@ def main():
         print('check_exports: only %d declarations found: the header scan is broken'
               % len(want), file=sys.stderr)
         return 1
-    return 1 if bad or missing else 0
+    return 1 if bad or missing or twice else 0
 
 
 if __name__ == '__main__':
