@@ -28,6 +28,8 @@ typedef struct nk_str {
     size_t len;
 } nk_str;
 
+/* A method token the parser does not know is NK_HTTP_UNKNOWN, with the token in
+ * method_name (methods are case-sensitive: "get" is such a token). */
 typedef enum nk_http_method {
     NK_HTTP_UNKNOWN = 0,
     NK_HTTP_GET,
@@ -75,6 +77,9 @@ typedef struct nk_http_request {
     int keep_alive;         /* persistence after this request (version + Connection) */
     int expect_continue;    /* Expect: 100-continue */
     size_t head_len;        /* bytes of the head, through the empty line */
+    /* Reported, not refused: what to do is the server's policy (RFC 9110 section 10.1.1
+     * lets it answer 417; section 9.1 501 for a method it does not implement). */
+    int expect_unknown;     /* Expect names something other than 100-continue (HTTP/1.1) */
 } nk_http_request;
 
 /* Parse a request head from buf[0..len).

@@ -317,13 +317,15 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
             /* RFC 9110 section 10.1.1: "A server that receives a 100-continue expectation in
              * an HTTP/1.0 request MUST ignore that expectation." ... "A server that receives
              * an Expect field value containing a member other than 100-continue MAY respond
-             * with a 417 (Expectation Failed) status code". We do: an expectation we cannot
-             * meet is better refused than silently ignored. */
+             * with a 417 (Expectation Failed) status code". Reported here; the server
+             * decides (netkit's refuses: an expectation it cannot meet is better refused
+             * than silently ignored). */
             if (!http11)
                 continue;
             if (!nk__http_ieq(h->value.p, h->value.len, "100-continue"))
-                return fail(status, 417);
-            req->expect_continue = 1;
+                req->expect_unknown = 1;
+            else
+                req->expect_continue = 1;
         }
     }
 

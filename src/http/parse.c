@@ -391,6 +391,7 @@ int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk
     req->chunked = 0;
     req->keep_alive = 0;
     req->expect_continue = 0;
+    req->expect_unknown = 0;
     req->head_len = 0;
 
     /* RFC 9110 section 15.6.6: 505 "the server does not support, or refuses to support, the
@@ -398,10 +399,9 @@ int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk
      * is answered as HTTP/1.1 (RFC 9110 section 2.5). */
     if (req->version_major != 1)
         return fail(status, 505);
-    /* RFC 9110 section 9.1: "An origin server that receives a request method that is
-     * unrecognized or not implemented SHOULD respond with the 501 (Not Implemented)". */
-    if (req->method == NK_HTTP_UNKNOWN)
-        return fail(status, 501);
+    /* An unknown method (NK_HTTP_UNKNOWN, token in method_name) is well-formed: whether it
+     * is implemented (RFC 9110 section 9.1: else 501) is for the server, whose handlers may
+     * take any method. */
     int host_in_target = parse_target(req, status);
     if (host_in_target < 0)
         return host_in_target;

@@ -335,6 +335,9 @@ int nk__conn_handle(nk__conn *c, const nk_http_request *req)
             return r > 0 ? nk__respond_error(c, r, NULL) : r;
         }
         return respond_allow(c, 405);
+    case NK_HTTP_UNKNOWN:
+        /* RFC 9110 section 9.1: a method no route took and the server does not implement. */
+        return nk__respond_error(c, 501, NULL);
     default:
         /* RFC 9110 section 15.5.6: 405 MUST carry Allow. TRACE is refused here too, since
          * echoing requests back can leak credentials to scripts (cross-site tracing). */
@@ -509,7 +512,9 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     }
     c->x->body_start_ms = nk_loop_now(srv->loop);
     c->x->body_received = 0;
-    int st = claim_body(c, req);
+    /* RFC 9110 section 10.1.1: an expectation this server cannot meet. Answered before the
+     * body, which is then not read. */
+    int st = req->expect_unknown ? 417 : claim_body(c, req);
     if (st == -EINPROGRESS) {
         /* The head stays at the front of `in` and is processed again, from the start,
          * when the verdict is in (nk__conn_resume); meanwhile the connection waits. */

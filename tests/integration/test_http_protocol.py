@@ -102,9 +102,24 @@ class ProtocolTests(RejectMixin, unittest.TestCase):
         self.accepted(b"\r\n" + get_close("/hello.txt"), body=b"hello, world\n")
 
     def test_unknown_method_501(self):
+        # A well-formed request with a method nothing implements: 501, and the connection
+        # stays usable (its framing was fine); the next request is answered.
         for m in (b"FOO", b"BREW", b"PROPFIND", b"get"):
             with self.subTest(method=m):
-                self.rejected(m + b" / HTTP/1.1\r\nHost: x\r\n\r\n", 501)
+                out, _ = H.raw_ex(self.host, self.port, m + b" / HTTP/1.1\r\nHost: x\r\n\r\n"
+                                  + get_close("/hello.txt"))
+                resps, rest = H.parse_responses(out)
+                self.assertEqual([r.status for r in resps], [501, 200], out[:300])
+                H.check_error(self, resps[0], 501)
+                self.assertEqual(resps[1].body, b"hello, world\n")
+
+    def test_unknown_expectation_417(self):
+        r = self.accepted(b"GET /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n"
+                          b"Connection: close\r\n\r\n", status=417)
+        H.check_error(self, r, 417)
+        # With a body, answered before it is read: then the connection closes.
+        self.rejected(b"POST /hello.txt HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n"
+                      b"Content-Length: 5\r\n\r\n", 417)
 
     def test_http_major_version_505(self):
         for v in (b"HTTP/2.0", b"HTTP/3.0", b"HTTP/0.9", b"HTTP/9.9"):
@@ -317,7 +332,7 @@ class ProtocolTests(RejectMixin, unittest.TestCase):
 
     def test_nothing_read_after_error(self):
         for bad in (b"GET / HTTP/1.1\r\nHost: x\r\nX-A : b\r\n\r\n",
-                    b"BREW / HTTP/1.1\r\nHost: x\r\n\r\n",
+                    b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n",
                     b"GET / HTTP/2.0\r\nHost: x\r\n\r\n"):
             with self.subTest(bad=bad):
                 out, closed = H.raw_ex(self.host, self.port,

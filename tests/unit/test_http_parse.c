@@ -138,8 +138,8 @@ static const struct rcase rcases[] = {
     C("GET / HTTP/2.0\r\n" H "\r\n", "", ST(505), "HTTP/2.0 over HTTP/1 framing"),
     C("GET / HTTP/0.9\r\n" H "\r\n", "", ST(505), "HTTP/0.9 with a version"),
     C("GET / HTTP/3.1\r\n" H "\r\n", "", ST(505), "HTTP/3.1"),
-    C("FOO / HTTP/1.1\r\n" H "\r\n", "", ST(501), "unknown method"),
-    C("get / HTTP/1.1\r\n" H "\r\n", "", ST(501), "methods are case-sensitive"),
+    C("FOO / HTTP/1.1\r\n" H "\r\n", "", OK, "unknown method: reported, the server decides"),
+    C("get / HTTP/1.1\r\n" H "\r\n", "", OK, "methods are case-sensitive: an unknown token"),
     C("G(T / HTTP/1.1\r\n" H "\r\n", "", ST(400), "method not a token"),
     C("GET /a#b HTTP/1.1\r\n" H "\r\n", "", ST(400), "fragment in target"),
     C("GET example.com HTTP/1.1\r\n" H "\r\n", "", ST(400), "authority-form without CONNECT"),
@@ -210,7 +210,7 @@ static const struct rcase rcases[] = {
     C("POST / HTTP/1.1\r\n" H "Transfer-Encoding:\r\n\r\n", "", ST(400), "empty Transfer-Encoding"),
     C("POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", "", ST(400), "Transfer-Encoding in HTTP/1.0"),
     C("POST / HTTP/1.1\r\n" H "Transfer-Encoding: \"chunked\"\r\n\r\n", "", ST(400), "quoted coding"),
-    C("GET / HTTP/1.1\r\n" H "Expect: 200-ok\r\n\r\n", "", ST(417), "unknown expectation"),
+    C("GET / HTTP/1.1\r\n" H "Expect: 200-ok\r\n\r\n", "", OK, "unknown expectation: reported"),
 };
 #undef H
 
@@ -718,9 +718,31 @@ static void test_list_has(void **state)
     assert_false(nk_http_list_has(e, "close"));
 }
 
+/* Policy is the server's: an unknown method and an unknown expectation are reported. */
+static void test_reported_not_refused(void **state)
+{
+    (void)state;
+    nk_http_request req;
+    int st = 0;
+    const char *a = "PURGE /x HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_int_equal(nk_http_parse_request(a, strlen(a), 0, NULL, &req, &st), (int)strlen(a));
+    assert_int_equal(req.method, NK_HTTP_UNKNOWN);
+    assert_int_equal(req.method_name.len, 5);
+    assert_memory_equal(req.method_name.p, "PURGE", 5);
+    assert_int_equal(req.expect_unknown, 0);
+    const char *b = "POST / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n";
+    assert_int_equal(nk_http_parse_request(b, strlen(b), 0, NULL, &req, &st), (int)strlen(b));
+    assert_int_equal(req.expect_unknown, 1);
+    assert_int_equal(req.expect_continue, 0);
+    const char *c = "POST / HTTP/1.0\r\nExpect: 200-ok\r\nContent-Length: 1\r\n\r\n";
+    assert_int_equal(nk_http_parse_request(c, strlen(c), 0, NULL, &req, &st), (int)strlen(c));
+    assert_int_equal(req.expect_unknown, 0); /* HTTP/1.0: expectations are ignored */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_reported_not_refused),
         cmocka_unit_test(test_request_table),  cmocka_unit_test(test_request_fields),
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_early_reject),
         cmocka_unit_test(test_pipeline),       cmocka_unit_test(test_chunked_table),
