@@ -1,5 +1,5 @@
 /* An embedded HTTP endpoint: one JSON route, static files for everything else.
- *   cc http_json.c $(pkg-config --cflags --libs netkit) -o http_json
+ *   cc http_json.c $(pkg-config --cflags --libs netkit-httpd) -o http_json
  *   ./http_json 127.0.0.1:8080 ./www     then: curl 'http://127.0.0.1:8080/api/time?tz=UTC' */
 #include <netkit/netkit.h>
 #include <netkit/httpd.h>

@@ -1,7 +1,7 @@
 /* An HTTP route that answers later: GET /api/later?ms=N returns NK_HTTPD_LATER and a timer
  * answers N ms afterwards, while the loop keeps serving everyone else. The same shape serves
  * an answer that waits for a database, another server or a worker thread (nk_defer).
- *   cc http_later.c $(pkg-config --cflags --libs netkit) -o http_later
+ *   cc http_later.c $(pkg-config --cflags --libs netkit-httpd) -o http_later
  *   ./http_later 127.0.0.1:8080     then: curl 'http://127.0.0.1:8080/api/later?ms=500'
  * On SIGTERM every waiting request is answered at once (503), then the engine drains. */
 #include <netkit/netkit.h>
