@@ -27,7 +27,7 @@ deps:
 BUILD_TESTS ?= $(shell pkg-config --exists cmocka 2>/dev/null && command -v python3 >/dev/null && echo ON || echo OFF)
 
 build: deps
-	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DNK_TESTS=$(BUILD_TESTS) >/dev/null
+	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=Release -DNK_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DNK_TESTS=$(BUILD_TESTS) >/dev/null
 	@$(CMAKE) --build build -j$(JOBS)
 
 test: deps
@@ -40,7 +40,7 @@ run: build
 
 asan: deps
 	@scripts/install-deps test
-	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNK_SANITIZE=ON >/dev/null
+	@$(CMAKE) -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DNK_WERROR=ON -DNK_SANITIZE=ON >/dev/null
 	@$(CMAKE) --build build-asan -j$(JOBS)
 	@rm -rf build-asan/sanitizer-logs && mkdir -p build-asan/sanitizer-logs
 	# Every process of the suite (servers started by the integration tests included) writes its
@@ -58,13 +58,13 @@ bench: build
 
 fuzz: deps
 	@scripts/install-deps fuzz
-	@$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Debug -DNK_FUZZ=ON -DNK_TESTS=OFF >/dev/null
+	@$(CMAKE) -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DNK_WERROR=ON -DCMAKE_BUILD_TYPE=Debug -DNK_FUZZ=ON -DNK_TESTS=OFF >/dev/null
 	@$(CMAKE) --build build-fuzz -j$(JOBS) --target fuzz_all
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run-all.sh build-fuzz
 
 valgrind: deps
 	@scripts/install-deps valgrind
-	@$(CMAKE) -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DNK_SANITIZE=OFF >/dev/null
+	@$(CMAKE) -S . -B build-valgrind -DCMAKE_BUILD_TYPE=Debug -DNK_WERROR=ON -DNK_SANITIZE=OFF >/dev/null
 	@$(CMAKE) --build build-valgrind -j$(JOBS)
 	scripts/valgrind.sh build-valgrind
 
