@@ -8,6 +8,7 @@
  * stop and SIGHUP for reopening the access log.
  */
 #include "cli.h"
+#include "cli_password.h"
 #include "http_serve.h"
 
 #include <errno.h>
@@ -339,7 +340,8 @@ static int cmd_http_passwd(int argc, char **argv)
     static const char usage[] =
         "usage: netkit http passwd USER [--iterations N]\n"
         "\n"
-        "Read a password from the first line of stdin and print 'USER:HASH' for --auth-file.\n"
+        "Ask for a password twice on the terminal (not echoed), or read the first line of\n"
+        "stdin when it is not a terminal, and print 'USER:HASH' for --auth-file.\n"
         "HASH is pbkdf2-sha256$ITER$SALT$HASH: PBKDF2-HMAC-SHA256 with ITER iterations\n"
         "(default 100000) and a random 16-byte salt; SALT and HASH (32 bytes) in base64.\n";
     const char *user = NULL;
@@ -364,8 +366,25 @@ static int cmd_http_passwd(int argc, char **argv)
     if (!user || !*user || strchr(user, ':') || strchr(user, '\n'))
         return cli_usage(cmd, "need a USER without ':'");
     char pass[1024];
-    if (!fgets(pass, sizeof pass, stdin))
+    if (isatty(STDIN_FILENO)) {
+        /* As htpasswd: two prompts, nothing echoed, and a typo caught before it is stored. */
+        char again[sizeof pass];
+        int r = cli_read_password(stdin, stderr, "New password: ", pass, sizeof pass);
+        if (r == 0)
+            r = cli_read_password(stdin, stderr, "Re-type new password: ", again, sizeof again);
+        int same = r == 0 && strcmp(pass, again) == 0;
+        memset(again, 0, sizeof again);
+        if (r < 0 || !same) {
+            memset(pass, 0, sizeof pass);
+            if (r == -ENODATA)
+                return cli_fail(cmd, "no password given");
+            if (r < 0)
+                return cli_fail(cmd, "cannot read the password: %s", nk_strerror(r));
+            return cli_fail(cmd, "passwords do not match");
+        }
+    } else if (!fgets(pass, sizeof pass, stdin)) {
         return cli_fail(cmd, "no password on stdin");
+    }
     size_t len = strcspn(pass, "\r\n");
     pass[len] = '\0';
     if (len == 0)
@@ -385,7 +404,7 @@ static int cmd_http_passwd(int argc, char **argv)
 static const cli_cmd http_commands[] = {
     {"serve", "serve files over HTTP/1.1", cmd_http_serve},
     {"get", "HTTP/1.1 client: show the exchange, download files", cmd_http_get},
-    {"passwd", "print an --auth-file line for a user (password on stdin)", cmd_http_passwd},
+    {"passwd", "print an --auth-file line for a user (asks for the password)", cmd_http_passwd},
     {NULL, NULL, NULL},
 };
 
