@@ -11,6 +11,7 @@
 #include <netkit/udp.h>
 #include <netkit/buf.h>
 #include <netkit/frame.h>
+#include <netkit/stream.h>
 #include <netkit/xfer.h>
 #include <netkit/http.h>
 #include <netkit/httpd.h>
