@@ -54,6 +54,7 @@ struct nk_io {
     void *data;      /* the caller's */
     nk_io_cb cb;     /* private */
     unsigned events; /* private: requested interest, 0 when stopped */
+    unsigned flags;  /* private: unref'd */
 };
 
 struct nk_timer {
@@ -63,12 +64,14 @@ struct nk_timer {
     uint64_t repeat; /* private: 0 for one-shot */
     size_t slot;     /* private: index in the heap, SIZE_MAX when inactive */
     uint64_t seq;    /* private: start order, breaks ties so equal deadlines fire FIFO */
+    unsigned flags;  /* private: unref'd */
 };
 
 struct nk_signal {
     void *data;         /* the caller's */
     nk_signal_cb cb;    /* private */
     int signum;         /* private: 0 when inactive */
+    unsigned flags;     /* private: unref'd */
     nk_signal *next;    /* private */
 };
 
@@ -77,6 +80,7 @@ struct nk_defer {
     nk_defer_cb cb;  /* private */
     nk_defer *next;  /* private */
     int active;      /* private */
+    unsigned flags;  /* private: unref'd */
 };
 
 /* Run modes for nk_loop_run. */
@@ -98,7 +102,8 @@ int nk_loop_new(const char *backend, nk_loop **out);
 int nk_loop_free(nk_loop *loop);
 
 /* Run the loop. Returns 0 when stopped or idle, a negative error if the backend's wait failed.
- * "Active" means: a started nk_io, timer, signal or defer that has not been unref'd. */
+ * "Active" means: a started nk_io, timer, signal or defer that has not been unref'd (see
+ * nk_io_unref below). */
 int nk_loop_run(nk_loop *loop, int mode);
 
 /* Make nk_loop_run return after the current iteration. Safe from any callback. */
@@ -120,7 +125,7 @@ int nk_loop_max_fd(const nk_loop *loop);
 /* NULL-terminated list of compiled-in backend names, best first. */
 const char *const *nk_loop_backends(void);
 
-/* Number of active watchers that keep nk_loop_run going. */
+/* Number of active watchers that keep nk_loop_run going (started and not unref'd). */
 size_t nk_loop_active(const nk_loop *loop);
 
 /* An opaque pointer for the caller. */
@@ -185,6 +190,23 @@ int nk_loop_child_sigmask(const nk_loop *loop, sigset_t *out);
 void nk_defer_init(nk_defer *d, nk_defer_cb cb, void *data);
 void nk_defer_start(nk_loop *loop, nk_defer *d);
 void nk_defer_stop(nk_loop *loop, nk_defer *d);
+
+/* ---- References ----------------------------------------------------------------------------
+ * A started watcher keeps nk_loop_run(NK_RUN_DEFAULT) going until it stops. An unref'd one does
+ * not: it still fires while the loop runs for other reasons, but it is not counted by
+ * nk_loop_active, so the loop returns when only unref'd watchers are left (a periodic
+ * statistics timer, a listener that should not by itself keep a program alive). The mark is a
+ * flag on the watcher, not a counter and not tied to one start: it may be set or cleared
+ * whether the watcher is started or not, survives stop and restart, and only *_init clears it.
+ * Safe from any callback. */
+void nk_io_ref(nk_loop *loop, nk_io *io);
+void nk_io_unref(nk_loop *loop, nk_io *io);
+void nk_timer_ref(nk_loop *loop, nk_timer *t);
+void nk_timer_unref(nk_loop *loop, nk_timer *t);
+void nk_signal_ref(nk_loop *loop, nk_signal *s);
+void nk_signal_unref(nk_loop *loop, nk_signal *s);
+void nk_defer_ref(nk_loop *loop, nk_defer *d);
+void nk_defer_unref(nk_loop *loop, nk_defer *d);
 
 NK_API_END
 #ifdef __cplusplus

@@ -95,9 +95,9 @@ int nk_loop_max_fd(const nk_loop *loop)
 
 size_t nk_loop_active(const nk_loop *loop)
 {
-    /* The signalfd's own watcher is plumbing: only started nk_signal watchers keep a loop alive. */
-    size_t io = loop->io_active - (nk_io_active(&loop->sig.io) ? 1 : 0);
-    return io + loop->nheap + loop->sig.count + loop->defer_active;
+    /* The loop's own watchers (the signalfd's) are unref'd: plumbing never keeps a loop alive. */
+    return loop->io_active + loop->nheap + loop->sig.count + loop->defer_active -
+           loop->unref_active;
 }
 
 void nk_loop_set_data(nk_loop *loop, void *data)
@@ -185,6 +185,7 @@ void nk_io_init(nk_io *io, int fd, nk_io_cb cb, void *data)
     io->data = data;
     io->cb = cb;
     io->events = 0;
+    io->flags = 0;
 }
 
 int nk_io_start(nk_loop *loop, nk_io *io, unsigned events)
@@ -220,6 +221,7 @@ int nk_io_start(nk_loop *loop, nk_io *io, unsigned events)
         fd_remember(loop, io->fd);
         e->io = io;
         loop->io_active++;
+        nk__unref_started(loop, io->flags);
     }
     io->events = events;
     queue_change(loop, io->fd);
@@ -238,6 +240,7 @@ void nk_io_stop(nk_loop *loop, nk_io *io)
     e->gen++;
     e->stopped = 1;
     loop->io_active--;
+    nk__unref_stopped(loop, io->flags);
     queue_change(loop, io->fd);
 }
 
@@ -299,6 +302,7 @@ void nk_defer_init(nk_defer *d, nk_defer_cb cb, void *data)
     d->cb = cb;
     d->next = NULL;
     d->active = 0;
+    d->flags = 0;
 }
 
 void nk_defer_start(nk_loop *loop, nk_defer *d)
@@ -313,6 +317,7 @@ void nk_defer_start(nk_loop *loop, nk_defer *d)
         loop->defer_head = d;
     loop->defer_tail = d;
     loop->defer_active++;
+    nk__unref_started(loop, d->flags);
 }
 
 void nk_defer_stop(nk_loop *loop, nk_defer *d)
@@ -321,6 +326,7 @@ void nk_defer_stop(nk_loop *loop, nk_defer *d)
         return;
     d->active = 0;
     loop->defer_active--;
+    nk__unref_stopped(loop, d->flags);
     /* It is either waiting for the next iteration or in the batch being run now. */
     nk_defer *prev = NULL;
     for (nk_defer *p = loop->defer_head; p; prev = p, p = p->next) {
@@ -356,6 +362,7 @@ static int defers_run(nk_loop *loop)
         d->next = NULL;
         d->active = 0;
         loop->defer_active--;
+        nk__unref_stopped(loop, d->flags);
         d->cb(loop, d);
         ran++;
     }

@@ -58,6 +58,7 @@ struct nk_loop {
     nk_fired *fired;
     unsigned *fired_gen;
     size_t io_active;
+    size_t unref_active; /* started watchers of every kind that are unref'd */
 
     nk_timer **heap;
     size_t nheap, capheap;
@@ -69,6 +70,21 @@ struct nk_loop {
 
     nk__sigstate sig;
 };
+
+/* Watcher flags (the private 'flags' field of every watcher). */
+enum { NK__UNREF = 1u << 0 };
+
+/* Called when a watcher becomes active or inactive: an unref'd one is counted apart, so that
+ * nk_loop_active can subtract it. Branch-free, so watchers never unref'd cost one add. */
+static inline void nk__unref_started(nk_loop *loop, unsigned flags)
+{
+    loop->unref_active += flags & NK__UNREF;
+}
+
+static inline void nk__unref_stopped(nk_loop *loop, unsigned flags)
+{
+    loop->unref_active -= flags & NK__UNREF;
+}
 
 /* timer.c */
 int nk__timer_timeout(const nk_loop *loop); /* ms until the nearest timer, -1 if none */

@@ -32,6 +32,7 @@ void nk__signals_init(nk_loop *loop)
     st->cursor = NULL;
     st->count = 0;
     nk_io_init(&st->io, -1, NULL, NULL);
+    st->io.flags = NK__UNREF;
 }
 
 /* Give the signal back: consume what is pending for it, then unblock it if we blocked it. */
@@ -87,6 +88,7 @@ void nk_signal_init(nk_signal *s, nk_signal_cb cb, void *data)
     s->data = data;
     s->cb = cb;
     s->signum = 0;
+    s->flags = 0;
     s->next = NULL;
 }
 
@@ -102,6 +104,7 @@ static int signal_claim(nk_loop *loop, int signum)
             return -errno;
         st->fd = fd;
         nk_io_init(&st->io, fd, signal_readable, NULL);
+        st->io.flags = NK__UNREF; /* plumbing: only nk_signal watchers keep the loop alive */
     }
     sigset_t one, old;
     sigemptyset(&one);
@@ -147,6 +150,7 @@ int nk_signal_start(nk_loop *loop, nk_signal *s, int signum)
     s->next = st->heads[signum];
     st->heads[signum] = s;
     st->count++;
+    nk__unref_started(loop, s->flags);
     return 0;
 }
 
@@ -167,6 +171,7 @@ void nk_signal_stop(nk_loop *loop, nk_signal *s)
     s->signum = 0;
     s->next = NULL;
     st->count--;
+    nk__unref_stopped(loop, s->flags);
     if (st->heads[signum] != NULL)
         return;
     sigdelset(&st->watched, signum);

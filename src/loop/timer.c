@@ -53,6 +53,7 @@ static void heap_remove(nk_loop *loop, nk_timer *t)
     size_t i = t->slot;
     t->slot = SIZE_MAX;
     loop->nheap--;
+    nk__unref_stopped(loop, t->flags);
     if (i == loop->nheap)
         return;
     nk_timer *moved = loop->heap[loop->nheap];
@@ -66,6 +67,7 @@ static void heap_remove(nk_loop *loop, nk_timer *t)
 static void heap_insert(nk_loop *loop, nk_timer *t)
 {
     t->seq = ++loop->timer_seq;
+    nk__unref_started(loop, t->flags);
     loop->heap[loop->nheap] = t;
     t->slot = loop->nheap++;
     heap_up(loop, t->slot);
@@ -84,6 +86,7 @@ void nk_timer_init(nk_timer *t, nk_timer_cb cb, void *data)
     t->repeat = 0;
     t->slot = SIZE_MAX;
     t->seq = 0;
+    t->flags = 0;
 }
 
 int nk_timer_start(nk_loop *loop, nk_timer *t, uint64_t timeout_ms, uint64_t repeat_ms)
