@@ -43,7 +43,8 @@ typedef struct server_state {
     nk_loop *loop;
     nk_httpd *httpd;
     int log_fd;
-    nk_signal sig_term, sig_int, sig_hup;
+    nk_signal sig_term, sig_int, sig_hup, sig_usr1;
+    int draining;           /* the first SIGTERM/SIGINT came */
     int exit_code;
     /* supervisor */
     pid_t *pids;
@@ -173,6 +174,16 @@ static int open_access_log(const char *dest)
     return fd < 0 ? -errno - 1000000 : fd;
 }
 
+/* A terminal echoes Ctrl-C as "^C" and leaves the cursor there: end that line, so that the
+ * next message or log line starts at the margin. */
+static void end_ctrl_c_line(void)
+{
+    if (isatty(STDERR_FILENO)) {
+        fputc('\n', stderr);
+        fflush(stderr);
+    }
+}
+
 static void on_drained(void *arg)
 {
     server_state *s = arg;
@@ -195,8 +206,29 @@ static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
         return;
     }
     /* The watchers stay: stopping them would unblock the signals, and a second SIGTERM
-     * during the drain would then kill the process instead of being ignored. */
+     * during the drain would then kill the process instead of stopping it cleanly. */
+    int supervised = s->o->workers > 1;
+    if (signum == SIGINT && !supervised)
+        end_ctrl_c_line();
+    if (signum == SIGUSR1 || (s->draining && !supervised)) {
+        /* Stop now: the loop ends and nk_httpd_free drops what is left. A supervised worker
+         * gets SIGTERM twice for one stop (from the terminal or a service manager as well as
+         * from its supervisor), so there only the supervisor's SIGUSR1 means "again". */
+        nk_loop_stop(loop);
+        return;
+    }
+    if (s->draining)
+        return;
+    s->draining = 1;
     nk_httpd_shutdown(s->httpd);
+    nk_httpd_stats st;
+    nk_httpd_get_stats(s->httpd, &st);
+    if (st.open > 0 && !s->o->quiet) {
+        fprintf(stderr, "netkit: %s: draining %u connection%s (up to %u s; SIGTERM again to stop "
+                        "now)\n", s->o->cmd, st.open, st.open == 1 ? "" : "s",
+                (s->o->cfg.drain_timeout_ms + 999) / 1000);
+        fflush(stderr);
+    }
 }
 
 /* Run one worker's loop until a graceful stop. worker_index 0 uses the bound sockets; others
@@ -251,6 +283,10 @@ static int run_worker(server_state *s, int own_sockets)
     nk_signal_start(s->loop, &s->sig_term, SIGTERM);
     nk_signal_start(s->loop, &s->sig_int, SIGINT);
     nk_signal_start(s->loop, &s->sig_hup, SIGHUP);
+    if (o->workers > 1) {
+        nk_signal_init(&s->sig_usr1, on_worker_signal, s);
+        nk_signal_start(s->loop, &s->sig_usr1, SIGUSR1); /* the supervisor's "stop now" */
+    }
     /* Announce readiness only now: a connection queued before nk_httpd_listen set the
      * listener's options (TCP_NODELAY, SO_SNDBUF) would not inherit them, and a SIGTERM
      * before the handlers exist would kill the process instead of draining it. */
@@ -268,6 +304,8 @@ static int run_worker(server_state *s, int own_sockets)
     nk_signal_stop(s->loop, &s->sig_term);
     nk_signal_stop(s->loop, &s->sig_int);
     nk_signal_stop(s->loop, &s->sig_hup);
+    if (o->workers > 1)
+        nk_signal_stop(s->loop, &s->sig_usr1);
     nk_httpd_free(s->httpd);
     s->httpd = NULL;
     nk_loop_free(s->loop);
@@ -410,11 +448,15 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
         stop_workers(s, SIGHUP);
         return;
     }
+    if (signum == SIGINT)
+        end_ctrl_c_line();
     if (!s->stopping) {
         s->stopping = 1;
         nk_timer_stop(loop, &s->restart_timer);
         stop_workers(s, SIGTERM);
         nk_timer_start(loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + 5000, 0);
+    } else {
+        stop_workers(s, SIGUSR1); /* asked again: the workers stop draining */
     }
     if (!workers_alive(s))
         nk_loop_stop(loop);
