@@ -16,6 +16,7 @@
 
 #include <stdint.h>
 #include <netkit/addr.h>
+#include <netkit/buf.h>
 #include <netkit/loop.h>
 #include <netkit/http.h>
 #include <errno.h>
@@ -227,6 +228,21 @@ int nk_httpd_respond(nk_httpd_ex *ex, int status, const char *content_type, cons
  * fd from here on (it is closed when sent, or at once on error). */
 int nk_httpd_respond_fd(nk_httpd_ex *ex, int status, const char *content_type, int fd,
                         uint64_t off, uint64_t len);
+/* A body produced in pieces, of a length not known in advance: sent chunked to HTTP/1.1
+ * clients (RFC 9112 section 7.1), and to HTTP/1.0 clients delimited by closing the
+ * connection. produce(ex, out, arg) is called whenever the connection can take more: it
+ * appends the next piece to out and returns 0 (call again; with nothing appended it counts
+ * as NK_HTTPD_LATER), NK_HTTPD_DONE (that was the
+ * last piece), NK_HTTPD_LATER (nothing yet: call nk_httpd_ex_resume when there is), or a
+ * negative errno (the connection is closed, so a cut body never looks complete). It is
+ * called once more with out NULL when the exchange ends early (the client went away, the
+ * server is freed, a HEAD request needs no body): free what arg holds then. ex stays valid
+ * until DONE or that last call. */
+typedef int (*nk_httpd_producer)(nk_httpd_ex *ex, nk_buf *out, void *arg);
+int nk_httpd_respond_stream(nk_httpd_ex *ex, int status, const char *content_type,
+                            nk_httpd_producer produce, void *arg);
+/* A producer that returned NK_HTTPD_LATER has more: call it again. Not from inside it. */
+int nk_httpd_ex_resume(nk_httpd_ex *ex);
 
 /* Password hashes: "pbkdf2-sha256$ITER$SALT_B64$HASH_B64", PBKDF2-HMAC-SHA256 (RFC 8018
  * section 5.2) of the password with ITER iterations (decimal, 1000 to 10000000) and the salt,

@@ -89,6 +89,7 @@ static int ex_acquire(nk__conn *c)
     nk_buf_init(&x->out, 0);
     nk_buf_init(&x->hdrs, 0);
     nk_buf_init(&x->rbody, 0);
+    nk_buf_init(&x->piece, 0);
     x->file_fd = -1;
     x->conn = c;
     x->srv = srv;
@@ -108,6 +109,9 @@ static void ex_drop(nk__conn *c)
         x->job = NULL;
     }
     nk__gz_free(c);
+    if (x->produce)
+        nk__produce_abort(x); /* the body will not finish: the producer's last call */
+    nk_buf_free(&x->piece);
     nk__fcache_release(srv, x->file);
     x->file = NULL;
     if (x->file_fd_owned)
@@ -153,7 +157,8 @@ void nk__pool_free(nk_httpd *srv)
 static int out_pending(const nk__conn *c)
 {
     const nk__ex *x = c->x;
-    return x && (x->seg.mem || x->seg.len || x->iseg < x->nsegs || x->gz);
+    return x && (x->seg.mem || x->seg.len || x->iseg < x->nsegs || x->gz ||
+                 (x->produce && !x->produce_paused));
 }
 
 /* Between requests with nothing buffered, pending or claimed: the state can go back. */
@@ -162,14 +167,15 @@ static int ex_is_idle(const nk__conn *c)
     const nk__ex *x = c->x;
     return !out_pending(c) && nk_buf_len(&x->in) == 0 && nk_buf_len(&x->out) == 0 &&
            x->head_len == 0 && !x->file && !x->sink && !x->early_status && !x->body_left &&
-           !x->chunked_active && !x->job && !x->later && !c->lingering && !c->close_after;
+           !x->chunked_active && !x->job && !x->later && !x->produce && !c->lingering &&
+           !c->close_after;
 }
 
 /* Work off the connection answers its request (a job, or a handler's LATER): the
  * connection reads nothing and has no timer meanwhile. */
 static int waiting(const nk__conn *c)
 {
-    return c->x && (c->x->job || c->x->later);
+    return c->x && (c->x->job || c->x->later || (c->x->produce && c->x->produce_paused));
 }
 
 static void sink_abort(nk__conn *c)
@@ -686,7 +692,7 @@ static void conn_update(nk__conn *c, int progress)
     if (c->lingering) {
         ev = NK_READ;
         phase = NK__PHASE_LINGER;
-    } else if (waiting(c)) {
+    } else if (waiting(c) && !out_pending(c)) {
         phase = NK__PHASE_WAIT; /* nothing to read or write until the job is done */
     } else {
         const nk__ex *x = c->x;
@@ -774,6 +780,18 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
         return;
     }
     conn_update(c, progress);
+}
+
+void nk__conn_resume_output(nk__conn *c)
+{
+    int r = nk__conn_flush(c);
+    if (r < 0) {
+        nk__conn_close(c);
+        return;
+    }
+    if (conn_process(c) < 0)
+        return;
+    conn_update(c, PROGRESS_WRITE);
 }
 
 void nk__conn_resume(nk__conn *c)

@@ -17,6 +17,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -471,4 +472,89 @@ int nk_httpd_respond_fd(nk_httpd_ex *ex, int status, const char *content_type, i
     if (status == 204 || status == 304)
         r.no_body = 1;
     return answer(ex, &r);
+}
+
+/* ---- bodies produced in pieces ------------------------------------------------------------- */
+
+void nk__produce_abort(nk__ex *x)
+{
+    nk_httpd_producer produce = x->produce;
+    x->produce = NULL;
+    if (produce)
+        produce(x, NULL, x->produce_arg);
+}
+
+int nk__produce_fill(nk__conn *c)
+{
+    nk__ex *x = c->x;
+    nk_buf_clear(&x->piece);
+    int r = x->produce(x, &x->piece, x->produce_arg);
+    if (r < 0) {
+        x->produce = NULL; /* failed: not called again; the connection closes */
+        return r;
+    }
+    size_t n = nk_buf_len(&x->piece), before = nk_buf_len(&x->out);
+    if (n) {
+        char hdr[24];
+        int hl = snprintf(hdr, sizeof hdr, "%zx\r\n", n);
+        if (x->produce_chunked ? nk_buf_append(&x->out, hdr, (size_t)hl) < 0 ||
+                                     nk_buf_append(&x->out, nk_buf_rptr(&x->piece), n) < 0 ||
+                                     nk_buf_append(&x->out, "\r\n", 2) < 0
+                               : nk_buf_append(&x->out, nk_buf_rptr(&x->piece), n) < 0) {
+            x->produce = NULL;
+            return -ENOMEM;
+        }
+    }
+    if (r == NK_HTTPD_DONE) {
+        x->produce = NULL;
+        /* RFC 9112 section 7.1: the last chunk has size 0, and no trailer follows. */
+        if (x->produce_chunked && nk_buf_append(&x->out, "0\r\n\r\n", 5) < 0)
+            return -ENOMEM;
+    } else if (r == NK_HTTPD_LATER || n == 0) {
+        x->produce_paused = 1; /* nothing now (0 with nothing appended counts as LATER) */
+    }
+    x->seg.mem += nk_buf_len(&x->out) - before;
+    return nk_buf_len(&x->out) > before || !x->produce ? 1 : 0;
+}
+
+int nk_httpd_respond_stream(nk_httpd_ex *ex, int status, const char *content_type,
+                            nk_httpd_producer produce, void *arg)
+{
+    if (!ex || !produce || !check_answer(ex, status) || status == 204 || status == 304 ||
+        (content_type && !field_value_ok(content_type)))
+        return -EINVAL;
+    nk__conn *c = ex->conn;
+    nk__resp r;
+    nk__resp_init(&r, status);
+    r.content_type = content_type;
+    r.stream = 1;
+    if (!c) {
+        produce(ex, NULL, arg); /* the client is gone: the producer's last call */
+        return answer(ex, &r);
+    }
+    const nk_http_request *req = ex->req;
+    if (req->method == NK_HTTP_HEAD) {
+        int ret = answer(ex, &r); /* the head only */
+        produce(ex, NULL, arg);
+        return ret;
+    }
+    ex->produce_chunked = !c->http10;
+    if (c->http10)
+        c->close_after = 1; /* the end of the connection ends the body */
+    ex->produce = produce;
+    ex->produce_arg = arg;
+    ex->produce_paused = 0;
+    return answer(ex, &r);
+}
+
+int nk_httpd_ex_resume(nk_httpd_ex *ex)
+{
+    nk__conn *c = ex ? ex->conn : NULL;
+    if (!c || !ex->produce || c->x != ex)
+        return -EINVAL;
+    if (!ex->produce_paused)
+        return 0;
+    ex->produce_paused = 0;
+    nk__conn_resume_output(c);
+    return 0;
 }

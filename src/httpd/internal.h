@@ -140,6 +140,12 @@ struct nk_httpd_ex {
     unsigned char later;  /* a handler will answer later: no reading meanwhile */
     unsigned char answered; /* the handler's respond call was made */
     unsigned char file_fd_owned; /* file_fd is the handler's, closed once sent */
+    /* A body produced in pieces (nk_httpd_respond_stream), fed from nk__conn_flush. */
+    nk_httpd_producer produce;
+    void *produce_arg;
+    unsigned char produce_paused;  /* it said LATER: no write interest until resumed */
+    unsigned char produce_chunked; /* chunk framing (HTTP/1.1), else close-delimited */
+    nk_buf piece;                  /* what the producer appends to */
 };
 
 /* One client connection. Kept small: it is all an idle keep-alive connection costs. */
@@ -267,6 +273,8 @@ int nk__conn_handle(nk__conn *c, const nk_http_request *req);
 void nk__conn_log_fields(nk__conn *c, const nk_http_request *req);
 /* A LATER answer is out: drop the head it answered and carry on. */
 void nk__conn_after_later(nk__conn *c);
+/* Output became available outside the loop's own events (a producer resumed): write it. */
+void nk__conn_resume_output(nk__conn *c);
 void nk__conn_close(nk__conn *c);
 void nk__conn_shutdown(nk__conn *c);
 void nk__pool_free(nk_httpd *srv);
@@ -301,6 +309,7 @@ typedef struct nk__resp {
     int file_fd_owned;          /* file_fd (without file) is owned: closed once sent */
     const char *extra_headers;  /* preformatted "Name: value\r\n" lines, or NULL */
     int gzip;                   /* compress the body on the fly, chunked (gzip.c) */
+    int stream;                 /* a produced body: chunked (HTTP/1.1) or close-delimited */
 } nk__resp;
 
 void nk__resp_init(nk__resp *r, int status);
@@ -314,9 +323,14 @@ int nk__respond(nk__conn *c, nk__resp *r);
 int nk__respond_error(nk__conn *c, int status, const char *detail);
 /* Send a multipart/byteranges body: segments already in c->out and c->segs. */
 int nk__respond_multipart(nk__conn *c, nk__resp *r);
-/* Write pending output. Returns 1 when everything is written, 0 when the socket is full,
- * negative on a connection error. */
+/* Write pending output. Returns 1 when everything is written, 0 when the socket is full (or
+ * a producer has nothing yet), negative on a connection error. */
 int nk__conn_flush(nk__conn *c);
+/* handler.c: append the producer's next piece to c->x->out. 1 when output was added (or the
+ * stream ended), 0 when the producer paused, negative on error. */
+int nk__produce_fill(nk__conn *c);
+/* The exchange ends without its stream finishing: the producer's last call (out NULL). */
+void nk__produce_abort(nk__ex *x);
 
 /* static.c */
 int nk__static_handle(nk__conn *c, const nk_http_request *req);

@@ -105,9 +105,12 @@ static void build_head(nk__conn *c, const nk__resp *r)
         put_header(h, "Content-Type", r->content_type);
     /* RFC 9110 section 8.6: no Content-Length in 204 (and none in 1xx); in a 304 it could
      * only repeat the 200's value, which is left out as nginx and lighttpd do. */
-    if (r->gzip && r->status == 200) {
+    if ((r->gzip && r->status == 200) || (r->stream && !c->http10)) {
         /* RFC 9112 section 6.1: the compressed length is unknown until the end. */
         put(h, "Transfer-Encoding: chunked\r\n", 28);
+    } else if (r->stream) {
+        /* HTTP/1.0 has no chunked coding: the end of the connection ends the body
+         * (RFC 9112 section 6.3, point 8); close_after is set by the caller. */
     } else if (r->status != 204 && r->status != 304) {
         put(h, "Content-Length: ", 16);
         put_u64(h, r->content_length);
@@ -241,6 +244,16 @@ int nk__conn_flush(nk__conn *c)
                 return r;
             if (r > 0)
                 continue;
+        }
+        if (c->x->produce) {
+            if (c->x->produce_paused)
+                return 0; /* nothing yet: nk_httpd_ex_resume wakes it */
+            int r = nk__produce_fill(c);
+            if (r < 0)
+                return r;
+            if (r > 0)
+                continue;
+            return 0;
         }
         break;
     }

@@ -28,6 +28,10 @@ typedef struct fixture {
     nk_timer later;    /* answers the pending LATER exchange */
     nk_httpd_ex *pending;
     int later_status;
+    /* streamed bodies */
+    int pieces, aborts, drip_left;
+    nk_timer drip;
+    nk_httpd_ex *dripping;
 } fixture;
 
 static void on_tick(nk_loop *loop, nk_timer *t)
@@ -124,6 +128,59 @@ static int h_purge(nk_httpd_ex *ex, void *arg)
     return nk_httpd_respond(ex, 200, "text/plain", path, strlen(path));
 }
 
+/* Five pieces, one per call, then done. */
+static int produce_count(nk_httpd_ex *ex, nk_buf *out, void *arg)
+{
+    fixture *fx = arg;
+    (void)ex;
+    if (!out) {
+        fx->aborts++;
+        return 0;
+    }
+    nk_buf_printf(out, "piece %d\n", fx->pieces);
+    return ++fx->pieces == 5 ? NK_HTTPD_DONE : 0;
+}
+
+static int h_stream(nk_httpd_ex *ex, void *arg)
+{
+    return nk_httpd_respond_stream(ex, 200, "text/plain", produce_count, arg);
+}
+
+/* Nothing until a timer says so: LATER, then resumed, three times. */
+static int produce_drip(nk_httpd_ex *ex, nk_buf *out, void *arg)
+{
+    fixture *fx = arg;
+    if (!out) {
+        fx->aborts++;
+        fx->dripping = NULL;
+        nk_timer_stop(fx->loop, &fx->drip);
+        return 0;
+    }
+    if (fx->drip_left % 2) { /* odd: data is ready */
+        nk_buf_printf(out, "drop %d\n", fx->drip_left);
+        fx->drip_left--;
+        return fx->drip_left == 0 ? (fx->dripping = NULL, NK_HTTPD_DONE) : 0;
+    }
+    fx->dripping = ex;
+    nk_timer_start(fx->loop, &fx->drip, 10, 0);
+    return NK_HTTPD_LATER;
+}
+
+static void on_drip(nk_loop *loop, nk_timer *t)
+{
+    (void)loop;
+    fixture *fx = t->data;
+    fx->drip_left--; /* now odd: ready */
+    assert_int_equal(nk_httpd_ex_resume(fx->dripping), 0);
+}
+
+static int h_drip(nk_httpd_ex *ex, void *arg)
+{
+    fixture *fx = arg;
+    fx->drip_left = 6;
+    return nk_httpd_respond_stream(ex, 200, "text/plain", produce_drip, arg);
+}
+
 static int h_forgets(nk_httpd_ex *ex, void *arg)
 {
     (void)ex;
@@ -172,6 +229,9 @@ static int setup(void **state)
     assert_int_equal(nk_httpd_route(fx->srv, "GET", "/file", 0, h_file, fx), 0);
     assert_int_equal(nk_httpd_route(fx->srv, "GET", "/forgets", 0, h_forgets, fx), 0);
     assert_int_equal(nk_httpd_route(fx->srv, "PURGE", "/cache", NK_HTTPD_PREFIX, h_purge, fx), 0);
+    assert_int_equal(nk_httpd_route(fx->srv, "GET", "/stream", 0, h_stream, fx), 0);
+    assert_int_equal(nk_httpd_route(fx->srv, "GET", "/drip", 0, h_drip, fx), 0);
+    nk_timer_init(&fx->drip, on_drip, fx);
     assert_int_equal(nk_httpd_route(fx->srv, "GET", "/headers", 0, h_headers, fx), 0);
 
     int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -192,6 +252,7 @@ static int teardown(void **state)
     fixture *fx = *state;
     nk_timer_stop(fx->loop, &fx->tick);
     nk_timer_stop(fx->loop, &fx->later);
+    nk_timer_stop(fx->loop, &fx->drip);
     nk_httpd_free(fx->srv);
     assert_int_equal(nk_loop_free(fx->loop), 0);
     char cmd[160];
@@ -297,6 +358,58 @@ static void test_any_method_token(void **state)
     out = exchange(fx, req, strlen(req));
     assert_has(out, "HTTP/1.1 501 ");
     free(out);
+}
+
+static void test_streamed_body(void **state)
+{
+    fixture *fx = *state;
+    /* HTTP/1.1: chunked, then the next pipelined request is answered after it. */
+    const char *req = "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n" GET("/api/hello", "");
+    char *out = exchange(fx, req, strlen(req));
+    assert_has(out, "Transfer-Encoding: chunked\r\n");
+    assert_null(strstr(out, "Content-Length: 0"));
+    assert_has(out, "\r\n\r\n8\r\npiece 0\n\r\n8\r\npiece 1\n\r\n");
+    assert_has(out, "8\r\npiece 4\n\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n");
+    assert_int_equal(fx->aborts, 0);
+    free(out);
+    /* HTTP/1.0: no chunked coding; the close ends the body. */
+    fx->pieces = 0;
+    req = "GET /stream HTTP/1.0\r\n\r\n";
+    out = exchange(fx, req, strlen(req));
+    assert_null(strstr(out, "Transfer-Encoding"));
+    assert_has(out, "Connection: close\r\n");
+    assert_has(out, "\r\n\r\npiece 0\npiece 1\npiece 2\npiece 3\npiece 4\n");
+    free(out);
+    /* HEAD: the head, and the producer's last call at once. */
+    fx->pieces = 0;
+    req = "HEAD /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "Transfer-Encoding: chunked\r\n");
+    assert_null(strstr(out, "piece"));
+    assert_int_equal(fx->pieces, 0);
+    assert_int_equal(fx->aborts, 1);
+    free(out);
+}
+
+static void test_streamed_body_paused_and_resumed(void **state)
+{
+    fixture *fx = *state;
+    const char *req = GET("/drip", "");
+    char *out = exchange(fx, req, strlen(req));
+    assert_has(out, "7\r\ndrop 5\n\r\n7\r\ndrop 3\n\r\n7\r\ndrop 1\n\r\n0\r\n\r\n");
+    assert_int_equal(fx->aborts, 0);
+    free(out);
+    /* The client goes away while the producer waits: its last call comes, once. */
+    int fd = client(fx);
+    assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+    for (int i = 0; i < 100 && !fx->dripping; i++)
+        nk_loop_run(fx->loop, NK_RUN_ONCE);
+    assert_non_null(fx->dripping);
+    close(fd);
+    /* The resumed write fails on the closed socket (or the read sees EOF): aborted. */
+    for (int i = 0; i < 100 && fx->aborts == 0; i++)
+        nk_loop_run(fx->loop, NK_RUN_ONCE);
+    assert_int_equal(fx->aborts, 1);
 }
 
 static void test_route_takes_the_body(void **state)
@@ -412,6 +525,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_other_methods_and_paths_fall_through, setup, teardown),
         cmocka_unit_test_setup_teardown(test_route_takes_the_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_any_method_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_body_paused_and_resumed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_answers_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_after_the_client_left, setup, teardown),
         cmocka_unit_test_setup_teardown(test_later_pending_at_free, setup, teardown),
