@@ -45,6 +45,7 @@ typedef struct server_state {
     int log_fd;
     nk_signal sig_term, sig_int, sig_hup, sig_usr1;
     int draining;           /* the first SIGTERM/SIGINT came */
+    nk_timer log_tty_timer; /* flushes the access log when it goes to a terminal */
     int exit_code;
     /* supervisor */
     pid_t *pids;
@@ -184,6 +185,18 @@ static void end_ctrl_c_line(void)
     }
 }
 
+/* The engine batches access log lines and writes them within a second, which suits files and
+ * pipes; a person watching a terminal expects each request's line as it happens. The engine
+ * writes its batch whenever the log descriptor is set again, so on a terminal that is done
+ * every TTY_LOG_FLUSH_MS (a write only when a line is waiting). */
+#define TTY_LOG_FLUSH_MS 100
+static void on_log_tty_timer(nk_loop *loop, nk_timer *t)
+{
+    server_state *s = t->data;
+    (void)loop;
+    nk_httpd_set_access_log(s->httpd, s->log_fd);
+}
+
 static void on_drained(void *arg)
 {
     server_state *s = arg;
@@ -283,6 +296,9 @@ static int run_worker(server_state *s, int own_sockets)
     nk_signal_start(s->loop, &s->sig_term, SIGTERM);
     nk_signal_start(s->loop, &s->sig_int, SIGINT);
     nk_signal_start(s->loop, &s->sig_hup, SIGHUP);
+    nk_timer_init(&s->log_tty_timer, on_log_tty_timer, s);
+    if (s->log_fd == STDOUT_FILENO && isatty(STDOUT_FILENO))
+        nk_timer_start(s->loop, &s->log_tty_timer, TTY_LOG_FLUSH_MS, TTY_LOG_FLUSH_MS);
     if (o->workers > 1) {
         nk_signal_init(&s->sig_usr1, on_worker_signal, s);
         nk_signal_start(s->loop, &s->sig_usr1, SIGUSR1); /* the supervisor's "stop now" */
@@ -306,6 +322,7 @@ static int run_worker(server_state *s, int own_sockets)
     nk_signal_stop(s->loop, &s->sig_hup);
     if (o->workers > 1)
         nk_signal_stop(s->loop, &s->sig_usr1);
+    nk_timer_stop(s->loop, &s->log_tty_timer);
     nk_httpd_free(s->httpd);
     s->httpd = NULL;
     nk_loop_free(s->loop);

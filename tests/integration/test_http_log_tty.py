@@ -1,0 +1,69 @@
+"""The access log on a terminal: a request's line shows up at once, not when the engine's
+one-second flush timer fires (to a file or a pipe the lines stay batched)."""
+import os
+import pty
+import re
+import select
+import subprocess
+import tempfile
+import time
+import unittest
+import urllib.request
+
+import harness
+
+# Well under the engine's 1 s batching, well over a loaded machine's scheduling delays.
+BOUND_S = 0.7
+
+
+class LogOnTerminal(unittest.TestCase):
+    def test_line_appears_at_once(self):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        with open(os.path.join(tmp.name, "hello.txt"), "w") as f:
+            f.write("hello\n")
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        proc = subprocess.Popen([harness.NETKIT, "http", "serve", tmp.name, "-l", "127.0.0.1:0",
+                                 "-w", "1"], stdin=subprocess.DEVNULL, stdout=slave,
+                                stderr=subprocess.PIPE)
+        os.close(slave)
+
+        def stop():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            proc.stderr.close()
+        self.addCleanup(stop)
+        err = b""
+        deadline = time.monotonic() + 10
+        while not re.search(rb"listening on http://(\S+)\n", err):
+            self.assertLess(time.monotonic(), deadline, err)
+            if select.select([proc.stderr], [], [], 0.2)[0]:
+                chunk = os.read(proc.stderr.fileno(), 4096)
+                self.assertTrue(chunk, err)
+                err += chunk
+        url = re.search(rb"listening on (http://\S+)\n", err).group(1).decode()
+        for i in range(2):  # the first line, and one while the flush timer may be running
+            path = "/hello.txt?n=%d" % i
+            with urllib.request.urlopen(url + path, timeout=10) as r:
+                self.assertEqual(r.read(), b"hello\n")
+            t0 = time.monotonic()
+            seen = b""
+            while ('"GET %s HTTP/1.1" 200' % path).encode() not in seen:
+                left = t0 + BOUND_S - time.monotonic()
+                if left <= 0:
+                    self.fail("no log line for %s within %.1f s; terminal shows %r"
+                              % (path, BOUND_S, seen))
+                if select.select([master], [], [], left)[0]:
+                    seen += os.read(master, 4096)
+            self.assertIn(b"127.0.0.1 - - [", seen)
+            self.assertTrue(seen.endswith(b"\r\n"), seen)
+
+
+if __name__ == "__main__":
+    unittest.main()
