@@ -48,8 +48,14 @@ static int answer(const uint8_t *data, size_t n, size_t prev, const nk_http_limi
                 req->headers[i].name.len == 0)
                 abort();
 #undef IN
-        if (req->method == NK_HTTP_UNKNOWN || req->version_major != 1)
+        /* An unknown method is reported (the server decides), but only a non-empty token. */
+        if (req->method_name.len == 0 || req->version_major != 1)
             abort();
+        for (size_t i = 0; i < req->method_name.len; i++) {
+            unsigned char ch = (unsigned char)req->method_name.p[i];
+            if (ch <= 0x20 || ch >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", ch))
+                abort();
+        }
         if (req->chunked && req->content_length != -1)
             abort();
     }
