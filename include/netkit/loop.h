@@ -13,7 +13,10 @@
  * Readiness is level-triggered on every backend (an fd that stays readable is reported again on
  * the next iteration). epoll additionally offers edge-triggered mode with NK_EDGE.
  *
- * Threading: a loop and its watchers are used from one thread at a time.
+ * Threading: a loop and its watchers are used from one thread at a time, with one exception:
+ * nk_async_send, which any thread (and a signal handler) may call to wake the loop. Every other
+ * function here, nk_loop_stop included, belongs to the loop's thread; to stop a loop from
+ * another thread, send an nk_async whose callback calls nk_loop_stop.
  */
 #ifndef NETKIT_LOOP_H
 #define NETKIT_LOOP_H
@@ -35,6 +38,7 @@ typedef struct nk_io nk_io;
 typedef struct nk_timer nk_timer;
 typedef struct nk_signal nk_signal;
 typedef struct nk_defer nk_defer;
+typedef struct nk_async nk_async;
 
 /* I/O interest and event bits. */
 enum {
@@ -48,6 +52,7 @@ typedef void (*nk_io_cb)(nk_loop *loop, nk_io *io, unsigned events);
 typedef void (*nk_timer_cb)(nk_loop *loop, nk_timer *timer);
 typedef void (*nk_signal_cb)(nk_loop *loop, nk_signal *sig, int signum);
 typedef void (*nk_defer_cb)(nk_loop *loop, nk_defer *defer);
+typedef void (*nk_async_cb)(nk_loop *loop, nk_async *async);
 
 struct nk_io {
     int fd;          /* read-only after nk_io_init */
@@ -83,6 +88,16 @@ struct nk_defer {
     unsigned flags;  /* private: unref'd */
 };
 
+struct nk_async {
+    void *data;      /* the caller's */
+    nk_async_cb cb;  /* private */
+    nk_loop *loop;   /* private: the loop it is started on, NULL when stopped */
+    nk_async *prev;  /* private: the loop's list of started watchers */
+    nk_async *next;  /* private */
+    unsigned state;  /* private, atomic: started, pending, sends in progress */
+    unsigned flags;  /* private: unref'd */
+};
+
 /* Run modes for nk_loop_run. */
 enum {
     NK_RUN_DEFAULT = 0, /* until nk_loop_stop() or nothing is active */
@@ -102,7 +117,7 @@ int nk_loop_new(const char *backend, nk_loop **out);
 int nk_loop_free(nk_loop *loop);
 
 /* Run the loop. Returns 0 when stopped or idle, a negative error if the backend's wait failed.
- * "Active" means: a started nk_io, timer, signal or defer that has not been unref'd (see
+ * "Active" means: a started nk_io, timer, signal, defer or async that has not been unref'd (see
  * nk_io_unref below). */
 int nk_loop_run(nk_loop *loop, int mode);
 
@@ -191,6 +206,42 @@ void nk_defer_init(nk_defer *d, nk_defer_cb cb, void *data);
 void nk_defer_start(nk_loop *loop, nk_defer *d);
 void nk_defer_stop(nk_loop *loop, nk_defer *d);
 
+/* ---- Waking a loop from another thread ------------------------------------------------------
+ * nk_async_send(a) asks the loop a is started on to call a's callback, from the loop's thread.
+ * Sends that arrive before the loop gets to the callback coalesce into one call (N sends: at
+ * least one call, at most N), and every send is followed by at least one call that begins
+ * after it, so a callback that looks at shared state (a queue under a mutex, an atomic) after
+ * being called sees everything written before the send. The callback runs among the I/O
+ * callbacks of an iteration: all started nk_async watchers of a loop share one eventfd, each
+ * with its own pending flag, so a wake-up calls exactly the watchers that were sent to (in no
+ * promised order). A started nk_async keeps nk_loop_run(NK_RUN_DEFAULT) going, like any
+ * watcher; unref it when it should not.
+ *
+ * Which thread may call what:
+ * - nk_async_send: any thread, at any time, and from a signal handler (it is async-signal-safe:
+ *   atomic operations and one write(2), errno preserved). On a watcher that is not started
+ *   (initialised but never started, or stopped) it does nothing; a send made before
+ *   nk_async_start is not remembered. The watcher's memory must stay valid while any thread
+ *   may send, and nk_async_init must have returned before (e.g. initialise it before creating
+ *   the thread).
+ * - nk_async_init, nk_async_start, nk_async_stop, nk_async_ref, nk_async_unref and
+ *   nk_async_active: the loop's thread only, like every other call of this header. Stopping is
+ *   safe from any callback, including a's own.
+ * - nk_async_stop: once it returns, no send is still using the loop (it waits for sends in
+ *   progress on other threads, which take a few instructions and one write), so the loop may
+ *   then be freed while other threads keep calling nk_async_send on the stopped watcher.
+ *   Stop every nk_async before nk_loop_free if any thread may still send: nk_loop_free forgets
+ *   started watchers without touching them, and a send to a forgotten one would use the freed
+ *   loop.
+ *
+ * nk_async_start: -EBUSY if a is started on another loop (a no-op on the same loop), or the
+ * error of creating the eventfd (first start on a loop) or watching it (-ENOMEM, -ERANGE). */
+void nk_async_init(nk_async *a, nk_async_cb cb, void *data);
+int nk_async_start(nk_loop *loop, nk_async *a);
+void nk_async_stop(nk_loop *loop, nk_async *a);
+void nk_async_send(nk_async *a);
+static inline int nk_async_active(const nk_async *a) { return a->loop != NULL; }
+
 /* ---- References ----------------------------------------------------------------------------
  * A started watcher keeps nk_loop_run(NK_RUN_DEFAULT) going until it stops. An unref'd one does
  * not: it still fires while the loop runs for other reasons, but it is not counted by
@@ -207,6 +258,8 @@ void nk_signal_ref(nk_loop *loop, nk_signal *s);
 void nk_signal_unref(nk_loop *loop, nk_signal *s);
 void nk_defer_ref(nk_loop *loop, nk_defer *d);
 void nk_defer_unref(nk_loop *loop, nk_defer *d);
+void nk_async_ref(nk_loop *loop, nk_async *a);
+void nk_async_unref(nk_loop *loop, nk_async *a);
 
 NK_API_END
 #ifdef __cplusplus

@@ -30,6 +30,7 @@ int nk_loop_new(const char *backend, nk_loop **out)
     if (loop == NULL)
         return -ENOMEM;
     nk__signals_init(loop);
+    nk__asyncs_init(loop);
     int rc = nk__backend_open(backend, &loop->be, &loop->bstate);
     if (rc < 0) {
         free(loop);
@@ -57,6 +58,7 @@ int nk_loop_free(nk_loop *loop)
     /* Watchers are the caller's and may already be gone: only the loop's own memory, the
      * signalfd and the signal mask are touched here. */
     nk__signals_free(loop);
+    nk__asyncs_free(loop);
     nk__timers_free(loop);
     loop->be->destroy(loop->bstate);
     free(loop->fds);
@@ -95,9 +97,10 @@ int nk_loop_max_fd(const nk_loop *loop)
 
 size_t nk_loop_active(const nk_loop *loop)
 {
-    /* The loop's own watchers (the signalfd's) are unref'd: plumbing never keeps a loop alive. */
-    return loop->io_active + loop->nheap + loop->sig.count + loop->defer_active -
-           loop->unref_active;
+    /* The loop's own watchers (the signalfd's, the eventfd's) are unref'd: plumbing never keeps
+     * a loop alive. */
+    return loop->io_active + loop->nheap + loop->sig.count + loop->defer_active +
+           loop->async.count - loop->unref_active;
 }
 
 void nk_loop_set_data(nk_loop *loop, void *data)

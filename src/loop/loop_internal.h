@@ -40,6 +40,14 @@ typedef struct {
     size_t count;           /* started nk_signal watchers */
 } nk__sigstate;
 
+typedef struct {
+    int fd; /* eventfd shared by every nk_async, -1 until the first nk_async_start */
+    nk_io io;
+    nk_async *head, *tail; /* started watchers, in start order */
+    nk_async *cursor;      /* next watcher during a wake-up, moved on by nk_async_stop */
+    size_t count;          /* started nk_async watchers */
+} nk__asyncstate;
+
 struct nk_loop {
     const nk_backend *be;
     void *bstate;
@@ -69,6 +77,7 @@ struct nk_loop {
     size_t defer_active;
 
     nk__sigstate sig;
+    nk__asyncstate async;
 };
 
 /* Watcher flags (the private 'flags' field of every watcher). */
@@ -94,5 +103,9 @@ void nk__timers_free(nk_loop *loop);
 /* signal.c */
 void nk__signals_init(nk_loop *loop);
 void nk__signals_free(nk_loop *loop);
+
+/* async.c */
+void nk__asyncs_init(nk_loop *loop);
+void nk__asyncs_free(nk_loop *loop);
 
 #endif

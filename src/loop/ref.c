@@ -65,3 +65,13 @@ void nk_defer_ref(nk_loop *loop, nk_defer *d)
 {
     flag_clear(loop, &d->flags, d->active);
 }
+
+void nk_async_unref(nk_loop *loop, nk_async *a)
+{
+    flag_set(loop, &a->flags, nk_async_active(a));
+}
+
+void nk_async_ref(nk_loop *loop, nk_async *a)
+{
+    flag_clear(loop, &a->flags, nk_async_active(a));
+}
