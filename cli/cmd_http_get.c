@@ -3,6 +3,7 @@
  * synced and renamed over FILE only once the whole body has arrived, so FILE is never seen
  * half-written. The exchange itself is in http_client.c. */
 #include "http_client.h"
+#include "http_gunzip.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,8 +34,11 @@ static const char get_usage[] =
     "  -v, --verbose          show the request sent ('> ') and each response head ('< ') on\n"
     "                         stderr, and the connection ('* ')\n"
     "  -i, --include          write the response head(s) before the body\n"
+    "  -I, --head             send HEAD and write the response head only\n"
+    "      --compressed       ask for gzip (Accept-Encoding: gzip) and decode a gzip body\n"
     "  -o, --output FILE      write the body to FILE (atomically: a temporary file in the same\n"
-    "                         directory, renamed once complete); progress on a terminal\n"
+    "                         directory, renamed once complete); progress on a terminal;\n"
+    "                         '-o -' writes to stdout even a binary body to a terminal\n"
     "  -X, --request METHOD   request method (default GET, or POST with -d)\n"
     "  -H, --header 'N: V'    add a header, repeatable; 'N:' removes a default one\n"
     "  -d, --data DATA        send DATA as the body; @FILE sends FILE's bytes, @- stdin\n"
@@ -44,6 +48,8 @@ static const char get_usage[] =
     "  -f, --fail             exit 1 when the final status is not 2xx\n"
     "  -w, --timeout SEC      connect timeout, and longest wait for the server (default 30)\n"
     "  -h, --help             show this help\n"
+    "\n"
+    "A binary body (one with a NUL byte) is not written to a terminal unless -o - says so.\n"
     "\n"
     "Exit status: 0 success, 1 failure (connection, protocol, --fail), 2 bad usage.\n";
 
@@ -58,7 +64,7 @@ typedef struct get_opts {
     const char *unix_path;
     long timeout_ms;
     long max_redirs;
-    int verbose, include, follow, fail;
+    int verbose, include, follow, fail, compressed, head;
 } get_opts;
 
 /* State of the whole command across redirects. */
@@ -73,6 +79,12 @@ typedef struct get_run {
     int status;
     char reason[128];
     char *location;    /* Location of a redirect being followed */
+    int head_request;  /* the request is HEAD: no body whatever the head says */
+    hc_gunzip gz;      /* --compressed: decoding this response's gzip body */
+    int gz_active;
+    int gz_err;        /* the gzip body was corrupt */
+    int guard_terminal;/* stdout is a terminal nobody forced (-o -): no binary there */
+    int binary;        /* a binary body was refused */
     /* progress */
     int progress;
     uint64_t bytes;
@@ -155,8 +167,30 @@ static void on_head(void *arg, const nk_http_response *resp, const char *raw, si
     r->deliver = !r->location && !(r->o->fail && resp->status / 100 != 2);
     r->total = resp->content_length;
     r->bytes = 0;
+    if (r->gz_active) {
+        hc_gunzip_free(&r->gz);
+        r->gz_active = 0;
+    }
+    const nk_http_header *ce = nk_http_response_header(resp, "content-encoding");
+    if (r->o->compressed && r->deliver && !r->head_request && ce &&
+        ((ce->value.len == 4 && strncasecmp(ce->value.p, "gzip", 4) == 0) ||
+         (ce->value.len == 6 && strncasecmp(ce->value.p, "x-gzip", 6) == 0)))
+        r->gz_active = hc_gunzip_init(&r->gz) == 0;
     clock_gettime(CLOCK_MONOTONIC, &r->start);
     r->last = r->start;
+}
+
+/* Body bytes as they go out (decoded when --compressed): curl's rule keeps a binary body off
+ * a terminal, where it could change the terminal's state, unless the user forced it. */
+static int emit_body(void *arg, const char *p, size_t n)
+{
+    get_run *r = arg;
+    if (r->guard_terminal && memchr(p, 0, n)) {
+        r->binary = 1;
+        return -EPERM;
+    }
+    put_out(r, p, n);
+    return r->out_err;
 }
 
 static int on_body(void *arg, const char *p, size_t n)
@@ -164,11 +198,18 @@ static int on_body(void *arg, const char *p, size_t n)
     get_run *r = arg;
     if (!r->deliver)
         return 0;
-    put_out(r, p, n);
     r->bytes += n;
+    int e;
+    if (r->gz_active) {
+        e = hc_gunzip_feed(&r->gz, p, n, emit_body, r);
+        if (e == -EBADMSG)
+            r->gz_err = 1;
+    } else {
+        e = emit_body(r, p, n);
+    }
     if (r->progress)
         draw_progress(r, 0);
-    return r->out_err;
+    return e;
 }
 
 /* ---- the request ------------------------------------------------------------------------- */
@@ -200,6 +241,8 @@ static int build_head(const get_opts *o, const hc_url *u, const char *method, in
         rc = nk_buf_printf(head, "User-Agent: netkit/%s\r\n", NETKIT_VERSION);
     if (rc >= 0 && !user_has(o, "accept"))
         rc = nk_buf_append_str(head, "Accept: */*\r\n");
+    if (rc >= 0 && o->compressed && !user_has(o, "accept-encoding"))
+        rc = nk_buf_append_str(head, "Accept-Encoding: gzip\r\n");
     for (int i = 0; rc >= 0 && i < o->nheaders; i++) {
         const char *colon = strchr(o->headers[i], ':');
         const char *v = colon + 1;
@@ -343,7 +386,7 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
 
 static int parse_opts(int argc, char **argv, get_opts *o)
 {
-    enum { OPT_MAX_REDIRS = 256, OPT_UNIX };
+    enum { OPT_MAX_REDIRS = 256, OPT_UNIX, OPT_COMPRESSED };
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'},     {"include", no_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'}, {"request", required_argument, NULL, 'X'},
@@ -351,6 +394,7 @@ static int parse_opts(int argc, char **argv, get_opts *o)
         {"location", no_argument, NULL, 'L'},    {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
         {"unix", required_argument, NULL, OPT_UNIX}, {"unix-socket", required_argument, NULL, OPT_UNIX},
         {"fail", no_argument, NULL, 'f'},        {"timeout", required_argument, NULL, 'w'},
+        {"head", no_argument, NULL, 'I'},        {"compressed", no_argument, NULL, OPT_COMPRESSED},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *cmd = o->cmd;
@@ -358,10 +402,12 @@ static int parse_opts(int argc, char **argv, get_opts *o)
     long v;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":vio:X:H:d:Lfw:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":viIo:X:H:d:Lfw:h", opts, NULL)) != -1) {
         switch (c) {
         case 'v': o->verbose = 1; break;
         case 'i': o->include = 1; break;
+        case 'I': o->head = 1; break;
+        case OPT_COMPRESSED: o->compressed = 1; break;
         case 'o': o->output = optarg; break;
         case 'X':
             for (const char *p = optarg; *p; p++)
@@ -406,6 +452,15 @@ static int parse_opts(int argc, char **argv, get_opts *o)
         default:
             return cli_getopt_error(cmd, c, argv);
         }
+    }
+    if (o->head) {
+        /* As curl -I: the head is the output. */
+        if (o->data)
+            return cli_usage(cmd, "-I/--head sends no body: drop -d");
+        if (o->method && strcmp(o->method, "HEAD") != 0)
+            return cli_usage(cmd, "-I/--head and -X %s ask for two methods", o->method);
+        o->method = "HEAD";
+        o->include = 1;
     }
     if (optind >= argc)
         return cli_usage(cmd, "missing URL");
@@ -456,14 +511,26 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
             .timeout_ms = o->timeout_ms, .verbose = o->verbose,
         };
         r->final = 0;
+        r->head_request = req.head_request;
         char msg[512];
         int status = 0;
         rc = hc_exchange(loop, &req, &ev, &status, msg, sizeof msg);
         if (r->progress && r->final && r->deliver)
             draw_progress(r, 1), fputc('\n', stderr);
+        if (rc == 0 && r->gz_active && r->bytes > 0 && hc_gunzip_finish(&r->gz) < 0) {
+            code = cli_fail(cmd, "the gzip body ended before its end (cut short)");
+            break;
+        }
         if (rc < 0) {
-            code = r->out_err ? cli_fail(cmd, "writing the output: %s", nk_strerror(r->out_err))
-                              : cli_fail(cmd, "%s", msg[0] ? msg : nk_strerror(rc));
+            if (r->binary)
+                code = cli_fail(cmd, "binary output can mess up your terminal; use -o - to "
+                                     "force, or -o FILE to save it");
+            else if (r->gz_err)
+                code = cli_fail(cmd, "invalid gzip body from the server");
+            else if (r->out_err)
+                code = cli_fail(cmd, "writing the output: %s", nk_strerror(r->out_err));
+            else
+                code = cli_fail(cmd, "%s", msg[0] ? msg : nk_strerror(rc));
             break;
         }
         if (!r->location)
@@ -540,6 +607,7 @@ int cmd_http_get(int argc, char **argv)
                         nk_strerror(rc));
     }
     r.progress = to_file && isatty(STDERR_FILENO);
+    r.guard_terminal = !o.output && isatty(STDOUT_FILENO);
 
     nk_loop *loop = NULL;
     cli_stop_signals stop_signals = {0};
@@ -566,6 +634,8 @@ int cmd_http_get(int argc, char **argv)
     } else if (fflush(stdout) != 0 && code == CLI_OK) {
         code = cli_fail(o.cmd, "writing the output: %s", strerror(errno));
     }
+    if (r.gz_active)
+        hc_gunzip_free(&r.gz);
     free(r.location);
     free(body);
     return code;

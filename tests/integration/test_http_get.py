@@ -16,6 +16,7 @@ import harness
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    gz_body = b""
 
     def log_message(self, *args):
         pass
@@ -69,6 +70,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
                              b"Connection: close\r\n\r\nuntil the end")
+        elif parts[0] == "gz":
+            self.send_body(200, Handler.gz_body, extra=[("Content-Encoding", "gzip")])
         elif parts[0] == "empty":
             self.send_response(204)
             self.end_headers()
@@ -296,6 +299,123 @@ class AgainstNetkit(unittest.TestCase):
         self.assertEqual(r.stdout, b"hello, world\n")
         _, port = server.host_port()
         self.assertIn("> Host: [::1]:%d\n" % port, r.stderr.decode())
+
+
+def get_on_terminal(test, *args, timeout=30):
+    """Run `netkit http get ARGS` with stdout on a pseudo-terminal: (exit code, what the
+    terminal showed, stderr)."""
+    import pty
+    import select
+    import subprocess
+    import time
+    master, slave = pty.openpty()
+    test.addCleanup(os.close, master)
+    proc = subprocess.Popen([harness.NETKIT, "http", "get"] + list(args), stdin=subprocess.DEVNULL,
+                            stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    shown = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        if time.monotonic() > deadline:
+            proc.kill()
+            test.fail("netkit http get %s did not finish" % " ".join(args))
+        r, _, _ = select.select([master], [], [], 0.1)
+        chunk = b""
+        if r:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: nobody has the terminal open any more
+                pass
+            shown += chunk
+        if not chunk and proc.poll() is not None:
+            break
+    err = proc.stderr.read()
+    proc.stderr.close()
+    return proc.returncode, shown, err
+
+
+class CompressedHeadBinary(unittest.TestCase):
+    """--compressed (gzip, netkit's own --gzip responses too), -I/--head, and binary bodies
+    kept off a terminal as curl does."""
+
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory(prefix="nk-get-")
+        self.addCleanup(self.dir.cleanup)
+        self.text = ("".join("line %d of a text that compresses well\n" % i
+                             for i in range(3000))).encode()
+        with open(os.path.join(self.dir.name, "big.txt"), "wb") as f:
+            f.write(self.text)
+        self.bin = bytes(range(256)) * 64
+        with open(os.path.join(self.dir.name, "blob.bin"), "wb") as f:
+            f.write(self.bin)
+        srv = harness.start(self, ["http", "serve", self.dir.name, "-l", "127.0.0.1:0", "-w", "1",
+                                   "-q", "--gzip"])
+        self.base = srv.url
+
+    def test_compressed_decodes_netkit_gzip(self):
+        r = get(self.base + "/big.txt", "--compressed", "-v")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        err = r.stderr.decode()
+        self.assertIn("> Accept-Encoding: gzip", err)
+        self.assertIn("< Content-Encoding: gzip", err)
+        self.assertIn("< Transfer-Encoding: chunked", err)
+        self.assertEqual(r.stdout, self.text)
+        # without it nothing is asked, nothing is decoded
+        r = get(self.base + "/big.txt", "-v")
+        self.assertNotIn("> Accept-Encoding", r.stderr.decode())
+        self.assertNotIn("< Content-Encoding", r.stderr.decode())
+        self.assertEqual(r.stdout, self.text)
+
+    def test_compressed_to_file(self):
+        out = os.path.join(self.dir.name, "out.txt")
+        r = get(self.base + "/big.txt", "--compressed", "-o", out)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            self.assertEqual(f.read(), self.text)
+
+    def test_compressed_corrupt_body(self):
+        import gzip
+        py = PyServer(self)
+        good = gzip.compress(b"hello " * 1000)
+        bad = good[:40] + bytes([good[40] ^ 0xff]) + good[41:]
+        for body, ok in ((good, True), (bad, False), (good[:-6], False)):
+            Handler.gz_body = body
+            r = get(py.base + "/gz", "--compressed")
+            if ok:
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertEqual(r.stdout, b"hello " * 1000)
+            else:
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertRegex(r.stderr.decode(), r"^netkit: http get: .*gzip")
+
+    def test_head(self):
+        for flag in ("-I", "--head"):
+            r = get(self.base + "/big.txt", flag)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(r.stdout.startswith(b"HTTP/1.1 200 OK\r\n"), r.stdout)
+            self.assertTrue(r.stdout.endswith(b"\r\n\r\n"), r.stdout)
+            self.assertIn(b"\r\nContent-Length: %d\r\n" % len(self.text), r.stdout)
+        r = get(self.base + "/big.txt", "-I", "-d", "x")
+        self.assertEqual(r.returncode, 2)
+        self.assertTrue(r.stderr.startswith(b"netkit: http get: "), r.stderr)
+
+    def test_binary_refused_on_terminal(self):
+        rc, shown, err = get_on_terminal(self, self.base + "/blob.bin")
+        self.assertEqual(rc, 1, err)
+        self.assertNotIn(b"\x00", shown)
+        self.assertEqual(err.decode(), "netkit: http get: binary output can mess up your "
+                         "terminal; use -o - to force, or -o FILE to save it\n")
+        # -o - forces it
+        rc, shown, err = get_on_terminal(self, self.base + "/blob.bin", "-o", "-")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b"\x00\x01\x02\x03", shown)
+        # text is fine
+        rc, shown, err = get_on_terminal(self, self.base + "/big.txt", "--compressed")
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b"line 2999 of a text", shown)
+        # and to a pipe, binary is fine
+        r = get(self.base + "/blob.bin")
+        self.assertEqual(r.stdout, self.bin)
 
 
 class Errors(unittest.TestCase):
