@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -178,9 +177,11 @@ static void sent_some(nk_stream *s, ssize_t n)
     if (left == 0 && s->out.cap > STREAM_KEEP_CAP)
         nk_buf_free(&s->out);
     if (s->above && left <= s->cfg.low_water && s->depth > 0) {
-        s->above = 0;
-        flush_pending(s); /* a HIGH still pending goes first */
-        emit_water(s, NK_STREAM_LOW);
+        flush_pending(s); /* a HIGH still pending goes first; its callback may write more */
+        if (!s->closing && nk_buf_len(&s->out) <= s->cfg.low_water) {
+            s->above = 0;
+            emit_water(s, NK_STREAM_LOW);
+        }
     }
     if (left == 0 && s->shut_wanted && !s->shut_done && !s->closing)
         shut_now(s);
