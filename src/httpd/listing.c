@@ -141,7 +141,8 @@ static void page_store(nk_httpd *srv, size_t i, int variant, const struct stat *
         free(copy);
         return;
     }
-    memcpy(copy, body, len);
+    if (len)
+        memcpy(copy, body, len);
     p->key = key;
     p->variant = variant;
     p->dev = st->st_dev;

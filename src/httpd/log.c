@@ -35,9 +35,9 @@ static void put_escaped(nk_buf *b, nk_str s)
         return;
     }
     size_t n = s.len < LOG_FIELD_MAX ? s.len : LOG_FIELD_MAX;
-    if (nk_buf_reserve(b, n * 4) < 0)
-        return;
-    char *w = nk_buf_wptr(b);
+    char *w = nk_buf_reserve(b, n * 4) < 0 ? NULL : nk_buf_wptr(b);
+    if (!w)
+        return; /* no memory (or nothing to write into): the field is left out */
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s.p[i];
         if (ch < 0x20 || ch >= 0x7f || ch == '"' || ch == '\\') {
