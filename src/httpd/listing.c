@@ -141,7 +141,7 @@ static void page_store(nk_httpd *srv, size_t i, int variant, const struct stat *
         free(copy);
         return;
     }
-    if (len)
+    if (len && body) /* body is NULL only for an empty page */
         memcpy(copy, body, len);
     p->key = key;
     p->variant = variant;
