@@ -39,6 +39,8 @@ typedef struct nk_timer nk_timer;
 typedef struct nk_signal nk_signal;
 typedef struct nk_defer nk_defer;
 typedef struct nk_async nk_async;
+typedef struct nk_prepare nk_prepare;
+typedef struct nk_check nk_check;
 
 /* I/O interest and event bits. */
 enum {
@@ -53,6 +55,8 @@ typedef void (*nk_timer_cb)(nk_loop *loop, nk_timer *timer);
 typedef void (*nk_signal_cb)(nk_loop *loop, nk_signal *sig, int signum);
 typedef void (*nk_defer_cb)(nk_loop *loop, nk_defer *defer);
 typedef void (*nk_async_cb)(nk_loop *loop, nk_async *async);
+typedef void (*nk_prepare_cb)(nk_loop *loop, nk_prepare *prepare);
+typedef void (*nk_check_cb)(nk_loop *loop, nk_check *check);
 
 struct nk_io {
     int fd;          /* read-only after nk_io_init */
@@ -96,6 +100,24 @@ struct nk_async {
     nk_async *next;  /* private */
     unsigned state;  /* private, atomic: started, pending, sends in progress */
     unsigned flags;  /* private: unref'd */
+};
+
+/* Private: the place of a prepare or check watcher in its loop's list. */
+typedef struct nk_hook_node {
+    struct nk_hook_node *prev, *next;
+    uint64_t seq; /* start order, 0 when stopped */
+} nk_hook_node;
+
+struct nk_prepare {
+    void *data;        /* the caller's */
+    nk_prepare_cb cb;  /* private */
+    nk_hook_node node; /* private */
+};
+
+struct nk_check {
+    void *data;        /* the caller's */
+    nk_check_cb cb;    /* private */
+    nk_hook_node node; /* private */
 };
 
 /* Run modes for nk_loop_run. */
@@ -241,6 +263,35 @@ int nk_async_start(nk_loop *loop, nk_async *a);
 void nk_async_stop(nk_loop *loop, nk_async *a);
 void nk_async_send(nk_async *a);
 static inline int nk_async_active(const nk_async *a) { return a->loop != NULL; }
+
+/* ---- Hooks around the wait: prepare and check -------------------------------------------------
+ * One iteration of nk_loop_run, in order:
+ *   1. expired timers, then the defers queued before this iteration;
+ *   2. (NK_RUN_DEFAULT) return if nothing is active or nk_loop_stop was called;
+ *   3. nk_prepare callbacks, right before the loop waits for I/O; the wait's timeout is
+ *      computed after them, so a prepare callback that starts a defer or a due timer, or calls
+ *      nk_loop_stop, keeps the wait from blocking;
+ *   4. the wait, then the I/O callbacks (nk_io, and nk_signal and nk_async, which arrive as
+ *      I/O);
+ *   5. nk_check callbacks, right after those I/O callbacks (as in libuv: prepare before the
+ *      poll, check after the I/O callbacks);
+ *   6. timers that expired during the wait.
+ * Every iteration that reaches step 3 runs each started prepare once and each started check
+ * once, even when the wait did not block. Prepare and check watchers run in start order, may be
+ * started and stopped from any callback (a stopped one is not called again, even later in the
+ * same pass); one started during its own kind's pass waits for the next iteration. They never
+ * keep the loop alive (nk_loop_active does not count them): they observe iterations, they do
+ * not make any, and a loop with nothing else to wait for would block forever. Starting a
+ * started watcher does nothing. */
+void nk_prepare_init(nk_prepare *p, nk_prepare_cb cb, void *data);
+void nk_prepare_start(nk_loop *loop, nk_prepare *p);
+void nk_prepare_stop(nk_loop *loop, nk_prepare *p);
+static inline int nk_prepare_active(const nk_prepare *p) { return p->node.seq != 0; }
+
+void nk_check_init(nk_check *c, nk_check_cb cb, void *data);
+void nk_check_start(nk_loop *loop, nk_check *c);
+void nk_check_stop(nk_loop *loop, nk_check *c);
+static inline int nk_check_active(const nk_check *c) { return c->node.seq != 0; }
 
 /* ---- References ----------------------------------------------------------------------------
  * A started watcher keeps nk_loop_run(NK_RUN_DEFAULT) going until it stops. An unref'd one does

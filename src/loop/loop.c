@@ -1,4 +1,5 @@
-/* The loop core: fd table, batched interest changes, dispatch, run modes, deferred callbacks.
+/* The loop core: fd table, batched interest changes, dispatch, run modes, deferred callbacks
+ * (prepare and check hooks around the wait live in hook.c).
  *
  * Interest changes made by nk_io_start/nk_io_stop only touch the fd table and queue the fd;
  * the queue is applied in one batch right before the backend waits, so a watcher started,
@@ -387,6 +388,12 @@ int nk_loop_run(nk_loop *loop, int mode)
         int alive = nk_loop_active(loop) != 0;
         if (mode == NK_RUN_DEFAULT && (!alive || loop->stop))
             break;
+        /* Before the timeout is computed: what prepare callbacks start, stop or ask for counts
+         * for this wait. One pointer test when there are none. */
+        if (loop->prepares.head != NULL) {
+            nk__prepares_run(loop);
+            alive = nk_loop_active(loop) != 0;
+        }
         /* ONCE promises at least one event when any is possible; callbacks that already ran at
          * the start of this iteration count, so it only polls then. */
         int timeout = -1;
@@ -405,6 +412,8 @@ int nk_loop_run(nk_loop *loop, int mode)
         }
         loop->now = monotonic_ms();
         dispatch(loop, nerr + (n > 0 ? n : 0));
+        if (loop->checks.head != NULL)
+            nk__checks_run(loop);
         nk__timers_run(loop);
         if (mode != NK_RUN_DEFAULT || loop->stop)
             break;

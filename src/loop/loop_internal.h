@@ -48,6 +48,11 @@ typedef struct {
     size_t count;          /* started nk_async watchers */
 } nk__asyncstate;
 
+typedef struct {
+    nk_hook_node *head, *tail; /* started watchers, in start order */
+    nk_hook_node *cursor;      /* next watcher during a pass, moved on by a stop */
+} nk__hooklist;
+
 struct nk_loop {
     const nk_backend *be;
     void *bstate;
@@ -78,6 +83,9 @@ struct nk_loop {
 
     nk__sigstate sig;
     nk__asyncstate async;
+
+    nk__hooklist prepares, checks;
+    uint64_t hook_seq; /* start order of prepare and check watchers */
 };
 
 /* Watcher flags (the private 'flags' field of every watcher). */
@@ -103,6 +111,10 @@ void nk__timers_free(nk_loop *loop);
 /* signal.c */
 void nk__signals_init(nk_loop *loop);
 void nk__signals_free(nk_loop *loop);
+
+/* hook.c: run the prepare (check) watchers started before this pass */
+void nk__prepares_run(nk_loop *loop);
+void nk__checks_run(nk_loop *loop);
 
 /* async.c */
 void nk__asyncs_init(nk_loop *loop);
