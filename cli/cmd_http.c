@@ -64,7 +64,7 @@ static const char serve_usage[] =
     "                           Prometheus text format); loopback clients only\n"
     "      --status-public      show --status to every client\n"
     "      --log-format FMT     access log format: combined (default) or json\n"
-    "  -v, --verbose            print each request head on stderr\n"
+    "  -v, --verbose            print each request head on stderr, after [PEER #CONN]\n"
     "  -q, --quiet              no access log on stdout, no extra messages\n"
     "  -h, --help               show this help\n"
     "\n"

@@ -1,6 +1,7 @@
 /* The process side of `netkit http serve`: binding listeners, running a worker's loop, and
  * supervising several workers. See cmd_http.c for the model. */
 #include "cli.h"
+#include "conn_tags.h"
 #include "http_serve.h"
 
 #include <arpa/inet.h>
@@ -46,6 +47,7 @@ typedef struct server_state {
     nk_signal sig_term, sig_int, sig_hup, sig_usr1;
     int draining;           /* the first SIGTERM/SIGINT came */
     nk_timer log_tty_timer; /* flushes the access log when it goes to a terminal */
+    conn_tags conn_tags;    /* -v: connection numbers */
     int exit_code;
     /* supervisor */
     pid_t *pids;
@@ -150,11 +152,30 @@ static void log_to_stderr(void *arg, nk_log_level level, const char *msg)
     fprintf(stderr, "netkit: %s: %s%s\n", s->o->cmd, level == NK_LOG_ERROR ? "error: " : "", msg);
 }
 
-static void print_head(void *arg, const char *head, size_t len)
+static void print_head(void *arg, const void *conn, unsigned nth, int family,
+                       const unsigned char *ip, unsigned port, const char *head, size_t len)
 {
     /* -v: the head as it arrived, CRs left out; any other control byte (C0, DEL, C1) would
-     * reach the terminal, so it is shown escaped, as every tool shows text from peers. */
-    (void)arg;
+     * reach the terminal, so it is shown escaped, as every tool shows text from peers. It
+     * starts with a tag naming the peer and the connection ("[127.0.0.1:54321 #3]"; with
+     * several workers "#W.N", worker W's connection N), as heads of clients served at the
+     * same time come one after the other. */
+    server_state *s = arg;
+    char addr[INET6_ADDRSTRLEN] = "unix";
+    if ((family == AF_INET || family == AF_INET6) && ip)
+        inet_ntop(family, ip, addr, sizeof addr);
+    unsigned long number = conn_tags_number(&s->conn_tags, conn, nth == 0);
+    fputc('[', stderr);
+    if (family == AF_INET6)
+        fprintf(stderr, "[%s]:%u", addr, port);
+    else if (family == AF_INET)
+        fprintf(stderr, "%s:%u", addr, port);
+    else
+        fputs(addr, stderr);
+    if (s->o->workers > 1)
+        fprintf(stderr, " #%d.%lu] ", s->worker_index + 1, number);
+    else
+        fprintf(stderr, " #%lu] ", number);
     size_t start = 0;
     for (size_t i = 0; i <= len; i++) {
         if (i == len || head[i] == '\r') {
@@ -261,8 +282,10 @@ static int run_worker(server_state *s, int own_sockets)
     cfg.log_arg = s;
     cfg.on_drained = on_drained;
     cfg.drained_arg = s;
-    if (o->verbose)
-        cfg.on_head = print_head;
+    if (o->verbose) {
+        cfg.on_head_from = print_head;
+        cfg.head_arg = s;
+    }
     if (s->counters) {
         cfg.counters = &s->counters[s->worker_index];
         cfg.all_counters = s->counters;
@@ -325,6 +348,7 @@ static int run_worker(server_state *s, int own_sockets)
     nk_timer_stop(s->loop, &s->log_tty_timer);
     nk_httpd_free(s->httpd);
     s->httpd = NULL;
+    conn_tags_free(&s->conn_tags);
     nk_loop_free(s->loop);
     s->loop = NULL;
     if (s->log_fd > STDOUT_FILENO)

@@ -126,6 +126,13 @@ typedef struct nk_httpd_config {
      * receive window, instead of up to tcp_wmem's maximum (4 MiB) until the send timeout.
      * 256 KiB by default; 0: the kernel's setting (unbounded unless the system sets one). */
     int unsent_max;
+    /* Like on_head (and called in its place when set, with head_arg), with who sent the head:
+     * conn identifies the connection while it is open, nth counts the requests it carried
+     * before this one (0: a new connection), and the peer is family AF_INET or AF_INET6 with
+     * its address bytes and port, or AF_UNIX with ip NULL. For `-v` lines that tell clients
+     * apart. */
+    void (*on_head_from)(void *arg, const void *conn, unsigned nth, int family,
+                         const unsigned char *ip, unsigned port, const char *head, size_t len);
 } nk_httpd_config;
 
 /* Sensible defaults for everything; root ".". */

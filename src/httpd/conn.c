@@ -491,9 +491,13 @@ static int claim_body(nk__conn *c, const nk_http_request *req)
 static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
 {
     nk_httpd *srv = c->srv;
-    if (srv->cfg.on_head && !c->x->auth_verdict) /* not again when a verdict came back */
-        srv->cfg.on_head(srv->cfg.head_arg, req->method_name.p,
-                         (size_t)(nk_buf_rptr(&c->x->in) + head_len - req->method_name.p));
+    size_t shown = (size_t)(nk_buf_rptr(&c->x->in) + head_len - req->method_name.p);
+    if (srv->cfg.on_head_from && !c->x->auth_verdict)
+        srv->cfg.on_head_from(srv->cfg.head_arg, c, c->requests, c->peer_family,
+                              c->peer_family == AF_UNIX ? NULL : c->peer_ip, c->peer_port,
+                              req->method_name.p, shown);
+    else if (srv->cfg.on_head && !c->x->auth_verdict) /* not again when a verdict came back */
+        srv->cfg.on_head(srv->cfg.head_arg, req->method_name.p, shown);
     srv->req_is_head = req->method == NK_HTTP_HEAD;
     c->x->head_len = (size_t)head_len;
     c->http10 = req->version_minor == 0;
