@@ -2,13 +2,14 @@
  *
  * One nk_loop per thread (or per worker process). It multiplexes I/O readiness over a backend
  * chosen at run time ("epoll", "poll", "select"), plus monotonic timers, signals delivered as
- * ordinary loop events, and deferred callbacks.
+ * ordinary loop events, deferred callbacks, wake-ups from other threads (nk_async) and hooks
+ * around the wait (nk_prepare, nk_check).
  *
- * Watchers (nk_io, nk_timer, nk_signal, nk_defer) are embedded in the caller's structures: the
- * loop never allocates per watcher and never owns them. Fields marked "private" belong to the
- * loop. Stopping any watcher from inside any callback, including its own, is safe on every
- * backend; once stopped, a watcher's callback is not called again until it is restarted, and its
- * memory may be freed right away.
+ * Watchers (nk_io, nk_timer, nk_signal, nk_defer, nk_async, nk_prepare, nk_check) are embedded
+ * in the caller's structures: the loop never allocates per watcher and never owns them. Fields
+ * marked "private" belong to the loop. Stopping any watcher from inside any callback, including
+ * its own, is safe on every backend; once stopped, a watcher's callback is not called again
+ * until it is restarted, and its memory may be freed right away.
  *
  * Readiness is level-triggered on every backend (an fd that stays readable is reported again on
  * the next iteration). epoll additionally offers edge-triggered mode with NK_EDGE.
