@@ -59,6 +59,7 @@ struct ping {
     cli_stop_signals stop_signals;
     nk_addr dest;
     char dest_text[NK_ADDR_STRLEN];
+    const char *name; /* HOST as given when it is a name (not -n): "from NAME (ADDR)" */
     uint16_t id;
     long count; /* 0: until interrupted */
     long interval_ms, wait_ms, size;
@@ -76,6 +77,7 @@ static const struct option ping_options[] = {
     {"timeout", required_argument, NULL, 'W'},
     {"size", required_argument, NULL, 's'},
     {"socket", required_argument, NULL, 'S'},
+    {"numeric", no_argument, NULL, 'n'},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -83,7 +85,7 @@ static const struct option ping_options[] = {
 static void ping_help(FILE *out)
 {
     fprintf(out,
-            "usage: netkit ping HOST [-c COUNT] [-i SEC] [-W SEC] [-s SIZE] [-4|-6]\n"
+            "usage: netkit ping HOST [-c COUNT] [-i SEC] [-W SEC] [-s SIZE] [-4|-6] [-n]\n"
             "\n"
             "Send ICMP echo requests to HOST and report each reply, then a summary.\n"
             "\n"
@@ -92,6 +94,8 @@ static void ping_help(FILE *out)
             "  -W, --timeout SEC   how long to wait for each reply (default 2)\n"
             "  -s, --size N        payload bytes (default 56, at most %d)\n"
             "  -4, -6              use IPv4 / IPv6 only\n"
+            "  -n, --numeric       replies from HOST given as a name show the address only\n"
+            "                      (default: 'from NAME (ADDR)', as iputils)\n"
             "  --socket TYPE       dgram (unprivileged ICMP socket) or raw; default: dgram when\n"
             "                      net.ipv4.ping_group_range allows it, else raw\n"
             "  -h, --help          show this help\n"
@@ -120,7 +124,7 @@ static void out_line(const char *fmt, ...)
 static void ping_summary(ping *pg)
 {
     double elapsed = (double)(now_us() - pg->start_us) / 1000.0;
-    printf("\n--- %s ping statistics ---\n", pg->dest_text);
+    printf("\n--- %s ping statistics ---\n", pg->name ? pg->name : pg->dest_text);
     double loss = pg->sent ? (double)(pg->sent - pg->received) * 100.0 / (double)pg->sent : 0;
     printf("%ld packets transmitted, %ld received", pg->sent, pg->received);
     if (pg->dups)
@@ -238,8 +242,13 @@ static void report_reply(ping *pg, const char *from, const nk_icmp_msg *m, int t
     char ttl_text[24] = "";
     if (ttl >= 0)
         snprintf(ttl_text, sizeof ttl_text, " ttl=%d", ttl);
-    out_line("%zu bytes from %s: icmp_seq=%u%s time=%.3f ms%s\n", m->data_len + 8, from,
-             m->seq, ttl_text, ms, dup ? " (DUP!)" : "");
+    /* A reply from the host named on the command line carries that name, as iputils shows. */
+    if (pg->name && strcmp(from, pg->dest_text) == 0)
+        out_line("%zu bytes from %s (%s): icmp_seq=%u%s time=%.3f ms%s\n", m->data_len + 8,
+                 pg->name, from, m->seq, ttl_text, ms, dup ? " (DUP!)" : "");
+    else
+        out_line("%zu bytes from %s: icmp_seq=%u%s time=%.3f ms%s\n", m->data_len + 8, from,
+                 m->seq, ttl_text, ms, dup ? " (DUP!)" : "");
     slot_close(s);
     check_done(pg);
 }
@@ -450,6 +459,17 @@ static int resolve(ping *pg, const char *host, int family)
     return 0;
 }
 
+/* Is host an address literal rather than a name? */
+static int is_numeric_host(const char *host)
+{
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST, .ai_socktype = SOCK_DGRAM};
+    struct addrinfo *res = NULL;
+    if (getaddrinfo(host, NULL, &hints, &res) != 0)
+        return 0;
+    freeaddrinfo(res);
+    return 1;
+}
+
 static void ping_free(ping *pg)
 {
     if (pg->loop) {
@@ -472,12 +492,12 @@ int cmd_ping(int argc, char **argv)
 {
     const char *cmd = argv[0];
     long count = 0, size = 56, interval_ms = 1000, wait_ms = 2000;
-    int family = AF_UNSPEC;
+    int family = AF_UNSPEC, numeric = 0;
     const char *sock_type = NULL;
     optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":c:i:W:s:46h", ping_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":c:i:W:s:46nh", ping_options, NULL)) != -1) {
         switch (c) {
         case 'c':
             if (cli_parse_long(optarg, 1, 1000000000L, &count) < 0)
@@ -500,6 +520,9 @@ int cmd_ping(int argc, char **argv)
             break;
         case '6':
             family = AF_INET6;
+            break;
+        case 'n':
+            numeric = 1;
             break;
         case 'S':
             if (strcmp(optarg, "dgram") != 0 && strcmp(optarg, "raw") != 0)
@@ -526,6 +549,8 @@ int cmd_ping(int argc, char **argv)
     pg->interval_ms = interval_ms;
     pg->wait_ms = wait_ms;
     int rc = resolve(pg, argv[optind], family);
+    if (rc == 0 && !numeric && !is_numeric_host(argv[optind]))
+        pg->name = argv[optind];
     if (rc == 0)
         rc = open_socket(pg, sock_type);
     if (rc) {

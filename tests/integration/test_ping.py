@@ -51,6 +51,27 @@ class Ping(unittest.TestCase):
             self.skipTest("no IPv6 loopback here")
         self.check_replies("::1")
 
+    def test_name_shown_with_address(self):
+        """`ping NAME` says `from NAME (ADDR)` and names NAME in the summary, as iputils;
+        -n keeps addresses only."""
+        if os.geteuid() != 0:
+            self.skipTest("needs root to be sure of an ICMP socket (running as uid %d)"
+                          % os.geteuid())
+        r = harness.run(["ping", "-4", "-c", "2", "-i", "0.2", "localhost"], timeout=20)
+        out = r.stdout.decode()
+        self.assertEqual(r.returncode, 0, out + r.stderr.decode())
+        lines = out.splitlines()
+        self.assertTrue(lines[0].startswith("PING localhost (127.0.0.1) "), lines[0])
+        replies = [l for l in lines if l.startswith("64 bytes")]
+        self.assertEqual(len(replies), 2, out)
+        for l in replies:
+            self.assertRegex(l, r"^64 bytes from localhost \(127\.0\.0\.1\): icmp_seq=\d+ ttl=")
+        self.assertIn("--- localhost ping statistics ---", lines)
+        r = harness.run(["ping", "-4", "-n", "-c", "1", "localhost"], timeout=20)
+        out = r.stdout.decode()
+        self.assertEqual(r.returncode, 0, out + r.stderr.decode())
+        self.assertIn("64 bytes from 127.0.0.1: icmp_seq=1 ", out)
+
     def test_sigint_prints_summary(self):
         p = subprocess.Popen([harness.NETKIT, "ping", "-i", "0.2", "127.0.0.1"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
