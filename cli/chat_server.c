@@ -131,8 +131,8 @@ static void conn_send(chat_conn *c, const char *msg, size_t len)
     if (len > CHAT_FRAME_MAX) {
         /* Cannot happen (see CHAT_RELAY_MSG_MAX): if it did, the fault would be ours, not the
          * receiver's, so it must not be dropped as "not reading". */
-        fprintf(stderr, "chat: a %zu-byte message over the frame limit was not sent to %s\n",
-                len, c->state == ST_JOINED ? c->name : c->peer);
+        fprintf(stderr, "netkit: %s: a %zu-byte message over the frame limit was not sent to "
+                        "%s\n", c->srv->cmd, len, c->state == ST_JOINED ? c->name : c->peer);
         return;
     }
     if (nk_buf_len(&c->out) + 4 + len > c->srv->max_queue ||
@@ -230,7 +230,7 @@ static void reap(chat_server *srv)
                 char why[64];
                 snprintf(name, sizeof name, "%s", c->name);
                 snprintf(why, sizeof why, "%s", c->dead_why);
-                fprintf(stderr, "chat: %s %s\n", name, why);
+                fprintf(stderr, "netkit: %s: %s %s\n", srv->cmd, name, why);
                 conn_free(c);
                 /* "dropped (not reading)" -> "DROP name not reading"; the reason goes
                  * without its parentheses, which the client adds. */
@@ -285,7 +285,7 @@ static void on_hello(chat_conn *c, const char *name, size_t len)
         members += o->state == ST_JOINED;
     c->state = ST_JOINED;
     nk_timer_stop(srv->loop, &c->timer); /* the HELLO deadline */
-    fprintf(stderr, "chat: %s joined from %s\n", c->name, c->peer);
+    fprintf(stderr, "netkit: %s: %s joined from %s\n", srv->cmd, c->name, c->peer);
     conn_sendf(c, "WELCOME %s %zu", c->name, members);
     relayf(srv, c, "JOIN %s", c->name);
 }
@@ -325,7 +325,7 @@ static void on_nick(chat_conn *c, const char *name, size_t len)
     memcpy(old, c->name, sizeof old);
     memcpy(c->name, name, len);
     c->name[len] = '\0';
-    fprintf(stderr, "chat: %s is now %s\n", old, c->name);
+    fprintf(stderr, "netkit: %s: %s is now %s\n", srv->cmd, old, c->name);
     relayf(srv, NULL, "NICK %s %s", old, c->name); /* the member itself learns it took effect */
 }
 
@@ -381,7 +381,7 @@ static void on_message(chat_conn *c, const char *msg, size_t len)
     } else if (word_is(msg, wlen, "WHO") && rlen == 0) {
         on_who(c);
     } else if (word_is(msg, wlen, "QUIT")) {
-        fprintf(stderr, "chat: %s left\n", c->name);
+        fprintf(stderr, "netkit: %s: %s left\n", srv->cmd, c->name);
         relayf(srv, c, "LEAVE %s", c->name);
         conn_sendf(c, "BYE");
         conn_closing(c);
@@ -459,7 +459,7 @@ static void conn_on_timer(nk_loop *loop, nk_timer *t)
     chat_server *srv = c->srv;
     uint64_t idle = nk_loop_now(loop) - c->progress_at;
     if (c->state == ST_HELLO) {
-        fprintf(stderr, "chat: %s sent no HELLO within %llu s: closed\n", c->peer,
+        fprintf(stderr, "netkit: %s: %s sent no HELLO within %llu s: closed\n", srv->cmd, c->peer,
                 (unsigned long long)(srv->hello_timeout_ms / 1000));
         conn_kill(c, NULL);
     } else if ((c->state == ST_JOINED && c->over) || c->state == ST_CLOSING) {

@@ -116,5 +116,57 @@ class TestHelp(unittest.TestCase):
             self.assertIn("usage: netkit lookup " + verb, self.ok(["lookup", verb, "--help"]))
 
 
+
+class TestMessagePrefix(unittest.TestCase):
+    """Every error and warning is one line 'netkit: CMD: ...' (CMD as typed: 'tcp connect'),
+    whichever command and whatever went wrong; a usage error may add a 'Try' line."""
+
+    def check(self, args, cmd, code=None):
+        res = harness.run(args, timeout=30)
+        err = res.stderr.decode()
+        self.assertNotEqual(res.returncode, 0, "netkit %s succeeded" % " ".join(args))
+        if code is not None:
+            self.assertEqual(res.returncode, code, err)
+        lines = [l for l in err.splitlines() if not l.startswith("Try 'netkit ")]
+        self.assertTrue(lines, "netkit %s: nothing on stderr" % " ".join(args))
+        for line in lines:
+            self.assertTrue(line.startswith("netkit: %s: " % cmd),
+                            "netkit %s: %r does not start with 'netkit: %s: '"
+                            % (" ".join(args), line, cmd))
+
+    def test_failures(self):
+        import socket
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            closed = "127.0.0.1:%d" % s.getsockname()[1]
+        self.check(["tcp", "connect", closed], "tcp connect", 1)
+        self.check(["http", "get", "http://%s/" % closed], "http get", 1)
+        self.check(["file", "send", closed, "/etc/hostname"], "file send", 1)
+        self.check(["unix", "connect", "/nonexistent/netkit.sock"], "unix connect", 1)
+        self.check(["http", "serve", "/nonexistent/dir", "-l", "127.0.0.1:0"], "http serve", 1)
+        self.check(["udp", "send", "127.0.0.1:abc", "x"], "udp send", 2)
+        self.check(["lookup", "addr", "not-an-address!"], "lookup addr")
+        self.check(["http", "passwd", "a:b"], "http passwd", 2)
+        self.check(["ping", "-c", "1", "-s", "999999", "127.0.0.1"], "ping", 2)
+        self.check(["sniff", "--count", "x"], "sniff", 2)
+        self.check(["chat", "join", closed, "--name", "ann"], "chat join", 1)
+        self.check(["bench", "echo", closed, "--duration", "1"], "bench echo")
+
+    def test_chat_server_notices(self):
+        import socket
+        import time
+        srv = harness.start(self, ["chat", "serve", "127.0.0.1:0", "--hello-timeout", "1"])
+        silent = socket.create_connection(srv.host_port(), timeout=10)
+        self.addCleanup(silent.close)
+        self.assertEqual(silent.recv(100), b"")
+        text = ""
+        deadline = time.monotonic() + 5
+        while "HELLO" not in text and time.monotonic() < deadline:
+            text += srv.read_stderr(0.2)
+        line = [l for l in text.splitlines() if "HELLO" in l]
+        self.assertTrue(line, text)
+        self.assertRegex(line[0], r"^netkit: chat serve: 127\.0\.0\.1:\d+ sent no HELLO "
+                                  r"within 1 s: closed$")
+
 if __name__ == "__main__":
     unittest.main()
