@@ -1,7 +1,7 @@
 # Thin wrapper over CMake so that the everyday commands are short.
 #   make          release build into build/
 #   make test     build and run every test (ctest)
-#   make run      build and serve www/ on http://127.0.0.1:8080/
+#   make run      build and serve www/ on http://127.0.0.1:8080/ (PORT=N, DIR=PATH, HOST=ADDR)
 #   make asan     build with ASan+UBSan into build-asan/ and run every test there
 #   make bench    side-by-side benchmarks against the peers (see bench/README.md)
 #   make fuzz     build the libFuzzer targets and run each for FUZZ_SECONDS
@@ -9,13 +9,24 @@
 #   make lint     cppcheck and clang-tidy (.clang-tidy) over src/ and cli/; fails on any finding
 #   make coverage gcc --coverage build in build-coverage/, every test, line coverage of src/
 #   make install  PREFIX=/usr/local
+#   make help     this list
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE ?= cmake
 FUZZ_SECONDS ?= 60
 CTEST_ARGS ?= --output-on-failure -j2
+PORT ?= 8080
+DIR ?= www
+HOST ?= 127.0.0.1
 
-.PHONY: all deps build test run asan bench fuzz valgrind lint coverage install clean
+# cmake --build runs make below this one, and every sub-make would announce each directory it
+# enters and leaves: keep the output to what is built (V=1 shows the commands as well).
+MAKEFLAGS += --no-print-directory
+ifeq ($(V),1)
+BUILD_VERBOSE = --verbose
+endif
+
+.PHONY: all deps build test run asan bench fuzz valgrind lint coverage install clean help
 
 all: build
 
@@ -28,7 +39,7 @@ BUILD_TESTS ?= $(shell pkg-config --exists cmocka 2>/dev/null && command -v pyth
 
 build: deps
 	@$(CMAKE) -S . -B build -DCMAKE_BUILD_TYPE=Release -DNK_WERROR=ON -DCMAKE_INSTALL_PREFIX=$(PREFIX) -DNK_TESTS=$(BUILD_TESTS) >/dev/null
-	@$(CMAKE) --build build -j$(JOBS)
+	@$(CMAKE) --build build -j$(JOBS) $(BUILD_VERBOSE)
 
 test: deps
 	@scripts/install-deps test browser
@@ -36,7 +47,7 @@ test: deps
 	cd build && ctest $(CTEST_ARGS)
 
 run: build
-	./build/netkit http serve www -l 127.0.0.1:8080
+	./build/netkit http serve $(DIR) -l $(HOST):$(PORT)
 
 asan: deps
 	@scripts/install-deps test
@@ -81,3 +92,20 @@ install: build
 
 clean:
 	rm -rf build build-asan build-fuzz build-lint build-coverage
+
+help:
+	@echo 'usage: make [TARGET] [VAR=VALUE...]'
+	@echo '  make build     release build into build/ (the default): netkit, libnetkit, libnetkit-httpd'
+	@echo '  make test      build, then every unit and integration test (ctest)'
+	@echo '  make run       build and serve DIR on http://HOST:PORT/ (DIR=www, HOST=127.0.0.1, PORT=8080)'
+	@echo '  make asan      every test built with ASan+UBSan in build-asan/'
+	@echo '  make bench     side-by-side benchmarks against nginx, lighttpd, h2o (bench/README.md)'
+	@echo '  make fuzz      libFuzzer targets, each for FUZZ_SECONDS (default 60)'
+	@echo '  make valgrind  unit tests and a server cycle under valgrind'
+	@echo '  make lint      cppcheck and clang-tidy; fails on any finding'
+	@echo '  make coverage  line coverage of src/ from the whole suite'
+	@echo '  make install   binary, libraries, headers, pkg-config files, man page (PREFIX=/usr/local)'
+	@echo '  make clean     remove the build folders'
+	@echo '  make help      this list'
+	@echo 'variables: PORT= DIR= HOST= (run), PREFIX= (install), JOBS= (parallel jobs),'
+	@echo '  CTEST_ARGS= (test, asan), FUZZ_SECONDS= (fuzz), V=1 (show every command)'
