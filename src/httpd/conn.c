@@ -16,6 +16,7 @@
 
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -79,7 +80,7 @@ static int ex_acquire(nk__conn *c)
     if (x) {
         srv->ex_pool = x->next_free;
         srv->nex_pool--;
-        memset(x, 0, sizeof *x);
+        memset(x, 0, offsetof(nk__ex, request)); /* the parser sets the request's fields */
     } else {
         x = calloc(1, sizeof *x);
         if (!x)
@@ -559,7 +560,7 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
 static int finish_request(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
-    nk_http_request *req = &srv->req;
+    nk_http_request *req = &c->x->request;
     int status;
     /* The head was validated before its body was read; parse it again for the views. */
     int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), c->x->head_len, 0, &srv->cfg.limits, req,
@@ -591,8 +592,6 @@ void nk__conn_after_later(nk__conn *c)
 {
     nk__ex *x = c->x;
     x->later = 0;
-    free(x->req_saved);
-    x->req_saved = NULL;
     x->req = NULL;
     nk_buf_free(&x->rbody);
     nk_buf_consume(&x->in, x->head_len);
@@ -633,7 +632,7 @@ static int conn_process(nk__conn *c)
             return 0;
         int status = 0;
         int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), len, c->x->parsed_prev,
-                                      &srv->cfg.limits, &srv->req, &status);
+                                      &srv->cfg.limits, &c->x->request, &status);
         if (r == -EAGAIN) {
             c->x->parsed_prev = len;
             if (c->peer_eof) {
@@ -653,7 +652,7 @@ static int conn_process(nk__conn *c)
             continue;
         }
         c->x->t_head_us = nk__now_us();
-        if (begin_request(c, &srv->req, r) < 0)
+        if (begin_request(c, &c->x->request, r) < 0)
             return -1;
     }
 }

@@ -9,10 +9,10 @@
  * Lifetimes. While a handler runs, the connection is marked busy: a failed write inside
  * nk_httpd_respond only records that the connection must close, and the close happens when
  * the handler has returned (no engine frame ever runs on a freed connection). A handler
- * that returns NK_HTTPD_LATER keeps the exchange: its request is copied out of the scratch
- * it was parsed into (the bytes stay in the connection's buffer, which reads nothing
- * meanwhile), and if the client goes away before the answer the exchange is detached from
- * the connection and freed by that answer (or by nk_httpd_free).
+ * that returns NK_HTTPD_LATER keeps the exchange, which holds the parsed request (its bytes
+ * stay in the connection's buffer, which reads nothing meanwhile); if the client goes away
+ * before the answer the exchange is detached from the connection and freed by that answer
+ * (or by nk_httpd_free).
  */
 #include "internal.h"
 
@@ -182,13 +182,8 @@ int nk__route_call(nk__conn *c, const nk_http_request *req)
     if (x->answered)
         return 0;
     if (r == NK_HTTPD_LATER) {
-        /* The request's views point into the connection's buffer, which keeps the head
-         * until the answer; only the parsed fields (in the server's scratch) are copied. */
-        x->req_saved = malloc(sizeof *x->req_saved);
-        if (!x->req_saved)
-            return nk__respond_error(c, 500, NULL) < 0 ? -1 : 0;
-        memcpy(x->req_saved, req, sizeof *req);
-        x->req = x->req_saved;
+        /* The request lives in the exchange, its views in the connection's buffer, which
+         * keeps the head until the answer. */
         x->later = 1;
         return 0;
     }
@@ -209,8 +204,6 @@ int nk__ex_release_handler(nk_httpd *srv, nk__ex *x)
         srv->detached = x;
         return 1;
     }
-    free(x->req_saved);
-    x->req_saved = NULL;
     free(x->dpath);
     x->dpath = NULL;
     nk_buf_free(&x->rbody);

@@ -132,8 +132,7 @@ struct nk_httpd_ex {
     nk__conn *conn;       /* the connection, NULL once the client went away (LATER) */
     nk_httpd *srv;
     const nk__route *route; /* matched at head time, or NULL */
-    const nk_http_request *req; /* the request a handler sees (srv->req, or req_saved) */
-    nk_http_request *req_saved; /* the request kept while a handler answers LATER */
+    const nk_http_request *req; /* the request a handler sees: &request */
     nk_buf rbody;         /* a route's request body */
     nk_buf hdrs;          /* fields a handler added */
     char *dpath;          /* the decoded path, made on demand */
@@ -146,6 +145,10 @@ struct nk_httpd_ex {
     unsigned char produce_paused;  /* it said LATER: no write interest until resumed */
     unsigned char produce_chunked; /* chunk framing (HTTP/1.1), else close-delimited */
     nk_buf piece;                  /* what the producer appends to */
+    /* Last, and not cleared when the exchange is reused (the parser sets what it uses): the
+     * request being handled, its views pointing into `in`. It belongs to the exchange, not
+     * to the server, so an answer may come later (and, with HTTP/2, many at once). */
+    nk_http_request request;
 };
 
 /* One client connection. Kept small: it is all an idle keep-alive connection costs. */
@@ -193,7 +196,6 @@ struct nk_httpd {
     nk__conn *conns;
     unsigned nconns;
 
-    nk_http_request req;    /* the request being handled (one at a time per loop) */
     nk_buf head;            /* scratch: response head being built */
     nk_buf body;            /* scratch: generated bodies (error pages, listings) */
     char path[4096];        /* scratch: normalised path */
