@@ -46,8 +46,9 @@ static void list_commands(const char *prefix, const cli_cmd *table, FILE *out)
             prefix ? " " : "");
     for (const cli_cmd *c = table; c->name; c++)
         fprintf(out, "  %-12s %s\n", c->name, c->summary);
-    fprintf(out, "\nRun 'netkit %s%s<command> --help' for a command's options.\n",
-            prefix ? prefix : "", prefix ? " " : "");
+    fprintf(out, "\nRun 'netkit %s%s<command> --help' (or 'netkit help %s%s<command>') for a "
+                 "command's options\nand examples; 'man netkit' has them all.\n",
+            prefix ? prefix : "", prefix ? " " : "", prefix ? prefix : "", prefix ? " " : "");
 }
 
 int cli_dispatch(const char *prefix, const cli_cmd *table, int argc, char **argv)
@@ -55,6 +56,19 @@ int cli_dispatch(const char *prefix, const cli_cmd *table, int argc, char **argv
     if (argc < 2) {
         list_commands(prefix, table, stderr);
         return CLI_USAGE;
+    }
+    if (strcmp(argv[1], "help") == 0 && argc > 2) {
+        /* "netkit help http serve" is "netkit http serve --help". */
+        static char help_opt[] = "--help";
+        char *again[16];
+        if (argc > (int)(sizeof again / sizeof again[0]) - 1)
+            return cli_usage(prefix ? prefix : "", "help: too many words");
+        again[0] = argv[0];
+        for (int i = 2; i < argc; i++)
+            again[i - 1] = argv[i];
+        again[argc - 1] = help_opt;
+        again[argc] = NULL;
+        return cli_dispatch(prefix, table, argc, again);
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
         list_commands(prefix, table, stdout);

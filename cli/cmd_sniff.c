@@ -77,7 +77,7 @@ static void sniff_help(FILE *out)
           "\n"
           "FILTER: tcp, udp, icmp, icmp6, ip, ip6, arp, [src|dst] port N, [src|dst] host ADDR,\n"
           "tcp port N, udp port N, combined with and, or, not and parentheses (see\n"
-          "docs/sniff.md). Prints \"listening on IFACE\" on stderr once capturing; Ctrl-C ends\n"
+          "man netkit). Prints \"listening on IFACE\" on stderr once capturing; Ctrl-C ends\n"
           "with \"N packets captured\". On loopback each packet is shown once (its outgoing\n"
           "copy is skipped).\n",
           out);

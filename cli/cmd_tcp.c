@@ -99,6 +99,8 @@ static void stream_help(FILE *out, int unix_sock, int listening)
                      "                      stdin goes to the current client, and the peer's "
                      "FIN ends\n"
                      "                      its connection)\n");
+    else
+        fprintf(out, "  -k, --keep-open     (listen only)\n");
     fprintf(out,
             "  -w, --wait SEC      %sidle timeout: exit 1 \"timed out\"\n"
             "  -v, --verbose       addresses, descriptor, socket options and byte counts on "
@@ -114,7 +116,7 @@ static void stream_help(FILE *out, int unix_sock, int listening)
             "                      \\t, \\xNN; the default for len32 and on a terminal) keeps\n"
             "                      one message on one line; raw prints the bytes; hex as hex\n"
             "      --sockopt N=V   set a socket option before %s (repeatable; SO_RCVBUF,\n"
-            "                      TCP_NODELAY, IP_TTL, ...; see docs/tools.md)\n"
+            "                      TCP_NODELAY, IP_TTL, ...; see man netkit)\n"
             "  -h, --help          show this help\n",
             listening ? "" : "connect timeout (per address) and ", listening ? "listening" : "connecting");
     if (listening)
@@ -669,8 +671,11 @@ static int tcp_wait(int argc, char **argv)
         case 'h':
             printf("usage: netkit tcp wait ADDR [--timeout SEC] [-v]\n\n"
                    "Exit 0 as soon as something accepts TCP connections at ADDR (HOST:PORT or\n"
-                   "[IPV6]:PORT), trying every %d ms; exit 1 after --timeout SEC (default %d).\n"
-                   "Prints nothing on success unless -v.\n",
+                   "[IPV6]:PORT), trying every %d ms; exit 1 after --timeout SEC (default %d).\n\n"
+                   "  -t, --timeout SEC  give up after SEC seconds\n"
+                   "  -v, --verbose      say so on stderr once it accepts\n"
+                   "  -h, --help         show this help\n\n"
+                   "Example: netkit chat serve 127.0.0.1:9003 & netkit tcp wait 127.0.0.1:9003\n",
                    WAIT_RETRY_MS, WAIT_DEFAULT_MS / 1000);
             return CLI_OK;
         default:

@@ -57,7 +57,9 @@ static int udp_listen(int argc, char **argv)
                    "  --echo            send each datagram back to its sender\n"
                    "  -v, --verbose     \"from HOST:PORT (N bytes)\" on stderr before each\n"
                    "  --max-size BYTES  bytes kept per datagram (default %d); a longer one is\n"
-                   "                    reported on stderr as truncated, never silently cut\n\n"
+                   "                    reported on stderr as truncated, never silently cut\n"
+                   "  -h, --help        show this help\n\n"
+                   "Example: netkit udp listen 127.0.0.1:9001 --echo -v\n\n"
                    "Once ready it prints \"listening on udp://HOST:PORT\" on stderr.\n",
                    DGRAM_DEFAULT_MAX);
             return CLI_OK;
@@ -127,8 +129,11 @@ static int udp_send(int argc, char **argv)
                    "  --reply           then wait for one reply per datagram and print each on\n"
                    "                    its own line; exit 1 if they are not all back in time\n"
                    "  -w, --wait SEC    how long --reply waits after the last send (default 2)\n"
-                   "  --raw, --max-size as for udp listen, for the replies\n"
-                   "  -v, --verbose     \"from HOST:PORT (N bytes)\" on stderr before each reply\n");
+                   "  --raw             write the replies' bytes exactly, nothing added\n"
+                   "  --max-size BYTES  bytes kept per reply, as for udp listen\n"
+                   "  -v, --verbose     \"from HOST:PORT (N bytes)\" on stderr before each reply\n"
+                   "  -h, --help        show this help\n\n"
+                   "Example: netkit udp send 127.0.0.1:9001 hello world --reply\n");
             return CLI_OK;
         default:
             return cli_getopt_error(cmd, c, argv);

@@ -86,13 +86,23 @@ static int dgram_cmd(int argc, char **argv, int listening)
                        "Print each datagram arriving at the socket PATH (with or without "
                        "\"unix:\") on\nits own line; options as for netkit udp listen. Prints "
                        "\"listening on unix:PATH\"\non stderr once ready; the socket file is "
-                       "removed on exit.\n");
+                       "removed on exit.\n\n");
             else
                 printf("usage: netkit unix connect PATH --dgram [--reply [-w SEC]] [-v]\n\n"
                        "Send each stdin line as one datagram to the socket PATH, from a "
                        "temporary\nsocket of its own (removed on exit) so that replies can "
-                       "come back; replies\nare printed one per line. --reply waits, after "
-                       "stdin ends, for one reply per\ndatagram (up to -w SEC, default 2).\n");
+                       "come back; replies\nare printed one per line.\n\n");
+            printf("  --dgram           datagram sockets (this help)\n"
+                   "  --raw             write the bytes exactly, nothing added\n"
+                   "  --echo            (listen) send each datagram back to its sender\n"
+                   "  --reply           (connect) after stdin ends, wait for one reply per\n"
+                   "                    datagram; exit 1 if they are not all back in time\n"
+                   "  -w, --wait SEC    how long --reply waits (default 2)\n"
+                   "  --max-size BYTES  bytes kept per datagram (default %d)\n"
+                   "  -v, --verbose     \"from PATH (N bytes)\" on stderr before each\n"
+                   "  -h, --help        show this help\n\n"
+                   "Example: netkit unix listen /tmp/d.sock --dgram --echo & netkit unix "
+                   "connect /tmp/d.sock --dgram --reply\n", DGRAM_DEFAULT_MAX);
             return CLI_OK;
         default:
             return cli_getopt_error(cmd, c, argv);
