@@ -271,6 +271,39 @@ static int render_row(const dl_entry *e, nk_buf *out)
     return nk_buf_append_str(out, "</td></tr>\n");
 }
 
+/* The path as a breadcrumb: "/" and then each segment, every one a link to that directory.
+ * Hrefs are absolute, each segment percent-encoded and the text HTML-escaped, as the rows'
+ * links are; the last one is the page itself (aria-current). url_path is normalised, so it
+ * starts and ends with "/" and has no empty or dot segment. */
+static int render_breadcrumb(const char *url_path, nk_buf *out)
+{
+    int r;
+    const char *end = url_path + strlen(url_path);
+    if ((r = nk_buf_append_str(out, url_path[1] ? "<a href=\"/\">/</a>"
+                                                : "<a href=\"/\" aria-current=\"page\">/</a>")) < 0)
+        return r;
+    for (const char *seg = url_path + 1; seg < end;) {
+        const char *slash = memchr(seg, '/', (size_t)(end - seg));
+        const char *next = slash ? slash + 1 : end;
+        if ((r = nk_buf_append_str(out, "<a href=\"/")) < 0)
+            return r;
+        /* The href: every segment up to this one, each encoded on its own. */
+        for (const char *s = url_path + 1; s < next;) {
+            const char *e = memchr(s, '/', (size_t)(end - s));
+            size_t n = e ? (size_t)(e - s) : (size_t)(end - s);
+            if ((r = nk_http_url_escape(s, n, out)) < 0 || (r = nk_buf_append_str(out, "/")) < 0)
+                return r;
+            s += n + 1;
+        }
+        size_t n = slash ? (size_t)(slash - seg) : (size_t)(end - seg);
+        if ((r = nk_buf_append_str(out, next >= end ? "\" aria-current=\"page\">" : "\">")) < 0 ||
+            (r = nk_http_html_escape(seg, n, out)) < 0 || (r = nk_buf_append_str(out, "</a>/")) < 0)
+            return r;
+        seg = next;
+    }
+    return 0;
+}
+
 static int render_html(const dl_list *l, size_t rows, const char *url_path, int flags,
                        nk_buf *out)
 {
@@ -278,8 +311,7 @@ static int render_html(const dl_list *l, size_t rows, const char *url_path, int 
     int r;
     if ((r = nk_buf_append_str(out, html_head)) < 0 ||
         (r = nk_http_html_escape(url_path, plen, out)) < 0 ||
-        (r = nk_buf_append_str(out, html_style)) < 0 ||
-        (r = nk_http_html_escape(url_path, plen, out)) < 0 ||
+        (r = nk_buf_append_str(out, html_style)) < 0 || (r = render_breadcrumb(url_path, out)) < 0 ||
         (r = nk_buf_append_str(out, "</h1>\n<table>\n<thead><tr><th>Name</th>"
                                     "<th class=\"s\">Size</th><th>Modified (UTC)</th></tr>"
                                     "</thead>\n<tbody>\n")) < 0)

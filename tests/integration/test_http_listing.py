@@ -63,7 +63,8 @@ class Base(unittest.TestCase):
 
     def hrefs(self, path="/"):
         body = self.listing(path)
-        return [h for h in re.findall(r'<a href="([^"]*)"', body) if h != "../"]
+        rows = re.search(r"<tbody>(.*)</tbody>", body, re.S).group(1)
+        return [h for h in re.findall(r'<a href="([^"]*)"', rows) if h != "../"]
 
     def assert_every_link_served(self, path="/"):
         """Each link of the listing answers 200 with exactly the listed entry."""
@@ -177,6 +178,32 @@ class ListingContentTests(Base):
         for target in ("/link_out", "/abs_out", "/dangling", "/a-fifo", "/line%0Afeed.txt"):
             with self.subTest(target=target):
                 self.assertIn(self.fetch(target).status, (400, 404))
+
+
+class BreadcrumbTests(Base):
+    """The heading of a listing links every ancestor directory, each link served."""
+
+    def build(self):
+        os.makedirs(os.path.join(self.root, "a b", "c&<d>", "caf\u00e9"))
+
+    def crumbs(self, path):
+        body = self.listing(path)
+        h1 = re.search(r"<h1>(.*?)</h1>", body, re.S).group(1)
+        return re.findall(r'<a href="([^"]*)"[^>]*>([^<]*)</a>', h1), h1
+
+    def test_every_ancestor_linked(self):
+        path = "/" + "/".join(urllib.parse.quote(s) for s in
+                              ("a b", "c&<d>", "caf\u00e9")) + "/"
+        crumbs, h1 = self.crumbs(path)
+        self.assertEqual([t for _, t in crumbs], ["/", "a b", "c&amp;&lt;d&gt;", "caf\u00e9"])
+        self.assertEqual([h for h, _ in crumbs],
+                         ["/", "/a%20b/", "/a%20b/c%26%3Cd%3E/", "/a%20b/c%26%3Cd%3E/caf%C3%A9/"])
+        self.assertEqual(re.sub(r"<[^>]*>", "", h1), "Index of /a b/c&amp;&lt;d&gt;/caf\u00e9/")
+        # Each crumb leads to that directory's own listing, whose last crumb is itself.
+        for href, _ in crumbs:
+            with self.subTest(href=href):
+                sub, _ = self.crumbs(href)
+                self.assertEqual(sub[-1][0], href)
 
 
 class ListingCacheTests(Base):

@@ -104,7 +104,10 @@ static void test_html(void **state)
     assert_int_equal(pos(h, "<!DOCTYPE html>"), 0);
     pos(h, "<meta charset=\"utf-8\">");
     pos(h, "<title>Index of /a&amp;b/</title>");
-    pos(h, "<h1>Index of /a&amp;b/</h1>");
+    /* The heading is a breadcrumb: each ancestor a link, percent-encoded in the href and
+     * escaped in the text, as the rows are. */
+    pos(h, "<h1>Index of <a href=\"/\">/</a><a href=\"/a%26b/\" aria-current=\"page\">"
+           "a&amp;b</a>/</h1>");
     assert_null(strstr(h, "/a&b/")); /* the path only ever appears escaped */
     /* The evil name: escaped text, percent-encoded link, never raw. */
     pos(h, "<a href=\"%3Cscript%3E%26%22%27.txt\">&lt;script&gt;&amp;&quot;&#39;.txt</a>");
@@ -132,6 +135,23 @@ static void test_html(void **state)
     assert_true(up < ld && ld < sub && sub < z && z < evil && evil < a && a < b && b < big &&
                 big < xy);
     pos(h, "</html>\n");
+    free(h);
+}
+
+/* Every ancestor of a deep path, with odd bytes in its names. */
+static void test_breadcrumb(void **state)
+{
+    fixture *f = *state;
+    char *h = render(f->fd, "/x y/<b>&\"/caf\xc3\xa9/", 0, 0);
+    pos(h, "<h1>Index of <a href=\"/\">/</a>"
+           "<a href=\"/x%20y/\">x y</a>/"
+           "<a href=\"/x%20y/%3Cb%3E%26%22/\">&lt;b&gt;&amp;&quot;</a>/"
+           "<a href=\"/x%20y/%3Cb%3E%26%22/caf%C3%A9/\" aria-current=\"page\">caf\xc3\xa9</a>/"
+           "</h1>");
+    assert_null(strstr(h, "<b>"));
+    free(h);
+    h = render(f->fd, "/", 0, 0);
+    pos(h, "<h1>Index of <a href=\"/\" aria-current=\"page\">/</a></h1>");
     free(h);
 }
 
@@ -417,6 +437,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_html, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_breadcrumb, setup, teardown),
         cmocka_unit_test_setup_teardown(test_root_and_dotfiles, setup, teardown),
         cmocka_unit_test_setup_teardown(test_json, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_dir, setup, teardown),
