@@ -9,6 +9,8 @@
 #   make lint     cppcheck and clang-tidy (.clang-tidy) over src/ and cli/; fails on any finding
 #   make coverage gcc --coverage build in build-coverage/, every test, line coverage of src/
 #   make install  PREFIX=/usr/local
+#   make abi-check     build-abi/: the shared libraries' ABI against abi/*.abi (abidiff)
+#   make abi-baseline  rewrite abi/*.abi from this tree (after a deliberate, logged break)
 #   make help     this list
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -106,6 +108,19 @@ help:
 	@echo '  make coverage  line coverage of src/ from the whole suite'
 	@echo '  make install   binary, libraries, headers, pkg-config files, man page (PREFIX=/usr/local)'
 	@echo '  make clean     remove the build folders'
+	@echo '  make abi-check the shared libraries against the ABI baselines in abi/ (abidiff)'
+	@echo '  make abi-baseline  rewrite abi/*.abi after a deliberate break (log it in CHANGELOG.md)'
 	@echo '  make help      this list'
 	@echo 'variables: PORT= DIR= HOST= (run), PREFIX= (install), JOBS= (parallel jobs),'
 	@echo '  CTEST_ARGS= (test, asan), FUZZ_SECONDS= (fuzz), V=1 (show every command)'
+
+.PHONY: abi-check abi-baseline
+
+# Not part of `make test` (it builds the libraries once more): see scripts/abi.sh.
+abi-check: deps
+	@scripts/install-deps abi
+	JOBS=$(JOBS) scripts/abi.sh check build-abi
+
+abi-baseline: deps
+	@scripts/install-deps abi
+	JOBS=$(JOBS) scripts/abi.sh baseline build-abi
