@@ -368,7 +368,7 @@ static int cmd_http_passwd(int argc, char **argv)
     char pass[1024];
     if (isatty(STDIN_FILENO)) {
         /* As htpasswd: two prompts, nothing echoed, and a typo caught before it is stored. */
-        char again[sizeof pass];
+        char again[sizeof pass] = "";
         int r = cli_read_password(stdin, stderr, "New password: ", pass, sizeof pass);
         if (r == 0)
             r = cli_read_password(stdin, stderr, "Re-type new password: ", again, sizeof again);

@@ -4,7 +4,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <stdint.h>
 #include <string.h>
 
 #define GUNZIP_OUT 65536
@@ -28,7 +27,7 @@ int hc_gunzip_feed(hc_gunzip *g, const char *p, size_t n, hc_gunzip_emit emit, v
         }
         /* z_stream counts in uInt: feed at most that much at a time. */
         uInt step = n > (size_t)UINT_MAX ? UINT_MAX : (uInt)n;
-        g->z.next_in = (Bytef *)(uintptr_t)p;
+        g->z.next_in = (const Bytef *)p;
         g->z.avail_in = step;
         int zr;
         do {

@@ -3,6 +3,7 @@
 #define NETKIT_HTTP_GUNZIP_H
 
 #include <stddef.h>
+#define ZLIB_CONST /* next_in points at const bytes: the body is never written to */
 #include <zlib.h>
 
 typedef struct hc_gunzip {
