@@ -334,6 +334,16 @@ int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles
 /* The same, with flags: NK_HTTP_DIRLIST_UPLOAD adds an upload form (multipart/form-data POST to
  * url_path) to the HTML page. */
 #define NK_HTTP_DIRLIST_UPLOAD 1
+/* The order of the entries (directories always first, ties by name): by name in byte order
+ * unless SORT_SIZE or SORT_MTIME, ascending unless DESC. The HTML page's column headers link
+ * to "?sort=name|size|mtime&order=asc|desc", the current column with the other order. */
+#define NK_HTTP_DIRLIST_SORT_SIZE (1 << 1)
+#define NK_HTTP_DIRLIST_SORT_MTIME (1 << 2)
+#define NK_HTTP_DIRLIST_DESC (1 << 3)
+#define NK_HTTP_DIRLIST_SORT_MASK (NK_HTTP_DIRLIST_SORT_SIZE | NK_HTTP_DIRLIST_SORT_MTIME | \
+                                   NK_HTTP_DIRLIST_DESC)
+/* The HTML page links "?download=tar" and "?download=tar.gz" (whole-directory archives). */
+#define NK_HTTP_DIRLIST_ARCHIVES (1 << 4)
 int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfiles, int flags,
                        struct nk_buf *out);
 /* Rows rendered at most by default; past them the HTML page says the list was truncated. */
@@ -355,6 +365,10 @@ typedef struct nk_http_dirlist_opts {
  * show_dotfiles, regular files and directories (links judged by resolve). */
 int nk_http_dirlist_render(int dirfd, const char *url_path, const nk_http_dirlist_opts *o,
                            struct nk_buf *out);
+
+/* The sort flags a query asks for: "sort=name|size|mtime" and "order=asc|desc" (the first of
+ * each counts); unknown values and other parameters are ignored. query may be NULL. */
+int nk_http_dirlist_sort_query(const char *query, size_t len);
 
 /* Escape text for HTML (&<>"') / for a JSON string body / percent-encode a path segment. */
 int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out);

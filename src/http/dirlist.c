@@ -118,13 +118,77 @@ static int list_add(dl_list *l, int dfd, const char *name, const nk_http_dirlist
     return 0;
 }
 
-/* Directories first, then by name in byte order (strcmp: stable across locales). */
-static int cmp_entry(const void *a, const void *b)
+/* Directories first, then by the key, then by name in byte order (strcmp: stable across
+ * locales). DESC reverses the key only: ties stay in ascending name order, so equal sizes
+ * read the same whichever way the column is sorted. Sorting by name reverses the name. A
+ * directory has no size: sorted by size, directories tie and go by name. */
+static int cmp_by(const void *a, const void *b, int flags)
 {
     const dl_entry *x = *(const dl_entry *const *)a, *y = *(const dl_entry *const *)b;
     if (x->is_dir != y->is_dir)
         return y->is_dir - x->is_dir;
+    int c = 0, desc = (flags & NK_HTTP_DIRLIST_DESC) != 0;
+    if (flags & NK_HTTP_DIRLIST_SORT_SIZE)
+        c = (x->size > y->size) - (x->size < y->size);
+    else if (flags & NK_HTTP_DIRLIST_SORT_MTIME)
+        c = (x->mtime > y->mtime) - (x->mtime < y->mtime);
+    else
+        return desc ? strcmp(y->name, x->name) : strcmp(x->name, y->name);
+    if (c)
+        return desc ? -c : c;
     return strcmp(x->name, y->name);
+}
+
+/* qsort takes no context: one comparator per order. */
+static int cmp_name(const void *a, const void *b) { return cmp_by(a, b, 0); }
+static int cmp_name_desc(const void *a, const void *b) { return cmp_by(a, b, NK_HTTP_DIRLIST_DESC); }
+static int cmp_size(const void *a, const void *b) { return cmp_by(a, b, NK_HTTP_DIRLIST_SORT_SIZE); }
+static int cmp_size_desc(const void *a, const void *b)
+{
+    return cmp_by(a, b, NK_HTTP_DIRLIST_SORT_SIZE | NK_HTTP_DIRLIST_DESC);
+}
+static int cmp_mtime(const void *a, const void *b) { return cmp_by(a, b, NK_HTTP_DIRLIST_SORT_MTIME); }
+static int cmp_mtime_desc(const void *a, const void *b)
+{
+    return cmp_by(a, b, NK_HTTP_DIRLIST_SORT_MTIME | NK_HTTP_DIRLIST_DESC);
+}
+
+static int (*comparator(int flags))(const void *, const void *)
+{
+    int desc = (flags & NK_HTTP_DIRLIST_DESC) != 0;
+    if (flags & NK_HTTP_DIRLIST_SORT_SIZE)
+        return desc ? cmp_size_desc : cmp_size;
+    if (flags & NK_HTTP_DIRLIST_SORT_MTIME)
+        return desc ? cmp_mtime_desc : cmp_mtime;
+    return desc ? cmp_name_desc : cmp_name;
+}
+
+/* Does query hold name=value as a whole parameter? The first parameter named name counts. */
+static int query_value(const char *q, size_t len, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    for (size_t i = 0; i < len;) {
+        const char *amp = memchr(q + i, '&', len - i);
+        size_t end = amp ? (size_t)(amp - q) : len;
+        if (end - i > nl && memcmp(q + i, name, nl) == 0 && q[i + nl] == '=')
+            return end - i - nl - 1 == vl && memcmp(q + i + nl + 1, value, vl) == 0;
+        i = end + 1;
+    }
+    return 0;
+}
+
+int nk_http_dirlist_sort_query(const char *query, size_t len)
+{
+    if (!query)
+        return 0;
+    int flags = 0;
+    if (query_value(query, len, "sort", "size"))
+        flags |= NK_HTTP_DIRLIST_SORT_SIZE;
+    else if (query_value(query, len, "sort", "mtime"))
+        flags |= NK_HTTP_DIRLIST_SORT_MTIME;
+    if (query_value(query, len, "order", "desc"))
+        flags |= NK_HTTP_DIRLIST_DESC;
+    return flags;
 }
 
 static int read_dir(int dirfd, const nk_http_dirlist_opts *o, dl_list *l)
@@ -304,6 +368,21 @@ static int render_breadcrumb(const char *url_path, nk_buf *out)
     return 0;
 }
 
+/* A column header: a link that sorts by this column, ascending, or the other way round when
+ * the page is already sorted by it (then marked with aria-sort and an arrow). Plain links, so
+ * sorting works without scripts; the query is relative: the same directory. */
+static int render_header(int flags, int key, const char *attr, const char *label, nk_buf *out)
+{
+    static const char *const keys[] = {"name", "size", "mtime"};
+    int cur = (flags & (NK_HTTP_DIRLIST_SORT_SIZE | NK_HTTP_DIRLIST_SORT_MTIME)) == key;
+    int desc = (flags & NK_HTTP_DIRLIST_DESC) != 0;
+    const char *k = keys[key == NK_HTTP_DIRLIST_SORT_SIZE ? 1 : key ? 2 : 0];
+    return nk_buf_printf(out, "<th%s%s><a href=\"?sort=%s&amp;order=%s\">%s</a>%s</th>", attr,
+                         !cur ? "" : desc ? " aria-sort=\"descending\"" : " aria-sort=\"ascending\"",
+                         k, cur && !desc ? "desc" : "asc", label,
+                         !cur ? "" : desc ? " \xe2\x96\xbc" : " \xe2\x96\xb2");
+}
+
 static int render_html(const dl_list *l, size_t rows, const char *url_path, int flags,
                        nk_buf *out)
 {
@@ -312,9 +391,18 @@ static int render_html(const dl_list *l, size_t rows, const char *url_path, int 
     if ((r = nk_buf_append_str(out, html_head)) < 0 ||
         (r = nk_http_html_escape(url_path, plen, out)) < 0 ||
         (r = nk_buf_append_str(out, html_style)) < 0 || (r = render_breadcrumb(url_path, out)) < 0 ||
-        (r = nk_buf_append_str(out, "</h1>\n<table>\n<thead><tr><th>Name</th>"
-                                    "<th class=\"s\">Size</th><th>Modified (UTC)</th></tr>"
-                                    "</thead>\n<tbody>\n")) < 0)
+        (r = nk_buf_append_str(out, "</h1>\n")) < 0)
+        return r;
+    if ((flags & NK_HTTP_DIRLIST_ARCHIVES) &&
+        (r = nk_buf_append_str(out, "<p class=\"dl\">Download this directory: <a "
+                                    "href=\"?download=tar\">.tar</a> <a "
+                                    "href=\"?download=tar.gz\">.tar.gz</a></p>\n")) < 0)
+        return r;
+    if ((r = nk_buf_append_str(out, "<table>\n<thead><tr>")) < 0 ||
+        (r = render_header(flags, 0, "", "Name", out)) < 0 ||
+        (r = render_header(flags, NK_HTTP_DIRLIST_SORT_SIZE, " class=\"s\"", "Size", out)) < 0 ||
+        (r = render_header(flags, NK_HTTP_DIRLIST_SORT_MTIME, "", "Modified (UTC)", out)) < 0 ||
+        (r = nk_buf_append_str(out, "</tr></thead>\n<tbody>\n")) < 0)
         return r;
     if (strcmp(url_path, "/") != 0 &&
         (r = nk_buf_append_str(out, "<tr><td><a href=\"../\">../</a></td>"
@@ -367,7 +455,7 @@ int nk_http_dirlist_render(int dirfd, const char *url_path, const nk_http_dirlis
     r = read_dir(dirfd, o, &l);
     if (r == 0) {
         if (l.n > 1)
-            qsort(l.e, l.n, sizeof(dl_entry *), cmp_entry);
+            qsort(l.e, l.n, sizeof(dl_entry *), comparator(o->flags));
         size_t max = o->max_rows ? o->max_rows : NK_HTTP_DIRLIST_MAX_ROWS;
         size_t rows = l.n < max ? l.n : max;
         r = o->json ? render_json(&l, rows, out) : render_html(&l, rows, url_path, o->flags, out);

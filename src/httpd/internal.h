@@ -371,10 +371,12 @@ void nk__fcache_forget(nk_httpd *srv, const char *key); /* the file at key was c
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
 /* listing.c: the listing of the open directory dirfd, requested as srv->path, showing only
- * what requests for its links would be served: from the worker's cache while the directory
- * is unchanged, else rendered now. *body stays valid until the next call into the engine
- * (nk__respond copies what the socket does not take at once). 0 or a negative errno. */
-int nk__listing_get(nk_httpd *srv, int dirfd, int json, const char **body, size_t *len);
+ * what requests for its links would be served, in the order sort says (NK_HTTP_DIRLIST_SORT_*
+ * flags): from the worker's cache while the directory is unchanged, else rendered now.
+ * *body stays valid until the next call into the engine (nk__respond copies what the socket
+ * does not take at once). 0 or a negative errno. */
+int nk__listing_get(nk_httpd *srv, int dirfd, int json, int sort, const char **body,
+                    size_t *len);
 void nk__listing_cache_free(nk_httpd *srv);
 
 /* gzip.c: a deflate stream of the body (mem, or else fd from offset 0, size bytes) that

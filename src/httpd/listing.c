@@ -9,7 +9,8 @@
  *
  * Rendering a big directory is slow (a stat per entry: about 150 ms for 20,000 entries), and
  * pipelined requests for it would hold the worker for seconds, so each worker keeps the pages
- * it rendered, per request path and variant (HTML or JSON, with or without the upload form).
+ * it rendered, per request path and variant (HTML or JSON, with or without the upload form,
+ * and each sort order: a page per order, which costs less than sorting cached entries again).
  * A page is reused while the directory keeps its identity and its modification and change
  * times (to the nanosecond), which every entry added, removed or renamed updates, and for at
  * most LCACHE_VALID_MS: a file written in place changes its own size and time, not the
@@ -35,7 +36,8 @@
 
 typedef struct lc_page {
     char *key;          /* the directory's request path */
-    int variant;        /* 1: JSON; 2: with the upload form */
+    int variant;        /* bit 0: JSON; above it the page's NK_HTTP_DIRLIST_* flags (the
+                         * upload form, the archive links, the sort) */
     dev_t dev;
     ino_t ino;
     struct timespec mtim, ctim;
@@ -65,12 +67,18 @@ static int resolve_link(void *ctx, const char *name, struct stat *st)
     return r;
 }
 
-static int listing_render(nk_httpd *srv, int dirfd, int json, nk_buf *out)
+/* The page's flags: the options that change it, and the sort the request asked for. */
+static int page_flags(const nk_httpd *srv, int sort)
+{
+    return (srv->cfg.upload ? NK_HTTP_DIRLIST_UPLOAD : 0) | (sort & NK_HTTP_DIRLIST_SORT_MASK);
+}
+
+static int listing_render(nk_httpd *srv, int dirfd, int json, int sort, nk_buf *out)
 {
     nk_http_dirlist_opts o = {
         .json = json,
         .show_dotfiles = srv->cfg.dotfiles,
-        .flags = srv->cfg.upload ? NK_HTTP_DIRLIST_UPLOAD : 0,
+        .flags = page_flags(srv, sort),
         .resolve = resolve_link,
         .ctx = srv,
     };
@@ -156,12 +164,13 @@ static void page_store(nk_httpd *srv, size_t i, int variant, const struct stat *
     lc->bytes += len;
 }
 
-int nk__listing_get(nk_httpd *srv, int dirfd, int json, const char **body, size_t *len)
+int nk__listing_get(nk_httpd *srv, int dirfd, int json, int sort, const char **body,
+                    size_t *len)
 {
     struct stat st;
     if (fstat(dirfd, &st) < 0)
         return -errno;
-    int variant = (json ? 1 : 0) | (srv->cfg.upload ? 2 : 0);
+    int variant = (json ? 1 : 0) | page_flags(srv, sort) << 1;
     size_t i = slot_of(srv->path, variant);
     lc_page *p = srv->lcache ? srv->lcache->slot[i] : NULL;
     if (p && p->variant == variant && strcmp(p->key, srv->path) == 0) {
@@ -174,7 +183,7 @@ int nk__listing_get(nk_httpd *srv, int dirfd, int json, const char **body, size_
         page_drop(srv->lcache, i);
     }
     nk_buf_clear(&srv->body);
-    int r = listing_render(srv, dirfd, json, &srv->body);
+    int r = listing_render(srv, dirfd, json, sort, &srv->body);
     if (r < 0)
         return r;
     NK__COUNT(srv, listings_rendered, 1);

@@ -181,9 +181,10 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
 {
     nk_httpd *srv = c->srv;
     int json = query_wants_json(req);
+    int sort = nk_http_dirlist_sort_query(req->query.p, req->query.len);
     const char *body = NULL;
     size_t len = 0;
-    int err = nk__listing_get(srv, dirfd, json, &body, &len);
+    int err = nk__listing_get(srv, dirfd, json, sort, &body, &len);
     close(dirfd);
     if (err < 0)
         return respond_simple(c, nk__errno_status(err));

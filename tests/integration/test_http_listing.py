@@ -206,6 +206,72 @@ class BreadcrumbTests(Base):
                 self.assertEqual(sub[-1][0], href)
 
 
+class SortTests(Base):
+    """?sort=name|size|mtime&order=asc|desc, HTML and JSON alike; directories always first."""
+    FILES = (("b.txt", 300, 1000), ("a.txt", 20, 3000), ("c.txt", 20, 2000), ("D.txt", 4000, 500))
+
+    def build(self):
+        os.mkdir(os.path.join(self.root, "zz"))
+        os.mkdir(os.path.join(self.root, "aa"))
+        for name, size, mtime in self.FILES:
+            p = self.write(name, b"x" * size)
+            os.utime(p, (mtime, mtime))
+        os.utime(os.path.join(self.root, "plain.txt"), (1500, 1500))
+
+    def order(self, query, json_=True):
+        if json_:
+            r = self.fetch("/?format=json&" + query if query else "/?format=json")
+            self.assertEqual(r.status, 200)
+            return [e["name"] for e in json.loads(r.body)]
+        return [urllib.parse.unquote(h).rstrip("/")
+                for h in self.hrefs("/?" + query if query else "/")]
+
+    def test_orders(self):
+        # plain.txt is 6 bytes at 1500; ties broken by name (a.txt, c.txt both 20 bytes)
+        want = {
+            "": ["aa", "zz", "D.txt", "a.txt", "b.txt", "c.txt", "plain.txt"],
+            "sort=name&order=desc": ["zz", "aa", "plain.txt", "c.txt", "b.txt", "a.txt", "D.txt"],
+            "sort=size": ["aa", "zz", "plain.txt", "a.txt", "c.txt", "b.txt", "D.txt"],
+            "sort=size&order=desc": ["aa", "zz", "D.txt", "b.txt", "a.txt", "c.txt", "plain.txt"],
+            "sort=mtime&order=asc": ["aa", "zz", "D.txt", "b.txt", "plain.txt", "c.txt", "a.txt"],
+            "order=desc&sort=mtime": ["zz", "aa", "a.txt", "c.txt", "plain.txt", "b.txt", "D.txt"],
+        }
+        # the directories' own times decide their order by mtime
+        os.utime(os.path.join(self.root, "aa"), (100, 100))
+        os.utime(os.path.join(self.root, "zz"), (200, 200))
+        for query, names in want.items():
+            for json_ in (True, False):
+                with self.subTest(query=query, json=json_):
+                    self.assertEqual(self.order(query, json_), names)
+
+    def test_unknown_values_ignored(self):
+        default = self.order("")
+        for query in ("sort=bogus", "sort=size;drop", "order=sideways", "sort=&order=",
+                      "sort=%73ize", "SORT=size"):
+            with self.subTest(query=query):
+                self.assertEqual(self.order(query), default)
+                self.assertEqual(self.order(query, False), default)
+
+    def test_headers_toggle(self):
+        body = self.listing("/?sort=size&order=asc")
+        heads = re.findall(r'<th[^>]*><a href="([^"]*)">([^<]*)</a>', body)
+        self.assertEqual(heads, [("?sort=name&amp;order=asc", "Name"),
+                                 ("?sort=size&amp;order=desc", "Size"),
+                                 ("?sort=mtime&amp;order=asc", "Modified (UTC)")])
+        self.assertIn('aria-sort="ascending"', body)
+
+    def test_cache_keys_on_sort(self):
+        # Old enough for the listing cache to keep pages; each order is a page of its own.
+        time.sleep(2.2)
+        for _ in range(2):
+            self.assertEqual(self.order("sort=size")[2], "plain.txt")
+            self.assertEqual(self.order("sort=size&order=desc")[2], "D.txt")
+            self.assertEqual(self.order("")[2], "D.txt")
+            self.assertEqual(self.order("sort=name&order=desc")[2], "plain.txt")
+            self.assertEqual(self.order("sort=mtime", False)[2], "D.txt")
+            self.assertEqual(self.order("sort=mtime&order=desc", False)[2], "a.txt")
+
+
 class ListingCacheTests(Base):
     """The rendered listing is cached per directory and still follows every change."""
 

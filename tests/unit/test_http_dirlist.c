@@ -385,6 +385,109 @@ static void test_max_rows(void **state)
     free(h);
 }
 
+/* The "name" values of a JSON listing in order, joined by '|' (as escaped in the JSON). */
+static char *json_names(const char *j)
+{
+    char *o = calloc(1, strlen(j) + 1);
+    assert_non_null(o);
+    for (const char *p = strstr(j, "{\"name\":\""); p; p = strstr(p, "{\"name\":\"")) {
+        p += 9;
+        const char *e = strstr(p, "\",\"type\"");
+        assert_non_null(e);
+        if (*o)
+            strcat(o, "|");
+        strncat(o, p, (size_t)(e - p));
+        p = e;
+    }
+    return o;
+}
+
+static void expect_order(int fd, int flags, const char *want)
+{
+    nk_http_dirlist_opts o = {.json = 1, .flags = flags};
+    char *j = render_opts(fd, &o);
+    char *got = json_names(j);
+    if (strcmp(got, want) != 0)
+        fail_msg("flags %#x:\n got  %s\n want %s", (unsigned)flags, got, want);
+    free(got);
+    free(j);
+}
+
+#define EVIL_J "<script>&\\\"'.txt"
+
+/* Sorting by name, size and time, either way: directories always first, ties by name. */
+static void test_sort_order(void **state)
+{
+    fixture *f = *state;
+    make_file(f->fd, "a-same.txt", 1024); /* the size of b.txt: a tie broken by name */
+    struct timespec old[2] = {{T_2026 - 100, 0}, {T_2026 - 100, 0}};
+    struct timespec young[2] = {{T_2026 + 100, 0}, {T_2026 + 100, 0}};
+    struct timespec dold[2] = {{T_2026 - 5, 0}, {T_2026 - 5, 0}};
+    struct timespec dyoung[2] = {{T_2026 + 5, 0}, {T_2026 + 5, 0}};
+    assert_int_equal(utimensat(f->fd, "A.txt", old, 0), 0);
+    assert_int_equal(utimensat(f->fd, "b.txt", young, 0), 0);
+    assert_int_equal(utimensat(f->fd, "zdir", dold, 0), 0);
+    assert_int_equal(utimensat(f->fd, "sub", dyoung, 0), 0); /* linkdir leads there: a tie */
+    const int size = NK_HTTP_DIRLIST_SORT_SIZE, mtime = NK_HTTP_DIRLIST_SORT_MTIME,
+              desc = NK_HTTP_DIRLIST_DESC;
+    expect_order(f->fd, 0, "linkdir|sub|zdir|" EVIL_J "|A.txt|a-same.txt|b.txt|big.iso|x y.txt");
+    expect_order(f->fd, desc, "zdir|sub|linkdir|x y.txt|big.iso|b.txt|a-same.txt|A.txt|" EVIL_J);
+    expect_order(f->fd, size, "linkdir|sub|zdir|A.txt|a-same.txt|b.txt|" EVIL_J "|x y.txt|big.iso");
+    expect_order(f->fd, size | desc,
+                 "linkdir|sub|zdir|big.iso|x y.txt|" EVIL_J "|a-same.txt|b.txt|A.txt");
+    expect_order(f->fd, mtime,
+                 "zdir|linkdir|sub|A.txt|" EVIL_J "|a-same.txt|big.iso|x y.txt|b.txt");
+    expect_order(f->fd, mtime | desc,
+                 "linkdir|sub|zdir|b.txt|" EVIL_J "|a-same.txt|big.iso|x y.txt|A.txt");
+    /* The HTML rows follow the same order, and each column header links to its sort: the
+     * current column toggles its order, the others start ascending. */
+    nk_http_dirlist_opts o = {.flags = size | desc};
+    char *h = render_opts(f->fd, &o);
+    assert_true(pos(h, "href=\"big.iso\"") < pos(h, "href=\"A.txt\""));
+    assert_true(pos(h, "href=\"zdir/\"") < pos(h, "href=\"big.iso\""));
+    pos(h, "<a href=\"?sort=name&amp;order=asc\">Name</a>");
+    pos(h, "<a href=\"?sort=size&amp;order=asc\">Size");
+    pos(h, "<a href=\"?sort=mtime&amp;order=asc\">Modified");
+    pos(h, "aria-sort=\"descending\"");
+    free(h);
+    o.flags = 0;
+    h = render_opts(f->fd, &o);
+    pos(h, "<a href=\"?sort=name&amp;order=desc\">Name");
+    pos(h, "<a href=\"?sort=size&amp;order=asc\">Size");
+    pos(h, "aria-sort=\"ascending\"");
+    free(h);
+    assert_int_equal(unlinkat(f->fd, "a-same.txt", 0), 0);
+}
+
+/* ?sort=name|size|mtime&order=asc|desc; anything else is ignored. */
+static void test_sort_query(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *q;
+        int want;
+    } c[] = {
+        {"", 0},
+        {"sort=size", NK_HTTP_DIRLIST_SORT_SIZE},
+        {"sort=mtime&order=desc", NK_HTTP_DIRLIST_SORT_MTIME | NK_HTTP_DIRLIST_DESC},
+        {"order=desc", NK_HTTP_DIRLIST_DESC},
+        {"format=json&order=asc&sort=name", 0},
+        {"format=json&sort=size&order=desc", NK_HTTP_DIRLIST_SORT_SIZE | NK_HTTP_DIRLIST_DESC},
+        {"sort=bogus&order=up", 0},
+        {"sort=sizes&order=descending", 0},
+        {"xsort=size&border=desc", 0},
+        {"sort=&order=", 0},
+        {"sort=size&sort=mtime", NK_HTTP_DIRLIST_SORT_SIZE}, /* the first one counts */
+        {"sort=SIZE", 0},
+    };
+    for (size_t i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+        int got = nk_http_dirlist_sort_query(c[i].q, strlen(c[i].q));
+        if (got != c[i].want)
+            fail_msg("'%s': got %#x, want %#x", c[i].q, (unsigned)got, (unsigned)c[i].want);
+    }
+    assert_int_equal(nk_http_dirlist_sort_query(NULL, 0), 0);
+}
+
 static char *esc(int (*fn)(const char *, size_t, struct nk_buf *), const char *s, size_t len)
 {
     nk_buf b;
@@ -443,6 +546,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_dir, setup, teardown),
         cmocka_unit_test_setup_teardown(test_unservable_left_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_rows, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sort_order, setup, teardown),
+        cmocka_unit_test(test_sort_query),
         cmocka_unit_test(test_escape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
