@@ -11,6 +11,7 @@
 #   make install  PREFIX=/usr/local
 #   make abi-check     build-abi/: the shared libraries' ABI against abi/*.abi (abidiff)
 #   make abi-baseline  rewrite abi/*.abi from this tree (after a deliberate, logged break)
+#   make docs          API reference from the header comments (Doxygen) into build-docs/html
 #   make help     this list
 PREFIX ?= /usr/local
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
@@ -110,6 +111,7 @@ help:
 	@echo '  make clean     remove the build folders'
 	@echo '  make abi-check the shared libraries against the ABI baselines in abi/ (abidiff)'
 	@echo '  make abi-baseline  rewrite abi/*.abi after a deliberate break (log it in CHANGELOG.md)'
+	@echo '  make docs      API reference from the header comments into build-docs/html (Doxygen)'
 	@echo '  make help      this list'
 	@echo 'variables: PORT= DIR= HOST= (run), PREFIX= (install), JOBS= (parallel jobs),'
 	@echo '  CTEST_ARGS= (test, asan), FUZZ_SECONDS= (fuzz), V=1 (show every command)'
@@ -124,3 +126,12 @@ abi-check: deps
 abi-baseline: deps
 	@scripts/install-deps abi
 	JOBS=$(JOBS) scripts/abi.sh baseline build-abi
+
+.PHONY: docs
+
+# Fails on any Doxygen warning and on a public function without a description.
+docs:
+	@scripts/install-deps docs
+	@rm -rf build-docs && mkdir -p build-docs
+	doxygen Doxyfile
+	python3 scripts/docs-check.py build-docs include/netkit

@@ -61,12 +61,12 @@ int nk_addr_format(const nk_addr *addr, char *buf, size_t buflen);
 /* Host part only ("127.0.0.1", "::1", or the unix path). */
 int nk_addr_format_host(const nk_addr *addr, char *buf, size_t buflen);
 
-int nk_addr_family(const nk_addr *addr);
+int nk_addr_family(const nk_addr *addr);          /* AF_INET, AF_INET6 or AF_UNIX */
 int nk_addr_port(const nk_addr *addr);             /* -1 for unix */
 void nk_addr_set_port(nk_addr *addr, int port);    /* no-op for unix */
-int nk_addr_equal(const nk_addr *a, const nk_addr *b);
+int nk_addr_equal(const nk_addr *a, const nk_addr *b); /* same family, address and port */
 int nk_addr_is_wildcard(const nk_addr *addr);      /* 0.0.0.0 or :: */
-int nk_addr_is_loopback(const nk_addr *addr);
+int nk_addr_is_loopback(const nk_addr *addr);      /* 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 */
 
 /* What an IP address is for, by the IANA special-purpose registries (RFC 6890). An IPv6
  * unique local address (fc00::/7, RFC 4193) counts as NK_ADDR_PRIVATE. */

@@ -30,12 +30,14 @@ typedef struct nk_buf {
     size_t max; /* upper bound for cap; 0 means SIZE_MAX */
 } nk_buf;
 
+/* An empty buffer that may grow to max bytes (0: no limit); nk_buf_free releases it. */
 void nk_buf_init(nk_buf *b, size_t max);
 void nk_buf_free(nk_buf *b);
 /* Free the memory if no readable bytes remain (readable bytes are kept); the buffer stays
  * initialised. */
 void nk_buf_release(nk_buf *b);
 
+/* Readable bytes. */
 static inline size_t nk_buf_len(const nk_buf *b) { return b->wpos - b->rpos; }
 /* A buffer that never held memory has data NULL: adding even 0 to it is undefined, so the
  * pointers are NULL then (with length 0, which every caller checks). */

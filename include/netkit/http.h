@@ -57,6 +57,7 @@ typedef struct nk_http_limits {
     size_t max_headers;      /* field count: more: 431 (default 100, at most NK_HTTP_MAX_HEADERS) */
 } nk_http_limits;
 
+/* Fill lim with the defaults above. */
 void nk_http_limits_default(nk_http_limits *lim);
 
 typedef struct nk_http_request {
@@ -98,7 +99,7 @@ const nk_http_header *nk_http_find_header(const nk_http_request *req, const char
 /* True if the comma-separated list in value contains token (case-insensitive). */
 int nk_http_list_has(nk_str value, const char *token);
 
-const char *nk_http_method_name(nk_http_method m);
+const char *nk_http_method_name(nk_http_method m); /* "GET"; "" for NK_HTTP_UNKNOWN */
 const char *nk_http_reason(int status); /* "Not Found"; "" for unknown codes */
 
 /* ---- chunked request bodies (RFC 9112 section 7.1) ---------------------------------------- */
@@ -112,6 +113,7 @@ typedef struct nk_http_chunked {
     int digits;         /* private */
 } nk_http_chunked;
 
+/* Start decoding a chunked body of at most max_body bytes. */
 void nk_http_chunked_init(nk_http_chunked *c, uint64_t max_body);
 /* Decode from in[0..len). Sets *consumed to the bytes used. Returns:
  *   1  a piece of body data is at *data, *dlen (inside in)
@@ -344,6 +346,7 @@ int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles
                                    NK_HTTP_DIRLIST_DESC)
 /* The HTML page links "?download=tar" and "?download=tar.gz" (whole-directory archives). */
 #define NK_HTTP_DIRLIST_ARCHIVES (1 << 4)
+/* nk_http_dirlist with flags (NK_HTTP_DIRLIST_*). */
 int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfiles, int flags,
                        struct nk_buf *out);
 /* Rows rendered at most by default; past them the HTML page says the list was truncated. */

@@ -282,6 +282,7 @@ typedef struct nk_httpd_stats {
     uint64_t connections;   /* accepted so far */
     unsigned open;          /* open right now */
 } nk_httpd_stats;
+/* The engine's request and connection counts so far. */
 void nk_httpd_get_stats(const nk_httpd *srv, nk_httpd_stats *out);
 
 /* 1 when a peer (family AF_INET/AF_INET6 with its 4 or 16 address bytes, or AF_UNIX with ip

@@ -289,6 +289,7 @@ void nk_prepare_start(nk_loop *loop, nk_prepare *p);
 void nk_prepare_stop(nk_loop *loop, nk_prepare *p);
 static inline int nk_prepare_active(const nk_prepare *p) { return p->node.seq != 0; }
 
+/* Check watchers: as prepare watchers, called right after the I/O callbacks (step 5). */
 void nk_check_init(nk_check *c, nk_check_cb cb, void *data);
 void nk_check_start(nk_loop *loop, nk_check *c);
 void nk_check_stop(nk_loop *loop, nk_check *c);

@@ -41,7 +41,7 @@ int nk_sock_error(int fd);
 int nk_sock_local(int fd, nk_addr *out);  /* getsockname */
 int nk_sock_peer(int fd, nk_addr *out);   /* getpeername */
 
-int nk_sock_set_nodelay(int fd, int on);
+int nk_sock_set_nodelay(int fd, int on); /* TCP_NODELAY */
 /* SO_KEEPALIVE; idle_s > 0 also sets TCP_KEEPIDLE. */
 int nk_sock_set_keepalive(int fd, int on, int idle_s);
 /* SO_RCVBUF / SO_SNDBUF; a size <= 0 leaves that one unchanged. */

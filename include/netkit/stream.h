@@ -119,8 +119,8 @@ void nk_stream_read_enable(nk_stream *s, int on);
 void nk_stream_set_idle(nk_stream *s, uint64_t idle_ms);
 
 size_t nk_stream_queued(const nk_stream *s); /* bytes waiting in the queue */
-int nk_stream_fd(const nk_stream *s);
-void *nk_stream_arg(const nk_stream *s);
+int nk_stream_fd(const nk_stream *s);      /* the socket (still the stream's) */
+void *nk_stream_arg(const nk_stream *s);    /* config.arg */
 /* The next stream of the same group, NULL at the end. When the walk may close streams, take
  * the next one before closing the current one. */
 nk_stream *nk_stream_next(const nk_stream *s);
