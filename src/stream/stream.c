@@ -468,6 +468,9 @@ nk_stream *nk_stream_next(const nk_stream *s) { return s->next; }
 
 void nk_stream_group_close(nk_stream_group *g)
 {
-    while (g->first) /* each close unlinks the first */
-        nk_stream_close(g->first);
+    /* The next one is read before each close, which unlinks (and may free) the current. */
+    for (nk_stream *s = g->first, *next; s; s = next) {
+        next = s->next;
+        nk_stream_close(s);
+    }
 }
