@@ -32,6 +32,8 @@ static const char serve_usage[] =
     "      --no-listing         answer 403 for directories without an index\n"
     "      --dotfiles           serve names starting with '.' (refused by default)\n"
     "      --follow-symlinks    serve symlinks that point outside DIR\n"
+    "      --archives           a directory also downloads as a streamed archive of what its\n"
+    "                           listing lists: ?download=tar or ?download=tar.gz\n"
     "      --access-log DEST    FILE, '-' for stdout (default) or 'off'\n"
     "      --max-conns N        open connections per worker (default 10000)\n"
     "      --header-timeout SEC time for a request head to arrive (default 10)\n"
@@ -128,7 +130,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
 {
     const char *cmd = argv[0];
     enum {
-        OPT_BACKEND = 256, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES, OPT_SYMLINKS, OPT_LOG,
+        OPT_BACKEND = 256, OPT_ARCHIVES, OPT_INDEX, OPT_NO_LISTING, OPT_DOTFILES, OPT_SYMLINKS, OPT_LOG,
         OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_SNDBUF, OPT_MAX_HEADER, OPT_MAX_BODY,
         OPT_BODY_TO, OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
         OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT,
@@ -142,6 +144,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"no-listing", no_argument, NULL, OPT_NO_LISTING},
         {"dotfiles", no_argument, NULL, OPT_DOTFILES},
         {"follow-symlinks", no_argument, NULL, OPT_SYMLINKS},
+        {"archives", no_argument, NULL, OPT_ARCHIVES},
         {"access-log", required_argument, NULL, OPT_LOG},
         {"max-conns", required_argument, NULL, OPT_MAX_CONNS},
         {"header-timeout", required_argument, NULL, OPT_HEADER_TO},
@@ -190,6 +193,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         case OPT_INDEX: o->cfg.index = optarg; break;
         case OPT_NO_LISTING: o->cfg.listing = 0; break;
         case OPT_DOTFILES: o->cfg.dotfiles = 1; break;
+        case OPT_ARCHIVES: o->cfg.archives = 1; break;
         case OPT_SYMLINKS: o->cfg.follow_symlinks = 1; break;
         case OPT_LOG: o->access_log = optarg; break;
         case OPT_MAX_CONNS:

@@ -133,6 +133,9 @@ typedef struct nk_httpd_config {
      * apart. */
     void (*on_head_from)(void *arg, const void *conn, unsigned nth, int family,
                          const unsigned char *ip, unsigned port, const char *head, size_t len);
+    /* A directory is also served as a tar archive (?download=tar) or a gzip-compressed one
+     * (?download=tar.gz), streamed, holding what its listings list; off: 404. */
+    int archives;
 } nk_httpd_config;
 
 /* Sensible defaults for everything; root ".". */

@@ -378,6 +378,11 @@ int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 int nk__listing_get(nk_httpd *srv, int dirfd, int json, int sort, const char **body,
                     size_t *len);
 void nk__listing_cache_free(nk_httpd *srv);
+/* archive.c (--archives): which archive the query asks for with "download=": 1 tar, 2 tar.gz,
+ * 0 none, -1 another value. nk__archive_serve streams the open directory dirfd (requested as
+ * srv->path; taken over) as a tar archive of what its listing lists, gzip-compressed when gz. */
+int nk__archive_wanted(const nk_http_request *req);
+int nk__archive_serve(nk__conn *c, const nk_http_request *req, int dirfd, int gz);
 
 /* gzip.c: a deflate stream of the body (mem, or else fd from offset 0, size bytes) that
  * nk__conn_flush turns into chunks (RFC 9112 section 7.1) when c->out runs dry. */

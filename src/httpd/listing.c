@@ -70,7 +70,8 @@ static int resolve_link(void *ctx, const char *name, struct stat *st)
 /* The page's flags: the options that change it, and the sort the request asked for. */
 static int page_flags(const nk_httpd *srv, int sort)
 {
-    return (srv->cfg.upload ? NK_HTTP_DIRLIST_UPLOAD : 0) | (sort & NK_HTTP_DIRLIST_SORT_MASK);
+    return (srv->cfg.upload ? NK_HTTP_DIRLIST_UPLOAD : 0) |
+           (srv->cfg.archives ? NK_HTTP_DIRLIST_ARCHIVES : 0) | (sort & NK_HTTP_DIRLIST_SORT_MASK);
 }
 
 static int listing_render(nk_httpd *srv, int dirfd, int json, int sort, nk_buf *out)

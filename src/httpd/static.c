@@ -382,6 +382,16 @@ static int serve_directory(nk__conn *c, const nk_http_request *req, int dirfd)
         close(dirfd);
         return redirect_dir(c, req);
     }
+    /* ?download=tar|tar.gz: what the listing lists, as one archive; whether or not the
+     * directory has an index, but never where listings are off. */
+    int archive = nk__archive_wanted(req);
+    if (archive) {
+        if (archive < 0 || !srv->cfg.archives || !srv->cfg.listing) {
+            close(dirfd);
+            return respond_simple(c, archive > 0 && srv->cfg.archives ? 403 : 404);
+        }
+        return nk__archive_serve(c, req, dirfd, archive == 2);
+    }
     if (srv->cfg.index && *srv->cfg.index) {
         int fd = nk__open_beneath(srv, dirfd, srv->cfg.index);
         if (fd >= 0) {

@@ -5,10 +5,14 @@ temporary upload files are never listed or served (also through a symlink), the 
 rule applies to where a symlink leads, refused or dangling links, names a request cannot
 carry and special files are left out. Listings are cached per directory and capped.
 """
+import gzip
+import io
 import json
 import os
 import re
 import socket
+import subprocess
+import tarfile
 import tempfile
 import time
 import unittest
@@ -270,6 +274,163 @@ class SortTests(Base):
             self.assertEqual(self.order("sort=name&order=desc")[2], "plain.txt")
             self.assertEqual(self.order("sort=mtime", False)[2], "D.txt")
             self.assertEqual(self.order("sort=mtime&order=desc", False)[2], "a.txt")
+
+
+def rss_kib(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open("/proc/%d/status" % pid) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+class ArchiveTests(Base):
+    """--archives: ?download=tar|tar.gz streams exactly what the listings list."""
+    args = ("--archives",)
+    LONG = "long-" + "n" * 140 + ".txt"  # over ustar's 100 bytes: a pax header
+
+    def build(self):
+        os.makedirs(os.path.join(self.root, "docs", "deep", "deeper"))
+        os.makedirs(os.path.join(self.root, "docs", ".secret"))
+        self.write("docs/.secret/key", b"DOTDIR-SECRET\n")
+        self.write("docs/.env", b"DOTFILE-SECRET\n")
+        self.write("docs/readme.md", b"# readme\n")
+        self.write("docs/deep/data.bin", os.urandom(70000))
+        self.write("docs/deep/deeper/" + self.LONG, b"long name\n")
+        self.write("docs/caf\u00e9 & <b>.txt", b"utf-8 name\n")
+        self.write("docs/.netkit-upload-1-x", b"TEMP-UPLOAD\n")
+        os.symlink("../../outside.txt", os.path.join(self.root, "docs", "link_out"))
+        os.symlink("readme.md", os.path.join(self.root, "docs", "link_in"))
+        os.symlink("..", os.path.join(self.root, "docs", "deep", "up"))  # a loop
+        os.mkfifo(os.path.join(self.root, "docs", "fifo"))
+
+    def listed_tree(self, path, prefix):
+        """{member name: bytes or None for a directory}, from the JSON listings and GETs."""
+        out = {prefix: None}
+        for e in json.loads(self.fetch(urllib.parse.quote(path) + "?format=json").body):
+            if e["type"] == "dir":
+                if e["name"] == "up":
+                    continue  # the way back up: left out of the archive, as it is walking there
+                out.update(self.listed_tree(path + e["name"] + "/", prefix + e["name"] + "/"))
+            else:
+                r = self.fetch(urllib.parse.quote(path + e["name"]))
+                self.assertEqual(r.status, 200)
+                out[prefix + e["name"]] = r.body
+        return out
+
+    def download(self, target):
+        r = self.fetch(target)
+        self.assertEqual(r.status, 200, r)
+        return r
+
+    def members(self, data, mode="r:"):
+        got = {}
+        with tarfile.open(fileobj=io.BytesIO(data), mode=mode) as t:
+            for m in t.getmembers():
+                self.assertTrue(m.isfile() or m.isdir(), m.name)
+                got[m.name + "/" if m.isdir() else m.name] = (
+                    t.extractfile(m).read() if m.isfile() else None)
+        return got
+
+    def test_tar_holds_what_is_listed(self):
+        r = self.download("/docs/?download=tar")
+        self.assertEqual(r.header("Content-Type"), "application/x-tar")
+        self.assertEqual(r.header("Content-Disposition"), 'attachment; filename="docs.tar"')
+        self.assertEqual(len(r.body) % 512, 0)
+        got = self.members(r.body)
+        want = self.listed_tree("/docs/", "docs/")
+        self.assertEqual(set(got), set(want))
+        self.assertEqual(got, want)
+        self.assertIn("docs/deep/deeper/" + self.LONG, got)
+        self.assertIn("docs/link_in", got)
+        for absent in ("link_out", ".env", ".secret", "fifo", ".netkit-upload", "up/"):
+            self.assertFalse([n for n in got if absent in n], absent)
+        for secret in (b"SECRET", b"TEMP-UPLOAD"):
+            self.assertNotIn(secret, r.body)
+        # GNU tar reads it too, names and all
+        path = os.path.join(self.base, "docs.tar")
+        with open(path, "wb") as f:
+            f.write(r.body)
+        names = subprocess.run(["tar", "-tf", path], capture_output=True, check=True,
+                               env=dict(os.environ, LC_ALL="C.UTF-8")).stdout.decode()
+        self.assertEqual(sorted(n for n in names.split("\n") if n), sorted(want))
+
+    def test_tar_gz(self):
+        r = self.download("/docs/?download=tar.gz")
+        self.assertEqual(r.header("Content-Type"), "application/gzip")
+        self.assertEqual(r.header("Content-Disposition"), 'attachment; filename="docs.tar.gz"')
+        self.assertEqual(r.body[:2], b"\x1f\x8b")
+        self.assertEqual(self.members(gzip.decompress(r.body)),
+                         self.listed_tree("/docs/", "docs/"))
+
+    def test_root_and_head(self):
+        r = self.download("/?download=tar")
+        got = self.members(r.body)
+        self.assertIn("root/plain.txt", got)
+        self.assertNotIn("root/.git/", got)
+        self.assertIn("root/docs/readme.md", got)
+        h = self.fetch("/docs/?download=tar", "HEAD")
+        self.assertEqual(h.status, 200)
+        self.assertEqual(h.body, b"")
+        self.assertEqual(self.fetch("/docs/?download=zip").status, 404)
+        # the listing links both archives
+        body = self.listing("/docs/")
+        self.assertIn('href="?download=tar"', body)
+        self.assertIn('href="?download=tar.gz"', body)
+
+    def test_memory_stays_bounded(self):
+        # 50 MiB of incompressible data; the server must stream it, not buffer it.
+        size = 50 << 20
+        with open(os.path.join(self.root, "docs", "deep", "big.bin"), "wb") as f:
+            block = os.urandom(1 << 20)
+            for _ in range(size >> 20):
+                f.write(block)
+        pids = H.proc_tree(self.srv.proc.pid)
+        for target in ("/docs/?download=tar", "/docs/?download=tar.gz"):
+            with self.subTest(target=target):
+                before = rss_kib(pids)
+                s = socket.create_connection((self.host, self.port), timeout=30)
+                try:
+                    s.sendall(H.req("GET", target, (("Connection", "close"),)))
+                    got, peak, deadline = 0, before, time.monotonic() + 120
+                    next_sample = 0
+                    while time.monotonic() < deadline:
+                        b = s.recv(1 << 16)
+                        if not b:
+                            break
+                        got += len(b)
+                        if got < (8 << 20):
+                            time.sleep(0.002)  # a slow reader at first: nothing may pile up
+                        if got >= next_sample:  # the server's RSS every 512 KiB received
+                            peak = max(peak, rss_kib(pids))
+                            next_sample = got + (512 << 10)
+                finally:
+                    s.close()
+                self.assertGreater(got, size)
+                print("\n%s: %d bytes, server RSS %d KiB before, peak %d KiB"
+                      % (target, got, before, peak))
+                self.assertLess(peak - before, 20 << 10)
+
+
+class ArchiveOffTests(Base):
+    """Without --archives the parameter finds nothing; with --no-listing it is refused."""
+
+    def test_off(self):
+        self.assertEqual(self.fetch("/?download=tar").status, 404)
+        self.assertEqual(self.fetch("/?download=tar.gz").status, 404)
+        self.assertNotIn("download=", self.listing("/"))
+
+
+class ArchiveNoListingTests(Base):
+    args = ("--archives", "--no-listing")
+
+    def test_refused(self):
+        self.assertEqual(self.fetch("/?download=tar").status, 403)
 
 
 class ListingCacheTests(Base):
