@@ -307,6 +307,10 @@ static const char html_style[] =
     "tr:hover td{background:#f6f8fa}\n"
     "a{color:#0550ae;text-decoration:none}a:hover{text-decoration:underline}\n"
     "p.note{color:#777}\n"
+    /* Long names wrap anywhere rather than widen the page past a phone's screen. */
+    "td:first-child{overflow-wrap:anywhere;word-break:break-word}\n"
+    "@media (max-width:30rem){body{margin:1rem auto;padding:0 .5rem}"
+    "th,td{padding:.35rem .3rem}td.t{white-space:normal}}\n"
     "@media (prefers-color-scheme:dark){body{color:#ddd;background:#111}"
     "th,td{border-color:#333}tr:hover td{background:#1c1c1c}a{color:#6cb6ff}}\n"
     "</style>\n"

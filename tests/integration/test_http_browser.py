@@ -171,6 +171,58 @@ class BrowserTest(unittest.TestCase):
         self.assertEqual(page.document_status(), 401)
         self.assertEqual(os.listdir(root), [])
 
+    def test_listing_on_a_phone(self):
+        """390 px wide: no horizontal scrolling, and the breadcrumb and the sort links work."""
+        root = tempfile.mkdtemp(prefix="netkit-browser-")
+        self.addCleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+        deep = os.path.join(root, "photos", "2026-summer-holidays")
+        os.makedirs(os.path.join(deep, "raw"))
+        files = {"IMG_0001_a_very_long_camera_file_name_without_any_spaces_at_all.jpg": 3000,
+                 "b.txt": 10, "c.txt": 200000, "notes with spaces and more words.md": 500}
+        for name, size in files.items():
+            with open(os.path.join(deep, name), "wb") as f:
+                f.write(b"x" * size)
+        url = self.serve(root, "--archives")
+        page = self.browser.new_page(390, 844, mobile=True)
+        here = url + "photos/2026-summer-holidays/"
+        self.assertEqual(page.goto(here), 200)
+        width = page.eval("[document.documentElement.scrollWidth, window.innerWidth]")
+        # A mobile viewport widens to content that does not fit: both must stay at 390.
+        self.assertLessEqual(width[0], 390, "the listing scrolls sideways on a phone")
+        self.assertEqual(width[1], 390, "the page is wider than the phone")
+        shot = os.path.join(tempfile.mkdtemp(prefix="netkit-browser-shot-"), "phone.png")
+        self.addCleanup(lambda: shutil.rmtree(os.path.dirname(shot), ignore_errors=True))
+        save_screen(page.screenshot(shot), "listing-phone.png")
+
+        names = "Array.from(document.querySelectorAll('tbody tr td:first-child a'))" \
+                ".map(function(a){return a.textContent})"
+        self.assertEqual(page.eval(names), ["../", "raw/", "IMG_0001_a_very_long_camera_file_"
+                                            "name_without_any_spaces_at_all.jpg", "b.txt",
+                                            "c.txt", "notes with spaces and more words.md"])
+        # Sort by size with a real tap on the column header, then again for the other order.
+        self.assertEqual(page.click_and_wait_load("thead th.s a"), 200)
+        self.assertEqual(page.eval("location.href"), here + "?sort=size&order=asc")
+        self.assertEqual(page.eval(names), ["../", "raw/", "b.txt",
+                                            "notes with spaces and more words.md",
+                                            "IMG_0001_a_very_long_camera_file_name_without_any_"
+                                            "spaces_at_all.jpg", "c.txt"])
+        self.assertLessEqual(page.eval("document.documentElement.scrollWidth"), 390)
+        self.assertEqual(page.click_and_wait_load("thead th.s a"), 200)
+        self.assertEqual(page.eval("location.href"), here + "?sort=size&order=desc")
+        self.assertEqual(page.eval(names)[2:4], ["c.txt", "IMG_0001_a_very_long_camera_file_"
+                                                 "name_without_any_spaces_at_all.jpg"])
+        # The breadcrumb: the middle crumb leads to /photos/, the first to the root.
+        crumbs = page.eval("Array.from(document.querySelectorAll('h1 a'))"
+                           ".map(function(a){return a.textContent})")
+        self.assertEqual(crumbs, ["/", "photos", "2026-summer-holidays"])
+        self.assertEqual(page.click_and_wait_load("h1 a:nth-of-type(2)"), 200)
+        self.assertEqual(page.eval("location.href"), url + "photos/")
+        self.assertEqual(page.eval(names), ["../", "2026-summer-holidays/"])
+        self.assertEqual(page.click_and_wait_load("h1 a:nth-of-type(1)"), 200)
+        self.assertEqual(page.eval("location.href"), url)
+        self.assertEqual(page.eval("document.querySelector('h1').textContent"), "Index of /")
+        self.assertLessEqual(page.eval("document.documentElement.scrollWidth"), 390)
+
     def test_demo_index_page(self):
         url = self.serve(WWW)
         page = self.browser.new_page(WIDTH, HEIGHT)

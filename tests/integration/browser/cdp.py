@@ -186,7 +186,7 @@ class Browser:
 
     # ---- pages ----------------------------------------------------------------------------
 
-    def new_page(self, width=1000, height=700, headers=None, context=None):
+    def new_page(self, width=1000, height=700, headers=None, context=None, mobile=False):
         params = {"url": "about:blank"}
         if context:
             params["browserContextId"] = context
@@ -198,7 +198,7 @@ class Browser:
         page.cmd("Runtime.enable")
         page.cmd("Network.enable")
         page.cmd("Emulation.setDeviceMetricsOverride",
-                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False})
+                 {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": mobile})
         if headers:
             page.cmd("Network.setExtraHTTPHeaders", {"headers": headers})
         return page
