@@ -143,13 +143,12 @@ static int put_header(ar_state *a, nk_buf *out, const char *name, size_t nlen, c
 {
     uint64_t size = type == '0' ? (uint64_t)st->st_size : 0;
     uint64_t mtime = st->st_mtime > 0 ? (uint64_t)st->st_mtime : 0;
-    int r;
     if (nlen > 100 || size > AR_MAX_OCTAL_SIZE) {
         nk_buf pax;
         nk_buf_init(&pax, 0);
         char num[24];
         int n = snprintf(num, sizeof num, "%" PRIu64, size);
-        r = 0;
+        int r = 0;
         if (nlen > 100)
             r = pax_record(&pax, "path", name, nlen);
         if (r == 0 && size > AR_MAX_OCTAL_SIZE)
