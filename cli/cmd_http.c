@@ -45,7 +45,8 @@ static const char serve_usage[] =
     "      --unsent-max BYTES   unsent bytes queued per connection (default 262144; 0: the\n"
     "                           kernel's setting): bounds what a client that stops reading pins\n"
     "      --max-header-bytes N request head size limit (default 16384)\n"
-    "      --max-body-bytes N   request body size limit (default 1048576)\n"
+    "      --max-body-bytes N   request body size limit (default 1048576; an authenticated\n"
+    "                           upload has none but the disk unless this is given)\n"
     "      --upload             allow PUT (create/replace a file), DELETE (a file) and POST of\n"
     "                           multipart/form-data files to a directory; needs credentials\n"
     "      --upload-anonymous   allow --upload without credentials\n"
@@ -239,7 +240,8 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         case OPT_MAX_BODY:
             if (cli_parse_long(optarg, 0, (long)1 << 62, &v) < 0)
                 return cli_usage(cmd, "invalid --max-body-bytes '%s'", optarg);
-            o->cfg.max_body = (uint64_t)v;
+            /* Given explicitly, the limit holds for authenticated uploads too. */
+            o->cfg.max_body = o->cfg.max_body_authenticated = (uint64_t)v;
             break;
         case OPT_UPLOAD: o->cfg.upload = 1; break;
         case OPT_UPLOAD_ANON: o->upload_anonymous = 1; break;

@@ -86,7 +86,8 @@ typedef struct nk_http_request {
 /* Parse a request head from buf[0..len).
  * Returns the head length (> 0) when complete, -EAGAIN when more bytes are needed, or
  * -EBADMSG when the request must be refused: *status then holds the code to answer with
- * (400, 414, 417, 431, 501, 505) and the connection must be closed after that answer.
+ * (400, 414, 431, 501 for a transfer coding it cannot decode, 505) and the connection must
+ * be closed after that answer. An unknown method or expectation is reported, not refused.
  * Empty lines before the request line are skipped (RFC 9112 section 2.2).
  * prev_len: how many of these bytes an earlier call already saw (0 at first), so that a head
  * arriving in pieces is not rescanned from the start for its end. */

@@ -136,6 +136,10 @@ typedef struct nk_httpd_config {
     /* A directory is also served as a tar archive (?download=tar) or a gzip-compressed one
      * (?download=tar.gz), streamed, holding what its listings list; off: 404. */
     int archives;
+    /* The body limit of an upload (PUT, POST with upload) whose credentials were checked:
+     * UINT64_MAX (the default) for none but the disk (507 when it is full). Anonymous
+     * bodies, echoed ones and routes' (held in memory) keep max_body. */
+    uint64_t max_body_authenticated;
 } nk_httpd_config;
 
 /* Sensible defaults for everything; root ".". */

@@ -463,9 +463,24 @@ static int gate(nk__conn *c, const nk_http_request *req)
     nk_httpd *srv = c->srv;
     if (nk__cors_is_preflight(srv, req))
         return 0;
-    if (nk__auth_needed(srv, req))
-        return nk__auth_check(c, req); /* 0, 401, 429 or -EINPROGRESS */
+    if (nk__auth_needed(srv, req)) {
+        int st = nk__auth_check(c, req); /* 0, 401, 429 or -EINPROGRESS */
+        c->x->authenticated = st == 0 && srv->cfg.nusers > 0;
+        return st;
+    }
     return 0;
+}
+
+/* The body limit for this request: an upload by someone who proved who they are is bounded
+ * by max_body_authenticated (by default only by the disk: 507 when full); every other body
+ * (anonymous, echoed or given to a route, which hold it in memory) by max_body. */
+static uint64_t body_limit(const nk__conn *c, const nk_http_request *req)
+{
+    const nk_httpd *srv = c->srv;
+    int upload = srv->cfg.upload && !srv->cfg.echo &&
+                 (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST);
+    return upload && c->x->authenticated && !c->x->route ? srv->cfg.max_body_authenticated
+                                                         : srv->cfg.max_body;
 }
 
 /* At head time, let a handler claim the body. Returns 0, an HTTP status to answer at once,
@@ -473,14 +488,10 @@ static int gate(nk__conn *c, const nk_http_request *req)
 static int claim_body(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    int st = gate(c, req);
-    if (st)
-        return st;
     /* The status page is its own handler in every mode, with its loopback rule. */
     if (nk__status_is_path(srv, req))
         return 0;
-    /* The application's routes come before the built-in handlers that claim requests. */
-    if ((c->x->route = nk__route_match(srv, req)) != NULL)
+    if (c->x->route) /* matched in begin_request */
         return c->x->body_left || c->x->chunked_active ? nk__route_claim(c, req) : 0;
     if (srv->cfg.echo)
         return nk__echo_begin(c, req);
@@ -504,8 +515,20 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     c->http10 = req->version_minor == 0;
     if (!req->keep_alive || srv->shutting_down)
         c->close_after = 1;
+    /* Credentials first: the body limit depends on who is asking. */
+    int st = req->expect_unknown ? 417 : gate(c, req);
+    if (st == -EINPROGRESS) {
+        /* The head stays at the front of `in` and is processed again, from the start,
+         * when the verdict is in (nk__conn_resume); meanwhile the connection waits. */
+        c->x->head_len = 0;
+        return 0;
+    }
+    /* The application's routes come before the built-in handlers that claim requests; the
+     * status page before both. */
+    c->x->route = st == 0 && !nk__status_is_path(srv, req) ? nk__route_match(srv, req) : NULL;
+    uint64_t limit = st == 0 ? body_limit(c, req) : srv->cfg.max_body;
     if (req->content_length > 0) {
-        if ((uint64_t)req->content_length > srv->cfg.max_body) {
+        if (st == 0 && (uint64_t)req->content_length > limit) { /* else refused below */
             /* RFC 9110 section 15.5.14; the body is not read, so the connection closes. */
             nk__conn_log_fields(c, req);
             c->close_after = 1;
@@ -518,22 +541,15 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
         }
         c->x->body_left = (uint64_t)req->content_length;
     } else if (req->chunked) {
-        nk_http_chunked_init(&c->x->chunked, srv->cfg.max_body);
+        nk_http_chunked_init(&c->x->chunked, limit);
         c->x->chunked_active = 1;
     }
     c->x->body_start_ms = nk_loop_now(srv->loop);
     c->x->body_received = 0;
-    /* RFC 9110 section 10.1.1: an expectation this server cannot meet. Answered before the
-     * body, which is then not read. */
-    int st = req->expect_unknown ? 417 : claim_body(c, req);
-    if (st == -EINPROGRESS) {
-        /* The head stays at the front of `in` and is processed again, from the start,
-         * when the verdict is in (nk__conn_resume); meanwhile the connection waits. */
-        c->x->head_len = 0;
-        c->x->body_left = 0;
-        c->x->chunked_active = 0;
-        return 0;
-    }
+    /* RFC 9110 section 10.1.1: an expectation this server cannot meet (417) is answered
+     * before the body, which is then not read, as are refused credentials. */
+    if (st == 0)
+        st = claim_body(c, req);
     if (st < 0)
         return st;
     if (st > 0) {

@@ -125,6 +125,7 @@ struct nk_httpd_ex {
     uint64_t t_head_us;   /* monotonic time the current head arrived (0: none), for the log */
     uint64_t body_start_ms; /* loop time the current body began (total body deadline) */
     uint64_t body_received; /* its bytes so far (each KiB extends the deadline a second) */
+    unsigned char authenticated; /* this request proved its credentials (body_limit) */
     unsigned char auth_verdict; /* a password hash checked off the loop for the head in `in`:
                                  * NK__AUTH_NONE, _OK or _FAILED (auth.c) */
     nk__ex *next_free;    /* in the server's pool, or the server's detached list */

@@ -56,6 +56,7 @@ void nk_httpd_config_default(nk_httpd_config *cfg)
     cfg->idle_timeout_ms = 30000;
     cfg->body_timeout_ms = 30000;
     cfg->body_total_timeout_ms = 60000;
+    cfg->max_body_authenticated = UINT64_MAX;
     cfg->send_timeout_ms = 60000;
     cfg->drain_timeout_ms = 30000;
     cfg->defer_accept_s = 1;

@@ -366,6 +366,48 @@ class RefusedFormTests(Base):
         self.assertEqual(self.files(), ["old.txt"])
 
 
+class BodyLimitTests(unittest.TestCase):
+    """The 1 MiB default holds for anonymous bodies; an authenticated upload is bounded only
+    by the disk unless --max-body-bytes was given."""
+
+    def serve(self, *args):
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        srv = H.serve(self, tmp.name, "-q", *args)
+        return tmp.name, srv.host_port()
+
+    def put(self, addr, size, auth=None):
+        c = http.client.HTTPConnection(addr[0], addr[1], timeout=60)
+        self.addCleanup(c.close)
+        h = {"Authorization": auth} if auth else {}
+        try:
+            c.request("PUT", "/big.bin", body=b"b" * size, headers=h)
+            return c.getresponse().status
+        except (ConnectionError, BrokenPipeError):
+            return None  # refused before the whole body was sent
+
+    def test_authenticated_upload_has_no_default_limit(self):
+        root, addr = self.serve("--upload", "--auth", "%s:%s" % (USER, PASS))
+        self.assertEqual(self.put(addr, 3 << 20, basic()), 201)
+        self.assertEqual(os.path.getsize(os.path.join(root, "big.bin")), 3 << 20)
+        self.assertIn(self.put(addr, 3 << 20, basic(USER, "wrong")), (401, None))
+
+    def test_anonymous_upload_keeps_the_limit(self):
+        root, addr = self.serve("--upload", "--upload-anonymous")
+        self.assertIn(self.put(addr, 3 << 20), (413, None))
+        self.assertFalse(os.path.exists(os.path.join(root, "big.bin")))
+        self.assertEqual(self.put(addr, 1000), 201)
+
+    def test_explicit_limit_holds_for_everyone(self):
+        root, addr = self.serve("--upload", "--auth", "%s:%s" % (USER, PASS),
+                                "--max-body-bytes", "100000")
+        self.assertIn(self.put(addr, 200000, basic()), (413, None))
+
+    def test_echo_keeps_the_limit_for_authenticated_clients(self):
+        root, addr = self.serve("--echo", "--auth", "%s:%s" % (USER, PASS))
+        self.assertIn(self.put(addr, 2 << 20, basic()), (413, None))
+
+
 class BigTests(Base):
     args = ("--upload", "--auth", "%s:%s" % (USER, PASS), "-q", "--max-body-bytes",
             str(1 << 30))
