@@ -39,6 +39,7 @@ typedef struct sniff {
     nk_io io;
     cli_stop_signals stop_signals;
     long count, captured, skipped;
+    int interrupted; /* stopped by SIGINT: the terminal shows "^C" where the cursor is */
     int ifindex;
     nk_pcap pcap;
     int writing;
@@ -53,6 +54,7 @@ static const struct option sniff_options[] = {
     {"count", required_argument, NULL, 'c'},
     {"write", required_argument, NULL, 'w'},
     {"hex", no_argument, NULL, 'x'},
+    {"link", no_argument, NULL, 'e'},
     {"verbose", no_argument, NULL, 'v'},
     {"handshake", no_argument, NULL, 'H'},
     {"help", no_argument, NULL, 'h'},
@@ -61,8 +63,8 @@ static const struct option sniff_options[] = {
 
 static void sniff_help(FILE *out)
 {
-    fputs("usage: netkit sniff [-i IFACE] [FILTER...] [-c COUNT] [--hex] [-v] [-w FILE.pcap]\n"
-          "                    [--handshake]\n"
+    fputs("usage: netkit sniff [-i IFACE] [FILTER...] [-c COUNT] [-e] [--hex] [-v]\n"
+          "                    [-w FILE.pcap] [--handshake]\n"
           "\n"
           "Capture packets (root or CAP_NET_RAW) and print one line per packet, decoded layer\n"
           "by layer: link, network, transport, payload.\n"
@@ -70,6 +72,7 @@ static void sniff_help(FILE *out)
           "  -i, --interface IFACE  capture on IFACE only (default: all, the name is shown)\n"
           "  -c, --count N          stop after N packets\n"
           "  -w, --write FILE       also write the packets to FILE in pcap format\n"
+          "  -e, --link             show the Ethernet addresses on each line\n"
           "  --hex                  hex dump of each frame\n"
           "  -v, --verbose          every header field, one block per layer\n"
           "  --handshake            annotate TCP handshakes and closes, with step times\n"
@@ -78,7 +81,7 @@ static void sniff_help(FILE *out)
           "FILTER: tcp, udp, icmp, icmp6, ip, ip6, arp, [src|dst] port N, [src|dst] host ADDR,\n"
           "tcp port N, udp port N, combined with and, or, not and parentheses (see\n"
           "man netkit). Prints \"listening on IFACE\" on stderr once capturing; Ctrl-C ends\n"
-          "with \"N packets captured\". On loopback each packet is shown once (its outgoing\n"
+          "with \"N packets captured, M dropped by kernel\". On loopback each packet is shown once (its outgoing\n"
           "copy is skipped).\n",
           out);
 }
@@ -157,8 +160,9 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
 {
     (void)loop;
-    (void)signum;
-    stop(sig->data);
+    sniff *s = sig->data;
+    s->interrupted = signum == SIGINT;
+    stop(s);
 }
 
 /* Join the filter words as one expression, as tcpdump does. */
@@ -217,12 +221,12 @@ int cmd_sniff(int argc, char **argv)
     const char *cmd = argv[0];
     const char *iface = NULL, *wfile = NULL;
     long count = 0;
-    int hex = 0, verbose = 0, handshake = 0;
+    int hex = 0, verbose = 0, handshake = 0, link = 0;
     optind = 0;
     opterr = 0;
     int c;
     /* '+' is not used: filter words and options may mix, like tcpdump's. */
-    while ((c = getopt_long(argc, argv, ":i:c:w:vh", sniff_options, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":i:c:w:evh", sniff_options, NULL)) != -1) {
         switch (c) {
         case 'i':
             iface = optarg;
@@ -233,6 +237,9 @@ int cmd_sniff(int argc, char **argv)
             break;
         case 'w':
             wfile = optarg;
+            break;
+        case 'e':
+            link = 1;
             break;
         case 'x':
             hex = 1;
@@ -276,6 +283,7 @@ int cmd_sniff(int argc, char **argv)
     s->count = count;
     s->printer.verbose = verbose;
     s->printer.hex = hex;
+    s->printer.link = link;
     s->printer.handshake = handshake;
     s->printer.show_iface = iface == NULL;
     if (iface) {
@@ -318,13 +326,19 @@ int cmd_sniff(int argc, char **argv)
     if (err < 0 && !s->exit_code)
         s->exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(err));
     fflush(stdout);
-    fprintf(stderr, "%ld packets captured\n", s->captured);
+    if (s->interrupted && isatty(STDERR_FILENO))
+        fputc('\n', stderr);
+    /* The kernel's count of frames it had no room for in the receive buffer (the counters
+     * reset when read, and this is the only read). */
     struct { unsigned packets, drops; } st; /* struct tpacket_stats (linux/if_packet.h) */
     socklen_t sl = sizeof st;
-    if (getsockopt(s->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) == 0 && st.drops)
-        fprintf(stderr, "%u packets dropped by the kernel\n", st.drops);
+    if (getsockopt(s->fd, SOL_PACKET, PACKET_STATISTICS, &st, &sl) < 0)
+        st.drops = 0;
+    fprintf(stderr, "%ld packet%s captured, %u dropped by kernel\n", s->captured,
+            s->captured == 1 ? "" : "s", st.drops);
     if (s->skipped)
-        fprintf(stderr, "%ld packets from non-Ethernet devices skipped\n", s->skipped);
+        fprintf(stderr, "%ld packet%s from non-Ethernet devices skipped\n", s->skipped,
+                s->skipped == 1 ? "" : "s");
     if (s->writing) {
         int cerr = nk_pcap_close(&s->pcap);
         s->writing = 0;

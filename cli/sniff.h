@@ -27,6 +27,7 @@ typedef struct sniff_conn {
 
 typedef struct sniff_printer {
     int verbose, hex, handshake, show_iface;
+    int link; /* -e: Ethernet addresses on each line */
     uint64_t tick;
     sniff_conn conns[SNIFF_CONNS];
 } sniff_printer;

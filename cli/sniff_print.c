@@ -218,10 +218,17 @@ static void line(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tc
 {
     char a[64], b[64];
     const nk_raw_eth *e = &pkt->eth;
+    /* Separator before the network layer: ", " after link addresses, a space otherwise. */
+    const char *sep = " ";
     if (pkt->layers & NK_RAW_LINK) {
-        mac_text(e->src, a, sizeof a);
-        mac_text(e->dst, b, sizeof b);
-        fprintf(out, " %s > %s", a, b);
+        /* Link addresses only on request (-e, as tcpdump): on loopback they are all zero and
+         * on Ethernet they rarely matter, while they take a third of the line. */
+        if (p->link) {
+            mac_text(e->src, a, sizeof a);
+            mac_text(e->dst, b, sizeof b);
+            fprintf(out, " %s > %s", a, b);
+            sep = ", ";
+        }
         if (pkt->net == NK_RAW_NET_NONE)
             fprintf(out, " ethertype 0x%04x (%s)", e->type, nk_raw_ethertype_name(e->type));
     }
@@ -229,7 +236,7 @@ static void line(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tc
     if (pkt->layers & NK_RAW_NETWORK) {
         if (pkt->net == NK_RAW_NET_ARP) {
             const nk_raw_arp *r = &pkt->arp;
-            fprintf(out, ", ARP %s", r->op == 1 ? "request" : r->op == 2 ? "reply" : "op");
+            fprintf(out, "%sARP %s", sep, r->op == 1 ? "request" : r->op == 2 ? "reply" : "op");
             if (r->ether_ipv4) {
                 inet_ntop(AF_INET, r->spa, a, sizeof a);
                 inet_ntop(AF_INET, r->tpa, b, sizeof b);
@@ -238,7 +245,7 @@ static void line(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tc
         } else {
             ip_text(ip, ip->src, a, sizeof a);
             ip_text(ip, ip->dst, b, sizeof b);
-            fprintf(out, ", IPv%d %s > %s %s %u len %zu", ip->version, a, b,
+            fprintf(out, "%sIPv%d %s > %s %s %u len %zu", sep, ip->version, a, b,
                     ip->version == 6 ? "hlim" : "ttl", ip->ttl, ip->total_len);
             if (ip->fragment)
                 fprintf(out, " frag id %u off %u%s", (unsigned)ip->id, ip->frag_off,
