@@ -428,7 +428,8 @@ static int render_html(const dl_list *l, size_t rows, const char *url_path, int 
          * to this directory's URL; the action is relative, so it is the page's own URL. */
         if ((r = nk_buf_append_str(out, "<form method=\"post\" enctype=\"multipart/form-data\" "
                                         "action=\"\" class=\"upload\">\n<input type=\"file\" "
-                                        "name=\"file\" multiple required>\n<button "
+                                        "name=\"file\" multiple required>\n<label><input type=\"checkbox\" "
+                                        "name=\"overwrite\" value=\"1\"> overwrite</label>\n<button "
                                         "type=\"submit\">Upload</button>\n</form>\n")) < 0)
             return r;
     }

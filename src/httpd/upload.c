@@ -57,6 +57,11 @@ typedef struct upload {
     staged *staged;       /* multipart: complete parts not yet renamed into place */
     unsigned nstaged;
     int is_html;          /* multipart: the client is a browser's form (303 to the listing) */
+    int overwrite;        /* multipart: the form's "overwrite" box was ticked (1 or on) */
+    int conflict;         /* multipart: refused because a part would replace a file */
+    int field;            /* multipart: the plain field being read (FIELD_*), its value: */
+    char field_val[256];
+    size_t field_len;     /* bytes of the value; past sizeof field_val - 1 it is too long */
     char path[4096];      /* the normalised request path (srv->path is scratch) */
 } upload;
 
@@ -229,12 +234,34 @@ static int commit_temp(upload *u)
     return 0;
 }
 
+/* Would a form without the "overwrite" box replace anything? A name already in the
+ * directory, or the same name twice in the form (the second would replace the first). Checked
+ * before anything is renamed, so a refused form stores nothing; RENAME_NOREPLACE then closes
+ * the window between this check and the renames. */
+static int form_replaces(const upload *u)
+{
+    for (unsigned i = 0; i < u->nstaged; i++) {
+        struct stat sb;
+        if (fstatat(u->dirfd, u->staged[i].name, &sb, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+            return 1;
+        for (unsigned j = 0; j < i; j++)
+            if (strcmp(u->staged[i].name, u->staged[j].name) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 /* Commit every staged part of a complete form, in order (job thread, or the loop when there
  * is no thread): fsync each file, rename it into place, then fsync the directory once.
- * Returns 0 or the HTTP status of the first failure; the parts after it are removed. */
+ * Returns 0 or the HTTP status of the first failure; the parts after it are removed. Without
+ * the "overwrite" box a form never replaces a file: 409 (u->conflict) and nothing stored. */
 static int commit_staged(upload *u)
 {
     int status = 0;
+    if (!u->overwrite && form_replaces(u)) {
+        u->conflict = 1;
+        return 409; /* upload_destroy removes every staged part */
+    }
     for (unsigned i = 0; i < u->nstaged; i++) {
         staged *s = &u->staged[i];
         if (status)
@@ -244,9 +271,13 @@ static int commit_staged(upload *u)
             status = write_status(-errno);
         if (fd >= 0)
             close(fd);
-        if (!status && renameat(u->dirfd, s->tmpname, u->dirfd, s->name) < 0)
-            status = (errno == EISDIR || errno == ENOTDIR || errno == ENOTEMPTY)
+        if (!status && (u->overwrite ? renameat(u->dirfd, s->tmpname, u->dirfd, s->name)
+                                     : renameat2(u->dirfd, s->tmpname, u->dirfd, s->name,
+                                                 RENAME_NOREPLACE)) < 0) {
+            u->conflict = errno == EEXIST; /* created since form_replaces looked */
+            status = (errno == EEXIST || errno == EISDIR || errno == ENOTDIR || errno == ENOTEMPTY)
                          ? 409 : write_status(-errno);
+        }
         if (status)
             break;
         s->committed = 1;
@@ -574,11 +605,44 @@ static int form_filename(nk_httpd *srv, const char *in, char *out, size_t outlen
     return 0;
 }
 
+enum { FIELD_NONE, FIELD_OVERWRITE };
+
+/* A plain field's value is complete: act on it. "overwrite" is a checkbox: a ticked box
+ * sends its value ("1" in our form, "on" by a browser's default), an unticked one nothing. */
+static int field_end(upload *u)
+{
+    if (u->field_len >= sizeof u->field_val)
+        return u->field == FIELD_NONE ? 0 : 400; /* longer than any value we understand */
+    u->field_val[u->field_len] = '\0';
+    if (u->field == FIELD_OVERWRITE &&
+        (strcmp(u->field_val, "1") == 0 || strcmp(u->field_val, "on") == 0))
+        u->overwrite = 1;
+    return 0;
+}
+
+static void field_data(upload *u, const char *p, size_t n)
+{
+    if (u->field == FIELD_NONE)
+        return;
+    if (u->field_len + n >= sizeof u->field_val) {
+        u->field_len = sizeof u->field_val; /* too long: refused by field_end */
+        return;
+    }
+    memcpy(u->field_val + u->field_len, p, n);
+    u->field_len += n;
+}
+
 static int post_part(nk__conn *c, upload *u)
 {
     nk_httpd *srv = c->srv;
-    if (!u->mp->has_filename || !u->mp->filename[0])
-        return 0; /* a plain form field (or no file chosen): nothing to store */
+    u->field = FIELD_NONE;
+    u->field_len = 0;
+    if (!u->mp->has_filename || !u->mp->filename[0]) {
+        /* a plain form field (or no file chosen): nothing to store, some fields to read */
+        if (!u->mp->has_filename && strcmp(u->mp->name, "overwrite") == 0)
+            u->field = FIELD_OVERWRITE;
+        return 0;
+    }
     if (u->nstaged >= MAX_FILES)
         return 413;
     int st = form_filename(srv, u->mp->filename, u->name, sizeof u->name);
@@ -630,8 +694,12 @@ static int post_data(nk__conn *c, const char *p, size_t n)
             st = post_part(c, u);
         } else if (ev == NK_HTTP_MP_DATA && u->tmpfd >= 0) {
             st = put_data(c, data, dlen);
+        } else if (ev == NK_HTTP_MP_DATA) {
+            field_data(u, data, dlen);
         } else if (ev == NK_HTTP_MP_PART_END && u->tmpfd >= 0) {
             st = stage_part(u);
+        } else if (ev == NK_HTTP_MP_PART_END) {
+            st = field_end(u);
         } else if (ev == NK_HTTP_MP_DONE) {
             break;
         }
@@ -669,7 +737,9 @@ static int post_answer(nk__conn *c, int status, upload *u)
 {
     nk_httpd *srv = c->srv;
     if (status)
-        return nk__respond_error(c, status, NULL);
+        return nk__respond_error(c, status, u->conflict ? "A file of that name exists: tick "
+                                                          "\"overwrite\" to replace it."
+                                                        : NULL);
     nk__resp r;
     nk_buf_clear(&srv->body);
     if (u->is_html) {

@@ -203,6 +203,9 @@ class AuthTests(Base):
         self.assertFalse(os.path.exists(os.path.join(self.root, "sub", "field")))
         # a browser (Accept: text/html) is sent back to the listing
         st, h, _ = self.request("POST", "/sub/", body, dict(ct, Accept="text/html"))
+        self.assertEqual(st, 409)  # both files exist: replacing needs the overwrite box
+        ticked = body.replace(b"just a field", b"1").replace(b'name="field"', b'name="overwrite"')
+        st, h, _ = self.request("POST", "/sub/", ticked, dict(ct, Accept="text/html"))
         self.assertEqual((st, h["location"]), (303, "/sub/"))
         # the listing has the upload form
         st, _, page = self.request("GET", "/sub/", auth=False)
@@ -504,6 +507,65 @@ class BigTests(Base):
         self.assertIn("removed 1 unfinished upload", "\n".join(srv2.stderr_lines)
                       + srv2.read_stderr())
         self.assertEqual(self.read("old.txt"), b"old content\n")
+
+
+def form_fields(fields, files):
+    """multipart/form-data (boundary XX): plain fields first, then (filename, bytes) files."""
+    body = b""
+    for name, value in fields:
+        body += (b'--XX\r\nContent-Disposition: form-data; name="' + name.encode() +
+                 b'"\r\n\r\n' + value.encode() + b"\r\n")
+    return body + form(files)
+
+
+class OverwriteTests(Base):
+    """A form that would replace a file is refused (409, nothing stored from it) unless it
+    carries overwrite=1 or overwrite=on; PUT still replaces unless If-None-Match: *."""
+    CT = {"Content-Type": "multipart/form-data; boundary=XX"}
+
+    def test_form_refuses_to_replace_without_overwrite(self):
+        body = form([("new.txt", b"N"), ("old.txt", b"replaced")])
+        st, _, out = self.request("POST", "/", body, self.CT)
+        self.assertEqual(st, 409, out)
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+        self.assertFalse(os.path.exists(os.path.join(self.root, "new.txt")))
+        self.assertTrue(wait_for(lambda: temps(self.root) == []), temps(self.root))
+        # an unticked box (any other value) is not consent either
+        st, _, _ = self.request("POST", "/", form_fields([("overwrite", "0")], [("old.txt", b"r")]),
+                                self.CT)
+        self.assertEqual(st, 409)
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+        # the same name twice in one form would replace the first part
+        st, _, _ = self.request("POST", "/sub/", form([("d.txt", b"1"), ("d.txt", b"2")]), self.CT)
+        self.assertEqual(st, 409)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "sub", "d.txt")))
+        self.assertTrue(wait_for(lambda: temps(self.root) == []), temps(self.root))
+
+    def test_ticked_overwrite_replaces(self):
+        for value in ("1", "on"):
+            data = ("replaced " + value).encode()
+            body = form_fields([("overwrite", value)], [("old.txt", data), ("n.txt", b"N")])
+            st, h, out = self.request("POST", "/", body, dict(self.CT, Accept="text/html"))
+            self.assertEqual((st, h.get("location")), (303, "/"), out)
+            self.assertEqual(self.read("old.txt"), data)
+        # the field may come after the files, as a form's order allows
+        body = form([("old.txt", b"after")])[:-len(b"--XX--\r\n")]
+        body += b'--XX\r\nContent-Disposition: form-data; name="overwrite"\r\n\r\non\r\n--XX--\r\n'
+        st, _, out = self.request("POST", "/", body, self.CT)
+        self.assertEqual(st, 201, out)
+        self.assertEqual(self.read("old.txt"), b"after")
+
+    def test_put_keeps_its_semantics(self):
+        st, _, _ = self.request("PUT", "/old.txt", b"put")
+        self.assertEqual(st, 204)
+        st, _, _ = self.request("PUT", "/old.txt", b"x", {"If-None-Match": "*"})
+        self.assertEqual(st, 412)
+        self.assertEqual(self.read("old.txt"), b"put")
+
+    def test_page_has_the_checkbox(self):
+        st, _, page = self.request("GET", "/", auth=False)
+        self.assertEqual(st, 200)
+        self.assertIn(b'<input type="checkbox" name="overwrite" value="1"', page)
 
 
 class MkdirsTests(Base):
