@@ -5,6 +5,7 @@
 #include <netkit/addr.h>
 #include <errno.h>
 #include <netkit/api.h>
+#include <netkit/loop.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -56,6 +57,103 @@ int nk_sock_set_nonblock(int fd, int on);
 int nk_sockopt_set(int fd, const char *name_eq_value);
 int nk_sockopt_get(int fd, const char *name, int *value);
 const char *const *nk_sockopt_names(void);
+
+/* ---- Connecting: resolve, try each address, options before connect ------------------------ */
+
+/* Called for each attempt after the socket exists and the options below are set, before bind
+ * and connect: the place for any other option. A negative return ends the whole connect with
+ * that error (no further address is tried: a bad option is bad for all of them). */
+typedef int (*nk_connect_setup_cb)(int fd, const nk_addr *addr, void *data);
+
+/* How to connect. All zero (or a NULL pointer) means: no options, no time limit. */
+typedef struct nk_connect_opts {
+    int rcvbuf, sndbuf;          /* > 0: SO_RCVBUF / SO_SNDBUF (they shape the handshake) */
+    int nodelay;                 /* non-zero: TCP_NODELAY (IP stream sockets only) */
+    int keepalive;               /* non-zero: SO_KEEPALIVE */
+    const nk_addr *local;        /* bind to this local address first; NULL: the kernel picks */
+    nk_connect_setup_cb setup;   /* optional, see above */
+    void *setup_data;
+    int attempt_timeout_ms;      /* limit for one address; <= 0: only the overall limit */
+    int timeout_ms;              /* limit for all addresses together; <= 0: none */
+} nk_connect_opts;
+
+/* Blocking: try addrs[0..n) in order until one connects. Returns the connected (non-blocking,
+ * close-on-exec) fd, or the error of the last attempt (-ECONNREFUSED, -ETIMEDOUT, ...); the
+ * overall limit gives -ETIMEDOUT. -EINVAL when n is 0. */
+int nk_connect_addrs(const nk_addr *addrs, size_t n, int socktype, const nk_connect_opts *opts);
+
+/* nk_connect_addrs over nk_addr_resolve(text) ("host:port", "[v6]:port", "unix:path").
+ * Resolver failures are returned as nk_addr_resolve reports them. */
+int nk_connect(const char *text, int socktype, const nk_connect_opts *opts);
+
+/* The same on a loop, without blocking. */
+#define NK_CONNECTOR_MAX_ADDRS 16
+typedef struct nk_connector nk_connector;
+/* The end: fd >= 0 is connected and now the callee's; otherwise the error as above. */
+typedef void (*nk_connector_cb)(nk_connector *c, int fd_or_err);
+/* Optional: an attempt on addr failed with err; the next address is tried after it. */
+typedef void (*nk_connector_attempt_cb)(nk_connector *c, const nk_addr *addr, int err);
+
+struct nk_connector {
+    void *data;                          /* the caller's */
+    nk_connector_attempt_cb on_attempt;  /* optional, may be set after init */
+    /* private */
+    nk_loop *loop;
+    nk_connector_cb cb;
+    nk_connect_opts opts;
+    nk_addr local;
+    nk_addr addrs[NK_CONNECTOR_MAX_ADDRS];
+    size_t naddrs, next;
+    int socktype, fd, last_err;
+    nk_io io;
+    nk_timer attempt, overall;
+};
+
+void nk_connector_init(nk_connector *c, nk_loop *loop, nk_connector_cb cb, void *data);
+/* Start trying addrs (at most NK_CONNECTOR_MAX_ADDRS are used; opts is copied). Returns 0, and
+ * the result comes through cb from the loop, or a negative error when no attempt could start
+ * (every address failed at once, or setup refused): cb is then not called. */
+int nk_connector_start(nk_connector *c, const nk_addr *addrs, size_t n, int socktype,
+                       const nk_connect_opts *opts);
+/* Give up: closes a pending attempt; cb is not called. Safe when idle. */
+void nk_connector_stop(nk_connector *c);
+/* The address of the current (or the connected) attempt; NULL before any. */
+const nk_addr *nk_connector_addr(const nk_connector *c);
+
+/* ---- Accepting on a loop, with back-off when descriptors run out -------------------------- */
+
+#define NK_ACCEPT_PER_EVENT 16 /* default batch: a burst cannot starve the other watchers */
+#define NK_ACCEPT_PAUSE_MS 100 /* default back-off after EMFILE, ENFILE, ENOBUFS, ENOMEM */
+
+typedef struct nk_acceptor nk_acceptor;
+/* One accepted connection: fd (non-blocking, close-on-exec) is now the callee's. The callee
+ * may stop the acceptor. */
+typedef void (*nk_accept_cb)(nk_acceptor *a, int fd, const nk_addr *peer);
+/* paused = 1: accept failed with err and accepting pauses for pause_ms; said for the first
+ * pause only (a.pauses counts them all). paused = 0: the listener could not be watched again
+ * after a pause (err): accepting has stopped for good. */
+typedef void (*nk_accept_error_cb)(nk_acceptor *a, int err, int paused);
+
+struct nk_acceptor {
+    void *data;                   /* the caller's */
+    int per_event;                /* accepts per readiness event; <= 0: NK_ACCEPT_PER_EVENT */
+    unsigned pause_ms;            /* back-off; 0: NK_ACCEPT_PAUSE_MS */
+    nk_accept_error_cb on_error;  /* optional */
+    unsigned long pauses;         /* how many times accepting paused */
+    /* private */
+    nk_loop *loop;
+    int fd;
+    nk_accept_cb cb;
+    nk_io io;
+    nk_timer resume;
+};
+
+/* lfd is a listening socket, not owned (never closed by the acceptor). */
+void nk_acceptor_init(nk_acceptor *a, nk_loop *loop, int lfd, nk_accept_cb cb, void *data);
+/* Start (or resume) accepting: 0 or a negative error. */
+int nk_acceptor_start(nk_acceptor *a);
+/* Stop accepting, a pause included. Safe on an initialised acceptor that never started. */
+void nk_acceptor_stop(nk_acceptor *a);
 
 NK_API_END
 #ifdef __cplusplus
