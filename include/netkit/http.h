@@ -363,6 +363,9 @@ typedef struct nk_http_dirlist_opts {
      * then not listed). NULL: links are followed with fstatat. */
     int (*resolve)(void *ctx, const char *name, struct stat *st);
     void *ctx;
+    /* With NK_HTTP_DIRLIST_UPLOAD: the request body limit of an upload, shown on the page
+     * (0 or UINT64_MAX: none shown). */
+    uint64_t max_upload;
 } nk_http_dirlist_opts;
 /* The listing with every option. Only entries a request would be served are listed: names a
  * request can carry (nk_http_name_servable), no temporary upload file, dotfiles only with

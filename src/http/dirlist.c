@@ -313,6 +313,17 @@ static const char html_style[] =
     "th,td{padding:.35rem .3rem}td.t{white-space:normal}}\n"
     "@media (prefers-color-scheme:dark){body{color:#ddd;background:#111}"
     "th,td{border-color:#333}tr:hover td{background:#1c1c1c}a{color:#6cb6ff}}\n"
+    /* the upload form (in the head even when there is none: a style element belongs here) */
+    "form.upload{margin-top:1.5rem;padding:1rem;border:1px solid #ddd;border-radius:.5rem}\n"
+    "form.upload .drop{display:block;padding:1.2rem;border:2px dashed #aaa;border-radius:.5rem;"
+    "text-align:center;cursor:pointer}\n"
+    "form.upload .drop.over{border-color:#0550ae;background:#eef4fc}\n"
+    "form.upload .drop input{display:block;margin:.6rem auto 0;max-width:100%}\n"
+    "form.upload .row{display:flex;flex-wrap:wrap;gap:.8rem;align-items:center;margin-top:.8rem}\n"
+    "form.upload progress{flex:1;min-width:8rem}\n"
+    "form.upload .limit{color:#777;margin:.6rem 0 0}\n"
+    "@media (prefers-color-scheme:dark){form.upload,form.upload .drop{border-color:#444}"
+    "form.upload .drop.over{background:#16233a}}\n"
     "</style>\n"
     "</head>\n"
     "<body>\n"
@@ -387,8 +398,75 @@ static int render_header(int flags, int key, const char *attr, const char *label
                          !cur ? "" : desc ? " \xe2\x96\xbc" : " \xe2\x96\xb2");
 }
 
+/* The upload form. Without scripts it is a plain form: the browser sends the chosen files as
+ * multipart/form-data (RFC 7578) to this directory's URL (the action is relative: the page's
+ * own URL) and follows the 303 back here. The inline script only improves it: files dropped on
+ * the zone are put in the file input, and the form is sent by XMLHttpRequest so that a
+ * progress bar can follow the upload; the answer (201, or an error page's text) is shown, and
+ * the page reloaded on success. The page sets no Content-Security-Policy, so the inline
+ * script needs no nonce; it uses no data from the request (nothing to escape). */
+static const char upload_form_head[] =
+    "<form method=\"post\" enctype=\"multipart/form-data\" action=\"\" class=\"upload\" "
+    "id=\"upload\">\n"
+    "<label class=\"drop\" id=\"drop\">Drop files here, or choose them:\n"
+    "<input type=\"file\" name=\"file\" id=\"files\" multiple required></label>\n";
+
+static const char upload_form_tail[] =
+    "<div class=\"row\">\n"
+    "<label><input type=\"checkbox\" name=\"overwrite\" value=\"1\"> overwrite existing "
+    "files</label>\n"
+    "<button type=\"submit\">Upload</button>\n"
+    "<progress id=\"progress\" max=\"100\" value=\"0\" hidden></progress>\n"
+    "<output id=\"status\" for=\"files\"></output>\n"
+    "</div>\n"
+    "</form>\n"
+    "<script>\n"
+    "(function(){\n"
+    "var f=document.getElementById('upload'),d=document.getElementById('drop'),"
+    "i=document.getElementById('files'),p=document.getElementById('progress'),"
+    "s=document.getElementById('status');\n"
+    "if(!window.FormData||!window.XMLHttpRequest)return;\n"
+    "function stop(e){e.preventDefault();e.stopPropagation();}\n"
+    "['dragenter','dragover'].forEach(function(t){d.addEventListener(t,function(e){stop(e);"
+    "d.classList.add('over');});});\n"
+    "['dragleave','drop'].forEach(function(t){d.addEventListener(t,function(e){stop(e);"
+    "d.classList.remove('over');});});\n"
+    "d.addEventListener('drop',function(e){if(e.dataTransfer&&e.dataTransfer.files.length){"
+    "i.files=e.dataTransfer.files;s.textContent=i.files.length+' file(s) ready';}});\n"
+    "f.addEventListener('submit',function(e){\n"
+    "e.preventDefault();\n"
+    "var x=new XMLHttpRequest();\n"
+    "x.open('POST',location.pathname);\n"
+    "x.setRequestHeader('Accept','text/plain');\n"
+    "p.hidden=false;p.value=0;s.textContent='Uploading\\u2026';\n"
+    "x.upload.onprogress=function(ev){if(ev.lengthComputable)"
+    "p.value=Math.floor(ev.loaded*100/ev.total);};\n"
+    "x.onload=function(){\n"
+    "if(x.status>=200&&x.status<300){p.value=100;s.textContent='Uploaded.';"
+    "setTimeout(function(){location.reload();},300);}\n"
+    "else{s.textContent=x.status+' '+x.statusText+': '+x.responseText.trim();}};\n"
+    "x.onerror=function(){s.textContent='The upload failed.';};\n"
+    "x.send(new FormData(f));\n"
+    "});\n"
+    "})();\n"
+    "</script>\n";
+
+static int render_upload(uint64_t max_upload, nk_buf *out)
+{
+    int r;
+    if ((r = nk_buf_append_str(out, upload_form_head)) < 0)
+        return r;
+    if (max_upload && max_upload != UINT64_MAX &&
+        ((r = nk_buf_printf(out, "<p class=\"limit\">Up to <span title=\"%" PRIu64 " bytes\">",
+                            max_upload)) < 0 ||
+         (r = human_size(out, max_upload)) < 0 ||
+         (r = nk_buf_append_str(out, "</span> per upload, all files together.</p>\n")) < 0))
+        return r;
+    return nk_buf_append_str(out, upload_form_tail);
+}
+
 static int render_html(const dl_list *l, size_t rows, const char *url_path, int flags,
-                       nk_buf *out)
+                       uint64_t max_upload, nk_buf *out)
 {
     size_t plen = strlen(url_path);
     int r;
@@ -423,16 +501,8 @@ static int render_html(const dl_list *l, size_t rows, const char *url_path, int 
         (r = nk_buf_printf(out, "<p class=\"note\">This list was truncated: %zu more entries not "
                                 "shown.</p>\n", omitted)) < 0)
         return r;
-    if (flags & NK_HTTP_DIRLIST_UPLOAD) {
-        /* A plain form: the browser sends the chosen files as multipart/form-data (RFC 7578)
-         * to this directory's URL; the action is relative, so it is the page's own URL. */
-        if ((r = nk_buf_append_str(out, "<form method=\"post\" enctype=\"multipart/form-data\" "
-                                        "action=\"\" class=\"upload\">\n<input type=\"file\" "
-                                        "name=\"file\" multiple required>\n<label><input type=\"checkbox\" "
-                                        "name=\"overwrite\" value=\"1\"> overwrite</label>\n<button "
-                                        "type=\"submit\">Upload</button>\n</form>\n")) < 0)
-            return r;
-    }
+    if ((flags & NK_HTTP_DIRLIST_UPLOAD) && (r = render_upload(max_upload, out)) < 0)
+        return r;
     r = nk_buf_append_str(out, "</body>\n</html>\n");
     return r < 0 ? r : 0;
 }
@@ -463,7 +533,7 @@ int nk_http_dirlist_render(int dirfd, const char *url_path, const nk_http_dirlis
             qsort(l.e, l.n, sizeof(dl_entry *), comparator(o->flags));
         size_t max = o->max_rows ? o->max_rows : NK_HTTP_DIRLIST_MAX_ROWS;
         size_t rows = l.n < max ? l.n : max;
-        r = o->json ? render_json(&l, rows, out) : render_html(&l, rows, url_path, o->flags, out);
+        r = o->json ? render_json(&l, rows, out) : render_html(&l, rows, url_path, o->flags, o->max_upload, out);
     }
     list_free(&l);
     return r;

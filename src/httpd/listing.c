@@ -82,6 +82,8 @@ static int listing_render(nk_httpd *srv, int dirfd, int json, int sort, nk_buf *
         .flags = page_flags(srv, sort),
         .resolve = resolve_link,
         .ctx = srv,
+        /* what an upload may carry: with users only authenticated clients write */
+        .max_upload = srv->cfg.nusers > 0 ? srv->cfg.max_body_authenticated : srv->cfg.max_body,
     };
     return nk_http_dirlist_render(dirfd, srv->path, &o, out);
 }

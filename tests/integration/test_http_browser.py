@@ -78,6 +78,8 @@ class BrowserTest(unittest.TestCase):
 
         url = self.serve(root, "--upload", "--auth", "%s:%s" % (USER, PASS))
         page = self.browser.new_page(WIDTH, HEIGHT, headers=auth_header())
+        # Without JavaScript: the form is a plain form (the script's upload is tested below).
+        page.cmd("Emulation.setScriptExecutionDisabled", {"value": True})
         self.assertEqual(page.goto(url), 200)
 
         # The listing: directories first, then files in byte order, each name shown as text
@@ -141,6 +143,7 @@ class BrowserTest(unittest.TestCase):
         # A context of its own: no credentials cached from anything else.
         ctx = self.browser.call("Target.createBrowserContext")["browserContextId"]
         page = self.browser.new_page(WIDTH, HEIGHT, context=ctx)
+        page.cmd("Emulation.setScriptExecutionDisabled", {"value": True})  # a plain form
         self.assertEqual(page.goto(url), 200)  # reading stays public with --upload
         page.set_files("form.upload input[type=file]", [os.path.join(src, "x.txt")])
         # Headless Chromium has no one to ask for a password; the Fetch domain lets us see the

@@ -568,6 +568,78 @@ class OverwriteTests(Base):
         self.assertIn(b'<input type="checkbox" name="overwrite" value="1"', page)
 
 
+VOID = {"meta", "input", "br", "hr", "img", "link", "source", "wbr"}
+
+
+def tag_errors(page):
+    """Elements closed out of order or left open (void elements aside): a cheap validity check
+    of the page's markup with the standard library's tokenizer."""
+    import html.parser
+    errors, stack = [], []
+
+    class P(html.parser.HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            if tag not in VOID:
+                stack.append(tag)
+
+        def handle_endtag(self, tag):
+            if not stack or stack[-1] != tag:
+                errors.append("</%s> with %s open" % (tag, stack[-3:]))
+            else:
+                stack.pop()
+    P().feed(page)
+    return errors + (["left open: %s" % stack] if stack else [])
+
+
+class UploadPageTests(Base):
+    """The listing's upload form: a drop zone, several files, the overwrite box, a progress
+    bar driven by an inline script, and the size limit when one applies."""
+
+    def test_form_parts_and_no_limit_for_authenticated_writers(self):
+        st, _, page = self.request("GET", "/sub/", auth=False)
+        self.assertEqual(st, 200)
+        text = page.decode()
+        for piece in ('<form method="post" enctype="multipart/form-data" action=""',
+                      'class="drop"', '<input type="file" name="file" id="files" multiple',
+                      '<progress id="progress" max="100" value="0" hidden>',
+                      "x.upload.onprogress", "new FormData(f)", "<script>"):
+            self.assertIn(piece, text)
+        # the bar and the script come with the form only
+        self.assertLess(text.index("<form"), text.index("<script>"))
+        self.assertEqual(tag_errors(text), [])
+        # authenticated uploads have no limit by default: none shown
+        self.assertNotIn('class="limit"', text)
+        # no style element in the body
+        self.assertNotIn("<style>", text[text.index("<body>"):])
+
+
+class UploadLimitPageTests(Base):
+    args = ("--upload", "--auth", "%s:%s" % (USER, PASS), "-q", "--max-body-bytes", "5242880")
+
+    def test_limit_shown(self):
+        st, _, page = self.request("GET", "/", auth=False)
+        self.assertIn(b'<p class="limit">Up to <span title="5242880 bytes">5.0 MiB</span>', page)
+        self.assertEqual(tag_errors(page.decode()), [])
+
+
+class AnonymousLimitPageTests(Base):
+    args = ("--upload", "--upload-anonymous", "-q")
+
+    def test_default_limit_shown(self):
+        st, _, page = self.request("GET", "/", auth=False)
+        self.assertIn(b'title="1048576 bytes">1.0 MiB</span>', page)
+
+
+class NoUploadPageTests(Base):
+    args = ("-q",)
+
+    def test_no_form_no_script(self):
+        st, _, page = self.request("GET", "/", auth=False)
+        self.assertEqual(st, 200)
+        self.assertNotIn(b"<form", page)
+        self.assertNotIn(b"<script", page)
+
+
 class MkdirsTests(Base):
     args = ("--upload", "--upload-anonymous", "--mkdirs", "-q")
 
