@@ -3,7 +3,7 @@
  * listen and connect put one connection at a time on the shared stdin/stdout pump
  * (stream_pump.c); this file parses the options, creates the sockets (so that --sockopt is
  * applied before connect() or listen(), where options such as SO_RCVBUF shape the handshake's
- * window), tries each resolved address in turn, and reports with -v.
+ * window; connect leaves trying each resolved address to nk_connector), and reports with -v.
  *
  * wait polls an address every WAIT_RETRY_MS with a non-blocking connect driven by a timer.
  */
@@ -43,10 +43,9 @@ typedef struct stream_tool {
 
     /* connect */
     nk_addr addrs[TCP_MAX_ADDRS];
-    int naddrs, next;
-    int cfd;
-    nk_io cio;
-    nk_timer ctimer;
+    int naddrs;
+    nk_connector connector;
+    int connecting; /* the connector was initialised */
     char try_text[NK_ADDR_STRLEN];
 
     /* listen */
@@ -227,88 +226,62 @@ static void attach(stream_tool *t, int fd)
 
 /* ---- connect -------------------------------------------------------------------------------- */
 
-static void try_next(stream_tool *t, int last_err);
-
-static void connect_done(stream_tool *t, int err)
+/* Each attempt's socket gets --sockopt before connect(). A refused option ends the command:
+ * it would be refused for every address. */
+static int connect_setup(int fd, const nk_addr *addr, void *data)
 {
-    nk_timer_stop(t->loop, &t->ctimer);
-    nk_io_stop(t->loop, &t->cio);
-    int fd = t->cfd;
-    t->cfd = -1;
-    if (err < 0) {
-        close(fd);
-        if (t->verbose)
-            fprintf(stderr, "netkit: %s: %s: %s\n", t->cmd, t->try_text, nk_strerror(err));
-        try_next(t, err);
+    stream_tool *t = data;
+    nk_addr_format(addr, t->try_text, sizeof t->try_text);
+    if (t->verbose)
+        fprintf(stderr, "trying %s\n", t->try_text);
+    int code = apply_sockopts(t, fd);
+    if (code) {
+        t->exit_code = code;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+static void connect_attempt_failed(nk_connector *c, const nk_addr *addr, int err)
+{
+    stream_tool *t = c->data;
+    nk_addr_format(addr, t->try_text, sizeof t->try_text);
+    if (t->verbose)
+        fprintf(stderr, "netkit: %s: %s: %s\n", t->cmd, t->try_text, nk_strerror(err));
+}
+
+/* The connector's end: attach the connection, or report the last attempt's failure. */
+static void connect_result(stream_tool *t, int fd_or_err)
+{
+    if (fd_or_err >= 0) {
+        attach(t, fd_or_err);
         return;
     }
-    attach(t, fd);
-}
-
-static void on_connect_io(nk_loop *loop, nk_io *io, unsigned events)
-{
-    (void)loop;
-    (void)events;
-    stream_tool *t = io->data;
-    connect_done(t, nk_sock_error(t->cfd));
-}
-
-static void on_connect_timeout(nk_loop *loop, nk_timer *timer)
-{
-    (void)loop;
-    connect_done(timer->data, -ETIMEDOUT);
-}
-
-/* Start a connection to the next address; after the last one, report the last failure. */
-static void try_next(stream_tool *t, int last_err)
-{
-    while (t->next < t->naddrs) {
-        const nk_addr *a = &t->addrs[t->next++];
-        nk_addr_format(a, t->try_text, sizeof t->try_text);
-        if (t->verbose)
-            fprintf(stderr, "trying %s\n", t->try_text);
-        int fd = socket(nk_addr_family(a), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-        if (fd < 0) {
-            last_err = -errno;
-            continue;
-        }
-        int code = apply_sockopts(t, fd);
-        if (code) {
-            close(fd);
-            t->exit_code = code;
-            nk_loop_stop(t->loop);
-            return;
-        }
-        if (connect(fd, &a->u.sa, a->len) == 0) {
-            t->cfd = fd;
-            connect_done(t, 0);
-            return;
-        }
-        if (errno != EINPROGRESS && errno != EINTR) {
-            last_err = -errno;
-            close(fd);
-            if (t->verbose)
-                fprintf(stderr, "netkit: %s: %s: %s\n", t->cmd, t->try_text, nk_strerror(last_err));
-            continue;
-        }
-        t->cfd = fd;
-        nk_io_init(&t->cio, fd, on_connect_io, t);
-        int rc = nk_io_start(t->loop, &t->cio, NK_WRITE);
-        if (rc < 0) {
-            close(fd);
-            t->cfd = -1;
-            last_err = rc;
-            continue;
-        }
-        if (t->timeout_ms > 0)
-            nk_timer_start(t->loop, &t->ctimer, (uint64_t)t->timeout_ms, 0);
-        return;
-    }
-    if (last_err == -ETIMEDOUT)
+    if (t->exit_code != CLI_OK) { /* --sockopt refused: already said */
+    } else if (fd_or_err == -ETIMEDOUT) {
         t->exit_code = cli_fail(t->cmd, "%s: timed out after %ld ms", t->try_text, t->timeout_ms);
-    else
-        t->exit_code = cli_fail(t->cmd, "%s: %s", t->try_text, nk_strerror(last_err));
+    } else {
+        t->exit_code = cli_fail(t->cmd, "%s: %s", t->try_text, nk_strerror(fd_or_err));
+    }
     nk_loop_stop(t->loop);
+}
+
+static void on_connected(nk_connector *c, int fd_or_err)
+{
+    connect_result(c->data, fd_or_err);
+}
+
+static void start_connecting(stream_tool *t)
+{
+    nk_connect_opts o = {.setup = connect_setup, .setup_data = t};
+    if (t->timeout_ms > 0) /* -w bounds each address, as it bounds each idle period */
+        o.attempt_timeout_ms = t->timeout_ms > INT_MAX ? INT_MAX : (int)t->timeout_ms;
+    nk_connector_init(&t->connector, t->loop, on_connected, t);
+    t->connector.on_attempt = connect_attempt_failed;
+    t->connecting = 1;
+    int rc = nk_connector_start(&t->connector, t->addrs, (size_t)t->naddrs, SOCK_STREAM, &o);
+    if (rc < 0)
+        connect_result(t, rc);
 }
 
 /* ---- listen --------------------------------------------------------------------------------- */
@@ -387,14 +360,11 @@ static void tool_free(stream_tool *t)
         sp_free(&t->pump);
     if (t->loop) {
         cli_stop_signals_stop(t->loop, &t->stop_signals);
-        nk_timer_stop(t->loop, &t->ctimer);
-        if (t->cfd >= 0)
-            nk_io_stop(t->loop, &t->cio);
+        if (t->connecting)
+            nk_connector_stop(&t->connector);
         if (t->lfd >= 0)
             nk_io_stop(t->loop, &t->lio);
     }
-    if (t->cfd >= 0)
-        close(t->cfd);
     if (t->lfd >= 0)
         close(t->lfd);
     cli_unix_file_remove(&t->unix_file);
@@ -429,7 +399,7 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     t.cmd = argv[0];
     t.unix_sock = unix_sock;
     t.listening = listening;
-    t.cfd = t.lfd = -1;
+    t.lfd = -1;
     sp_opts opts;
     memset(&opts, 0, sizeof opts);
     opts.cmd = t.cmd;
@@ -531,7 +501,6 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     if (rc < 0)
         return cli_fail(t.cmd, "cannot start the event loop: %s", nk_strerror(rc));
     signal(SIGPIPE, SIG_IGN);
-    nk_timer_init(&t.ctimer, on_connect_timeout, &t);
     if ((rc = cli_stop_signals_start(t.loop, &t.stop_signals, NULL, NULL)) < 0) {
         tool_free(&t);
         return cli_fail(argv[0], "cannot watch signals: %s", nk_strerror(rc));
@@ -556,7 +525,7 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
             return cli_fail(argv[0], "getsockname: %s", nk_strerror(rc));
         }
     } else {
-        try_next(&t, -EHOSTUNREACH);
+        start_connecting(&t);
     }
     if (t.exit_code == CLI_OK) {
         rc = nk_loop_run(t.loop, NK_RUN_DEFAULT);
