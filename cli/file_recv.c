@@ -586,7 +586,7 @@ static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
 static void recv_help(FILE *out)
 {
     fputs("usage: netkit file recv ADDR [--dir DIR] [--once] [--overwrite] [--resume]\n"
-          "                              [--idle-timeout SEC] [--max-conns N]\n"
+          "                              [--idle-timeout SEC] [--max-conns N] [--list-partials]\n"
           "\n"
           "Receive files from 'netkit file send' into DIR, checking each one's size and\n"
           "SHA-256 before it is renamed into place.\n"
@@ -600,12 +600,15 @@ static void recv_help(FILE *out)
           "  -r, --resume    keep interrupted transfers and let 'file send --resume' continue\n"
           "      --idle-timeout SEC  drop a sender that moves no byte for SEC (default 60)\n"
           "      --max-conns N       senders at once; more wait to be accepted (default 256)\n"
+          "      --list-partials     list DIR's partial files (size, age) and exit\n"
           "  -h, --help      show this help\n"
           "\n"
           "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, and one line\n"
           "\"received NAME (N bytes, sha256 HEX)\" per file on stdout (\"resuming NAME at byte\n"
           "N of SIZE\" first when a partial file is continued). Names with '/', '\\',\n"
-          "'..', control characters or a leading dot are refused.\n", out);
+          "'..', control characters or a leading dot are refused. At start, partial files\n"
+          "(.NAME.netkit-part-*) of a receiver that was killed are removed once untouched\n"
+          "for a day; younger ones stay for --resume.\n", out);
 }
 
 int file_recv(int argc, char **argv)
@@ -617,6 +620,7 @@ int file_recv(int argc, char **argv)
         {"resume", no_argument, NULL, 'r'},
         {"idle-timeout", required_argument, NULL, 'T'},
         {"max-conns", required_argument, NULL, 'M'},
+        {"list-partials", no_argument, NULL, 'L'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -627,12 +631,14 @@ int file_recv(int argc, char **argv)
     srv.cmd = cmd;
     srv.idle_ms = RECV_IDLE_MS_DEFAULT;
     srv.max_conns = RECV_MAX_CONNS_DEFAULT;
+    int list_partials = 0;
     optind = 0;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":d:1frh", opts, NULL)) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
+        case 'L': list_partials = 1; break;
         case '1': srv.once = 1; break;
         case 'f': srv.overwrite = 1; break;
         case 'r': srv.resume = 1; break;
@@ -657,6 +663,15 @@ int file_recv(int argc, char **argv)
             return cli_getopt_error(cmd, c, argv);
         }
     }
+    if (list_partials && argc - optind <= 1) {
+        /* ADDR is optional here: nothing is received. */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd < 0)
+            return cli_fail(cmd, "cannot open directory '%s': %s", dir, strerror(errno));
+        int lrc = file_partials_list(cmd, dfd, stdout);
+        close(dfd);
+        return lrc;
+    }
     if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
         return CLI_USAGE;
     nk_addr addr;
@@ -668,6 +683,7 @@ int file_recv(int argc, char **argv)
     srv.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (srv.dirfd < 0)
         return cli_fail(cmd, "cannot open directory '%s': %s", dir, strerror(errno));
+    file_partials_clean(cmd, srv.dirfd);
     signal(SIGPIPE, SIG_IGN);
     srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
     if (srv.lfd < 0) {

@@ -81,8 +81,36 @@ static void progress(sender *s, int final)
         fputc('\n', stderr);
 }
 
-static int hash_file(int fd, uint8_t out[NK_XFER_HASH_LEN])
+static uint64_t mono_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The header carries the file's SHA-256, so the whole file is read before its first byte can
+ * go (4 s for 1 GiB): on a terminal that wait shows as its own progress line, which the
+ * transfer's line then replaces. */
+static void hash_progress(sender *s, uint64_t done, uint64_t *last_ms, int final)
+{
+    if (!s->progress)
+        return;
+    uint64_t now = mono_ms();
+    if (!final && done && now - *last_ms < SEND_PROGRESS_MS)
+        return;
+    *last_ms = now;
+    int pct = s->h.size ? (int)(100.0 * (double)done / (double)s->h.size) : 100;
+    fprintf(stderr, "\rhashing %-24.24s %3d%% %10.1f MiB ", s->shown, pct > 100 ? 100 : pct,
+            (double)done / 1048576.0);
+    if (final)
+        fputs("\r\033[K", stderr); /* the transfer's progress line takes its place */
+    fflush(stderr);
+}
+
+static int hash_file(sender *s, int fd, uint8_t out[NK_XFER_HASH_LEN])
+{
+    uint64_t done = 0, last_ms = 0;
+    hash_progress(s, 0, &last_ms, 0);
     EVP_MD_CTX *md = EVP_MD_CTX_new();
     if (!md || EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
         EVP_MD_CTX_free(md);
@@ -99,7 +127,10 @@ static int hash_file(int fd, uint8_t out[NK_XFER_HASH_LEN])
             return err;
         }
         EVP_DigestUpdate(md, buf, (size_t)n);
+        done += (uint64_t)n;
+        hash_progress(s, done, &last_ms, 0);
     }
+    hash_progress(s, done, &last_ms, 1);
     unsigned len = 0;
     EVP_DigestFinal_ex(md, out, &len);
     EVP_MD_CTX_free(md);
@@ -178,7 +209,7 @@ static void next_file(sender *s)
         s->h.mode = st.st_mode & 0777;
         s->h.flags = s->resume ? NK_XFER_F_RESUME | NK_XFER_F_PREFIX : 0;
         s->legacy_retry = 0;
-        int rc = hash_file(s->fd, s->h.sha256);
+        int rc = hash_file(s, s->fd, s->h.sha256);
         if (rc < 0) {
             cli_fail(s->cmd, "%s: %s", path, nk_strerror(rc));
             close(s->fd);

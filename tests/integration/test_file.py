@@ -4,6 +4,7 @@ partial is kept and a second `send --resume` continues from it)."""
 import hashlib
 import os
 import re
+import select
 import signal
 import time
 import socket
@@ -289,6 +290,71 @@ class TestFile(unittest.TestCase):
         with open(big, "wb") as f:
             f.write(os.urandom(50 << 20))
         return big
+
+    def test_hashing_shows_progress_on_a_terminal(self):
+        # The header carries the SHA-256, so the whole file is read before the first byte is
+        # sent: on a terminal that wait is shown as a progress line, not silence.
+        import pty
+        server = self.recv()
+        big = os.path.join(self.tmp, "sparse.bin")
+        with open(big, "wb") as f:
+            f.truncate(96 << 20)
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        sender = subprocess.Popen([harness.NETKIT, "file", "send", "%s:%d" % server.host_port(),
+                                   big], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=slave)
+        os.close(slave)
+        self.addCleanup(harness._reap, sender)
+        got = b""
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([master], [], [], 0.2)
+            if r:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                got += chunk
+            elif sender.poll() is not None:
+                break
+        self.assertEqual(sender.wait(10), 0, got)
+        self.assertRegex(got.decode(), r"\rhashing sparse\.bin +\d+% ")
+        self.assertRegex(got.decode(), r"hashing sparse\.bin +100% ")
+        self.assertEqual(sha(os.path.join(self.dir, "sparse.bin")), sha(big))
+
+    def old_partials(self):
+        """Two partial files of a killed receiver: one two days old, one fresh."""
+        old = os.path.join(self.dir, ".old.bin.netkit-part-a1B2c3")
+        fresh = os.path.join(self.dir, ".fresh.bin.netkit-part-0123456789abcdef")
+        for p in (old, fresh):
+            with open(p, "wb") as f:
+                f.write(b"x" * 1000)
+        two_days = time.time() - 2 * 86400
+        os.utime(old, (two_days, two_days))
+        return old, fresh
+
+    def test_stale_partials_removed_at_start(self):
+        old, fresh = self.old_partials()
+        server = self.recv()
+        self.assertFalse(os.path.exists(old))
+        self.assertTrue(os.path.exists(fresh))
+        err = "\n".join(server.stderr_lines) + server.read_stderr(0.3)
+        self.assertIn("removed a stale partial file '.old.bin.netkit-part-a1B2c3' (1000 bytes",
+                      err)
+        self.assertNotIn("fresh.bin", err)
+
+    def test_list_partials(self):
+        old, fresh = self.old_partials()
+        r = harness.run(["file", "recv", "127.0.0.1:0", "--dir", self.dir, "--list-partials"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode()
+        self.assertRegex(out, r"\.old\.bin\.netkit-part-a1B2c3 +1000 bytes +2 days old")
+        self.assertRegex(out, r"\.fresh\.bin\.netkit-part-0123456789abcdef +1000 bytes")
+        # Listing changes nothing.
+        self.assertTrue(os.path.exists(old) and os.path.exists(fresh))
 
     def test_killed_sender_leaves_nothing(self):
         # docs/file-protocol.md: without --resume, a connection that ends in the middle removes
