@@ -9,6 +9,7 @@
 #include "http_client.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,7 +150,8 @@ typedef struct hc_conn {
     const hc_request *req;
     const hc_events *ev;
     nk_addr addrs[HC_MAX_ADDRS];
-    int naddrs, next_addr;
+    int naddrs;
+    nk_connector conn; /* tries each address in turn */
     int fd;
     nk_io io;
     nk_timer timer;
@@ -181,6 +183,7 @@ static void finish(hc_conn *c, int err, const char *fmt, ...)
         va_end(ap);
     }
     nk_timer_stop(c->loop, &c->timer);
+    nk_connector_stop(&c->conn);
     if (c->fd >= 0) {
         nk_io_stop(c->loop, &c->io);
         close(c->fd);
@@ -198,15 +201,16 @@ static const char *host_text(const hc_conn *c)
     return c->req->unix_path ? c->req->unix_path : c->req->url->host;
 }
 
-static void try_connect(hc_conn *c);
 static void on_io(nk_loop *loop, nk_io *io, unsigned events);
 
-static void connected(hc_conn *c)
+static void connected(hc_conn *c, int fd)
 {
+    c->fd = fd;
+    nk_io_init(&c->io, fd, on_io, c);
     c->state = ST_HEAD;
     if (c->req->verbose) {
         char text[NK_ADDR_STRLEN] = "";
-        const nk_addr *a = &c->addrs[c->next_addr - 1];
+        const nk_addr *a = nk_connector_addr(&c->conn);
         nk_addr_format_host(a, text, sizeof text);
         fprintf(stderr, "* Connected to %s (%s) port %d\n", c->req->url->host, text,
                 c->req->unix_path ? c->req->url->port : nk_addr_port(a));
@@ -214,8 +218,6 @@ static void connected(hc_conn *c)
         hc_show_lines("> ", c->req->head, c->req->head_len - 2);
         fputs("> \n", stderr);
     }
-    if (!c->req->unix_path)
-        nk_sock_set_nodelay(c->fd, 1);
     int rc = nk_io_start(c->loop, &c->io, NK_READ | NK_WRITE);
     if (rc < 0)
         finish(c, rc, "cannot watch the socket: %s", nk_strerror(rc));
@@ -223,17 +225,8 @@ static void connected(hc_conn *c)
         arm_timer(c);
 }
 
-static void failed_attempt(hc_conn *c, int err)
+static void connect_failed(hc_conn *c, int err)
 {
-    if (c->fd >= 0) {
-        nk_io_stop(c->loop, &c->io);
-        close(c->fd);
-        c->fd = -1;
-    }
-    if (c->next_addr < c->naddrs) {
-        try_connect(c);
-        return;
-    }
     if (c->req->unix_path)
         finish(c, err, "cannot connect to %s: %s", host_text(c), nk_strerror(err));
     else
@@ -241,32 +234,36 @@ static void failed_attempt(hc_conn *c, int err)
                nk_strerror(err));
 }
 
-static void try_connect(hc_conn *c)
+static void on_connected(nk_connector *conn, int fd_or_err)
 {
-    const nk_addr *a = &c->addrs[c->next_addr++];
+    if (fd_or_err < 0)
+        connect_failed(conn->data, fd_or_err);
+    else
+        connected(conn->data, fd_or_err);
+}
+
+static int trace_attempt(int fd, const nk_addr *a, void *data)
+{
+    (void)fd;
+    hc_conn *c = data;
     if (c->req->verbose) {
         char text[NK_ADDR_STRLEN] = "";
         nk_addr_format(a, text, sizeof text);
         fprintf(stderr, "*   Trying %s...\n", text);
     }
-    int inprog = 0;
-    int fd = nk_sock_connect(a, SOCK_STREAM, 0, &inprog);
-    if (fd < 0) {
-        failed_attempt(c, fd);
-        return;
-    }
-    c->fd = fd;
-    nk_io_init(&c->io, fd, on_io, c);
-    if (!inprog) {
-        connected(c);
-        return;
-    }
-    int rc = nk_io_start(c->loop, &c->io, NK_WRITE);
-    if (rc < 0) {
-        failed_attempt(c, rc);
-        return;
-    }
-    arm_timer(c);
+    return 0;
+}
+
+/* Each address gets the whole timeout, like each wait for the server after it. */
+static void start_connect(hc_conn *c)
+{
+    nk_connect_opts o = {.nodelay = 1, .setup = trace_attempt, .setup_data = c,
+                         .attempt_timeout_ms = c->req->timeout_ms > INT_MAX
+                                                   ? INT_MAX
+                                                   : (int)c->req->timeout_ms};
+    int rc = nk_connector_start(&c->conn, c->addrs, (size_t)c->naddrs, SOCK_STREAM, &o);
+    if (rc < 0)
+        connect_failed(c, rc);
 }
 
 /* Body bytes of the final response: deliver, and say whether the body is complete. */
@@ -386,14 +383,6 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     (void)loop;
     hc_conn *c = io->data;
-    if (c->state == ST_CONNECT) {
-        int err = nk_sock_error(io->fd);
-        if (err < 0)
-            failed_attempt(c, err);
-        else
-            connected(c);
-        return;
-    }
     if ((events & NK_WRITE) && nk_buf_len(&c->out) > 0 && c->write_err == 0) {
         ssize_t n = nk_buf_write_fd(&c->out, io->fd);
         if (n > 0)
@@ -431,10 +420,6 @@ static void on_timeout(nk_loop *loop, nk_timer *t)
     (void)loop;
     hc_conn *c = t->data;
     double s = (double)c->req->timeout_ms / 1000.0;
-    if (c->state == ST_CONNECT) {
-        failed_attempt(c, -ETIMEDOUT);
-        return;
-    }
     finish(c, -ETIMEDOUT, "no answer from the server for %g s", s);
 }
 
@@ -481,6 +466,7 @@ int hc_exchange(nk_loop *loop, const hc_request *req, const hc_events *ev, int *
     msg[0] = '\0';
     nk_io_init(&c.io, -1, on_io, &c);
     nk_timer_init(&c.timer, on_timeout, &c);
+    nk_connector_init(&c.conn, loop, on_connected, &c);
     nk_buf_init(&c.out, 0);
     nk_buf_init(&c.in, HC_IN_MAX);
     int rc = resolve(&c);
@@ -492,7 +478,7 @@ int hc_exchange(nk_loop *loop, const hc_request *req, const hc_events *ev, int *
         snprintf(msg, msglen, "%s", nk_strerror(rc));
         return rc;
     }
-    try_connect(&c);
+    start_connect(&c);
     while (c.state != ST_DONE) {
         rc = nk_loop_run(loop, NK_RUN_ONCE);
         if (rc < 0) {
