@@ -347,6 +347,8 @@ int nk_http_dirlist(int dirfd, const char *url_path, int json, int show_dotfiles
                                    NK_HTTP_DIRLIST_DESC)
 /* The HTML page links "?download=tar" and "?download=tar.gz" (whole-directory archives). */
 #define NK_HTTP_DIRLIST_ARCHIVES (1 << 4)
+/* With NK_HTTP_DIRLIST_UPLOAD: a "new folder" form (a field mkdir=NAME posted to url_path). */
+#define NK_HTTP_DIRLIST_MKDIR (1 << 5)
 /* nk_http_dirlist with flags (NK_HTTP_DIRLIST_*). */
 int nk_http_dirlist_ex(int dirfd, const char *url_path, int json, int show_dotfiles, int flags,
                        struct nk_buf *out);

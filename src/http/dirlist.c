@@ -322,6 +322,7 @@ static const char html_style[] =
     "form.upload .row{display:flex;flex-wrap:wrap;gap:.8rem;align-items:center;margin-top:.8rem}\n"
     "form.upload progress{flex:1;min-width:8rem}\n"
     "form.upload .limit{color:#777;margin:.6rem 0 0}\n"
+    "form.mkdir{margin-top:.8rem}\n"
     "@media (prefers-color-scheme:dark){form.upload,form.upload .drop{border-color:#444}"
     "form.upload .drop.over{background:#16233a}}\n"
     "</style>\n"
@@ -502,6 +503,14 @@ static int render_html(const dl_list *l, size_t rows, const char *url_path, int 
                                 "shown.</p>\n", omitted)) < 0)
         return r;
     if ((flags & NK_HTTP_DIRLIST_UPLOAD) && (r = render_upload(max_upload, out)) < 0)
+        return r;
+    /* "New folder": a plain form (no script), answered 303 back to this page. */
+    if ((flags & NK_HTTP_DIRLIST_UPLOAD) && (flags & NK_HTTP_DIRLIST_MKDIR) &&
+        (r = nk_buf_append_str(out, "<form method=\"post\" enctype=\"multipart/form-data\" "
+                                    "action=\"\" class=\"mkdir\">\n<label>New folder: <input "
+                                    "type=\"text\" name=\"mkdir\" required maxlength=\"255\" "
+                                    "pattern=\"[^/]+\"></label>\n<button type=\"submit\">"
+                                    "Create</button>\n</form>\n")) < 0)
         return r;
     r = nk_buf_append_str(out, "</body>\n</html>\n");
     return r < 0 ? r : 0;

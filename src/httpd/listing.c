@@ -71,6 +71,7 @@ static int resolve_link(void *ctx, const char *name, struct stat *st)
 static int page_flags(const nk_httpd *srv, int sort)
 {
     return (srv->cfg.upload ? NK_HTTP_DIRLIST_UPLOAD : 0) |
+           (srv->cfg.upload && srv->cfg.mkdirs ? NK_HTTP_DIRLIST_MKDIR : 0) |
            (srv->cfg.archives ? NK_HTTP_DIRLIST_ARCHIVES : 0) | (sort & NK_HTTP_DIRLIST_SORT_MASK);
 }
 

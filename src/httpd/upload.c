@@ -62,6 +62,8 @@ typedef struct upload {
     int field;            /* multipart: the plain field being read (FIELD_*), its value: */
     char field_val[256];
     size_t field_len;     /* bytes of the value; past sizeof field_val - 1 it is too long */
+    char mkdir[256];      /* multipart: the "mkdir" field, a directory to create, "" if none */
+    int made;             /* the directory was created */
     char path[4096];      /* the normalised request path (srv->path is scratch) */
 } upload;
 
@@ -258,6 +260,12 @@ static int form_replaces(const upload *u)
 static int commit_staged(upload *u)
 {
     int status = 0;
+    if (u->mkdir[0]) {
+        if (mkdirat(u->dirfd, u->mkdir, 0755) < 0)
+            return errno == EEXIST ? 409 : open_status(-errno);
+        u->made = 1;
+        fsync(u->dirfd);
+    }
     if (!u->overwrite && form_replaces(u)) {
         u->conflict = 1;
         return 409; /* upload_destroy removes every staged part */
@@ -605,7 +613,7 @@ static int form_filename(nk_httpd *srv, const char *in, char *out, size_t outlen
     return 0;
 }
 
-enum { FIELD_NONE, FIELD_OVERWRITE };
+enum { FIELD_NONE, FIELD_OVERWRITE, FIELD_MKDIR };
 
 /* A plain field's value is complete: act on it. "overwrite" is a checkbox: a ticked box
  * sends its value ("1" in our form, "on" by a browser's default), an unticked one nothing. */
@@ -617,6 +625,11 @@ static int field_end(upload *u)
     if (u->field == FIELD_OVERWRITE &&
         (strcmp(u->field_val, "1") == 0 || strcmp(u->field_val, "on") == 0))
         u->overwrite = 1;
+    if (u->field == FIELD_MKDIR) {
+        if (u->mkdir[0] || !u->field_val[0])
+            return 400; /* one directory per form, with a name */
+        memcpy(u->mkdir, u->field_val, u->field_len + 1);
+    }
     return 0;
 }
 
@@ -641,6 +654,8 @@ static int post_part(nk__conn *c, upload *u)
         /* a plain form field (or no file chosen): nothing to store, some fields to read */
         if (!u->mp->has_filename && strcmp(u->mp->name, "overwrite") == 0)
             u->field = FIELD_OVERWRITE;
+        else if (!u->mp->has_filename && strcmp(u->mp->name, "mkdir") == 0)
+            u->field = FIELD_MKDIR;
         return 0;
     }
     if (u->nstaged >= MAX_FILES)
@@ -717,6 +732,22 @@ static int accepts_html(const nk_http_request *req)
 
 static int post_answer(nk__conn *c, int status, upload *u);
 
+/* A new directory's name, checked as an uploaded file's is, except that a path is refused
+ * rather than cut to its last part (a form that asks for "a/b" wants something else).
+ * 0, or an HTTP status. */
+static int mkdir_name(const nk_httpd *srv, const char *name)
+{
+    size_t n = strlen(name);
+    if (!srv->cfg.mkdirs)
+        return 403;
+    if (n == 0 || strcmp(name, ".") == 0 || strcmp(name, "..") == 0 || strchr(name, '/') ||
+        !nk_http_name_servable(name, n))
+        return 400; /* nk_http_name_servable: no control bytes, backslash or bad UTF-8 */
+    if ((name[0] == '.' && !srv->cfg.dotfiles) || nk_http_path_has_upload_tmp(name))
+        return 403;
+    return 0;
+}
+
 static int post_end(nk__conn *c, const nk_http_request *req)
 {
     upload *u = c->x->sink_state;
@@ -730,6 +761,12 @@ static int post_end(nk__conn *c, const nk_http_request *req)
         return nk__respond_error(c, 400, "The multipart body is incomplete.");
     }
     u->is_html = accepts_html(req);
+    int st = u->mkdir[0] ? mkdir_name(c->srv, u->mkdir) : 0;
+    if (st) {
+        upload_free(c);
+        return nk__respond_error(c, st, st == 403 && !c->srv->cfg.mkdirs
+                                            ? "Creating directories needs --mkdirs." : NULL);
+    }
     return commit_async(c, post_answer);
 }
 
@@ -746,6 +783,16 @@ static int post_answer(nk__conn *c, int status, upload *u)
         /* A browser's form: RFC 9110 section 15.4.4, 303 sends it back to the listing. */
         nk__resp_init(&r, 303);
         nk_buf_append_str(&srv->body, "See Other\n");
+    } else if (u->made && !u->nstaged) {
+        /* a new directory alone: 201 naming it (RFC 9110 section 15.3.2) */
+        char made[4096 + 256 + 2];
+        nk__resp_init(&r, 201);
+        nk_buf_printf(&srv->body, "created %s/\n", u->mkdir);
+        r.content_type = "text/plain; charset=utf-8";
+        nk__resp_body_scratch(&r, srv);
+        snprintf(made, sizeof made, "%s%s/", u->path, u->mkdir);
+        r.location_path = made;
+        return nk__respond(c, &r);
     } else {
         nk__resp_init(&r, 201);
         nk_buf_printf(&srv->body, "stored %u file%s\n", u->nfiles, u->nfiles == 1 ? "" : "s");

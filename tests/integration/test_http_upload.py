@@ -649,6 +649,53 @@ class MkdirsTests(Base):
         self.assertEqual(self.read("a/b/c.txt"), b"deep")
 
 
+class NewFolderTests(Base):
+    """POST of a form field mkdir=NAME to a directory creates NAME there (with --mkdirs)."""
+    args = ("--upload", "--auth", "%s:%s" % (USER, PASS), "--mkdirs", "-q")
+    CT = {"Content-Type": "multipart/form-data; boundary=XX"}
+
+    def mkdir(self, where, name, headers=None, auth=True):
+        return self.request("POST", where, form_fields([("mkdir", name)], []),
+                            dict(self.CT, **(headers or {})), auth=auth)
+
+    def test_browser_is_sent_back_to_the_listing(self):
+        st, h, _ = self.mkdir("/sub/", "new folder \u00fc", {"Accept": "text/html"})
+        self.assertEqual((st, h.get("location")), (303, "/sub/"))
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "sub", "new folder \u00fc")))
+        st, h, out = self.mkdir("/", "plain")
+        self.assertEqual(st, 201, out)
+        self.assertEqual(h["location"], "/plain/")
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "plain")))
+        # the page offers the form
+        st, _, page = self.request("GET", "/", auth=False)
+        self.assertIn(b'<input type="text" name="mkdir"', page)
+        self.assertEqual(tag_errors(page.decode()), [])
+
+    def test_refused_names_and_conflicts(self):
+        for name, want in (("a/b", 400), ("..", 400), (".", 400), ("", 400), ("x\x01y", 400),
+                           (".hidden", 403), (".netkit-upload-1-abc", 403), ("a\\b", 400)):
+            st, _, out = self.mkdir("/", name)
+            self.assertEqual(st, want, (name, out))
+        self.assertEqual(st, 400)
+        st, _, _ = self.mkdir("/", "sub")
+        self.assertEqual(st, 409)
+        st, _, _ = self.mkdir("/", "old.txt")
+        self.assertEqual(st, 409)
+        st, _, _ = self.mkdir("/", "anon", auth=False)
+        self.assertEqual(st, 401)
+        self.assertEqual(sorted(os.listdir(self.root)), ["old.txt", "sub"])
+
+
+class NoMkdirsTests(Base):
+    def test_mkdir_needs_the_option(self):
+        st, _, _ = self.request("POST", "/", form_fields([("mkdir", "d")], []),
+                                {"Content-Type": "multipart/form-data; boundary=XX"})
+        self.assertEqual(st, 403)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "d")))
+        st, _, page = self.request("GET", "/", auth=False)
+        self.assertNotIn(b'name="mkdir"', page)
+
+
 class NoUploadTests(Base):
     args = ("-q",)
 
