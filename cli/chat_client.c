@@ -34,6 +34,7 @@ typedef struct chat_client {
     nk_buf lines;
     int in_eof;
     int welcomed, quitting;
+    int server_stopping; /* the server sent NOTICE before closing */
     int tty;
     char name[CHAT_NAME_MAX + 1];
     cli_stop_signals stop_signals;
@@ -250,6 +251,12 @@ static void render(chat_client *cl, const char *msg, size_t len)
         fputs("! ", stdout);
         show(rest, rlen);
         putchar('\n');
+    } else if (IS("NOTICE")) {
+        fputs("* notice: ", stdout);
+        show(rest, rlen);
+        putchar('\n');
+        if (rlen == 20 && memcmp(rest, "server shutting down", 20) == 0)
+            cl->server_stopping = 1;
     } else if (IS("BYE")) {
         /* the server closes next */
     }
@@ -314,6 +321,8 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
             fflush(stdout);
             if (n == 0 && cl->quitting)
                 client_done(cl, CLI_OK);
+            else if (n == 0 && cl->server_stopping)
+                client_done(cl, cli_fail(cl->cmd, "the server shut down"));
             else if (n == 0)
                 client_done(cl, cli_fail(cl->cmd, "the server closed the connection"));
             else

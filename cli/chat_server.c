@@ -535,6 +535,25 @@ out:
     reap(srv);
 }
 
+/* SIGTERM/SIGINT: tell every member why the connection is about to close (NOTICE), so a
+ * client can say "server shutting down" instead of reporting a lost connection. The notice
+ * goes with what the socket takes now, without waiting: a member far behind in its queue
+ * misses it, and the close tells it anyway. */
+static void on_stop_signal(nk_loop *loop, nk_signal *sig, int signum)
+{
+    (void)signum;
+    chat_server *srv = sig->data;
+    for (chat_conn *c = srv->conns; c; c = c->next) {
+        if (c->state != ST_JOINED)
+            continue;
+        conn_sendf(c, "NOTICE server shutting down");
+        while (c->state != ST_DEAD && nk_buf_len(&c->out) > 0 &&
+               nk_buf_write_fd(&c->out, c->io.fd) > 0)
+            ;
+    }
+    nk_loop_stop(loop);
+}
+
 static void conn_new(chat_server *srv, int fd, const nk_addr *peer)
 {
     chat_conn *c = calloc(1, sizeof *c);
@@ -671,7 +690,7 @@ int chat_serve(int argc, char **argv)
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     }
     cli_acceptor_init(&srv.accept, srv.loop, cmd, srv.lfd, CHAT_ACCEPTS_PER_EVENT, on_conn, &srv);
-    cli_stop_signals_start(srv.loop, &srv.stop_signals, NULL, NULL);
+    cli_stop_signals_start(srv.loop, &srv.stop_signals, on_stop_signal, &srv);
     rc = cli_acceptor_start(&srv.accept);
     if (rc < 0)
         srv.exit_code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));

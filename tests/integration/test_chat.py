@@ -386,6 +386,18 @@ class TestChat(unittest.TestCase):
         self.join_all(["alice"])
         self.assertEqual(self.server.stop(), 0)
 
+    def test_members_told_when_the_server_stops(self):
+        # docs/chat-protocol.md: on SIGTERM/SIGINT every member gets NOTICE before the close.
+        s = self.raw_join("bob")
+        alice = self.join_all(["alice"])[0]
+        self.assertEqual(read_frame(s), "JOIN alice")
+        self.assertEqual(self.server.stop(signal.SIGTERM), 0)
+        self.assertEqual(read_frame(s), "NOTICE server shutting down")
+        self.assertIsNone(read_frame(s))
+        alice.wait_line("* notice: server shutting down")
+        self.assertEqual(alice.proc.wait(10), 1)
+        self.assertIn(b"netkit: chat join: the server shut down", alice.proc.stderr.read())
+
 
 if __name__ == "__main__":
     unittest.main()
