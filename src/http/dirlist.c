@@ -323,6 +323,8 @@ static const char html_style[] =
     "form.upload progress{flex:1;min-width:8rem}\n"
     "form.upload .limit{color:#777;margin:.6rem 0 0}\n"
     "form.mkdir{margin-top:.8rem}\n"
+    "button.del{margin-left:.5rem;padding:0 .4rem;border:1px solid #ccc;border-radius:.3rem;"
+    "background:none;color:#b42318;cursor:pointer;font-size:.8rem}\n"
     "@media (prefers-color-scheme:dark){form.upload,form.upload .drop{border-color:#444}"
     "form.upload .drop.over{background:#16233a}}\n"
     "</style>\n"
@@ -330,14 +332,23 @@ static const char html_style[] =
     "<body>\n"
     "<h1>Index of ";
 
-static int render_row(const dl_entry *e, nk_buf *out)
+/* del: a delete button after a file's link. The page is the same for every client, so it is
+ * there for everyone, hidden until the page's script shows it (it works only through fetch);
+ * the server asks for credentials when the DELETE comes. */
+static int render_row(const dl_entry *e, int del, nk_buf *out)
 {
     int r;
     if ((r = nk_buf_append_str(out, "<tr><td><a href=\"")) < 0 ||
         (r = nk_http_url_escape(e->name, e->nlen, out)) < 0 ||
         (r = nk_buf_append_str(out, e->is_dir ? "/\">" : "\">")) < 0 ||
         (r = nk_http_html_escape(e->name, e->nlen, out)) < 0 ||
-        (r = nk_buf_append_str(out, e->is_dir ? "/</a></td>" : "</a></td>")) < 0)
+        (r = nk_buf_append_str(out, e->is_dir ? "/</a>" : "</a>")) < 0)
+        return r;
+    if (del && !e->is_dir &&
+        (r = nk_buf_append_str(out, " <button type=\"button\" class=\"del\" title=\"Delete\" "
+                                    "aria-label=\"Delete\" hidden>\xe2\x9c\x95</button>")) < 0)
+        return r;
+    if ((r = nk_buf_append_str(out, "</td>")) < 0)
         return r;
     if (e->have_size) {
         if ((r = nk_buf_printf(out, "<td class=\"s\" title=\"%" PRIu64 " bytes\">", e->size)) < 0 ||
@@ -449,6 +460,20 @@ static const char upload_form_tail[] =
     "x.onerror=function(){s.textContent='The upload failed.';};\n"
     "x.send(new FormData(f));\n"
     "});\n"
+    /* Delete buttons: DELETE through fetch, which carries the credentials the browser holds for
+     * this site (or makes it ask for them on the 401); the row goes once the server agrees. */
+    "Array.prototype.forEach.call(document.querySelectorAll('button.del'),function(b){\n"
+    "b.hidden=false;\n"
+    "b.addEventListener('click',function(){\n"
+    "var a=b.previousElementSibling;\n"
+    "if(!confirm('Delete '+a.textContent+'?'))return;\n"
+    "fetch(a.href,{method:'DELETE',credentials:'same-origin'}).then(function(r){\n"
+    "if(r.ok){var tr=b.closest('tr');tr.parentNode.removeChild(tr);"
+    "s.textContent='Deleted '+a.textContent+'.';}\n"
+    "else{s.textContent=r.status+' '+r.statusText+': could not delete '+a.textContent+'.';}\n"
+    "},function(){s.textContent='Could not delete '+a.textContent+'.';});\n"
+    "});\n"
+    "});\n"
     "})();\n"
     "</script>\n";
 
@@ -492,7 +517,7 @@ static int render_html(const dl_list *l, size_t rows, const char *url_path, int 
                                     "<td class=\"s\"></td><td class=\"t\"></td></tr>\n")) < 0)
         return r;
     for (size_t i = 0; i < rows; i++) {
-        if ((r = render_row(l->e[i], out)) < 0)
+        if ((r = render_row(l->e[i], (flags & NK_HTTP_DIRLIST_UPLOAD) != 0, out)) < 0)
             return r;
     }
     if ((r = nk_buf_append_str(out, "</tbody>\n</table>\n")) < 0)

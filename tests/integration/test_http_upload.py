@@ -609,6 +609,16 @@ class UploadPageTests(Base):
         self.assertEqual(tag_errors(text), [])
         # authenticated uploads have no limit by default: none shown
         self.assertNotIn('class="limit"', text)
+        # a delete button for each file (not for directories), hidden until the script runs
+        self.assertEqual(text.count('<button type="button" class="del"'), 0)  # /sub/ is empty
+        st, _, page = self.request("GET", "/", auth=False)
+        rows = [r for r in page.decode().split("\n") if r.startswith("<tr><td>")]
+        dels = [r for r in rows if 'class="del"' in r]
+        self.assertEqual(len(dels), 1, rows)
+        self.assertIn('<a href="old.txt">old.txt</a> <button type="button" class="del" '
+                      'title="Delete" aria-label="Delete" hidden>', dels[0])
+        self.assertIn("method:'DELETE'", page.decode())
+        self.assertEqual(tag_errors(page.decode()), [])
         # no style element in the body
         self.assertNotIn("<style>", text[text.index("<body>"):])
 
@@ -638,6 +648,7 @@ class NoUploadPageTests(Base):
         self.assertEqual(st, 200)
         self.assertNotIn(b"<form", page)
         self.assertNotIn(b"<script", page)
+        self.assertNotIn(b'class="del"', page)
 
 
 class MkdirsTests(Base):
