@@ -50,7 +50,8 @@ typedef struct stream_tool {
 
     /* listen */
     int lfd;
-    nk_io lio;
+    nk_acceptor acceptor;
+    int acceptor_ready; /* the acceptor was initialised (lfd is open) */
     cli_unix_file unix_file; /* the socket file to remove on exit, if still ours */
 } stream_tool;
 
@@ -286,20 +287,12 @@ static void start_connecting(stream_tool *t)
 
 /* ---- listen --------------------------------------------------------------------------------- */
 
-static void on_accept(nk_loop *loop, nk_io *io, unsigned events)
+/* One client at a time: the acceptor takes one connection, then waits until it ends. */
+static void on_accepted(nk_acceptor *a, int fd, const nk_addr *peer)
 {
-    (void)loop;
-    (void)events;
-    stream_tool *t = io->data;
-    int fd = nk_sock_accept(t->lfd, NULL);
-    if (fd == -EAGAIN || fd == -EINTR || fd == -EPROTO || fd == -EPERM)
-        return;
-    if (fd < 0) {
-        t->exit_code = cli_fail(t->cmd, "accept: %s", nk_strerror(fd));
-        nk_loop_stop(t->loop);
-        return;
-    }
-    nk_io_stop(t->loop, &t->lio);
+    (void)peer;
+    stream_tool *t = a->data;
+    nk_acceptor_stop(a);
     if (!t->keep) { /* one client only, as nc -l: later ones are refused, not queued */
         close(t->lfd);
         t->lfd = -1;
@@ -314,9 +307,21 @@ static void on_accept(nk_loop *loop, nk_io *io, unsigned events)
     attach(t, fd);
 }
 
+static void on_accept_error(nk_acceptor *a, int err, int paused)
+{
+    stream_tool *t = a->data;
+    if (paused) {
+        fprintf(stderr, "netkit: %s: accept: %s; pausing for %u ms (said once)\n", t->cmd,
+                nk_strerror(err), a->pause_ms);
+        return;
+    }
+    t->exit_code = cli_fail(t->cmd, "cannot watch the listener: %s", nk_strerror(err));
+    nk_loop_stop(t->loop);
+}
+
 static void start_accepting(stream_tool *t)
 {
-    int rc = nk_io_start(t->loop, &t->lio, NK_READ);
+    int rc = nk_acceptor_start(&t->acceptor);
     if (rc < 0) {
         t->exit_code = cli_fail(t->cmd, "cannot watch the listener: %s", nk_strerror(rc));
         nk_loop_stop(t->loop);
@@ -362,8 +367,8 @@ static void tool_free(stream_tool *t)
         cli_stop_signals_stop(t->loop, &t->stop_signals);
         if (t->connecting)
             nk_connector_stop(&t->connector);
-        if (t->lfd >= 0)
-            nk_io_stop(t->loop, &t->lio);
+        if (t->acceptor_ready)
+            nk_acceptor_stop(&t->acceptor);
     }
     if (t->lfd >= 0)
         close(t->lfd);
@@ -518,7 +523,10 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
             tool_free(&t);
             return code;
         }
-        nk_io_init(&t.lio, t.lfd, on_accept, &t);
+        nk_acceptor_init(&t.acceptor, t.loop, t.lfd, on_accepted, &t);
+        t.acceptor.per_event = 1;
+        t.acceptor.on_error = on_accept_error;
+        t.acceptor_ready = 1;
         start_accepting(&t);
         if ((rc = cli_print_listening("tcp", t.lfd)) < 0) {
             tool_free(&t);
