@@ -456,7 +456,10 @@ static const char upload_form_tail[] =
     "x.onload=function(){\n"
     "if(x.status>=200&&x.status<300){p.value=100;s.textContent='Uploaded.';"
     "setTimeout(function(){location.reload();},300);}\n"
-    "else{s.textContent=x.status+' '+x.statusText+': '+x.responseText.trim();}};\n"
+    /* the error page's explanation, as text (DOMParser runs no script, textContent marks
+     * nothing up) */
+    "else{var m=new DOMParser().parseFromString(x.responseText,'text/html').querySelector('p');"
+    "s.textContent=x.status+' '+x.statusText+(m?': '+m.textContent:'');}};\n"
     "x.onerror=function(){s.textContent='The upload failed.';};\n"
     "x.send(new FormData(f));\n"
     "});\n"

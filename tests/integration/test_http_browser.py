@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import unittest
 
 import harness
@@ -131,6 +132,107 @@ class BrowserTest(unittest.TestCase):
         shot = page.screenshot(os.path.join(src, "listing-after.png"))
         self.check_png(shot)
         save_screen(shot, "listing-after-upload.png")
+
+    def poll(self, page, expr, timeout=10.0):
+        """Evaluate expr until it is truthy (bounded in time); its last value."""
+        end = time.monotonic() + timeout
+        while True:
+            v = page.eval(expr)
+            if v or time.monotonic() > end:
+                return v
+            time.sleep(0.05)
+
+    def test_script_upload_progress_overwrite_mkdir_delete(self):
+        """With scripts: files dropped on the zone go up by XMLHttpRequest with a progress
+        bar that reaches 100 %; a form that would replace a file is refused (409, shown on the
+        page) until "overwrite" is ticked; "new folder" and a delete button work."""
+        root = tempfile.mkdtemp(prefix="netkit-browser-")
+        self.addCleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+        src = tempfile.mkdtemp(prefix="netkit-browser-src-")
+        self.addCleanup(lambda: shutil.rmtree(src, ignore_errors=True))
+        with open(os.path.join(root, "old.txt"), "wb") as f:
+            f.write(b"old\n")
+        big = os.urandom(3 << 20)  # several progress events on the way
+        small = b"second file\n"
+        for name, data in (("big.bin", big), ("small.txt", small), ("old.txt", b"new\n")):
+            with open(os.path.join(src, name), "wb") as f:
+                f.write(data)
+        url = self.serve(root, "--upload", "--mkdirs", "--auth", "%s:%s" % (USER, PASS))
+        page = self.browser.new_page(WIDTH, HEIGHT, headers=auth_header())
+        self.assertEqual(page.goto(url), 200)
+        self.assertFalse(page.eval("document.querySelector('button.del').hidden"))
+
+        # Every value the bar takes, kept across the reload that follows a success.
+        page.eval("sessionStorage.setItem('seen','[]');"
+                  "(function(){var p=document.getElementById('progress');"
+                  "new MutationObserver(function(){var a=JSON.parse(sessionStorage.getItem('seen'));"
+                  "a.push(Number(p.getAttribute('value')));"
+                  "sessionStorage.setItem('seen',JSON.stringify(a));})"
+                  ".observe(p,{attributes:true,attributeFilter:['value']});})()")
+        # Drop two files on the zone: the chooser fills a DataTransfer, which a drop event
+        # carries (as a person dragging files from a file manager would).
+        page.set_files("#files", [os.path.join(src, "big.bin"), os.path.join(src, "small.txt")])
+        dropped = page.eval(
+            "(function(){var i=document.getElementById('files'),dt=new DataTransfer();"
+            "Array.prototype.forEach.call(i.files,function(f){dt.items.add(f)});i.value='';"
+            "var n0=i.files.length;document.getElementById('drop').dispatchEvent(new DragEvent("
+            "'drop',{dataTransfer:dt,bubbles:true,cancelable:true}));"
+            "return [n0,Array.prototype.map.call(i.files,function(f){return f.name})]})()")
+        self.assertEqual(dropped, [0, ["big.bin", "small.txt"]])
+        page.forget_events()
+        page.click("form.upload button[type=submit]")
+        self.browser.wait_event("Page.loadEventFired", page.session)  # the reload after 201
+        seen = json.loads(page.eval("sessionStorage.getItem('seen')"))
+        self.assertGreaterEqual(len(seen), 2, seen)
+        self.assertEqual(seen[0], 0)
+        self.assertEqual(max(seen), 100)
+        self.assertEqual(seen[-1], 100)
+        self.assertEqual(seen, sorted(seen))
+        names = [r[0] for r in page.eval(ROWS_JS)]
+        self.assertEqual(names, ["big.bin", "old.txt", "small.txt"])
+        with open(os.path.join(root, "big.bin"), "rb") as f:
+            self.assertEqual(f.read(), big)
+        # No document request: the form went by script, the page only reloaded.
+        self.assertNotIn("POST", [r[0] for r in page.document_requests()])
+
+        # A file of that name exists: refused and said so on the page, old content kept.
+        page.set_files("#files", [os.path.join(src, "old.txt")])
+        page.click("form.upload button[type=submit]")
+        status = self.poll(page, "(function(){var t=document.getElementById('status')"
+                                 ".textContent;return /^409/.test(t)&&t})()")
+        self.assertRegex(status or "", r"^409 .*overwrite")
+        with open(os.path.join(root, "old.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"old\n")
+        # Ticked: replaced.
+        page.click("input[name=overwrite]")
+        self.assertTrue(page.eval("document.querySelector('input[name=overwrite]').checked"))
+        page.forget_events()
+        page.click("form.upload button[type=submit]")
+        self.browser.wait_event("Page.loadEventFired", page.session)
+        with open(os.path.join(root, "old.txt"), "rb") as f:
+            self.assertEqual(f.read(), b"new\n")
+
+        # New folder: a plain form, 303 back to the listing, which shows it.
+        page.eval("document.querySelector('form.mkdir input[name=mkdir]').value='new dir'")
+        self.assertEqual(page.click_and_wait_load("form.mkdir button[type=submit]"), 200)
+        self.assertEqual(page.document_requests(), [("POST", url, None), ("GET", url, 303)])
+        self.assertTrue(os.path.isdir(os.path.join(root, "new dir")))
+        self.assertIn(["new dir/", "/new dir/"], page.eval(ROWS_JS))
+
+        # Delete: confirm, DELETE by fetch, the row goes. The click comes from a timer so that
+        # the confirm dialog does not hold up the evaluation that caused it.
+        page.eval("setTimeout(function(){Array.prototype.filter.call("
+                  "document.querySelectorAll('button.del'),function(b){"
+                  "return b.previousElementSibling.textContent==='small.txt'})[0].click()},0)")
+        dialog = self.browser.wait_event("Page.javascriptDialogOpening", page.session)
+        self.assertEqual((dialog["type"], dialog["message"]), ("confirm", "Delete small.txt?"))
+        page.cmd("Page.handleJavaScriptDialog", {"accept": True})
+        gone = self.poll(page, "!Array.prototype.some.call(document.querySelectorAll("
+                               "'tbody a'),function(a){return a.textContent==='small.txt'})")
+        self.assertTrue(gone)
+        self.assertFalse(os.path.exists(os.path.join(root, "small.txt")))
+        self.assertEqual(sorted(os.listdir(root)), ["big.bin", "new dir", "old.txt"])
+        save_screen(page.screenshot(os.path.join(src, "after.png")), "listing-script-upload.png")
 
     def test_upload_form_without_credentials_is_refused(self):
         root = tempfile.mkdtemp(prefix="netkit-browser-")
