@@ -328,32 +328,37 @@ static void start_accepting(stream_tool *t)
     }
 }
 
-/* Create the listening socket, --sockopt applied before listen(). Returns 0 or an exit code. */
+/* --sockopt on the listening socket before bind() and listen(): accepted sockets inherit
+ * options such as SO_RCVBUF, which must be set before the handshake to shape its window. */
+static int listen_setup(int fd, const nk_addr *addr, void *data)
+{
+    (void)addr;
+    stream_tool *t = data;
+    int code = apply_sockopts(t, fd);
+    if (code) {
+        t->exit_code = code;
+        return -ECANCELED;
+    }
+    return 0;
+}
+
+/* Create the listening socket. Returns 0 or an exit code. nk_sock_listen replaces a stale
+ * unix socket file (one nobody answers on) safely, and gives an IP listener SO_REUSEADDR
+ * (a restarted listener binds while old connections sit in TIME_WAIT) and "[::]" both
+ * stacks. */
 static int open_listener(stream_tool *t, const char *text, const nk_addr *addr)
 {
-    if (t->unix_sock) {
-        /* nk_sock_listen replaces a stale socket file (one nobody answers on) safely. */
-        t->lfd = nk_sock_listen(addr, SOCK_STREAM, 0, TCP_BACKLOG);
-        if (t->lfd < 0)
-            return cli_fail(t->cmd, "%s: %s", text, nk_strerror(t->lfd));
-        cli_unix_file_remember(&t->unix_file, addr->u.un.sun_path);
-        return apply_sockopts(t, t->lfd);
-    }
-    int fd = socket(nk_addr_family(addr), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return cli_fail(t->cmd, "socket: %s", nk_strerror(-errno));
-    t->lfd = fd;
-    int on = 1, off = 0;
-    /* A restarted listener must bind while old connections sit in TIME_WAIT; "[::]" means both
-     * stacks whatever the sysctl default says. */
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
-    if (nk_addr_family(addr) == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof off);
-    int code = apply_sockopts(t, fd);
-    if (code)
+    t->lfd = nk_sock_listen_setup(addr, SOCK_STREAM, 0, TCP_BACKLOG, listen_setup, t);
+    if (t->lfd < 0) {
+        int code = t->exit_code != CLI_OK
+                       ? t->exit_code
+                       : cli_fail(t->cmd, "%s: %s", text, nk_strerror(t->lfd));
+        t->exit_code = CLI_OK;
+        t->lfd = -1;
         return code;
-    if (bind(fd, &addr->u.sa, addr->len) < 0 || listen(fd, TCP_BACKLOG) < 0)
-        return cli_fail(t->cmd, "%s: %s", text, nk_strerror(-errno));
+    }
+    if (t->unix_sock)
+        cli_unix_file_remember(&t->unix_file, addr->u.un.sun_path);
     return 0;
 }
 

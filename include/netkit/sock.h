@@ -65,6 +65,13 @@ const char *const *nk_sockopt_names(void);
  * that error (no further address is tried: a bad option is bad for all of them). */
 typedef int (*nk_connect_setup_cb)(int fd, const nk_addr *addr, void *data);
 
+/* nk_sock_listen with setup(fd, addr, data) called before bind, after the options flags asks
+ * for: the place for options that must precede listen() (SO_RCVBUF is inherited by accepted
+ * sockets and sets the window their handshake offers). A negative return from setup is
+ * returned (the socket closed). setup may be NULL. */
+int nk_sock_listen_setup(const nk_addr *addr, int socktype, int flags, int backlog,
+                         nk_connect_setup_cb setup, void *data);
+
 /* How to connect. All zero (or a NULL pointer) means: no options, no time limit. */
 typedef struct nk_connect_opts {
     int rcvbuf, sndbuf;          /* > 0: SO_RCVBUF / SO_SNDBUF (they shape the handshake) */

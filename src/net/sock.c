@@ -76,12 +76,20 @@ static int listen_opts(int fd, const nk_addr *addr, int socktype, int flags)
 
 int nk_sock_listen(const nk_addr *addr, int socktype, int flags, int backlog)
 {
+    return nk_sock_listen_setup(addr, socktype, flags, backlog, NULL, NULL);
+}
+
+int nk_sock_listen_setup(const nk_addr *addr, int socktype, int flags, int backlog,
+                         nk_connect_setup_cb setup, void *data)
+{
     if (!addr || addr->len == 0)
         return -EINVAL;
     int fd = socket(addr->u.sa.sa_family, socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
     int rc = listen_opts(fd, addr, socktype, flags);
+    if (rc == 0 && setup)
+        rc = setup(fd, addr, data);
     if (rc < 0)
         return close_with(fd, rc);
     rc = bind(fd, &addr->u.sa, addr->len);

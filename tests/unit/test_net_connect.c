@@ -219,6 +219,42 @@ static void test_connect_text(void **state)
     close(lfd);
 }
 
+typedef struct listen_seen {
+    int calls, was_bound, rc;
+} listen_seen;
+
+static int record_listen_setup(int fd, const nk_addr *addr, void *data)
+{
+    (void)addr;
+    listen_seen *s = data;
+    s->calls++;
+    nk_addr mine;
+    if (nk_sock_local(fd, &mine) == 0 && nk_addr_port(&mine) != 0)
+        s->was_bound = 1;
+    int v = 32768;
+    return setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof v) < 0 ? -errno : s->rc;
+}
+
+static void test_listen_setup_before_bind(void **state)
+{
+    (void)state;
+    nk_addr any;
+    assert_int_equal(nk_addr_parse("127.0.0.1:0", 0, &any), 0);
+    listen_seen seen = {0};
+    int lfd = nk_sock_listen_setup(&any, SOCK_STREAM, 0, 0, record_listen_setup, &seen);
+    assert_true(lfd >= 0);
+    assert_int_equal(seen.calls, 1);
+    assert_int_equal(seen.was_bound, 0);
+    int v = 0;
+    socklen_t len = sizeof v;
+    assert_int_equal(getsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &v, &len), 0);
+    assert_true(v >= 32768 && v < 4 * 32768);
+    close(lfd);
+    seen.rc = -ENOPROTOOPT;
+    assert_int_equal(nk_sock_listen_setup(&any, SOCK_STREAM, 0, 0, record_listen_setup, &seen),
+                     -ENOPROTOOPT);
+}
+
 /* ---- connector on a loop ------------------------------------------------------------------ */
 
 typedef struct conn_result {
@@ -446,6 +482,7 @@ int main(void)
         cmocka_unit_test(test_connect_attempt_timeout_then_next),
         cmocka_unit_test(test_connect_overall_timeout),
         cmocka_unit_test(test_connect_text),
+        cmocka_unit_test(test_listen_setup_before_bind),
         cmocka_unit_test(test_connector_tries_each_on_loop),
         cmocka_unit_test(test_connector_last_error_and_overall),
         cmocka_unit_test(test_acceptor_batches),
