@@ -2,12 +2,15 @@
  *
  * stdin lines become commands ("/nick NAME", "/who", "/quit") or messages; what the server
  * sends is printed as one line each on stdout ("[name] text", "* alice joined", "! error").
- * Plain lines in and out, so it works the same in a pipe and on a terminal. stdin is read only
+ * Plain lines in and out in a pipe; on a terminal (stdin and stdout) the line being typed is
+ * edited by chat_prompt.c, so incoming messages print above it and it is drawn again, and
+ * what is sent is shown as "[name] text". stdin is read only
  * after the server welcomed us, and only while less than CLIENT_HIGH_WATER bytes wait to be
  * sent, so a fast producer is slowed down by TCP instead of growing our memory.
  */
 #include "cli.h"
 #include "chat.h"
+#include "chat_prompt.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +39,7 @@ typedef struct chat_client {
     int welcomed, quitting;
     int server_stopping; /* the server sent NOTICE before closing */
     int tty;
+    chat_prompt prompt; /* stdin and stdout are a terminal: the line is edited here */
     char name[CHAT_NAME_MAX + 1];
     cli_stop_signals stop_signals;
     int exit_code;
@@ -107,6 +111,13 @@ static void on_line(chat_client *cl, char *line, size_t len)
         return;
     }
     client_send(cl, "MSG", line, len);
+    if (cl->prompt.on) { /* on a terminal, what was sent stays in view as the others see it */
+        putchar('[');
+        cli_fput_escaped(stdout, cl->name, strlen(cl->name), CLI_ESC_KEEP_TAB);
+        fputs("] ", stdout);
+        cli_fput_escaped(stdout, line, len, CLI_ESC_KEEP_TAB);
+        putchar('\n');
+    }
 }
 
 static void take_lines(chat_client *cl)
@@ -132,8 +143,28 @@ static void take_lines(chat_client *cl)
     fflush(stdout);
 }
 
+static void prompt_redraw(chat_client *cl)
+{
+    if (cl->welcomed && !cl->quitting && !cl->in_eof)
+        chat_prompt_show(&cl->prompt);
+}
+
 static void read_stdin(chat_client *cl)
 {
+    if (cl->prompt.on) {
+        char typed[256];
+        ssize_t n = read(STDIN_FILENO, typed, sizeof typed);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n <= 0 || chat_prompt_feed(&cl->prompt, typed, (size_t)n, &cl->lines) != 0) {
+            chat_prompt_hide(&cl->prompt);
+            cl->in_eof = 1;
+        }
+        take_lines(cl);
+        prompt_redraw(cl);
+        client_update(cl);
+        return;
+    }
     ssize_t n = nk_buf_read_fd(&cl->lines, STDIN_FILENO, CLIENT_READ_CHUNK);
     if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
         return;
@@ -317,6 +348,7 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
             client_update(cl);
             return;
         }
+        chat_prompt_hide(&cl->prompt); /* messages go above the line being typed */
         if (n <= 0) {
             fflush(stdout);
             if (n == 0 && cl->quitting)
@@ -342,6 +374,7 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
             client_done(cl, cli_fail(cl->cmd, "writing stdout: %s", strerror(errno)));
             return;
         }
+        prompt_redraw(cl);
     }
     client_update(cl);
 }
@@ -350,6 +383,7 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
 {
     (void)loop;
     (void)signum;
+    chat_prompt_hide(&((chat_client *)sig->data)->prompt);
     quit(sig->data); /* leave politely; the server's close ends the loop */
     client_update(sig->data);
 }
@@ -368,6 +402,8 @@ static void join_help(FILE *out)
           "\n"
           "Commands: /nick NAME (rename), /who (list members), /quit (leave; also at end of\n"
           "input or on SIGINT/SIGTERM). A line starting with '//' sends it with one '/'.\n"
+          "On a terminal the line being typed stays under a \"> \" prompt that incoming\n"
+          "messages do not tear, and your own messages are shown as \"[name] text\".\n"
           "Exit status: 0 after leaving, 1 when the name is taken or the connection fails.\n",
           out);
 }
@@ -435,11 +471,13 @@ int chat_join(int argc, char **argv)
     nk_io_init(&cl.in_io, STDIN_FILENO, on_stdin, &cl);
     nk_defer_init(&cl.in_defer, on_stdin_defer, &cl);
     cli_stop_signals_start(cl.loop, &cl.stop_signals, on_signal, &cl);
+    chat_prompt_start(&cl.prompt, STDIN_FILENO, stdout);
     client_send(&cl, "HELLO", cl.name, strlen(cl.name));
     client_update(&cl);
     rc = nk_loop_run(cl.loop, NK_RUN_DEFAULT);
     if (rc < 0)
         cl.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+    chat_prompt_stop(&cl.prompt);
     fflush(stdout);
     nk_io_stop(cl.loop, &cl.io);
     nk_io_stop(cl.loop, &cl.in_io);

@@ -398,6 +398,47 @@ class TestChat(unittest.TestCase):
         self.assertEqual(alice.proc.wait(10), 1)
         self.assertIn(b"netkit: chat join: the server shut down", alice.proc.stderr.read())
 
+    def test_terminal_prompt_survives_incoming_messages(self):
+        # On a terminal the line being typed is redrawn below each incoming message, and what
+        # the member sends is shown as the others see it.
+        import pty
+        import select
+        bob = self.raw_join("bob")
+        master, slave = pty.openpty()
+        self.addCleanup(os.close, master)
+        alice = subprocess.Popen([harness.NETKIT, "chat", "join", self.addr, "--name", "alice"],
+                                 stdin=slave, stdout=slave, stderr=subprocess.PIPE)
+        os.close(slave)
+        self.addCleanup(harness._reap, alice)
+        got = [b""]
+
+        def read_until(needle, timeout=10):
+            deadline = time.monotonic() + timeout
+            while needle not in got[0]:
+                left = deadline - time.monotonic()
+                self.assertGreater(left, 0, "no %r in %r" % (needle, got[0]))
+                r, _, _ = select.select([master], [], [], left)
+                if r:
+                    try:
+                        chunk = os.read(master, 4096)
+                    except OSError:
+                        chunk = b""
+                    self.assertTrue(chunk, "the terminal closed: %r" % got[0])
+                    got[0] += chunk
+
+        read_until(b"* joined as alice (2 online)\r\n> ")
+        self.assertEqual(read_frame(bob), "JOIN alice")
+        os.write(master, b"hel")
+        read_until(b"> hel")
+        bob.sendall(frame("MSG hi there"))
+        read_until(b"\r\x1b[K[bob] hi there\r\n> hel")
+        os.write(master, b"lo\r")
+        self.assertEqual(read_frame(bob), "MSG alice hello")
+        read_until(b"[alice] hello\r\n> ")
+        os.write(master, b"\x04")  # Ctrl-D on an empty line: leave
+        self.assertEqual(alice.wait(10), 0, alice.stderr.read())
+        self.assertEqual(read_frame(bob), "LEAVE alice")
+
 
 if __name__ == "__main__":
     unittest.main()
