@@ -116,6 +116,7 @@ struct nk_connector {
     nk_timer attempt, overall;
 };
 
+/* Prepare c for loop; cb receives every result. Call once, before any other nk_connector_. */
 void nk_connector_init(nk_connector *c, nk_loop *loop, nk_connector_cb cb, void *data);
 /* Start trying addrs (at most NK_CONNECTOR_MAX_ADDRS are used; opts is copied). Returns 0, and
  * the result comes through cb from the loop, or a negative error when no attempt could start
