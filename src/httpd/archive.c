@@ -123,13 +123,11 @@ static int zeros(nk_buf *out, size_t n)
 /* One pax record, "LEN KEY=VALUE\n", where LEN counts the whole record itself. */
 static int pax_record(nk_buf *out, const char *key, const char *val, size_t vlen)
 {
-    size_t body = strlen(key) + vlen + 3, len = body;
-    for (size_t d = 1, p = 10; ; d++, p *= 10) {
-        if (body + d < p) {
-            len = body + d;
-            break;
-        }
-    }
+    /* The length's own digits count too: the smallest d with body + d below 10^d. */
+    size_t body = strlen(key) + vlen + 3, d = 1;
+    for (size_t p = 10; body + d >= p; p *= 10)
+        d++;
+    size_t len = body + d;
     int r;
     if ((r = nk_buf_printf(out, "%zu %s=", len, key)) < 0 || (r = nk_buf_append(out, val, vlen)) < 0)
         return r;
