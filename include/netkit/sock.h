@@ -98,7 +98,8 @@ int nk_connect(const char *text, int socktype, const nk_connect_opts *opts);
 typedef struct nk_connector nk_connector;
 /* The end: fd >= 0 is connected and now the callee's; otherwise the error as above. */
 typedef void (*nk_connector_cb)(nk_connector *c, int fd_or_err);
-/* Optional: an attempt on addr failed with err; the next address is tried after it. */
+/* Optional: an attempt on addr failed with err; the next address is tried after it unless
+ * the callback calls nk_connector_stop. */
 typedef void (*nk_connector_attempt_cb)(nk_connector *c, const nk_addr *addr, int err);
 
 struct nk_connector {
@@ -112,6 +113,7 @@ struct nk_connector {
     nk_addr addrs[NK_CONNECTOR_MAX_ADDRS];
     size_t naddrs, next;
     int socktype, fd, last_err;
+    int running; /* between start and the result or stop */
     nk_io io;
     nk_timer attempt, overall;
 };

@@ -178,6 +178,7 @@ static void drop_attempt(nk_connector *c)
 
 static void finish(nk_connector *c, int fd_or_err)
 {
+    c->running = 0;
     nk_timer_stop(c->loop, &c->attempt);
     nk_timer_stop(c->loop, &c->overall);
     if (fd_or_err >= 0) {
@@ -196,8 +197,10 @@ static void attempt_failed(nk_connector *c, int err)
     c->last_err = err;
     if (c->on_attempt)
         c->on_attempt(c, &c->addrs[c->next - 1], err);
+    if (!c->running)
+        return; /* stopped by on_attempt */
     int rc = try_from(c);
-    if (rc < 0)
+    if (rc < 0 && c->running)
         finish(c, rc);
 }
 
@@ -240,6 +243,8 @@ static int try_from(nk_connector *c)
             c->last_err = fd;
             if (c->on_attempt)
                 c->on_attempt(c, a, fd);
+            if (!c->running)
+                return -ECANCELED; /* stopped by on_attempt */
             continue;
         }
         c->fd = fd;
@@ -287,8 +292,10 @@ int nk_connector_start(nk_connector *c, const nk_addr *addrs, size_t n, int sock
     c->next = 0;
     c->socktype = socktype;
     c->last_err = -EINVAL;
+    c->running = 1;
     int rc = try_from(c);
     if (rc < 0) {
+        c->running = 0;
         drop_attempt(c);
         return rc;
     }
@@ -299,6 +306,7 @@ int nk_connector_start(nk_connector *c, const nk_addr *addrs, size_t n, int sock
 
 void nk_connector_stop(nk_connector *c)
 {
+    c->running = 0;
     drop_attempt(c);
     nk_timer_stop(c->loop, &c->overall);
 }

@@ -359,6 +359,38 @@ static void test_connector_last_error_and_overall(void **state)
     nk_loop_free(loop);
 }
 
+static void stop_on_attempt(nk_connector *c, const nk_addr *addr, int err)
+{
+    on_attempt(c, addr, err);
+    nk_connector_stop(c);
+}
+
+/* Stopping from on_attempt: no further address, no result callback. */
+static void test_connector_stop_from_attempt(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    nk_addr addrs[2];
+    int r1 = refusing(&addrs[0]);
+    int lfd = listener(&addrs[1], 0);
+    conn_result r = {0};
+    nk_connector c;
+    nk_connector_init(&c, loop, on_connected, &r);
+    c.on_attempt = stop_on_attempt;
+    int rc = nk_connector_start(&c, addrs, 2, SOCK_STREAM, NULL);
+    assert_true(rc == 0 || rc == -ECANCELED);
+    long long end = now_ms() + 300;
+    while (now_ms() < end)
+        assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+    assert_int_equal(r.attempts_failed, 1);
+    assert_int_equal(r.done, 0);
+    /* the listener got no connection */
+    assert_int_equal(nk_sock_accept(lfd, NULL), -EAGAIN);
+    close(r1);
+    close(lfd);
+    nk_loop_free(loop);
+}
+
 /* ---- acceptor ------------------------------------------------------------------------------ */
 
 typedef struct accept_seen {
@@ -485,6 +517,7 @@ int main(void)
         cmocka_unit_test(test_listen_setup_before_bind),
         cmocka_unit_test(test_connector_tries_each_on_loop),
         cmocka_unit_test(test_connector_last_error_and_overall),
+        cmocka_unit_test(test_connector_stop_from_attempt),
         cmocka_unit_test(test_acceptor_batches),
         cmocka_unit_test(test_acceptor_backs_off_on_emfile),
     };
