@@ -346,6 +346,18 @@ class TestFile(unittest.TestCase):
                       err)
         self.assertNotIn("fresh.bin", err)
 
+    def test_stale_partial_held_by_another_receiver_stays(self):
+        # A --resume receiver holds its partial locked (flock): another receiver starting on
+        # the same directory must not remove it, however old.
+        import fcntl
+        old, _ = self.old_partials()
+        with open(old, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            server = self.recv()
+            err = server.read_stderr(0.3)
+            self.assertTrue(os.path.exists(old))
+            self.assertNotIn("old.bin", err)
+
     def test_list_partials(self):
         old, fresh = self.old_partials()
         r = harness.run(["file", "recv", "127.0.0.1:0", "--dir", self.dir, "--list-partials"])
