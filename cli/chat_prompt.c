@@ -11,6 +11,7 @@
 #include "chat_prompt.h"
 
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define PROMPT "> "
@@ -50,12 +51,31 @@ void chat_prompt_hide(chat_prompt *p)
     }
 }
 
+/* Bytes of the line that fit after the prompt: a line that wrapped could not be cleared
+ * with one "\r\033[K", so a long one shows its end only ("<" marks the cut). Bytes stand
+ * for columns, so wide or multi-byte characters cut early, never late. */
+static size_t visible_from(const chat_prompt *p)
+{
+    struct winsize ws;
+    size_t cols = ioctl(fileno(p->out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 8 ? ws.ws_col : 80;
+    size_t room = cols - sizeof PROMPT; /* the prompt, the cursor's last column */
+    if (p->len <= room)
+        return 0;
+    size_t from = p->len - (room - 1); /* one column for "<" */
+    while (from < p->len && ((unsigned char)p->line[from] & 0xc0) == 0x80)
+        from++;
+    return from;
+}
+
 void chat_prompt_show(chat_prompt *p)
 {
     if (!p->on || p->shown)
         return;
+    size_t from = visible_from(p);
     fputs(PROMPT, p->out);
-    fwrite(p->line, 1, p->len, p->out);
+    if (from)
+        fputc('<', p->out);
+    fwrite(p->line + from, 1, p->len - from, p->out);
     fflush(p->out);
     p->shown = 1;
 }
@@ -118,9 +138,11 @@ int chat_prompt_feed(chat_prompt *p, const char *bytes, size_t n, nk_buf *lines)
                 break;
             if (p->len < sizeof p->line) {
                 p->line[p->len++] = (char)ch;
-                if (p->shown) {
+                if (p->shown && visible_from(p) == 0) {
                     fputc(ch, p->out);
                     fflush(p->out);
+                } else if (p->shown) {
+                    redraw(p);
                 }
             }
         }

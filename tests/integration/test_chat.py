@@ -435,6 +435,15 @@ class TestChat(unittest.TestCase):
         os.write(master, b"lo\r")
         self.assertEqual(read_frame(bob), "MSG alice hello")
         read_until(b"[alice] hello\r\n> ")
+        # A line longer than the terminal shows its end after "<", so it never wraps (a
+        # wrapped line could not be cleared for the next message).
+        import fcntl
+        import termios
+        fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+        os.write(master, b"y" * 10 + b"x" * 50)
+        read_until(b"\r\x1b[K> <" + b"x" * 36)
+        os.write(master, b"\x15")  # Ctrl-U: the whole line goes
+        read_until(b"x" * 36 + b"\r\x1b[K> ")
         os.write(master, b"\x04")  # Ctrl-D on an empty line: leave
         self.assertEqual(alice.wait(10), 0, alice.stderr.read())
         self.assertEqual(read_frame(bob), "LEAVE alice")
