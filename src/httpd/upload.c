@@ -64,6 +64,9 @@ typedef struct upload {
     size_t field_len;     /* bytes of the value; past sizeof field_val - 1 it is too long */
     char mkdir[256];      /* multipart: the "mkdir" field, a directory to create, "" if none */
     int made;             /* the directory was created */
+    int urlenc;           /* the body is application/x-www-form-urlencoded */
+    char form[1024];      /* an application/x-www-form-urlencoded body (only mkdir=NAME) */
+    size_t form_len;
     char path[4096];      /* the normalised request path (srv->path is scratch) */
 } upload;
 
@@ -806,6 +809,74 @@ static int post_answer(nk__conn *c, int status, upload *u)
 
 static const nk__sink post_sink = {post_data, post_end, put_abort};
 
+/* ---- POST application/x-www-form-urlencoded: mkdir=NAME, what `curl -d` sends ------------- */
+
+static int hexval(int ch)
+{
+    return ch >= '0' && ch <= '9' ? ch - '0'
+         : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+         : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10 : -1;
+}
+
+/* Decode one value ('+' is a space, %XX a byte) into out; -1 when malformed or too long. */
+static int form_decode(const char *p, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)p[i];
+        if (ch == '+') {
+            ch = ' ';
+        } else if (ch == '%') {
+            int hi = i + 2 < n ? hexval((unsigned char)p[i + 1]) : -1;
+            int lo = i + 2 < n ? hexval((unsigned char)p[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            ch = hi * 16 + lo;
+            i += 2;
+        }
+        if (ch == 0 || o + 1 >= outlen)
+            return -1;
+        out[o++] = (char)ch;
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+static int urlenc_data(nk__conn *c, const char *p, size_t n)
+{
+    upload *u = c->x->sink_state;
+    if (n > sizeof u->form - u->form_len)
+        return 413; /* a name fits in far less */
+    memcpy(u->form + u->form_len, p, n);
+    u->form_len += n;
+    return 0;
+}
+
+static int urlenc_end(nk__conn *c, const nk_http_request *req)
+{
+    upload *u = c->x->sink_state;
+    int st = 400;
+    for (size_t i = 0; i < u->form_len;) {
+        const char *amp = memchr(u->form + i, '&', u->form_len - i);
+        size_t end = amp ? (size_t)(amp - u->form) : u->form_len;
+        if (end - i >= 6 && memcmp(u->form + i, "mkdir=", 6) == 0) {
+            st = form_decode(u->form + i + 6, end - i - 6, u->mkdir, sizeof u->mkdir) < 0 ||
+                         !u->mkdir[0] ? 400 : mkdir_name(c->srv, u->mkdir);
+            break;
+        }
+        i = end + 1;
+    }
+    if (st) {
+        upload_free(c);
+        return nk__respond_error(c, st, st == 403 && !c->srv->cfg.mkdirs
+                                            ? "Creating directories needs --mkdirs." : NULL);
+    }
+    u->is_html = accepts_html(req);
+    return commit_async(c, post_answer);
+}
+
+static const nk__sink urlenc_sink = {urlenc_data, urlenc_end, put_abort};
+
 static int begin_post(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
@@ -816,8 +887,13 @@ static int begin_post(nk__conn *c, const nk_http_request *req)
     if (!st) {
         u->mp = malloc(sizeof *u->mp);
         const nk_http_header *ct = nk_http_find_header(req, "Content-Type");
+        static const char urlenc[] = "application/x-www-form-urlencoded";
         if (!u->mp)
             st = 500;
+        else if (ct && ct->value.len >= sizeof urlenc - 1 &&
+                 strncasecmp(ct->value.p, urlenc, sizeof urlenc - 1) == 0 &&
+                 (ct->value.len == sizeof urlenc - 1 || ct->value.p[sizeof urlenc - 1] == ';'))
+            u->urlenc = 1;
         else if (!ct || nk_http_multipart_init(u->mp, ct->value) < 0)
             st = 415;
     }
@@ -840,8 +916,8 @@ static int begin_post(nk__conn *c, const nk_http_request *req)
         upload_free(c);
         return st;
     }
-    u->multipart = 1;
-    c->x->sink = &post_sink;
+    u->multipart = 1; /* committed as a form (commit_staged), even with no file */
+    c->x->sink = u->urlenc ? &urlenc_sink : &post_sink;
     return 0;
 }
 

@@ -682,6 +682,19 @@ class NewFolderTests(Base):
         self.assertIn(b'<input type="text" name="mkdir"', page)
         self.assertEqual(tag_errors(page.decode()), [])
 
+    def test_urlencoded_form(self):
+        # what `curl -d mkdir=NAME` sends: application/x-www-form-urlencoded
+        ct = {"Content-Type": "application/x-www-form-urlencoded"}
+        st, h, out = self.request("POST", "/sub/", b"x=1&mkdir=a+b%C3%BC%21", ct)
+        self.assertEqual(st, 201, out)
+        self.assertEqual(h["location"], "/sub/a%20b%C3%BC%21/")
+        self.assertTrue(os.path.isdir(os.path.join(self.root, "sub", "a b\u00fc!")))
+        for body, want in ((b"mkdir=a%2Fb", 400), (b"mkdir=%2e%2e", 400), (b"mkdir=%zz", 400),
+                           (b"mkdir=.h", 403), (b"other=1", 400), (b"mkdir=" + b"x" * 5000, 413)):
+            st, _, out = self.request("POST", "/", body, ct)
+            self.assertEqual(st, want, (body[:20], out))
+        self.assertEqual(sorted(os.listdir(self.root)), ["old.txt", "sub"])
+
     def test_refused_names_and_conflicts(self):
         for name, want in (("a/b", 400), ("..", 400), (".", 400), ("", 400), ("x\x01y", 400),
                            (".hidden", 403), (".netkit-upload-1-abc", 403), ("a\\b", 400)):
