@@ -1,6 +1,13 @@
 /* Writing below the root: PUT (create or replace a file), DELETE (a file) and POST of
  * multipart/form-data to a directory (RFC 7578; one or more files).
  *
+ * A form never replaces a file unless it says so (a field overwrite=1 or on, the listing's
+ * checkbox): a browser user picking a file that happens to share a name would otherwise lose
+ * the old one without a word. Such a form is refused whole (409) and nothing of it is kept.
+ * PUT names its target on purpose, so it replaces (If-None-Match: * makes it create-only).
+ * A field mkdir=NAME (also as application/x-www-form-urlencoded) creates a directory, with
+ * --mkdirs only, the name checked as an uploaded file's.
+ *
  * A write never leaves a partial or corrupt file visible: the body streams (as a body sink,
  * see conn.c) into a temporary file ".netkit-upload-PID-XXXXXX" created with O_EXCL in the
  * target's own directory, which is fsynced and then renamed over the target, and the directory
