@@ -136,7 +136,9 @@ class UploadLocationTests(unittest.TestCase):
         for name, path in NAMES + [("sub", "/sub")]:
             for target in (path + "/", path + "/?x=1"):
                 with self.subTest(target=target):
-                    body = multipart(boundary, b"posted.txt", b"posted to " + path.encode())
+                    # a name per target: a form does not replace a file without overwrite=1
+                    fname = b"posted-q.txt" if "?" in target else b"posted.txt"
+                    body = multipart(boundary, fname, b"posted to " + path.encode())
                     r = fetch(self, self.addr, target, "POST",
                               headers=(ct, ("Accept", "text/html")), body=body)
                     if refusable(path) and r.status == 400:
