@@ -439,11 +439,13 @@ static const char upload_form_tail[] =
     "s=document.getElementById('status');\n"
     "if(!window.FormData||!window.XMLHttpRequest)return;\n"
     "function stop(e){e.preventDefault();e.stopPropagation();}\n"
-    "['dragenter','dragover'].forEach(function(t){d.addEventListener(t,function(e){stop(e);"
+    /* the whole page takes the drop: a file let go beside the zone would otherwise make the
+     * browser leave the page to show it */
+    "['dragenter','dragover'].forEach(function(t){document.addEventListener(t,function(e){stop(e);"
     "d.classList.add('over');});});\n"
-    "['dragleave','drop'].forEach(function(t){d.addEventListener(t,function(e){stop(e);"
+    "['dragleave','drop'].forEach(function(t){document.addEventListener(t,function(e){stop(e);"
     "d.classList.remove('over');});});\n"
-    "d.addEventListener('drop',function(e){if(e.dataTransfer&&e.dataTransfer.files.length){"
+    "document.addEventListener('drop',function(e){if(e.dataTransfer&&e.dataTransfer.files.length){"
     "i.files=e.dataTransfer.files;s.textContent=i.files.length+' file(s) ready';}});\n"
     "f.addEventListener('submit',function(e){\n"
     "e.preventDefault();\n"

@@ -175,10 +175,15 @@ class BrowserTest(unittest.TestCase):
         dropped = page.eval(
             "(function(){var i=document.getElementById('files'),dt=new DataTransfer();"
             "Array.prototype.forEach.call(i.files,function(f){dt.items.add(f)});i.value='';"
-            "var n0=i.files.length;document.getElementById('drop').dispatchEvent(new DragEvent("
+            "var n0=i.files.length,one=new DataTransfer();one.items.add(dt.files[1]);"
+            # beside the zone (on the heading): the page takes it rather than leaving for the file
+            "var h=document.querySelector('h1').dispatchEvent(new DragEvent('drop',"
+            "{dataTransfer:one,bubbles:true,cancelable:true}));var n1=i.files.length;"
+            "document.getElementById('drop').dispatchEvent(new DragEvent("
             "'drop',{dataTransfer:dt,bubbles:true,cancelable:true}));"
-            "return [n0,Array.prototype.map.call(i.files,function(f){return f.name})]})()")
-        self.assertEqual(dropped, [0, ["big.bin", "small.txt"]])
+            "return [n0,h,n1,Array.prototype.map.call(i.files,function(f){return f.name})]})()")
+        # dispatchEvent is false when the default (opening the file) was prevented
+        self.assertEqual(dropped, [0, False, 1, ["big.bin", "small.txt"]])
         page.forget_events()
         page.click("form.upload button[type=submit]")
         self.browser.wait_event("Page.loadEventFired", page.session)  # the reload after 201
