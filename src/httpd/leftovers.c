@@ -19,12 +19,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define UPLOAD_TMP_PREFIX ".netkit-upload-" /* upload.c's TMP_PREFIX */
+#include <limits.h>
 
+/* One walk removes the regular files whose names start with prefix: all temporary upload
+ * files (nk_httpd_clean_uploads, at start) or one dead worker's. */
 typedef struct walk {
-    char prefix[40];    /* ".netkit-upload-PID-" */
+    char prefix[40];    /* ".netkit-upload-" or ".netkit-upload-PID-" */
     size_t prefix_len;
     unsigned entries_left;
+    unsigned dirs_left; /* directories it may still enter */
     unsigned max_depth;
     int removed;
 } walk;
@@ -52,7 +55,8 @@ static void walk_dir(walk *w, int dfd, unsigned depth)
         if (type == DT_REG && strncmp(n, w->prefix, w->prefix_len) == 0) {
             if (unlinkat(dirfd(d), n, 0) == 0)
                 w->removed++;
-        } else if (type == DT_DIR && depth < w->max_depth) {
+        } else if (type == DT_DIR && depth < w->max_depth && w->dirs_left > 0) {
+            w->dirs_left--;
             int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
             if (sub >= 0)
                 walk_dir(w, sub, depth + 1);
@@ -66,11 +70,25 @@ int nk_httpd_clean_worker_uploads(const char *root, int pid, unsigned max_depth,
 {
     if (pid <= 0)
         return -EINVAL;
-    walk w = {.entries_left = max_entries, .max_depth = max_depth};
-    int len = snprintf(w.prefix, sizeof w.prefix, UPLOAD_TMP_PREFIX "%d-", pid);
+    walk w = {.entries_left = max_entries, .dirs_left = UINT_MAX, .max_depth = max_depth};
+    int len = snprintf(w.prefix, sizeof w.prefix, NK_HTTP_UPLOAD_TMP_PREFIX "%d-", pid);
     if (len < 0 || (size_t)len >= sizeof w.prefix)
         return -EINVAL;
     w.prefix_len = (size_t)len;
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    walk_dir(&w, fd, 0);
+    return w.removed;
+}
+
+int nk_httpd_clean_uploads(const char *root, unsigned max_dirs)
+{
+    walk w = {.prefix = NK_HTTP_UPLOAD_TMP_PREFIX,
+              .prefix_len = sizeof NK_HTTP_UPLOAD_TMP_PREFIX - 1,
+              .entries_left = UINT_MAX,
+              .dirs_left = max_dirs ? max_dirs - 1 : 0, /* the root is the first */
+              .max_depth = 64};
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return -errno;

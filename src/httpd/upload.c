@@ -24,7 +24,6 @@
  */
 #include "internal.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -973,47 +972,3 @@ int nk__upload_delete(nk__conn *c, const nk_http_request *req)
     return nk__respond(c, &r);
 }
 
-/* ---- leftovers ---------------------------------------------------------------------------- */
-
-static int clean_dir(int dfd, unsigned *budget, int depth)
-{
-    DIR *d = fdopendir(dfd);
-    if (!d) {
-        close(dfd);
-        return 0;
-    }
-    int removed = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        const char *n = e->d_name;
-        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
-            continue;
-        unsigned char type = e->d_type;
-        if (type == DT_UNKNOWN) {
-            struct stat st;
-            if (fstatat(dirfd(d), n, &st, AT_SYMLINK_NOFOLLOW) < 0)
-                continue;
-            type = S_ISDIR(st.st_mode) ? DT_DIR : S_ISREG(st.st_mode) ? DT_REG : DT_UNKNOWN;
-        }
-        if (type == DT_REG && strncmp(n, TMP_PREFIX, sizeof TMP_PREFIX - 1) == 0) {
-            if (unlinkat(dirfd(d), n, 0) == 0)
-                removed++;
-        } else if (type == DT_DIR && depth < 64 && *budget > 0) {
-            (*budget)--;
-            int sub = openat(dirfd(d), n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-            if (sub >= 0)
-                removed += clean_dir(sub, budget, depth + 1);
-        }
-    }
-    closedir(d);
-    return removed;
-}
-
-int nk_httpd_clean_uploads(const char *root, unsigned max_dirs)
-{
-    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -errno;
-    unsigned budget = max_dirs ? max_dirs - 1 : 0;
-    return clean_dir(fd, &budget, 0);
-}

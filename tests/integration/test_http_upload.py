@@ -369,6 +369,32 @@ class RefusedFormTests(Base):
         self.assertEqual(self.files(), ["old.txt"])
 
 
+class StartupCleanupTests(unittest.TestCase):
+    def test_leftovers_of_a_killed_server_are_removed_at_start(self):
+        # What a killed server left: temporary files at any depth go; a symlink with the
+        # same name (and what it points at) and other files stay.
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        root = os.path.join(tmp.name, "root")
+        os.makedirs(os.path.join(root, "a", "b"))
+        outside = os.path.join(tmp.name, "outside.txt")
+        for path in (outside, os.path.join(root, "keep.txt")):
+            with open(path, "w") as f:
+                f.write("keep\n")
+        stale = [os.path.join(root, ".netkit-upload-1-abc"),
+                 os.path.join(root, "a", "b", ".netkit-upload-XYZ")]
+        for path in stale:
+            with open(path, "w") as f:
+                f.write("partial")
+        link = os.path.join(root, ".netkit-upload-link")
+        os.symlink(outside, link)
+        H.serve(self, root, "-q", "--upload", "--upload-anonymous")
+        self.assertEqual([p for p in stale if os.path.exists(p)], [])
+        self.assertTrue(os.path.islink(link))
+        self.assertTrue(os.path.exists(outside))
+        self.assertTrue(os.path.exists(os.path.join(root, "keep.txt")))
+
+
 class BodyLimitTests(unittest.TestCase):
     """The 1 MiB default holds for anonymous bodies; an authenticated upload is bounded only
     by the disk unless --max-body-bytes was given."""
