@@ -115,9 +115,6 @@ enum {
 size_t cli_term_escape(char *out, size_t cap, const char *s, size_t len, unsigned flags);
 /* The same, written to a stream. */
 void cli_fput_escaped(FILE *f, const char *s, size_t len, unsigned flags);
-/* Length of the valid UTF-8 sequence at s[0..len) (len > 0; RFC 3629: no overlong forms,
- * surrogates or code points above U+10FFFF), 1 for ASCII, 0 when s does not start one. */
-size_t cli_utf8_len(const unsigned char *s, size_t len);
 
 /* Commands, one file each (cmd_<noun>.c). */
 int cmd_echo(int argc, char **argv);

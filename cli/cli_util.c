@@ -236,43 +236,6 @@ void cli_stop_signals_stop(nk_loop *loop, cli_stop_signals *s)
     nk_signal_stop(loop, &s->sigterm);
 }
 
-/* ---- text from peers on a terminal -------------------------------------------------------- */
-
-size_t cli_utf8_len(const unsigned char *s, size_t len)
-{
-    /* RFC 3629 section 4: the second byte's range depends on the first (no overlong forms,
-     * no surrogates, nothing above U+10FFFF); the others are 80..BF. */
-    unsigned char c = s[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xC2 && c <= 0xDF)
-        n = 2;
-    else if (c >= 0xE0 && c <= 0xEF)
-        n = 3;
-    else if (c >= 0xF0 && c <= 0xF4)
-        n = 4;
-    else
-        return 0;
-    if (c == 0xE0)
-        lo = 0xA0;
-    else if (c == 0xED)
-        hi = 0x9F;
-    else if (c == 0xF0)
-        lo = 0x90;
-    else if (c == 0xF4)
-        hi = 0x8F;
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if (s[i] < lo || s[i] > hi)
-            return 0;
-        lo = 0x80;
-        hi = 0xBF;
-    }
-    return n;
-}
-
 /* How s[0..len) starts on a terminal: *keep bytes as they are (0 when they must be escaped),
  * and the escape text in esc[] otherwise. Returns the bytes of s covered. */
 static size_t term_step(const unsigned char *s, size_t len, unsigned flags, size_t *keep,
@@ -280,7 +243,7 @@ static size_t term_step(const unsigned char *s, size_t len, unsigned flags, size
 {
     static const char hex[] = "0123456789abcdef";
     unsigned char c = s[0];
-    size_t n = cli_utf8_len(s, len);
+    size_t n = nk_utf8_len(s, len);
     *keep = 0;
     if (n == 2 && c == 0xC2 && s[1] <= 0x9F) { /* U+0080..U+009F: C1 controls (CSI, OSC...) */
         snprintf(esc, 8, "\\u%04x", (unsigned)s[1]);

@@ -26,7 +26,7 @@ int chat_text_valid(const char *text, size_t len)
     const unsigned char *u = (const unsigned char *)text;
     for (size_t i = 0; i < len;) {
         unsigned char c = u[i];
-        size_t n = cli_utf8_len(u + i, len - i);
+        size_t n = nk_utf8_len(u + i, len - i);
         if ((c < 0x20 && c != '\t') || c == 0x7f || (n == 2 && c == 0xC2 && u[i + 1] <= 0x9F) ||
             (n == 0 && c <= 0x9F))
             return 0;

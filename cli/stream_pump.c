@@ -132,7 +132,7 @@ static int put_message(stream_pump *p, const char *msg, size_t len)
     } else {
         size_t run = 0, i = 0; /* msg[run..i) goes out as it is */
         while (i < len && rc == 0) {
-            size_t n = cli_utf8_len(u + i, len - i);
+            size_t n = nk_utf8_len(u + i, len - i);
             int plain = (n == 1 && u[i] >= 0x20 && u[i] != 0x7F && u[i] != '\\') ||
                         (n > 1 && !(n == 2 && u[i] == 0xC2 && u[i + 1] <= 0x9F));
             if (plain) {

@@ -386,6 +386,9 @@ int nk_http_url_escape(const char *s, size_t len, struct nk_buf *out);
 /* Append a query component: RFC 3986 query characters and valid %XX escapes kept, everything
  * else (controls, space, "#", "%" not starting an escape, non-ASCII) percent-encoded. */
 int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out);
+/* Length of the valid UTF-8 sequence at s[0..len) (RFC 3629 section 4), or 0 when the bytes
+ * there are not one (overlong, surrogate, above U+10FFFF, truncated, stray continuation). */
+size_t nk_utf8_len(const unsigned char *s, size_t len);
 
 NK_API_END
 #ifdef __cplusplus

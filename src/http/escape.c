@@ -42,7 +42,7 @@ int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out)
 
 /* Length of the valid UTF-8 sequence at s[0..len) (RFC 3629 section 4), or 0 when the bytes
  * there are not one (overlong, surrogate, above U+10FFFF, truncated, stray continuation). */
-static size_t utf8_seq(const unsigned char *s, size_t len)
+size_t nk_utf8_len(const unsigned char *s, size_t len)
 {
     unsigned char c = s[0], lo = 0x80, hi = 0xBF;
     size_t n;
@@ -94,7 +94,7 @@ int nk_http_json_escape(const char *s, size_t len, struct nk_buf *out)
         size_t rlen = 0, adv = 1;
 
         if (c >= 0x80) {
-            size_t n = utf8_seq(u + i, len - i);
+            size_t n = nk_utf8_len(u + i, len - i);
             if (n > 0) {
                 i += n;
                 continue;
