@@ -22,6 +22,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <netkit/api.h>
+#include <netkit/tls.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -52,6 +53,9 @@ typedef struct nk_httpd_counters {
     uint64_t started;           /* Unix time the engine started */
     uint64_t pid;               /* the process of the engine */
     uint64_t listings_rendered; /* directory listings built (not answered from the cache) */
+    uint64_t tls_handshakes;    /* TLS handshakes completed */
+    uint64_t tls_resumed;       /* of which resumed a session (a ticket) */
+    uint64_t tls_failed;        /* handshakes that failed or timed out */
 } nk_httpd_counters;
 
 typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_format;
@@ -157,6 +161,23 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out);
  * descriptors or memory) is reported once through config.log (NK_LOG_ERROR) and no longer
  * watched. */
 int nk_httpd_listen(nk_httpd *srv, int listen_fd);
+/* As nk_httpd_listen, for a listener whose connections speak TLS (netkit/tls.h) with ctx, a
+ * server context holding at least one certificate; ctx NULL: the engine's current one. The
+ * engine takes its own reference. The handshake counts against header_timeout_ms; at most
+ * 512 handshakes are in flight at once (nk_httpd_set_handshake_limit), further connections
+ * are closed unanswered. Errors: nk_httpd_listen's, -EINVAL for no usable context. */
+int nk_httpd_listen_tls(nk_httpd *srv, int listen_fd, nk_tls_ctx *ctx);
+/* Replace the context of every TLS listener (a certificate reload): connections already
+ * open keep theirs, new handshakes use ctx. -EINVAL when ctx has no certificate. */
+int nk_httpd_set_tls(nk_httpd *srv, nk_tls_ctx *ctx);
+/* Strict-Transport-Security: max-age=max_age_s on every response sent over TLS; 0: none. */
+void nk_httpd_set_hsts(nk_httpd *srv, unsigned max_age_s);
+/* Cleartext listeners answer every request with 308 to the same path and query over https
+ * on port (443 leaves the port out), for the Host the request named (validated; the
+ * listener's own address otherwise); 0: off. Requests over TLS are served normally. */
+void nk_httpd_set_https_redirect(nk_httpd *srv, unsigned port);
+/* TLS handshakes in flight at once (0: the default, 512). */
+void nk_httpd_set_handshake_limit(nk_httpd *srv, unsigned max_in_flight);
 /* Stop accepting and drain; see above. Safe to call more than once. */
 void nk_httpd_shutdown(nk_httpd *srv);
 /* Change the access log descriptor (after the caller reopened the file); flushes first. */

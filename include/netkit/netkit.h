@@ -15,6 +15,7 @@
 #include <netkit/xfer.h>
 #include <netkit/http.h>
 #include <netkit/httpd.h>
+#include <netkit/tls.h>
 #include <netkit/raw.h>
 
 #endif

@@ -189,6 +189,55 @@ static void sink_abort(nk__conn *c)
     c->x->sink_state = NULL;
 }
 
+/* ---- plaintext left inside OpenSSL --------------------------------------------------------
+ * A TLS record decrypted into a buffer too small for it keeps the rest inside OpenSSL, and
+ * the socket, already read, will not become readable for it. Such connections wait on
+ * srv->kicks, which a zero timer walks on the next loop turn as if they had been readable. */
+
+static void kick_remove(nk__conn *c)
+{
+    nk__conn **pp = &c->srv->kicks;
+    while (*pp && *pp != c)
+        pp = &(*pp)->kick_next;
+    if (*pp)
+        *pp = c->kick_next;
+    c->kick_next = NULL;
+    c->kicked = 0;
+}
+
+static void kick_add(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    if (c->kicked)
+        return;
+    c->kicked = 1;
+    c->kick_next = srv->kicks;
+    srv->kicks = c;
+    if (!nk_timer_active(&srv->kick_timer))
+        nk_timer_start(srv->loop, &srv->kick_timer, 0, 0);
+}
+
+static void on_io(nk_loop *loop, nk_io *io, unsigned events);
+
+void nk__conn_on_kick(nk_loop *loop, nk_timer *t)
+{
+    nk_httpd *srv = t->data;
+    /* Those on the list now, once each: one that joins again waits for the next turn. The
+     * list stays whole while walked, so a connection closed meanwhile leaves it cleanly. */
+    unsigned n = 0;
+    for (const nk__conn *c = srv->kicks; c; c = c->kick_next)
+        n++;
+    while (n-- && srv->kicks) {
+        nk__conn *c = srv->kicks;
+        srv->kicks = c->kick_next;
+        c->kick_next = NULL;
+        c->kicked = 0;
+        on_io(loop, &c->io, NK_READ);
+    }
+    if (srv->kicks && !nk_timer_active(&srv->kick_timer))
+        nk_timer_start(loop, &srv->kick_timer, 0, 0);
+}
+
 void nk__conn_close(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
@@ -200,7 +249,9 @@ void nk__conn_close(nk__conn *c)
     sink_abort(c);
     nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
-    close(c->io.fd);
+    if (c->kicked)
+        kick_remove(c);
+    nk__xp_close(c);
     ex_drop(c);
     if (c->prev)
         c->prev->next = c->next;
@@ -221,7 +272,7 @@ static void conn_finish(nk__conn *c)
         nk__conn_close(c);
         return;
     }
-    shutdown(c->io.fd, SHUT_WR);
+    nk__xp_shutdown_write(c);
     c->lingering = 1;
     nk_buf_clear(&c->x->in);
     conn_update(c, 0);
@@ -244,18 +295,34 @@ static void linger_read(nk__conn *c)
 {
     char sink[4096];
     for (int i = 0; i < 16; i++) {
-        ssize_t n = recv(c->io.fd, sink, sizeof sink, 0);
+        ssize_t n = nk__xp_recv(c, sink, sizeof sink);
         if (n > 0) {
             c->x->linger_bytes += (uint64_t)n;
             if (c->x->linger_bytes > LINGER_MAX_BYTES)
                 break;
             continue;
         }
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+        if (n == -EAGAIN)
             return;
         break; /* EOF or error */
     }
     nk__conn_close(c);
+}
+
+/* Read what the transport has into b (at most max bytes): the count, 0 at EOF, -EAGAIN. */
+static ssize_t read_into(nk__conn *c, nk_buf *b, size_t max)
+{
+    if (!c->tls)
+        return nk_buf_read_fd(b, c->io.fd, max);
+    if (nk_buf_space(b) < max) {
+        int rc = nk_buf_reserve(b, max);
+        if (rc < 0)
+            return rc;
+    }
+    ssize_t n = nk__xp_recv(c, nk_buf_wptr(b), max);
+    if (n > 0)
+        b->wpos += (size_t)n;
+    return n;
 }
 
 /* Returns -1 when the connection was closed. */
@@ -268,7 +335,7 @@ static int conn_read(nk__conn *c)
     size_t room = c->x->in.max - nk_buf_len(&c->x->in);
     if (room == 0)
         return 0;
-    ssize_t n = nk_buf_read_fd(&c->x->in, c->io.fd, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
+    ssize_t n = read_into(c, &c->x->in, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
     if (n == -EAGAIN) {
         /* Nothing came: an idle connection gives its buffer back to the pool at once, so
          * thousands of silent clients cost no buffer memory. */
@@ -298,6 +365,19 @@ static int respond_allow(nk__conn *c, int status)
     return nk__respond_error(c, status, "This resource does not allow this method.");
 }
 
+static int redirect_to_https(const nk__conn *c, const nk_http_request *req)
+{
+    return c->srv->https_port && !c->tls && !nk__status_is_path(c->srv, req);
+}
+
+/* A status decided at head time: 308 is the https redirect, the rest error pages. */
+static int answer_early(nk__conn *c, const nk_http_request *req, int status)
+{
+    if (status == 308)
+        return nk__respond_https_redirect(c, req);
+    return nk__respond_error(c, status, NULL);
+}
+
 static int handle(nk__conn *c, const nk_http_request *req)
 {
     if (c->x->route && !c->x->early_status) {
@@ -315,7 +395,7 @@ int nk__conn_handle(nk__conn *c, const nk_http_request *req)
     if (c->x->early_status) {
         int status = c->x->early_status;
         c->x->early_status = 0;
-        return nk__respond_error(c, status, NULL);
+        return answer_early(c, req, status);
     }
     /* Credentials were checked at head time (gate, in begin_request), before any handler
      * could claim the request. */
@@ -515,8 +595,9 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     c->http10 = req->version_minor == 0;
     if (!req->keep_alive || srv->shutting_down)
         c->close_after = 1;
-    /* Credentials first: the body limit depends on who is asking. */
-    int st = req->expect_unknown ? 417 : gate(c, req);
+    /* Credentials first: the body limit depends on who is asking. A cleartext request to a
+     * server that wants https is sent there before it could send a password in clear. */
+    int st = req->expect_unknown ? 417 : redirect_to_https(c, req) ? 308 : gate(c, req);
     if (st == -EINPROGRESS) {
         /* The head stays at the front of `in` and is processed again, from the start,
          * when the verdict is in (nk__conn_resume); meanwhile the connection waits. */
@@ -564,7 +645,7 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
             c->x->body_left = 0;
             c->x->chunked_active = 0;
             nk_buf_clear(&c->x->in); /* before: a failed respond frees c */
-            return nk__respond_error(c, st, NULL);
+            return answer_early(c, req, st);
         }
     }
     if ((c->x->body_left || c->x->chunked_active) && req->expect_continue && !c->http10 &&
@@ -708,7 +789,10 @@ static void conn_update(nk__conn *c, int progress)
     unsigned ev = 0;
     nk__phase phase;
     int pending = out_pending(c);
-    if (c->lingering) {
+    if (c->tls_handshaking) {
+        ev = c->tls_want_write ? NK_WRITE : NK_READ;
+        phase = NK__PHASE_HEAD; /* the handshake counts against the first head's deadline */
+    } else if (c->lingering) {
         ev = NK_READ;
         phase = NK__PHASE_LINGER;
     } else if (waiting(c) && !out_pending(c)) {
@@ -719,8 +803,10 @@ static void conn_update(nk__conn *c, int progress)
         size_t buffered = x ? nk_buf_len(&x->in) : 0;
         if (!c->peer_eof && !(c->close_after && !head_len) && (!x || buffered < x->in.max))
             ev |= NK_READ;
-        if (pending)
+        if (pending || c->tls_want_write)
             ev |= NK_WRITE;
+        if ((ev & NK_READ) && nk__xp_pending(c))
+            kick_add(c);
         if (pending)
             phase = NK__PHASE_WRITE;
         else if (head_len)
@@ -772,6 +858,18 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     nk__conn *c = io->data;
     int progress = 0;
+    if (c->tls_handshaking) {
+        int r = nk__xp_handshake(c);
+        if (r < 0) {
+            nk__conn_close(c);
+            return;
+        }
+        if (r == 0) {
+            conn_update(c, 0);
+            return;
+        }
+        events = NK_READ; /* the first request may have come with the handshake's end */
+    }
     if (c->lingering) {
         linger_read(c);
         return;
@@ -820,11 +918,25 @@ void nk__conn_resume(nk__conn *c)
     conn_update(c, 0);
 }
 
-int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)
+int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
 {
+    if (tls && srv->handshakes >= srv->max_handshakes) {
+        /* Handshakes cost CPU: a flood of them waits in the backlog, not in memory. */
+        NK__COUNT(srv, tls_failed, 1);
+        return -EAGAIN;
+    }
     nk__conn *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
+    if (tls) {
+        int err = nk_tls_new(srv->tls_ctx, fd, NULL, &c->tls);
+        if (err < 0) {
+            free(c);
+            return err;
+        }
+        c->tls_handshaking = 1;
+        srv->handshakes++;
+    }
     c->srv = srv;
     nk_timer_init(&c->timer, on_timer, c);
     nk_io_init(&c->io, fd, on_io, c);
@@ -839,6 +951,10 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer)
         c->peer_port = (unsigned short)nk_addr_port(peer);
     int err = nk_io_start(srv->loop, &c->io, NK_READ);
     if (err < 0) {
+        if (c->tls) {
+            srv->handshakes--;
+            nk_tls_free(c->tls);
+        }
         free(c);
         return err;
     }

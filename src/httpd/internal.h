@@ -17,9 +17,11 @@
 
 #include <netkit/netkit.h>
 #include <netkit/httpd.h>
+#include <netkit/tls.h>
 
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #define NK_SERVER_NAME "netkit/" NETKIT_VERSION
@@ -169,6 +171,11 @@ struct nk__conn {
     unsigned char close_pending; /* closed while busy: nk__conn_close runs when it returns */
     unsigned short peer_port;
     unsigned char peer_ip[16];
+    nk_tls *tls;                 /* TLS over the socket, or NULL (xport.c) */
+    unsigned char tls_handshaking;
+    unsigned char tls_want_write; /* the transport waits for the socket to be writable */
+    nk__conn *kick_next;         /* on srv->kicks: TLS plaintext waits inside OpenSSL */
+    unsigned char kicked;
 };
 
 typedef struct nk__listener {
@@ -176,6 +183,7 @@ typedef struct nk__listener {
     int fd;
     nk_httpd *srv;
     int failed;             /* accept failed for good (reported once): no longer watched */
+    int tls;                /* connections speak TLS with srv->tls_ctx */
 } nk__listener;
 
 struct nk_httpd {
@@ -244,10 +252,28 @@ struct nk_httpd {
     } auth_fails[64];
     nk_httpd_counters own_counters;
     nk_httpd_counters *ctr; /* cfg.counters or &own_counters */
+    /* TLS (xport.c): the context of TLS listeners, handshakes in flight and their cap,
+     * connections whose plaintext waits inside OpenSSL (no readiness event will come). */
+    nk_tls_ctx *tls_ctx;
+    unsigned handshakes, max_handshakes;
+    unsigned hsts_s;        /* Strict-Transport-Security max-age on TLS responses; 0: none */
+    unsigned https_port;    /* cleartext listeners answer 308 to https on this port; 0: off */
+    nk__conn *kicks;
+    nk_timer kick_timer;
 };
 
 /* Counters may be read by other processes (shared memory): relaxed atomics, no ordering. */
 #define NK__COUNT(srv, field, n) __atomic_fetch_add(&(srv)->ctr->field, (uint64_t)(n), __ATOMIC_RELAXED)
+
+/* xport.c: the connection's transport (socket or TLS) */
+ssize_t nk__xp_recv(nk__conn *c, void *buf, size_t len);
+ssize_t nk__xp_send(nk__conn *c, const void *buf, size_t len, int more);
+ssize_t nk__xp_sendv(nk__conn *c, const struct iovec *iov, int iovcnt, int more);
+ssize_t nk__xp_sendfile(nk__conn *c, int fd, off_t *off, size_t len);
+size_t nk__xp_pending(const nk__conn *c);
+int nk__xp_handshake(nk__conn *c);
+void nk__xp_shutdown_write(nk__conn *c);
+void nk__xp_close(nk__conn *c);
 
 /* server.c */
 const char *nk__httpd_date(nk_httpd *srv);
@@ -259,6 +285,9 @@ void nk__httpd_log(nk_httpd *srv, nk_log_level level, const char *fmt, ...)
  * back when it goes idle, so idle keep-alive connections hold no buffer and busy ones do not
  * allocate per request. */
 #define NK__POOL_BLOCK 16384
+/* TLS handshakes in flight per engine: each costs a private-key operation, so a flood of them
+ * waits in the listen backlog rather than in memory and CPU. */
+#define NK__MAX_HANDSHAKES 512
 #define NK__POOL_MAX 256
 
 /* commit.c: run job->work in the server's job thread, then job->done in the loop. The
@@ -269,7 +298,7 @@ int nk__job_submit(nk__conn *c, nk__job *job);
 void nk__jobs_free(nk_httpd *srv);
 
 /* conn.c */
-int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer);
+int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls);
 /* The built-in handlers (after routes): returns as a handler does. */
 int nk__conn_handle(nk__conn *c, const nk_http_request *req);
 /* Point the access-log fields at req (its bytes stay in the connection's buffer). */
@@ -279,6 +308,7 @@ void nk__conn_after_later(nk__conn *c);
 /* Output became available outside the loop's own events (a producer resumed): write it. */
 void nk__conn_resume_output(nk__conn *c);
 void nk__conn_close(nk__conn *c);
+void nk__conn_on_kick(nk_loop *loop, nk_timer *t);
 void nk__conn_shutdown(nk__conn *c);
 void nk__pool_free(nk_httpd *srv);
 /* A job's answer is out: carry on with the connection (pipelined requests, keep-alive). */
@@ -300,6 +330,8 @@ typedef struct nk__resp {
      * from the raw request target. NULL: no Location. */
     const char *location_path;
     int location_dir;           /* end the Location with "/" (a directory's URL) */
+    const char *location_origin; /* "https://host:port" before the path (respond.c builds
+                                  * it from validated parts), or NULL: a path on this origin */
     nk_str location_query;      /* the request's query, appended after "?" when set */
     char content_range[96];     /* "" when none */
     uint64_t content_length;
@@ -324,6 +356,8 @@ void nk__resp_body_scratch(nk__resp *r, nk_httpd *srv);
 int nk__respond(nk__conn *c, nk__resp *r);
 /* Build and send a small HTML error page. */
 int nk__respond_error(nk__conn *c, int status, const char *detail);
+/* 308 to the same path and query over https (nk_httpd_set_https_redirect). */
+int nk__respond_https_redirect(nk__conn *c, const nk_http_request *req);
 /* Send a multipart/byteranges body: segments already in c->out and c->segs. */
 int nk__respond_multipart(nk__conn *c, nk__resp *r);
 /* Write pending output. Returns 1 when everything is written, 0 when the socket is full (or

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
@@ -63,6 +64,8 @@ static void put_u64(nk_buf *b, uint64_t v)
 static void put_location(nk_buf *h, const nk__resp *r)
 {
     put(h, "Location: ", 10);
+    if (r->location_origin)
+        put(h, r->location_origin, strlen(r->location_origin));
     const char *p = r->location_path;
     int wrote = 0;
     while (*p) {
@@ -140,6 +143,12 @@ static void build_head(nk__conn *c, const nk__resp *r)
     /* Fetch standard, CORS protocol: any origin may read; no credentials are involved. */
     if (srv->cfg.cors)
         put(h, "Access-Control-Allow-Origin: *\r\n", 32);
+    /* RFC 6797 section 7.2: only over a secure transport. */
+    if (c->tls && srv->hsts_s) {
+        put(h, "Strict-Transport-Security: max-age=", 35);
+        put_u64(h, srv->hsts_s);
+        put(h, "\r\n", 2);
+    }
     /* RFC 9112 section 9.6 / 9.3: say when the connection ends; HTTP/1.0 clients need the
      * keep-alive said explicitly. */
     if (c->close_after)
@@ -179,14 +188,9 @@ static int send_now(nk__conn *c, const char *body, size_t body_len, int more)
     size_t total = iov[0].iov_len + body_len;
     size_t written = 0;
     if (!c->x->seg.mem && nk_buf_len(&c->x->out) == 0) {
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
-        int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
-        ssize_t n;
-        do
-            n = sendmsg(c->io.fd, &msg, flags);
-        while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN)
-            return -errno;
+        ssize_t n = nk__xp_sendv(c, iov, iovcnt, more);
+        if (n < 0 && n != -EAGAIN)
+            return (int)n;
         if (n > 0) {
             written = (size_t)n;
             NK__COUNT(srv, bytes_sent, n);
@@ -203,13 +207,9 @@ int nk__conn_flush(nk__conn *c)
         return 0; /* idle: nothing to write */
     for (;;) {
         if (c->x->seg.mem) {
-            int flags = MSG_NOSIGNAL | (c->x->seg.len && c->is_tcp ? MSG_MORE : 0);
-            ssize_t n = send(c->io.fd, nk_buf_rptr(&c->x->out), c->x->seg.mem, flags);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return errno == EAGAIN ? 0 : -errno;
-            }
+            ssize_t n = nk__xp_send(c, nk_buf_rptr(&c->x->out), c->x->seg.mem, c->x->seg.len != 0);
+            if (n < 0)
+                return n == -EAGAIN ? 0 : (int)n;
             nk_buf_consume(&c->x->out, (size_t)n);
             c->x->seg.mem -= (size_t)n;
             NK__COUNT(c->srv, bytes_sent, n);
@@ -217,17 +217,15 @@ int nk__conn_flush(nk__conn *c)
         }
         if (c->x->seg.len) {
             size_t want = c->x->seg.len < SENDFILE_CHUNK ? (size_t)c->x->seg.len : SENDFILE_CHUNK;
-            ssize_t n = sendfile(c->io.fd, c->x->file_fd, &c->x->seg.off, want);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                return errno == EAGAIN ? 0 : -errno;
-            }
+            ssize_t n = nk__xp_sendfile(c, c->x->file_fd, &c->x->seg.off, want);
+            if (n < 0)
+                return n == -EAGAIN ? 0 : (int)n;
             if (n == 0)
                 return -EIO; /* the file shrank under us: the promised length cannot be kept */
             NK__COUNT(c->srv, bytes_sent, n);
             c->x->seg.len -= (uint64_t)n;
-            if (c->x->seg.len && (size_t)n == want)
+            /* TLS sends a record's worth per call: only -EAGAIN means the socket is full. */
+            if (c->x->seg.len && ((size_t)n == want || c->tls))
                 continue;
             if (c->x->seg.len)
                 return 0; /* short write: the socket is full */
@@ -439,6 +437,73 @@ int nk__respond_error(nk__conn *c, int status, const char *detail)
         r.extra_headers = "Retry-After: 60\r\n"; /* RFC 6585 section 4; auth.c's window */
     /* A HEAD answer never has a body (RFC 9110 section 9.3.2), an error included (refuse
      * sets the flag from the method as sent when the rest of the request failed). */
+    if (srv->req_is_head)
+        r.no_body = 1;
+    return nk__respond(c, &r);
+}
+
+/* The host of a redirect to https: the request's own, when it is a plain name, an IPv4
+ * address or an IPv6 literal (no user info, no odd characters a browser could read as
+ * another URL part); else the address the client connected to. Port dropped. */
+static int redirect_host(const nk__conn *c, const nk_http_request *req, char *out, size_t len)
+{
+    const char *h = req->host.p;
+    size_t n = req->host.len;
+    if (h && n && n < len - 2) {
+        int ok = 1, v6 = memchr(h, ':', n) != NULL;
+        if (v6 && n > 0 && h[0] == '[') { /* "[::1]:8443" */
+            const char *end = memchr(h, ']', n);
+            n = end ? (size_t)(end - h) - 1 : 0;
+            h++;
+        } else if (v6 && !(n > 1 && memchr(h, ':', n) != memrchr(h, ':', n))) {
+            n = (size_t)((const char *)memchr(h, ':', n) - h); /* "name:port" */
+            v6 = 0;
+        }
+        for (size_t i = 0; i < n && ok; i++) {
+            unsigned char ch = (unsigned char)h[i];
+            ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '-' || ch == '.' || (v6 && ch == ':');
+        }
+        if (ok && n) {
+            snprintf(out, len, v6 ? "[%.*s]" : "%.*s", (int)n, h);
+            return 0;
+        }
+    }
+    nk_addr local;
+    if (nk_sock_local(c->io.fd, &local) < 0)
+        return -1;
+    char text[NK_ADDR_STRLEN];
+    if (nk_addr_format_host(&local, text, sizeof text) < 0 || nk_addr_family(&local) == AF_UNIX)
+        return -1;
+    snprintf(out, len, nk_addr_family(&local) == AF_INET6 ? "[%s]" : "%s", text);
+    return 0;
+}
+
+int nk__respond_https_redirect(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    char host[300], origin[340];
+    if (redirect_host(c, req, host, sizeof host) < 0)
+        return nk__respond_error(c, 400, "This server is reached over https.");
+    if (srv->https_port == 443)
+        snprintf(origin, sizeof origin, "https://%s", host);
+    else
+        snprintf(origin, sizeof origin, "https://%s:%u", host, srv->https_port);
+    int n = nk_http_path_normalize(req->path.p, req->path.len, srv->path, sizeof srv->path);
+    if (n < 0 || req->path.len == 0 || req->path.p[0] != '/')
+        snprintf(srv->path, sizeof srv->path, "/");
+    nk_buf *b = &srv->body;
+    nk_buf_clear(b);
+    nk_buf_printf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>308 Permanent "
+                     "Redirect</title></head>\n<body><h1>308 Permanent Redirect</h1>\n<p>This "
+                     "server is reached over https.</p></body></html>\n");
+    nk__resp r;
+    nk__resp_init(&r, 308);
+    r.content_type = "text/html; charset=utf-8";
+    nk__resp_body_scratch(&r, srv);
+    r.location_origin = origin;
+    r.location_path = srv->path;
+    r.location_query = req->query;
     if (srv->req_is_head)
         r.no_body = 1;
     return nk__respond(c, &r);

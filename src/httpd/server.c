@@ -206,7 +206,7 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
         }
         srv->stats.connections++;
         NK__COUNT(srv, connections_total, 1);
-        int err = nk__conn_start(srv, fd, &peer);
+        int err = nk__conn_start(srv, fd, &peer, l->tls);
         if (srv->nconns > srv->peak_conns)
             srv->peak_conns = srv->nconns;
         if (err < 0) {
@@ -309,6 +309,8 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
     nk_timer_init(&srv->log_timer, on_log_timer, srv);
     nk_timer_init(&srv->drain_timer, on_drain_timer, srv);
     nk_timer_init(&srv->trim_timer, on_trim_timer, srv);
+    nk_timer_init(&srv->kick_timer, nk__conn_on_kick, srv);
+    srv->max_handshakes = NK__MAX_HANDSHAKES;
     nk_defer_init(&srv->drained_defer, on_drained_defer, srv);
     struct rlimit rl;
     srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
@@ -355,7 +357,52 @@ static int check_listener(const nk_httpd *srv, int fd)
     return 0;
 }
 
+static int listen_on(nk_httpd *srv, int listen_fd, int tls);
+
 int nk_httpd_listen(nk_httpd *srv, int listen_fd)
+{
+    return listen_on(srv, listen_fd, 0);
+}
+
+int nk_httpd_listen_tls(nk_httpd *srv, int listen_fd, nk_tls_ctx *ctx)
+{
+    if (!ctx && !srv->tls_ctx)
+        return -EINVAL;
+    if (ctx && nk_tls_ctx_ncerts(ctx) == 0)
+        return -EINVAL; /* a server context needs a certificate */
+    int err = listen_on(srv, listen_fd, 1);
+    if (err == 0 && ctx)
+        nk_httpd_set_tls(srv, ctx);
+    return err;
+}
+
+int nk_httpd_set_tls(nk_httpd *srv, nk_tls_ctx *ctx)
+{
+    if (!ctx || nk_tls_ctx_ncerts(ctx) == 0)
+        return -EINVAL;
+    /* Connections keep the context they started with (nk_tls holds a reference), so a
+     * reload changes only what new handshakes see. */
+    nk_tls_ctx_free(srv->tls_ctx);
+    srv->tls_ctx = nk_tls_ctx_ref(ctx);
+    return 0;
+}
+
+void nk_httpd_set_hsts(nk_httpd *srv, unsigned max_age_s)
+{
+    srv->hsts_s = max_age_s;
+}
+
+void nk_httpd_set_https_redirect(nk_httpd *srv, unsigned port)
+{
+    srv->https_port = port <= 65535 ? port : 0;
+}
+
+void nk_httpd_set_handshake_limit(nk_httpd *srv, unsigned max_in_flight)
+{
+    srv->max_handshakes = max_in_flight ? max_in_flight : NK__MAX_HANDSHAKES;
+}
+
+static int listen_on(nk_httpd *srv, int listen_fd, int tls)
 {
     int err = check_listener(srv, listen_fd);
     if (err < 0)
@@ -401,6 +448,7 @@ int nk_httpd_listen(nk_httpd *srv, int listen_fd)
                    sizeof srv->cfg.defer_accept_s);
     l->fd = listen_fd;
     l->srv = srv;
+    l->tls = tls;
     nk_io_init(&l->io, listen_fd, on_listener, l);
     /* Watch it once now, so that what the loop refuses (another watcher has the descriptor,
      * select's FD_SETSIZE) is this call's error; update_accepting then pauses it if needed. */
@@ -488,6 +536,8 @@ void nk_httpd_free(nk_httpd *srv)
     nk_timer_stop(srv->loop, &srv->log_timer);
     nk_timer_stop(srv->loop, &srv->drain_timer);
     nk_timer_stop(srv->loop, &srv->trim_timer);
+    nk_timer_stop(srv->loop, &srv->kick_timer);
+    nk_tls_ctx_free(srv->tls_ctx);
     nk_defer_stop(srv->loop, &srv->drained_defer);
     if (srv->root_fd >= 0)
         close(srv->root_fd);

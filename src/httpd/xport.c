@@ -1,0 +1,116 @@
+/* The transport under a connection: a plain socket, or TLS over it. Everything the engine
+ * reads or writes on a connection goes through here, so the request and response code above
+ * does not know which one carries its bytes.
+ *
+ * With TLS, what a call could not do now is reported as -EAGAIN like a socket's, and
+ * c->tls_want_write says whether the transport waits for the socket to become writable
+ * (a TLS read can need to write, a write to read). Plaintext that OpenSSL holds decrypted but
+ * unread raises no readiness event: nk__xp_pending tells conn.c to come back for it.
+ */
+#include <errno.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd/internal.h"
+
+static ssize_t tls_result(nk__conn *c, ssize_t n)
+{
+    if (n == -EAGAIN)
+        c->tls_want_write = nk_tls_want(c->tls) == NK_WRITE;
+    else
+        c->tls_want_write = 0;
+    return n;
+}
+
+ssize_t nk__xp_recv(nk__conn *c, void *buf, size_t len)
+{
+    if (c->tls)
+        return tls_result(c, nk_tls_read(c->tls, buf, len));
+    ssize_t n;
+    do
+        n = recv(c->io.fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+ssize_t nk__xp_send(nk__conn *c, const void *buf, size_t len, int more)
+{
+    if (c->tls)
+        return tls_result(c, nk_tls_write(c->tls, buf, len));
+    int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
+    ssize_t n;
+    do
+        n = send(c->io.fd, buf, len, flags);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+ssize_t nk__xp_sendv(nk__conn *c, const struct iovec *iov, int iovcnt, int more)
+{
+    if (c->tls)
+        return tls_result(c, nk_tls_writev(c->tls, iov, iovcnt));
+    struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
+    int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
+    ssize_t n;
+    do
+        n = sendmsg(c->io.fd, &msg, flags);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+ssize_t nk__xp_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
+{
+    if (c->tls)
+        return tls_result(c, nk_tls_sendfile(c->tls, fd, off, len));
+    ssize_t n;
+    do
+        n = sendfile(c->io.fd, fd, off, len);
+    while (n < 0 && errno == EINTR);
+    return n < 0 ? -errno : n;
+}
+
+size_t nk__xp_pending(const nk__conn *c)
+{
+    return c->tls ? nk_tls_pending(c->tls) : 0;
+}
+
+/* 1 when the handshake is done, 0 to wait (interest in c->tls_want_write), -1 to close. */
+int nk__xp_handshake(nk__conn *c)
+{
+    int r = nk_tls_handshake(c->tls);
+    if (r == 0) {
+        c->tls_handshaking = 0;
+        c->tls_want_write = 0;
+        c->srv->handshakes--;
+        NK__COUNT(c->srv, tls_handshakes, 1);
+        if (nk_tls_resumed(c->tls))
+            NK__COUNT(c->srv, tls_resumed, 1);
+        return 1;
+    }
+    if (r == -EAGAIN) {
+        c->tls_want_write = nk_tls_want(c->tls) == NK_WRITE;
+        return 0;
+    }
+    NK__COUNT(c->srv, tls_failed, 1);
+    return -1;
+}
+
+/* The response that ends the connection is out: TLS says so first (close_notify), then TCP. */
+void nk__xp_shutdown_write(nk__conn *c)
+{
+    if (c->tls)
+        nk_tls_shutdown(c->tls);
+    shutdown(c->io.fd, SHUT_WR);
+}
+
+void nk__xp_close(nk__conn *c)
+{
+    if (c->tls) {
+        if (c->tls_handshaking)
+            c->srv->handshakes--;
+        nk_tls_free(c->tls);
+        c->tls = NULL;
+    }
+    close(c->io.fd);
+}
