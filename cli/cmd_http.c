@@ -24,8 +24,17 @@ static const char serve_usage[] =
     "Serve the files below DIR (default: the current directory) over HTTP/1.1.\n"
     "\n"
     "options:\n"
-    "  -l, --listen ADDR        HOST:PORT, [V6]:PORT, PORT (all interfaces) or unix:PATH;\n"
-    "                           repeatable (default 127.0.0.1:8080)\n"
+    "  -l, --listen ADDR        HOST:PORT, [V6]:PORT, PORT (all interfaces) or unix:PATH,\n"
+    "                           after http:// (the default) or https://; repeatable\n"
+    "                           (default 127.0.0.1:8080, or https://127.0.0.1:8443 with TLS)\n"
+    "      --tls-cert FILE      certificate chain (PEM, leaf first) for https:// listeners;\n"
+    "                           repeatable, chosen by the name the client asks for (SNI);\n"
+    "                           a directory: every NAME.crt with its NAME.key\n"
+    "      --tls-key FILE       private key (PEM) of the --tls-cert at the same position\n"
+    "      --tls-self-signed    make an ECDSA P-256 certificate at start for localhost and\n"
+    "                           the listeners' addresses; prints its SHA-256 fingerprint\n"
+    "      --redirect-https     http:// listeners answer 308 to the same URL over https\n"
+    "      --hsts SECONDS       Strict-Transport-Security max-age on https responses\n"
     "  -w, --workers N          worker processes (default: one per CPU)\n"
     "      --backend NAME       event loop backend: epoll, poll or select\n"
     "      --index NAME         index file of a directory (default index.html)\n"
@@ -72,7 +81,8 @@ static const char serve_usage[] =
     "  -h, --help               show this help\n"
     "\n"
     "Once ready, prints one 'listening on URL' line per listener on stderr.\n"
-    "SIGTERM/SIGINT stop gracefully; SIGHUP reopens the access log file.\n";
+    "SIGTERM/SIGINT stop gracefully; SIGHUP reopens the access log file and reloads the\n"
+    "TLS certificates (a certificate that fails to load keeps the old one).\n";
 
 /* Read FILE: one "user:hash" per line; blank lines and lines starting with '#' are skipped. */
 static int load_auth_file(const char *cmd, const char *path, http_serve_opts *o)
@@ -135,7 +145,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_SNDBUF, OPT_MAX_HEADER, OPT_MAX_BODY,
         OPT_BODY_TO, OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
         OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT,
-        OPT_UNSENT_MAX
+        OPT_UNSENT_MAX, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_REDIRECT_HTTPS, OPT_HSTS
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -169,6 +179,11 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"status", required_argument, NULL, OPT_STATUS},
         {"status-public", no_argument, NULL, OPT_STATUS_PUBLIC},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"tls-self-signed", no_argument, NULL, OPT_TLS_SELF},
+        {"redirect-https", no_argument, NULL, OPT_REDIRECT_HTTPS},
+        {"hsts", required_argument, NULL, OPT_HSTS},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -287,6 +302,22 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
                 return r;
             break;
         }
+        case OPT_TLS_CERT:
+        case OPT_TLS_KEY:
+            if ((c == OPT_TLS_CERT ? o->ncerts : o->nkeys) >= HTTP_MAX_CERTS)
+                return cli_usage(cmd, "too many certificates (at most %d)", HTTP_MAX_CERTS);
+            if (c == OPT_TLS_CERT)
+                o->tls_cert[o->ncerts++] = optarg;
+            else
+                o->tls_key[o->nkeys++] = optarg;
+            break;
+        case OPT_TLS_SELF: o->tls_self_signed = 1; break;
+        case OPT_REDIRECT_HTTPS: o->redirect_https = 1; break;
+        case OPT_HSTS:
+            if (cli_parse_long(optarg, 0, 100000000, &v) < 0)
+                return cli_usage(cmd, "invalid --hsts '%s' (seconds)", optarg);
+            o->hsts = (unsigned)v;
+            break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h':
@@ -321,7 +352,15 @@ static int cmd_http_serve(int argc, char **argv)
     if (r > 0)
         return r;
     if (o.nlisten == 0)
-        o.listen[o.nlisten++] = "127.0.0.1:8080";
+        o.listen[o.nlisten++] = o.ncerts || o.tls_self_signed ? "https://127.0.0.1:8443"
+                                                              : "127.0.0.1:8080";
+    r = http_tls_split_schemes(&o);
+    if (r == 0)
+        r = http_tls_check(&o);
+    if (r) {
+        free(o.auth_file_data);
+        return r;
+    }
     if (o.workers == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         o.workers = n > 0 ? (int)(n > 64 ? 64 : n) : 1;

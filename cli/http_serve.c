@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sys/prctl.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -34,6 +35,7 @@ typedef struct listener {
     int is_unix;
     int flags;        /* NK_SOCK_* used to bind it; workers bind theirs the same way, since
                        * SO_REUSEPORT groups only sockets with equal options (IPV6_V6ONLY) */
+    int tls;          /* https:// */
 } listener;
 
 typedef struct server_state {
@@ -58,13 +60,14 @@ typedef struct server_state {
     int ready_fd;           /* worker: write end of the supervisor's readiness pipe, or -1 */
     nk_httpd_counters *counters; /* shared slots, one per worker (several workers), or NULL */
     int worker_index;
+    nk_tls_ctx *tls;        /* the context of https:// listeners, made before any fork */
     nk_signal sig_chld;
     nk_timer kill_timer, restart_timer;
 } server_state;
 
 /* ---- listeners ---------------------------------------------------------------------------- */
 
-static int bind_one(server_state *s, const nk_addr *addr, int flags, const char *text)
+static int bind_one(server_state *s, const nk_addr *addr, int flags, const char *text, int tls)
 {
     if (s->nsocks >= MAX_SOCKETS)
         return cli_usage(s->o->cmd, "too many listening sockets");
@@ -74,6 +77,7 @@ static int bind_one(server_state *s, const nk_addr *addr, int flags, const char 
     listener *l = &s->socks[s->nsocks++];
     l->fd = fd;
     l->flags = flags;
+    l->tls = tls;
     l->is_unix = nk_addr_family(addr) == AF_UNIX;
     if (nk_sock_local(fd, &l->addr) < 0 || l->is_unix)
         l->addr = *addr;
@@ -101,7 +105,7 @@ static int bind_listeners(server_state *s)
                 flags |= NK_SOCK_V6ONLY; /* the IPv4 address is bound separately */
             if (first_port > 0 && nk_addr_port(&a) == 0)
                 nk_addr_set_port(&a, first_port); /* port 0: one port for all addresses */
-            int r = bind_one(s, &a, flags, text);
+            int r = bind_one(s, &a, flags, text, o->listen_tls[i]);
             if (r)
                 return r;
             if (first_port < 0)
@@ -120,7 +124,8 @@ static void print_listeners(server_state *s)
             fprintf(stderr, "listening on %s\n", text);
             continue;
         }
-        fprintf(stderr, "listening on http://%s\n", text);
+        const char *scheme = s->socks[i].tls ? "https" : "http";
+        fprintf(stderr, "listening on %s://%s\n", scheme, text);
         if (!nk_addr_is_wildcard(&s->socks[i].addr) || s->o->quiet)
             continue;
         /* Tell the user where other machines can reach a listener on all interfaces. */
@@ -137,7 +142,7 @@ static void print_listeners(server_state *s)
             memcpy(&a.u.ss, ifa->ifa_addr, a.len);
             nk_addr_set_port(&a, nk_addr_port(&s->socks[i].addr));
             nk_addr_format(&a, text, sizeof text);
-            fprintf(stderr, "  reachable at http://%s (%s)\n", text, ifa->ifa_name);
+            fprintf(stderr, "  reachable at %s://%s (%s)\n", scheme, text, ifa->ifa_name);
         }
         freeifaddrs(ifs);
     }
@@ -224,6 +229,25 @@ static void on_drained(void *arg)
     nk_loop_stop(s->loop);
 }
 
+/* SIGHUP: certificates and keys read again; connections open keep the old context until
+ * they end. A certificate that fails to load leaves the old one in place. */
+static void reload_tls(server_state *s)
+{
+    if (!s->tls || s->o->ncerts == 0)
+        return; /* no TLS, or only a certificate made at start */
+    char err[NK_TLS_ERR_MAX] = "";
+    nk_tls_ctx *ctx;
+    int r = http_tls_context(s->o, &ctx, err, sizeof err);
+    if (r < 0) {
+        fprintf(stderr, "netkit: %s: keeping the old TLS certificate: %s\n", s->o->cmd, err);
+        fflush(stderr);
+        return;
+    }
+    nk_httpd_set_tls(s->httpd, ctx);
+    nk_tls_ctx_free(s->tls);
+    s->tls = ctx;
+}
+
 static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
 {
     server_state *s = sig->data;
@@ -237,6 +261,7 @@ static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
                 s->log_fd = fd;
             }
         }
+        reload_tls(s);
         return;
     }
     /* The watchers stay: stopping them would unblock the signals, and a second SIGTERM
@@ -295,6 +320,19 @@ static int run_worker(server_state *s, int own_sockets)
     err = nk_httpd_new(s->loop, &cfg, &s->httpd);
     if (err < 0)
         return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, nk_strerror(err));
+    if (s->tls) {
+        /* A worker (re)started after a SIGHUP reads the certificates as they are now. */
+        if (s->o->ncerts && o->workers > 1)
+            reload_tls(s);
+        nk_httpd_set_hsts(s->httpd, o->hsts);
+        if (o->redirect_https) {
+            for (int i = 0; i < s->nsocks; i++)
+                if (s->socks[i].tls && !s->socks[i].is_unix) {
+                    nk_httpd_set_https_redirect(s->httpd, (unsigned)nk_addr_port(&s->socks[i].addr));
+                    break;
+                }
+        }
+    }
     for (int i = 0; i < s->nsocks; i++) {
         listener *l = &s->socks[i];
         int fd = l->fd;
@@ -309,7 +347,7 @@ static int run_worker(server_state *s, int own_sockets)
                 return cli_fail(o->cmd, "cannot share the listener: %s", strerror(errno));
         }
         l->fd = -1;
-        err = nk_httpd_listen(s->httpd, fd);
+        err = l->tls ? nk_httpd_listen_tls(s->httpd, fd, s->tls) : nk_httpd_listen(s->httpd, fd);
         if (err < 0)
             return cli_fail(o->cmd, "cannot watch listener: %s", nk_strerror(err));
     }
@@ -595,6 +633,45 @@ static int run_supervisor(server_state *s)
     return s->exit_code;
 }
 
+/* The TLS context, before any worker exists: every worker inherits it, and with it the one
+ * ticket secret from which all of them derive the same session ticket keys. */
+static int setup_tls(server_state *s)
+{
+    http_serve_opts *o = s->o;
+    int any = 0;
+    for (int i = 0; i < s->nsocks; i++)
+        any |= s->socks[i].tls;
+    if (!any)
+        return 0;
+    if (getrandom(o->tls_secret, sizeof o->tls_secret, 0) != (ssize_t)sizeof o->tls_secret)
+        return cli_fail(o->cmd, "no random bytes for TLS session tickets");
+    char err[NK_TLS_ERR_MAX] = "";
+    int r = http_tls_context(o, &s->tls, err, sizeof err);
+    if (r < 0)
+        return cli_fail(o->cmd, "TLS: %s", err);
+    if (o->tls_self_signed) {
+        nk_addr addrs[MAX_SOCKETS];
+        int n = 0;
+        for (int i = 0; i < s->nsocks; i++)
+            if (s->socks[i].tls)
+                addrs[n++] = s->socks[i].addr;
+        char fp[NK_TLS_FP_HEX];
+        r = http_tls_self_signed(o, s->tls, addrs, n, fp, err, sizeof err);
+        if (r < 0)
+            return cli_fail(o->cmd, "TLS: %s", err);
+        /* Printed even with -q: without it nobody can check the certificate. */
+        fprintf(stderr, "TLS certificate: self-signed, sha256 %s\n", fp);
+    }
+    if (o->verbose) {
+        char why[200];
+        if (nk_tls_ktls_available(why, sizeof why))
+            fprintf(stderr, "TLS: kernel TLS available: file bodies are sent without a copy\n");
+        else
+            fprintf(stderr, "TLS: kernel TLS off (%s): file bodies go through a buffer\n", why);
+    }
+    return 0;
+}
+
 static void raise_fd_limit(void)
 {
     /* Each connection is a descriptor; use what the administrator allows. */
@@ -642,10 +719,18 @@ int http_serve_run(http_serve_opts *o)
             close(s.socks[i].fd);
         return r;
     }
+    r = setup_tls(&s);
+    if (r) {
+        for (int i = 0; i < s.nsocks; i++)
+            close(s.socks[i].fd);
+        return r;
+    }
     if (o->cfg.nusers) {
-        /* There is no TLS here: Basic credentials are base64, readable by anyone on the path. */
+        /* Basic credentials are base64: over cleartext, readable by anyone on the path (a
+         * listener redirecting to https never asks for them). */
         for (int i = 0; i < s.nsocks; i++) {
-            if (s.socks[i].is_unix || nk_addr_is_loopback(&s.socks[i].addr))
+            if (s.socks[i].is_unix || nk_addr_is_loopback(&s.socks[i].addr) || s.socks[i].tls ||
+                o->redirect_https)
                 continue;
             fprintf(stderr, "netkit: %s: WARNING: passwords travel in clear text (no TLS) on "
                             "a listener that is not loopback; anyone on the network path can "
@@ -671,5 +756,6 @@ int http_serve_run(http_serve_opts *o)
         if (s.socks[i].is_unix && s.socks[i].addr.u.un.sun_path[0])
             unlink(s.socks[i].addr.u.un.sun_path);
     }
+    nk_tls_ctx_free(s.tls);
     return r;
 }

@@ -6,12 +6,21 @@
 
 #define HTTP_MAX_LISTEN 16
 #define HTTP_MAX_USERS 1024
+#define HTTP_MAX_CERTS 16
 
 typedef struct http_serve_opts {
     const char *cmd;
     const char *root;
     const char *listen[HTTP_MAX_LISTEN];
+    int listen_tls[HTTP_MAX_LISTEN]; /* https:// */
     int nlisten;
+    const char *tls_cert[HTTP_MAX_CERTS]; /* file, or a directory of NAME.crt + NAME.key */
+    const char *tls_key[HTTP_MAX_CERTS];
+    int ncerts, nkeys;
+    int tls_self_signed;
+    int redirect_https;
+    unsigned hsts;
+    unsigned char tls_secret[48]; /* ticket keys of every worker derive from it */
     int workers;
     const char *backend;
     const char *access_log; /* "-", "off" or a path */
@@ -25,5 +34,12 @@ typedef struct http_serve_opts {
 } http_serve_opts;
 
 int http_serve_run(http_serve_opts *o);
+
+/* http_tls.c */
+int http_tls_split_schemes(http_serve_opts *o);
+int http_tls_check(http_serve_opts *o);
+int http_tls_context(const http_serve_opts *o, nk_tls_ctx **out, char *err, size_t errlen);
+int http_tls_self_signed(const http_serve_opts *o, nk_tls_ctx *ctx, const nk_addr *addrs,
+                         int naddrs, char fp[NK_TLS_FP_HEX], char *err, size_t errlen);
 
 #endif

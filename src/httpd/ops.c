@@ -44,6 +44,9 @@ static void sum_into(nk_httpd_counters *sum, const nk_httpd_counters *c)
         sum->status[k] += get(&c->status[k]);
     sum->bytes_sent += get(&c->bytes_sent);
     sum->listings_rendered += get(&c->listings_rendered);
+    sum->tls_handshakes += get(&c->tls_handshakes);
+    sum->tls_resumed += get(&c->tls_resumed);
+    sum->tls_failed += get(&c->tls_failed);
 }
 
 static int query_has(const nk_http_request *req, const char *kv)
@@ -64,14 +67,17 @@ static void json_counters(nk_buf *b, const nk_httpd_counters *c)
     nk_buf_printf(b, "\"connections_open\":%llu,\"connections_total\":%llu,"
                      "\"requests_total\":%llu,\"requests_by_class\":{\"1xx\":%llu,\"2xx\":%llu,"
                      "\"3xx\":%llu,\"4xx\":%llu,\"5xx\":%llu},\"bytes_sent\":%llu,"
-                     "\"listings_rendered\":%llu",
+                     "\"listings_rendered\":%llu,\"tls_handshakes\":%llu,\"tls_resumed\":%llu,"
+                     "\"tls_failed\":%llu",
                   (unsigned long long)get(&c->connections_open),
                   (unsigned long long)get(&c->connections_total),
                   (unsigned long long)get(&c->requests_total),
                   (unsigned long long)get(&c->status[0]), (unsigned long long)get(&c->status[1]),
                   (unsigned long long)get(&c->status[2]), (unsigned long long)get(&c->status[3]),
                   (unsigned long long)get(&c->status[4]), (unsigned long long)get(&c->bytes_sent),
-                  (unsigned long long)get(&c->listings_rendered));
+                  (unsigned long long)get(&c->listings_rendered),
+                  (unsigned long long)get(&c->tls_handshakes),
+                  (unsigned long long)get(&c->tls_resumed), (unsigned long long)get(&c->tls_failed));
 }
 
 static void render_json(nk_httpd *srv, nk_buf *b, const nk_httpd_counters *all, unsigned n,
@@ -120,6 +126,13 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
                 "Directory listings built (not answered from the listing cache).");
     nk_buf_printf(b, "netkit_http_listings_rendered_total %llu\n",
                   (unsigned long long)sum->listings_rendered);
+    prom_metric(b, "netkit_tls_handshakes_total", "counter",
+                "TLS handshakes, by result (resumed ones are also counted as completed).");
+    nk_buf_printf(b, "netkit_tls_handshakes_total{result=\"completed\"} %llu\n"
+                     "netkit_tls_handshakes_total{result=\"resumed\"} %llu\n"
+                     "netkit_tls_handshakes_total{result=\"failed\"} %llu\n",
+                  (unsigned long long)sum->tls_handshakes, (unsigned long long)sum->tls_resumed,
+                  (unsigned long long)sum->tls_failed);
     prom_metric(b, "netkit_http_uptime_seconds", "gauge", "Seconds since this worker started.");
     nk_buf_printf(b, "netkit_http_uptime_seconds %llu\n",
                   (unsigned long long)(now - get(&srv->ctr->started)));

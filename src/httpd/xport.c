@@ -92,8 +92,7 @@ int nk__xp_handshake(nk__conn *c)
         c->tls_want_write = nk_tls_want(c->tls) == NK_WRITE;
         return 0;
     }
-    NK__COUNT(c->srv, tls_failed, 1);
-    return -1;
+    return -1; /* counted as failed when closed (nk__xp_close) */
 }
 
 /* The response that ends the connection is out: TLS says so first (close_notify), then TCP. */
@@ -107,8 +106,11 @@ void nk__xp_shutdown_write(nk__conn *c)
 void nk__xp_close(nk__conn *c)
 {
     if (c->tls) {
-        if (c->tls_handshaking)
+        if (c->tls_handshaking) {
+            /* Failed, cut short or timed out: the connection ends inside the handshake. */
             c->srv->handshakes--;
+            NK__COUNT(c->srv, tls_failed, 1);
+        }
         nk_tls_free(c->tls);
         c->tls = NULL;
     }
