@@ -870,6 +870,8 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
         }
         events = NK_READ; /* the first request may have come with the handshake's end */
     }
+    if (c->tls && (events & NK_WRITE))
+        events |= NK_READ; /* a TLS read may have waited for the socket to take a write */
     if (c->lingering) {
         linger_read(c);
         return;

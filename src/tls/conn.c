@@ -229,8 +229,9 @@ static ssize_t sendfile_copy(nk_tls *t, int fd, off_t *off, size_t len)
     if (t->flen) {
         memmove(t->fbuf, t->fbuf + put, t->flen);
         t->foff = *off;
-    } else {
-        /* Nothing in flight: the buffer goes back, as OpenSSL's own do. */
+    } else if ((size_t)put >= len) {
+        /* The caller's last piece is out: the buffer goes back, as OpenSSL's own do, so an
+         * idle connection holds none; while a file is being sent it is reused. */
         free(t->fbuf);
         t->fbuf = NULL;
     }
