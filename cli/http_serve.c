@@ -320,6 +320,7 @@ static int run_worker(server_state *s, int own_sockets)
     err = nk_httpd_new(s->loop, &cfg, &s->httpd);
     if (err < 0)
         return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, nk_strerror(err));
+    nk_httpd_set_limit_hint(s->httpd, "the server's operator can raise it with --max-body-bytes");
     if (s->tls) {
         /* A worker (re)started after a SIGHUP reads the certificates as they are now. */
         if (s->o->ncerts && o->workers > 1)

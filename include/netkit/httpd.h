@@ -176,6 +176,10 @@ void nk_httpd_set_hsts(nk_httpd *srv, unsigned max_age_s);
  * on port (443 leaves the port out), for the Host the request named (validated; the
  * listener's own address otherwise); 0: off. Requests over TLS are served normally. */
 void nk_httpd_set_https_redirect(nk_httpd *srv, unsigned port);
+/* How an operator raises the body limit, for the 413 page and the log line that name the
+ * limit passed ("raise it with --max-body-bytes"); the string must outlive the engine. NULL:
+ * the limit alone. */
+void nk_httpd_set_limit_hint(nk_httpd *srv, const char *hint);
 /* TLS handshakes in flight at once (0: the default, 512). */
 void nk_httpd_set_handshake_limit(nk_httpd *srv, unsigned max_in_flight);
 /* Stop accepting and drain; see above. Safe to call more than once. */

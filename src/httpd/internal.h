@@ -260,6 +260,8 @@ struct nk_httpd {
     unsigned https_port;    /* cleartext listeners answer 308 to https on this port; 0: off */
     nk__conn *kicks;
     nk_timer kick_timer;
+    const char *limit_hint; /* nk_httpd_set_limit_hint */
+    uint64_t last_413_log_ms;
 };
 
 /* Counters may be read by other processes (shared memory): relaxed atomics, no ordering. */

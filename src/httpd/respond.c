@@ -406,6 +406,31 @@ static const char *status_detail(int status)
     }
 }
 
+/* A 413 says which limit was passed and, when the embedder gave one, how to change it
+ * (nk_httpd_set_limit_hint): an operator reading the page or the log finds the knob. */
+static const char *body_limit_text(const nk__conn *c, char *out, size_t len)
+{
+    const nk_httpd *srv = c->srv;
+    uint64_t limit = c->x && c->x->authenticated ? srv->cfg.max_body_authenticated
+                                                 : srv->cfg.max_body;
+    if (limit == UINT64_MAX)
+        limit = srv->cfg.max_body;
+    snprintf(out, len, "The request body is larger than this server accepts (%llu bytes)%s%s.",
+             (unsigned long long)limit, srv->limit_hint ? "; " : "",
+             srv->limit_hint ? srv->limit_hint : "");
+    return out;
+}
+
+static void body_limit_log(nk__conn *c, const char *text)
+{
+    nk_httpd *srv = c->srv;
+    uint64_t now = nk_loop_now(srv->loop);
+    if (srv->last_413_log_ms && now - srv->last_413_log_ms < 10000)
+        return; /* one line per ten seconds is enough to find the knob */
+    srv->last_413_log_ms = now;
+    nk__httpd_log(srv, NK_LOG_WARN, "413: %s", text);
+}
+
 int nk__respond_error(nk__conn *c, int status, const char *detail)
 {
     nk_httpd *srv = c->srv;
@@ -414,6 +439,11 @@ int nk__respond_error(nk__conn *c, int status, const char *detail)
          * no trustworthy position in the stream: nothing after it is answered. */
         c->close_after = 1;
         c->linger_needed = 1;
+    }
+    char limit_text[300];
+    if (status == 413 && !detail) {
+        detail = body_limit_text(c, limit_text, sizeof limit_text);
+        body_limit_log(c, detail);
     }
     nk_buf *b = &srv->body;
     nk_buf_clear(b);

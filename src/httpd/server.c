@@ -397,6 +397,11 @@ void nk_httpd_set_https_redirect(nk_httpd *srv, unsigned port)
     srv->https_port = port <= 65535 ? port : 0;
 }
 
+void nk_httpd_set_limit_hint(nk_httpd *srv, const char *hint)
+{
+    srv->limit_hint = hint;
+}
+
 void nk_httpd_set_handshake_limit(nk_httpd *srv, unsigned max_in_flight)
 {
     srv->max_handshakes = max_in_flight ? max_in_flight : NK__MAX_HANDSHAKES;
