@@ -134,3 +134,27 @@ int nk__gz_fill(nk__conn *c)
     c->x->seg.mem += nk_buf_len(&c->x->out) - before;
     return 1;
 }
+
+/* A body made in memory (a directory listing) compressed whole: it is already all there, so
+ * streaming it would only add chunk framing; the result has a Content-Length. */
+int nk__gz_whole(const nk_httpd *srv, const char *in, size_t len, nk_buf *out)
+{
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    int level = srv->cfg.gzip_level ? srv->cfg.gzip_level : 6;
+    if (deflateInit2(&zs, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+        return -ENOMEM;
+    uLong bound = deflateBound(&zs, (uLong)len) + 32;
+    int err = nk_buf_reserve(out, (size_t)bound);
+    if (err == 0) {
+        zs.next_in = (const unsigned char *)in;
+        zs.avail_in = (uInt)len;
+        zs.next_out = (unsigned char *)nk_buf_wptr(out);
+        zs.avail_out = (uInt)nk_buf_space(out);
+        err = deflate(&zs, Z_FINISH) == Z_STREAM_END ? 0 : -EIO;
+        if (err == 0)
+            out->wpos += zs.total_out;
+    }
+    deflateEnd(&zs);
+    return err;
+}

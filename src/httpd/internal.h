@@ -428,6 +428,8 @@ int nk__gz_start(nk__conn *c, int fd, const char *mem, uint64_t size);
  * 0 when the stream is finished (and freed), negative on error. */
 int nk__gz_fill(nk__conn *c);
 void nk__gz_free(nk__conn *c);
+/* Compress a whole in-memory body into out (gzip format). 0 or a negative error. */
+int nk__gz_whole(const nk_httpd *srv, const char *in, size_t len, nk_buf *out);
 
 /* handler.c */
 /* At head time: the route for this request, or NULL. Uses srv->path as scratch. */

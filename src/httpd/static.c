@@ -195,7 +195,22 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
     r.content_length = len;
     r.no_body = req->method == NK_HTTP_HEAD;
     r.extra_headers = "Cache-Control: no-cache\r\n";
-    return nk__respond(c, &r);
+    /* --gzip: a listing of many entries compresses several times over. It is compressed
+     * whole, into memory owned by this response (respond writes it or copies what the
+     * socket does not take), so nothing refers to a page another request may replace. */
+    nk_buf gz;
+    nk_buf_init(&gz, 0);
+    if (srv->cfg.gzip && len > GZIP_MIN_SIZE) {
+        r.vary_accept_encoding = 1;
+        if (accepts_gzip(req) && nk__gz_whole(srv, body, len, &gz) == 0) {
+            r.mem_body = nk_buf_rptr(&gz);
+            r.content_length = nk_buf_len(&gz);
+            r.content_encoding = "gzip";
+        }
+    }
+    int ret = nk__respond(c, &r);
+    nk_buf_free(&gz);
+    return ret;
 }
 
 static uint32_t boundary_seed(const struct stat *st, const nk__conn *c)
