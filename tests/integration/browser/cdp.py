@@ -39,7 +39,7 @@ class Browser:
     """One headless Chromium. call() sends a command and returns its result; events arrive in
     self.events (a list of (method, params, sessionId)) while we wait for answers."""
 
-    def __init__(self, timeout=20):
+    def __init__(self, timeout=20, flags=()):
         self.timeout = timeout
         self.events = []
         self._next_id = 0
@@ -61,8 +61,8 @@ class Browser:
         log = open(self.log_path, "wb")
         try:
             self.proc = subprocess.Popen(
-                [CHROMIUM] + FLAGS + ["--user-data-dir=" + os.path.join(self.profile, "ud"),
-                                      "about:blank"],
+                [CHROMIUM] + FLAGS + list(flags) +
+                ["--user-data-dir=" + os.path.join(self.profile, "ud"), "about:blank"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, preexec_fn=child_fds,
                 pass_fds=(3, 4), start_new_session=True)
         finally:
