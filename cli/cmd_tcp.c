@@ -5,9 +5,14 @@
  * applied before connect() or listen(), where options such as SO_RCVBUF shape the handshake's
  * window; connect leaves trying each resolved address to nk_connector), and reports with -v.
  *
+ * With --tls each connection's handshake is done before it is put on the pump, waiting at most
+ * -w (or CLI_TLS_HANDSHAKE_MS): one connection at a time is served anyway, and a failure is
+ * then one line (cli_tls.c has the options, contexts and the bounded handshake).
+ *
  * wait polls an address every WAIT_RETRY_MS with a non-blocking connect driven by a timer.
  */
 #include "cli.h"
+#include "cli_tls.h"
 #include "stream_pump.h"
 
 #include <errno.h>
@@ -40,6 +45,10 @@ typedef struct stream_tool {
     cli_stop_signals stop_signals;
     int exit_code;
     char peer_text[NK_ADDR_STRLEN];
+    cli_tls_opts tls;
+    nk_tls_ctx *tls_ctx; /* --tls */
+    const char *server_name; /* connect --tls: the name the certificate must carry */
+    char server_name_buf[256];
 
     /* connect */
     nk_addr addrs[TCP_MAX_ADDRS];
@@ -55,10 +64,11 @@ typedef struct stream_tool {
     cli_unix_file unix_file; /* the socket file to remove on exit, if still ours */
 } stream_tool;
 
-enum { OPT_CRLF = 256, OPT_CLOSE_ON_EOF, OPT_FRAME, OPT_FRAME_OUTPUT, OPT_SOCKOPT };
+enum { OPT_CRLF = 256, OPT_CLOSE_ON_EOF, OPT_FRAME, OPT_FRAME_OUTPUT, OPT_SOCKOPT, OPT_KEEP_OPEN };
 
+/* -k is --keep-open for listen and --insecure for connect (as nc and curl have it). */
 static const struct option stream_options[] = {
-    {"keep-open", no_argument, NULL, 'k'},
+    {"keep-open", no_argument, NULL, OPT_KEEP_OPEN},
     {"verbose", no_argument, NULL, 'v'},
     {"hex", no_argument, NULL, 'x'},
     {"wait", required_argument, NULL, 'w'},
@@ -67,6 +77,14 @@ static const struct option stream_options[] = {
     {"frame", required_argument, NULL, OPT_FRAME},
     {"frame-output", required_argument, NULL, OPT_FRAME_OUTPUT},
     {"sockopt", required_argument, NULL, OPT_SOCKOPT},
+    {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
+    {"tls-cert", required_argument, NULL, CLI_TLS_OPT_CERT},
+    {"tls-key", required_argument, NULL, CLI_TLS_OPT_KEY},
+    {"tls-self-signed", no_argument, NULL, CLI_TLS_OPT_SELF_SIGNED},
+    {"cacert", required_argument, NULL, CLI_TLS_OPT_CACERT},
+    {"pin-sha256", required_argument, NULL, CLI_TLS_OPT_PIN},
+    {"insecure", no_argument, NULL, CLI_TLS_OPT_INSECURE},
+    {"servername", required_argument, NULL, CLI_TLS_OPT_SERVERNAME},
     {"help", no_argument, NULL, 'h'},
     {NULL, 0, NULL, 0},
 };
@@ -99,8 +117,6 @@ static void stream_help(FILE *out, int unix_sock, int listening)
                      "                      stdin goes to the current client, and the peer's "
                      "FIN ends\n"
                      "                      its connection)\n");
-    else
-        fprintf(out, "  -k, --keep-open     (listen only)\n");
     fprintf(out,
             "  -w, --wait SEC      %sidle timeout: exit 1 \"timed out\"\n"
             "  -v, --verbose       addresses, descriptor, socket options and byte counts on "
@@ -116,9 +132,19 @@ static void stream_help(FILE *out, int unix_sock, int listening)
             "                      \\t, \\xNN; the default for len32 and on a terminal) keeps\n"
             "                      one message on one line; raw prints the bytes; hex as hex\n"
             "      --sockopt N=V   set a socket option before %s (repeatable; SO_RCVBUF,\n"
-            "                      TCP_NODELAY, IP_TTL, ...; see man netkit)\n"
-            "  -h, --help          show this help\n",
-            listening ? "" : "connect timeout (per address) and ", listening ? "listening" : "connecting");
+            "                      TCP_NODELAY, IP_TTL, ...; see man netkit)\n",
+            listening ? "TLS handshake and " : "connect (per address), TLS handshake and ",
+            listening ? "listening" : "connecting");
+    cli_tls_help(out, listening);
+    if (listening)
+        fprintf(out, "      --cacert, --pin-sha256, --insecure, --servername  (connect only)\n");
+    else
+        fprintf(out,
+                "      --keep-open, --tls-cert, --tls-key, --tls-self-signed  (listen only)\n");
+    fprintf(out, "  -h, --help          show this help\n");
+    if (!listening && unix_sock)
+        fprintf(out, "\nA unix socket has no host name to check: --tls needs --servername,\n"
+                     "--pin-sha256 or -k.\n");
     if (listening)
         fprintf(out, "\nOnce ready it prints \"listening on %s\" on stderr.\n",
                 unix_sock ? "unix:PATH" : "tcp://HOST:PORT");
@@ -176,7 +202,10 @@ static void on_end(stream_pump *p, int how, int err)
         code = cli_fail(t->cmd, "%s: timed out (idle for %ld ms)", t->peer_text, t->timeout_ms);
         break;
     case SP_END_SOCK:
-        code = cli_fail(t->cmd, "%s: %s", t->peer_text, nk_strerror(err));
+        if (sp_tls_error(p))
+            code = cli_fail(t->cmd, "%s: TLS: %s", t->peer_text, sp_tls_error(p));
+        else
+            code = cli_fail(t->cmd, "%s: %s", t->peer_text, nk_strerror(err));
         break;
     case SP_END_FRAME:
         code = cli_fail(t->cmd, "%s: bad framing from the peer: %s", t->peer_text,
@@ -214,11 +243,46 @@ static int apply_sockopts(stream_tool *t, int fd)
     return 0;
 }
 
+/* --tls: the handshake, bounded by -w or CLI_TLS_HANDSHAKE_MS. Returns 0 with *out set, or
+ * an exit code after saying why (fd is still the caller's). */
+static int tls_handshake(stream_tool *t, int fd, nk_tls **out)
+{
+    char why[NK_TLS_ERR_MAX + 64] = "";
+    long ms = t->timeout_ms > 0 ? t->timeout_ms : CLI_TLS_HANDSHAKE_MS;
+    if (cli_tls_handshake(t->tls_ctx, fd, t->server_name, ms, out, why, sizeof why) < 0) {
+        if (t->listening)
+            return cli_fail(t->cmd, "TLS: %s (client %s)", why, t->peer_text);
+        return cli_fail(t->cmd, "TLS: %s", why);
+    }
+    if (t->verbose)
+        cli_tls_print_info(*out);
+    return 0;
+}
+
+/* A listener with -k goes on with the next client after a failed one. */
+static void conn_failed(stream_tool *t, int code)
+{
+    if (t->listening && t->keep) {
+        start_accepting(t);
+        return;
+    }
+    t->exit_code = code;
+    nk_loop_stop(t->loop);
+}
+
 static void attach(stream_tool *t, int fd)
 {
     report_conn(t, fd);
-    int rc = sp_attach(&t->pump, fd, on_end);
+    nk_tls *tls = NULL;
+    int code = t->tls_ctx ? tls_handshake(t, fd, &tls) : 0;
+    if (code) {
+        close(fd);
+        conn_failed(t, code);
+        return;
+    }
+    int rc = sp_attach_tls(&t->pump, fd, tls, on_end);
     if (rc < 0) {
+        nk_tls_free(tls);
         close(fd);
         t->exit_code = cli_fail(t->cmd, "cannot watch the connection: %s", nk_strerror(rc));
         nk_loop_stop(t->loop);
@@ -377,6 +441,7 @@ static void tool_free(stream_tool *t)
     }
     if (t->lfd >= 0)
         close(t->lfd);
+    nk_tls_ctx_free(t->tls_ctx);
     cli_unix_file_remove(&t->unix_file);
     if (t->loop)
         nk_loop_free(t->loop);
@@ -418,12 +483,17 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     optind = 0; /* glibc: full re-initialisation, argv differs from any earlier parse */
     opterr = 0;
     int c, rc;
-    while ((c = getopt_long(argc, argv, listening ? ":kvxw:h" : ":vxw:h", stream_options, NULL)) !=
-           -1) {
+    while ((c = getopt_long(argc, argv, ":kvxw:h", stream_options, NULL)) != -1) {
         switch (c) {
         case 'k':
+            if (listening)
+                t.keep = 1;
+            else
+                t.tls.insecure = 1;
+            break;
+        case OPT_KEEP_OPEN:
             if (!listening)
-                return cli_usage(t.cmd, "-k is for listen");
+                return cli_usage(t.cmd, "--keep-open is for listen");
             t.keep = 1;
             break;
         case 'v':
@@ -469,12 +539,23 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
             stream_help(stdout, unix_sock, listening);
             return CLI_OK;
         default:
+            if (cli_tls_option(&t.tls, c, optarg))
+                break;
             return cli_getopt_error(t.cmd, c, argv);
         }
     }
     const char *text;
     if ((rc = cli_one_operand(t.cmd, argc, argv, unix_sock ? "PATH" : "ADDR", &text)) != 0)
         return rc;
+    if ((rc = cli_tls_check(t.cmd, &t.tls, listening)) != 0)
+        return rc;
+    if (t.tls.on && !listening) {
+        t.server_name = cli_tls_server_name(&t.tls, unix_sock ? NULL : text, t.server_name_buf,
+                                            sizeof t.server_name_buf);
+        if (!t.server_name && !t.tls.pin && !t.tls.insecure)
+            return cli_usage(t.cmd, "a unix socket has no host name for TLS to check: give "
+                                    "--servername, --pin-sha256 or -k");
+    }
 
     nk_addr bind_addr;
     if (unix_sock) {
@@ -524,6 +605,11 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
 
     if (listening) {
         int code = open_listener(&t, text, &bind_addr);
+        nk_addr bound;
+        if (code == 0 && t.tls.on)
+            code = cli_tls_server_ctx(t.cmd, &t.tls,
+                                      nk_sock_local(t.lfd, &bound) == 0 ? &bound : NULL,
+                                      &t.tls_ctx);
         if (code) {
             tool_free(&t);
             return code;
@@ -538,6 +624,11 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
             return cli_fail(argv[0], "getsockname: %s", nk_strerror(rc));
         }
     } else {
+        int code = t.tls.on ? cli_tls_client_ctx(t.cmd, &t.tls, &t.tls_ctx) : 0;
+        if (code) {
+            tool_free(&t);
+            return code;
+        }
         start_connecting(&t);
     }
     if (t.exit_code == CLI_OK) {

@@ -8,6 +8,12 @@
  * read cannot block): changing its flags would also change them for the shell that shares the
  * terminal. stdout gets O_NONBLOCK unless it is a terminal, because a blocking write of a big
  * buffer into a nearly full pipe would stall the whole loop; its flags are restored at the end.
+ *
+ * Over TLS the socket calls become nk_tls calls, and each direction remembers what readiness
+ * its last -EAGAIN asked for (rd_wait, wr_wait: a TLS read may wait for the socket to be
+ * writable and a write for it to be readable). A record holds up to 16 KiB: when stdout's
+ * buffer fills in the middle of one, the rest stays inside OpenSSL where no readiness event
+ * will announce it, so the tls_more defer comes back for it once stdout has room.
  */
 #include "stream_pump.h"
 #include "cli.h"
@@ -15,6 +21,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,22 +181,52 @@ static void sock_failed(stream_pump *p, int err)
     p->sock_err = err;
 }
 
+/* send or nk_tls_write: > 0, -EAGAIN (wr_wait says for what) or an error. */
+static ssize_t sock_send(stream_pump *p, const void *data, size_t len)
+{
+    if (p->tls) {
+        ssize_t n = nk_tls_write(p->tls, data, len);
+        p->wr_wait = n == -EAGAIN ? nk_tls_want(p->tls) : NK_WRITE;
+        return n;
+    }
+    ssize_t n;
+    do
+        n = send(p->sock_fd, data, len, MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    return n >= 0 ? n : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
+/* recv or nk_tls_read: > 0, 0 at the peer's end, -EAGAIN (rd_wait says for what) or an
+ * error. */
+static ssize_t sock_recv(stream_pump *p, void *buf, size_t len)
+{
+    if (p->tls) {
+        ssize_t n = nk_tls_read(p->tls, buf, len);
+        p->rd_wait = n == -EAGAIN ? nk_tls_want(p->tls) : NK_READ;
+        return n;
+    }
+    ssize_t n;
+    do
+        n = recv(p->sock_fd, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    return n >= 0 ? n : errno == EWOULDBLOCK ? -EAGAIN : -errno;
+}
+
 static void sock_write(stream_pump *p)
 {
     while (nk_buf_len(&p->to_sock) > 0) {
-        ssize_t n = send(p->sock_fd, nk_buf_rptr(&p->to_sock), nk_buf_len(&p->to_sock),
-                         MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        /* After -EAGAIN the same front of to_sock goes again, with at least as many bytes:
+         * what a TLS write needs. */
+        ssize_t n = sock_send(p, nk_buf_rptr(&p->to_sock), nk_buf_len(&p->to_sock));
+        if (n == -EAGAIN)
             return;
         if (n < 0) {
             /* After the peer's FIN a reset or EPIPE only says it closed both ways: done. */
-            if (p->peer_eof && (errno == EPIPE || errno == ECONNRESET)) {
+            if (p->peer_eof && (n == -EPIPE || n == -ECONNRESET)) {
                 p->fin_sent = 1;
                 nk_buf_clear(&p->to_sock);
             } else {
-                sock_failed(p, -errno);
+                sock_failed(p, (int)n);
             }
             return;
         }
@@ -202,12 +239,12 @@ static void sock_write(stream_pump *p)
     }
 }
 
-static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
+/* One read per readiness report (level-triggered); over TLS also the rest of a record that
+ * is already inside, while stdout has room for it. */
+static void sock_read(stream_pump *p)
 {
-    (void)loop;
-    stream_pump *p = io->data;
-    if ((events & (NK_READ | NK_ERROR)) && !p->peer_eof && !p->sock_dead) {
-        ssize_t n = recv(p->sock_fd, p->chunk, SP_CHUNK, 0);
+    do {
+        ssize_t n = sock_recv(p, p->chunk, SP_CHUNK);
         if (n > 0) {
             if (p->opts.hexdump)
                 hexdump(stderr, '<', p->bytes_in, p->chunk, (size_t)n);
@@ -232,13 +269,29 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
                                 "bytes dropped)\n",
                         p->opts.cmd ? p->opts.cmd : "stream", nk_frame_pending(&p->dec));
             }
-        } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-            sock_failed(p, -errno);
+        } else if (n != -EAGAIN) {
+            sock_failed(p, (int)n);
         }
-    }
-    if ((events & (NK_WRITE | NK_ERROR)) && !p->sock_dead)
+    } while (p->tls && !p->peer_eof && !p->sock_dead && nk_tls_pending(p->tls) > 0 &&
+             nk_buf_len(&p->to_out) < SP_HIGH_WATER);
+}
+
+static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    stream_pump *p = io->data;
+    if ((events & (p->rd_wait | NK_ERROR)) && !p->peer_eof && !p->sock_dead)
+        sock_read(p);
+    if ((events & (p->wr_wait | NK_ERROR)) && !p->sock_dead)
         sock_write(p);
     pump_step(p);
+}
+
+static void on_tls_more(nk_loop *loop, nk_defer *d)
+{
+    stream_pump *p = d->data;
+    if (p->sock_fd >= 0 && p->cb)
+        on_sock(loop, &p->sock_io, p->rd_wait);
 }
 
 /* ---- stdout ------------------------------------------------------------------------------- */
@@ -291,7 +344,13 @@ static void watch(stream_pump *p, nk_io *io, unsigned *cur, unsigned want)
 
 static void finish(stream_pump *p, int how, int err)
 {
+    /* A graceful end over TLS says so (close_notify) even when our input is not over (the
+     * peer's end ended it: listen -k, a terminal), as a plain one ends with a FIN; a failed
+     * one does not, so that the peer cannot take a cut connection for a complete one. */
+    if (how == SP_END_DONE && p->tls && !p->fin_sent)
+        nk_tls_shutdown(p->tls);
     nk_timer_stop(p->loop, &p->idle);
+    nk_defer_stop(p->loop, &p->tls_more);
     watch(p, &p->in_io, &p->in_ev, 0);
     watch(p, &p->sock_io, &p->sock_ev, 0);
     p->ended = 0;
@@ -299,6 +358,29 @@ static void finish(stream_pump *p, int how, int err)
     p->cb = NULL;
     if (cb)
         cb(p, how, err);
+}
+
+/* A TLS close_notify must not be cut by a full socket buffer (nk_tls_shutdown never waits,
+ * and the FIN right after it would cut it): it waits until the socket reports room, which
+ * for TCP and Unix stream sockets is far more than an alert's few bytes. */
+static int sock_has_room(stream_pump *p)
+{
+    struct pollfd pfd = {.fd = p->sock_fd, .events = POLLOUT};
+    return poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLOUT | POLLERR | POLLHUP));
+}
+
+/* Everything stdin gave was sent: pass its end on (close_on_eof closes instead). */
+static void send_fin(stream_pump *p)
+{
+    if (p->tls) {
+        p->fin_wait = !sock_has_room(p);
+        if (p->fin_wait)
+            return;
+        nk_tls_shutdown(p->tls);
+    }
+    if (!p->opts.close_on_eof && shutdown(p->sock_fd, SHUT_WR) < 0 && errno != ENOTCONN)
+        sock_failed(p, -errno);
+    p->fin_sent = 1;
 }
 
 static void pump_step(stream_pump *p)
@@ -318,12 +400,8 @@ static void pump_step(stream_pump *p)
     }
     size_t out_len = nk_buf_len(&p->to_out);
     if (!p->sock_dead && p->in_eof && !p->fin_sent && nk_buf_len(&p->to_sock) == 0 &&
-        nk_buf_len(&p->lines) == 0) {
-        /* Everything stdin gave was sent: pass its end on (close_on_eof closes instead). */
-        if (!p->opts.close_on_eof && shutdown(p->sock_fd, SHUT_WR) < 0 && errno != ENOTCONN)
-            sock_failed(p, -errno);
-        p->fin_sent = 1;
-    }
+        nk_buf_len(&p->lines) == 0)
+        send_fin(p);
     if (out_len == 0) {
         if (p->sock_dead) {
             finish(p, SP_END_SOCK, p->sock_err);
@@ -336,13 +414,18 @@ static void pump_step(stream_pump *p)
         }
     }
     unsigned sock = 0;
+    int reading = !p->sock_dead && !p->peer_eof && out_len < SP_HIGH_WATER;
     if (!p->sock_dead) {
-        if (!p->peer_eof && out_len < SP_HIGH_WATER)
-            sock |= NK_READ;
+        if (reading)
+            sock |= p->rd_wait;
         if (nk_buf_len(&p->to_sock) > 0)
+            sock |= p->wr_wait;
+        if (p->fin_wait)
             sock |= NK_WRITE;
     }
     watch(p, &p->sock_io, &p->sock_ev, sock);
+    if (reading && p->tls && nk_tls_pending(p->tls) > 0)
+        nk_defer_start(p->loop, &p->tls_more);
     watch(p, &p->in_io, &p->in_ev,
           !p->in_eof && !p->sock_dead && nk_buf_len(&p->to_sock) < SP_HIGH_WATER ? NK_READ : 0);
     watch(p, &p->out_io, &p->out_ev, out_len > 0 ? NK_WRITE : 0);
@@ -366,6 +449,7 @@ int sp_init(stream_pump *p, nk_loop *loop, const sp_opts *opts)
     nk_io_init(&p->in_io, STDIN_FILENO, on_stdin, p);
     nk_io_init(&p->out_io, STDOUT_FILENO, on_stdout, p);
     nk_timer_init(&p->idle, on_idle, p);
+    nk_defer_init(&p->tls_more, on_tls_more, p);
     if (!isatty(STDOUT_FILENO)) {
         int fl = fcntl(STDOUT_FILENO, F_GETFL);
         if (fl >= 0 && !(fl & O_NONBLOCK) && fcntl(STDOUT_FILENO, F_SETFL, fl | O_NONBLOCK) == 0)
@@ -376,10 +460,18 @@ int sp_init(stream_pump *p, nk_loop *loop, const sp_opts *opts)
 
 int sp_attach(stream_pump *p, int fd, sp_end_cb cb)
 {
+    return sp_attach_tls(p, fd, NULL, cb);
+}
+
+int sp_attach_tls(stream_pump *p, int fd, nk_tls *tls, sp_end_cb cb)
+{
     p->sock_fd = fd;
+    p->tls = tls;
+    p->rd_wait = NK_READ;
+    p->wr_wait = NK_WRITE;
     p->cb = cb;
     p->bytes_in = p->bytes_out = 0;
-    p->peer_eof = p->fin_sent = p->sock_dead = p->sock_err = p->ended = 0;
+    p->peer_eof = p->fin_sent = p->fin_wait = p->sock_dead = p->sock_err = p->ended = 0;
     p->sock_ev = 0;
     nk_io_init(&p->sock_io, fd, on_sock, p);
     if (p->opts.frame)
@@ -392,6 +484,7 @@ int sp_attach(stream_pump *p, int fd, sp_end_cb cb)
     if (rc < 0) {
         p->cb = NULL;
         p->sock_fd = -1;
+        p->tls = NULL; /* still the caller's */
         nk_timer_stop(p->loop, &p->idle);
         if (p->opts.frame)
             nk_frame_decoder_free(&p->dec);
@@ -406,8 +499,11 @@ void sp_detach(stream_pump *p)
     if (p->sock_fd < 0)
         return;
     nk_timer_stop(p->loop, &p->idle);
+    nk_defer_stop(p->loop, &p->tls_more);
     watch(p, &p->sock_io, &p->sock_ev, 0);
     watch(p, &p->in_io, &p->in_ev, 0);
+    nk_tls_free(p->tls);
+    p->tls = NULL;
     close(p->sock_fd);
     p->sock_fd = -1;
     p->cb = NULL;
@@ -429,4 +525,9 @@ void sp_free(stream_pump *p)
     nk_buf_free(&p->lines);
     free(p->chunk);
     p->chunk = NULL;
+}
+
+const char *sp_tls_error(const stream_pump *p)
+{
+    return p->tls && nk_tls_error(p->tls)[0] ? nk_tls_error(p->tls) : NULL;
 }

@@ -14,6 +14,11 @@
  * reading until the peer's FIN. The peer's FIN ends the connection once stdout has everything,
  * provided our FIN was sent too, or end_on_peer_eof is set (listen -k, or an interactive
  * terminal on stdin, where waiting for stdin to end would hang the tool).
+ *
+ * TLS (sp_attach_tls): the same, with the bytes going through the connection's nk_tls after
+ * its handshake; -x shows the plaintext, the counts are plaintext bytes, our end of input is
+ * close_notify before the FIN, and the peer's close_notify (or its FIN) is the end of its
+ * input. A TLS failure ends the connection with SP_END_SOCK and sp_tls_error says why.
  */
 #ifndef NETKIT_CLI_STREAM_PUMP_H
 #define NETKIT_CLI_STREAM_PUMP_H
@@ -65,17 +70,20 @@ struct stream_pump {
     void *data; /* the caller's */
     /* per connection, read-only for the caller */
     int sock_fd;        /* -1 when no connection is attached */
+    nk_tls *tls;        /* the connection's TLS, NULL for a plain one */
     uint64_t bytes_in;  /* received from the peer */
     uint64_t bytes_out; /* sent to the peer */
     /* private */
     nk_io in_io, out_io, sock_io;
     unsigned in_ev, out_ev, sock_ev;
     nk_timer idle;
+    nk_defer tls_more; /* TLS plaintext buffered inside, which no readiness announces */
+    unsigned rd_wait, wr_wait; /* the readiness the next socket read / write waits for */
     nk_buf to_sock, to_out, lines;
     nk_frame_decoder dec;
     char *chunk;
     int out_flags; /* stdout's file status flags before O_NONBLOCK, -1 when untouched */
-    int in_eof, prev_cr, peer_eof, fin_sent, sock_dead, sock_err, in_err, ended;
+    int in_eof, prev_cr, peer_eof, fin_sent, fin_wait, sock_dead, sock_err, in_err, ended;
     sp_end_cb cb;
 };
 
@@ -84,7 +92,13 @@ int sp_init(stream_pump *p, nk_loop *loop, const sp_opts *opts);
 /* Start pumping between stdio and the connected stream socket fd (the pump owns fd until
  * sp_detach). cb is called once when the connection ends. */
 int sp_attach(stream_pump *p, int fd, sp_end_cb cb);
-/* Stop watching and close the connection's socket. Safe when none is attached. */
+/* The same over tls, a connection on fd whose handshake is done; on success the pump owns
+ * both until sp_detach (on failure they are still the caller's). */
+int sp_attach_tls(stream_pump *p, int fd, nk_tls *tls, sp_end_cb cb);
+/* For SP_END_SOCK: the TLS reason of the failure, or NULL (plain, or not a TLS failure). */
+const char *sp_tls_error(const stream_pump *p);
+/* Stop watching and close the connection's socket (and free its TLS). Safe when none is
+ * attached. */
 void sp_detach(stream_pump *p);
 /* Detach, restore stdout's flags, free the buffers. */
 void sp_free(stream_pump *p);
