@@ -20,8 +20,13 @@
  * bounded per event so one fast sender cannot starve the others. A sender that makes no
  * progress for --idle-timeout is dropped, and at --max-conns accepting pauses, so silent or
  * piled-up clients cannot hold descriptors and temporary files for ever.
+ *
+ * With --tls each connection starts with its handshake, driven on the loop like the rest
+ * (cli_conn) and bounded by the same idle timeout. A connection that closes without a byte of
+ * it is a port probe, as without TLS, and goes unreported.
  */
 #include "cli.h"
+#include "cli_tls.h"
 #include "file.h"
 #include "cli_server.h"
 
@@ -52,6 +57,7 @@ typedef struct recv_conn recv_conn;
 enum { RS_HEADER, RS_DATA, RS_CLOSING };
 
 struct recv_conn {
+    cli_conn conn;
     nk_io io;
     nk_timer idle;    /* restarted by every read or write that moves bytes */
     unsigned interest;
@@ -81,6 +87,7 @@ struct recv_server {
     const char *cmd;
     nk_loop *loop;
     int lfd, dirfd;
+    nk_tls_ctx *tls_ctx; /* --tls */
     cli_acceptor accept;
     cli_stop_signals stop_signals;
     recv_conn *conns;
@@ -111,7 +118,7 @@ static void conn_free(recv_conn *c)
     EVP_MD_CTX_free(c->md);
     nk_timer_stop(srv->loop, &c->idle);
     nk_io_stop(srv->loop, &c->io);
-    close(c->io.fd);
+    cli_conn_close(&c->conn);
     nk_frame_decoder_free(&c->in);
     nk_buf_free(&c->out);
     if (c->prev)
@@ -459,11 +466,7 @@ static void on_message(recv_conn *c, const char *msg, size_t len)
 
 static void conn_update(recv_conn *c)
 {
-    unsigned want = 0;
-    if (c->state != RS_CLOSING)
-        want |= NK_READ;
-    if (nk_buf_len(&c->out) > 0)
-        want |= NK_WRITE;
+    unsigned want = cli_conn_interest(&c->conn, c->state != RS_CLOSING, nk_buf_len(&c->out) > 0);
     if (want == 0) {
         conn_free(c);
         return;
@@ -497,14 +500,39 @@ static void conn_on_idle(nk_loop *loop, nk_timer *t)
     conn_abandon(t->data, "timed out");
 }
 
+/* --tls: one step of the handshake. 0 once done, 1 while it goes on, -1 when c was freed. */
+static int conn_handshake(recv_conn *c)
+{
+    int rc = cli_conn_handshake(&c->conn);
+    if (rc == -EAGAIN) {
+        conn_update(c);
+        return 1;
+    }
+    if (rc < 0) {
+        /* A probe (tcp wait, nc -z) closes without a word: not worth a line. */
+        if (!strstr(cli_conn_why(&c->conn, rc), "closed during the handshake"))
+            fprintf(stderr, "netkit: %s: %s: TLS: %s\n", c->srv->cmd, c->peer,
+                    cli_conn_why(&c->conn, rc));
+        conn_free(c);
+        return -1;
+    }
+    return 0;
+}
+
 static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     recv_conn *c = io->data;
     int progress = 0;
-    if (events & (NK_WRITE | NK_ERROR)) {
+    if (c->conn.handshaking) {
+        int hs = conn_handshake(c);
+        if (hs != 0)
+            return;
+        events |= c->conn.rd_wait; /* a sender's first message may be in already */
+    }
+    if (cli_conn_can_write(&c->conn, events)) {
         while (nk_buf_len(&c->out) > 0) {
-            ssize_t n = nk_buf_write_fd(&c->out, io->fd);
-            if (n == -EAGAIN || n == -EWOULDBLOCK || n == 0)
+            ssize_t n = cli_conn_send(&c->conn, &c->out);
+            if (n == -EAGAIN)
                 break;
             if (n < 0) {
                 conn_free(c);
@@ -513,13 +541,16 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
             progress = 1;
         }
     }
-    if ((events & (NK_READ | NK_ERROR)) && c->state != RS_CLOSING) {
+    if (cli_conn_can_read(&c->conn, events) && c->state != RS_CLOSING) {
         char chunk[RECV_READ_CHUNK];
         for (int i = 0; i < RECV_READS_PER_EVENT && c->state != RS_CLOSING; i++) {
-            ssize_t n = read(io->fd, chunk, sizeof chunk);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            ssize_t n = cli_conn_read(&c->conn, chunk, sizeof chunk);
+            if (n == -EAGAIN)
                 break;
             if (n <= 0) {
+                if (n < 0 && c->conn.tls)
+                    fprintf(stderr, "netkit: %s: %s: TLS: %s\n", c->srv->cmd, c->peer,
+                            cli_conn_why(&c->conn, (int)n));
                 conn_abandon(c, "interrupted");
                 return;
             }
@@ -536,7 +567,7 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
             size_t len;
             while (c->state != RS_CLOSING && nk_frame_next(&c->in, &msg, &len) > 0)
                 on_message(c, msg, len);
-            if ((size_t)n < sizeof chunk)
+            if (!c->conn.tls && (size_t)n < sizeof chunk) /* drained; TLS reads a record */
                 break;
         }
     }
@@ -560,6 +591,12 @@ static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
     c->state = RS_HEADER;
     if (nk_addr_format(peer, c->peer, sizeof c->peer) < 0)
         strcpy(c->peer, "?");
+    cli_conn_init(&c->conn, fd, NULL);
+    if (srv->tls_ctx && cli_conn_accept_tls(&c->conn, srv->tls_ctx) < 0) {
+        close(fd);
+        free(c);
+        return;
+    }
     nk_io_init(&c->io, fd, conn_on_io, c);
     nk_timer_init(&c->idle, conn_on_idle, c);
     nk_frame_decoder_init(&c->in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
@@ -587,6 +624,7 @@ static void recv_help(FILE *out)
 {
     fputs("usage: netkit file recv ADDR [--dir DIR] [--once] [--overwrite] [--resume]\n"
           "                              [--idle-timeout SEC] [--max-conns N] [--list-partials]\n"
+          "                              [--tls --tls-cert FILE --tls-key FILE|--tls-self-signed]\n"
           "\n"
           "Receive files from 'netkit file send' into DIR, checking each one's size and\n"
           "SHA-256 before it is renamed into place.\n"
@@ -600,8 +638,9 @@ static void recv_help(FILE *out)
           "  -r, --resume    keep interrupted transfers and let 'file send --resume' continue\n"
           "      --idle-timeout SEC  drop a sender that moves no byte for SEC (default 60)\n"
           "      --max-conns N       senders at once; more wait to be accepted (default 256)\n"
-          "      --list-partials     list DIR's partial files (size, age) and exit\n"
-          "  -h, --help      show this help\n"
+          "      --list-partials     list DIR's partial files (size, age) and exit\n", out);
+    cli_tls_help(out, 1);
+    fputs("  -h, --help      show this help\n"
           "\n"
           "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, and one line\n"
           "\"received NAME (N bytes, sha256 HEX)\" per file on stdout (\"resuming NAME at byte\n"
@@ -621,12 +660,17 @@ int file_recv(int argc, char **argv)
         {"idle-timeout", required_argument, NULL, 'T'},
         {"max-conns", required_argument, NULL, 'M'},
         {"list-partials", no_argument, NULL, 'L'},
+        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
+        {"tls-cert", required_argument, NULL, CLI_TLS_OPT_CERT},
+        {"tls-key", required_argument, NULL, CLI_TLS_OPT_KEY},
+        {"tls-self-signed", no_argument, NULL, CLI_TLS_OPT_SELF_SIGNED},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = argv[0];
     const char *dir = ".";
     recv_server srv;
+    cli_tls_opts tls = {0};
     memset(&srv, 0, sizeof srv);
     srv.cmd = cmd;
     srv.idle_ms = RECV_IDLE_MS_DEFAULT;
@@ -660,6 +704,8 @@ int file_recv(int argc, char **argv)
             recv_help(stdout);
             return CLI_OK;
         default:
+            if (cli_tls_option(&tls, c, optarg))
+                break;
             return cli_getopt_error(cmd, c, argv);
         }
     }
@@ -680,6 +726,8 @@ int file_recv(int argc, char **argv)
         return rc;
     if (nk_addr_family(&addr) == AF_UNIX)
         return cli_usage(cmd, "file recv listens on TCP only (HOST:PORT)");
+    if ((rc = cli_tls_check(cmd, &tls, 1)) != 0)
+        return rc;
     srv.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (srv.dirfd < 0)
         return cli_fail(cmd, "cannot open directory '%s': %s", dir, strerror(errno));
@@ -690,8 +738,17 @@ int file_recv(int argc, char **argv)
         close(srv.dirfd);
         return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
     }
+    nk_addr bound;
+    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls,
+                                           nk_sock_local(srv.lfd, &bound) == 0 ? &bound : NULL,
+                                           &srv.tls_ctx)) != 0) {
+        close(srv.lfd);
+        close(srv.dirfd);
+        return rc;
+    }
     rc = nk_loop_new(NULL, &srv.loop);
     if (rc < 0) {
+        nk_tls_ctx_free(srv.tls_ctx);
         close(srv.lfd);
         close(srv.dirfd);
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
@@ -716,6 +773,7 @@ int file_recv(int argc, char **argv)
     cli_acceptor_stop(&srv.accept);
     cli_stop_signals_stop(srv.loop, &srv.stop_signals);
     nk_loop_free(srv.loop);
+    nk_tls_ctx_free(srv.tls_ctx);
     close(srv.lfd);
     close(srv.dirfd);
     return srv.exit_code;

@@ -11,8 +11,12 @@
  * our file the partial is someone else's, so we answer 'R' and send everything. A receiver
  * from before the flag refuses the header as a bad name; the header is then sent once more
  * without it (such a receiver resumes unchecked, as it always did).
+ *
+ * With --tls the handshake is done (within the connect timeout) before the first header, and
+ * every byte goes through it (cli_conn).
  */
 #include "cli.h"
+#include "cli_tls.h"
 #include "file.h"
 
 #include <errno.h>
@@ -35,7 +39,7 @@ enum { SS_NEXT, SS_WAIT_GO, SS_DATA, SS_WAIT_VERDICT, SS_DONE };
 typedef struct sender {
     const char *cmd;
     nk_loop *loop;
-    int sock;
+    cli_conn conn;
     nk_io io;
     unsigned interest;
     nk_frame_decoder in;
@@ -344,7 +348,7 @@ static void on_message(sender *s, const char *msg, size_t len)
 
 static void update(sender *s)
 {
-    unsigned want = NK_READ | (nk_buf_len(&s->out) > 0 ? NK_WRITE : 0);
+    unsigned want = cli_conn_interest(&s->conn, 1, nk_buf_len(&s->out) > 0);
     if (want != s->interest && nk_io_start(s->loop, &s->io, want) == 0)
         s->interest = want;
 }
@@ -353,24 +357,27 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     (void)loop;
     sender *s = io->data;
-    if (events & (NK_WRITE | NK_ERROR)) {
+    if (cli_conn_can_write(&s->conn, events)) {
         while (nk_buf_len(&s->out) > 0) {
-            ssize_t n = nk_buf_write_fd(&s->out, io->fd);
-            if (n == -EAGAIN || n == -EWOULDBLOCK || n == 0)
+            ssize_t n = cli_conn_send(&s->conn, &s->out);
+            if (n == -EAGAIN)
                 break;
             if (n < 0) {
-                finish_all(s, cli_fail(s->cmd, "connection lost: %s", nk_strerror((int)n)));
+                finish_all(s, cli_fail(s->cmd, "connection lost: %s",
+                                       cli_conn_why(&s->conn, (int)n)));
                 return;
             }
             fill(s);
         }
     }
-    if (events & (NK_READ | NK_ERROR)) {
-        char buf[4096];
-        ssize_t n = read(io->fd, buf, sizeof buf);
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
-            finish_all(s, cli_fail(s->cmd, "the receiver closed the connection%s%s",
-                                   s->fd >= 0 ? " during " : "", s->fd >= 0 ? s->shown : ""));
+    if (cli_conn_can_read(&s->conn, events)) {
+        char buf[CLI_CONN_READ_MIN];
+        ssize_t n = cli_conn_read(&s->conn, buf, sizeof buf);
+        if (n == 0 || (n < 0 && n != -EAGAIN)) {
+            finish_all(s, cli_fail(s->cmd, "the receiver closed the connection%s%s%s%s",
+                                   s->fd >= 0 ? " during " : "", s->fd >= 0 ? s->shown : "",
+                                   n < 0 && s->conn.tls ? ": TLS: " : "",
+                                   n < 0 && s->conn.tls ? cli_conn_why(&s->conn, (int)n) : ""));
             return;
         }
         if (n > 0) {
@@ -398,28 +405,60 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
 
 static void send_help(FILE *out)
 {
-    fputs("usage: netkit file send ADDR FILE... [--resume]\n"
+    fputs("usage: netkit file send ADDR FILE... [--resume] [--tls [--cacert FILE|--pin-sha256 "
+          "HEX|-k]]\n"
           "\n"
           "Send files to a 'netkit file recv' at ADDR, one after another on one connection.\n"
           "Each carries its name (the last path component), size, mode and SHA-256; the\n"
           "receiver checks them and answers with a verdict per file.\n"
           "\n"
           "  -r, --resume  continue an interrupted transfer where the receiver's partial file\n"
-          "                ends (the receiver needs --resume too)\n"
-          "  -h, --help    show this help\n"
+          "                ends (the receiver needs --resume too)\n", out);
+    cli_tls_help(out, 0);
+    fputs("  -h, --help    show this help\n"
           "\n"
           "Prints \"sent NAME (N bytes)\" per accepted file; a progress bar on stderr when it\n"
           "is a terminal. Exit status 0 only when every file was accepted.\n", out);
+}
+
+/* Connect (and with --tls shake hands) within SEND_CONNECT_TIMEOUT_MS each. 0 with *fd (and
+ * *t with --tls), or an exit code after saying why. */
+static int connect_tls(const char *cmd, const cli_tls_opts *o, const char *text,
+                       const nk_addr *addr, int *fd, nk_tls **t)
+{
+    nk_tls_ctx *ctx = NULL;
+    int code = o->on ? cli_tls_client_ctx(cmd, o, &ctx) : 0; /* a bad --cacert: before connecting */
+    if (code)
+        return code;
+    *fd = nk_sock_connect_wait(addr, SOCK_STREAM, 0, SEND_CONNECT_TIMEOUT_MS);
+    if (*fd < 0) {
+        code = cli_fail(cmd, "cannot connect to %s: %s", text, nk_strerror(*fd));
+    } else if (ctx) {
+        char name[256], why[NK_TLS_ERR_MAX + 64] = "";
+        if (cli_tls_handshake(ctx, *fd, cli_tls_server_name(o, text, name, sizeof name),
+                              SEND_CONNECT_TIMEOUT_MS, t, why, sizeof why) < 0) {
+            code = cli_fail(cmd, "TLS: %s", why);
+            close(*fd);
+        }
+    }
+    nk_tls_ctx_free(ctx);
+    return code;
 }
 
 int file_send(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"resume", no_argument, NULL, 'r'},
+        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
+        {"cacert", required_argument, NULL, CLI_TLS_OPT_CACERT},
+        {"pin-sha256", required_argument, NULL, CLI_TLS_OPT_PIN},
+        {"insecure", no_argument, NULL, CLI_TLS_OPT_INSECURE},
+        {"servername", required_argument, NULL, CLI_TLS_OPT_SERVERNAME},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = argv[0];
+    cli_tls_opts tls = {0};
     sender s;
     memset(&s, 0, sizeof s);
     s.cmd = cmd;
@@ -427,13 +466,16 @@ int file_send(int argc, char **argv)
     optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":rh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":rkh", opts, NULL)) != -1) {
         switch (c) {
         case 'r': s.resume = 1; break;
+        case 'k': tls.insecure = 1; break;
         case 'h':
             send_help(stdout);
             return CLI_OK;
         default:
+            if (cli_tls_option(&tls, c, optarg))
+                break;
             return cli_getopt_error(cmd, c, argv);
         }
     }
@@ -446,21 +488,25 @@ int file_send(int argc, char **argv)
     int rc = cli_parse_addrs(cmd, argv[optind], SOCK_STREAM, 0, &addr, 1, &naddr);
     if (rc)
         return rc;
+    if ((rc = cli_tls_check(cmd, &tls, 0)) != 0)
+        return rc;
     s.files = argv + optind + 1;
     s.nfiles = argc - optind - 1;
     s.progress = isatty(STDERR_FILENO);
     signal(SIGPIPE, SIG_IGN);
-    s.sock = nk_sock_connect_wait(&addr, SOCK_STREAM, 0, SEND_CONNECT_TIMEOUT_MS);
-    if (s.sock < 0)
-        return cli_fail(cmd, "cannot connect to %s: %s", argv[optind], nk_strerror(s.sock));
+    nk_tls *t = NULL;
+    int fd;
+    if ((rc = connect_tls(cmd, &tls, argv[optind], &addr, &fd, &t)) != 0)
+        return rc;
+    cli_conn_init(&s.conn, fd, t);
     rc = nk_loop_new(NULL, &s.loop);
     if (rc < 0) {
-        close(s.sock);
+        cli_conn_close(&s.conn);
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     }
     nk_frame_decoder_init(&s.in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
     nk_buf_init(&s.out, 0);
-    nk_io_init(&s.io, s.sock, on_io, &s);
+    nk_io_init(&s.io, fd, on_io, &s);
     cli_stop_signals_start(s.loop, &s.stop_signals, on_signal, &s);
     next_file(&s);
     if (s.state != SS_DONE) {
@@ -477,6 +523,6 @@ int file_send(int argc, char **argv)
     nk_loop_free(s.loop);
     nk_frame_decoder_free(&s.in);
     nk_buf_free(&s.out);
-    close(s.sock);
+    cli_conn_close(&s.conn);
     return s.exit_code;
 }
