@@ -59,7 +59,11 @@ static int profile(SSL_CTX *ssl)
 {
     SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
     SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_ENABLE_KTLS);
+                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* Kernel TLS where the kernel has it; elsewhere OpenSSL would try (and fail) to set it
+     * up on every connection. */
+    if (nk_tls_ktls_available(NULL, 0))
+        SSL_CTX_set_options(ssl, SSL_OP_ENABLE_KTLS);
     SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     if (SSL_CTX_set_cipher_list(ssl, TLS12_CIPHERS) != 1)
@@ -101,6 +105,9 @@ static int on_servername(SSL *s, int *alert, void *arg)
     for (size_t i = 1; i < ctx->ncerts; i++) {
         const nk__tls_cert *c = &ctx->certs[i];
         if (X509_check_host(c->leaf, name, 0, 0, NULL) == 1) {
+            /* The connection holds the default certificate; one of another key type would
+             * stay beside this one, and OpenSSL could pick it by signature algorithm. */
+            SSL_certs_clear(s);
             if (SSL_use_cert_and_key(s, c->leaf, c->key, c->chain, 1) != 1)
                 return SSL_TLSEXT_ERR_ALERT_FATAL;
             return SSL_TLSEXT_ERR_OK;
