@@ -102,6 +102,18 @@ size_t nk_tls_ctx_ncerts(const nk_tls_ctx *ctx);
  * is the name the certificate must carry; may be NULL only with insecure or a pin. */
 int nk_tls_new(nk_tls_ctx *ctx, int fd, const char *server_name, nk_tls **out);
 
+/* Client session resumption, for a later connection to the same server (same server_name):
+ * nk_tls_session_save writes this connection's session (DER) into buf and returns its length,
+ * or the length needed when len is too small (nothing written then), or 0 when there is no
+ * resumable session yet: a TLS 1.3 server sends its tickets after the handshake, so they are
+ * taken in by the first nk_tls_read that follows. The bytes hold the keys that resume the
+ * session: keep them like a password. nk_tls_session_load offers a saved session on a new
+ * client connection before its handshake; a server that no longer accepts it makes a full
+ * handshake (nk_tls_resumed says which). -EINVAL on a server connection, after the handshake
+ * started (load), or for bytes that are no session. */
+ssize_t nk_tls_session_save(const nk_tls *t, void *buf, size_t len);
+int nk_tls_session_load(nk_tls *t, const void *buf, size_t len);
+
 /* Drive the handshake: 0 when done, -EAGAIN (see nk_tls_want), or an error. */
 int nk_tls_handshake(nk_tls *t);
 

@@ -6,6 +6,7 @@
  * that a later call of another would read as its own: every call starts with an empty queue.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,10 @@ static void keep_reason(nk_tls *t, int ssl_err)
 {
     unsigned long e = ERR_peek_last_error();
     long verify = SSL_get_verify_result(t->ssl);
-    if (verify != X509_V_OK && !SSL_is_server(t->ssl)) {
+    /* Without verification (insecure) OpenSSL still records what it found, without failing:
+     * that is no reason for a later failure. */
+    if (verify != X509_V_OK && !SSL_is_server(t->ssl) &&
+        SSL_get_verify_mode(t->ssl) != SSL_VERIFY_NONE) {
         snprintf(t->err, sizeof t->err, "certificate verify failed: %s",
                  X509_verify_cert_error_string(verify));
     } else if (e) {
@@ -75,6 +79,8 @@ int nk_tls_new(nk_tls_ctx *ctx, int fd, const char *server_name, nk_tls **out)
 {
     if (!ctx || fd < 0 || !out)
         return -EINVAL;
+    if (server_name && !*server_name)
+        server_name = NULL; /* an empty name checks nothing: it must not pass for one */
     if (!ctx->is_server && !server_name && SSL_CTX_get_verify_mode(ctx->ssl) != SSL_VERIFY_NONE &&
         !ctx->has_pin)
         return -EINVAL; /* nothing to check the certificate against */
@@ -95,7 +101,7 @@ int nk_tls_new(nk_tls_ctx *ctx, int fd, const char *server_name, nk_tls **out)
         SSL_set_accept_state(t->ssl);
     } else {
         SSL_set_connect_state(t->ssl);
-        if (server_name && *server_name) {
+        if (server_name) {
             unsigned char ip[16];
             int literal = inet_pton(AF_INET, server_name, ip) == 1 ||
                           inet_pton(AF_INET6, server_name, ip) == 1;
@@ -120,6 +126,38 @@ int nk_tls_new(nk_tls_ctx *ctx, int fd, const char *server_name, nk_tls **out)
     t->want = NK_READ;
     *out = t;
     return 0;
+}
+
+ssize_t nk_tls_session_save(const nk_tls *t, void *buf, size_t len)
+{
+    if (!t || SSL_is_server(t->ssl) || (len && !buf))
+        return -EINVAL;
+    SSL_SESSION *sess = SSL_get1_session(t->ssl);
+    if (!sess || !SSL_SESSION_is_resumable(sess)) {
+        SSL_SESSION_free(sess);
+        return 0; /* no handshake yet, or a TLS 1.3 ticket still to come */
+    }
+    ssize_t need = i2d_SSL_SESSION(sess, NULL);
+    if (need > 0 && (size_t)need <= len) {
+        unsigned char *p = buf;
+        need = i2d_SSL_SESSION(sess, &p);
+    }
+    SSL_SESSION_free(sess);
+    ERR_clear_error();
+    return need > 0 ? need : -ENOMEM;
+}
+
+int nk_tls_session_load(nk_tls *t, const void *buf, size_t len)
+{
+    if (!t || !buf || len == 0 || len > LONG_MAX || SSL_is_server(t->ssl) ||
+        !SSL_in_before(t->ssl))
+        return -EINVAL;
+    const unsigned char *p = buf;
+    SSL_SESSION *sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+    int ok = sess && SSL_set_session(t->ssl, sess) == 1;
+    SSL_SESSION_free(sess); /* the connection holds its own reference */
+    ERR_clear_error();
+    return ok ? 0 : -EINVAL;
 }
 
 int nk_tls_handshake(nk_tls *t)

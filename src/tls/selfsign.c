@@ -69,7 +69,9 @@ static X509 *make_cert(EVP_PKEY *key, const char *const *names, size_t n, const 
     ok = ok && X509_gmtime_adj(X509_getm_notBefore(x), -3600) != NULL;
     ok = ok && X509_gmtime_adj(X509_getm_notAfter(x), 30L * 24 * 3600) != NULL;
     X509_NAME *subject = X509_get_subject_name(x);
-    const char *cn = n ? names[0] : "netkit";
+    /* A common name holds at most 64 characters (a host name up to 253): a longer first name
+     * is only in subjectAltName, which is what clients check anyway. */
+    const char *cn = n && strlen(names[0]) <= ub_common_name ? names[0] : "netkit";
     ok = ok && X509_NAME_add_entry_by_txt(subject, "O", MBSTRING_ASC,
                                           (const unsigned char *)"netkit self-signed", -1, -1,
                                           0) == 1;

@@ -98,10 +98,20 @@ int nk_tls_ctx_set_ticket_secret(nk_tls_ctx *ctx, const void *secret, size_t len
     if (!ctx || !ctx->is_server)
         return -EINVAL;
     if (secret) {
-        if (len < 32 || len > sizeof ctx->secret)
+        if (len < 32)
             return -EINVAL;
-        memcpy(ctx->secret, secret, len);
-        ctx->secret_len = len;
+        OPENSSL_cleanse(ctx->secret, sizeof ctx->secret);
+        if (len <= sizeof ctx->secret) {
+            memcpy(ctx->secret, secret, len);
+            ctx->secret_len = len;
+        } else {
+            /* HMAC-SHA256 replaces a key longer than its 64-byte block by the key's SHA-256:
+             * keeping that hash derives the very same keys from a secret of any length. */
+            unsigned mdlen = 0;
+            if (EVP_Digest(secret, len, ctx->secret, &mdlen, EVP_sha256(), NULL) != 1)
+                return -EIO;
+            ctx->secret_len = mdlen;
+        }
     } else {
         if (RAND_bytes(ctx->secret, 32) != 1)
             return -EIO;

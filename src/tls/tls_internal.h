@@ -2,7 +2,8 @@
  *   ctx.c        contexts: protocol profile, certificates and SNI, ALPN, client verification
  *   tickets.c    session ticket keys derived from a shared secret and the time period
  *   selfsign.c   an ECDSA P-256 certificate made in memory
- *   conn.c       a connection: handshake, read, write, writev, sendfile, shutdown
+ *   conn.c       a connection: handshake, read, write, writev, sendfile, shutdown, and a
+ *                client's session saved and loaded for resumption
  *   info.c       what was negotiated, the peer's chain, kernel TLS availability
  */
 #ifndef NK_TLS_INTERNAL_H
