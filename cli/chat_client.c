@@ -7,10 +7,14 @@
  * what is sent is shown as "[name] text". stdin is read only
  * after the server welcomed us, and only while less than CLIENT_HIGH_WATER bytes wait to be
  * sent, so a fast producer is slowed down by TCP instead of growing our memory.
+ *
+ * With --tls the handshake is done (within the connect timeout) before HELLO is sent, and
+ * every byte goes through it (cli_conn).
  */
 #include "cli.h"
 #include "chat.h"
 #include "chat_prompt.h"
+#include "cli_tls.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -26,7 +30,7 @@
 typedef struct chat_client {
     const char *cmd;
     nk_loop *loop;
-    int fd;
+    cli_conn conn;
     nk_io io;
     unsigned interest;
     nk_frame_decoder in;
@@ -296,9 +300,7 @@ static void render(chat_client *cl, const char *msg, size_t len)
 
 static void client_update(chat_client *cl)
 {
-    unsigned want = NK_READ;
-    if (nk_buf_len(&cl->out) > 0)
-        want |= NK_WRITE;
+    unsigned want = cli_conn_interest(&cl->conn, 1, nk_buf_len(&cl->out) > 0);
     if (want != cl->interest) {
         int rc = nk_io_start(cl->loop, &cl->io, want);
         if (rc < 0) {
@@ -330,21 +332,22 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
 {
     (void)loop;
     chat_client *cl = io->data;
-    if (events & (NK_WRITE | NK_ERROR)) {
+    if (cli_conn_can_write(&cl->conn, events)) {
         while (nk_buf_len(&cl->out) > 0) {
-            ssize_t n = nk_buf_write_fd(&cl->out, io->fd);
-            if (n == -EAGAIN || n == -EWOULDBLOCK || n == 0)
+            ssize_t n = cli_conn_send(&cl->conn, &cl->out);
+            if (n == -EAGAIN)
                 break;
             if (n < 0) {
-                client_done(cl, cli_fail(cl->cmd, "connection lost: %s", nk_strerror((int)n)));
+                client_done(cl, cli_fail(cl->cmd, "connection lost: %s",
+                                         cli_conn_why(&cl->conn, (int)n)));
                 return;
             }
         }
     }
-    if (events & (NK_READ | NK_ERROR)) {
+    if (cli_conn_can_read(&cl->conn, events)) {
         char chunk[CLIENT_READ_CHUNK];
-        ssize_t n = read(io->fd, chunk, sizeof chunk);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+        ssize_t n = cli_conn_read(&cl->conn, chunk, sizeof chunk);
+        if (n == -EAGAIN) {
             client_update(cl);
             return;
         }
@@ -358,7 +361,8 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
             else if (n == 0)
                 client_done(cl, cli_fail(cl->cmd, "the server closed the connection"));
             else
-                client_done(cl, cli_fail(cl->cmd, "connection lost: %s", strerror(errno)));
+                client_done(cl, cli_fail(cl->cmd, "connection lost: %s",
+                                         cli_conn_why(&cl->conn, (int)n)));
             return;
         }
         if (nk_frame_feed(&cl->in, chunk, (size_t)n) < 0) {
@@ -390,15 +394,16 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
 
 static void join_help(FILE *out)
 {
-    fputs("usage: netkit chat join ADDR [--name NAME]\n"
+    fputs("usage: netkit chat join ADDR [--name NAME] [--tls [--cacert FILE|--pin-sha256 HEX|-k]]\n"
           "\n"
           "Join the chat at ADDR. Each stdin line is sent to the other members; what they say\n"
           "is printed as \"[name] text\", notices as \"* ...\", errors as \"! ...\".\n"
           "\n"
           "  ADDR            HOST:PORT or [IPV6]:PORT of a 'netkit chat serve'\n"
           "  -n, --name NAME  your name (default $USER, else \"guest\"); 1 to 32 of A-Z a-z\n"
-          "                  0-9 _ . -\n"
-          "  -h, --help      show this help\n"
+          "                  0-9 _ . -\n", out);
+    cli_tls_help(out, 0);
+    fputs("  -h, --help      show this help\n"
           "\n"
           "Commands: /nick NAME (rename), /who (list members), /quit (leave; also at end of\n"
           "input or on SIGINT/SIGTERM). A line starting with '//' sends it with one '/'.\n"
@@ -412,28 +417,42 @@ int chat_join(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"name", required_argument, NULL, 'n'},
+        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
+        {"cacert", required_argument, NULL, CLI_TLS_OPT_CACERT},
+        {"pin-sha256", required_argument, NULL, CLI_TLS_OPT_PIN},
+        {"insecure", no_argument, NULL, CLI_TLS_OPT_INSECURE},
+        {"servername", required_argument, NULL, CLI_TLS_OPT_SERVERNAME},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = argv[0];
     const char *name = NULL;
+    cli_tls_opts tls = {0};
     optind = 0;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":n:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":n:kh", opts, NULL)) != -1) {
         switch (c) {
         case 'n':
             name = optarg;
+            break;
+        case 'k':
+            tls.insecure = 1;
             break;
         case 'h':
             join_help(stdout);
             return CLI_OK;
         default:
+            if (cli_tls_option(&tls, c, optarg))
+                break;
             return cli_getopt_error(cmd, c, argv);
         }
     }
     if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
         return CLI_USAGE;
+    int rc = cli_tls_check(cmd, &tls, 0);
+    if (rc)
+        return rc;
     if (!name) {
         name = getenv("USER");
         if (!name || !chat_name_valid(name, strlen(name)))
@@ -444,24 +463,26 @@ int chat_join(int argc, char **argv)
                          CHAT_NAME_MAX);
     nk_addr addr;
     size_t naddr;
-    int rc = cli_parse_addrs(cmd, argv[optind], SOCK_STREAM, 0, &addr, 1, &naddr);
+    rc = cli_parse_addrs(cmd, argv[optind], SOCK_STREAM, 0, &addr, 1, &naddr);
     if (rc)
         return rc;
     signal(SIGPIPE, SIG_IGN);
-    int fd = nk_sock_connect_wait(&addr, SOCK_STREAM, 0, CLIENT_CONNECT_TIMEOUT_MS);
-    if (fd < 0)
-        return cli_fail(cmd, "cannot connect to %s: %s", argv[optind], nk_strerror(fd));
+    int fd;
+    nk_tls *t = NULL;
+    rc = cli_tls_connect(cmd, &tls, argv[optind], &addr, CLIENT_CONNECT_TIMEOUT_MS, &fd, &t);
+    if (rc)
+        return rc;
     nk_sock_set_nodelay(fd, 1);
 
     chat_client cl;
     memset(&cl, 0, sizeof cl);
     cl.cmd = cmd;
-    cl.fd = fd;
+    cli_conn_init(&cl.conn, fd, t);
     cl.tty = isatty(STDOUT_FILENO);
     snprintf(cl.name, sizeof cl.name, "%s", name);
     rc = nk_loop_new(NULL, &cl.loop);
     if (rc < 0) {
-        close(fd);
+        cli_conn_close(&cl.conn);
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     }
     nk_frame_decoder_init(&cl.in, NK_FRAME_LEN32, CHAT_FRAME_MAX);
@@ -487,6 +508,6 @@ int chat_join(int argc, char **argv)
     nk_frame_decoder_free(&cl.in);
     nk_buf_free(&cl.out);
     nk_buf_free(&cl.lines);
-    close(fd);
+    cli_conn_close(&cl.conn);
     return cl.exit_code;
 }

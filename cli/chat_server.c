@@ -19,10 +19,16 @@
  * Drops and leaves found while relaying are not handled in the middle of the relay loop: the
  * member is marked and reaped once the current callback ends, so the member list never changes
  * under an iteration. Pausing and resuming reads is applied at the same point.
+ *
+ * With --tls a connection starts with its handshake, driven on the loop (cli_conn) within the
+ * HELLO deadline; everything else is the same, over nk_tls. Reads take at least a whole
+ * record (CLI_CONN_READ_MIN), so a member whose reads are paused keeps nothing inside OpenSSL
+ * that resuming would have to find without a readiness event.
  */
 #include "cli.h"
 #include "chat.h"
 #include "cli_server.h"
+#include "cli_tls.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -58,6 +64,7 @@ typedef struct chat_conn chat_conn;
 enum { ST_HELLO, ST_JOINED, ST_CLOSING, ST_DEAD };
 
 struct chat_conn {
+    cli_conn conn;
     nk_io io;
     nk_frame_decoder in;
     nk_buf out;
@@ -77,6 +84,7 @@ struct chat_server {
     const char *cmd;
     nk_loop *loop;
     int lfd;
+    nk_tls_ctx *tls_ctx; /* --tls */
     cli_acceptor accept;
     cli_stop_signals stop_signals;
     chat_conn *conns;
@@ -198,7 +206,7 @@ static void conn_free(chat_conn *c)
         c->over = 0;
         srv->nover--;
     }
-    close(c->io.fd);
+    cli_conn_close(&c->conn);
     nk_frame_decoder_free(&c->in);
     nk_buf_free(&c->out);
     if (c->prev)
@@ -433,11 +441,10 @@ static void conn_update(chat_conn *c)
     if (c->state == ST_DEAD)
         return;
     conn_watch_queue(c);
-    unsigned want = 0;
-    if (c->state == ST_HELLO || (c->state == ST_JOINED && !c->srv->paused))
-        want |= NK_READ;
-    if (nk_buf_len(&c->out) > 0)
-        want |= NK_WRITE;
+    unsigned want = cli_conn_interest(&c->conn,
+                                      c->state == ST_HELLO ||
+                                          (c->state == ST_JOINED && !c->srv->paused),
+                                      nk_buf_len(&c->out) > 0);
     if (want == 0 && c->state == ST_CLOSING) { /* closing and flushed */
         conn_kill(c, NULL);
         return;
@@ -471,14 +478,37 @@ static void conn_on_timer(nk_loop *loop, nk_timer *t)
     reap(srv);
 }
 
+/* --tls: one step of the handshake. 0 once done, else the caller is finished with c. */
+static int conn_handshake(chat_conn *c)
+{
+    int rc = cli_conn_handshake(&c->conn);
+    if (rc == 0)
+        return 0;
+    if (rc != -EAGAIN) {
+        /* A probe (tcp wait, nc -z) closes without a word: not worth a line. */
+        if (!strstr(cli_conn_why(&c->conn, rc), "closed during the handshake"))
+            fprintf(stderr, "netkit: %s: %s: TLS: %s\n", c->srv->cmd, c->peer,
+                    cli_conn_why(&c->conn, rc));
+        conn_kill(c, NULL);
+        return -1;
+    }
+    conn_update(c);
+    return -1;
+}
+
 static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     chat_conn *c = io->data;
     chat_server *srv = c->srv;
-    if (events & (NK_WRITE | NK_ERROR)) {
+    if (c->conn.handshaking) {
+        if (conn_handshake(c) != 0)
+            goto out;
+        events |= c->conn.rd_wait | (nk_buf_len(&c->out) > 0 ? c->conn.wr_wait : 0);
+    }
+    if (cli_conn_can_write(&c->conn, events)) {
         while (nk_buf_len(&c->out) > 0) {
-            ssize_t n = nk_buf_write_fd(&c->out, io->fd);
-            if (n == -EAGAIN || n == -EWOULDBLOCK || n == 0)
+            ssize_t n = cli_conn_send(&c->conn, &c->out);
+            if (n == -EAGAIN)
                 break;
             if (n < 0) {
                 conn_kill(c, n == -ECONNRESET || n == -EPIPE ? "left (connection reset)" : "left");
@@ -489,7 +519,7 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
         if (nk_buf_len(&c->out) == 0)
             nk_buf_release(&c->out);
     }
-    if ((events & (NK_READ | NK_ERROR)) && c->state != ST_CLOSING && c->state != ST_DEAD &&
+    if (cli_conn_can_read(&c->conn, events) && c->state != ST_CLOSING && c->state != ST_DEAD &&
         (c->state == ST_HELLO || !srv->paused)) {
         char chunk[CHAT_READ_CHUNK];
         /* Stop at once when a queue passes the mark: what was read is relayed (the decoder
@@ -497,11 +527,14 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
         for (int i = 0; i < CHAT_READS_PER_EVENT &&
                         (c->state == ST_HELLO || (c->state == ST_JOINED && srv->nover == 0));
              i++) {
-            ssize_t n = read(io->fd, chunk, sizeof chunk);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            ssize_t n = cli_conn_read(&c->conn, chunk, sizeof chunk);
+            if (n == -EAGAIN)
                 break;
             if (n < 0) {
-                conn_kill(c, errno == ECONNRESET ? "left (connection reset)" : "left");
+                if (c->conn.tls && n != -ECONNRESET)
+                    fprintf(stderr, "netkit: %s: %s: TLS: %s\n", srv->cmd, c->peer,
+                            cli_conn_why(&c->conn, (int)n));
+                conn_kill(c, n == -ECONNRESET ? "left (connection reset)" : "left");
                 break;
             }
             if (n == 0) {
@@ -526,7 +559,8 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
                 conn_kill(c, "left (protocol error)");
                 break;
             }
-            if ((size_t)n < sizeof chunk || c->state == ST_CLOSING)
+            /* A short read drained the socket; a TLS read takes one record at a time. */
+            if ((!c->conn.tls && (size_t)n < sizeof chunk) || c->state == ST_CLOSING)
                 break;
         }
     }
@@ -547,8 +581,8 @@ static void on_stop_signal(nk_loop *loop, nk_signal *sig, int signum)
         if (c->state != ST_JOINED)
             continue;
         conn_sendf(c, "NOTICE server shutting down");
-        while (c->state != ST_DEAD && nk_buf_len(&c->out) > 0 &&
-               nk_buf_write_fd(&c->out, c->io.fd) > 0)
+        while (c->state != ST_DEAD && !c->conn.handshaking && nk_buf_len(&c->out) > 0 &&
+               cli_conn_send(&c->conn, &c->out) > 0)
             ;
     }
     nk_loop_stop(loop);
@@ -559,6 +593,12 @@ static void conn_new(chat_server *srv, int fd, const nk_addr *peer)
     chat_conn *c = calloc(1, sizeof *c);
     if (!c) {
         close(fd);
+        return;
+    }
+    cli_conn_init(&c->conn, fd, NULL);
+    if (srv->tls_ctx && cli_conn_accept_tls(&c->conn, srv->tls_ctx) < 0) {
+        close(fd);
+        free(c);
         return;
     }
     nk_io_init(&c->io, fd, conn_on_io, c);
@@ -596,6 +636,7 @@ static void serve_help(FILE *out)
     fprintf(out,
             "usage: netkit chat serve ADDR [--max-clients N] [--max-queue BYTES]\n"
             "                         [--send-timeout SEC] [--hello-timeout SEC]\n"
+            "                         [--tls --tls-cert FILE --tls-key FILE|--tls-self-signed]\n"
             "\n"
             "Run a group chat server: every message reaches every other member once, in order.\n"
             "\n"
@@ -607,14 +648,16 @@ static void serve_help(FILE *out)
             "                     every member pauses; one that takes no byte for SEC seconds\n"
             "                     then is dropped as not reading (default %d)\n"
             "      --hello-timeout SEC  close a connection that does not join within SEC\n"
-            "                     seconds (default %d)\n"
+            "                     seconds, TLS handshake included (default %d)\n",
+            CHAT_DEFAULT_MAX_CLIENTS, CHAT_DEFAULT_QUEUE, CHAT_LOW_WATER / 1024,
+            CHAT_DEFAULT_SEND_TIMEOUT, CHAT_DEFAULT_HELLO_TIMEOUT);
+    cli_tls_help(out, 1);
+    fprintf(out,
             "  -h, --help         show this help\n"
             "\n"
             "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, then one line per\n"
             "join, leave and drop. SIGINT or SIGTERM closes everything (exit 0). The protocol\n"
-            "is in docs/chat-protocol.md.\n",
-            CHAT_DEFAULT_MAX_CLIENTS, CHAT_DEFAULT_QUEUE, CHAT_LOW_WATER / 1024,
-            CHAT_DEFAULT_SEND_TIMEOUT, CHAT_DEFAULT_HELLO_TIMEOUT);
+            "is in docs/chat-protocol.md.\n");
 }
 
 int chat_serve(int argc, char **argv)
@@ -624,11 +667,16 @@ int chat_serve(int argc, char **argv)
         {"max-queue", required_argument, NULL, 'q'},
         {"send-timeout", required_argument, NULL, 't'},
         {"hello-timeout", required_argument, NULL, 'H'},
+        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
+        {"tls-cert", required_argument, NULL, CLI_TLS_OPT_CERT},
+        {"tls-key", required_argument, NULL, CLI_TLS_OPT_KEY},
+        {"tls-self-signed", no_argument, NULL, CLI_TLS_OPT_SELF_SIGNED},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cmd = argv[0];
     chat_server srv;
+    cli_tls_opts tls = {0};
     memset(&srv, 0, sizeof srv);
     srv.cmd = cmd;
     srv.lfd = -1;
@@ -666,6 +714,8 @@ int chat_serve(int argc, char **argv)
             serve_help(stdout);
             return CLI_OK;
         default:
+            if (cli_tls_option(&tls, c, optarg))
+                break;
             return cli_getopt_error(cmd, c, argv);
         }
     }
@@ -679,13 +729,23 @@ int chat_serve(int argc, char **argv)
         return rc;
     if (nk_addr_family(&addr) == AF_UNIX)
         return cli_usage(cmd, "chat serves TCP only (HOST:PORT)");
+    if ((rc = cli_tls_check(cmd, &tls, 1)) != 0)
+        return rc;
     /* A member that vanished must not kill the server with SIGPIPE; writes get EPIPE. */
     signal(SIGPIPE, SIG_IGN);
     srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
     if (srv.lfd < 0)
         return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
+    nk_addr bound;
+    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls,
+                                           nk_sock_local(srv.lfd, &bound) == 0 ? &bound : NULL,
+                                           &srv.tls_ctx)) != 0) {
+        close(srv.lfd);
+        return rc;
+    }
     rc = nk_loop_new(NULL, &srv.loop);
     if (rc < 0) {
+        nk_tls_ctx_free(srv.tls_ctx);
         close(srv.lfd);
         return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     }
@@ -708,6 +768,7 @@ int chat_serve(int argc, char **argv)
     cli_acceptor_stop(&srv.accept);
     cli_stop_signals_stop(srv.loop, &srv.stop_signals);
     nk_loop_free(srv.loop);
+    nk_tls_ctx_free(srv.tls_ctx);
     close(srv.lfd);
     return srv.exit_code;
 }

@@ -252,6 +252,29 @@ int cli_tls_handshake(nk_tls_ctx *ctx, int fd, const char *server_name, long tim
     return rc;
 }
 
+int cli_tls_connect(const char *cmd, const cli_tls_opts *o, const char *text,
+                    const nk_addr *addr, long timeout_ms, int *fd, nk_tls **t)
+{
+    nk_tls_ctx *ctx = NULL;
+    int code = o->on ? cli_tls_client_ctx(cmd, o, &ctx) : 0; /* a bad --cacert: said at once */
+    if (code)
+        return code;
+    *t = NULL;
+    *fd = nk_sock_connect_wait(addr, SOCK_STREAM, 0, (int)timeout_ms);
+    if (*fd < 0) {
+        code = cli_fail(cmd, "cannot connect to %s: %s", text, nk_strerror(*fd));
+    } else if (ctx) {
+        char name[256], why[NK_TLS_ERR_MAX + 64] = "";
+        if (cli_tls_handshake(ctx, *fd, cli_tls_server_name(o, text, name, sizeof name),
+                              timeout_ms, t, why, sizeof why) < 0) {
+            code = cli_fail(cmd, "TLS: %s", why);
+            close(*fd);
+        }
+    }
+    nk_tls_ctx_free(ctx);
+    return code;
+}
+
 void cli_tls_print_info(const nk_tls *t)
 {
     fprintf(stderr, "TLS: %s, %s\n", nk_tls_version(t), nk_tls_cipher(t));

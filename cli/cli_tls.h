@@ -80,6 +80,12 @@ const char *cli_tls_server_name(const cli_tls_opts *o, const char *addr_text, ch
 int cli_tls_handshake(nk_tls_ctx *ctx, int fd, const char *server_name, long timeout_ms,
                       nk_tls **out, char *why, size_t whylen);
 
+/* For the tools that connect once (file send, chat join): connect to addr (text is the ADDR
+ * operand) and, with --tls, shake hands, waiting at most timeout_ms for each. 0 with *fd (and
+ * *t with --tls), or an exit code after saying why. */
+int cli_tls_connect(const char *cmd, const cli_tls_opts *o, const char *text,
+                    const nk_addr *addr, long timeout_ms, int *fd, nk_tls **t);
+
 /* -v: protocol and cipher, the peer certificate's subject and SHA-256 (on stderr). */
 void cli_tls_print_info(const nk_tls *t);
 

@@ -421,30 +421,6 @@ static void send_help(FILE *out)
           "is a terminal. Exit status 0 only when every file was accepted.\n", out);
 }
 
-/* Connect (and with --tls shake hands) within SEND_CONNECT_TIMEOUT_MS each. 0 with *fd (and
- * *t with --tls), or an exit code after saying why. */
-static int connect_tls(const char *cmd, const cli_tls_opts *o, const char *text,
-                       const nk_addr *addr, int *fd, nk_tls **t)
-{
-    nk_tls_ctx *ctx = NULL;
-    int code = o->on ? cli_tls_client_ctx(cmd, o, &ctx) : 0; /* a bad --cacert: before connecting */
-    if (code)
-        return code;
-    *fd = nk_sock_connect_wait(addr, SOCK_STREAM, 0, SEND_CONNECT_TIMEOUT_MS);
-    if (*fd < 0) {
-        code = cli_fail(cmd, "cannot connect to %s: %s", text, nk_strerror(*fd));
-    } else if (ctx) {
-        char name[256], why[NK_TLS_ERR_MAX + 64] = "";
-        if (cli_tls_handshake(ctx, *fd, cli_tls_server_name(o, text, name, sizeof name),
-                              SEND_CONNECT_TIMEOUT_MS, t, why, sizeof why) < 0) {
-            code = cli_fail(cmd, "TLS: %s", why);
-            close(*fd);
-        }
-    }
-    nk_tls_ctx_free(ctx);
-    return code;
-}
-
 int file_send(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -496,7 +472,8 @@ int file_send(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     nk_tls *t = NULL;
     int fd;
-    if ((rc = connect_tls(cmd, &tls, argv[optind], &addr, &fd, &t)) != 0)
+    rc = cli_tls_connect(cmd, &tls, argv[optind], &addr, SEND_CONNECT_TIMEOUT_MS, &fd, &t);
+    if (rc)
         return rc;
     cli_conn_init(&s.conn, fd, t);
     rc = nk_loop_new(NULL, &s.loop);
