@@ -1,10 +1,17 @@
 /* The HTTP/1.1 client: URLs (RFC 3986) and one exchange on the event loop (RFC 9112).
  *
  * An exchange resolves the host, tries its addresses in the resolver's order (each with the
- * connect timeout), sends the request while already reading (a server may answer, and close,
+ * connect timeout), for https does the TLS handshake (RFC 9110 section 4.3.4: the certificate
+ * must name the URL's host; the whole handshake within one timeout, however slowly the server
+ * trickles it), sends the request while already reading (a server may answer, and close,
  * before it has read everything), skips interim 1xx responses, and delivers the body framed by
  * Content-Length, chunked coding or the connection's end (RFC 9112 section 6.3). Every wait for
- * the server is bounded by the timeout, restarted whenever bytes move.
+ * the server after the handshake is bounded by the timeout, restarted whenever bytes move.
+ *
+ * Over TLS the socket's readiness says little about what a read or a write can do (either may
+ * need the other direction first, and a read may leave decrypted bytes inside the TLS layer
+ * that no readiness event announces): every event tries both directions, and the watcher asks
+ * for what the last attempts said they wait for.
  */
 #include "http_client.h"
 
@@ -15,6 +22,8 @@
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
+
+#include <netkit/tls.h>
 
 #define HC_MAX_ADDRS 8
 /* Read buffer: a whole response head (the parser's limit) plus one read after it. */
@@ -32,17 +41,21 @@ void hc_url_free(hc_url *u)
     u->host = u->target = NULL;
 }
 
-/* From the library's components to what this client sends: an http URL with a host, no
- * userinfo (sent nowhere by this client), a port from 1 to 65535, and an origin-form target
- * (path, "/" when empty, RFC 9110 section 4.2.3, and query; the fragment stays here). */
+/* From the library's components to what this client sends: an http or https URL with a
+ * host, no userinfo (sent nowhere by this client), a port from 1 to 65535, and an origin-form
+ * target (path, "/" when empty, RFC 9110 section 4.2.3, and query; the fragment stays here). */
 static int from_url(const nk_url *u, hc_url *out)
 {
     memset(out, 0, sizeof *out);
-    if (!u->scheme.p || u->scheme.len != 4 || strncasecmp(u->scheme.p, "http", 4) != 0)
+    if (!u->scheme.p)
+        return -EPROTONOSUPPORT;
+    if (u->scheme.len == 5 && strncasecmp(u->scheme.p, "https", 5) == 0)
+        out->tls = 1;
+    else if (u->scheme.len != 4 || strncasecmp(u->scheme.p, "http", 4) != 0)
         return -EPROTONOSUPPORT;
     if (!u->host.p || u->host.len == 0 || u->userinfo.p || (u->port.p && u->port.len == 0))
         return -EINVAL;
-    int port = nk_url_port(u, 80);
+    int port = nk_url_port(u, hc_url_default_port(out));
     if (port < 1)
         return -EINVAL;
     out->port = port;
@@ -113,6 +126,16 @@ int hc_url_resolve(const hc_url *base, const char *ref, size_t reflen, hc_url *o
     return rc;
 }
 
+int hc_url_default_port(const hc_url *u)
+{
+    return u->tls ? 443 : 80;
+}
+
+int hc_url_same_origin(const hc_url *a, const hc_url *b)
+{
+    return a->tls == b->tls && a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
 char *hc_url_format(const hc_url *u)
 {
     size_t n = strlen(u->host) + strlen(u->target) + 32;
@@ -120,10 +143,11 @@ char *hc_url_format(const hc_url *u)
     if (!s)
         return NULL;
     const char *lb = u->ipv6 ? "[" : "", *rb = u->ipv6 ? "]" : "";
-    if (u->port == 80)
-        snprintf(s, n, "http://%s%s%s%s", lb, u->host, rb, u->target);
+    const char *scheme = u->tls ? "https" : "http";
+    if (u->port == hc_url_default_port(u))
+        snprintf(s, n, "%s://%s%s%s%s", scheme, lb, u->host, rb, u->target);
     else
-        snprintf(s, n, "http://%s%s%s:%d%s", lb, u->host, rb, u->port, u->target);
+        snprintf(s, n, "%s://%s%s%s:%d%s", scheme, lb, u->host, rb, u->port, u->target);
     return s;
 }
 
@@ -143,7 +167,7 @@ void hc_show_lines(const char *prefix, const char *p, size_t n)
 
 /* ---- one exchange ---------------------------------------------------------------------------- */
 
-enum { ST_CONNECT, ST_HEAD, ST_BODY, ST_DONE };
+enum { ST_CONNECT, ST_TLS, ST_HEAD, ST_BODY, ST_DONE };
 
 typedef struct hc_conn {
     nk_loop *loop;
@@ -154,6 +178,9 @@ typedef struct hc_conn {
     nk_connector conn; /* tries each address in turn */
     int fd;
     nk_io io;
+    unsigned watching; /* the events the watcher asks for */
+    nk_tls *tls;
+    unsigned rd_want, wr_want; /* TLS: what the last read and the last write wait for */
     nk_timer timer;
     int state;
     nk_buf out, in;
@@ -184,6 +211,12 @@ static void finish(hc_conn *c, int err, const char *fmt, ...)
     }
     nk_timer_stop(c->loop, &c->timer);
     nk_connector_stop(&c->conn);
+    if (c->tls) {
+        if (err == 0)
+            nk_tls_shutdown(c->tls); /* close_notify: the server sees a clean end */
+        nk_tls_free(c->tls);
+        c->tls = NULL;
+    }
     if (c->fd >= 0) {
         nk_io_stop(c->loop, &c->io);
         close(c->fd);
@@ -203,26 +236,109 @@ static const char *host_text(const hc_conn *c)
 
 static void on_io(nk_loop *loop, nk_io *io, unsigned events);
 
-static void connected(hc_conn *c, int fd)
+/* Ask the watcher for what the connection waits for now. */
+static void watch(hc_conn *c)
 {
-    c->fd = fd;
-    nk_io_init(&c->io, fd, on_io, c);
+    if (c->state == ST_DONE)
+        return;
+    unsigned ev;
+    int sending = nk_buf_len(&c->out) > 0 && c->write_err == 0;
+    if (c->state == ST_TLS)
+        ev = nk_tls_want(c->tls);
+    else if (c->tls)
+        ev = c->rd_want | (sending ? c->wr_want : 0);
+    else
+        ev = NK_READ | (sending ? NK_WRITE : 0);
+    if (ev == c->watching)
+        return;
+    int rc = nk_io_start(c->loop, &c->io, ev);
+    if (rc < 0)
+        finish(c, rc, "cannot watch the socket: %s", nk_strerror(rc));
+    else
+        c->watching = ev;
+}
+
+/* The connection (and its TLS, if any) is ready: send the request. */
+static void start_http(hc_conn *c)
+{
     c->state = ST_HEAD;
     if (c->req->verbose) {
-        char text[NK_ADDR_STRLEN] = "";
-        const nk_addr *a = nk_connector_addr(&c->conn);
-        nk_addr_format_host(a, text, sizeof text);
-        fprintf(stderr, "* Connected to %s (%s) port %d\n", c->req->url->host, text,
-                c->req->unix_path ? c->req->url->port : nk_addr_port(a));
         /* the head ends in an empty line: shown as a lone "> " */
         hc_show_lines("> ", c->req->head, c->req->head_len - 2);
         fputs("> \n", stderr);
     }
-    int rc = nk_io_start(c->loop, &c->io, NK_READ | NK_WRITE);
-    if (rc < 0)
-        finish(c, rc, "cannot watch the socket: %s", nk_strerror(rc));
+    arm_timer(c);
+    watch(c);
+}
+
+/* OpenSSL's reason for a failure of the TLS layer, else the errno's text. */
+static const char *tls_reason(const hc_conn *c, int err)
+{
+    const char *e = c->tls ? nk_tls_error(c->tls) : "";
+    return e[0] ? e : nk_strerror(err);
+}
+
+static void tls_failed(hc_conn *c, int err)
+{
+    const char *why = tls_reason(c, err);
+    /* A server that answers a ClientHello with plain HTTP gives a record OpenSSL cannot
+     * parse; say what the likely cause is. */
+    const char *hint = strstr(why, "wrong version number") || strstr(why, "packet length too long")
+                           ? " (is it a plain http:// server?)"
+                           : "";
+    finish(c, err, "TLS: %s%s", why, hint);
+}
+
+/* Drive the handshake; once done, report it and go on with the request (unless only the
+ * handshake was asked for). */
+static void tls_step(hc_conn *c)
+{
+    int rc = nk_tls_handshake(c->tls);
+    if (rc == -EAGAIN) {
+        watch(c);
+        return;
+    }
+    if (rc < 0) {
+        tls_failed(c, rc);
+        return;
+    }
+    if (c->ev->on_tls)
+        c->ev->on_tls(c->ev->arg, c->tls, nk_connector_addr(&c->conn));
+    if (c->req->tls_only)
+        finish(c, 0, NULL);
     else
-        arm_timer(c);
+        start_http(c);
+}
+
+static void connected(hc_conn *c, int fd)
+{
+    c->fd = fd;
+    nk_io_init(&c->io, fd, on_io, c);
+    const hc_url *u = c->req->url;
+    if (c->req->verbose) {
+        char text[NK_ADDR_STRLEN] = "";
+        const nk_addr *a = nk_connector_addr(&c->conn);
+        nk_addr_format_host(a, text, sizeof text);
+        fprintf(stderr, "* Connected to %s (%s) port %d\n", u->host, text,
+                c->req->unix_path ? u->port : nk_addr_port(a));
+    }
+    if (!c->req->tls) {
+        start_http(c);
+        return;
+    }
+    /* The certificate must name the host of the URL, whatever address it resolved to. */
+    const char *name = c->req->server_name ? c->req->server_name : u->host;
+    int rc = nk_tls_new(c->req->tls, fd, name, &c->tls);
+    if (rc < 0) {
+        finish(c, rc, "TLS: cannot start a connection to %s: %s", name, nk_strerror(rc));
+        return;
+    }
+    c->state = ST_TLS;
+    if (c->req->verbose)
+        fprintf(stderr, "* TLS handshake, server name %s%s, ALPN offers http/1.1\n", name,
+                hc_is_ip_literal(name) ? " (an address: no SNI)" : "");
+    arm_timer(c); /* once: a server trickling its handshake does not extend it */
+    tls_step(c);
 }
 
 static void connect_failed(hc_conn *c, int err)
@@ -379,22 +495,74 @@ static void on_eof(hc_conn *c)
     }
 }
 
+/* Read into the input buffer, through TLS when the connection has it. */
+static ssize_t conn_read(hc_conn *c)
+{
+    if (!c->tls)
+        return nk_buf_read_fd(&c->in, c->fd, HC_READ_CHUNK);
+    size_t room = HC_IN_MAX - nk_buf_len(&c->in);
+    if (room == 0)
+        return -ENOBUFS;
+    size_t want = room < HC_READ_CHUNK ? room : HC_READ_CHUNK;
+    int rc = nk_buf_reserve(&c->in, want);
+    if (rc < 0)
+        return rc;
+    ssize_t n = nk_tls_read(c->tls, nk_buf_wptr(&c->in), want);
+    if (n > 0) {
+        nk_buf_commit(&c->in, (size_t)n);
+        c->rd_want = NK_READ;
+    } else if (n == -EAGAIN) {
+        c->rd_want = nk_tls_want(c->tls);
+    }
+    return n;
+}
+
+/* Send from the output buffer. A TLS write that waits is repeated with the same bytes, as
+ * it must be: they stay at the front of the buffer until taken. */
+static ssize_t conn_write(hc_conn *c)
+{
+    if (!c->tls)
+        return nk_buf_write_fd(&c->out, c->fd);
+    ssize_t n = nk_tls_write(c->tls, nk_buf_rptr(&c->out), nk_buf_len(&c->out));
+    if (n > 0) {
+        nk_buf_consume(&c->out, (size_t)n);
+        c->wr_want = NK_WRITE;
+    } else if (n == -EAGAIN) {
+        c->wr_want = nk_tls_want(c->tls);
+    }
+    return n;
+}
+
+/* Whether another read may give bytes: the socket said so, or TLS holds decrypted bytes
+ * that no readiness event will announce. Reads per event are capped (a signal gets its
+ * turn), but not while TLS holds such bytes. */
+static int may_read(const hc_conn *c, int i)
+{
+    if (c->state == ST_DONE)
+        return 0;
+    return i < 16 || (c->tls && nk_tls_pending(c->tls) > 0);
+}
+
 static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     (void)loop;
     hc_conn *c = io->data;
-    if ((events & NK_WRITE) && nk_buf_len(&c->out) > 0 && c->write_err == 0) {
-        ssize_t n = nk_buf_write_fd(&c->out, io->fd);
+    if (c->state == ST_TLS) {
+        tls_step(c);
+        return;
+    }
+    /* Over TLS any event may unblock either direction. */
+    int both = c->tls != NULL;
+    if ((both || (events & NK_WRITE)) && nk_buf_len(&c->out) > 0 && c->write_err == 0) {
+        ssize_t n = conn_write(c);
         if (n > 0)
             arm_timer(c);
         else if (n != -EAGAIN && n != -EWOULDBLOCK && n != -EINTR)
             c->write_err = (int)n; /* keep reading: an answer may explain why */
-        if (nk_buf_len(&c->out) == 0 || c->write_err)
-            nk_io_start(c->loop, &c->io, NK_READ);
     }
-    if (events & (NK_READ | NK_ERROR)) {
-        for (int i = 0; i < 16 && c->state != ST_DONE; i++) {
-            ssize_t n = nk_buf_read_fd(&c->in, io->fd, HC_READ_CHUNK);
+    if (both || (events & (NK_READ | NK_ERROR))) {
+        for (int i = 0; may_read(c, i); i++) {
+            ssize_t n = conn_read(c);
             if (n == -EAGAIN || n == -EWOULDBLOCK || n == -EINTR)
                 break;
             if (n == 0) {
@@ -405,6 +573,8 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
             if (n < 0) {
                 if (c->state == ST_BODY && c->resp.until_close && n == -ECONNRESET)
                     finish(c, (int)n, "connection reset while reading the body");
+                else if (c->tls && n == -EPROTO)
+                    finish(c, (int)n, "TLS: %s", tls_reason(c, (int)n));
                 else
                     finish(c, (int)n, "reading the response: %s", nk_strerror((int)n));
                 return;
@@ -413,6 +583,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
             on_input(c);
         }
     }
+    watch(c);
 }
 
 static void on_timeout(nk_loop *loop, nk_timer *t)
@@ -420,7 +591,10 @@ static void on_timeout(nk_loop *loop, nk_timer *t)
     (void)loop;
     hc_conn *c = t->data;
     double s = (double)c->req->timeout_ms / 1000.0;
-    finish(c, -ETIMEDOUT, "no answer from the server for %g s", s);
+    if (c->state == ST_TLS)
+        finish(c, -ETIMEDOUT, "TLS: handshake not done after %g s", s);
+    else
+        finish(c, -ETIMEDOUT, "no answer from the server for %g s", s);
 }
 
 static int resolve(hc_conn *c)
@@ -461,6 +635,8 @@ int hc_exchange(nk_loop *loop, const hc_request *req, const hc_events *ev, int *
     c.req = req;
     c.ev = ev;
     c.fd = -1;
+    c.rd_want = NK_READ;
+    c.wr_want = NK_WRITE;
     c.msg = msg;
     c.msglen = msglen;
     msg[0] = '\0';
@@ -472,8 +648,8 @@ int hc_exchange(nk_loop *loop, const hc_request *req, const hc_events *ev, int *
     int rc = resolve(&c);
     if (rc < 0)
         return rc;
-    if ((rc = nk_buf_append(&c.out, req->head, req->head_len)) < 0 ||
-        (rc = nk_buf_append(&c.out, req->body, req->body_len)) < 0) {
+    if ((req->head_len && (rc = nk_buf_append(&c.out, req->head, req->head_len)) < 0) ||
+        (req->body_len && (rc = nk_buf_append(&c.out, req->body, req->body_len)) < 0)) {
         nk_buf_free(&c.out);
         snprintf(msg, msglen, "%s", nk_strerror(rc));
         return rc;
