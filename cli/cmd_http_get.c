@@ -1,7 +1,8 @@
-/* netkit http get: an HTTP/1.1 client that shows the exchange (-v, -i), follows redirects (-L)
- * and downloads files atomically (-o): the body goes to a temporary file next to FILE, which is
- * synced and renamed over FILE only once the whole body has arrived, so FILE is never seen
- * half-written. The exchange itself is in http_client.c. */
+/* netkit http get: an HTTP/1.1 client, over TLS for https:// URLs, that shows the exchange
+ * (-v, -i), follows redirects (-L) and downloads files atomically (-o): the body goes to a
+ * temporary file next to FILE, which is synced and renamed over FILE only once the whole body
+ * has arrived, so FILE is never seen half-written. --tls-info stops after the TLS handshake and
+ * reports it. The exchange itself is in http_client.c, TLS settings in http_client_tls.c. */
 #include "http_client.h"
 #include "http_gunzip.h"
 
@@ -28,7 +29,7 @@
 static const char get_usage[] =
     "usage: netkit http get URL [options]\n"
     "\n"
-    "Send one HTTP/1.1 request (http:// only: no TLS) and write the response body to stdout.\n"
+    "Send one HTTP/1.1 request (http:// or https://) and write the response body to stdout.\n"
     "\n"
     "options:\n"
     "  -v, --verbose          show the request sent ('> ') and each response head ('< ') on\n"
@@ -47,9 +48,22 @@ static const char get_usage[] =
     "      --unix PATH        connect to the Unix socket PATH (the URL still names the host);\n"
     "                         --unix-socket PATH is the same (curl's name)\n"
     "  -f, --fail             exit 1 when the final status is not 2xx\n"
-    "  -w, --timeout SEC      connect timeout, and longest wait for the server (default 30)\n"
+    "  -w, --timeout SEC      connect timeout, time for the whole TLS handshake, and longest\n"
+    "                         wait for the server (default 30)\n"
+    "      --cacert FILE      check https servers against the CAs of FILE (PEM) instead of\n"
+    "                         the system's store\n"
+    "      --pin-sha256 HEX   accept only the certificate with this SHA-256 fingerprint (64 hex\n"
+    "                         digits, colons allowed), without CA or name checks\n"
+    "  -k, --insecure         do not check the server's certificate at all\n"
+    "      --tls-info         only do the TLS handshake: print the protocol, cipher, ALPN,\n"
+    "                         how the certificate was checked and its chain, then exit\n"
     "  -h, --help             show this help\n"
     "\n"
+    "https:// checks the certificate against the system's CAs and the URL's host (an IP\n"
+    "address must be among the certificate's IP addresses), offers ALPN http/1.1, and sends\n"
+    "the host as SNI. -v also shows the TLS version, cipher, ALPN and certificate chain.\n"
+    "A redirect to another origin (scheme, host or port) does not get -H Authorization or\n"
+    "Cookie.\n"
     "A binary body (one with a NUL byte) is not written to a terminal unless -o - says so.\n"
     "\n"
     "Exit status: 0 success, 1 failure (connection, protocol, --fail), 2 bad usage.\n";
@@ -66,6 +80,8 @@ typedef struct get_opts {
     long timeout_ms;
     long max_redirs;
     int verbose, include, follow, fail, compressed, head;
+    hc_tls_opts tls;
+    int tls_info;
 } get_opts;
 
 /* State of the whole command across redirects. */
@@ -86,6 +102,8 @@ typedef struct get_run {
     int gz_err;        /* the gzip body was corrupt */
     int guard_terminal;/* stdout is a terminal nobody forced (-o -): no binary there */
     int binary;        /* a binary body was refused */
+    nk_tls_ctx *tls;   /* made at the first https:// URL */
+    const hc_url *url; /* the URL of the exchange under way */
     /* progress */
     int progress;
     uint64_t bytes;
@@ -213,27 +231,50 @@ static int on_body(void *arg, const char *p, size_t n)
     return e;
 }
 
+static void on_tls(void *arg, const nk_tls *t, const nk_addr *peer)
+{
+    get_run *r = arg;
+    if (r->o->tls_info)
+        hc_tls_report(stdout, t, peer, &r->o->tls, r->url->host);
+    else if (r->o->verbose)
+        hc_tls_describe(stderr, "* ", t, &r->o->tls, r->url->host);
+}
+
 /* ---- the request ------------------------------------------------------------------------- */
 
-/* Is name among the -H names (case-insensitive)? */
-static int user_has(const get_opts *o, const char *name)
+/* Is the -H header h named name (case-insensitive)? */
+static int header_is(const char *h, const char *name)
 {
     size_t n = strlen(name);
+    return strncasecmp(h, name, n) == 0 && h[n] == ':';
+}
+
+/* Is name among the -H names? */
+static int user_has(const get_opts *o, const char *name)
+{
     for (int i = 0; i < o->nheaders; i++)
-        if (strncasecmp(o->headers[i], name, n) == 0 && o->headers[i][n] == ':')
+        if (header_is(o->headers[i], name))
             return 1;
     return 0;
 }
 
+/* Credentials the user gave for the URL asked for: as curl does, they do not follow a redirect
+ * to another origin (another host, or the same host by another scheme or port, where they
+ * could leave in clear text or reach another service). */
+static int is_credential(const char *h)
+{
+    return header_is(h, "authorization") || header_is(h, "cookie");
+}
+
 static int build_head(const get_opts *o, const hc_url *u, const char *method, int with_body,
-                      size_t body_len, nk_buf *head)
+                      size_t body_len, int foreign, nk_buf *head)
 {
     nk_buf_clear(head);
     int rc = nk_buf_printf(head, "%s %s HTTP/1.1\r\n", method, u->target);
     /* RFC 9110 section 7.2: Host is the URI's authority, without the default port. */
     if (rc >= 0 && !user_has(o, "host")) {
         const char *lb = u->ipv6 ? "[" : "", *rb = u->ipv6 ? "]" : "";
-        if (u->port == 80)
+        if (u->port == hc_url_default_port(u))
             rc = nk_buf_printf(head, "Host: %s%s%s\r\n", lb, u->host, rb);
         else
             rc = nk_buf_printf(head, "Host: %s%s%s:%d\r\n", lb, u->host, rb, u->port);
@@ -245,6 +286,8 @@ static int build_head(const get_opts *o, const hc_url *u, const char *method, in
     if (rc >= 0 && o->compressed && !user_has(o, "accept-encoding"))
         rc = nk_buf_append_str(head, "Accept-Encoding: gzip\r\n");
     for (int i = 0; rc >= 0 && i < o->nheaders; i++) {
+        if (foreign && is_credential(o->headers[i]))
+            continue;
         const char *colon = strchr(o->headers[i], ':');
         const char *v = colon + 1;
         while (*v == ' ' || *v == '\t')
@@ -387,7 +430,7 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
 
 static int parse_opts(int argc, char **argv, get_opts *o)
 {
-    enum { OPT_MAX_REDIRS = 256, OPT_UNIX, OPT_COMPRESSED };
+    enum { OPT_MAX_REDIRS = 256, OPT_UNIX, OPT_COMPRESSED, OPT_CACERT, OPT_PIN, OPT_TLS_INFO };
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'},     {"include", no_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'}, {"request", required_argument, NULL, 'X'},
@@ -396,6 +439,9 @@ static int parse_opts(int argc, char **argv, get_opts *o)
         {"unix", required_argument, NULL, OPT_UNIX}, {"unix-socket", required_argument, NULL, OPT_UNIX},
         {"fail", no_argument, NULL, 'f'},        {"timeout", required_argument, NULL, 'w'},
         {"head", no_argument, NULL, 'I'},        {"compressed", no_argument, NULL, OPT_COMPRESSED},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"pin-sha256", required_argument, NULL, OPT_PIN},
+        {"insecure", no_argument, NULL, 'k'},    {"tls-info", no_argument, NULL, OPT_TLS_INFO},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *cmd = o->cmd;
@@ -403,7 +449,7 @@ static int parse_opts(int argc, char **argv, get_opts *o)
     long v;
     optind = 0;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":viIo:X:H:d:Lfw:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":viIo:X:H:d:Lfw:kh", opts, NULL)) != -1) {
         switch (c) {
         case 'v': o->verbose = 1; break;
         case 'i': o->include = 1; break;
@@ -447,6 +493,15 @@ static int parse_opts(int argc, char **argv, get_opts *o)
                 return cli_usage(cmd, "invalid timeout '%s' (seconds, more than 0)", optarg);
             o->timeout_ms = v;
             break;
+        case OPT_CACERT: o->tls.ca_file = optarg; break;
+        case OPT_PIN:
+            if (!hc_tls_pin_valid(optarg))
+                return cli_usage(cmd, "invalid --pin-sha256 '%s' (64 hex digits, colons "
+                                      "allowed)", optarg);
+            o->tls.pin = optarg;
+            break;
+        case 'k': o->tls.insecure = 1; break;
+        case OPT_TLS_INFO: o->tls_info = 1; break;
         case 'h':
             fputs(get_usage, stdout);
             return -1;
@@ -463,6 +518,11 @@ static int parse_opts(int argc, char **argv, get_opts *o)
         o->method = "HEAD";
         o->include = 1;
     }
+    /* One way of checking the server: two would leave the user guessing which one held. */
+    if (!!o->tls.ca_file + !!o->tls.pin + o->tls.insecure > 1)
+        return cli_usage(cmd, "--cacert, --pin-sha256 and -k are alternatives: give one");
+    if (o->tls_info && (o->output || o->data || o->head || o->include))
+        return cli_usage(cmd, "--tls-info sends no request: drop -o, -d, -I, -i");
     if (optind >= argc)
         return cli_usage(cmd, "missing URL");
     o->url = argv[optind++];
@@ -473,12 +533,8 @@ static int parse_opts(int argc, char **argv, get_opts *o)
 
 static int url_error(const char *cmd, const char *text, int rc)
 {
-    if (rc == -EPROTONOSUPPORT) {
-        /* text is the URL parse_opts required; the guard keeps this helper total. */
-        if (text && strncasecmp(text, "https://", 8) == 0)
-            return cli_fail(cmd, "https:// is not supported (no TLS in netkit): '%s'", text);
-        return cli_fail(cmd, "unsupported URL scheme in '%s' (http:// only)", text);
-    }
+    if (rc == -EPROTONOSUPPORT)
+        return cli_fail(cmd, "unsupported URL scheme in '%s' (http:// or https:// only)", text);
     if (rc == -ENOMEM)
         return cli_fail(cmd, "%s", nk_strerror(rc));
     return cli_usage(cmd, "invalid URL '%s'", text);
@@ -493,15 +549,30 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
     int rc = hc_url_parse(o->url, &url);
     if (rc < 0)
         return url_error(cmd, o->url, rc);
+    if (o->tls_info && !url.tls) {
+        hc_url_free(&url);
+        return cli_usage(cmd, "--tls-info needs an https:// URL");
+    }
+    hc_url first; /* the origin the user's credentials are for */
+    if ((rc = hc_url_parse(o->url, &first)) < 0) {
+        hc_url_free(&url);
+        return cli_fail(cmd, "%s", nk_strerror(rc));
+    }
     const char *method = o->method ? o->method : body ? "POST" : "GET";
     int with_body = body != NULL;
     nk_buf head;
     nk_buf_init(&head, 0);
-    hc_events ev = {r, on_head, on_body};
+    hc_events ev = {r, on_head, on_body, on_tls};
     int code = CLI_OK;
+    char msg[512];
     for (long redirs = 0;; redirs++) {
-        if (build_head(o, &url, method, with_body, body_len, &head) < 0) {
+        int foreign = !hc_url_same_origin(&first, &url);
+        if (build_head(o, &url, method, with_body, body_len, foreign, &head) < 0) {
             code = cli_fail(cmd, "%s", nk_strerror(-ENOMEM));
+            break;
+        }
+        if (url.tls && !r->tls && hc_tls_ctx_new(&o->tls, &r->tls, msg, sizeof msg) < 0) {
+            code = cli_fail(cmd, "%s", msg);
             break;
         }
         hc_request req = {
@@ -510,10 +581,11 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
             .body = with_body ? body : NULL, .body_len = with_body ? body_len : 0,
             .head_request = strcmp(method, "HEAD") == 0,
             .timeout_ms = o->timeout_ms, .verbose = o->verbose,
+            .tls = url.tls ? r->tls : NULL, .tls_only = o->tls_info,
         };
         r->final = 0;
         r->head_request = req.head_request;
-        char msg[512];
+        r->url = &url;
         int status = 0;
         rc = hc_exchange(loop, &req, &ev, &status, msg, sizeof msg);
         if (r->progress && r->final && r->deliver)
@@ -534,7 +606,7 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
                 code = cli_fail(cmd, "%s", msg[0] ? msg : nk_strerror(rc));
             break;
         }
-        if (!r->location)
+        if (!r->location || o->tls_info)
             break;
         if (redirs >= o->max_redirs) {
             code = cli_fail(cmd, "maximum (%ld) redirects followed", o->max_redirs);
@@ -544,8 +616,8 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
         rc = hc_url_resolve(&url, r->location, strlen(r->location), &next);
         if (rc < 0) {
             code = rc == -EPROTONOSUPPORT
-                       ? cli_fail(cmd, "redirected to '%s': only http:// is supported",
-                                  r->location)
+                       ? cli_fail(cmd, "redirected to '%s': only http:// and https:// are "
+                                       "supported", r->location)
                        : cli_fail(cmd, "invalid redirect location '%s'", r->location);
             break;
         }
@@ -555,6 +627,12 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
             char *s = hc_url_format(&url);
             fprintf(stderr, "* Following redirect (%d) to %s\n", r->status, s ? s : "?");
             free(s);
+            int creds = 0;
+            for (int i = 0; i < o->nheaders; i++)
+                creds |= is_credential(o->headers[i]);
+            if (creds && !hc_url_same_origin(&first, &url))
+                fputs("* Another origin: -H Authorization and Cookie are not sent there\n",
+                      stderr);
         }
         /* RFC 9110 sections 15.4.2 to 15.4.4: after 301 and 302 user agents change POST to
          * GET (historic practice), and 303 asks for a GET (HEAD stays HEAD); 307 and 308
@@ -567,7 +645,8 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
     }
     nk_buf_free(&head);
     hc_url_free(&url);
-    if (code == CLI_OK && o->fail && r->status / 100 != 2)
+    hc_url_free(&first);
+    if (code == CLI_OK && o->fail && !o->tls_info && r->status / 100 != 2)
         code = cli_fail(cmd, "server answered %d %s", r->status,
                         r->reason[0] ? r->reason : nk_http_reason(r->status));
     return code;
@@ -638,6 +717,7 @@ int cmd_http_get(int argc, char **argv)
     if (r.gz_active)
         hc_gunzip_free(&r.gz);
     free(r.location);
+    nk_tls_ctx_free(r.tls);
     free(body);
     return code;
 }

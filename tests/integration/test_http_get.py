@@ -419,10 +419,11 @@ class CompressedHeadBinary(unittest.TestCase):
 
 
 class Errors(unittest.TestCase):
-    def test_https(self):
-        r = get("https://127.0.0.1/")
+    def test_scheme(self):
+        r = get("ftp://127.0.0.1/")
         self.assertEqual(r.returncode, 1)
-        self.assertIn("https:// is not supported", r.stderr.decode())
+        self.assertEqual(r.stderr.decode(), "netkit: http get: unsupported URL scheme in "
+                                            "'ftp://127.0.0.1/' (http:// or https:// only)\n")
 
     def test_refused(self):
         with socket.socket() as s:
