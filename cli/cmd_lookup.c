@@ -1,9 +1,11 @@
-/* netkit lookup: names, addresses, services, interfaces and this host's name.
+/* netkit lookup: names, addresses, services, interfaces, this host's name, and what a TLS
+ * server presents.
  *
  * Each verb prints "label  value" lines with the labels padded to one column (services print a
  * small table), so that the output reads well and is easy to pick apart with awk.
  */
 #include "cli.h"
+#include "http_client.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <netpacket/packet.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -705,12 +708,183 @@ static int lookup_hostname(int argc, char **argv)
     return CLI_OK;
 }
 
+/* ---- tls ------------------------------------------------------------------------------------- */
+
+#define TLS_DEFAULT_TIMEOUT_MS 10000
+
+static void tls_help(FILE *out)
+{
+    fputs("usage: netkit lookup tls HOST[:PORT] [options]\n"
+          "\n"
+          "Do a TLS handshake with HOST (port 443 unless given; [V6]:PORT or an https:// URL\n"
+          "too), send nothing else, and print what was negotiated, how the certificate was\n"
+          "checked, and the certificate chain the server sent:\n"
+          "  address   IP:PORT\n"
+          "  name      the name checked (and sent as SNI unless an address)\n"
+          "  protocol  TLSv1.3\n"
+          "  cipher    TLS_AES_256_GCM_SHA384\n"
+          "  alpn      the protocol the server chose of http/1.1 (the one offered)\n"
+          "  verify    how the certificate was accepted\n"
+          "  chain     N certificates: subject, issuer, validity, sha256 of each\n"
+          "A certificate that fails the check exits 1 with the reason (-k shows it anyway).\n"
+          "\n"
+          "      --servername NAME  the name to send as SNI and check (default: HOST)\n"
+          "      --cacert FILE      check against the CAs of FILE (PEM), not the system's\n"
+          "      --pin-sha256 HEX   accept only the certificate with this SHA-256 fingerprint\n"
+          "  -k, --insecure         do not check the certificate\n"
+          "  -w, --timeout SEC      for the connection and the whole handshake (default 10)\n"
+          "  -h, --help             show this help\n",
+          out);
+}
+
+static void tls_on_signal(nk_loop *loop, nk_signal *sig, int signum)
+{
+    (void)sig;
+    (void)signum;
+    nk_loop_set_data(loop, loop); /* hc_exchange stops at its next turn */
+}
+
+typedef struct tls_lookup {
+    const hc_tls_opts *opts;
+    const char *name;
+} tls_lookup;
+
+static void tls_on_done(void *arg, const nk_tls *t, const nk_addr *peer)
+{
+    const tls_lookup *l = arg;
+    hc_tls_report(stdout, t, peer, l->opts, l->name);
+}
+
+/* HOST, HOST:PORT, [V6]:PORT or an https:// URL, as a URL. */
+static int tls_target(const char *text, hc_url *u)
+{
+    int rc;
+    if (strstr(text, "://")) {
+        rc = hc_url_parse(text, u);
+        if (rc == 0 && !u->tls) {
+            hc_url_free(u);
+            rc = -EPROTONOSUPPORT;
+        }
+        return rc;
+    }
+    size_t n = strlen(text) + 16;
+    char *url = malloc(n);
+    if (!url)
+        return -ENOMEM;
+    snprintf(url, n, "https://%s/", text);
+    rc = strpbrk(text, "/?#@") ? -EINVAL : hc_url_parse(url, u);
+    free(url);
+    return rc;
+}
+
+static int tls_handshake_only(const char *cmd, const hc_url *u, const hc_tls_opts *opts,
+                              const char *name, long timeout_ms)
+{
+    char msg[512];
+    nk_tls_ctx *ctx = NULL;
+    if (hc_tls_ctx_new(opts, &ctx, msg, sizeof msg) < 0)
+        return cli_fail(cmd, "%s", msg);
+    nk_loop *loop = NULL;
+    cli_stop_signals stop = {0};
+    signal(SIGPIPE, SIG_IGN);
+    int code, rc = nk_loop_new(NULL, &loop);
+    if (rc < 0) {
+        code = cli_fail(cmd, "cannot create the event loop: %s", nk_strerror(rc));
+    } else if ((rc = cli_stop_signals_start(loop, &stop, tls_on_signal, NULL)) < 0) {
+        code = cli_fail(cmd, "cannot watch signals: %s", nk_strerror(rc));
+    } else {
+        tls_lookup l = {opts, name};
+        hc_events ev = {.arg = &l, .on_tls = tls_on_done};
+        hc_request req = {.url = u, .timeout_ms = timeout_ms, .tls = ctx, .tls_only = 1,
+                          .server_name = name};
+        int status;
+        rc = hc_exchange(loop, &req, &ev, &status, msg, sizeof msg);
+        if (rc >= 0)
+            code = CLI_OK;
+        else if (strstr(msg, "certificate verify failed"))
+            code = cli_fail(cmd, "%s (-k shows the certificate without checking it)", msg);
+        else
+            code = cli_fail(cmd, "%s", msg[0] ? msg : nk_strerror(rc));
+    }
+    if (loop) {
+        cli_stop_signals_stop(loop, &stop);
+        nk_loop_free(loop);
+    }
+    nk_tls_ctx_free(ctx);
+    if (code == CLI_OK && fflush(stdout) != 0)
+        code = cli_fail(cmd, "writing the output: %s", strerror(errno));
+    return code;
+}
+
+static int lookup_tls(int argc, char **argv)
+{
+    enum { OPT_CACERT = 256, OPT_PIN, OPT_SERVERNAME };
+    static const struct option opts[] = {
+        {"servername", required_argument, NULL, OPT_SERVERNAME},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"pin-sha256", required_argument, NULL, OPT_PIN},
+        {"insecure", no_argument, NULL, 'k'},
+        {"timeout", required_argument, NULL, 'w'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *cmd = argv[0], *name = NULL;
+    hc_tls_opts o = {0};
+    long timeout_ms = TLS_DEFAULT_TIMEOUT_MS;
+    int c;
+    optind = 0;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":kw:h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_SERVERNAME:
+            if (!*optarg)
+                return cli_usage(cmd, "empty --servername");
+            name = optarg;
+            break;
+        case OPT_CACERT: o.ca_file = optarg; break;
+        case OPT_PIN:
+            if (!hc_tls_pin_valid(optarg))
+                return cli_usage(cmd, "invalid --pin-sha256 '%s' (64 hex digits, colons "
+                                      "allowed)", optarg);
+            o.pin = optarg;
+            break;
+        case 'k': o.insecure = 1; break;
+        case 'w':
+            if (cli_parse_seconds(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
+                return cli_usage(cmd, "invalid timeout '%s' (seconds, more than 0)", optarg);
+            break;
+        case 'h':
+            tls_help(stdout);
+            return CLI_OK;
+        default:
+            return cli_getopt_error(cmd, c, argv);
+        }
+    }
+    if (!!o.ca_file + !!o.pin + o.insecure > 1)
+        return cli_usage(cmd, "--cacert, --pin-sha256 and -k are alternatives: give one");
+    if (optind >= argc)
+        return cli_usage(cmd, "missing HOST[:PORT]");
+    if (optind + 1 < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    hc_url u;
+    int rc = tls_target(argv[optind], &u);
+    if (rc == -ENOMEM)
+        return cli_fail(cmd, "%s", nk_strerror(rc));
+    if (rc < 0)
+        return cli_usage(cmd, "invalid address '%s' (HOST[:PORT], [V6]:PORT or https://URL)",
+                         argv[optind]);
+    int code = tls_handshake_only(cmd, &u, &o, name ? name : u.host, timeout_ms);
+    hc_url_free(&u);
+    return code;
+}
+
 static const cli_cmd lookup_commands[] = {
     {"host", "addresses of a name: NAME", lookup_host},
     {"addr", "forms and name of an address: IP, hex or integer", lookup_addr},
     {"service", "services database: NAME|PORT[/PROTO]", lookup_service},
     {"ifaces", "interfaces, flags, addresses, masks, MACs: [NAME]", lookup_ifaces},
     {"hostname", "this host's name and FQDN", lookup_hostname},
+    {"tls", "a TLS server's protocol, cipher, certificates: HOST[:PORT]", lookup_tls},
     {NULL, NULL, NULL},
 };
 
