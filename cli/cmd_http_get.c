@@ -103,7 +103,7 @@ typedef struct get_run {
     int guard_terminal;/* stdout is a terminal nobody forced (-o -): no binary there */
     int binary;        /* a binary body was refused */
     nk_tls_ctx *tls;   /* made at the first https:// URL */
-    const hc_url *url; /* the URL of the exchange under way */
+    const char *host;  /* the host of the exchange under way (what its certificate names) */
     /* progress */
     int progress;
     uint64_t bytes;
@@ -235,9 +235,9 @@ static void on_tls(void *arg, const nk_tls *t, const nk_addr *peer)
 {
     get_run *r = arg;
     if (r->o->tls_info)
-        hc_tls_report(stdout, t, peer, &r->o->tls, r->url->host);
+        hc_tls_report(stdout, t, peer, &r->o->tls, r->host);
     else if (r->o->verbose)
-        hc_tls_describe(stderr, "* ", t, &r->o->tls, r->url->host);
+        hc_tls_describe(stderr, "* ", t, &r->o->tls, r->host);
 }
 
 /* ---- the request ------------------------------------------------------------------------- */
@@ -585,7 +585,7 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
         };
         r->final = 0;
         r->head_request = req.head_request;
-        r->url = &url;
+        r->host = url.host;
         int status = 0;
         rc = hc_exchange(loop, &req, &ev, &status, msg, sizeof msg);
         if (r->progress && r->final && r->deliver)
