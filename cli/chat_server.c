@@ -486,7 +486,7 @@ static int conn_handshake(chat_conn *c)
         return 0;
     if (rc != -EAGAIN) {
         /* A probe (tcp wait, nc -z) closes without a word: not worth a line. */
-        if (!strstr(cli_conn_why(&c->conn, rc), "closed during the handshake"))
+        if (!cli_tls_closed_early(rc, cli_conn_why(&c->conn, rc)))
             fprintf(stderr, "netkit: %s: %s: TLS: %s\n", c->srv->cmd, c->peer,
                     cli_conn_why(&c->conn, rc));
         conn_kill(c, NULL);
@@ -733,15 +733,13 @@ int chat_serve(int argc, char **argv)
         return rc;
     /* A member that vanished must not kill the server with SIGPIPE; writes get EPIPE. */
     signal(SIGPIPE, SIG_IGN);
-    srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
-    if (srv.lfd < 0)
-        return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
-    nk_addr bound;
-    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls,
-                                           nk_sock_local(srv.lfd, &bound) == 0 ? &bound : NULL,
-                                           &srv.tls_ctx)) != 0) {
-        close(srv.lfd);
+    /* The certificate first: its line is out before anyone can connect. */
+    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls, &addr, &srv.tls_ctx)) != 0)
         return rc;
+    srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
+    if (srv.lfd < 0) {
+        nk_tls_ctx_free(srv.tls_ctx);
+        return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
     }
     rc = nk_loop_new(NULL, &srv.loop);
     if (rc < 0) {

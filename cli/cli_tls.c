@@ -252,6 +252,13 @@ int cli_tls_handshake(nk_tls_ctx *ctx, int fd, const char *server_name, long tim
     return rc;
 }
 
+int cli_tls_closed_early(int rc, const char *why)
+{
+    /* The library says -ECONNRESET both for a reset and for an end of file; only its reason
+     * tells them apart. */
+    return rc == -ECONNRESET && strstr(why, "closed during the handshake") != NULL;
+}
+
 int cli_tls_connect(const char *cmd, const cli_tls_opts *o, const char *text,
                     const nk_addr *addr, long timeout_ms, int *fd, nk_tls **t)
 {

@@ -80,6 +80,10 @@ const char *cli_tls_server_name(const cli_tls_opts *o, const char *addr_text, ch
 int cli_tls_handshake(nk_tls_ctx *ctx, int fd, const char *server_name, long timeout_ms,
                       nk_tls **out, char *why, size_t whylen);
 
+/* Whether a failed handshake (its error rc and reason why) is a peer that closed without a
+ * word: a port probe (tcp wait, nc -z), which the servers do not report. */
+int cli_tls_closed_early(int rc, const char *why);
+
 /* For the tools that connect once (file send, chat join): connect to addr (text is the ADDR
  * operand) and, with --tls, shake hands, waiting at most timeout_ms for each. 0 with *fd (and
  * *t with --tls), or an exit code after saying why. */

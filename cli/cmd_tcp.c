@@ -243,13 +243,22 @@ static int apply_sockopts(stream_tool *t, int fd)
     return 0;
 }
 
-/* --tls: the handshake, bounded by -w or CLI_TLS_HANDSHAKE_MS. Returns 0 with *out set, or
- * an exit code after saying why (fd is still the caller's). */
+/* --tls: the handshake, bounded by -w or CLI_TLS_HANDSHAKE_MS. Returns 0 with *out set, an
+ * exit code after saying why, or -1 for a client that left without a word (fd is still the
+ * caller's). */
 static int tls_handshake(stream_tool *t, int fd, nk_tls **out)
 {
     char why[NK_TLS_ERR_MAX + 64] = "";
     long ms = t->timeout_ms > 0 ? t->timeout_ms : CLI_TLS_HANDSHAKE_MS;
-    if (cli_tls_handshake(t->tls_ctx, fd, t->server_name, ms, out, why, sizeof why) < 0) {
+    int rc = cli_tls_handshake(t->tls_ctx, fd, t->server_name, ms, out, why, sizeof why);
+    if (rc < 0 && t->listening && cli_tls_closed_early(rc, why)) {
+        /* A probe (tcp wait) that closed at once: a client that sent nothing, as without
+         * TLS (-k waits for the next one, otherwise the command is done). */
+        if (t->verbose)
+            fprintf(stderr, "closed: peer %s, before the TLS handshake\n", t->peer_text);
+        return -1;
+    }
+    if (rc < 0) {
         if (t->listening)
             return cli_fail(t->cmd, "TLS: %s (client %s)", why, t->peer_text);
         return cli_fail(t->cmd, "TLS: %s", why);
@@ -277,7 +286,7 @@ static void attach(stream_tool *t, int fd)
     int code = t->tls_ctx ? tls_handshake(t, fd, &tls) : 0;
     if (code) {
         close(fd);
-        conn_failed(t, code);
+        conn_failed(t, code < 0 ? CLI_OK : code);
         return;
     }
     int rc = sp_attach_tls(&t->pump, fd, tls, on_end);
@@ -604,12 +613,10 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     t.pump.data = &t;
 
     if (listening) {
-        int code = open_listener(&t, text, &bind_addr);
-        nk_addr bound;
-        if (code == 0 && t.tls.on)
-            code = cli_tls_server_ctx(t.cmd, &t.tls,
-                                      nk_sock_local(t.lfd, &bound) == 0 ? &bound : NULL,
-                                      &t.tls_ctx);
+        /* The certificate first: its line is out before anyone can connect. */
+        int code = t.tls.on ? cli_tls_server_ctx(t.cmd, &t.tls, &bind_addr, &t.tls_ctx) : 0;
+        if (code == 0)
+            code = open_listener(&t, text, &bind_addr);
         if (code) {
             tool_free(&t);
             return code;

@@ -510,7 +510,7 @@ static int conn_handshake(recv_conn *c)
     }
     if (rc < 0) {
         /* A probe (tcp wait, nc -z) closes without a word: not worth a line. */
-        if (!strstr(cli_conn_why(&c->conn, rc), "closed during the handshake"))
+        if (!cli_tls_closed_early(rc, cli_conn_why(&c->conn, rc)))
             fprintf(stderr, "netkit: %s: %s: TLS: %s\n", c->srv->cmd, c->peer,
                     cli_conn_why(&c->conn, rc));
         conn_free(c);
@@ -733,18 +733,16 @@ int file_recv(int argc, char **argv)
         return cli_fail(cmd, "cannot open directory '%s': %s", dir, strerror(errno));
     file_partials_clean(cmd, srv.dirfd);
     signal(SIGPIPE, SIG_IGN);
-    srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
-    if (srv.lfd < 0) {
-        close(srv.dirfd);
-        return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
-    }
-    nk_addr bound;
-    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls,
-                                           nk_sock_local(srv.lfd, &bound) == 0 ? &bound : NULL,
-                                           &srv.tls_ctx)) != 0) {
-        close(srv.lfd);
+    /* The certificate first: its line is out before anyone can connect. */
+    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls, &addr, &srv.tls_ctx)) != 0) {
         close(srv.dirfd);
         return rc;
+    }
+    srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
+    if (srv.lfd < 0) {
+        nk_tls_ctx_free(srv.tls_ctx);
+        close(srv.dirfd);
+        return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
     }
     rc = nk_loop_new(NULL, &srv.loop);
     if (rc < 0) {
