@@ -484,6 +484,11 @@ static void on_eof(hc_conn *c)
         else
             finish(c, -EBADMSG, "the server closed the connection in the middle of a response "
                                 "head");
+    } else if (c->resp.until_close && c->tls && !nk_tls_eof_clean(c->tls)) {
+        /* Over TLS only close_notify proves the body whole: a bare TCP close may be an
+         * attacker cutting it short (RFC 8446 section 6.1). */
+        finish(c, -EBADMSG, "the server closed the connection without TLS close_notify: the "
+                            "body may be cut short");
     } else if (c->resp.until_close) {
         finish(c, 0, NULL); /* RFC 9112 section 6.3 point 8: the close ends the body */
     } else if (c->resp.chunked) {

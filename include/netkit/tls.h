@@ -123,6 +123,11 @@ unsigned nk_tls_want(const nk_tls *t);
 /* Decrypted bytes: > 0, 0 at the peer's close_notify or EOF, -EAGAIN, or an error. */
 ssize_t nk_tls_read(nk_tls *t, void *buf, size_t len);
 
+/* After nk_tls_read returned 0: 1 when the peer ended with close_notify, 0 when the TCP
+ * connection just ended. A body delimited by the end of the connection is complete only in
+ * the first case (an attacker on the path can cut a connection, not forge close_notify). */
+int nk_tls_eof_clean(const nk_tls *t);
+
 /* Plaintext bytes buffered inside, ready for nk_tls_read without the socket. */
 size_t nk_tls_pending(const nk_tls *t);
 

@@ -62,14 +62,21 @@ static int failed(nk_tls *t, int ret)
                 t->want = NK_READ;
                 return -EAGAIN;
             }
-            if (saved == 0)
-                return 0; /* EOF without close_notify */
+            if (saved == 0) {
+                t->eof_unclean = 1; /* EOF without close_notify */
+                return 0;
+            }
             snprintf(t->err, sizeof t->err, "%s", strerror(saved));
             return -saved;
         }
         keep_reason(t, e);
         return -EPROTO;
     default:
+        if (ERR_GET_REASON(ERR_peek_last_error()) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+            ERR_clear_error();
+            t->eof_unclean = 1; /* the TCP connection ended without close_notify */
+            return 0;
+        }
         keep_reason(t, e);
         return -EPROTO;
     }
@@ -312,6 +319,11 @@ void nk_tls_free(nk_tls *t)
     free(t->fbuf);
     nk_tls_ctx_free(t->ctx);
     free(t);
+}
+
+int nk_tls_eof_clean(const nk_tls *t)
+{
+    return !t->eof_unclean;
 }
 
 const char *nk_tls_error(const nk_tls *t)

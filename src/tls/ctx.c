@@ -58,8 +58,8 @@ nk_tls_ctx *nk_tls_ctx_ref(nk_tls_ctx *ctx)
 static int profile(SSL_CTX *ssl)
 {
     SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
-    SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
-                                 SSL_OP_IGNORE_UNEXPECTED_EOF);
+    /* An EOF without close_notify is told apart from one with it (nk_tls_eof_clean). */
+    SSL_CTX_set_options(ssl, SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION);
     /* Kernel TLS where the kernel has it; elsewhere OpenSSL would try (and fail) to set it
      * up on every connection. */
     if (nk_tls_ktls_available(NULL, 0))

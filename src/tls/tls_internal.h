@@ -46,6 +46,7 @@ struct nk_tls {
     off_t foff;
     int ffd;
     char err[NK_TLS_ERR_MAX];
+    int eof_unclean; /* nk_tls_read's 0 came from a bare TCP close */
 };
 
 #define NK__TLS_RECORD 16384 /* largest TLS record payload */

@@ -458,6 +458,54 @@ class Timeouts(unittest.TestCase):
                          "netkit: lookup tls: TLS: handshake not done after 0.5 s\n")
 
 
+class Truncation(unittest.TestCase):
+    """A body that ends with the connection (no Content-Length, not chunked) is whole over TLS
+    only when close_notify ends it: a bare TCP close, which anyone on the path can forge, is an
+    error instead of a short file accepted as complete."""
+
+    def serve_once(self, clean):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(PKI.server_chain, PKI.server_key)
+        ls = socket.socket()
+        self.addCleanup(ls.close)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(1)
+        ls.settimeout(20)
+
+        def run():
+            try:
+                raw, _ = ls.accept()
+            except OSError:
+                return
+            with raw:
+                t = ctx.wrap_socket(raw, server_side=True)
+                t.recv(4096)
+                t.sendall(b"HTTP/1.0 200 OK\r\n\r\nhalf of the bo")
+                if clean:
+                    t.unwrap()  # close_notify, then the TCP close
+
+        th = threading.Thread(target=run)
+        th.start()
+        self.addCleanup(th.join, 20)
+        return ls.getsockname()[1]
+
+    def test_close_notify_ends_the_body(self):
+        port = self.serve_once(clean=True)
+        r = get("--cacert", PKI.ca, "https://127.0.0.1:%d/" % port)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"half of the bo")
+
+    def test_bare_tcp_close_is_an_error(self):
+        port = self.serve_once(clean=False)
+        r = get("--cacert", PKI.ca, "https://127.0.0.1:%d/" % port)
+        # What came is written as it came (as curl does); the exit status and the line say
+        # it is not the whole body.
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertTrue(err.startswith("netkit: http get: the server closed the connection "
+                                       "without TLS close_notify"), err)
+
+
 class Bodies(unittest.TestCase):
     def test_large_body(self):
         www, big, _ = make_www(self)
