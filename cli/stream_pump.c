@@ -259,6 +259,12 @@ static void sock_read(stream_pump *p)
             }
         } else if (n == 0) {
             p->peer_eof = 1;
+            /* Anyone on the path can cut a connection, not forge close_notify: the data is
+             * all there, but that it is all is the peer's word only with close_notify. */
+            if (p->tls && !nk_tls_eof_clean(p->tls))
+                fprintf(stderr, "netkit: %s: warning: the peer ended without TLS close_notify "
+                                "(what arrived may be cut short)\n",
+                        p->opts.cmd ? p->opts.cmd : "stream");
             if (p->opts.frame == NK_FRAME_LINE && nk_frame_pending(&p->dec) > 0) {
                 /* As nc prints every byte: the last line is a line even without its "\n". */
                 fprintf(stderr, "netkit: %s: warning: the peer's last line had no newline\n",

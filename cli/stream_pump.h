@@ -17,8 +17,8 @@
  *
  * TLS (sp_attach_tls): the same, with the bytes going through the connection's nk_tls after
  * its handshake; -x shows the plaintext, the counts are plaintext bytes, our end of input is
- * close_notify before the FIN, and the peer's close_notify (or its FIN) is the end of its
- * input. A TLS failure ends the connection with SP_END_SOCK and sp_tls_error says why.
+ * close_notify before the FIN, and the peer's close_notify (or its FIN, with a warning: a
+ * cut connection looks the same) is the end of its input. A TLS failure ends the connection with SP_END_SOCK and sp_tls_error says why.
  */
 #ifndef NETKIT_CLI_STREAM_PUMP_H
 #define NETKIT_CLI_STREAM_PUMP_H
