@@ -12,9 +12,17 @@
 # order rotates, so no contender always runs first), and reports medians: req/s, MB/s, p99
 # latency and the server's CPU time per request, then netkit's ratio to each peer.
 #
+# With BENCH_TLS=1 every server listens with TLS on one ECDSA P-256 certificate and wrk gets
+# https:// URLs (default scenarios then 1k, 1k-close and 10m). wrk runs with bench/wrk_tls.c
+# preloaded, which counts its full and resumed handshakes and reports the negotiated version,
+# cipher and group; in 1k-close it also stops wrk from resuming sessions, so that every
+# request is one full handshake (wrk would otherwise resume about half of them).
+#
 # Environment: BENCH_QUICK=1 (R=1, D=2), BENCH_ROUNDS=R, BENCH_DURATION=D, BENCH_WORKERS=N
 # (default 1), BENCH_WARMUP=S (default 1, 0 skips), BENCH_CONTENDERS="netkit nginx ...",
-# BENCH_SCENARIOS="1k 64k ...", NETKIT_BIN (default build/netkit).
+# BENCH_SCENARIOS="1k 64k ...", BENCH_TLS=1, BENCH_TSV=FILE (append the results there instead
+# of bench/results/http-<stamp>.tsv, or tls-<stamp>.tsv with TLS), NETKIT_BIN
+# (default build/netkit).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -28,7 +36,8 @@ duration=${BENCH_DURATION:-$duration}
 workers=${BENCH_WORKERS:-1}
 warmup=${BENCH_WARMUP:-1}
 contenders=${BENCH_CONTENDERS:-netkit nginx lighttpd h2o}
-scenarios=${BENCH_SCENARIOS:-1k 64k 1k-close 10m}
+if [ "${BENCH_TLS:-0}" = 1 ]; then scenarios="1k 1k-close 10m"; else scenarios="1k 64k 1k-close 10m"; fi
+scenarios=${BENCH_SCENARIOS:-$scenarios}
 
 command -v wrk >/dev/null 2>&1 || bench_die "wrk is not installed (scripts/install-deps bench)"
 command -v curl >/dev/null 2>&1 || bench_die "curl is not installed"
@@ -41,6 +50,7 @@ trap 'exit 129' HUP
 trap 'exit 141' PIPE
 # Servers that drop to another user must still reach the docroot.
 chmod 755 "$tmp"
+[ "$BENCH_TLS" = 1 ] && bench_tls_setup "$tmp"
 
 docroot=$tmp/www
 mkdir -p "$docroot"
@@ -76,14 +86,15 @@ done
 
 mkdir -p "$here/results"
 stamp=$(date +%Y%m%d-%H%M%S)
-tsv=$here/results/http-$stamp.tsv
+if [ "$BENCH_TLS" = 1 ]; then tsv=$here/results/tls-$stamp.tsv; else tsv=$here/results/http-$stamp.tsv; fi
+tsv=${BENCH_TSV:-$tsv}
 {
-  printf '# netkit bench/http.sh %s host=%s cpus=%s workers=%s rounds=%s duration=%ss load=%s\n' \
+  printf '# netkit bench/http.sh %s host=%s cpus=%s workers=%s rounds=%s duration=%ss load=%s tls=%s\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$(nproc)" "$workers" "$rounds" "$duration" \
-    "$(cut -d' ' -f1 /proc/loadavg)"
+    "$(cut -d' ' -f1 /proc/loadavg)" "$BENCH_TLS"
   for c in "${active[@]}"; do printf '# %s: %s\n' "$c" "$(bench_server_version "$c")"; done
   printf 'row\tscenario\tcontender\tround\treq_s\tmb_s\tp99_ms\tcpu_us_per_req\trequests\terrors\tnon_2xx\n'
-} >"$tsv"
+} >>"$tsv"
 
 # scenario NAME -> "PATH CONNECTIONS EXTRA-HEADER"
 scenario_path() { case $1 in 1k|1k-close) echo /1k.bin ;; 64k) echo /64k.bin ;; 10m) echo /10m.bin ;; esac; }
@@ -92,21 +103,30 @@ scenario_title() {
   case $1 in
     1k) echo "1 KiB file, keep-alive" ;;
     64k) echo "64 KiB file, keep-alive" ;;
-    1k-close) echo "1 KiB file, Connection: close" ;;
+    1k-close)
+      if [ "$BENCH_TLS" = 1 ]; then echo "1 KiB file, Connection: close, a full TLS handshake each"
+      else echo "1 KiB file, Connection: close"; fi ;;
     10m) echo "10 MiB file, keep-alive" ;;
   esac
 }
 
 # run_wrk CONTENDER SCENARIO SECONDS OUT: one wrk run; sets WRK_RESULT to the parsed figures
-# followed by the server's CPU microseconds per request. (No subshell: wrk must stay known to
-# the cleanup trap.)
+# followed by the server's CPU microseconds per request, and with TLS WRK_TLS to the line of
+# bench/wrk_tls.c ("full N resumed N version V cipher C group G"). (No subshell: wrk must stay
+# known to the cleanup trap.)
 run_wrk() {
-  local c=$1 s=$2 secs=$3 out=$4 args t0 t1 figures reqs
+  local c=$1 s=$2 secs=$3 out=$4 args t0 t1 figures reqs pre=()
   args=(-t1 -c"$(scenario_conns "$s")" -d"${secs}s" --latency --timeout 5s)
   [ "$s" = 1k-close ] && args+=(-H 'Connection: close')
+  WRK_TLS=
+  if [ "$BENCH_TLS" = 1 ] && [ -n "$BENCH_WRK_TLS" ]; then
+    rm -f "$out.tls"
+    pre=(env LD_PRELOAD="$BENCH_WRK_TLS" BENCH_TLS_REPORT="$out.tls")
+    [ "$s" = 1k-close ] && pre+=(BENCH_TLS_FORGET=1)
+  fi
   t0=$(bench_cpu_ticks "${pid[$c]}")
-  bench_run_bounded $(( secs + 20 )) wrk "${args[@]}" \
-    "http://127.0.0.1:${port[$c]}$(scenario_path "$s")" >"$out" 2>&1 || true
+  bench_run_bounded $(( secs + 20 )) "${pre[@]}" wrk "${args[@]}" \
+    "$BENCH_SCHEME://127.0.0.1:${port[$c]}$(scenario_path "$s")" >"$out" 2>&1 || true
   t1=$(bench_cpu_ticks "${pid[$c]}")
   figures=$(bench_parse_wrk "$out")
   # shellcheck disable=SC2086 # five numbers, split on purpose
@@ -117,6 +137,8 @@ run_wrk() {
   else
     WRK_RESULT="$figures -"
   fi
+  [ -n "${pre[*]}" ] && WRK_TLS=$(cat "$out.tls" 2>/dev/null || echo "full 0 resumed 0 version - cipher - group -")
+  return 0
 }
 
 bench_log "workers=$workers rounds=$rounds duration=${duration}s contenders: ${active[*]}"
@@ -131,7 +153,12 @@ n=${#active[@]}
 
 for s in $scenarios; do
   [ -n "$(scenario_path "$s")" ] || { bench_log "unknown scenario '$s' (1k 64k 1k-close 10m)"; continue; }
-  declare -A rps=() mbs=() p99=() cpu=() errs=() non2xx=()
+  if [ "$BENCH_TLS" = 1 ] && [ "$s" = 1k-close ] && [ -z "$BENCH_WRK_TLS" ]; then
+    bench_log "skipping 1k-close: without bench/wrk_tls.c wrk resumes sessions, so the figures" \
+      "would not be full handshakes"
+    continue
+  fi
+  declare -A rps=() mbs=() p99=() cpu=() errs=() non2xx=() hs_full=() hs_resumed=() hs_what=()
   if [ "$warmup" != 0 ]; then
     for c in "${active[@]}"; do run_wrk "$c" "$s" "$warmup" "$tmp/warmup.out"; done
   fi
@@ -145,6 +172,11 @@ for s in $scenarios; do
       errs[$c]=$(( ${errs[$c]:-0} + e )) non2xx[$c]=$(( ${non2xx[$c]:-0} + x ))
       printf 'round\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' \
         "$s" "$c" "$r" "$q" "$m" "$p99v" "$cpuv" "$reqs" "$e" "$x" >>"$tsv"
+      if [ -n "$WRK_TLS" ]; then
+        read -r _ hf _ hr _ tv _ tc _ tg <<<"$WRK_TLS"
+        hs_full[$c]=$(( ${hs_full[$c]:-0} + hf )) hs_resumed[$c]=$(( ${hs_resumed[$c]:-0} + hr ))
+        [ "$tv" != - ] && hs_what[$c]="$tv $tc $tg"
+      fi
     done
   done
 
@@ -165,6 +197,20 @@ for s in $scenarios; do
       bench_log "warning: $c had ${errs[$c]} socket errors and ${non2xx[$c]} non-2xx answers in $s"
     fi
   done
+  # What wrk negotiated, and how many of its handshakes were full (counted by wrk_tls.c over
+  # the measured rounds; a keep-alive run makes one per connection).
+  if [ "$BENCH_TLS" = 1 ] && [ -n "$BENCH_WRK_TLS" ]; then
+    printf '%-10s %-40s %10s %10s\n' 'TLS' 'version cipher group' 'full hs' 'resumed'
+    for c in "${active[@]}"; do
+      printf '%-10s %-40s %10s %10s\n' "$c" "${hs_what[$c]:--}" "${hs_full[$c]:-0}" \
+        "${hs_resumed[$c]:-0}"
+      printf 'tls\t%s\t%s\t-\t%s\t%s\t%s\n' "$s" "$c" "${hs_full[$c]:-0}" \
+        "${hs_resumed[$c]:-0}" "$(tr ' ' '\t' <<<"${hs_what[$c]:-- - -}")" >>"$tsv"
+      if [ "$s" = 1k-close ] && [ "${hs_resumed[$c]:-0}" -gt 0 ]; then
+        bench_log "warning: $c resumed ${hs_resumed[$c]} sessions in 1k-close: not all full handshakes"
+      fi
+    done
+  fi
 
   # Ratios: above 1 means netkit is ahead for req/s and MB/s; below 1 means netkit is ahead for
   # p99 and CPU per request.
@@ -205,7 +251,7 @@ for s in $scenarios; do
         "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$best_cpu]}")" "$best_cpu"
     fi
   fi
-  unset rps mbs p99 cpu errs non2xx med_rps med_mbs med_p99 med_cpu
+  unset rps mbs p99 cpu errs non2xx med_rps med_mbs med_p99 med_cpu hs_full hs_resumed hs_what
 done
 
 for c in "${active[@]}"; do bench_stop "${pid[$c]}"; done

@@ -5,7 +5,12 @@
 # workers' VmRSS (not a master's) is read before and after; the growth divided by the connections
 # still open is the figure.
 #
-# Environment: BENCH_QUICK=1 (N=2000), BENCH_IDLE_CONNS=N (default 10000),
+# With BENCH_TLS=1 the servers listen with TLS and every connection makes a full handshake
+# first: the figure is then the memory of an idle TLS connection (N defaults to 5000, 2000 with
+# BENCH_QUICK=1: a Python client makes the handshakes one after another).
+#
+# Environment: BENCH_QUICK=1 (N=2000), BENCH_IDLE_CONNS=N (default 10000), BENCH_TLS=1,
+# BENCH_TSV=FILE (append the results there instead of bench/results/idle-<stamp>.tsv),
 # BENCH_CONTENDERS="netkit nginx ...", NETKIT_BIN (default build/netkit).
 set -euo pipefail
 
@@ -14,7 +19,9 @@ BENCH_ROOT=$(dirname "$here")
 . "$here/lib.sh"
 . "$here/servers.sh"
 
-if [ "${BENCH_QUICK:-0}" = 1 ]; then conns=2000; else conns=10000; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then conns=2000
+elif [ "${BENCH_TLS:-0}" = 1 ]; then conns=5000
+else conns=10000; fi
 conns=${BENCH_IDLE_CONNS:-$conns}
 contenders=${BENCH_CONTENDERS:-netkit nginx lighttpd h2o}
 # Room for the connections, the listener and the server's own files.
@@ -29,6 +36,11 @@ trap 'exit 143' TERM
 trap 'exit 129' HUP
 trap 'exit 141' PIPE
 chmod 755 "$tmp"
+tls=()
+if [ "$BENCH_TLS" = 1 ]; then
+  bench_tls_setup "$tmp"
+  tls=(--tls)
+fi
 docroot=$tmp/www
 mkdir -p "$docroot"
 head -c 1024 /dev/urandom >"$docroot/1k.bin"
@@ -42,16 +54,18 @@ if [ "$(bench_nofile $(( conns + 256 )))" -lt $(( conns + 256 )) ]; then
 fi
 
 mkdir -p "$here/results"
-tsv=$here/results/idle-$(date +%Y%m%d-%H%M%S).tsv
+tsv=${BENCH_TSV:-$here/results/idle-$(date +%Y%m%d-%H%M%S).tsv}
 {
-  printf '# netkit bench/idle.sh %s host=%s conns=%s\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$conns"
+  printf '# netkit bench/idle.sh %s host=%s conns=%s tls=%s\n' \
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$conns" "$BENCH_TLS"
   printf 'row\tcontender\tworkers\trss_before_kb\trss_after_kb\topen\tclosed_by_server\tbytes_per_conn\n'
-} >"$tsv"
+} >>"$tsv"
 
 declare -A per
 done_list=()
-printf '\n== idle: VmRSS per idle keep-alive connection, %s connections, 1 worker\n' "$conns"
+what=keep-alive
+[ "$BENCH_TLS" = 1 ] && what="TLS keep-alive"
+printf '\n== idle: VmRSS per idle %s connection, %s connections, 1 worker\n' "$what" "$conns"
 printf '%-10s %8s %14s %14s %8s %8s %12s\n' contender workers 'RSS before kB' 'RSS after kB' \
   open closed 'B/conn'
 for c in $contenders; do
@@ -65,7 +79,7 @@ for c in $contenders; do
   workers=${workers% }
   out=$tmp/$c/idle.out
   if ! bench_run_bounded 180 python3 "$here/idle_client.py" --port "$SERVER_PORT" \
-      --pids "$workers" --conns "$conns" --deadline 120 >"$out"; then
+      --pids "$workers" --conns "$conns" --deadline 120 "${tls[@]}" >"$out"; then
     bench_log "skipping $c: the idle client failed"
     bench_stop "$SERVER_PID"
     continue

@@ -6,13 +6,19 @@ response, and then stays open and silent. The workers' resident memory (VmRSS, s
 given PIDs) is read before and after; the difference divided by the connections that are still
 open is the cost of one idle connection.
 
+With --tls each connection first makes a TLS handshake (certificate not checked: the server is
+the one the benchmark started), so the figure is that of an idle TLS connection after its
+handshake and one request.
+
 Prints one line: "before_kb after_kb open closed_by_server bytes_per_conn".
 Bounded: every socket operation times out, and the whole run gives up after --deadline seconds.
 """
 
 import argparse
 import resource
+import select
 import socket
+import ssl
 import sys
 import time
 
@@ -67,8 +73,21 @@ def read_response(sock):
     return status
 
 
-def open_conn(port, request, timeout):
+def tls_context():
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def open_conn(port, request, timeout, tls=None):
     sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if tls is not None:
+        try:
+            sock = tls.wrap_socket(sock, server_hostname="localhost")
+        except (OSError, ssl.SSLError):
+            sock.close()
+            raise
     sock.sendall(request)
     status = read_response(sock)
     if status != 200:
@@ -79,6 +98,12 @@ def open_conn(port, request, timeout):
 
 def still_open(sock):
     """True when the server has neither closed nor reset the connection."""
+    if isinstance(sock, ssl.SSLSocket):
+        # A TLS socket cannot peek. The response and the session tickets before it have been
+        # read, so anything readable now is the server closing (close_notify, FIN or reset).
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | select.POLLRDHUP)
+        return not poller.poll(0)
     sock.setblocking(False)
     try:
         return sock.recv(1, socket.MSG_PEEK) != b""
@@ -96,7 +121,9 @@ def main():
     ap.add_argument("--path", default="/1k.bin")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds to wait before measuring")
     ap.add_argument("--deadline", type=float, default=120.0)
+    ap.add_argument("--tls", action="store_true", help="connect with TLS")
     args = ap.parse_args()
+    tls = tls_context() if args.tls else None
 
     pids = [int(p) for p in args.pids.split()]
     limit = raise_nofile(args.conns + 256)
@@ -111,7 +138,7 @@ def main():
     # Warm up: let each worker do its first-request work (file cache, lazy tables) before the
     # baseline, so that it is not charged to the idle connections.
     for _ in range(50):
-        open_conn(args.port, request, 10).close()
+        open_conn(args.port, request, 10, tls).close()
     time.sleep(args.settle)
     before = rss_kb(pids)
 
@@ -120,7 +147,7 @@ def main():
     try:
         while len(socks) < conns and time.monotonic() - start < args.deadline:
             try:
-                socks.append(open_conn(args.port, request, 10))
+                socks.append(open_conn(args.port, request, 10, tls))
             except (OSError, ValueError) as e:
                 failures += 1
                 if failures > 100:

@@ -162,12 +162,12 @@ bench_wait_port() {
   return 1
 }
 
-# bench_wait_listening PID LOG [SECONDS]: wait for the "listening on http://HOST:PORT" line that
-# netkit prints when ready and print PORT (bounded, gives up if PID dies).
+# bench_wait_listening PID LOG [SECONDS]: wait for the "listening on http://HOST:PORT" (or
+# https://) line that netkit prints when ready and print PORT (bounded, gives up if PID dies).
 bench_wait_listening() {
   local pid=$1 log=$2 limit=${3:-10} i line
   for (( i = 0; i < limit * 20; i++ )); do
-    line=$(grep -m1 -o 'listening on http://[^ ]*' "$log" 2>/dev/null) || line=
+    line=$(grep -m1 -Eo 'listening on https?://[^ ]*' "$log" 2>/dev/null) || line=
     if [ -n "$line" ]; then
       printf '%s\n' "${line##*:}"
       return 0

@@ -6,11 +6,42 @@
 #     starts NAME (netkit, nginx, lighttpd, h2o) and sets SERVER_PID and SERVER_PORT;
 #     returns 1 (with a message on stderr) when NAME is not installed or does not come up.
 #   bench_server_version NAME: one line naming the version, for the results.
+#
+# With BENCH_TLS=1 every server listens with TLS instead (https://), on the certificate that
+# bench_tls_setup makes; call that first. Each keeps its own TLS defaults apart from the
+# certificate, TLS 1.2 and 1.3 and session tickets on, which all of them have by default.
 
 # Where each peer lives; overridable for a peer installed elsewhere.
 BENCH_NGINX=${BENCH_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
 BENCH_LIGHTTPD=${BENCH_LIGHTTPD:-$(command -v lighttpd || echo /usr/sbin/lighttpd)}
 BENCH_H2O=${BENCH_H2O:-$(command -v h2o || echo /usr/bin/h2o)}
+
+BENCH_TLS=${BENCH_TLS:-0}
+if [ "$BENCH_TLS" = 1 ]; then BENCH_SCHEME=https; else BENCH_SCHEME=http; fi
+BENCH_TLS_CERT='' BENCH_TLS_KEY='' BENCH_WRK_TLS=''
+
+# bench_tls_setup DIR: make the servers' certificate in DIR (ECDSA P-256, self-signed, for
+# 127.0.0.1 and localhost; BENCH_TLS_CERT, BENCH_TLS_KEY) and build bench/wrk_tls.c, the
+# library preloaded into wrk that counts full and resumed handshakes and can forbid resumption
+# (BENCH_WRK_TLS, empty when it cannot be built).
+bench_tls_setup() {
+  local dir=$1 src
+  src=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/wrk_tls.c
+  command -v openssl >/dev/null 2>&1 || bench_die "openssl is not installed (it makes the certificate)"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+    -subj /CN=localhost -addext subjectAltName=IP:127.0.0.1,DNS:localhost \
+    -keyout "$dir/tls.key" -out "$dir/tls.crt" >"$dir/openssl.log" 2>&1 ||
+    bench_die "openssl could not make the certificate: $(tail -n 1 "$dir/openssl.log")"
+  # Servers that drop privileges must still read them.
+  chmod 644 "$dir/tls.key" "$dir/tls.crt"
+  BENCH_TLS_CERT=$dir/tls.crt BENCH_TLS_KEY=$dir/tls.key
+  if ${CC:-cc} -shared -fPIC -O2 -o "$dir/wrk_tls.so" "$src" -ldl >"$dir/wrk_tls.log" 2>&1; then
+    # shellcheck disable=SC2034 # read by the scripts that source this file
+    BENCH_WRK_TLS=$dir/wrk_tls.so
+  else
+    bench_log "could not build bench/wrk_tls.c (needs cc and libssl-dev): $(head -n 1 "$dir/wrk_tls.log")"
+  fi
+}
 
 # bench_nofile WANT: the descriptor limit the servers can actually get (the hard limit caps it
 # unless we may raise that too).
@@ -66,16 +97,24 @@ bench_start_netkit() {
   # Many-connection runs (idle.sh) raise netkit's connection cap and idle timeout as the peers'
   # configurations do; throughput runs use netkit's defaults.
   [ "$maxconns" -gt 1024 ] && limits=(--max-conns "$maxconns" --idle-timeout 120)
+  local listen=(-l 127.0.0.1:0)
+  [ "$BENCH_TLS" = 1 ] &&
+    listen=(-l https://127.0.0.1:0 --tls-cert "$BENCH_TLS_CERT" --tls-key "$BENCH_TLS_KEY")
   bench_start "$dir/server.log" "$nofile" "$NETKIT_BIN" http serve "$docroot" \
-    -l 127.0.0.1:0 -w "$workers" --access-log off "${limits[@]}"
+    "${listen[@]}" -w "$workers" --access-log off "${limits[@]}"
   SERVER_PID=$BENCH_STARTED
   SERVER_PORT=$(bench_wait_listening "$SERVER_PID" "$dir/server.log" 10) || return 1
   bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10
 }
 
 bench_start_nginx() {
-  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 user='' extra='' built m
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 user='' extra='' built m ssl='' tls=''
   SERVER_PORT=$(bench_free_port)
+  # Tickets are on by default; said explicitly since resumption is part of what is compared.
+  [ "$BENCH_TLS" = 1 ] && ssl=' ssl' tls="ssl_certificate $BENCH_TLS_CERT;
+        ssl_certificate_key $BENCH_TLS_KEY;
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_session_tickets on;"
   # As root the master would hand the workers to "nobody"; keep them as the current user.
   [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
   # Temp paths of modules that this build lacks would be rejected as unknown directives.
@@ -110,8 +149,9 @@ http {
     types { application/octet-stream bin; }
     default_type application/octet-stream;
     server {
-        listen 127.0.0.1:$SERVER_PORT;
+        listen 127.0.0.1:$SERVER_PORT$ssl;
         root $docroot;
+        $tls
     }
 }
 EOF
@@ -123,10 +163,22 @@ EOF
 }
 
 bench_start_lighttpd() {
-  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 backend='' worker=''
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 backend='' worker='' tls=''
   SERVER_PORT=$(bench_free_port)
   # One worker is lighttpd's ordinary single process; server.max-worker forks that many.
   [ "$workers" -gt 1 ] && worker="server.max-worker = $workers"
+  # TLS comes from mod_openssl (Debian: lighttpd-mod-openssl); ssl.engine at the top level
+  # applies to the server.bind socket.
+  if [ "$BENCH_TLS" = 1 ]; then
+    if [ ! -e /usr/lib/lighttpd/mod_openssl.so ] && [ -d /usr/lib/lighttpd ]; then
+      bench_log "lighttpd: no mod_openssl (scripts/install-deps bench installs lighttpd-mod-openssl)"
+      return 1
+    fi
+    tls="server.modules += (\"mod_openssl\")
+ssl.engine = \"enable\"
+ssl.pemfile = \"$BENCH_TLS_CERT\"
+ssl.privkey = \"$BENCH_TLS_KEY\""
+  fi
   cat >"$dir/lighttpd.conf" <<EOF
 server.document-root = "$docroot"
 server.bind = "127.0.0.1"
@@ -138,6 +190,7 @@ server.max-keep-alive-idle = 120
 server.max-connections = $maxconns
 server.max-fds = $nofile
 $worker
+$tls
 mimetype.assign = (".bin" => "application/octet-stream")
 EOF
   # Ask for the sendfile backend only where this version accepts the name.
@@ -155,8 +208,11 @@ EOF
 }
 
 bench_start_h2o() {
-  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 user=
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 user='' tls=''
   SERVER_PORT=$(bench_free_port)
+  [ "$BENCH_TLS" = 1 ] && tls="  ssl:
+    certificate-file: $BENCH_TLS_CERT
+    key-file: $BENCH_TLS_KEY"
   # As root h2o would switch to "nobody"; keep the current user. Without an access-log
   # directive h2o logs no accesses. http1-request-timeout is also its keep-alive idle timeout.
   [ "$(id -u)" -eq 0 ] && user="user: $(id -un)"
@@ -170,6 +226,7 @@ error-log: $dir/error.log
 listen:
   host: 127.0.0.1
   port: $SERVER_PORT
+$tls
 hosts:
   default:
     paths:
@@ -192,10 +249,12 @@ bench_server_workers() {
   esac
 }
 
-# bench_check_file PORT PATH SIZE: true when GET PATH answers 200 with SIZE bytes.
+# bench_check_file PORT PATH SIZE: true when GET PATH answers 200 with SIZE bytes (over TLS
+# with BENCH_TLS=1, checking the server's certificate against ours).
 bench_check_file() {
-  local got
-  got=$(curl -s -o /dev/null --max-time 10 -w '%{http_code} %{size_download}' \
-    "http://127.0.0.1:$1$2" 2>/dev/null) || true
+  local got tls=()
+  [ "$BENCH_TLS" = 1 ] && tls=(--cacert "$BENCH_TLS_CERT")
+  got=$(curl -s -o /dev/null --max-time 10 --http1.1 "${tls[@]}" \
+    -w '%{http_code} %{size_download}' "$BENCH_SCHEME://127.0.0.1:$1$2" 2>/dev/null) || true
   [ "$got" = "200 $3" ]
 }
