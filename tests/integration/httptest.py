@@ -14,6 +14,10 @@ Every byte read from the server through these helpers is also checked at the wir
 end but the next response, every Location same-origin and normalised): connect() returns a
 wirecheck.CheckedSocket, parse_responses() runs the same check on the stream it is given,
 and http.client responses from netkit get their Location checked too.
+
+Over https (NETKIT_TEST_TRANSPORT=https, see harness.py) serve() starts the server with TLS
+listeners and connect() returns a wirecheck.CheckedSSLSocket: the same checks on the
+plaintext, and a body delimited by the close must then end with close_notify.
 """
 import email.utils
 import gzip
@@ -70,15 +74,12 @@ def client_socket(family=socket.AF_INET):
     return wirecheck.CheckedSocket(family, socket.SOCK_STREAM)
 
 
-def connect(addr, timeout=5.0):
-    """addr: (host, port) or a Unix socket path."""
-    if isinstance(addr, str):
-        s = client_socket(socket.AF_UNIX)
-    else:
-        s = client_socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET)
-    s.settimeout(timeout)
-    s.connect(addr)
-    return s
+def connect(addr, timeout=5.0, setup=None, defer_handshake=False):
+    """addr: (host, port) or a Unix socket path. A wire-checked socket, speaking TLS when addr
+    is an https:// listener (harness.connect: setup, defer_handshake)."""
+    return harness.connect(addr, timeout, tls_class=wirecheck.CheckedSSLSocket,
+                           plain_class=wirecheck.CheckedSocket, setup=setup,
+                           defer_handshake=defer_handshake)
 
 
 def _recv_until(s, deadline, stop=None, buf=b""):
@@ -107,6 +108,14 @@ def raw_ex(host, port, data, timeout=3.0, half_close=False):
     host may be a Unix socket path (port ignored)."""
     addr = host if port is None else (host, port)
     deadline = time.monotonic() + timeout
+    if half_close and harness.tls_peer(addr) is not None:
+        out, closed, clean = harness.tls_half_closed(addr, data, deadline)
+        wire = wirecheck.WireChecker()
+        wire.sent(data)
+        wire.received(out)
+        if closed:
+            wire.received(b"", clean=clean)
+        return out, closed
     s = connect(addr, timeout)
     try:
         try:
@@ -129,8 +138,8 @@ def raw(host, port, data, timeout=3.0):
 class Conn:
     """A persistent client connection with a receive buffer."""
 
-    def __init__(self, addr, timeout=5.0):
-        self.sock = connect(addr, timeout)
+    def __init__(self, addr, timeout=5.0, defer_handshake=False):
+        self.sock = connect(addr, timeout, defer_handshake=defer_handshake)
         self.buf = b""
         self.closed = False
 

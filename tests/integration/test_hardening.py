@@ -158,8 +158,17 @@ def nb_connect(addr):
     return s
 
 
-def speak_when_connected(socks, data, timeout):
-    """Send data on each socket once its connect completes (bounded by timeout)."""
+def speak_when_connected(socks, data, timeout, addr):
+    """Send data on each socket once its connect completes (bounded by timeout). Returns the
+    sockets: over https TLS ones, whose handshakes are driven first (data follows each)."""
+    peer = harness.tls_peer(addr)
+    if peer is not None:
+        end = time.monotonic() + timeout
+        for s in socks:
+            p = select.poll()
+            p.register(s, select.POLLOUT)
+            p.poll(max(0, int((end - time.monotonic()) * 1000)))
+        return harness.tls_handshake_all(peer, socks, end, then=lambda t: t.send(data))[0]
     waiting = {s.fileno(): s for s in socks}
     p = select.poll()
     for fd in waiting:
@@ -173,6 +182,7 @@ def speak_when_connected(socks, data, timeout):
                 pass
             p.unregister(fd)
             del waiting[fd]
+    return socks
 
 
 class DescriptorExhaustionTests(unittest.TestCase):
@@ -199,7 +209,7 @@ class DescriptorExhaustionTests(unittest.TestCase):
             flood.append(nb_connect(addr))
         # Each starts a request and stalls (slowloris): the server defers accepting a
         # connection until its first bytes arrive (TCP_DEFER_ACCEPT).
-        speak_when_connected(flood, b"GET /small.txt HTTP/1.1\r\n", 3)
+        flood[:] = speak_when_connected(flood, b"GET /small.txt HTTP/1.1\r\n", 3, addr)
         # The server accepts until its descriptors run short (it keeps a reserve for the files
         # of the connections it serves, so it may pause before EMFILE); wait until the count
         # stops growing.
@@ -297,7 +307,7 @@ class FloodTests(unittest.TestCase):
         self.addCleanup(lambda: [s.close() for s in socks])
         t0 = time.monotonic()
         for _ in range(n):
-            s = H.client_socket()
+            s = H.client_socket()  # TCP that says nothing: over https not even a ClientHello
             s.settimeout(5)
             s.connect(self.addr)
             socks.append(s)
@@ -320,9 +330,7 @@ class FloodTests(unittest.TestCase):
         self.addCleanup(lambda: [s.close() for s in socks])
         t0 = time.monotonic()
         for i in range(n):
-            s = H.client_socket()
-            s.settimeout(5)
-            s.connect(self.addr)
+            s = H.connect(self.addr, 5)  # over https the head starts after a whole handshake
             s.sendall(b"GET /small.txt HTTP/1.1\r\nHost: x\r\nX-Slow-%d: " % i)
             socks.append(s)
         timed_get(self, self.addr)

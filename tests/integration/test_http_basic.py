@@ -2,7 +2,6 @@
 
 The core subset (CoreTests) runs on the default backend and again on poll and select.
 """
-import http.client
 import os
 import socket
 import subprocess
@@ -252,7 +251,7 @@ class MethodTests(unittest.TestCase):
         self.assertEqual(r.body, self.d.files["/seq/f05.txt"])
 
     def test_absolute_form(self):
-        target = "http://127.0.0.1:%d/hello.txt" % self.port
+        target = harness.origin((self.host, self.port)) + "/hello.txt"
         resps = self.exchange(req("GET", target, [("Connection", "close")]))
         self.assertEqual(len(resps), 1)
         self.assertEqual(resps[0].status, 200)
@@ -260,7 +259,7 @@ class MethodTests(unittest.TestCase):
 
     def test_absolute_form_without_host_header(self):
         # HTTP/1.1 requires Host even with an absolute target (RFC 9112 3.2.2)
-        target = "http://127.0.0.1:%d/hello.txt" % self.port
+        target = harness.origin((self.host, self.port)) + "/hello.txt"
         data = req("GET", target, [("Connection", "close")], host=None)
         resps = self.exchange(data)
         self.assertEqual(len(resps), 1)
@@ -331,10 +330,11 @@ class CurlTests(unittest.TestCase):
         cls.d = H.build_docroot(owner)
         cls.srv = H.serve(owner, cls.d.root)
         cls.host, cls.port = cls.srv.host_port()
-        cls.base = "http://127.0.0.1:%d" % cls.port
+        cls.base = harness.origin((cls.host, cls.port))
 
     def curl(self, *args):
-        p = subprocess.run(["curl", "-s", "--http1.1", "--max-time", "10"] + list(args),
+        p = subprocess.run(["curl", "-s", "--http1.1", "--max-time", "10"]
+                           + harness.curl_args(self.base) + list(args),
                            capture_output=True, timeout=20)
         return p
 
@@ -407,7 +407,7 @@ class HttpClientTests(unittest.TestCase):
         cls.host, cls.port = cls.srv.host_port()
 
     def test_http_client_keep_alive(self):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+        conn = harness.http_connection(self.host, self.port, timeout=5)
         self.addCleanup(conn.close)
         for path in ("/hello.txt", "/page.html", "/nope", "/seq/f09.txt", "/"):
             conn.request("GET", path)
@@ -431,7 +431,7 @@ class HttpClientTests(unittest.TestCase):
         self.assertEqual(r.read(), b"xyz")
 
     def test_http_client_options(self):
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=5)
+        conn = harness.http_connection(self.host, self.port, timeout=5)
         self.addCleanup(conn.close)
         conn.request("OPTIONS", "/")
         r = conn.getresponse()
@@ -446,7 +446,7 @@ class ListenerTests(unittest.TestCase):
 
     def test_readiness_line_and_real_port(self):
         srv = H.serve(self, self.d.root)
-        self.assertRegex(srv.url, r"^http://127\.0\.0\.1:\d+$")
+        self.assertRegex(srv.url, r"^%s://127\.0\.0\.1:\d+$" % harness.TRANSPORT)
         host, port = srv.host_port()
         self.assertNotEqual(port, 0)
         r = H.raw(host, port, get_close("/hello.txt"))
@@ -482,7 +482,7 @@ class ListenerTests(unittest.TestCase):
         except OSError:
             self.skipTest("no IPv6 loopback here")
         srv = H.serve(self, self.d.root, listen=("[::1]:0",))
-        self.assertRegex(srv.url, r"^http://\[::1\]:\d+$")
+        self.assertRegex(srv.url, r"^%s://\[::1\]:\d+$" % harness.TRANSPORT)
         host, port = srv.host_port()
         out, closed = H.raw_ex(host, port, get_close("/hello.txt", host="[::1]"))
         resps, _ = H.parse_responses(out)

@@ -50,14 +50,20 @@ class BrowserTest(unittest.TestCase):
     def setUp(self):
         if not os.access(cdp.CHROMIUM, os.X_OK):
             self.skipTest("%s not installed (run scripts/install-deps browser)" % cdp.CHROMIUM)
-        self.browser = cdp.Browser(timeout=20)
-        self.addCleanup(self.browser.close)
 
     def serve(self, root, *extra):
+        """Start the server, then the browser (self.browser): over https it trusts the server's
+        self-signed key and nothing else (Chromium's SPKI list)."""
         srv = harness.start(self, ["http", "serve", root, "-l", "127.0.0.1:0", "-w", "1", "-q"]
                             + list(extra))
-        host, port = srv.host_port()
-        return "http://%s:%d/" % (host, port)
+        addr = srv.host_port()
+        flags = []
+        peer = harness.tls_peer(addr)
+        if peer is not None:
+            flags.append("--ignore-certificate-errors-spki-list=" + peer.spki_sha256_b64())
+        self.browser = cdp.Browser(timeout=20, flags=flags)
+        self.addCleanup(self.browser.close)
+        return harness.origin(addr) + "/"
 
     def check_png(self, data):
         self.assertEqual(cdp.png_info(data), (WIDTH, HEIGHT))

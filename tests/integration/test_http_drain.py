@@ -31,7 +31,7 @@ class Drain(unittest.TestCase):
     def stalled_download(self, srv):
         """A client that asks for the big file and never reads."""
         host, port = srv.host_port()
-        s = socket.create_connection((host, port), timeout=10)
+        s = harness.connect((host, port), 10)
         self.addCleanup(s.close)
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -97,8 +97,9 @@ class CtrlC(unittest.TestCase):
         def controlling_tty():
             fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
-        proc = subprocess.Popen([harness.NETKIT, "http", "serve", tmp.name, "-l", "127.0.0.1:0",
-                                 "-w", "1", "-q"], stdin=slave, stdout=slave, stderr=slave,
+        argv = harness.transport_args(["http", "serve", tmp.name, "-l", "127.0.0.1:0", "-w", "1",
+                                       "-q"])
+        proc = subprocess.Popen([harness.NETKIT] + argv, stdin=slave, stdout=slave, stderr=slave,
                                 start_new_session=True, preexec_fn=controlling_tty)
         os.close(slave)
         self.addCleanup(lambda: proc.poll() is None and proc.kill())

@@ -9,6 +9,7 @@ import tempfile
 import time
 import unittest
 
+import harness
 import httptest as H
 from httptest import req
 
@@ -80,7 +81,8 @@ class GzipTest(unittest.TestCase):
         if not shutil.which("curl"):
             self.skipTest("curl is not installed")
         for name in ("page.txt", "small.css"):
-            out = subprocess.run(["curl", "--compressed", "-s", "%s/%s" % (self.srv.urls[0], name)],
+            url = "%s/%s" % (self.srv.urls[0], name)
+            out = subprocess.run(["curl", "--compressed", "-s"] + harness.curl_args(url) + [url],
                                  capture_output=True, timeout=20).stdout
             self.assertEqual(out, self.files[name], name)
 
@@ -252,11 +254,9 @@ class GzipLargeTest(unittest.TestCase):
         get = req("GET", "/big.txt", (("Accept-Encoding", "gzip"),))
         socks, encodings = [], []
         for _ in range(72):
-            s = H.client_socket()
+            s = H.connect((host, port), 20, setup=lambda s: s.setsockopt(
+                socket.SOL_SOCKET, socket.SO_RCVBUF, 4096))
             self.addCleanup(s.close)
-            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            s.settimeout(20)
-            s.connect((host, port))
             s.sendall(get)
             head = b""
             while b"\r\n\r\n" not in head:

@@ -10,7 +10,6 @@ import io
 import json
 import os
 import re
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -18,6 +17,7 @@ import time
 import unittest
 import urllib.parse
 
+import harness
 import httptest as H
 
 TMP_PREFIX = ".netkit-upload-"
@@ -84,7 +84,7 @@ class UploadTempTests(Base):
     args = ("--upload", "--upload-anonymous", "--dotfiles", "-q")
 
     def test_upload_in_progress_not_listed_or_served(self):
-        s = socket.create_connection((self.host, self.port), timeout=5)
+        s = harness.connect((self.host, self.port), 5)
         self.addCleanup(s.close)
         s.sendall(b"PUT /incoming.bin HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n"
                   + b"PARTIAL-UPLOAD-BYTES" * 10)
@@ -394,7 +394,7 @@ class ArchiveTests(Base):
         for target in ("/docs/?download=tar", "/docs/?download=tar.gz"):
             with self.subTest(target=target):
                 before = rss_kib(pids)
-                s = socket.create_connection((self.host, self.port), timeout=30)
+                s = harness.connect((self.host, self.port), 30)
                 try:
                     s.sendall(H.req("GET", target, (("Connection", "close"),)))
                     got, peak, deadline = 0, before, time.monotonic() + 120
@@ -481,7 +481,7 @@ class BigListingTests(Base):
         """n pipelined GETs of /big/ on one connection; (bytes, wall seconds, server CPU)."""
         pids = H.proc_tree(self.srv.proc.pid)
         cpu0, t0 = H.cpu_seconds(pids), time.monotonic()
-        s = socket.create_connection((self.host, self.port), timeout=60)
+        s = harness.connect((self.host, self.port), 60)
         try:
             s.sendall(H.req("GET", "/big/") * (n - 1)
                       + H.req("GET", "/big/", (("Connection", "close"),)))

@@ -2,13 +2,10 @@
 one-second flush timer fires (to a file or a pipe the lines stay batched)."""
 import os
 import pty
-import re
 import select
-import subprocess
 import tempfile
 import time
 import unittest
-import urllib.request
 
 import harness
 
@@ -24,33 +21,13 @@ class LogOnTerminal(unittest.TestCase):
             f.write("hello\n")
         master, slave = pty.openpty()
         self.addCleanup(os.close, master)
-        proc = subprocess.Popen([harness.NETKIT, "http", "serve", tmp.name, "-l", "127.0.0.1:0",
-                                 "-w", "1"], stdin=subprocess.DEVNULL, stdout=slave,
-                                stderr=subprocess.PIPE)
+        srv = harness.start(self, ["http", "serve", tmp.name, "-l", "127.0.0.1:0", "-w", "1"],
+                            stdout=slave)
         os.close(slave)
-
-        def stop():
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
-            proc.stderr.close()
-        self.addCleanup(stop)
-        err = b""
-        deadline = time.monotonic() + 10
-        while not re.search(rb"listening on http://(\S+)\n", err):
-            self.assertLess(time.monotonic(), deadline, err)
-            if select.select([proc.stderr], [], [], 0.2)[0]:
-                chunk = os.read(proc.stderr.fileno(), 4096)
-                self.assertTrue(chunk, err)
-                err += chunk
-        url = re.search(rb"listening on (http://\S+)\n", err).group(1).decode()
+        url = srv.url
         for i in range(2):  # the first line, and one while the flush timer may be running
             path = "/hello.txt?n=%d" % i
-            with urllib.request.urlopen(url + path, timeout=10) as r:
+            with harness.urlopen(url + path, timeout=10) as r:
                 self.assertEqual(r.read(), b"hello\n")
             t0 = time.monotonic()
             seen = b""

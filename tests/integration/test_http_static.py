@@ -8,6 +8,7 @@ import os
 import re
 import unittest
 
+import harness
 import httptest as H
 from httptest import get, get_close, req
 
@@ -99,7 +100,7 @@ class PathTests(StaticBase):
     def test_traversal_absolute_form(self):
         for path in (b"/../secret.txt", b"/%2e%2e/secret.txt"):
             with self.subTest(path=path):
-                target = b"http://127.0.0.1:%d" % self.port + path
+                target = harness.origin((self.host, self.port)).encode() + path
                 r = self.fetch(None, raw_target=target)
                 self.assertIn(r.status, (400, 404))
                 self.assertNotIn(self.d.secret, r.body)

@@ -9,7 +9,6 @@ flight to autotuning, so fast clients are not slowed down. bench/stalled.py meas
 """
 import os
 import shutil
-import socket
 import tempfile
 import time
 import unittest
@@ -48,7 +47,7 @@ class UnsentBound(unittest.TestCase):
         srv = harness.start(self, ["http", "serve", self.root, "-l", "127.0.0.1:0", "-w", "1",
                                    "--access-log", "off"] + extra)
         host, port = srv.host_port()
-        s = socket.create_connection((host, port), timeout=10)
+        s = harness.connect((host, port), 10)
         self.addCleanup(s.close)
         s.sendall(b"GET /big.bin HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
         client_port = s.getsockname()[1]

@@ -7,6 +7,7 @@ import tempfile
 import time
 import unittest
 
+import harness
 import httptest as H
 
 
@@ -36,9 +37,9 @@ class VerboseTags(unittest.TestCase):
     def test_peer_and_connection_number(self):
         srv = H.serve(self, self.root, "-v", "--access-log", "off")
         host, port = srv.host_port()
-        c1 = socket.create_connection((host, port), timeout=10)
+        c1 = harness.connect((host, port), 10)
         self.addCleanup(c1.close)
-        c2 = socket.create_connection((host, port), timeout=10)
+        c2 = harness.connect((host, port), 10)
         self.addCleanup(c2.close)
         self.request(c1, "/a.txt?1")
         self.request(c2, "/a.txt?2")

@@ -10,7 +10,6 @@ import glob
 import os
 import shutil
 import signal
-import socket
 import tempfile
 import time
 import unittest
@@ -76,7 +75,7 @@ class WorkerKilledDuringUpload(unittest.TestCase):
         # Taken before the request is sent: a worker can open the temporary file before
         # sendall returns, and a snapshot taken after would count it as already there.
         before = {p for w in self.workers for p in open_temp_files(w, self.root)}
-        s = socket.create_connection((self.host, self.port), timeout=5)
+        s = harness.connect((self.host, self.port), 5)
         self.addCleanup(s.close)
         s.sendall(b"PUT /%s HTTP/1.1\r\nHost: t\r\nContent-Length: 1048576\r\n\r\n"
                   % name.encode() + b"x" * 65536)
@@ -91,7 +90,7 @@ class WorkerKilledDuringUpload(unittest.TestCase):
         return s, worker, path
 
     def put(self, name, body):
-        s = socket.create_connection((self.host, self.port), timeout=5)
+        s = harness.connect((self.host, self.port), 5)
         with s:
             s.sendall(b"PUT /%s HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
                       b"Connection: close\r\n\r\n" % (name.encode(), len(body)) + body)

@@ -11,7 +11,8 @@ goes through a WireChecker, which fails the test as soon as:
   close-delimited body) is excess.
 
 A connection the server closes mid-response is recorded (`truncated`), not failed: a server
-that cannot finish a response has no other way to say so. Every response with a Location is
+that cannot finish a response has no other way to say so. Over TLS (CheckedSSLSocket) a body
+delimited by the close must end with close_notify, the only way to tell its end from a cut. Every response with a Location is
 also checked by locationcheck.check_location.
 
 h11 must interpret each response against the request it answers (a HEAD response has no
@@ -22,6 +23,8 @@ import collections
 import os
 import socket
 import sys
+
+import harness
 
 from locationcheck import location_problem
 
@@ -196,7 +199,9 @@ class WireChecker:
     def sent(self, data):
         self.requests.feed(bytes(data))
 
-    def received(self, data):
+    def received(self, data, clean=True):
+        """data: bytes as read; b"" is the EOF, clean=False when it came over TLS without
+        close_notify."""
         if self.error is not None:
             raise self.error
         if self.closed:
@@ -207,9 +212,23 @@ class WireChecker:
         self.conn.receive_data(bytes(data))
         try:
             self._drain()
+            if not data and not clean:
+                self._check_tls_close()
         except WireError as e:
             self.error = e
             raise
+
+    def _check_tls_close(self):
+        """Over TLS only the close_notify tells the end of a body delimited by the close from a
+        truncation (RFC 9112 9.8): such a body must end with one."""
+        last = self.responses[-1] if self.responses else None
+        if (last is not None and self.current is None and _framing(last) == "no length"
+                and last["method"] != "HEAD" and last["status"] not in (204, 304)
+                and last["status"] >= 200):
+            raise WireError("wire check: response #%d (%s %d) has a body delimited by the "
+                            "close, and the TLS connection ended without close_notify: a "
+                            "truncation cannot be told from its end"
+                            % (len(self.responses), last["method"], last["status"]))
 
     def _fail(self, what):
         last = self.responses[-1] if self.responses else None
@@ -343,4 +362,25 @@ class CheckedSocket(socket.socket):
         data = super().recv(bufsize, flags)
         if not flags & socket.MSG_PEEK:
             self.wire.received(data)
+        return data
+
+
+class CheckedSSLSocket(harness.PinnedSSLSocket):
+    """CheckedSocket over TLS: the same checks on the plaintext (sendall goes through send)."""
+
+    wire = None  # created with the first byte: ssl.SSLSocket objects skip __init__
+
+    def _checker(self):
+        if self.wire is None:
+            self.wire = WireChecker()
+        return self.wire
+
+    def send(self, data, flags=0):
+        n = super().send(data, flags)
+        self._checker().sent(memoryview(data)[:n])
+        return n
+
+    def recv(self, bufsize=1024, flags=0):
+        data = super().recv(bufsize, flags)
+        self._checker().received(data, clean=bool(data) or not self.unclean_eof)
         return data
