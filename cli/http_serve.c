@@ -239,11 +239,15 @@ static void reload_tls(server_state *s)
     nk_tls_ctx *ctx;
     int r = http_tls_context(s->o, &ctx, err, sizeof err);
     if (r < 0) {
-        fprintf(stderr, "netkit: %s: keeping the old TLS certificate: %s\n", s->o->cmd, err);
-        fflush(stderr);
+        /* Said once: by the only worker, or by the supervisor of several. */
+        if (!s->httpd || s->o->workers == 1) {
+            fprintf(stderr, "netkit: %s: keeping the old TLS certificate: %s\n", s->o->cmd, err);
+            fflush(stderr);
+        }
         return;
     }
-    nk_httpd_set_tls(s->httpd, ctx);
+    if (s->httpd) /* a worker; the supervisor keeps it for the workers it restarts */
+        nk_httpd_set_tls(s->httpd, ctx);
     nk_tls_ctx_free(s->tls);
     s->tls = ctx;
 }
@@ -525,6 +529,7 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
         return;
     }
     if (signum == SIGHUP) {
+        reload_tls(s); /* a worker restarted later starts from the certificate read now */
         stop_workers(s, SIGHUP);
         return;
     }

@@ -33,6 +33,12 @@ int http_tls_split_schemes(http_serve_opts *o)
     return 0;
 }
 
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
 /* Check that the TLS options make sense together. */
 int http_tls_check(http_serve_opts *o)
 {
@@ -44,9 +50,15 @@ int http_tls_check(http_serve_opts *o)
             any_clear = 1;
     }
     int have_certs = o->ncerts > 0 || o->tls_self_signed;
-    if (o->ncerts != o->nkeys)
-        return cli_usage(o->cmd, "each --tls-cert needs its --tls-key (%d certificate%s, %d key%s)",
-                         o->ncerts, o->ncerts == 1 ? "" : "s", o->nkeys, o->nkeys == 1 ? "" : "s");
+    /* A directory brings its own keys (NAME.crt with NAME.key); each file needs its key,
+     * paired in order with the certificate files. */
+    int files = 0;
+    for (int i = 0; i < o->ncerts; i++)
+        files += !is_dir(o->tls_cert[i]);
+    if (files != o->nkeys)
+        return cli_usage(o->cmd, "each --tls-cert FILE needs its --tls-key (%d certificate file%s, "
+                                 "%d key%s; a directory needs none)",
+                         files, files == 1 ? "" : "s", o->nkeys, o->nkeys == 1 ? "" : "s");
     if (any_tls && !have_certs)
         return cli_usage(o->cmd, "an https:// listener needs --tls-cert and --tls-key, or "
                                  "--tls-self-signed");
@@ -118,12 +130,11 @@ int http_tls_context(const http_serve_opts *o, nk_tls_ctx **out, char *err, size
     r = nk_tls_ctx_set_alpn(ctx, alpn, 1);
     if (r == 0)
         r = nk_tls_ctx_set_ticket_secret(ctx, o->tls_secret, sizeof o->tls_secret, 0);
-    for (int i = 0; r == 0 && i < o->ncerts; i++) {
-        struct stat st;
-        if (stat(o->tls_cert[i], &st) == 0 && S_ISDIR(st.st_mode))
+    for (int i = 0, key = 0; r == 0 && i < o->ncerts; i++) {
+        if (is_dir(o->tls_cert[i]))
             r = load_dir(ctx, o->tls_cert[i], err, errlen);
         else
-            r = nk_tls_ctx_add_cert(ctx, o->tls_cert[i], o->tls_key[i], err, errlen);
+            r = nk_tls_ctx_add_cert(ctx, o->tls_cert[i], o->tls_key[key++], err, errlen);
     }
     if (r < 0) {
         if (!err[0])

@@ -294,19 +294,22 @@ void nk__conn_shutdown(nk__conn *c)
 static void linger_read(nk__conn *c)
 {
     char sink[4096];
+    /* A bounded batch per event, so one connection cannot hold the loop; what is left comes
+     * with the next readiness event, within LINGER_MAX_BYTES and the linger timer. */
     for (int i = 0; i < 16; i++) {
         ssize_t n = nk__xp_recv(c, sink, sizeof sink);
-        if (n > 0) {
-            c->x->linger_bytes += (uint64_t)n;
-            if (c->x->linger_bytes > LINGER_MAX_BYTES)
-                break;
-            continue;
-        }
         if (n == -EAGAIN)
             return;
-        break; /* EOF or error */
+        if (n <= 0) {
+            nk__conn_close(c); /* EOF or error: nothing more to drain */
+            return;
+        }
+        c->x->linger_bytes += (uint64_t)n;
+        if (c->x->linger_bytes > LINGER_MAX_BYTES) {
+            nk__conn_close(c);
+            return;
+        }
     }
-    nk__conn_close(c);
 }
 
 /* Read what the transport has into b (at most max bytes): the count, 0 at EOF, -EAGAIN. */
@@ -922,23 +925,12 @@ void nk__conn_resume(nk__conn *c)
 
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
 {
-    if (tls && srv->handshakes >= srv->max_handshakes) {
-        /* Handshakes cost CPU: a flood of them waits in the backlog, not in memory. */
-        NK__COUNT(srv, tls_failed, 1);
-        return -EAGAIN;
-    }
     nk__conn *c = calloc(1, sizeof *c);
     if (!c)
         return -ENOMEM;
-    if (tls) {
-        int err = nk_tls_new(srv->tls_ctx, fd, NULL, &c->tls);
-        if (err < 0) {
-            free(c);
-            return err;
-        }
-        c->tls_handshaking = 1;
-        srv->handshakes++;
-    }
+    /* The TLS state is made when the ClientHello's first bytes arrive (nk__xp_handshake):
+     * a silent connection costs no more than over http and takes no handshake slot. */
+    c->tls_handshaking = (unsigned char)(tls != 0);
     c->srv = srv;
     nk_timer_init(&c->timer, on_timer, c);
     nk_io_init(&c->io, fd, on_io, c);
@@ -953,10 +945,6 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
         c->peer_port = (unsigned short)nk_addr_port(peer);
     int err = nk_io_start(srv->loop, &c->io, NK_READ);
     if (err < 0) {
-        if (c->tls) {
-            srv->handshakes--;
-            nk_tls_free(c->tls);
-        }
         free(c);
         return err;
     }

@@ -75,9 +75,38 @@ size_t nk__xp_pending(const nk__conn *c)
     return c->tls ? nk_tls_pending(c->tls) : 0;
 }
 
+/* The TLS state of a connection whose first bytes have come: 1 made, 0 nothing yet, -1 to
+ * close (the peer left, the cap of handshakes in flight is reached, no memory). */
+static int tls_begin(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    char b;
+    ssize_t n;
+    do
+        n = recv(c->io.fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    if (n <= 0)
+        return -1; /* closed without a word (a port probe): not a failed handshake */
+    if (srv->handshakes >= srv->max_handshakes || !srv->tls_ctx ||
+        nk_tls_new(srv->tls_ctx, c->io.fd, NULL, &c->tls) < 0) {
+        /* Handshakes cost CPU: past the cap a client that spoke is turned away. */
+        NK__COUNT(srv, tls_failed, 1);
+        return -1;
+    }
+    srv->handshakes++;
+    return 1;
+}
+
 /* 1 when the handshake is done, 0 to wait (interest in c->tls_want_write), -1 to close. */
 int nk__xp_handshake(nk__conn *c)
 {
+    if (!c->tls) {
+        int b = tls_begin(c);
+        if (b <= 0)
+            return b;
+    }
     int r = nk_tls_handshake(c->tls);
     if (r == 0) {
         c->tls_handshaking = 0;
@@ -106,6 +135,10 @@ void nk__xp_shutdown_write(nk__conn *c)
 void nk__xp_close(nk__conn *c)
 {
     if (c->tls) {
+        /* RFC 8446 section 6.1: say the end is the end (best effort, never waits), so a
+         * client can tell a response cut short by the network from a whole one. */
+        if (!c->tls_handshaking)
+            nk_tls_shutdown(c->tls);
         if (c->tls_handshaking) {
             /* Failed, cut short or timed out: the connection ends inside the handshake. */
             c->srv->handshakes--;

@@ -304,7 +304,7 @@ ssize_t nk_tls_sendfile(nk_tls *t, int fd, off_t *off, size_t len)
 
 void nk_tls_shutdown(nk_tls *t)
 {
-    if (!t || !SSL_is_init_finished(t->ssl))
+    if (!t || !SSL_is_init_finished(t->ssl) || (SSL_get_shutdown(t->ssl) & SSL_SENT_SHUTDOWN))
         return;
     ERR_clear_error();
     (void)SSL_shutdown(t->ssl);

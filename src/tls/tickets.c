@@ -84,7 +84,10 @@ int nk__tls_ticket_cb(SSL *s, unsigned char key_name[16], unsigned char *iv,
                 EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k.aes, iv) != 1)
                 ret = -1;
             else
-                ret = back == 0 ? 1 : 2;
+                /* 2 (accept and issue a fresh ticket) for the current key too: TLS 1.3
+                 * clients use a ticket once, and would otherwise resume only every other
+                 * connection. */
+                ret = 2;
             break;
         }
     }
