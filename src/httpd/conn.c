@@ -217,6 +217,11 @@ static void kick_add(nk__conn *c)
         nk_timer_start(srv->loop, &srv->kick_timer, 0, 0);
 }
 
+void nk__conn_kick(nk__conn *c)
+{
+    kick_add(c);
+}
+
 static void on_io(nk_loop *loop, nk_io *io, unsigned events);
 
 void nk__conn_on_kick(nk_loop *loop, nk_timer *t)
@@ -793,7 +798,8 @@ static void conn_update(nk__conn *c, int progress)
     nk__phase phase;
     int pending = out_pending(c);
     if (c->tls_handshaking) {
-        ev = c->tls_want_write ? NK_WRITE : NK_READ;
+        /* One waiting for a handshake slot is not read: its ClientHello stays in the kernel. */
+        ev = c->hs_waiting ? 0 : c->tls_want_write ? NK_WRITE : NK_READ;
         phase = NK__PHASE_HEAD; /* the handshake counts against the first head's deadline */
     } else if (c->lingering) {
         ev = NK_READ;

@@ -176,6 +176,8 @@ struct nk__conn {
     unsigned char tls_want_write; /* the transport waits for the socket to be writable */
     nk__conn *kick_next;         /* on srv->kicks: TLS plaintext waits inside OpenSSL */
     unsigned char kicked;
+    unsigned char hs_waiting;    /* spoke while the handshake cap was reached: waits its turn */
+    nk__conn *hs_next;           /* on srv->hs_wait */
 };
 
 typedef struct nk__listener {
@@ -260,6 +262,7 @@ struct nk_httpd {
     unsigned https_port;    /* cleartext listeners answer 308 to https on this port; 0: off */
     nk__conn *kicks;
     nk_timer kick_timer;
+    nk__conn *hs_wait, *hs_wait_tail; /* clients waiting for a handshake slot, in order */
     const char *limit_hint; /* nk_httpd_set_limit_hint */
     uint64_t last_413_log_ms;
 };
@@ -311,6 +314,8 @@ void nk__conn_after_later(nk__conn *c);
 void nk__conn_resume_output(nk__conn *c);
 void nk__conn_close(nk__conn *c);
 void nk__conn_on_kick(nk_loop *loop, nk_timer *t);
+/* Run c's I/O handler on the next loop turn as if it were readable. */
+void nk__conn_kick(nk__conn *c);
 void nk__conn_shutdown(nk__conn *c);
 void nk__pool_free(nk_httpd *srv);
 /* A job's answer is out: carry on with the connection (pipelined requests, keep-alive). */

@@ -75,6 +75,36 @@ size_t nk__xp_pending(const nk__conn *c)
     return c->tls ? nk_tls_pending(c->tls) : 0;
 }
 
+static void wait_remove(nk__conn *c)
+{
+    nk_httpd *srv = c->srv;
+    nk__conn *prev = NULL;
+    for (nk__conn *w = srv->hs_wait; w; prev = w, w = w->hs_next) {
+        if (w != c)
+            continue;
+        if (prev)
+            prev->hs_next = w->hs_next;
+        else
+            srv->hs_wait = w->hs_next;
+        if (srv->hs_wait_tail == c)
+            srv->hs_wait_tail = prev;
+        break;
+    }
+    c->hs_next = NULL;
+    c->hs_waiting = 0;
+}
+
+/* A handshake slot is free: the longest-waiting client takes it on the next loop turn. */
+static void slot_freed(nk_httpd *srv)
+{
+    srv->handshakes--;
+    nk__conn *c = srv->hs_wait;
+    if (!c)
+        return;
+    wait_remove(c);
+    nk__conn_kick(c);
+}
+
 /* The TLS state of a connection whose first bytes have come: 1 made, 0 nothing yet, -1 to
  * close (the peer left, the cap of handshakes in flight is reached, no memory). */
 static int tls_begin(nk__conn *c)
@@ -89,9 +119,21 @@ static int tls_begin(nk__conn *c)
         return 0;
     if (n <= 0)
         return -1; /* closed without a word (a port probe): not a failed handshake */
-    if (srv->handshakes >= srv->max_handshakes || !srv->tls_ctx ||
-        nk_tls_new(srv->tls_ctx, c->io.fd, NULL, &c->tls) < 0) {
-        /* Handshakes cost CPU: past the cap a client that spoke is turned away. */
+    if (srv->handshakes >= srv->max_handshakes) {
+        /* Handshakes cost CPU and memory: past the cap a client that spoke waits its turn,
+         * its ClientHello unread, within its header timeout. */
+        if (!c->hs_waiting) {
+            c->hs_waiting = 1;
+            c->hs_next = NULL;
+            if (srv->hs_wait_tail)
+                srv->hs_wait_tail->hs_next = c;
+            else
+                srv->hs_wait = c;
+            srv->hs_wait_tail = c;
+        }
+        return 0;
+    }
+    if (!srv->tls_ctx || nk_tls_new(srv->tls_ctx, c->io.fd, NULL, &c->tls) < 0) {
         NK__COUNT(srv, tls_failed, 1);
         return -1;
     }
@@ -111,7 +153,7 @@ int nk__xp_handshake(nk__conn *c)
     if (r == 0) {
         c->tls_handshaking = 0;
         c->tls_want_write = 0;
-        c->srv->handshakes--;
+        slot_freed(c->srv);
         NK__COUNT(c->srv, tls_handshakes, 1);
         if (nk_tls_resumed(c->tls))
             NK__COUNT(c->srv, tls_resumed, 1);
@@ -134,6 +176,8 @@ void nk__xp_shutdown_write(nk__conn *c)
 
 void nk__xp_close(nk__conn *c)
 {
+    if (c->hs_waiting)
+        wait_remove(c);
     if (c->tls) {
         /* RFC 8446 section 6.1: say the end is the end (best effort, never waits), so a
          * client can tell a response cut short by the network from a whole one. */
@@ -141,7 +185,7 @@ void nk__xp_close(nk__conn *c)
             nk_tls_shutdown(c->tls);
         if (c->tls_handshaking) {
             /* Failed, cut short or timed out: the connection ends inside the handshake. */
-            c->srv->handshakes--;
+            slot_freed(c->srv);
             NK__COUNT(c->srv, tls_failed, 1);
         }
         nk_tls_free(c->tls);
