@@ -668,3 +668,21 @@ def stream_roundtrip(sock, payload, timeout=30):
                 break
             got += chunk
     return bytes(got)
+
+
+_asan_binary = None
+
+
+def tls_under_asan():
+    """True when http serve runs over TLS (NETKIT_TEST_TRANSPORT=https) in an ASan build. Its
+    RSS is then no measure of the server's memory: OpenSSL gives its record buffers back after
+    each record (SSL_MODE_RELEASE_BUFFERS) and ASan keeps every freed block in its quarantine
+    (up to 256 MiB), so RSS grows with the bytes moved. Memory bounds are asserted over http
+    in every build and over https without ASan."""
+    global _asan_binary
+    if TRANSPORT != "https":
+        return False
+    if _asan_binary is None:
+        with open(NETKIT, "rb") as f:
+            _asan_binary = b"__asan_init" in f.read()
+    return _asan_binary

@@ -414,7 +414,8 @@ class ArchiveTests(Base):
                 self.assertGreater(got, size)
                 print("\n%s: %d bytes, server RSS %d KiB before, peak %d KiB"
                       % (target, got, before, peak))
-                self.assertLess(peak - before, 20 << 10)
+                if not harness.tls_under_asan():  # see its docstring
+                    self.assertLess(peak - before, 20 << 10)
 
 
 class ArchiveOffTests(Base):

@@ -471,7 +471,8 @@ class BigTests(Base):
             self.assertEqual(hashlib.sha256(f.read()).hexdigest(), digest.hexdigest())
         # The body streams to disk: the server's memory does not grow with it.
         grown = self.vm("VmRSS") - before
-        self.assertLess(grown, 16 * 1024, "server grew by %d KiB" % grown)
+        if not harness.tls_under_asan():  # see its docstring
+            self.assertLess(grown, 16 * 1024, "server grew by %d KiB" % grown)
 
     def test_concurrent_puts_one_wins_whole(self):
         size = 4 << 20
