@@ -168,7 +168,7 @@ static int add_name(const char **names, int *n, int max, char *store, size_t *us
 int http_tls_self_signed(const http_serve_opts *o, nk_tls_ctx *ctx, const nk_addr *addrs,
                          int naddrs, char fp[NK_TLS_FP_HEX], char *err, size_t errlen)
 {
-    const char *names[64];
+    const char *names[64] = {0};
     char store[4096];
     size_t used = 0;
     int n = 0;
