@@ -5,8 +5,8 @@ A server is started on port 0 and the test waits for its readiness line
 Every process started through this module is killed when the test ends,
 whether it passed or not (register with TestCase.addCleanup).
 
-The transport under `http serve` is chosen by NETKIT_TEST_TRANSPORT: "http" (the default) or
-"https". TLS is a layer under the connection, so every HTTP test must pass the same over
+The transport under `http serve` is chosen by NETKIT_TEST_TRANSPORT: "http" (the default),
+"https" or "h2". TLS is a layer under the connection, so every HTTP test must pass the same over
 both. With "https", start() gives each `http serve` it launches --tls-self-signed and turns
 its TCP listeners into https:// ones (unix: listeners, and servers whose arguments already
 name a scheme or a TLS option, are left as they are). Every https:// listener a server
@@ -14,6 +14,13 @@ announces is remembered with the certificate fingerprint the server printed, and
 helpers below speak TLS to exactly those addresses, checking that the certificate presented
 is the one announced: connect() for sockets, http_connection() for http.client, urlopen() for
 urllib, curl_args() for curl, origin() for URLs and absolute request targets.
+
+"h2" starts the servers as "https" does, and the clients then carry every request over
+HTTP/2 (ALPN h2): curl with --http2; the HTTP/1.1 clients the tests hold (connect(),
+http_connection(), urlopen()) through h2bridge.py, which turns the HTTP/1.1 they write into
+HTTP/2 streams and the answers back into HTTP/1.1. HTTP semantics are the same over both;
+the HTTP/1.1 message syntax is not, so a test of that syntax itself is marked
+@http1_framing("why") and skipped under "h2" alone.
 """
 import base64
 import errno
@@ -37,8 +44,21 @@ LISTEN_RE = re.compile(r"listening on (\S+)")
 FINGERPRINT_RE = re.compile(r"TLS certificate: self-signed, sha256 ([0-9a-f]{64})")
 
 TRANSPORT = os.environ.get("NETKIT_TEST_TRANSPORT") or "http"
-if TRANSPORT not in ("http", "https"):
-    raise ValueError("NETKIT_TEST_TRANSPORT must be http or https, not %r" % TRANSPORT)
+if TRANSPORT not in ("http", "https", "h2"):
+    raise ValueError("NETKIT_TEST_TRANSPORT must be http, https or h2, not %r" % TRANSPORT)
+TLS = TRANSPORT in ("https", "h2")      # http serve gets https:// listeners
+SCHEME = "https" if TLS else "http"     # the scheme of the URLs it announces
+# How the server names the protocol of a request (access log, --echo): the version HTTP/2
+# requests carry is "HTTP/2.0" (RFC 9113 8.3 has no request line; servers log it so).
+PROTOCOL = "HTTP/2.0" if TRANSPORT == "h2" else "HTTP/1.1"
+
+
+def http1_framing(why):
+    """Marks a test of the HTTP/1.1 message syntax itself (request line, field lines, chunked
+    framing, persistence, pipelining): HTTP/2 has no such bytes, so under
+    NETKIT_TEST_TRANSPORT=h2 it is skipped with why; it runs over http and https."""
+    import unittest
+    return unittest.skipIf(TRANSPORT == "h2", "HTTP/1.1 framing, not carried over h2: " + why)
 
 
 class Server:
@@ -164,7 +184,7 @@ def transport_args(args):
     already speak of TLS (a scheme on a listener, a --tls option, --redirect-https, --hsts)
     is the test's own choice and is left alone, as is every other command."""
     args = list(args)
-    if TRANSPORT != "https" or args[:2] != ["http", "serve"]:
+    if not TLS or args[:2] != ["http", "serve"]:
         return args
     for a in args:
         if a.startswith("--tls") or a.startswith("--redirect-https") or a.startswith("--hsts"):
@@ -221,6 +241,18 @@ class TLSPeer:
             ctx.sslsocket_class = socket_class
             ctx.netkit_peer = self
             self._contexts[socket_class] = ctx
+        return ctx
+
+    def h2_context(self):
+        """A client context that offers only h2 (ALPN): the bridge's, pinned like the others
+        by check() after each handshake."""
+        ctx = self._contexts.get("h2")
+        if ctx is None:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+            ctx.set_alpn_protocols(["h2"])
+            self._contexts["h2"] = ctx
         return ctx
 
     def check(self, der):
@@ -429,6 +461,11 @@ def connect(addr, timeout=5.0, tls_class=None, plain_class=socket.socket, setup=
     default PinnedSSLSocket) when addr is an https:// listener started through start(), else
     plain_class. setup(sock) runs before the connect (options that must precede it)."""
     peer = tls_peer(addr)
+    if peer is not None and TRANSPORT == "h2":
+        import h2bridge
+        return h2bridge.connect(addr, peer.h2_context(), peer.check, timeout,
+                                plain_class=plain_class, setup=setup,
+                                defer_handshake=defer_handshake)
     if isinstance(addr, str):
         family = socket.AF_UNIX
     else:
@@ -491,6 +528,8 @@ def tls_half_closed(addr, data, deadline):
     (bytes, closed, clean), clean being True when the server's close was a close_notify.
     A memory-BIO client, since ssl.SSLSocket cannot close one direction only."""
     peer = tls_peer(addr)
+    if TRANSPORT == "h2":
+        return _h2_half_closed(addr, data, deadline)
     raw = socket.socket(socket.AF_INET6 if ":" in addr[0] else socket.AF_INET)
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
 
@@ -557,6 +596,33 @@ def tls_half_closed(addr, data, deadline):
                 return bytes(got), True, False
 
 
+def _h2_half_closed(addr, data, deadline):
+    """tls_half_closed over h2: the bridge's socketpair closes one direction like TCP, and the
+    bridge ends the HTTP/2 connection (GOAWAY, close_notify) once it has answered."""
+    s = connect(addr, max(0.1, deadline - time.monotonic()))
+    got = bytearray()
+    with s:
+        try:
+            s.sendall(data)
+            s.shutdown(socket.SHUT_WR)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return bytes(got), False, False
+            s.settimeout(left)
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                return bytes(got), False, False
+            except ConnectionResetError:
+                return bytes(got), True, True
+            if not chunk:
+                return bytes(got), True, True
+            got += chunk
+
+
 def origin(addr):
     """'http://HOST:PORT' or 'https://HOST:PORT' for the listener at addr (host, port)."""
     host, port = addr[0], addr[1]
@@ -570,7 +636,33 @@ def http_connection(host, port, timeout=5.0):
     peer = tls_peer((host, port))
     if peer is None:
         return http.client.HTTPConnection(host, port, timeout=timeout)
+    if TRANSPORT == "h2":
+        return H2BridgedConnection(host, port, timeout=timeout)
     return http.client.HTTPSConnection(host, port, timeout=timeout, context=peer.context())
+
+
+class H2BridgedConnection(http.client.HTTPConnection):
+    """http.client over HTTP/2: its HTTP/1.1 goes through a bridge (h2bridge.py) to the
+    https:// listener at host:port."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def connect(self):
+        if self._tunnel_host:
+            raise http.client.HTTPException("no CONNECT tunnels over the h2 bridge")
+        self.sock = connect((self.host, self.port), self.timeout)
+
+
+class _H2Handler(urllib.request.HTTPSHandler):
+    """urllib's https:// through H2BridgedConnection when the URL is an https:// listener
+    started through start(), else TLS as usual."""
+
+    def https_open(self, req):
+        host = req.host
+        scheme, h, port = _url_host_port("https://" + host + "/")
+        if tls_peer((h, port)) is not None:
+            return self.do_open(H2BridgedConnection, req)
+        return super().https_open(req)
 
 
 def urlopen(url, timeout=10, **kw):
@@ -578,6 +670,11 @@ def urlopen(url, timeout=10, **kw):
     target = url.full_url if isinstance(url, urllib.request.Request) else url
     scheme, host, port = _url_host_port(target)
     peer = tls_peer((host, port)) if scheme == "https" else None
+    if peer is not None and TRANSPORT == "h2":
+        data = kw.pop("data", None)
+        if kw:
+            raise TypeError("urlopen over h2 takes url, data and timeout, not %r" % sorted(kw))
+        return urllib.request.build_opener(_H2Handler()).open(url, data=data, timeout=timeout)
     if peer is not None:
         kw["context"] = peer.context()
     return urllib.request.urlopen(url, timeout=timeout, **kw)
@@ -590,6 +687,9 @@ def curl_args(url):
     peer = tls_peer((host, port)) if scheme == "https" else None
     if peer is None:
         return []
+    if TRANSPORT == "h2":
+        # after any --http1.1 of the test's own: curl takes the last of these
+        return ["--cacert", peer.ca_file(), "--http2"]
     return ["--cacert", peer.ca_file()]
 
 
@@ -680,7 +780,7 @@ def tls_under_asan():
     (up to 256 MiB), so RSS grows with the bytes moved. Memory bounds are asserted over http
     in every build and over https without ASan."""
     global _asan_binary
-    if TRANSPORT != "https":
+    if not TLS:
         return False
     if _asan_binary is None:
         with open(NETKIT, "rb") as f:
