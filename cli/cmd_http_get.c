@@ -1,8 +1,10 @@
-/* netkit http get: an HTTP/1.1 client, over TLS for https:// URLs, that shows the exchange
+/* netkit http get: an HTTP/1.1 (or, asked, HTTP/2) client, over TLS for https:// URLs, that
+ * shows the exchange
  * (-v, -i), follows redirects (-L) and downloads files atomically (-o): the body goes to a
  * temporary file next to FILE, which is synced and renamed over FILE only once the whole body
  * has arrived, so FILE is never seen half-written. --tls-info stops after the TLS handshake and
- * reports it. The exchange itself is in http_client.c, TLS settings in http_client_tls.c. */
+ * reports it. The exchange itself is in http_client.c (HTTP/2 in http_client_h2.c), TLS settings
+ * in http_client_tls.c. */
 #include "http_client.h"
 #include "http_gunzip.h"
 
@@ -29,7 +31,7 @@
 static const char get_usage[] =
     "usage: netkit http get URL [options]\n"
     "\n"
-    "Send one HTTP/1.1 request (http:// or https://) and write the response body to stdout.\n"
+    "Send one HTTP request (http:// or https://) and write the response body to stdout.\n"
     "\n"
     "options:\n"
     "  -v, --verbose          show the request sent ('> ') and each response head ('< ') on\n"
@@ -55,13 +57,18 @@ static const char get_usage[] =
     "      --pin-sha256 HEX   accept only the certificate with this SHA-256 fingerprint (64 hex\n"
     "                         digits, colons allowed), without CA or name checks\n"
     "  -k, --insecure         do not check the server's certificate at all\n"
+    "      --http2            over https, offer ALPN h2 and speak HTTP/2 when the server\n"
+    "                         picks it (HTTP/1.1 otherwise); -v then shows every frame\n"
+    "      --http2-prior-knowledge\n"
+    "                         over http://, speak HTTP/2 (h2c) from the first byte, without\n"
+    "                         asking; the server must speak it (implies --http2)\n"
     "      --tls-info         only do the TLS handshake: print the protocol, cipher, ALPN,\n"
     "                         how the certificate was checked and its chain, then exit\n"
     "  -h, --help             show this help\n"
     "\n"
     "https:// checks the certificate against the system's CAs and the URL's host (an IP\n"
-    "address must be among the certificate's IP addresses), offers ALPN http/1.1, and sends\n"
-    "the host as SNI. -v also shows the TLS version, cipher, ALPN and certificate chain.\n"
+    "address must be among the certificate's IP addresses), offers ALPN http/1.1 (h2 first\n"
+    "with --http2), and sends the host as SNI. -v also shows the TLS version, cipher, ALPN and certificate chain.\n"
     "A redirect to another origin (scheme, host or port) does not get -H Authorization or\n"
     "Cookie.\n"
     "A binary body (one with a NUL byte) is not written to a terminal unless -o - says so.\n"
@@ -82,6 +89,7 @@ typedef struct get_opts {
     int verbose, include, follow, fail, compressed, head;
     hc_tls_opts tls;
     int tls_info;
+    int h2_prior; /* --http2-prior-knowledge (tls.http2 is --http2, or implied by it) */
 } get_opts;
 
 /* State of the whole command across redirects. */
@@ -430,7 +438,8 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
 
 static int parse_opts(int argc, char **argv, get_opts *o)
 {
-    enum { OPT_MAX_REDIRS = 256, OPT_UNIX, OPT_COMPRESSED, OPT_CACERT, OPT_PIN, OPT_TLS_INFO };
+    enum { OPT_MAX_REDIRS = 256, OPT_UNIX, OPT_COMPRESSED, OPT_CACERT, OPT_PIN, OPT_TLS_INFO,
+           OPT_HTTP2, OPT_H2_PRIOR };
     static const struct option opts[] = {
         {"verbose", no_argument, NULL, 'v'},     {"include", no_argument, NULL, 'i'},
         {"output", required_argument, NULL, 'o'}, {"request", required_argument, NULL, 'X'},
@@ -442,6 +451,8 @@ static int parse_opts(int argc, char **argv, get_opts *o)
         {"cacert", required_argument, NULL, OPT_CACERT},
         {"pin-sha256", required_argument, NULL, OPT_PIN},
         {"insecure", no_argument, NULL, 'k'},    {"tls-info", no_argument, NULL, OPT_TLS_INFO},
+        {"http2", no_argument, NULL, OPT_HTTP2},
+        {"http2-prior-knowledge", no_argument, NULL, OPT_H2_PRIOR},
         {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
     };
     const char *cmd = o->cmd;
@@ -502,6 +513,8 @@ static int parse_opts(int argc, char **argv, get_opts *o)
             break;
         case 'k': o->tls.insecure = 1; break;
         case OPT_TLS_INFO: o->tls_info = 1; break;
+        case OPT_HTTP2: o->tls.http2 = 1; break;
+        case OPT_H2_PRIOR: o->tls.http2 = o->h2_prior = 1; break;
         case 'h':
             fputs(get_usage, stdout);
             return -1;
@@ -582,7 +595,11 @@ static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *bod
             .head_request = strcmp(method, "HEAD") == 0,
             .timeout_ms = o->timeout_ms, .verbose = o->verbose,
             .tls = url.tls ? r->tls : NULL, .tls_only = o->tls_info,
+            .http2 = url.tls && o->tls.http2, .h2c = !url.tls && o->h2_prior,
         };
+        if (o->verbose && !url.tls && o->tls.http2 && !o->h2_prior)
+            fputs("* --http2 over http:// without --http2-prior-knowledge: HTTP/1.1 (no "
+                  "Upgrade: h2c)\n", stderr);
         r->final = 0;
         r->head_request = req.head_request;
         r->host = url.host;

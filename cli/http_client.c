@@ -1,4 +1,5 @@
-/* The HTTP/1.1 client: URLs (RFC 3986) and one exchange on the event loop (RFC 9112).
+/* The HTTP client: URLs (RFC 3986) and one exchange on the event loop (RFC 9112; RFC 9113
+ * through http_client_h2.c when ALPN picks h2 or the user knows the server speaks it).
  *
  * An exchange resolves the host, tries its addresses in the resolver's order (each with the
  * connect timeout), for https does the TLS handshake (RFC 9110 section 4.3.4: the certificate
@@ -14,6 +15,7 @@
  * for what the last attempts said they wait for.
  */
 #include "http_client.h"
+#include "http_client_h2.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -31,6 +33,9 @@
 #define HC_IN_MAX (NK_HTTP_RESPONSE_MAX_HEAD + HC_READ_CHUNK)
 /* Interim responses one exchange may skip: a server sending 1xx forever is not answering. */
 #define HC_MAX_INTERIM 32
+/* HTTP/2 frames taken from nghttp2 at a time: enough to keep the socket busy, little enough
+ * that a large upload is not copied whole into the output buffer. */
+#define HC_H2_OUT_CAP (256 * 1024)
 
 /* ---- URLs ---------------------------------------------------------------------------------- */
 
@@ -193,6 +198,7 @@ typedef struct hc_conn {
     int err;
     char *msg;
     size_t msglen;
+    hc_h2 *h2;          /* the exchange is in HTTP/2 */
 } hc_conn;
 
 static void finish(hc_conn *c, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -211,6 +217,8 @@ static void finish(hc_conn *c, int err, const char *fmt, ...)
     }
     nk_timer_stop(c->loop, &c->timer);
     nk_connector_stop(&c->conn);
+    hc_h2_free(c->h2);
+    c->h2 = NULL;
     if (c->tls) {
         if (err == 0)
             nk_tls_shutdown(c->tls); /* close_notify: the server sees a clean end */
@@ -236,9 +244,21 @@ static const char *host_text(const hc_conn *c)
 
 static void on_io(nk_loop *loop, nk_io *io, unsigned events);
 
+/* Take the frames nghttp2 has for the server (SETTINGS ACKs and WINDOW_UPDATEs after reads,
+ * more of the request body after writes) into the output buffer. */
+static void h2_pull(hc_conn *c)
+{
+    if (!c->h2 || c->state == ST_DONE || c->write_err)
+        return;
+    int rc = hc_h2_send(c->h2, &c->out, HC_H2_OUT_CAP, c->msg, c->msglen);
+    if (rc < 0)
+        finish(c, rc, NULL);
+}
+
 /* Ask the watcher for what the connection waits for now. */
 static void watch(hc_conn *c)
 {
+    h2_pull(c);
     if (c->state == ST_DONE)
         return;
     unsigned ev;
@@ -258,14 +278,44 @@ static void watch(hc_conn *c)
         c->watching = ev;
 }
 
+/* Whether to speak HTTP/2: what ALPN picked over TLS, prior knowledge without it. */
+static int pick_h2(const hc_conn *c)
+{
+    const hc_request *req = c->req;
+    if (!c->tls)
+        return req->h2c;
+    size_t len = 0;
+    const char *alpn = nk_tls_alpn(c->tls, &len);
+    int h2 = req->http2 && len == 2 && memcmp(alpn, "h2", 2) == 0;
+    if (req->verbose && req->http2)
+        fprintf(stderr, "* ALPN: the server picked %.*s: %s\n", (int)(len ? len : 6),
+                len ? alpn : "(none)", h2 ? "HTTP/2" : "HTTP/1.1");
+    return h2;
+}
+
 /* The connection (and its TLS, if any) is ready: send the request. */
 static void start_http(hc_conn *c)
 {
+    const hc_request *req = c->req;
     c->state = ST_HEAD;
-    if (c->req->verbose) {
-        /* the head ends in an empty line: shown as a lone "> " */
-        hc_show_lines("> ", c->req->head, c->req->head_len - 2);
-        fputs("> \n", stderr);
+    int rc;
+    if (pick_h2(c)) {
+        rc = hc_h2_new(req, c->ev, &c->h2, c->msg, c->msglen);
+        if (rc < 0) {
+            finish(c, rc, NULL);
+            return;
+        }
+    } else {
+        if (req->verbose) {
+            /* the head ends in an empty line: shown as a lone "> " */
+            hc_show_lines("> ", req->head, req->head_len - 2);
+            fputs("> \n", stderr);
+        }
+        if ((req->head_len && (rc = nk_buf_append(&c->out, req->head, req->head_len)) < 0) ||
+            (req->body_len && (rc = nk_buf_append(&c->out, req->body, req->body_len)) < 0)) {
+            finish(c, rc, "%s", nk_strerror(rc));
+            return;
+        }
     }
     arm_timer(c);
     watch(c);
@@ -335,8 +385,9 @@ static void connected(hc_conn *c, int fd)
     }
     c->state = ST_TLS;
     if (c->req->verbose)
-        fprintf(stderr, "* TLS handshake, server name %s%s, ALPN offers http/1.1\n", name,
-                hc_is_ip_literal(name) ? " (an address: no SNI)" : "");
+        fprintf(stderr, "* TLS handshake, server name %s%s, ALPN offers %s\n", name,
+                hc_is_ip_literal(name) ? " (an address: no SNI)" : "",
+                c->req->http2 ? "h2, http/1.1" : "http/1.1");
     arm_timer(c); /* once: a server trickling its handshake does not extend it */
     tls_step(c);
 }
@@ -423,9 +474,38 @@ static void feed_body(hc_conn *c, const char *p, size_t n)
     }
 }
 
+static ssize_t conn_write(hc_conn *c);
+
+/* HTTP/2: all that was read goes to nghttp2, which answers through the events. */
+static void h2_input(hc_conn *c)
+{
+    size_t n = nk_buf_len(&c->in);
+    if (n == 0)
+        return;
+    int rc = hc_h2_recv(c->h2, nk_buf_rptr(&c->in), n, &c->status, c->msg, c->msglen);
+    if (c->state == ST_DONE)
+        return;
+    nk_buf_consume(&c->in, n);
+    if (rc == 1) {
+        /* Done: say goodbye (GOAWAY) if the socket takes it now, without waiting for it. */
+        nk_buf_clear(&c->out);
+        hc_h2_goodbye(c->h2, &c->out);
+        if (c->write_err == 0)
+            while (nk_buf_len(&c->out) > 0 && conn_write(c) > 0)
+                ;
+        finish(c, 0, NULL);
+    } else if (rc < 0) {
+        finish(c, rc, NULL);
+    }
+}
+
 /* Parse heads from the input buffer; on the final one, start the body. */
 static void on_input(hc_conn *c)
 {
+    if (c->h2) {
+        h2_input(c);
+        return;
+    }
     while (c->state == ST_HEAD) {
         int rc = nk_http_parse_response(nk_buf_rptr(&c->in), nk_buf_len(&c->in), &c->resp, NULL);
         if (rc == -EAGAIN)
@@ -476,7 +556,12 @@ static void on_input(hc_conn *c)
 
 static void on_eof(hc_conn *c)
 {
-    if (c->state == ST_HEAD) {
+    if (c->state == ST_DONE)
+        return;
+    if (c->h2) {
+        hc_h2_eof(c->h2, c->msg, c->msglen);
+        finish(c, -ECONNRESET, NULL);
+    } else if (c->state == ST_HEAD) {
         if (c->write_err < 0)
             finish(c, c->write_err, "sending the request: %s", nk_strerror(c->write_err));
         else if (nk_buf_len(&c->in) == 0 && c->interim == 0)
@@ -558,6 +643,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
     }
     /* Over TLS any event may unblock either direction. */
     int both = c->tls != NULL;
+    h2_pull(c);
     if ((both || (events & NK_WRITE)) && nk_buf_len(&c->out) > 0 && c->write_err == 0) {
         ssize_t n = conn_write(c);
         if (n > 0)
@@ -653,12 +739,6 @@ int hc_exchange(nk_loop *loop, const hc_request *req, const hc_events *ev, int *
     int rc = resolve(&c);
     if (rc < 0)
         return rc;
-    if ((req->head_len && (rc = nk_buf_append(&c.out, req->head, req->head_len)) < 0) ||
-        (req->body_len && (rc = nk_buf_append(&c.out, req->body, req->body_len)) < 0)) {
-        nk_buf_free(&c.out);
-        snprintf(msg, msglen, "%s", nk_strerror(rc));
-        return rc;
-    }
     start_connect(&c);
     while (c.state != ST_DONE) {
         rc = nk_loop_run(loop, NK_RUN_ONCE);

@@ -1,4 +1,4 @@
-/* The HTTP/1.1 client behind `netkit http get`: URLs, and one request/response exchange on an
+/* The HTTP client behind `netkit http get`: URLs, and one request/response exchange on an
  * event loop (connect with a timeout, the TLS handshake for https, send, read the response
  * heads and the body). The command (cmd_http_get.c) builds the request, follows redirects, and
  * decides where the body goes; `netkit lookup tls` uses the exchange for its handshake alone. */
@@ -39,6 +39,7 @@ typedef struct hc_tls_opts {
     const char *ca_file;
     const char *pin;
     int insecure;
+    int http2;   /* ALPN offers h2 before http/1.1 */
 } hc_tls_opts;
 
 /* Is host an IPv4 or IPv6 address (checked as an IP address of the certificate, not sent as
@@ -46,7 +47,7 @@ typedef struct hc_tls_opts {
 int hc_is_ip_literal(const char *host);
 /* Is text a SHA-256 fingerprint (64 hex digits, colons allowed between them)? */
 int hc_tls_pin_valid(const char *text);
-/* A client context offering ALPN http/1.1; on failure a one-line reason in msg. */
+/* A client context offering ALPN http/1.1 (h2 first with o->http2); on failure a one-line reason in msg. */
 int hc_tls_ctx_new(const hc_tls_opts *o, nk_tls_ctx **out, char *msg, size_t msglen);
 /* After a handshake: what was negotiated, how the certificate was checked and the chain, as
  * "label  value" lines each after prefix ("* " for -v on stderr, "" for an info report). */
@@ -86,12 +87,16 @@ typedef struct hc_request {
     const char *server_name; /* sent as SNI, and what the certificate must name; NULL: the
                               * URL's host */
     int tls_only;          /* stop once the handshake is done: no request is sent */
+    int http2;             /* speak HTTP/2 when ALPN picks h2 (the context must offer it) */
+    int h2c;               /* without TLS, speak HTTP/2 from the start (prior knowledge) */
 } hc_request;
 
-/* Run one exchange on loop. The exchange ends early with -EINTR ("interrupted") once the
- * loop's data pointer (nk_loop_set_data) is not NULL: a signal watcher sets it. Returns 0 with
- * the final response's status in *status once its body has been delivered (0 with tls_only),
- * or a negative error with a one-line reason in msg; a TLS failure's reason starts "TLS: ". */
+/* Run one exchange on loop, in HTTP/1.1 or HTTP/2 (http_client_h2.c): the same head and body
+ * go out either way, and the same events come back (an HTTP/2 head as "HTTP/2 200" and
+ * "name: value" lines, version_major 2). The exchange ends early with -EINTR ("interrupted")
+ * once the loop's data pointer (nk_loop_set_data) is not NULL: a signal watcher sets it.
+ * Returns 0 with the final response's status in *status once its body has been delivered (0
+ * with tls_only), or a negative error with a one-line reason in msg; a TLS failure's reason starts "TLS: ". */
 int hc_exchange(nk_loop *loop, const hc_request *req, const hc_events *ev, int *status, char *msg,
                 size_t msglen);
 

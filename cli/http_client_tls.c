@@ -10,8 +10,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* The only application protocol this client speaks; a server that picks none is fine too. */
-static const char *const alpn_offer[] = {"http/1.1"};
+/* The application protocols this client speaks, preferred first; a server that picks none
+ * is fine too (HTTP/1.1 then). */
+static const char *const alpn_h1[] = {"http/1.1"};
+static const char *const alpn_h2[] = {"h2", "http/1.1"};
 
 int hc_is_ip_literal(const char *host)
 {
@@ -48,7 +50,8 @@ int hc_tls_ctx_new(const hc_tls_opts *o, nk_tls_ctx **out, char *msg, size_t msg
         snprintf(msg, msglen, "TLS: %s", err[0] ? err : nk_strerror(rc));
         return rc;
     }
-    rc = nk_tls_ctx_set_alpn(*out, alpn_offer, sizeof alpn_offer / sizeof alpn_offer[0]);
+    rc = o->http2 ? nk_tls_ctx_set_alpn(*out, alpn_h2, sizeof alpn_h2 / sizeof alpn_h2[0])
+                  : nk_tls_ctx_set_alpn(*out, alpn_h1, sizeof alpn_h1 / sizeof alpn_h1[0]);
     if (rc < 0) {
         nk_tls_ctx_free(*out);
         *out = NULL;
