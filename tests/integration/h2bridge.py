@@ -298,30 +298,37 @@ class Bridge:
             sys.stderr.write("h2bridge: %s\n" % msg)
 
     def _once(self):
-        rl, wl = [], []
+        events = {}
         held = len(self.to_server) + sum(len(r.body) for r in self.requests)
         if not self.test_eof and not self.closing and held < MAX_BUFFERED:
-            rl.append(self.sock)
-        if not self.server_gone:
-            rl.append(self.tls)
-            if self.to_server:
-                wl.append(self.tls)
-        if self.to_test:
-            wl.append(self.sock)
-        if self.tls.pending() and not self.server_gone:
-            r, w = [self.tls], []
+            events[self.sock.fileno()] = select.POLLIN
         else:
-            if not rl and not wl:
-                self.done = True
-                return
-            r, w, _ = select.select(rl, wl, [], 1.0)
-        if self.tls in w:
+            events[self.sock.fileno()] = 0   # POLLHUP still comes: the test closed its socket
+        if self.to_test:
+            events[self.sock.fileno()] |= select.POLLOUT
+        if not self.server_gone:
+            events[self.tls.fileno()] = select.POLLIN | (select.POLLOUT if self.to_server else 0)
+        if self.tls.pending() and not self.server_gone:
+            ready = {self.tls.fileno(): select.POLLIN}
+        else:
+            p = select.poll()
+            for fd, mask in events.items():
+                p.register(fd, mask)
+            ready = dict(p.poll(1000))
+        test_ev = ready.get(self.sock.fileno(), 0)
+        tls_ev = ready.get(self.tls.fileno(), 0)
+        if test_ev & (select.POLLHUP | select.POLLERR) and not test_ev & select.POLLIN:
+            # both directions closed: the test is gone, as a TCP client that closed (a mere
+            # shutdown of its sending side reads as EOF below and is answered)
+            self.done = True
+            return
+        if tls_ev & select.POLLOUT:
             self._write_server()
-        if self.sock in w:
+        if test_ev & select.POLLOUT:
             self._write_test()
-        if self.tls in r:
+        if tls_ev & (select.POLLIN | select.POLLHUP | select.POLLERR):
             self._read_server()
-        if self.sock in r:
+        if test_ev & (select.POLLIN | select.POLLHUP):
             self._read_test()
         self._progress()
 
