@@ -21,7 +21,7 @@
 static const char serve_usage[] =
     "usage: netkit http serve [DIR] [options]\n"
     "\n"
-    "Serve the files below DIR (default: the current directory) over HTTP/1.1.\n"
+    "Serve the files below DIR (default: the current directory) over HTTP/1.1 and HTTP/2.\n"
     "\n"
     "options:\n"
     "  -l, --listen ADDR        HOST:PORT, [V6]:PORT, PORT (all interfaces) or unix:PATH,\n"
@@ -35,6 +35,9 @@ static const char serve_usage[] =
     "                           the listeners' addresses; prints its SHA-256 fingerprint\n"
     "      --redirect-https     http:// listeners answer 308 to the same URL over https\n"
     "      --hsts SECONDS       Strict-Transport-Security max-age on https responses\n"
+    "      --no-http2           HTTP/1.x only (by default https:// offers h2 by ALPN and\n"
+    "                           http:// serves h2c to clients that open with its preface)\n"
+    "      --h2-max-streams N   concurrent HTTP/2 streams per connection (default 100)\n"
     "  -w, --workers N          worker processes (default: one per CPU)\n"
     "      --backend NAME       event loop backend: epoll, poll or select\n"
     "      --index NAME         index file of a directory (default index.html)\n"
@@ -145,7 +148,8 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         OPT_MAX_CONNS, OPT_HEADER_TO, OPT_IDLE_TO, OPT_SEND_TO, OPT_SNDBUF, OPT_MAX_HEADER, OPT_MAX_BODY,
         OPT_BODY_TO, OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
         OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT,
-        OPT_UNSENT_MAX, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_REDIRECT_HTTPS, OPT_HSTS
+        OPT_UNSENT_MAX, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_REDIRECT_HTTPS, OPT_HSTS,
+        OPT_NO_HTTP2, OPT_H2_STREAMS
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -184,6 +188,8 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"tls-self-signed", no_argument, NULL, OPT_TLS_SELF},
         {"redirect-https", no_argument, NULL, OPT_REDIRECT_HTTPS},
         {"hsts", required_argument, NULL, OPT_HSTS},
+        {"no-http2", no_argument, NULL, OPT_NO_HTTP2},
+        {"h2-max-streams", required_argument, NULL, OPT_H2_STREAMS},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -317,6 +323,12 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
             if (cli_parse_long(optarg, 0, 100000000, &v) < 0)
                 return cli_usage(cmd, "invalid --hsts '%s' (seconds)", optarg);
             o->hsts = (unsigned)v;
+            break;
+        case OPT_NO_HTTP2: o->no_http2 = 1; break;
+        case OPT_H2_STREAMS:
+            if (cli_parse_long(optarg, 1, 100000, &v) < 0)
+                return cli_usage(cmd, "invalid --h2-max-streams '%s' (1 to 100000)", optarg);
+            o->h2_max_streams = (unsigned)v;
             break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;

@@ -325,6 +325,7 @@ static int run_worker(server_state *s, int own_sockets)
     if (err < 0)
         return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, nk_strerror(err));
     nk_httpd_set_limit_hint(s->httpd, "the server's operator can raise it with --max-body-bytes");
+    nk_httpd_set_http2(s->httpd, !o->no_http2, o->h2_max_streams);
     if (s->tls) {
         /* A worker (re)started after a SIGHUP reads the certificates as they are now. */
         if (s->o->ncerts && o->workers > 1)

@@ -20,6 +20,8 @@ typedef struct http_serve_opts {
     int tls_self_signed;
     int redirect_https;
     unsigned hsts;
+    int no_http2;           /* --no-http2 */
+    unsigned h2_max_streams; /* 0: the engine's default */
     unsigned char tls_secret[48]; /* ticket keys of every worker derive from it */
     int workers;
     const char *backend;

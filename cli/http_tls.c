@@ -126,8 +126,9 @@ int http_tls_context(const http_serve_opts *o, nk_tls_ctx **out, char *err, size
     int r = nk_tls_server_new(&ctx, err, errlen);
     if (r < 0)
         return r;
-    static const char *const alpn[] = {"http/1.1"};
-    r = nk_tls_ctx_set_alpn(ctx, alpn, 1);
+    /* RFC 9113 section 3.2: h2 is chosen by ALPN; http/1.1 for clients without it. */
+    static const char *const alpn[] = {"h2", "http/1.1"};
+    r = o->no_http2 ? nk_tls_ctx_set_alpn(ctx, alpn + 1, 1) : nk_tls_ctx_set_alpn(ctx, alpn, 2);
     if (r == 0)
         r = nk_tls_ctx_set_ticket_secret(ctx, o->tls_secret, sizeof o->tls_secret, 0);
     for (int i = 0, key = 0; r == 0 && i < o->ncerts; i++) {

@@ -56,6 +56,9 @@ typedef struct nk_httpd_counters {
     uint64_t tls_handshakes;    /* TLS handshakes completed */
     uint64_t tls_resumed;       /* of which resumed a session (a ticket) */
     uint64_t tls_failed;        /* handshakes that failed or timed out */
+    uint64_t h2_connections;    /* connections that spoke HTTP/2 */
+    uint64_t h2_streams;        /* HTTP/2 requests (streams) begun */
+    uint64_t h2_resets;         /* HTTP/2 streams reset by the client (RST_STREAM) */
 } nk_httpd_counters;
 
 typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_format;
@@ -171,6 +174,12 @@ int nk_httpd_listen_tls(nk_httpd *srv, int listen_fd, nk_tls_ctx *ctx);
 /* Replace the context of every TLS listener (a certificate reload): connections already
  * open keep theirs, new handshakes use ctx. -EINVAL when ctx has no certificate. */
 int nk_httpd_set_tls(nk_httpd *srv, nk_tls_ctx *ctx);
+/* HTTP/2 (RFC 9113, framing by nghttp2): on (the default) the engine speaks it on cleartext
+ * listeners to clients that open with the connection preface (h2c with prior knowledge), and
+ * over TLS when the handshake's ALPN chose "h2" (offer it with nk_tls_ctx_set_alpn, before
+ * "http/1.1"). Every request is served as over HTTP/1.1: the same handlers, limits and log.
+ * max_streams is SETTINGS_MAX_CONCURRENT_STREAMS (0: 100). Off: only HTTP/1.x. */
+void nk_httpd_set_http2(nk_httpd *srv, int on, unsigned max_streams);
 /* Strict-Transport-Security: max-age=max_age_s on every response sent over TLS; 0: none. */
 void nk_httpd_set_hsts(nk_httpd *srv, unsigned max_age_s);
 /* Cleartext listeners answer every request with 308 to the same path and query over https

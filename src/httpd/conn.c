@@ -219,10 +219,21 @@ static void kick_add(nk__conn *c)
 
 void nk__conn_kick(nk__conn *c)
 {
-    kick_add(c);
+    if (c->h2s)
+        nk__h2s_kick(c->h2s); /* run by its session */
+    else
+        kick_add(c);
 }
 
 static void on_io(nk_loop *loop, nk_io *io, unsigned events);
+
+/* The TLS handshake chose HTTP/2 (ALPN "h2"). */
+static int alpn_h2(const nk__conn *c)
+{
+    size_t n = 0;
+    const char *p = c->srv->h2_on && c->tls ? nk_tls_alpn(c->tls, &n) : NULL;
+    return p && n == 2 && memcmp(p, "h2", 2) == 0;
+}
 
 void nk__conn_on_kick(nk_loop *loop, nk_timer *t)
 {
@@ -237,7 +248,7 @@ void nk__conn_on_kick(nk_loop *loop, nk_timer *t)
         srv->kicks = c->kick_next;
         c->kick_next = NULL;
         c->kicked = 0;
-        on_io(loop, &c->io, NK_READ);
+        on_io(loop, &c->io, c->h2 ? NK_READ | NK_WRITE : NK_READ);
     }
     if (srv->kicks && !nk_timer_active(&srv->kick_timer))
         nk_timer_start(loop, &srv->kick_timer, 0, 0);
@@ -251,13 +262,22 @@ void nk__conn_close(nk__conn *c)
         c->close_pending = 1;
         return;
     }
+    int is_stream = c->h2s != NULL;
     sink_abort(c);
-    nk_io_stop(srv->loop, &c->io);
+    if (c->h2)
+        nk__h2_free(c); /* its streams end first */
+    if (!c->h2s)
+        nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
     if (c->kicked)
         kick_remove(c);
     nk__xp_close(c);
     ex_drop(c);
+    if (is_stream) {
+        /* A stream's virtual connection: not one of the server's connections. */
+        free(c);
+        return;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -273,7 +293,7 @@ void nk__conn_close(nk__conn *c)
 /* The response that ends the connection is out: close, or shut the write side and drain. */
 static void conn_finish(nk__conn *c)
 {
-    if (c->peer_eof || (!c->linger_needed && nk_buf_len(&c->x->in) == 0)) {
+    if (c->h2s || c->peer_eof || (!c->linger_needed && nk_buf_len(&c->x->in) == 0)) {
         nk__conn_close(c);
         return;
     }
@@ -285,6 +305,10 @@ static void conn_finish(nk__conn *c)
 
 void nk__conn_shutdown(nk__conn *c)
 {
+    if (c->h2) {
+        nk__h2_shutdown(c);
+        return;
+    }
     c->close_after = 1;
     if (!out_pending(c) && (!c->x || (c->x->head_len == 0 && !waiting(c))) && !c->lingering) {
         /* Idle, or in the middle of a head we will not answer. */
@@ -320,7 +344,7 @@ static void linger_read(nk__conn *c)
 /* Read what the transport has into b (at most max bytes): the count, 0 at EOF, -EAGAIN. */
 static ssize_t read_into(nk__conn *c, nk_buf *b, size_t max)
 {
-    if (!c->tls)
+    if (!c->tls && !c->h2s)
         return nk_buf_read_fd(b, c->io.fd, max);
     if (nk_buf_space(b) < max) {
         int rc = nk_buf_reserve(b, max);
@@ -375,7 +399,7 @@ static int respond_allow(nk__conn *c, int status)
 
 static int redirect_to_https(const nk__conn *c, const nk_http_request *req)
 {
-    return c->srv->https_port && !c->tls && !nk__status_is_path(c->srv, req);
+    return c->srv->https_port && !nk__conn_secure(c) && !nk__status_is_path(c->srv, req);
 }
 
 /* A status decided at head time: 308 is the https redirect, the rest error pages. */
@@ -704,6 +728,21 @@ void nk__conn_after_later(nk__conn *c)
     nk__conn_resume(c);
 }
 
+/* The connection speaks HTTP/2 from here: what it sent so far goes to the session. */
+static int switch_to_h2(nk__conn *c)
+{
+    nk__ex *x = c->x;
+    int r = nk__h2_start(c, nk_buf_rptr(&x->in), nk_buf_len(&x->in));
+    nk_buf_clear(&x->in);
+    ex_drop(c);
+    if (r < 0) {
+        nk__conn_close(c);
+        return -1;
+    }
+    nk__h2_on_io(c, NK_WRITE);
+    return -1; /* the HTTP/1.1 code is done with c */
+}
+
 /* Parse and answer whatever the buffer holds, in order. Returns -1 if c was closed. */
 static int conn_process(nk__conn *c)
 {
@@ -735,6 +774,14 @@ static int conn_process(nk__conn *c)
         size_t len = nk_buf_len(&c->x->in);
         if (len == 0)
             return 0;
+        if (c->requests == 0 && !c->tls && !c->h2s && srv->h2_on) {
+            /* RFC 9113 section 3.3: h2c with prior knowledge begins with the preface. */
+            int p = nk__h2_preface(nk_buf_rptr(&c->x->in), len);
+            if (p == -EAGAIN && !c->peer_eof)
+                return 0;
+            if (p == 1)
+                return switch_to_h2(c);
+        }
         int status = 0;
         int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), len, c->x->parsed_prev,
                                       &srv->cfg.limits, &c->x->request, &status);
@@ -793,6 +840,10 @@ static unsigned body_deadline_cap(const nk__conn *c, unsigned gap_ms)
 
 static void conn_update(nk__conn *c, int progress)
 {
+    if (c->h2) {
+        nk__h2_update(c);
+        return;
+    }
     nk_httpd *srv = c->srv;
     unsigned ev = 0;
     nk__phase phase;
@@ -825,7 +876,10 @@ static void conn_update(nk__conn *c, int progress)
         else
             phase = NK__PHASE_IDLE;
     }
-    nk_io_start(srv->loop, &c->io, ev);
+    if (c->h2s)
+        nk__h2s_want(c->h2s, ev);
+    else
+        nk_io_start(srv->loop, &c->io, ev);
     /* A head has one deadline from its first byte (renewing it per read would let a client
      * trickle bytes forever); body and write deadlines are renewed on progress. */
     int renew = phase != c->phase || c->requests != c->timer_requests ||
@@ -851,6 +905,10 @@ static void conn_update(nk__conn *c, int progress)
 static void on_timer(nk_loop *loop, nk_timer *t)
 {
     nk__conn *c = t->data;
+    if (c->h2) {
+        nk__h2_on_timer(c);
+        return;
+    }
     if (c->phase == NK__PHASE_HEAD && c->x && nk_buf_len(&c->x->in) && !out_pending(c)) {
         /* RFC 9110 section 15.5.9: tell a slow client why it is being dropped. */
         if (refuse(c, 408) < 0)
@@ -867,6 +925,10 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     nk__conn *c = io->data;
     int progress = 0;
+    if (c->h2) {
+        nk__h2_on_io(c, events);
+        return;
+    }
     if (c->tls_handshaking) {
         int r = nk__xp_handshake(c);
         if (r < 0) {
@@ -875,6 +937,14 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
         }
         if (r == 0) {
             conn_update(c, 0);
+            return;
+        }
+        if (alpn_h2(c)) {
+            if (nk__h2_start(c, NULL, 0) < 0) {
+                nk__conn_close(c);
+                return;
+            }
+            nk__h2_on_io(c, NK_READ | NK_WRITE); /* our SETTINGS go first */
             return;
         }
         events = NK_READ; /* the first request may have come with the handshake's end */
@@ -964,4 +1034,26 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
     /* With TCP_DEFER_ACCEPT the request is usually here already: save a loop round trip. */
     on_io(srv->loop, &c->io, NK_READ);
     return 0;
+}
+
+nk__conn *nk__conn_new_stream(nk__conn *parent, nk__h2s *s)
+{
+    nk__conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    c->srv = parent->srv;
+    c->h2s = s;
+    nk_timer_init(&c->timer, on_timer, c);
+    nk_io_init(&c->io, -1, on_io, c);
+    c->is_tcp = parent->is_tcp;
+    c->peer_family = parent->peer_family;
+    c->peer_port = parent->peer_port;
+    memcpy(c->peer_ip, parent->peer_ip, sizeof c->peer_ip);
+    c->phase = NK__PHASE_NONE;
+    return c;
+}
+
+void nk__conn_run(nk__conn *c, unsigned events)
+{
+    on_io(c->srv->loop, &c->io, events);
 }

@@ -72,6 +72,8 @@ typedef struct nk__file {
 
 typedef struct nk__conn nk__conn;
 typedef struct nk__route nk__route;
+typedef struct nk__h2 nk__h2;   /* an HTTP/2 session on a connection (h2.c) */
+typedef struct nk__h2s nk__h2s; /* one HTTP/2 stream under a virtual connection (h2stream.c) */
 
 /* A body sink: a handler that claims a request body at head time (see nk__claim_body in
  * conn.c) gets the decoded body bytes as they arrive instead of the default "discard, then
@@ -178,6 +180,11 @@ struct nk__conn {
     unsigned char kicked;
     unsigned char hs_waiting;    /* spoke while the handshake cap was reached: waits its turn */
     nk__conn *hs_next;           /* on srv->hs_wait */
+    /* HTTP/2 (h2.c). A connection that speaks it holds the session in h2 and serves no
+     * exchange itself: each stream is a virtual connection of its own (h2s set, no socket)
+     * that runs the HTTP/1.1 code above over a memory transport (h2stream.c). */
+    nk__h2 *h2;
+    nk__h2s *h2s;
 };
 
 typedef struct nk__listener {
@@ -264,6 +271,8 @@ struct nk_httpd {
     nk_timer kick_timer;
     nk__conn *hs_wait, *hs_wait_tail; /* clients waiting for a handshake slot, in order */
     const char *limit_hint; /* nk_httpd_set_limit_hint */
+    unsigned char h2_on;    /* nk_httpd_set_http2 */
+    unsigned h2_max_streams;
     uint64_t last_413_log_ms;
 };
 
@@ -279,6 +288,30 @@ size_t nk__xp_pending(const nk__conn *c);
 int nk__xp_handshake(nk__conn *c);
 void nk__xp_shutdown_write(nk__conn *c);
 void nk__xp_close(nk__conn *c);
+
+/* h2.c: HTTP/2 on a connection. nk__h2_start turns c into a session, feeding it the bytes
+ * already read (the preface of h2c); 0, or negative when c must be closed. */
+int nk__h2_start(nk__conn *c, const char *early, size_t n);
+/* 1 when p begins with the whole client preface, -EAGAIN when it is a prefix of it, else 0. */
+int nk__h2_preface(const char *p, size_t n);
+void nk__h2_on_io(nk__conn *c, unsigned events);
+void nk__h2_on_timer(nk__conn *c);
+void nk__h2_update(nk__conn *c);
+void nk__h2_shutdown(nk__conn *c);
+void nk__h2_free(nk__conn *c);       /* from nk__conn_close: its streams end too */
+/* h2stream.c: the memory transport of a stream's virtual connection (xport.c) */
+ssize_t nk__h2s_recv(nk__h2s *s, void *buf, size_t len);
+ssize_t nk__h2s_send(nk__h2s *s, const void *buf, size_t len);
+ssize_t nk__h2s_sendfile(nk__h2s *s, int fd, off_t *off, size_t len);
+void nk__h2s_want(nk__h2s *s, unsigned events);
+void nk__h2s_kick(nk__h2s *s);
+void nk__h2s_conn_closed(nk__h2s *s);
+/* The socket under c (a stream's: its connection's), and whether it is TLS. */
+int nk__conn_fd(const nk__conn *c);
+int nk__conn_secure(const nk__conn *c);
+/* conn.c: a virtual connection for stream s of parent, and one run of its I/O handler. */
+nk__conn *nk__conn_new_stream(nk__conn *parent, nk__h2s *s);
+void nk__conn_run(nk__conn *c, unsigned events);
 
 /* server.c */
 const char *nk__httpd_date(nk_httpd *srv);

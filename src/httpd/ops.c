@@ -47,6 +47,9 @@ static void sum_into(nk_httpd_counters *sum, const nk_httpd_counters *c)
     sum->tls_handshakes += get(&c->tls_handshakes);
     sum->tls_resumed += get(&c->tls_resumed);
     sum->tls_failed += get(&c->tls_failed);
+    sum->h2_connections += get(&c->h2_connections);
+    sum->h2_streams += get(&c->h2_streams);
+    sum->h2_resets += get(&c->h2_resets);
 }
 
 static int query_has(const nk_http_request *req, const char *kv)
@@ -78,6 +81,9 @@ static void json_counters(nk_buf *b, const nk_httpd_counters *c)
                   (unsigned long long)get(&c->listings_rendered),
                   (unsigned long long)get(&c->tls_handshakes),
                   (unsigned long long)get(&c->tls_resumed), (unsigned long long)get(&c->tls_failed));
+    nk_buf_printf(b, ",\"h2_connections\":%llu,\"h2_streams\":%llu,\"h2_resets\":%llu",
+                  (unsigned long long)get(&c->h2_connections),
+                  (unsigned long long)get(&c->h2_streams), (unsigned long long)get(&c->h2_resets));
 }
 
 static void render_json(nk_httpd *srv, nk_buf *b, const nk_httpd_counters *all, unsigned n,
@@ -133,6 +139,13 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
                      "netkit_tls_handshakes_total{result=\"failed\"} %llu\n",
                   (unsigned long long)sum->tls_handshakes, (unsigned long long)sum->tls_resumed,
                   (unsigned long long)sum->tls_failed);
+    prom_metric(b, "netkit_http2_connections_total", "counter", "Connections that spoke HTTP/2.");
+    nk_buf_printf(b, "netkit_http2_connections_total %llu\n",
+                  (unsigned long long)sum->h2_connections);
+    prom_metric(b, "netkit_http2_streams_total", "counter", "HTTP/2 requests (streams) begun.");
+    nk_buf_printf(b, "netkit_http2_streams_total %llu\n", (unsigned long long)sum->h2_streams);
+    prom_metric(b, "netkit_http2_resets_total", "counter", "HTTP/2 streams reset by clients.");
+    nk_buf_printf(b, "netkit_http2_resets_total %llu\n", (unsigned long long)sum->h2_resets);
     prom_metric(b, "netkit_http_uptime_seconds", "gauge", "Seconds since this worker started.");
     nk_buf_printf(b, "netkit_http_uptime_seconds %llu\n",
                   (unsigned long long)(now - get(&srv->ctr->started)));

@@ -144,7 +144,7 @@ static void build_head(nk__conn *c, const nk__resp *r)
     if (srv->cfg.cors)
         put(h, "Access-Control-Allow-Origin: *\r\n", 32);
     /* RFC 6797 section 7.2: only over a secure transport. */
-    if (c->tls && srv->hsts_s) {
+    if (srv->hsts_s && nk__conn_secure(c)) {
         put(h, "Strict-Transport-Security: max-age=", 35);
         put_u64(h, srv->hsts_s);
         put(h, "\r\n", 2);
@@ -500,7 +500,7 @@ static int redirect_host(const nk__conn *c, const nk_http_request *req, char *ou
         }
     }
     nk_addr local;
-    if (nk_sock_local(c->io.fd, &local) < 0)
+    if (nk_sock_local(nk__conn_fd(c), &local) < 0)
         return -1;
     char text[NK_ADDR_STRLEN];
     if (nk_addr_format_host(&local, text, sizeof text) < 0 || nk_addr_family(&local) == AF_UNIX)

@@ -311,6 +311,8 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
     nk_timer_init(&srv->trim_timer, on_trim_timer, srv);
     nk_timer_init(&srv->kick_timer, nk__conn_on_kick, srv);
     srv->max_handshakes = NK__MAX_HANDSHAKES;
+    srv->h2_on = 1;
+    srv->h2_max_streams = 100;
     nk_defer_init(&srv->drained_defer, on_drained_defer, srv);
     struct rlimit rl;
     srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
@@ -385,6 +387,12 @@ int nk_httpd_set_tls(nk_httpd *srv, nk_tls_ctx *ctx)
     nk_tls_ctx_free(srv->tls_ctx);
     srv->tls_ctx = nk_tls_ctx_ref(ctx);
     return 0;
+}
+
+void nk_httpd_set_http2(nk_httpd *srv, int on, unsigned max_streams)
+{
+    srv->h2_on = (unsigned char)(on != 0);
+    srv->h2_max_streams = max_streams ? max_streams : 100;
 }
 
 void nk_httpd_set_hsts(nk_httpd *srv, unsigned max_age_s)

@@ -25,6 +25,8 @@ static ssize_t tls_result(nk__conn *c, ssize_t n)
 
 ssize_t nk__xp_recv(nk__conn *c, void *buf, size_t len)
 {
+    if (c->h2s)
+        return nk__h2s_recv(c->h2s, buf, len);
     if (c->tls)
         return tls_result(c, nk_tls_read(c->tls, buf, len));
     ssize_t n;
@@ -36,6 +38,8 @@ ssize_t nk__xp_recv(nk__conn *c, void *buf, size_t len)
 
 ssize_t nk__xp_send(nk__conn *c, const void *buf, size_t len, int more)
 {
+    if (c->h2s)
+        return nk__h2s_send(c->h2s, buf, len);
     if (c->tls)
         return tls_result(c, nk_tls_write(c->tls, buf, len));
     int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
@@ -46,8 +50,27 @@ ssize_t nk__xp_send(nk__conn *c, const void *buf, size_t len, int more)
     return n < 0 ? -errno : n;
 }
 
+/* A stream takes the pieces one by one: what it took of them, or its error. */
+static ssize_t stream_sendv(nk__conn *c, const struct iovec *iov, int iovcnt)
+{
+    ssize_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (!iov[i].iov_len)
+            continue;
+        ssize_t n = nk__h2s_send(c->h2s, iov[i].iov_base, iov[i].iov_len);
+        if (n < 0)
+            return total ? total : n;
+        total += n;
+        if ((size_t)n < iov[i].iov_len)
+            break;
+    }
+    return total;
+}
+
 ssize_t nk__xp_sendv(nk__conn *c, const struct iovec *iov, int iovcnt, int more)
 {
+    if (c->h2s)
+        return stream_sendv(c, iov, iovcnt);
     if (c->tls)
         return tls_result(c, nk_tls_writev(c->tls, iov, iovcnt));
     struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
@@ -61,6 +84,8 @@ ssize_t nk__xp_sendv(nk__conn *c, const struct iovec *iov, int iovcnt, int more)
 
 ssize_t nk__xp_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
 {
+    if (c->h2s)
+        return nk__h2s_sendfile(c->h2s, fd, off, len);
     if (c->tls)
         return tls_result(c, nk_tls_sendfile(c->tls, fd, off, len));
     ssize_t n;
@@ -169,6 +194,8 @@ int nk__xp_handshake(nk__conn *c)
 /* The response that ends the connection is out: TLS says so first (close_notify), then TCP. */
 void nk__xp_shutdown_write(nk__conn *c)
 {
+    if (c->h2s)
+        return;
     if (c->tls)
         nk_tls_shutdown(c->tls);
     shutdown(c->io.fd, SHUT_WR);
@@ -176,6 +203,12 @@ void nk__xp_shutdown_write(nk__conn *c)
 
 void nk__xp_close(nk__conn *c)
 {
+    if (c->h2s) {
+        nk__h2s *s = c->h2s;
+        c->h2s = NULL;
+        nk__h2s_conn_closed(s);
+        return;
+    }
     if (c->hs_waiting)
         wait_remove(c);
     if (c->tls) {

@@ -1,0 +1,473 @@
+/* The HTTP/2 session of a connection (see h2.h): frames in through nghttp2, frames out
+ * through the connection's transport, the streams' virtual connections run in between.
+ *
+ * One pass of the I/O handler: write what waits, read a bounded batch of frames, run the
+ * streams that became ready (their requests are answered into their buffers), then let
+ * nghttp2 frame everything into one buffer written with one call, so a small file's HEADERS
+ * and DATA of many streams leave together. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "httpd/h2.h"
+
+#define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define H2_READ_BATCH 4               /* reads per event: one client cannot hold the loop */
+#define H2_OUT_HIGH (128u * 1024)     /* frames buffered before the transport must take them */
+#define H2_STREAM_WINDOW (256 * 1024) /* per stream: an upload streams without waiting */
+#define H2_CONN_WINDOW (1024 * 1024)  /* per connection: what all its uploads may buffer */
+#define H2_RUN_ROUNDS 8               /* stream runs and frame writes per event */
+
+int nk__h2_preface(const char *p, size_t n)
+{
+    size_t k = sizeof H2_PREFACE - 1;
+    if (memcmp(p, H2_PREFACE, n < k ? n : k) != 0)
+        return 0;
+    return n >= k ? 1 : -EAGAIN;
+}
+
+/* ---- streams that are ready to run ---------------------------------------------------------- */
+
+void nk__h2_schedule(nk__h2 *h)
+{
+    if (h && !h->in_io)
+        nk__conn_kick(h->c);
+}
+
+void nk__h2_ready(nk__h2s *s)
+{
+    nk__h2 *h = s->h2;
+    if (!h || s->on_ready)
+        return;
+    s->on_ready = 1;
+    s->ready_next = NULL;
+    if (h->ready_tail)
+        h->ready_tail->ready_next = s;
+    else
+        h->ready = s;
+    h->ready_tail = s;
+    nk__h2_schedule(h);
+}
+
+static nk__h2s *ready_pop(nk__h2 *h)
+{
+    nk__h2s *s = h->ready;
+    if (!s)
+        return NULL;
+    h->ready = s->ready_next;
+    if (!h->ready)
+        h->ready_tail = NULL;
+    s->ready_next = NULL;
+    s->on_ready = 0;
+    return s;
+}
+
+/* Those ready now, once each: a stream that becomes ready again waits for the next round. */
+static void run_ready(nk__h2 *h)
+{
+    unsigned n = 0;
+    for (const nk__h2s *s = h->ready; s; s = s->ready_next)
+        n++;
+    while (n-- && h->ready) {
+        nk__h2s *s = ready_pop(h);
+        if (!s->vc_started)
+            nk__h2s_run(s);
+        else if (s->vc)
+            nk__conn_run(s->vc, s->want ? s->want : NK_READ);
+    }
+}
+
+/* ---- nghttp2 callbacks ------------------------------------------------------------------------ */
+
+static nk__h2s *stream_of(nghttp2_session *ng, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(ng, id);
+}
+
+static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    nk__h2 *h = ud;
+    if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
+        return 0;
+    h->got_frame = 1;
+    nk__h2s *s = nk__h2s_new(h, f->hd.stream_id);
+    if (!s)
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: INTERNAL_ERROR */
+    nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
+    NK__COUNT(h->c->srv, h2_streams, 1);
+    return 0;
+}
+
+static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+    (void)flags;
+    nk__h2 *h = ud;
+    nk__h2s *s = stream_of(ng, f->hd.stream_id);
+    if (!s || f->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    if (f->headers.cat != NGHTTP2_HCAT_REQUEST) {
+        /* Trailers: nothing here reads them, but they are bounded like the head. */
+        s->decoded += nlen + vlen + 32;
+        if (s->decoded > 4 * (size_t)h->c->srv->cfg.limits.max_head + 65536) {
+            h->calm = 1;
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+        return 0;
+    }
+    int r = nk__h2s_header(s, name, nlen, value, vlen);
+    if (r == NGHTTP2_ERR_CALLBACK_FAILURE)
+        h->calm = 1;
+    return r;
+}
+
+static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    nk__h2 *h = ud;
+    h->got_frame = 1;
+    nk__h2s *s = f->hd.stream_id ? stream_of(ng, f->hd.stream_id) : NULL;
+    switch (f->hd.type) {
+    case NGHTTP2_HEADERS:
+        if (!s)
+            break;
+        if (f->headers.cat == NGHTTP2_HCAT_REQUEST)
+            return nk__h2s_head_end(s, (f->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0);
+        if (f->hd.flags & NGHTTP2_FLAG_END_STREAM)
+            nk__h2s_body_end(s);
+        break;
+    case NGHTTP2_DATA:
+        if (s && (f->hd.flags & NGHTTP2_FLAG_END_STREAM))
+            nk__h2s_body_end(s);
+        break;
+    case NGHTTP2_RST_STREAM:
+        NK__COUNT(h->c->srv, h2_resets, 1);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8_t *data,
+                         size_t len, void *ud)
+{
+    (void)flags;
+    (void)ud;
+    nk__h2s *s = stream_of(ng, id);
+    if (!s || (s->vc_started && !s->vc)) {
+        /* Nobody will read it: the windows get it back at once. */
+        nghttp2_session_consume(ng, id, len);
+        return 0;
+    }
+    return nk__h2s_data(s, data, len);
+}
+
+static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *ud)
+{
+    (void)ud;
+    nk__h2s *s = stream_of(ng, id);
+    if (s) {
+        nghttp2_session_set_stream_user_data(ng, id, NULL);
+        nk__h2s_stream_closed(s, code);
+    }
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
+{
+    (void)ud;
+    if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        nk__h2s *s = stream_of(ng, f->hd.stream_id);
+        if (s)
+            nk__h2s_sent_end(s);
+    }
+    return 0;
+}
+
+static int make_session(nk__h2 *h)
+{
+    nghttp2_session_callbacks *cb;
+    nghttp2_option *opt;
+    if (nghttp2_session_callbacks_new(&cb) != 0)
+        return -ENOMEM;
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cb);
+        return -ENOMEM;
+    }
+    nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    /* Request bodies give their window back only as the handler reads them, so a client
+     * cannot make the server buffer more than the windows below. */
+    nghttp2_option_set_no_auto_window_update(opt, 1);
+    /* CVE-2023-44487 (rapid reset): past a burst of 1000 resets, 33 a second. */
+    nghttp2_option_set_stream_reset_rate_limit(opt, 1000, 33);
+    nghttp2_option_set_max_continuations(opt, 8);
+    int rv = nghttp2_session_server_new2(&h->ng, cb, h, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cb);
+    if (rv != 0)
+        return -ENOMEM;
+    const nk_httpd *srv = h->c->srv;
+    nghttp2_settings_entry iv[] = {
+        {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, srv->h2_max_streams},
+        {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, H2_STREAM_WINDOW},
+        {NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE, (uint32_t)srv->cfg.limits.max_head + 4096},
+        {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
+        /* RFC 9218: the priority field and PRIORITY_UPDATE, which nghttp2 schedules by. */
+        {NGHTTP2_SETTINGS_NO_RFC7540_PRIORITIES, 1},
+    };
+    if (nghttp2_submit_settings(h->ng, NGHTTP2_FLAG_NONE, iv, sizeof iv / sizeof iv[0]) != 0 ||
+        nghttp2_session_set_local_window_size(h->ng, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0)
+        return -ENOMEM;
+    return 0;
+}
+
+/* ---- I/O ------------------------------------------------------------------------------------ */
+
+/* Write what waits: 0 (all written, or the socket is full), negative on error. */
+static int write_out(nk__h2 *h)
+{
+    nk__conn *c = h->c;
+    while (nk_buf_len(&h->out)) {
+        ssize_t n = nk__xp_send(c, nk_buf_rptr(&h->out), nk_buf_len(&h->out), 0);
+        if (n == -EAGAIN)
+            return 0;
+        if (n <= 0)
+            return n < 0 ? (int)n : -EIO;
+        nk_buf_consume(&h->out, (size_t)n);
+    }
+    nk_buf_clear(&h->out);
+    return 0;
+}
+
+/* Let nghttp2 frame what it has, then write: negative on error. */
+static int send_frames(nk__h2 *h)
+{
+    for (;;) {
+        while (nk_buf_len(&h->out) < H2_OUT_HIGH) {
+            const uint8_t *p;
+            ssize_t n = nghttp2_session_mem_send(h->ng, &p);
+            if (n < 0)
+                return -EPROTO;
+            if (n == 0)
+                break;
+            if (nk_buf_append(&h->out, (const char *)p, (size_t)n) < 0)
+                return -ENOMEM;
+        }
+        size_t before = nk_buf_len(&h->out);
+        int r = write_out(h);
+        if (r < 0)
+            return r;
+        if (nk_buf_len(&h->out) || before < H2_OUT_HIGH)
+            return 0; /* the socket is full, or nghttp2 had no more */
+    }
+}
+
+/* Feed what the transport has to nghttp2: 1 read something, 0 nothing, -1 the peer left or
+ * broke the protocol (whatever nghttp2 queued in answer, GOAWAY, is still sent). */
+static int read_frames(nk__h2 *h)
+{
+    char buf[16384];
+    int got = 0;
+    for (int i = 0; i < H2_READ_BATCH; i++) {
+        ssize_t n = nk__xp_recv(h->c, buf, sizeof buf);
+        if (n == -EAGAIN)
+            return got;
+        if (n <= 0)
+            return -1;
+        got = 1;
+        ssize_t used = nghttp2_session_mem_recv(h->ng, (const uint8_t *)buf, (size_t)n);
+        if (used < 0) {
+            /* Fatal for the session: nghttp2 queued a GOAWAY for protocol errors; for ours
+             * (a header flood) and for a bad preface, say why here. */
+            uint32_t code = h->calm || used == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                                    : NGHTTP2_PROTOCOL_ERROR;
+            nghttp2_session_terminate_session(h->ng, code);
+            return -1;
+        }
+        if ((size_t)n < sizeof buf)
+            break;
+    }
+    return got;
+}
+
+static int session_done(const nk__h2 *h)
+{
+    return !nghttp2_session_want_read(h->ng) && !nghttp2_session_want_write(h->ng) &&
+           nk_buf_len(&h->out) == 0;
+}
+
+/* A last attempt to say why (GOAWAY), without waiting for the socket. */
+static void close_with_goaway(nk__h2 *h)
+{
+    nk__conn *c = h->c;
+    (void)send_frames(h);
+    nk__conn_close(c);
+}
+
+void nk__h2_on_io(nk__conn *c, unsigned events)
+{
+    nk__h2 *h = c->h2;
+    h->in_io = 1;
+    if (c->tls && (events & NK_WRITE))
+        events |= NK_READ; /* a TLS read may have waited for the socket to take a write */
+    int progress = 0;
+    if (nk_buf_len(&h->out)) {
+        size_t before = nk_buf_len(&h->out);
+        if (write_out(h) < 0) {
+            nk__conn_close(c);
+            return;
+        }
+        progress = nk_buf_len(&h->out) < before;
+    }
+    if ((events & (NK_READ | NK_ERROR)) && nk_buf_len(&h->out) < H2_OUT_HIGH) {
+        int r = read_frames(h);
+        if (r < 0) {
+            h->in_io = 0;
+            close_with_goaway(h);
+            return;
+        }
+    }
+    for (int round = 0; round < H2_RUN_ROUNDS; round++) {
+        run_ready(h);
+        if (c->h2 != h)
+            return; /* closed under a stream's run (cannot happen today; cheap to check) */
+        size_t before = nk_buf_len(&h->out);
+        if (send_frames(h) < 0) {
+            h->in_io = 0;
+            nk__conn_close(c);
+            return;
+        }
+        if (nk_buf_len(&h->out) != before)
+            progress = 1;
+        if (!h->ready || nk_buf_len(&h->out))
+            break;
+    }
+    h->in_io = 0;
+    if (session_done(h)) {
+        nk__conn_close(c);
+        return;
+    }
+    if (progress && h->phase == NK__PHASE_WRITE)
+        h->phase = NK__PHASE_NONE; /* renew the send deadline */
+    nk__h2_update(c);
+    if (h->ready)
+        nk__conn_kick(c);
+}
+
+void nk__h2_update(nk__conn *c)
+{
+    nk__h2 *h = c->h2;
+    nk_httpd *srv = c->srv;
+    unsigned ev = 0;
+    int pending = nk_buf_len(&h->out) != 0;
+    if (nghttp2_session_want_read(h->ng) && !pending)
+        ev |= NK_READ;
+    if (pending || c->tls_want_write)
+        ev |= NK_WRITE;
+    nk_io_start(srv->loop, &c->io, ev);
+    if ((ev & NK_READ) && nk__xp_pending(c))
+        nk__conn_kick(c); /* plaintext already inside OpenSSL raises no readiness event */
+    nk__phase phase;
+    if (pending)
+        phase = NK__PHASE_WRITE;
+    else if (h->nvc)
+        phase = NK__PHASE_WAIT; /* the streams' connections have their own deadlines */
+    else if (h->nstreams)
+        phase = NK__PHASE_WRITE; /* answers wait for the client's window to open */
+    else
+        phase = h->got_frame ? NK__PHASE_IDLE : NK__PHASE_HEAD;
+    if (phase == h->phase)
+        return;
+    h->phase = (unsigned char)phase;
+    unsigned ms = phase == NK__PHASE_WRITE  ? srv->cfg.send_timeout_ms
+                  : phase == NK__PHASE_IDLE ? srv->cfg.idle_timeout_ms
+                  : phase == NK__PHASE_HEAD ? srv->cfg.header_timeout_ms
+                                            : 0;
+    if (ms)
+        nk_timer_start(srv->loop, &c->timer, ms, 0);
+    else
+        nk_timer_stop(srv->loop, &c->timer);
+}
+
+void nk__h2_on_timer(nk__conn *c)
+{
+    nk__h2 *h = c->h2;
+    if (h->phase == NK__PHASE_IDLE || h->phase == NK__PHASE_HEAD) {
+        /* RFC 9113 section 6.8: an idle connection is closed with a GOAWAY that says so. */
+        nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
+        close_with_goaway(h);
+        return;
+    }
+    nk__conn_close(c); /* the client does not read what is sent: nothing more to say */
+}
+
+void nk__h2_shutdown(nk__conn *c)
+{
+    nk__h2 *h = c->h2;
+    if (!h->goaway) {
+        /* Streams begun so far finish; later ones are refused and may be retried elsewhere. */
+        h->goaway = 1;
+        nghttp2_submit_goaway(h->ng, NGHTTP2_FLAG_NONE,
+                              nghttp2_session_get_last_proc_stream_id(h->ng), NGHTTP2_NO_ERROR,
+                              NULL, 0);
+    }
+    if (!h->in_io)
+        nk__h2_on_io(c, 0);
+}
+
+int nk__h2_start(nk__conn *c, const char *early, size_t n)
+{
+    nk__h2 *h = calloc(1, sizeof *h);
+    if (!h)
+        return -ENOMEM;
+    h->c = c;
+    nk_buf_init(&h->out, 0);
+    int r = make_session(h);
+    if (r < 0) {
+        if (h->ng)
+            nghttp2_session_del(h->ng);
+        free(h);
+        return r;
+    }
+    c->h2 = h;
+    NK__COUNT(c->srv, h2_connections, 1);
+    if (n) {
+        ssize_t used = nghttp2_session_mem_recv(h->ng, (const uint8_t *)early, n);
+        if (used < 0)
+            return -EPROTO;
+    }
+    return 0;
+}
+
+void nk__h2_free(nk__conn *c)
+{
+    nk__h2 *h = c->h2;
+    if (!h)
+        return;
+    /* The streams' virtual connections end first (uploads are undone, LATER exchanges
+     * detached); a stream whose connection cannot end now outlives the session alone. */
+    while (h->streams) {
+        nk__h2s *s = h->streams;
+        h->streams = s->next;
+        s->prev = s->next = NULL;
+        s->h2 = NULL;
+        s->on_ready = 0;
+        h->nstreams--;
+        if (s->vc) {
+            h->nvc--;
+            nk__conn_close(s->vc);
+        } /* frees s through nk__h2s_conn_closed */
+        else
+            nk__h2s_free(s);
+    }
+    nghttp2_session_del(h->ng);
+    nk_buf_free(&h->out);
+    c->h2 = NULL;
+    free(h);
+}
