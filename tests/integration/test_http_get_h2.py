@@ -215,6 +215,7 @@ class H2Server:
                             conn.close_connection(h2.errors.ErrorCodes.PROTOCOL_ERROR,
                                                   additional_data=b"test says no")
                             s.sendall(conn.data_to_send())
+                            self.close_cleanly(s)
                             return
                     elif isinstance(ev, h2.events.DataReceived):
                         streams[ev.stream_id]["body"] += ev.data
@@ -223,12 +224,24 @@ class H2Server:
                         if streams[ev.stream_id].get("reset"):
                             continue
                         if self.respond(s, conn, ev.stream_id, streams[ev.stream_id]) == "close":
+                            self.close_cleanly(s)
                             return
                 s.sendall(conn.data_to_send())
         except OSError:
             pass
         finally:
             s.close()
+
+    @staticmethod
+    def close_cleanly(s):
+        """End the connection with a FIN the client reads as such: what it still sends (a
+        SETTINGS ACK) is read first, as a close with unread bytes would be a reset."""
+        s.shutdown(socket.SHUT_WR)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            r, _, _ = select.select([s], [], [], 0.1)
+            if r and not s.recv(65536):
+                return
 
     def respond(self, s, conn, sid, req):
         headers = req["headers"]
