@@ -563,5 +563,28 @@ class AgainstNetkit(unittest.TestCase):
         self.assertEqual(body, self.site.big[10:20])
 
 
+    @unittest.skipUnless(netkit_serves_h2(), "this netkit's http serve does not speak HTTP/2 "
+                                             "(no --no-http2 in its --help)")
+    def test_redirect_h2c_to_h2_over_tls(self):
+        # http:// answers 308 to https://: another origin, so the credentials stay behind; the
+        # second hop negotiates h2 by ALPN
+        srv = harness.start(self, ["http", "serve", self.site.www, "-l", "127.0.0.1:0",
+                                   "-l", "https://127.0.0.1:0", "--tls-self-signed",
+                                   "--redirect-https", "--access-log", "off"], listeners=2,
+                            program=harness.NETKIT)
+        http = [u for u in srv.urls if u.startswith("http://")][0]
+        r = get("--http2-prior-knowledge", "-L", "-v", "--pin-sha256", srv.fingerprint,
+                "-H", "Authorization: Basic eDp5", http + "/hello.txt")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"hello over h2\n")
+        err = r.stderr.decode()
+        self.assertIn("\n< HTTP/2 308\n", err)
+        self.assertIn("* Another origin: -H Authorization and Cookie are not sent there\n", err)
+        self.assertIn("* ALPN: the server picked h2: HTTP/2\n", err)
+        sent = [l for l in err.splitlines() if l.startswith(">   authorization:")]
+        self.assertEqual(len(sent), 1, err)  # the first hop only
+        self.assertIn("\n< HTTP/2 200\n", err)
+
+
 if __name__ == "__main__":
     unittest.main()
