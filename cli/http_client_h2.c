@@ -108,17 +108,18 @@ static const char *setting_name(int32_t id)
 static void flag_names(uint8_t type, uint8_t flags, char *buf, size_t len)
 {
     static const struct {
-        uint8_t bit;
         const char *name;
         unsigned types; /* bit i: frame type i defines it */
+        uint8_t bit;
     } defs[] = {
-        {NGHTTP2_FLAG_END_STREAM, "END_STREAM", 1u << NGHTTP2_DATA | 1u << NGHTTP2_HEADERS},
-        {NGHTTP2_FLAG_ACK, "ACK", 1u << NGHTTP2_SETTINGS | 1u << NGHTTP2_PING},
-        {NGHTTP2_FLAG_END_HEADERS, "END_HEADERS",
-         1u << NGHTTP2_HEADERS | 1u << NGHTTP2_PUSH_PROMISE | 1u << NGHTTP2_CONTINUATION},
-        {NGHTTP2_FLAG_PADDED, "PADDED",
-         1u << NGHTTP2_DATA | 1u << NGHTTP2_HEADERS | 1u << NGHTTP2_PUSH_PROMISE},
-        {NGHTTP2_FLAG_PRIORITY, "PRIORITY", 1u << NGHTTP2_HEADERS},
+        {"END_STREAM", 1u << NGHTTP2_DATA | 1u << NGHTTP2_HEADERS, NGHTTP2_FLAG_END_STREAM},
+        {"ACK", 1u << NGHTTP2_SETTINGS | 1u << NGHTTP2_PING, NGHTTP2_FLAG_ACK},
+        {"END_HEADERS",
+         1u << NGHTTP2_HEADERS | 1u << NGHTTP2_PUSH_PROMISE | 1u << NGHTTP2_CONTINUATION,
+         NGHTTP2_FLAG_END_HEADERS},
+        {"PADDED", 1u << NGHTTP2_DATA | 1u << NGHTTP2_HEADERS | 1u << NGHTTP2_PUSH_PROMISE,
+         NGHTTP2_FLAG_PADDED},
+        {"PRIORITY", 1u << NGHTTP2_HEADERS, NGHTTP2_FLAG_PRIORITY},
     };
     size_t off = 0;
     buf[0] = '\0';
@@ -458,9 +459,9 @@ static int submit(hc_h2 *h, char *head, size_t len, char *authority, size_t alen
         return -ENOMEM;
     char *end = head + len;
     char *eol = memchr(head, '\n', len);
-    char *sp1 = memchr(head, ' ', (size_t)(eol - head));
+    char *sp1 = eol ? memchr(head, ' ', (size_t)(eol - head)) : NULL;
     char *sp2 = sp1 ? memchr(sp1 + 1, ' ', (size_t)(eol - sp1 - 1)) : NULL;
-    if (!eol || !sp1 || !sp2) {
+    if (!sp2) {
         free(nva);
         return -EINVAL;
     }
