@@ -1,7 +1,8 @@
 """`netkit http serve` over https in headless Chromium: the demo site and a listing load over TLS
 with the server's self-signed certificate trusted by its key alone (Chromium's SPKI pin list,
 computed here from the certificate the server presents, so nothing else is trusted), the page is
-a secure context, the connection is HTTP/1.1 over TLS (ALPN), and the cleartext listener with
+a secure context, the connection is HTTP/2 over TLS (ALPN h2; HTTP/1.1 with --no-http2), every
+subresource of the page comes over the same protocol, and the cleartext listener with
 --redirect-https sends the browser to the https URL.
 
 Needs Debian's chromium (scripts/install-deps browser); skipped with that reason without it.
@@ -51,9 +52,28 @@ class BrowserTls(unittest.TestCase):
         self.assertEqual(page.eval("document.title"), "netkit \u2014 it works")
         self.assertIs(page.eval("window.isSecureContext"), True)
         self.assertEqual(page.eval("location.protocol"), "https:")
-        self.assertEqual(page.eval("performance.getEntries()[0].nextHopProtocol"), "http/1.1")
+        self.assertEqual(page.eval("performance.getEntries()[0].nextHopProtocol"), "h2")
+        # The stylesheet, scripts and images of the page: all fetched, all over h2.
+        entries = page.eval("performance.getEntriesByType('resource')"
+                            ".map(e => [e.name, e.nextHopProtocol, e.responseStatus || 200])")
+        self.assertTrue(entries, "the demo page loads subresources")
+        for name, proto, status in entries:
+            self.assertEqual((name, proto), (name, "h2"))
+            if not name.endswith("/favicon.ico"):  # asked by the browser; the site has none
+                self.assertEqual((name, status), (name, 200))
         self.assertEqual([e for e in self.browser.events
                           if e[0] == "Runtime.exceptionThrown"], [])
+
+    def test_http1_without_http2(self):
+        srv = harness.start(self, ["http", "serve", WWW, "-l", "https://127.0.0.1:0",
+                                   "--tls-self-signed", "--no-http2", "-w", "1", "-q"])
+        host, port = srv.host_port(0)
+        browser = cdp.Browser(timeout=20, flags=["--ignore-certificate-errors-spki-list=" +
+                                                 spki_sha256_b64(host, port)])
+        self.addCleanup(browser.close)
+        page = browser.new_page(1000, 700)
+        self.assertEqual(page.goto(srv.url.rstrip("/") + "/"), 200)
+        self.assertEqual(page.eval("performance.getEntries()[0].nextHopProtocol"), "http/1.1")
 
     def test_cleartext_listener_redirects_the_browser(self):
         page = self.browser.new_page(1000, 700)

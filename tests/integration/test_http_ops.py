@@ -132,7 +132,7 @@ class StatusTest(OpsBase):
         # every sample line is NAME[{labels}] VALUE
         for line in text.splitlines():
             if not line.startswith("#"):
-                self.assertRegex(line, r'^[a-z_]+(\{[a-z]+="[^"]*"\})? \d+$')
+                self.assertRegex(line, r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[a-z]+="[^"]*"\})? \d+$')
 
     def test_head_and_methods(self):
         r = self.fetch("/.netkit/status", method="HEAD")
