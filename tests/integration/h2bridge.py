@@ -246,13 +246,26 @@ class _Parser:
         return _Request(parts[0], parts[1], parts[2], fields)
 
 
+class _Connection(h2.connection.H2Connection):
+    """h2's client connection, reading on after a GOAWAY: the streams up to its last stream
+    id still complete (RFC 9113 6.8), where h2 4.1 refuses every frame after it. The bridge
+    opens no stream after a GOAWAY."""
+
+    def _receive_goaway_frame(self, frame):
+        event = h2.events.ConnectionTerminated()
+        event.error_code = h2.connection._error_code_from_int(frame.error_code)
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
 class Bridge:
     """One test connection carried over one HTTP/2 connection (see the module's comment)."""
 
     def __init__(self, tls, test_end):
         self.tls = tls
         self.sock = test_end
-        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        self.conn = _Connection(h2.config.H2Configuration(
             client_side=True, header_encoding=None, validate_outbound_headers=False))
         self.parser = _Parser()
         self.requests = collections.deque()   # not yet answered in full, in order
@@ -485,11 +498,6 @@ class Bridge:
             for sid in [s for s in self.streams if s > (ev.last_stream_id or 0)]:
                 self.streams.pop(sid).reset = True
                 self.closing = True  # a request the server will never answer: as a close
-            if self.streams:
-                # RFC 9113 6.8: the streams up to last_stream_id still complete. h2 4.1
-                # stops reading frames at a GOAWAY, so its state machine is put back to
-                # OPEN to read them (no stream is opened after it).
-                self.conn.state_machine.state = ConnectionState.OPEN
 
     def _head_out(self, req, headers, interim):
         if req is None:
@@ -576,10 +584,13 @@ class Bridge:
                     authority = value
                 continue
             fields.append((name, value))
-        headers = [(b":method", req.method), (b":scheme", b"https")]
-        if authority is not None:
-            headers.append((b":authority", authority))
-        if req.method != b"CONNECT":
+        if req.method == b"CONNECT":
+            # authority-form: only :method and :authority (RFC 9113 8.5)
+            headers = [(b":method", req.method), (b":authority", req.target)]
+        else:
+            headers = [(b":method", req.method), (b":scheme", b"https")]
+            if authority is not None:
+                headers.append((b":authority", authority))
             headers.append((b":path", path))
         end = req.body_complete and not req.body and not req.trailers
         self.conn.send_headers(sid, headers + fields, end_stream=end)
