@@ -9,6 +9,9 @@
 # first: the figure is then the memory of an idle TLS connection (N defaults to 5000, 2000 with
 # BENCH_QUICK=1: a Python client makes the handshakes one after another).
 #
+# With BENCH_H2=1 too (bench/h2.sh) the connections speak HTTP/2 (ALPN h2, python3-h2): the
+# figure is that of an idle HTTP/2 connection after one request.
+#
 # Environment: BENCH_QUICK=1 (N=2000), BENCH_IDLE_CONNS=N (default 10000), BENCH_TLS=1,
 # BENCH_TSV=FILE (append the results there instead of bench/results/idle-<stamp>.tsv),
 # BENCH_CONTENDERS="netkit nginx ...", NETKIT_BIN (default build/netkit).
@@ -28,6 +31,10 @@ contenders=${BENCH_CONTENDERS:-netkit nginx lighttpd h2o}
 maxconns=20000
 
 command -v python3 >/dev/null 2>&1 || bench_die "python3 is not installed"
+python=python3
+if [ "$BENCH_H2" = 1 ]; then
+  python=$(bench_python_h2) || bench_die "no python3 with python3-h2 (scripts/install-deps test)"
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/netkit-bench-idle.XXXXXX")
 trap 'bench_cleanup; rm -rf "$tmp"' EXIT
@@ -40,6 +47,7 @@ tls=()
 if [ "$BENCH_TLS" = 1 ]; then
   bench_tls_setup "$tmp"
   tls=(--tls)
+  [ "$BENCH_H2" = 1 ] && tls=(--h2)
 fi
 docroot=$tmp/www
 mkdir -p "$docroot"
@@ -57,7 +65,7 @@ mkdir -p "$here/results"
 tsv=${BENCH_TSV:-$here/results/idle-$(date +%Y%m%d-%H%M%S).tsv}
 {
   printf '# netkit bench/idle.sh %s host=%s conns=%s tls=%s\n' \
-    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$conns" "$BENCH_TLS"
+    "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$conns" "$BENCH_TLS$([ "$BENCH_H2" = 1 ] && echo ' h2=1')"
   printf 'row\tcontender\tworkers\trss_before_kb\trss_after_kb\topen\tclosed_by_server\tbytes_per_conn\n'
 } >>"$tsv"
 
@@ -65,6 +73,7 @@ declare -A per
 done_list=()
 what=keep-alive
 [ "$BENCH_TLS" = 1 ] && what="TLS keep-alive"
+[ "$BENCH_H2" = 1 ] && what="HTTP/2 (TLS)"
 printf '\n== idle: VmRSS per idle %s connection, %s connections, 1 worker\n' "$what" "$conns"
 printf '%-10s %8s %14s %14s %8s %8s %12s\n' contender workers 'RSS before kB' 'RSS after kB' \
   open closed 'B/conn'
@@ -78,7 +87,7 @@ for c in $contenders; do
   workers=$(bench_server_workers "$c" "$SERVER_PID" | tr '\n' ' ')
   workers=${workers% }
   out=$tmp/$c/idle.out
-  if ! bench_run_bounded 180 python3 "$here/idle_client.py" --port "$SERVER_PORT" \
+  if ! bench_run_bounded 180 "$python" "$here/idle_client.py" --port "$SERVER_PORT" \
       --pids "$workers" --conns "$conns" --deadline 120 "${tls[@]}" >"$out"; then
     bench_log "skipping $c: the idle client failed"
     bench_stop "$SERVER_PID"

@@ -284,3 +284,52 @@ bench_parse_wrk() {
       printf "%.1f %.2f %.3f %d %d %d\n", rps, mbs, p99, reqs, errs, non2xx
     }' "$1"
 }
+
+# bench_python_h2: print a python3 that can import h2 (python3-h2), preferring the first one on
+# PATH and falling back to Debian's /usr/bin/python3 (a python3 of its own, pyenv or venv, on
+# PATH usually lacks Debian's modules); fails when there is none.
+bench_python_h2() {
+  local py
+  for py in "$(command -v python3 || true)" /usr/bin/python3; do
+    [ -n "$py" ] && [ -x "$py" ] && "$py" -c 'import h2.connection' 2>/dev/null &&
+      { printf '%s\n' "$py"; return 0; }
+  done
+  return 1
+}
+
+# bench_parse_h2load FILE: print "PROTO REQ_PER_S MIB_PER_S DONE SUCCEEDED FAILED ERRORED TIMEOUT
+# NOT_2XX" from h2load's output (NOT_2XX: answers with a 3xx, 4xx or 5xx status; h2load also
+# counts the status of answers still arriving when a -D run ends, so 2xx may exceed DONE). PROTO is the ALPN result ("-" when h2load printed none);
+# MiB/s is h2load's traffic rate (its "MB" are 2^20 bytes: frames, headers and bodies).
+bench_parse_h2load() {
+  awk '
+    /^Application protocol:/ { proto = $3 }
+    /^finished in / {
+      for (i = 1; i <= NF; i++) {
+        v = $i; sub(/,$/, "", v)
+        if (v == "req/s") rps = $(i - 1) + 0
+        if (v ~ /B\/s,?$/) {
+          n = v + 0; u = v; sub(/^[0-9.]+/, "", u); sub(/\/s,?$/, "", u)
+          if (u == "B") n /= 1048576; else if (u == "KB") n /= 1024
+          else if (u == "GB") n *= 1024
+          mibs = n
+        }
+      }
+    }
+    /^requests: / {
+      for (i = 2; i < NF; i++) {
+        v = $(i + 1); sub(/,$/, "", v)
+        if (v == "done") done = $i + 0
+        else if (v == "succeeded") ok = $i + 0
+        else if (v == "failed") failed = $i + 0
+        else if (v == "errored") errored = $i + 0
+        else if (v == "timeout") tmo = $i + 0
+      }
+    }
+    /^status codes: / { bad = $5 + $7 + $9 }
+    END {
+      if (rps == "") { print "- - - 0 0 0 0 0 0"; exit }
+      printf "%s %.1f %.2f %d %d %d %d %d %d\n", (proto == "" ? "-" : proto), rps, mibs, done, ok,
+        failed, errored, tmo, bad
+    }' "$1"
+}

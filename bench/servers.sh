@@ -10,6 +10,9 @@
 # With BENCH_TLS=1 every server listens with TLS instead (https://), on the certificate that
 # bench_tls_setup makes; call that first. Each keeps its own TLS defaults apart from the
 # certificate, TLS 1.2 and 1.3 and session tickets on, which all of them have by default.
+# With BENCH_H2=1 as well (bench/h2.sh) every server offers HTTP/2 by ALPN on that listener:
+# netkit, h2o and lighttpd do by default, nginx is given `listen ... ssl http2`; idle HTTP/2
+# connections are kept 120 s as HTTP/1.1 ones are (h2o's http2-idle-timeout).
 
 # Where each peer lives; overridable for a peer installed elsewhere.
 BENCH_NGINX=${BENCH_NGINX:-$(command -v nginx || echo /usr/sbin/nginx)}
@@ -18,6 +21,10 @@ BENCH_H2O=${BENCH_H2O:-$(command -v h2o || echo /usr/bin/h2o)}
 
 BENCH_TLS=${BENCH_TLS:-0}
 if [ "$BENCH_TLS" = 1 ]; then BENCH_SCHEME=https; else BENCH_SCHEME=http; fi
+BENCH_H2=${BENCH_H2:-0}
+if [ "$BENCH_H2" = 1 ] && [ "$BENCH_TLS" != 1 ]; then
+  bench_die "BENCH_H2=1 needs BENCH_TLS=1 (HTTP/2 over TLS)"
+fi
 BENCH_TLS_CERT='' BENCH_TLS_KEY='' BENCH_WRK_TLS=''
 
 # bench_tls_setup DIR: make the servers' certificate in DIR (ECDSA P-256, self-signed, for
@@ -115,6 +122,13 @@ bench_start_nginx() {
         ssl_certificate_key $BENCH_TLS_KEY;
         ssl_protocols TLSv1.2 TLSv1.3;
         ssl_session_tickets on;"
+  # The http2 module is in Debian's nginx-light; a build without it cannot take part.
+  if [ "$BENCH_H2" = 1 ]; then
+    case $("$BENCH_NGINX" -V 2>&1) in
+      *--with-http_v2_module*) ssl="$ssl http2" ;;
+      *) bench_log "nginx: built without http_v2_module"; return 1 ;;
+    esac
+  fi
   # As root the master would hand the workers to "nobody"; keep them as the current user.
   [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
   # Temp paths of modules that this build lacks would be rejected as unknown directives.
@@ -178,6 +192,11 @@ bench_start_lighttpd() {
 ssl.engine = \"enable\"
 ssl.pemfile = \"$BENCH_TLS_CERT\"
 ssl.privkey = \"$BENCH_TLS_KEY\""
+    # On by default since 1.4.59; said explicitly so that a change of default shows.
+    if [ "$BENCH_H2" = 1 ]; then
+      tls="$tls
+server.feature-flags += (\"server.h2proto\" => \"enable\")"
+    fi
   fi
   cat >"$dir/lighttpd.conf" <<EOF
 server.document-root = "$docroot"
@@ -216,6 +235,11 @@ bench_start_h2o() {
   # As root h2o would switch to "nobody"; keep the current user. Without an access-log
   # directive h2o logs no accesses. http1-request-timeout is also its keep-alive idle timeout.
   [ "$(id -u)" -eq 0 ] && user="user: $(id -un)"
+  # Its HTTP/2 idle timeout is 10 s by default, too short for idle.sh's connections.
+  if [ "$BENCH_H2" = 1 ]; then
+    user="$user
+http2-idle-timeout: 120"
+  fi
   cat >"$dir/h2o.conf" <<EOF
 $user
 num-threads: $workers
@@ -250,11 +274,14 @@ bench_server_workers() {
 }
 
 # bench_check_file PORT PATH SIZE: true when GET PATH answers 200 with SIZE bytes (over TLS
-# with BENCH_TLS=1, checking the server's certificate against ours).
+# with BENCH_TLS=1, checking the server's certificate against ours; with BENCH_H2=1 the answer
+# must also have come over HTTP/2).
 bench_check_file() {
-  local got tls=()
+  local got tls=() proto=--http1.1 want="200 $3 1.1"
   [ "$BENCH_TLS" = 1 ] && tls=(--cacert "$BENCH_TLS_CERT")
-  got=$(curl -s -o /dev/null --max-time 10 --http1.1 "${tls[@]}" \
-    -w '%{http_code} %{size_download}' "$BENCH_SCHEME://127.0.0.1:$1$2" 2>/dev/null) || true
-  [ "$got" = "200 $3" ]
+  [ "$BENCH_H2" = 1 ] && proto=--http2 want="200 $3 2"
+  got=$(curl -s -o /dev/null --max-time 10 "$proto" "${tls[@]}" \
+    -w '%{http_code} %{size_download} %{http_version}' "$BENCH_SCHEME://127.0.0.1:$1$2" \
+    2>/dev/null) || true
+  [ "$got" = "$want" ]
 }
