@@ -157,6 +157,8 @@ static int on_data_chunk(nghttp2_session *ng, uint8_t flags, int32_t id, const u
     if (!s || (s->vc_started && !s->vc)) {
         /* Nobody will read it: the windows get it back at once. */
         nghttp2_session_consume(ng, id, len);
+        if (s && s->answered)
+            nk__h2s_discard(s, len);
         return 0;
     }
     return nk__h2s_data(s, data, len);

@@ -44,7 +44,8 @@ struct nk__h2s {
     unsigned char head_done, in_eof, chunked_in, is_head, oversize, has_length;
     /* The answer. */
     unsigned char resp;       /* NK__H2_RESP_* */
-    unsigned char submitted, body_done, deferred, ng_closed, reset, vc_started;
+    unsigned char submitted, body_done, deferred, ng_closed, reset, vc_started, answered;
+    uint64_t discarded;       /* request bytes dropped after the answer (nk__h2s_discard) */
     nk_buf head;              /* response head bytes until it is complete */
     nk_buf body;              /* response body bytes nghttp2 has not framed yet */
     uint64_t body_left;       /* NK__H2_RESP_LENGTH: bytes still to come */
@@ -84,5 +85,6 @@ void nk__h2s_stream_closed(nk__h2s *s, uint32_t error_code);
 void nk__h2s_run(nk__h2s *s);
 /* After its frame with END_STREAM went out: a request still sending is told to stop. */
 void nk__h2s_sent_end(nk__h2s *s);
+int nk__h2s_discard(nk__h2s *s, size_t len);
 
 #endif

@@ -18,6 +18,7 @@
 
 #define BODY_CAP (64u * 1024) /* answer bytes buffered per stream before the handler waits */
 #define IN_LOW (16u * 1024)   /* request bytes buffered below which the windows reopen */
+#define DISCARD_MAX (8u << 20) /* request bytes read and dropped after a whole early answer */
 
 static nk__conn *parent(const nk__h2s *s)
 {
@@ -530,10 +531,23 @@ void nk__h2s_kick(nk__h2s *s)
 
 void nk__h2s_sent_end(nk__h2s *s)
 {
-    /* RFC 9113 section 8.1: the answer is whole while the request still comes (an early 413,
-     * say): NO_ERROR tells the client to stop sending without discarding the answer. */
-    if (!s->in_eof && s->h2)
+    /* The answer is whole while the request still comes (an early 401 or 413 of an upload).
+     * RFC 9113 section 8.1 would let RST_STREAM(NO_ERROR) stop the client, but clients in use
+     * (curl 7.88) then drop the answer: as an HTTP/1.1 server lingers, the rest is read and
+     * discarded (nk__h2s_discard), up to a bound past which the stream is reset after all. */
+    s->answered = 1;
+}
+
+/* DATA for a stream whose answer is out: 1 when it is discarded, 0 when the stream was reset
+ * (past the bound). */
+int nk__h2s_discard(nk__h2s *s, size_t len)
+{
+    s->discarded += len;
+    if (s->discarded <= DISCARD_MAX)
+        return 1;
+    if (s->h2 && !s->ng_closed)
         nghttp2_submit_rst_stream(s->h2->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR);
+    return 0;
 }
 
 void nk__h2s_stream_closed(nk__h2s *s, uint32_t code)
