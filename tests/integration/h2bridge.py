@@ -520,12 +520,12 @@ class Bridge:
                 # answered before its body was all sent: an HTTP/1.1 server could not read
                 # on past the unread body, and closes; so does the bridge after this answer
                 req.close = True
-            bodiless = req.method == b"HEAD" or code in (204, 304)
-            if not bodiless and b"content-length" not in names:
+            if code not in (204, 304) and b"content-length" not in names:
                 if req.version == b"HTTP/1.0":
                     req.close = True   # delimited by the close, as HTTP/1.0 has it
                 else:
-                    req.chunked_out = True
+                    # a HEAD gets the fields its GET would have (RFC 9110 9.3.2), framing too
+                    req.chunked_out = req.method != b"HEAD"
                     fields.append((b"transfer-encoding", b"chunked"))
             if req.close or self.goaway:
                 fields.append((b"connection", b"close"))
