@@ -250,6 +250,7 @@ class Events:
 
     def __init__(self):
         self.frames = []
+        self.times = []  # time.monotonic() when each frame was read
         self.goaway = None  # (last_sid, code, debug)
         self.rst = {}  # sid -> code
         self.streams = {}  # sid -> Response
@@ -401,6 +402,7 @@ class Conn:
     def _record(self, f):
         ev = self.ev
         ev.frames.append(f)
+        ev.times.append(time.monotonic())
         if f.type == SETTINGS:
             if f.flags & ACK:
                 ev.settings_acks += 1
