@@ -121,10 +121,81 @@ static int on_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t 
     return r;
 }
 
+/* ---- RFC 9113 rules nghttp2 leaves to the application ------------------------------------------
+ * Without RFC 7540 priorities nghttp2 keeps no closed streams and skips PRIORITY frames, so
+ * frames on closed streams and PRIORITY errors are found here; and a SETTINGS change that
+ * overflows a stream's window is a connection error (section 6.9.2), not a stream one. */
+
+static int reset_by_us(const nk__h2 *h, int32_t id)
+{
+    if (!h->reset_ids)
+        return 0;
+    for (unsigned i = 0; i < NK__H2_RESET_RING; i++)
+        if (h->reset_ids[i] == id)
+            return 1;
+    return 0;
+}
+
+static void remember_reset(nk__h2 *h, int32_t id)
+{
+    if (!h->reset_ids && !(h->reset_ids = calloc(NK__H2_RESET_RING, sizeof *h->reset_ids)))
+        return; /* without memory, frames on it may be taken for errors: the peer's loss */
+    h->reset_ids[h->reset_next++ % NK__H2_RESET_RING] = id;
+}
+
+static int fatal(nk__h2 *h, uint32_t code)
+{
+    h->fatal = code;
+    return NGHTTP2_ERR_CALLBACK_FAILURE;
+}
+
+static int on_begin_frame(nghttp2_session *ng, const nghttp2_frame_hd *hd, void *ud)
+{
+    nk__h2 *h = ud;
+    if (hd->type == NGHTTP2_PRIORITY && hd->stream_id == 0)
+        return fatal(h, NGHTTP2_PROTOCOL_ERROR); /* section 6.3 */
+    if ((hd->type != NGHTTP2_DATA && hd->type != NGHTTP2_HEADERS) || !(hd->stream_id & 1) ||
+        hd->stream_id > nghttp2_session_get_last_proc_stream_id(ng) ||
+        nghttp2_session_find_stream(ng, hd->stream_id) || reset_by_us(h, hd->stream_id))
+        return 0;
+    /* Section 5.1: a closed stream (frames after our RST_STREAM are ignored: they may have
+     * been in flight); section 5.1.1: HEADERS cannot open a stream below one already used. */
+    return fatal(h, hd->type == NGHTTP2_DATA ? NGHTTP2_STREAM_CLOSED : NGHTTP2_PROTOCOL_ERROR);
+}
+
+static int settings_overflow(nk__h2 *h)
+{
+    uint32_t now = nghttp2_session_get_remote_settings(h->ng, NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE);
+    int64_t delta = (int64_t)now - (int64_t)h->peer_window;
+    h->peer_window = now;
+    if (delta <= 0)
+        return 0;
+    for (const nk__h2s *s = h->streams; s; s = s->next) {
+        if (s->ng_closed)
+            continue;
+        int32_t w = nghttp2_session_get_stream_remote_window_size(h->ng, s->id);
+        /* nghttp2 leaves a window it could not grow as it was (and resets the stream). */
+        if (w >= 0 && (int64_t)w + delta > INT32_MAX)
+            return 1;
+    }
+    return 0;
+}
+
 static int on_frame_recv(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
     nk__h2 *h = ud;
     h->got_frame = 1;
+    if (f->hd.type == NGHTTP2_SETTINGS && !(f->hd.flags & NGHTTP2_FLAG_ACK)) {
+        if (settings_overflow(h))
+            return fatal(h, NGHTTP2_FLOW_CONTROL_ERROR);
+        return 0;
+    }
+    if (f->hd.type == NGHTTP2_PRIORITY) {
+        if (f->priority.pri_spec.stream_id == f->hd.stream_id) /* section 5.3.1 */
+            nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id,
+                                      NGHTTP2_PROTOCOL_ERROR);
+        return 0;
+    }
     nk__h2s *s = f->hd.stream_id ? stream_of(ng, f->hd.stream_id) : NULL;
     switch (f->hd.type) {
     case NGHTTP2_HEADERS:
@@ -177,7 +248,8 @@ static int on_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void 
 
 static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
 {
-    (void)ud;
+    if (f->hd.type == NGHTTP2_RST_STREAM)
+        remember_reset(ud, f->hd.stream_id);
     if ((f->hd.type == NGHTTP2_DATA || f->hd.type == NGHTTP2_HEADERS) &&
         (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
         nk__h2s *s = stream_of(ng, f->hd.stream_id);
@@ -198,6 +270,7 @@ static int make_session(nk__h2 *h)
         return -ENOMEM;
     }
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
+    nghttp2_session_callbacks_set_on_begin_frame_callback(cb, on_begin_frame);
     nghttp2_session_callbacks_set_on_header_callback(cb, on_header);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
@@ -270,6 +343,88 @@ static int send_frames(nk__h2 *h)
     }
 }
 
+/* Give bytes to nghttp2: negative (an nghttp2 error) when the session cannot go on. */
+static int recv_bytes(nk__h2 *h, const uint8_t *p, size_t n)
+{
+    if (!n)
+        return 0;
+    ssize_t used = nghttp2_session_mem_recv(h->ng, p, n);
+    return used < 0 ? (int)used : 0;
+}
+
+/* Checked at the start of a DATA frame, with everything before it processed (section 5.1):
+ * DATA on a stream that was closed, and not by our RST_STREAM, is an error. */
+static int data_on_closed(nk__h2 *h, uint32_t id)
+{
+    return id && (id & 1) && id <= (uint32_t)nghttp2_session_get_last_proc_stream_id(h->ng) &&
+           !nghttp2_session_find_stream(h->ng, (int32_t)id) && !reset_by_us(h, (int32_t)id);
+}
+
+/* Bytes from the client to nghttp2, walking the frame headers on the way (payloads are not
+ * read, except a PRIORITY frame's 5 bytes). 0, or negative when the session must end. */
+static int feed(nk__h2 *h, const uint8_t *p, size_t n)
+{
+    size_t start = 0, i = 0, hdr_at = 0;
+    while (i < n) {
+        if (h->sc_preface) {
+            size_t k = n - i < h->sc_preface ? n - i : h->sc_preface;
+            h->sc_preface = (unsigned char)(h->sc_preface - k);
+            i += k;
+            continue;
+        }
+        if (h->sc_skip) {
+            size_t k = n - i < h->sc_skip ? n - i : h->sc_skip;
+            if (h->sc_type == NGHTTP2_PRIORITY && h->sc_plen < 5) {
+                size_t want = 5u - h->sc_plen;
+                k = k < want ? k : want;
+                memcpy(h->sc_pri + h->sc_plen, p + i, k);
+                h->sc_plen = (unsigned char)(h->sc_plen + k);
+                uint32_t dep = ((uint32_t)h->sc_pri[0] << 24 | (uint32_t)h->sc_pri[1] << 16 |
+                                (uint32_t)h->sc_pri[2] << 8 | h->sc_pri[3]) & 0x7fffffffu;
+                /* Section 5.3.1: a stream cannot depend on itself (nghttp2 skips PRIORITY
+                 * frames once RFC 7540 priorities are off). */
+                if (h->sc_plen == 5 && dep == h->sc_id) {
+                    int r = recv_bytes(h, p + start, i + k - start);
+                    if (r < 0)
+                        return r;
+                    h->fatal = NGHTTP2_PROTOCOL_ERROR;
+                    return NGHTTP2_ERR_CALLBACK_FAILURE;
+                }
+            }
+            h->sc_skip -= (uint32_t)k;
+            i += k;
+            continue;
+        }
+        if (h->sc_hlen == 0)
+            hdr_at = i;
+        size_t k = 9u - h->sc_hlen < n - i ? 9u - h->sc_hlen : n - i;
+        memcpy(h->sc_hdr + h->sc_hlen, p + i, k);
+        h->sc_hlen = (unsigned char)(h->sc_hlen + k);
+        i += k;
+        if (h->sc_hlen < 9)
+            continue;
+        h->sc_hlen = 0;
+        const unsigned char *f = h->sc_hdr;
+        h->sc_skip = (uint32_t)f[0] << 16 | (uint32_t)f[1] << 8 | f[2];
+        h->sc_type = f[3];
+        h->sc_id = ((uint32_t)f[5] << 24 | (uint32_t)f[6] << 16 | (uint32_t)f[7] << 8 | f[8]) &
+                   0x7fffffffu;
+        h->sc_plen = 0;
+        if (h->sc_type != NGHTTP2_DATA)
+            continue;
+        /* What precedes this frame first, so that the stream's state is current. */
+        int r = recv_bytes(h, p + start, hdr_at - start);
+        if (r < 0)
+            return r;
+        start = hdr_at;
+        if (data_on_closed(h, h->sc_id)) {
+            h->fatal = NGHTTP2_STREAM_CLOSED;
+            return NGHTTP2_ERR_CALLBACK_FAILURE;
+        }
+    }
+    return recv_bytes(h, p + start, n - start);
+}
+
 /* Feed what the transport has to nghttp2: 1 read something, 0 nothing, -1 the peer left or
  * broke the protocol (whatever nghttp2 queued in answer, GOAWAY, is still sent). */
 static int read_frames(nk__h2 *h)
@@ -283,12 +438,13 @@ static int read_frames(nk__h2 *h)
         if (n <= 0)
             return -1;
         got = 1;
-        ssize_t used = nghttp2_session_mem_recv(h->ng, (const uint8_t *)buf, (size_t)n);
+        int used = feed(h, (const uint8_t *)buf, (size_t)n);
         if (used < 0) {
             /* Fatal for the session: nghttp2 queued a GOAWAY for protocol errors; for ours
              * (a header flood) and for a bad preface, say why here. */
-            uint32_t code = h->calm || used == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
-                                                                    : NGHTTP2_PROTOCOL_ERROR;
+            uint32_t code = h->fatal ? h->fatal
+                            : h->calm || used == NGHTTP2_ERR_FLOODED ? NGHTTP2_ENHANCE_YOUR_CALM
+                                                                     : NGHTTP2_PROTOCOL_ERROR;
             nghttp2_session_terminate_session(h->ng, code);
             return -1;
         }
@@ -429,6 +585,8 @@ int nk__h2_start(nk__conn *c, const char *early, size_t n)
     if (!h)
         return -ENOMEM;
     h->c = c;
+    h->peer_window = 65535; /* RFC 9113 section 6.9.2 */
+    h->sc_preface = 24;
     nk_buf_init(&h->out, 0);
     int r = make_session(h);
     if (r < 0) {
@@ -439,11 +597,8 @@ int nk__h2_start(nk__conn *c, const char *early, size_t n)
     }
     c->h2 = h;
     NK__COUNT(c->srv, h2_connections, 1);
-    if (n) {
-        ssize_t used = nghttp2_session_mem_recv(h->ng, (const uint8_t *)early, n);
-        if (used < 0)
-            return -EPROTO;
-    }
+    if (n && feed(h, (const uint8_t *)early, n) < 0)
+        return -EPROTO;
     return 0;
 }
 
@@ -470,6 +625,7 @@ void nk__h2_free(nk__conn *c)
     }
     nghttp2_session_del(h->ng);
     nk_buf_free(&h->out);
+    free(h->reset_ids);
     c->h2 = NULL;
     free(h);
 }

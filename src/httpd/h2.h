@@ -52,6 +52,8 @@ struct nk__h2s {
     nk_http_chunked chunk;    /* NK__H2_RESP_CHUNKED: the decoder */
 };
 
+#define NK__H2_RESET_RING 128
+
 struct nk__h2 {
     nghttp2_session *ng;
     nk__conn *c;              /* the connection (socket or TLS) */
@@ -63,6 +65,20 @@ struct nk__h2 {
     unsigned char in_io;      /* nk__h2_on_io runs: a stream that becomes ready is run by it */
     unsigned char goaway;     /* GOAWAY sent: finishing the streams in flight */
     unsigned char calm;       /* a fatal error is the client's excess: ENHANCE_YOUR_CALM */
+    uint32_t fatal;           /* the error code of a connection error found by a callback */
+    int32_t *reset_ids;       /* streams we reset lately (ring of NK__H2_RESET_RING), lazily */
+    unsigned reset_next;
+    uint32_t peer_window;     /* the client's SETTINGS_INITIAL_WINDOW_SIZE before its last */
+    /* Frame boundaries of what the client sends (h2.c: feed): DATA and PRIORITY frames are
+     * checked where nghttp2 does not look, with nghttp2's state current at their start. */
+    uint32_t sc_skip;         /* payload bytes of the current frame still to pass */
+    uint32_t sc_id;           /* its stream */
+    unsigned char sc_preface; /* preface bytes still to pass */
+    unsigned char sc_hlen;    /* header bytes of the next frame gathered so far */
+    unsigned char sc_type;
+    unsigned char sc_plen;    /* PRIORITY payload bytes gathered */
+    unsigned char sc_hdr[9];
+    unsigned char sc_pri[5];
     unsigned char phase;      /* nk__phase of the session's timer */
     unsigned char got_frame;  /* the first frame after the preface has come */
 };
