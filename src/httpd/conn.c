@@ -616,7 +616,9 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
 {
     nk_httpd *srv = c->srv;
     size_t shown = (size_t)(nk_buf_rptr(&c->x->in) + head_len - req->method_name.p);
-    if (srv->cfg.on_head_from && !c->x->auth_verdict)
+    if (srv->cfg.on_head_from && !c->x->auth_verdict && c->h2s)
+        nk__h2s_show_head(c->h2s, req->method_name.p, shown);
+    else if (srv->cfg.on_head_from && !c->x->auth_verdict)
         srv->cfg.on_head_from(srv->cfg.head_arg, c, c->requests, c->peer_family,
                               c->peer_family == AF_UNIX ? NULL : c->peer_ip, c->peer_port,
                               req->method_name.p, shown);

@@ -280,6 +280,41 @@ void nk__h2s_run(nk__h2s *s)
     nk__conn_run(s->vc, NK_READ);
 }
 
+void nk__h2s_show_head(nk__h2s *s, const char *head, size_t len)
+{
+    nk__conn *p = parent(s);
+    if (!p)
+        return;
+    const nk_httpd_config *cfg = &p->srv->cfg;
+    /* The head made in nk__h2s_head_end, shown as it came: the protocol and stream instead
+     * of "HTTP/1.1", without the fields added here for the engine. */
+    nk_buf b;
+    nk_buf_init(&b, 0);
+    const char *eol = memchr(head, '\n', len);
+    const char *line_end = eol && eol > head && eol[-1] == '\r' ? eol - 1 : eol;
+    if (!eol || line_end - head < 9) {
+        nk_buf_free(&b);
+        return;
+    }
+    int rc = nk_buf_append(&b, head, (size_t)(line_end - 9 - head));
+    if (rc >= 0)
+        rc = nk_buf_printf(&b, " HTTP/2 (stream %d)\r\n", (int)s->id);
+    const char *q = eol + 1, *end = head + len;
+    while (rc >= 0 && q < end) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        const char *next = nl ? nl + 1 : end;
+        if (!(s->chunked_in && next - q == 28 && memcmp(q, "Transfer-Encoding: chunked", 26) == 0) &&
+            !(next - q == 19 && memcmp(q, "Connection: close", 17) == 0))
+            rc = nk_buf_append(&b, q, (size_t)(next - q));
+        q = next;
+    }
+    if (rc >= 0)
+        cfg->on_head_from(cfg->head_arg, p, p->requests++, p->peer_family,
+                          p->peer_family == AF_UNIX ? NULL : p->peer_ip, p->peer_port,
+                          nk_buf_rptr(&b), nk_buf_len(&b));
+    nk_buf_free(&b);
+}
+
 /* ---- the virtual connection's transport -------------------------------------------------------- */
 
 ssize_t nk__h2s_recv(nk__h2s *s, void *buf, size_t len)

@@ -306,6 +306,9 @@ ssize_t nk__h2s_sendfile(nk__h2s *s, int fd, off_t *off, size_t len);
 void nk__h2s_want(nk__h2s *s, unsigned events);
 void nk__h2s_kick(nk__h2s *s);
 void nk__h2s_conn_closed(nk__h2s *s);
+/* cfg.on_head_from for a stream: the head as the client sent it (HTTP/2, its stream), tagged
+ * with the connection it came on. */
+void nk__h2s_show_head(nk__h2s *s, const char *head, size_t len);
 /* The socket under c (a stream's: its connection's), and whether it is TLS. */
 int nk__conn_fd(const nk__conn *c);
 int nk__conn_secure(const nk__conn *c);
