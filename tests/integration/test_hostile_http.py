@@ -10,6 +10,7 @@ import gzip
 import os
 import unittest
 
+import harness
 import httptest as H
 from httptest import get, get_close, req
 
@@ -248,6 +249,7 @@ class BadRequestTests(unittest.TestCase):
         cls.d = tree(owner)
         cls.addr = H.serve(owner, cls.d.root, "-q", workers=1).host_port()
 
+    @harness.http1_framing("after a 400 an HTTP/1.1 server closes, the bytes that follow untrusted; HTTP/2 ends the stream only")
     def test_400_closes_the_connection(self):
         for target in BAD_TARGETS:
             for method in (b"GET", b"HEAD"):
@@ -262,6 +264,7 @@ class BadRequestTests(unittest.TestCase):
                     self.assertTrue(resps[0].has_token("Connection", "close"), resps[0])
                     self.assertEqual(rest, b"")
 
+    @harness.http1_framing("after a 400 an HTTP/1.1 server closes, the bytes that follow untrusted; HTTP/2 ends the stream only")
     def test_400_after_a_good_request_on_keep_alive(self):
         for target in BAD_TARGETS[:4]:
             with self.subTest(target=target):

@@ -257,6 +257,7 @@ class MethodTests(unittest.TestCase):
         self.assertEqual(resps[0].status, 200)
         self.assertEqual(resps[0].body, b"hello, world\n")
 
+    @harness.http1_framing("Host is required by RFC 9112 3.2.2; HTTP/2 has :authority")
     def test_absolute_form_without_host_header(self):
         # HTTP/1.1 requires Host even with an absolute target (RFC 9112 3.2.2)
         target = harness.origin((self.host, self.port)) + "/hello.txt"
@@ -280,6 +281,7 @@ class MethodTests(unittest.TestCase):
         self.assertFalse(resps[0].has_token("Connection", "keep-alive"))
         H.check_common(self, resps[0])
 
+    @harness.http1_framing("an HTTP/1.0 request without Host")
     def test_http10_without_host_ok(self):
         out, closed = H.raw_ex(self.host, self.port,
                                get("/hello.txt", version="HTTP/1.0", host=None), 3)
@@ -287,6 +289,7 @@ class MethodTests(unittest.TestCase):
         resps, _ = H.parse_responses(out)
         self.assertEqual([r.status for r in resps], [200])
 
+    @harness.http1_framing("HTTP/1.0 persistence (Connection: keep-alive)")
     def test_http10_keep_alive(self):
         c = H.Conn((self.host, self.port))
         self.addCleanup(c.close)
@@ -336,6 +339,7 @@ class CurlTests(unittest.TestCase):
         p = subprocess.run(["curl", "-s", "--http1.1", "--max-time", "10"]
                            + harness.curl_args(self.base) + list(args),
                            capture_output=True, timeout=20)
+        p.stdout = harness.curl_heads_as_http1(p.stdout)
         return p
 
     def test_curl_get(self):
@@ -446,7 +450,7 @@ class ListenerTests(unittest.TestCase):
 
     def test_readiness_line_and_real_port(self):
         srv = H.serve(self, self.d.root)
-        self.assertRegex(srv.url, r"^%s://127\.0\.0\.1:\d+$" % harness.TRANSPORT)
+        self.assertRegex(srv.url, r"^%s://127\.0\.0\.1:\d+$" % harness.SCHEME)
         host, port = srv.host_port()
         self.assertNotEqual(port, 0)
         r = H.raw(host, port, get_close("/hello.txt"))
@@ -482,7 +486,7 @@ class ListenerTests(unittest.TestCase):
         except OSError:
             self.skipTest("no IPv6 loopback here")
         srv = H.serve(self, self.d.root, listen=("[::1]:0",))
-        self.assertRegex(srv.url, r"^%s://\[::1\]:\d+$" % harness.TRANSPORT)
+        self.assertRegex(srv.url, r"^%s://\[::1\]:\d+$" % harness.SCHEME)
         host, port = srv.host_port()
         out, closed = H.raw_ex(host, port, get_close("/hello.txt", host="[::1]"))
         resps, _ = H.parse_responses(out)

@@ -125,6 +125,7 @@ class TimeoutTests(unittest.TestCase):
             self.assertEqual(rest, b"")
         return elapsed
 
+    @harness.http1_framing("a head left unfinished (HTTP/2 sends a request's fields whole)")
     def test_header_timeout_partial_head(self):
         srv = H.serve(self, self.d.root, "--header-timeout", "2", "--idle-timeout", "30")
         c = H.Conn(srv.host_port())
@@ -139,6 +140,7 @@ class TimeoutTests(unittest.TestCase):
         self.addCleanup(c.close)
         self.check_closed_after(c, 1.0, 4.5)
 
+    @harness.http1_framing("a head trickled byte by byte (HTTP/2 sends a request's fields whole)")
     def test_header_timeout_not_reset_by_trickle(self):
         srv = H.serve(self, self.d.root, "--header-timeout", "2", "--idle-timeout", "30")
         c = H.Conn(srv.host_port())
@@ -468,10 +470,10 @@ class AccessLogTests(unittest.TestCase):
                                     ("User-Agent", "tester/1.0")))
         lines = self.wait_lines(log, 3)
         self.assertEqual(len(lines), 3, lines)
-        self.check_line(lines[0], "GET /hello.txt HTTP/1.1", 200, 13, agent=r"^curl/\S+$")
-        self.check_line(lines[1], "GET /nope?q=1 HTTP/1.1", 404, len(r404.body),
+        self.check_line(lines[0], "GET /hello.txt " + harness.PROTOCOL, 200, 13, agent=r"^curl/\S+$")
+        self.check_line(lines[1], "GET /nope?q=1 " + harness.PROTOCOL, 404, len(r404.body),
                         referer="http://ref.example/", agent=r"^tester/1\.0$")
-        self.check_line(lines[2], "GET /range.txt HTTP/1.1", 206, 5, agent=r"^tester/1\.0$")
+        self.check_line(lines[2], "GET /range.txt " + harness.PROTOCOL, 206, 5, agent=r"^tester/1\.0$")
 
     def test_log_escapes_quotes(self):
         log = os.path.join(self.d.base, "access.log")
@@ -503,7 +505,7 @@ class AccessLogTests(unittest.TestCase):
         m = re.search(r"/hello\.txt\?after\d+ ", got[0])
         self.assertTrue(m, got)
         old = self.wait_lines(log + ".1", 1)
-        self.assertIn("GET /hello.txt?before HTTP/1.1", old[0])
+        self.assertIn("GET /hello.txt?before " + harness.PROTOCOL, old[0])
         self.assertFalse(any(m.group(0) in l for l in old), "line in both files")
         alive(self, srv)
 
@@ -561,14 +563,14 @@ class AccessLogTests(unittest.TestCase):
         H.raw(*srv.host_port(), get_close("/hello.txt", ("User-Agent", "ua/2")))
         line = self.read_stdout_line(srv)
         self.assertTrue(line.endswith("\n"), repr(line))
-        self.check_line(line.splitlines()[0], "GET /hello.txt HTTP/1.1", 200, 13,
+        self.check_line(line.splitlines()[0], "GET /hello.txt " + harness.PROTOCOL, 200, 13,
                         agent=r"^ua/2$")
 
     def test_log_dash_is_stdout(self):
         srv = H.serve(self, self.d.root, "--access-log", "-", stdout=subprocess.PIPE)
         H.raw(*srv.host_port(), get_close("/hello.txt"))
         line = self.read_stdout_line(srv)
-        self.check_line(line.splitlines()[0], "GET /hello.txt HTTP/1.1", 200, 13)
+        self.check_line(line.splitlines()[0], "GET /hello.txt " + harness.PROTOCOL, 200, 13)
 
     def test_log_off(self):
         srv = H.serve(self, self.d.root, "--access-log", "off", stdout=subprocess.PIPE)

@@ -4,6 +4,7 @@ import os
 import tempfile
 import unittest
 
+import harness
 import httptest as H
 
 
@@ -22,6 +23,7 @@ class EchoTests(unittest.TestCase):
         self.assertEqual(used, len(out))
         return resp
 
+    @harness.http1_framing("field names as written, case and spacing (HTTP/2 sends them in lower case)")
     def test_text_round_trip_byte_faithful(self):
         body = bytes(range(256))
         head = (b"POST /p/a%20th?q=1&q=2 HTTP/1.1\r\n"
@@ -50,6 +52,7 @@ class EchoTests(unittest.TestCase):
                 got += bytes(int(x, 16) for x in hexpart)
         self.assertEqual(bytes(got), body)
 
+    @harness.http1_framing("field names as written, case kept (HTTP/2 sends them in lower case)")
     def test_json(self):
         body = "héllo \"world\"\n".encode()
         head = ("PUT /j HTTP/1.1\r\nHost: h\r\nAccept: application/json\r\nA: 1\r\na: 2\r\n"
@@ -99,6 +102,7 @@ class EchoTests(unittest.TestCase):
         self.assertTrue(r1.body.endswith(b"\n\nabc"), r1.body)
         self.assertTrue(r2.body.endswith(b"\n\ndef"), r2.body)
 
+    @harness.http1_framing("the head as written, field name case kept (HTTP/2 sends them in lower case)")
     def test_verbose_prints_heads(self):
         self.exchange(H.req("GET", "/verbose-marker", [("X-Trace", "42"), ("Connection", "close")]),
                       "GET")

@@ -115,6 +115,7 @@ class GzipTest(unittest.TestCase):
         self.assertIsNone(r.header("Content-Encoding"))
         self.assertEqual(r.body, self.files["page.txt"])
 
+    @harness.http1_framing("an HTTP/1.0 client")
     def test_http10_gets_identity(self):
         r = self.fetch("/page.txt", ("Accept-Encoding", "gzip"), version="HTTP/1.0")
         self.assertEqual(r.status, 200)

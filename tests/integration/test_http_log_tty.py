@@ -31,7 +31,7 @@ class LogOnTerminal(unittest.TestCase):
                 self.assertEqual(r.read(), b"hello\n")
             t0 = time.monotonic()
             seen = b""
-            while ('"GET %s HTTP/1.1" 200' % path).encode() not in seen:
+            while ('"GET %s %s" 200' % (path, harness.PROTOCOL)).encode() not in seen:
                 left = t0 + BOUND_S - time.monotonic()
                 if left <= 0:
                     self.fail("no log line for %s within %.1f s; terminal shows %r"

@@ -7,6 +7,7 @@ import tempfile
 import time
 import unittest
 
+import harness
 import httptest as H
 from httptest import req
 
@@ -242,7 +243,7 @@ class JsonLogTest(unittest.TestCase):
             self.assertEqual(e["client"], "127.0.0.1")
             self.assertEqual(e["method"], method)
             self.assertEqual(e["path"], target)
-            self.assertEqual(e["protocol"], "HTTP/1.1")
+            self.assertEqual(e["protocol"], harness.PROTOCOL)
             self.assertEqual(e["status"], status)
             self.assertIsInstance(e["bytes"], int)
             self.assertIsInstance(e["duration_us"], int)
