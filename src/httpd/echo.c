@@ -111,6 +111,13 @@ static int echo_end(nk__conn *c, const nk_http_request *req)
      * line. Each field line is cut at its CRLF; the parser has already refused bare CR/LF. */
     const char *start = req->method_name.p;
     const char *end = nk_buf_rptr(&c->x->in) + c->x->head_len;
+    nk_buf received; /* over HTTP/2: the fields as they came, not the engine's request */
+    nk_buf_init(&received, 0);
+    if (c->h2s && nk__h2s_received_head(c->h2s, start, (size_t)(end - start), 0, &received) == 0 &&
+        nk_buf_append(&received, "\r\n", 2) == 0) {
+        start = nk_buf_rptr(&received);
+        end = start + nk_buf_len(&received);
+    }
     const char *eol = memchr(start, '\n', (size_t)(end - start));
     size_t rl_len = (size_t)(eol - start) - (eol > start && eol[-1] == '\r');
 
@@ -125,8 +132,11 @@ static int echo_end(nk__conn *c, const nk_http_request *req)
         json_str(out, req->method_name.p, req->method_name.len);
         nk_buf_append_str(out, ",\"target\":");
         json_str(out, req->target.p, req->target.len);
-        nk_buf_printf(out, ",\"version\":\"HTTP/%d.%d\",\"headers\":[", req->version_major,
-                      req->version_minor);
+        if (c->h2s)
+            nk_buf_append_str(out, ",\"version\":\"HTTP/2\",\"headers\":[");
+        else
+            nk_buf_printf(out, ",\"version\":\"HTTP/%d.%d\",\"headers\":[", req->version_major,
+                          req->version_minor);
     } else {
         nk_buf_printf(out, "peer %s\nrequest-line ", peer);
         nk_buf_append(out, start, rl_len);
@@ -141,7 +151,8 @@ static int echo_end(nk__conn *c, const nk_http_request *req)
         if (len == 0)
             break; /* the blank line ending the head */
         if (json) {
-            const char *colon = memchr(p, ':', len);
+            size_t skip = len && *p == ':'; /* a pseudo-header's name (HTTP/2) */
+            const char *colon = memchr(p + skip, ':', len - skip);
             size_t nlen = colon ? (size_t)(colon - p) : len;
             const char *v = colon ? colon + 1 : p + len, *vend = p + len;
             while (v < vend && (*v == ' ' || *v == '\t'))
@@ -185,6 +196,7 @@ static int echo_end(nk__conn *c, const nk_http_request *req)
     }
     nk_buf_free(body);
     free(body);
+    nk_buf_free(&received);
 
     nk__resp r;
     nk__resp_init(&r, 200);

@@ -280,35 +280,46 @@ void nk__h2s_run(nk__h2s *s)
     nk__conn_run(s->vc, NK_READ);
 }
 
+int nk__h2s_received_head(const nk__h2s *s, const char *head, size_t len, int with_stream,
+                          nk_buf *out)
+{
+    /* The head made by nk__h2s_head_end: its request line ends in "HTTP/1.1", the fields
+     * added for the engine have capitalised names (a client's are lowercase, RFC 9113
+     * section 8.2.1), and Host stands for :authority. */
+    const char *eol = memchr(head, '\n', len);
+    const char *line_end = eol && eol > head && eol[-1] == '\r' ? eol - 1 : eol;
+    if (!eol || line_end - head < 9)
+        return -EINVAL;
+    int rc = nk_buf_append(out, head, (size_t)(line_end - 9 - head));
+    if (rc >= 0 && with_stream)
+        rc = nk_buf_printf(out, " HTTP/2 (stream %d)\r\n", (int)s->id);
+    else if (rc >= 0)
+        rc = nk_buf_append_str(out, " HTTP/2\r\n");
+    const char *q = eol + 1, *end = head + len;
+    while (rc >= 0 && q < end) {
+        const char *nl = memchr(q, '\n', (size_t)(end - q));
+        const char *next = nl ? nl + 1 : end;
+        if (next - q > 6 && memcmp(q, "Host: ", 6) == 0) {
+            rc = nk_buf_append_str(out, ":authority: ");
+            if (rc >= 0)
+                rc = nk_buf_append(out, q + 6, (size_t)(next - q - 6));
+        } else if (!(*q >= 'A' && *q <= 'Z')) {
+            rc = nk_buf_append(out, q, (size_t)(next - q));
+        }
+        q = next;
+    }
+    return rc < 0 ? rc : 0;
+}
+
 void nk__h2s_show_head(nk__h2s *s, const char *head, size_t len)
 {
     nk__conn *p = parent(s);
     if (!p)
         return;
     const nk_httpd_config *cfg = &p->srv->cfg;
-    /* The head made in nk__h2s_head_end, shown as it came: the protocol and stream instead
-     * of "HTTP/1.1", without the fields added here for the engine. */
     nk_buf b;
     nk_buf_init(&b, 0);
-    const char *eol = memchr(head, '\n', len);
-    const char *line_end = eol && eol > head && eol[-1] == '\r' ? eol - 1 : eol;
-    if (!eol || line_end - head < 9) {
-        nk_buf_free(&b);
-        return;
-    }
-    int rc = nk_buf_append(&b, head, (size_t)(line_end - 9 - head));
-    if (rc >= 0)
-        rc = nk_buf_printf(&b, " HTTP/2 (stream %d)\r\n", (int)s->id);
-    const char *q = eol + 1, *end = head + len;
-    while (rc >= 0 && q < end) {
-        const char *nl = memchr(q, '\n', (size_t)(end - q));
-        const char *next = nl ? nl + 1 : end;
-        if (!(s->chunked_in && next - q == 28 && memcmp(q, "Transfer-Encoding: chunked", 26) == 0) &&
-            !(next - q == 19 && memcmp(q, "Connection: close", 17) == 0))
-            rc = nk_buf_append(&b, q, (size_t)(next - q));
-        q = next;
-    }
-    if (rc >= 0)
+    if (nk__h2s_received_head(s, head, len, 1, &b) == 0)
         cfg->on_head_from(cfg->head_arg, p, p->requests++, p->peer_family,
                           p->peer_family == AF_UNIX ? NULL : p->peer_ip, p->peer_port,
                           nk_buf_rptr(&b), nk_buf_len(&b));

@@ -309,6 +309,10 @@ void nk__h2s_conn_closed(nk__h2s *s);
 /* cfg.on_head_from for a stream: the head as the client sent it (HTTP/2, its stream), tagged
  * with the connection it came on. */
 void nk__h2s_show_head(nk__h2s *s, const char *head, size_t len);
+/* The head of a stream's request as the client sent it (request line "M T HTTP/2", its
+ * fields, :authority), from the HTTP/1.1 head made for the engine, appended to out. */
+int nk__h2s_received_head(const nk__h2s *s, const char *head, size_t len, int with_stream,
+                          nk_buf *out);
 /* The socket under c (a stream's: its connection's), and whether it is TLS. */
 int nk__conn_fd(const nk__conn *c);
 int nk__conn_secure(const nk__conn *c);
