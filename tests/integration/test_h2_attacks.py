@@ -378,12 +378,13 @@ class Attacks(unittest.TestCase):
                     detected=False)
 
     def test_zero_length_headers(self):
-        """CVE-2019-9516: requests with 500 fields of empty name and value (half of them
-        indexed into the dynamic table), on up to 20000 streams."""
+        """CVE-2019-9516: requests with 1000 fields of empty name and value (half of them
+        indexed into the dynamic table), on up to 5000 streams: 5 million fields, some 160 MB
+        if the server kept them."""
         def flood(c):
-            blk = F.raw_block(F.request_fields()) + b"\x40\x00\x00" * 250 + b"\x00\x00\x00" * 250
+            blk = F.raw_block(F.request_fields()) + b"\x40\x00\x00" * 500 + b"\x00\x00\x00" * 500
             sid = 1
-            for _ in range(200):
+            for _ in range(50):
                 out = []
                 for _ in range(100):
                     out.append(F.headers(sid, blk))
