@@ -259,6 +259,36 @@ static int on_frame_send(nghttp2_session *ng, const nghttp2_frame *f, void *ud)
     return 0;
 }
 
+static int send_data(nghttp2_session *ng, nghttp2_frame *f, const uint8_t *framehd,
+                     size_t length, nghttp2_data_source *src, void *ud)
+{
+    (void)ng;
+    nk__h2 *h = ud;
+    if (f->data.padlen) /* no padding is ever chosen for what we send */
+        return NGHTTP2_ERR_CALLBACK_FAILURE;
+    return nk__h2s_send_data(src->ptr, &h->out, framehd, length) < 0 ? NGHTTP2_ERR_CALLBACK_FAILURE
+                                                                     : 0;
+}
+
+/* DATA frames as large as the client allows (SETTINGS_MAX_FRAME_SIZE) and the windows let
+ * through, up to 64 KiB: fewer frames and writes for large bodies. */
+static ssize_t data_length(nghttp2_session *ng, uint8_t type, int32_t id, int32_t conn_window,
+                           int32_t stream_window, uint32_t max_frame, void *ud)
+{
+    (void)ng;
+    (void)type;
+    (void)id;
+    (void)ud;
+    int64_t n = 65536;
+    if (n > conn_window)
+        n = conn_window;
+    if (n > stream_window)
+        n = stream_window;
+    if (n > (int64_t)max_frame)
+        n = max_frame;
+    return n > 0 ? (ssize_t)n : 1;
+}
+
 static int make_session(nk__h2 *h)
 {
     nghttp2_session_callbacks *cb;
@@ -276,6 +306,8 @@ static int make_session(nk__h2 *h)
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cb, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
     nghttp2_session_callbacks_set_on_frame_send_callback(cb, on_frame_send);
+    nghttp2_session_callbacks_set_send_data_callback(cb, send_data);
+    nghttp2_session_callbacks_set_data_source_read_length_callback(cb, data_length);
     /* Request bodies give their window back only as the handler reads them, so a client
      * cannot make the server buffer more than the windows below. */
     nghttp2_option_set_no_auto_window_update(opt, 1);
@@ -316,7 +348,8 @@ static int write_out(nk__h2 *h)
             return n < 0 ? (int)n : -EIO;
         nk_buf_consume(&h->out, (size_t)n);
     }
-    nk_buf_clear(&h->out);
+    /* An idle connection keeps no buffer (HTTP/1.1's give theirs back to the pool too). */
+    nk_buf_release(&h->out);
     return 0;
 }
 

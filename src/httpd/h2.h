@@ -102,5 +102,7 @@ void nk__h2s_run(nk__h2s *s);
 /* After its frame with END_STREAM went out: a request still sending is told to stop. */
 void nk__h2s_sent_end(nk__h2s *s);
 int nk__h2s_discard(nk__h2s *s, size_t len);
+/* A DATA frame of s (NO_COPY): its header and payload appended to out. */
+int nk__h2s_send_data(nk__h2s *s, nk_buf *out, const uint8_t *framehd, size_t length);
 
 #endif

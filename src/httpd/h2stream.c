@@ -350,32 +350,45 @@ ssize_t nk__h2s_recv(nk__h2s *s, void *buf, size_t len)
     return (ssize_t)n;
 }
 
+/* nghttp2 asks for the next DATA frame's payload: its length only (NO_COPY), the bytes are
+ * written by nk__h2s_send_data straight from s->body into the session's output, one copy
+ * fewer than through nghttp2's frame buffer. */
 static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t length,
                          uint32_t *flags, nghttp2_data_source *src, void *ud)
 {
     (void)ng;
     (void)id;
+    (void)buf;
     (void)ud;
     nk__h2s *s = src->ptr;
-    size_t n = nk_buf_len(&s->body);
-    if (n > length)
-        n = length;
-    if (n) {
-        memcpy(buf, nk_buf_rptr(&s->body), n);
-        nk_buf_consume(&s->body, n);
-        if (s->vc && (s->want & NK_WRITE))
-            nk__h2_ready(s); /* room again for the handler's next piece */
-    }
-    if (nk_buf_len(&s->body) == 0 && s->body_done) {
+    size_t have = nk_buf_len(&s->body);
+    size_t n = have < length ? have : length;
+    if (n == have && s->body_done) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
-        nk_buf_release(&s->body);
-        return (ssize_t)n;
+        if (n == 0) {
+            nk_buf_release(&s->body);
+            return 0;
+        }
     }
     if (n == 0) {
         s->deferred = 1;
         return NGHTTP2_ERR_DEFERRED;
     }
+    *flags |= NGHTTP2_DATA_FLAG_NO_COPY;
     return (ssize_t)n;
+}
+
+int nk__h2s_send_data(nk__h2s *s, nk_buf *out, const uint8_t *framehd, size_t length)
+{
+    if (nk_buf_append(out, framehd, 9) < 0 ||
+        nk_buf_append(out, nk_buf_rptr(&s->body), length) < 0)
+        return -ENOMEM;
+    nk_buf_consume(&s->body, length);
+    if (nk_buf_len(&s->body) == 0 && s->body_done)
+        nk_buf_release(&s->body);
+    if (s->vc && (s->want & NK_WRITE))
+        nk__h2_ready(s); /* room again for the handler's next piece */
+    return 0;
 }
 
 static int is_hop_by_hop(nk_str name)
@@ -534,24 +547,43 @@ ssize_t nk__h2s_send(nk__h2s *s, const void *buf, size_t len)
 
 ssize_t nk__h2s_sendfile(nk__h2s *s, int fd, off_t *off, size_t len)
 {
-    char buf[16384];
     if (!s->h2 || s->reset)
         return -ECONNRESET;
+    if (s->resp != NK__H2_RESP_LENGTH && s->resp != NK__H2_RESP_CLOSE) {
+        /* Not a plain body (cannot happen with the engine's framing): through a buffer. */
+        char buf[4096];
+        ssize_t n = pread(fd, buf, len < sizeof buf ? len : sizeof buf, *off);
+        if (n <= 0)
+            return n < 0 ? -errno : 0;
+        ssize_t took = nk__h2s_send(s, buf, (size_t)n);
+        if (took > 0)
+            *off += took;
+        return took;
+    }
+    if (s->body_done)
+        return (ssize_t)len; /* past the promised length: nothing more is the body */
     size_t room = BODY_CAP > nk_buf_len(&s->body) ? BODY_CAP - nk_buf_len(&s->body) : 0;
-    if (room == 0 && s->resp != NK__H2_RESP_NONE)
+    if (room == 0)
         return -EAGAIN;
-    size_t want = len < sizeof buf ? len : sizeof buf;
-    if (s->resp != NK__H2_RESP_NONE && want > room)
-        want = room;
-    ssize_t n = pread(fd, buf, want, *off);
-    if (n < 0)
-        return -errno;
-    if (n == 0)
-        return 0;
-    ssize_t took = nk__h2s_send(s, buf, (size_t)n);
-    if (took > 0)
-        *off += took;
-    return took;
+    size_t want = len < room ? len : room;
+    if (s->resp == NK__H2_RESP_LENGTH && want > s->body_left)
+        want = (size_t)s->body_left;
+    /* Read straight into the stream's body buffer. */
+    int rc = nk_buf_reserve(&s->body, want);
+    if (rc < 0)
+        return rc;
+    ssize_t n = pread(fd, nk_buf_wptr(&s->body), want, *off);
+    if (n <= 0)
+        return n < 0 ? -errno : 0;
+    nk_buf_commit(&s->body, (size_t)n);
+    *off += n;
+    if (s->resp == NK__H2_RESP_LENGTH) {
+        s->body_left -= (uint64_t)n;
+        if (s->body_left == 0)
+            s->body_done = 1;
+    }
+    body_grew(s);
+    return n;
 }
 
 void nk__h2s_want(nk__h2s *s, unsigned events)
