@@ -201,9 +201,19 @@ int nk__h2s_head_end(nk__h2s *s, int end_stream)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* nghttp2 checks this first */
     nk_buf head;
     nk_buf_init(&head, 0);
-    int rc = nk_buf_printf(&head, "%s %s HTTP/1.1\r\n", s->method, target);
-    if (rc >= 0 && s->authority && !is_connect)
-        rc = nk_buf_printf(&head, "Host: %s\r\n", s->authority);
+    int rc = nk_buf_reserve(&head, nk_buf_len(&s->in) + strlen(target) + 128 +
+                                       (s->authority ? strlen(s->authority) : 0));
+    if (rc >= 0) {
+        nk_buf_append_str(&head, s->method);
+        nk_buf_append(&head, " ", 1);
+        nk_buf_append_str(&head, target);
+        rc = nk_buf_append(&head, " HTTP/1.1\r\n", 11);
+    }
+    if (rc >= 0 && s->authority && !is_connect) {
+        nk_buf_append(&head, "Host: ", 6);
+        nk_buf_append_str(&head, s->authority);
+        rc = nk_buf_append(&head, "\r\n", 2);
+    }
     if (rc >= 0 && nk_buf_len(&s->in))
         rc = nk_buf_append(&head, nk_buf_rptr(&s->in), nk_buf_len(&s->in));
     /* One request per virtual connection: it ends with the answer. */
@@ -393,10 +403,13 @@ int nk__h2s_send_data(nk__h2s *s, nk_buf *out, const uint8_t *framehd, size_t le
 
 static int is_hop_by_hop(nk_str name)
 {
-    static const char *const hop[] = {"connection", "keep-alive", "proxy-connection",
-                                      "transfer-encoding", "upgrade"};
+    static const struct {
+        const char *name;
+        size_t len;
+    } hop[] = {{"connection", 10}, {"keep-alive", 10}, {"proxy-connection", 16},
+               {"transfer-encoding", 17}, {"upgrade", 7}};
     for (size_t i = 0; i < sizeof hop / sizeof hop[0]; i++)
-        if (name.len == strlen(hop[i]) && strncasecmp(name.p, hop[i], name.len) == 0)
+        if (name.len == hop[i].len && strncasecmp(name.p, hop[i].name, name.len) == 0)
             return 1;
     return 0;
 }
