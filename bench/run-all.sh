@@ -19,7 +19,7 @@ benchmarks=(
   "echo.sh 300 75"
   "backends.sh 240 90"
   "tls.sh 540 240"
-  "h2.sh 300 120"
+  "h2.sh 360 120"
 )
 
 child=
