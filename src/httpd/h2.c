@@ -90,6 +90,12 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     if (f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_REQUEST)
         return 0;
     h->got_frame = 1;
+    if (h->c->srv->h2_streams_open >= h->c->srv->cfg.max_conns) {
+        /* Each stream in progress holds what an HTTP/1.1 connection does: past max_conns of
+         * them in the whole engine, new ones are refused (the client may retry them). */
+        nghttp2_submit_rst_stream(ng, NGHTTP2_FLAG_NONE, f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+        return 0;
+    }
     nk__h2s *s = nk__h2s_new(h, f->hd.stream_id);
     if (!s)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: INTERNAL_ERROR */

@@ -29,6 +29,7 @@ enum {
 struct nk__h2s {
     nk__h2 *h2;               /* NULL once the session is gone (the stream then only waits
                                * for its virtual connection to close) */
+    nk_httpd *srv;
     int32_t id;
     nk__conn *vc;             /* the virtual connection, NULL before it starts and once closed */
     nk__h2s *prev, *next;     /* h2->streams */

@@ -49,6 +49,8 @@ nk__h2s *nk__h2s_new(nk__h2 *h, int32_t id)
     if (!s)
         return NULL;
     s->h2 = h;
+    s->srv = h->c->srv;
+    s->srv->h2_streams_open++;
     s->id = id;
     nk_buf_init(&s->in, 0);
     nk_buf_init(&s->head, NK_HTTP_RESPONSE_MAX_HEAD);
@@ -98,6 +100,7 @@ void nk__h2s_free(nk__h2s *s)
         if (!s->ng_closed)
             nghttp2_session_set_stream_user_data(h->ng, s->id, NULL);
     }
+    s->srv->h2_streams_open--;
     free(s->method);
     free(s->path);
     free(s->authority);

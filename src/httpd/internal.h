@@ -273,6 +273,7 @@ struct nk_httpd {
     const char *limit_hint; /* nk_httpd_set_limit_hint */
     unsigned char h2_on;    /* nk_httpd_set_http2 */
     unsigned h2_max_streams;
+    unsigned h2_streams_open; /* over all sessions: at max_conns new ones are refused */
     uint64_t last_413_log_ms;
 };
 
