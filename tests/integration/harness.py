@@ -51,6 +51,8 @@ SCHEME = "https" if TLS else "http"     # the scheme of the URLs it announces
 # How the server names the protocol of a request (access log, --echo): the version HTTP/2
 # requests carry is "HTTP/2.0" (RFC 9113 8.3 has no request line; servers log it so).
 PROTOCOL = "HTTP/2.0" if TRANSPORT == "h2" else "HTTP/1.1"
+# How --echo and -v show a request's version: as it came, "HTTP/2" being the protocol's name.
+SHOWN_VERSION = "HTTP/2" if TRANSPORT == "h2" else "HTTP/1.1"
 
 
 def http1_framing(why):
