@@ -96,6 +96,37 @@ def usage(pid):
     return H.cpu_seconds(pids), rss
 
 
+def server_holds(pid, server_port, client_port):
+    """True while a process of the server still has the socket of this connection open. Once
+    it closed it, the kernel may still hold what the server wrote (and the FIN after it) for
+    a client that does not read: the client cannot see that end, /proc can (an orphaned socket
+    has inode 0)."""
+    inodes = set()
+    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(path) as f:
+                rows = f.readlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            col = row.split()
+            local, remote = int(col[1].rsplit(":", 1)[1], 16), int(col[2].rsplit(":", 1)[1], 16)
+            if local == server_port and remote == client_port and col[9] != "0":
+                inodes.add("socket:[%s]" % col[9])
+    for p in H.proc_tree(pid) if inodes else ():
+        try:
+            fds = os.listdir("/proc/%d/fd" % p)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink("/proc/%d/fd/%s" % (p, fd)) in inodes:
+                    return True
+            except OSError:
+                pass
+    return False
+
+
 def push(c, data, deadline):
     """Send data on the attacking connection: 'ok', 'closed' (the server ended it) or
     'blocked/time' (the deadline passed before all was sent: the server stopped reading, or
@@ -176,7 +207,17 @@ class Attacks(unittest.TestCase):
         # undetected: the streams the server gave up on are reset at its send or body timeout,
         # then the connection, left without streams, is closed at its idle timeout
         bound = flood_end + SETTLE + (0 if detected else 2 * TIMEOUT)
-        ended = c.collect(lambda ev: ev.eof, bound)
+        client_port = c.sock.getsockname()[1]
+        while True:
+            if read:
+                c.poll()
+            ended = c.ev.eof or not server_holds(self.srv.proc.pid, self.addr[1], client_port)
+            if ended or time.monotonic() >= bound:
+                break
+            time.sleep(0.02)
+        if ended and read:
+            # what the server said before it closed (its GOAWAY) is still on its way
+            c.collect(lambda ev: ev.eof, time.monotonic() + SETTLE)
         took = time.monotonic() - t0
         while len(probe.results) < 3 and time.monotonic() < t0 + 10 * PROBE_LIMIT:
             time.sleep(0.05)  # an attack ended at once: the probe still gets its say
@@ -371,9 +412,12 @@ class Attacks(unittest.TestCase):
 
         def flood(c):
             for _ in range(200):
-                yield b"".join(F.priority(1 + 2 * rnd.randrange(50), 1 + 2 * rnd.randrange(50),
-                                          rnd.randrange(1, 257), exclusive=True)
-                               for _ in range(1000))
+                out = []
+                while len(out) < 1000:
+                    sid, dep = 1 + 2 * rnd.randrange(50), 1 + 2 * rnd.randrange(50)
+                    if sid != dep:  # a stream on itself is an error, not a loop
+                        out.append(F.priority(sid, dep, rnd.randrange(1, 257), exclusive=True))
+                yield b"".join(out)
         self.attack(setup=setup, flood=flood, settings=((F.INITIAL_WINDOW_SIZE, 0),),
                     detected=False)
 
@@ -439,6 +483,11 @@ class Attacks(unittest.TestCase):
                     out.append(F.headers(sid, c.block(F.request_fields(path="/big.bin"))))
                     sid += 2
                 yield b"".join(out)
+                # in step with the server: nothing sent after its GOAWAY, which a reset (the
+                # close of a socket with unread data) could destroy before it is read
+                last = sid - 2
+                c.collect(lambda ev: last in ev.rst or last in ev.streams or
+                          ev.goaway is not None or ev.eof, time.monotonic() + SETTLE)
         c = self.attack(flood=flood, settings=((F.INITIAL_WINDOW_SIZE, 0),), detected=False)
         n = limit["n"]
         self.assertIsNotNone(n, "no SETTINGS_MAX_CONCURRENT_STREAMS announced")
