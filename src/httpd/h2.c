@@ -571,12 +571,10 @@ void nk__h2_update(nk__conn *c)
     if ((ev & NK_READ) && nk__xp_pending(c))
         nk__conn_kick(c); /* plaintext already inside OpenSSL raises no readiness event */
     nk__phase phase;
-    if (pending)
-        phase = NK__PHASE_WRITE;
+    if (pending || (!h->nvc && h->nstreams))
+        phase = NK__PHASE_WRITE; /* for the socket, or for the client's windows to open */
     else if (h->nvc)
         phase = NK__PHASE_WAIT; /* the streams' connections have their own deadlines */
-    else if (h->nstreams)
-        phase = NK__PHASE_WRITE; /* answers wait for the client's window to open */
     else
         phase = h->got_frame ? NK__PHASE_IDLE : NK__PHASE_HEAD;
     if (phase == h->phase)

@@ -605,13 +605,10 @@ ssize_t nk__h2s_sendfile(nk__h2s *s, int fd, off_t *off, size_t len)
 void nk__h2s_want(nk__h2s *s, unsigned events)
 {
     s->want = (unsigned char)events;
-    int ready = 0;
-    if (!s->h2 || s->reset)
-        ready = events != 0; /* it learns at once that the stream is gone */
-    else if ((events & NK_READ) && (nk_buf_len(&s->in) || s->in_eof))
-        ready = 1;
-    else if ((events & NK_WRITE) && nk_buf_len(&s->body) < BODY_CAP)
-        ready = 1;
+    /* A stream that is gone is ready at once: its connection learns it and ends. */
+    int gone = !s->h2 || s->reset;
+    int ready = ((events & NK_READ) && (gone || nk_buf_len(&s->in) || s->in_eof)) ||
+                ((events & NK_WRITE) && (gone || nk_buf_len(&s->body) < BODY_CAP));
     if (ready)
         nk__h2_ready(s);
 }

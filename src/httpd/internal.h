@@ -271,10 +271,10 @@ struct nk_httpd {
     nk_timer kick_timer;
     nk__conn *hs_wait, *hs_wait_tail; /* clients waiting for a handshake slot, in order */
     const char *limit_hint; /* nk_httpd_set_limit_hint */
-    unsigned char h2_on;    /* nk_httpd_set_http2 */
-    unsigned h2_max_streams;
-    unsigned h2_streams_open; /* over all sessions: at max_conns new ones are refused */
     uint64_t last_413_log_ms;
+    unsigned h2_max_streams;  /* nk_httpd_set_http2 */
+    unsigned h2_streams_open; /* over all sessions: at max_conns new ones are refused */
+    unsigned h2_on;
 };
 
 /* Counters may be read by other processes (shared memory): relaxed atomics, no ordering. */

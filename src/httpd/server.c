@@ -391,7 +391,7 @@ int nk_httpd_set_tls(nk_httpd *srv, nk_tls_ctx *ctx)
 
 void nk_httpd_set_http2(nk_httpd *srv, int on, unsigned max_streams)
 {
-    srv->h2_on = (unsigned char)(on != 0);
+    srv->h2_on = on != 0;
     srv->h2_max_streams = max_streams ? max_streams : 100;
 }
 
