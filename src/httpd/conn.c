@@ -769,7 +769,9 @@ static int conn_process(nk__conn *c)
                 return -1;
             continue;
         }
-        if (c->close_after) {
+        /* A head whose password was checked off the loop is processed again first: its
+         * answer is still due, even on a connection that ends with it. */
+        if (c->close_after && !c->x->auth_verdict) {
             conn_finish(c);
             return -1;
         }

@@ -759,6 +759,33 @@ class NoUploadTests(Base):
 
 
 class AuthFileTests(unittest.TestCase):
+    def test_hashed_password_on_a_closing_connection_is_answered(self):
+        """A request that ends its connection (Connection: close, or HTTP/1.0) still gets its
+        answer when its password is checked off the loop: the connection waited for the
+        verdict, then answered, then closed (it used to close without a word)."""
+        tmp = tempfile.TemporaryDirectory()
+        self.addCleanup(tmp.cleanup)
+        r = subprocess.run([harness.NETKIT, "http", "passwd", "bob", "--iterations", "2000"],
+                           input=b"hunter2\n", capture_output=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        af = os.path.join(tmp.name, "users")
+        with open(af, "w") as f:
+            f.write(r.stdout.decode())
+        with open(os.path.join(tmp.name, "f.txt"), "w") as f:
+            f.write("secret")
+        srv = H.serve(self, tmp.name, "--auth-file", af, "-q")
+        host, port = srv.host_port()
+        for password, want_st in (("hunter2", 200), ("hunter3", 401)):
+            c = harness.http_connection(host, port, timeout=10)
+            c.request("GET", "/f.txt", headers={"Authorization": basic("bob", password),
+                                                "Connection": "close"})
+            resp = c.getresponse()
+            body = resp.read()
+            c.close()
+            self.assertEqual(resp.status, want_st)
+            if want_st == 200:
+                self.assertEqual(body, b"secret")
+
     def test_passwd_and_auth_file_protect_reads(self):
         tmp = tempfile.TemporaryDirectory()
         self.addCleanup(tmp.cleanup)
