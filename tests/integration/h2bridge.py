@@ -22,7 +22,6 @@ What the test observes stays what an HTTP/1.1 server would show it:
   HTTP/1.1 framing itself fails here rather than passing on the bridge's word.
 """
 import collections
-import errno
 import http
 import os
 import select
@@ -95,7 +94,8 @@ class _Request:
         self.reset = False             # the stream was reset (by either side)
         self.response_ended = False
         self.chunked_out = False       # the response is written chunked
-        self.trailers = []
+        self.trailers = []             # the request's, from a chunked body
+        self.trailers_in = []          # the response's
         connection = b",".join(v for n, v in fields if n == b"connection").lower()
         tokens = [t.strip() for t in connection.split(b",")]
         if version == b"HTTP/1.0":
@@ -374,18 +374,25 @@ class Bridge:
             data = b""
         if not data:
             self.test_eof = True
-            if self.parsing is not None:
-                # the test ended in the middle of a body: the request cannot be finished
-                req = self.parsing
-                self.parsing = None
-                self._reset(req, h2.errors.ErrorCodes.CANCEL)
-                self.closing = True
+            self._abandon_partial()
             return
         self.parser.feed(data, self._parsed)
         if self.parser.broken:
+            # nothing after this can be framed: the requests before it are answered, then
+            # the test side closes
             self._log("unparsable request bytes: %r" % bytes(self.parser.buf[:200]))
             self.test_eof = True
-            self.closing = True
+            self._abandon_partial()
+
+    def _abandon_partial(self):
+        """The test's bytes ended inside a request's body: that request cannot be finished.
+        Its stream is cancelled; those before it are still answered."""
+        req, self.parsing = self.parsing, None
+        if req is None:
+            return
+        self._reset(req, h2.errors.ErrorCodes.CANCEL)
+        if req in self.requests:
+            self.requests.remove(req)
 
     def _parsed(self, kind, value):
         if kind == "head":
@@ -439,7 +446,8 @@ class Bridge:
                 data = self.tls.recv(65536)
             except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
                 return
-            except (OSError, ssl.SSLError):
+            except (OSError, ssl.SSLError) as e:
+                self._log("the server's connection ended: %r" % (e,))
                 data = b""
             if not data:
                 self._server_ended()
@@ -538,9 +546,8 @@ class Bridge:
             return
         req.response_ended = True
         if req.chunked_out:
-            trailers = getattr(req, "trailers_in", [])
             self._emit(b"0\r\n" + b"".join(_title(n) + b": " + v + b"\r\n"
-                                            for n, v in trailers) + b"\r\n")
+                                            for n, v in req.trailers_in) + b"\r\n")
         if req.body_complete or req.reset:
             self.streams.pop(req.stream_id, None)
         if self.requests and self.requests[0] is req:
@@ -770,13 +777,3 @@ def connect(addr, context, check, timeout=5.0, plain_class=socket.socket, setup=
             bridge.start()
         threading.Thread(target=later, name="h2bridge-handshake", daemon=True).start()
     return test_sock
-
-
-def context_for(base_context_factory):
-    """A client context offering only h2, from a factory of the harness's pinned contexts."""
-    ctx = base_context_factory()
-    ctx.set_alpn_protocols(["h2"])
-    return ctx
-
-
-__all__ = ["connect", "Bridge", "errno"]
