@@ -278,6 +278,9 @@ static void start_engine(engine *e, const char *sock_name)
         errno = -err;
         setup_fail("nk_httpd_new");
     }
+    /* This target checks HTTP/1.x answers: a stream opening with the HTTP/2 preface would be
+     * served as HTTP/2, which fuzz_h2.c checks. */
+    nk_httpd_set_http2(e->srv, 0, 0);
     e->addr.sun_family = AF_UNIX;
     snprintf(e->addr.sun_path, sizeof e->addr.sun_path, "%s/%s", tmp_dir, sock_name);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
