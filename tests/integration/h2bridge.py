@@ -69,7 +69,7 @@ _NAME_CASE = {b"www-authenticate": b"WWW-Authenticate", b"etag": b"ETag",
               b"content-md5": b"Content-MD5", b"x-xss-protection": b"X-XSS-Protection",
               b"dnt": b"DNT", b"te": b"TE"}
 
-WINDOW = 1 << 18         # per stream, and added to the connection's: bytes the server may send ahead
+WINDOW = 1 << 18         # per stream, and added to the connection's: what the server sends ahead
 MAX_BUFFERED = 1 << 20   # request bytes held before the bridge stops reading the test's socket
 MAX_HEAD = 1 << 20       # a request head longer than this is not HTTP the bridge can carry
 

@@ -116,7 +116,8 @@ class Server:
 def start(test, args, listeners=1, timeout=10, env=None, stdout=subprocess.DEVNULL,
           preexec_fn=None, cwd=None, program=None):
     """Start `netkit ARGS` (or `program ARGS`), wait for `listeners` readiness lines,
-    register cleanup. Under NETKIT_TEST_TRANSPORT=https an `http serve` gets TLS listeners
+    register cleanup. Under NETKIT_TEST_TRANSPORT=https or h2 an `http serve` gets TLS
+    listeners
     (see the module's comment)."""
     made_tls = False
     if program is None:
@@ -181,8 +182,8 @@ def _https_listener(addr):
 
 
 def transport_args(args):
-    """args as start() runs them: under NETKIT_TEST_TRANSPORT=https, `http serve` with bare TCP
-    listeners gets them as https:// ones and --tls-self-signed. A server whose arguments
+    """args as start() runs them: under NETKIT_TEST_TRANSPORT=https or h2, `http serve` with
+    bare TCP listeners gets them as https:// ones and --tls-self-signed. A server whose arguments
     already speak of TLS (a scheme on a listener, a --tls option, --redirect-https, --hsts)
     is the test's own choice and is left alone, as is every other command."""
     args = list(args)
@@ -791,7 +792,7 @@ _asan_binary = None
 
 
 def tls_under_asan():
-    """True when http serve runs over TLS (NETKIT_TEST_TRANSPORT=https) in an ASan build. Its
+    """True when http serve runs over TLS (NETKIT_TEST_TRANSPORT=https or h2) in an ASan build. Its
     RSS is then no measure of the server's memory: OpenSSL gives its record buffers back after
     each record (SSL_MODE_RELEASE_BUFFERS) and ASan keeps every freed block in its quarantine
     (up to 256 MiB), so RSS grows with the bytes moved. Memory bounds are asserted over http
