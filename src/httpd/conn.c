@@ -368,6 +368,8 @@ static int conn_read(nk__conn *c)
     if (room == 0)
         return 0;
     ssize_t n = read_into(c, &c->x->in, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
+    if (n > 0 && !c->h2s)
+        c->srv->input_batch++;
     if (n == -EAGAIN) {
         /* Nothing came: an idle connection gives its buffer back to the pool at once, so
          * thousands of silent clients cost no buffer memory. */

@@ -118,13 +118,19 @@ nk__file *nk__fcache_get(nk_httpd *srv, const char *key)
         return NULL;
     struct stat st;
     struct stat gst;
-    if (nk_loop_now(srv->loop) >= f->expires || fstat(f->plain.fd, &st) < 0 ||
-        !same_file(&st, &f->plain.st) || st.st_nlink == 0 ||
-        (f->gz.fd >= 0 && (fstat(f->gz.fd, &gst) < 0 || !same_file(&gst, &f->gz.st) ||
-                           gst.st_nlink == 0))) {
+    if (nk_loop_now(srv->loop) >= f->expires) {
         evict(srv, slot);
         return NULL;
     }
+    /* Checked already for a request of the same read: they arrived together. */
+    if (f->checked != srv->input_batch &&
+        (fstat(f->plain.fd, &st) < 0 || !same_file(&st, &f->plain.st) || st.st_nlink == 0 ||
+         (f->gz.fd >= 0 && (fstat(f->gz.fd, &gst) < 0 || !same_file(&gst, &f->gz.st) ||
+                            gst.st_nlink == 0)))) {
+        evict(srv, slot);
+        return NULL;
+    }
+    f->checked = srv->input_batch;
     f->refs++;
     return f;
 }
@@ -188,6 +194,7 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
     if (el >= 2 && el + 5 < sizeof f->gz_etag)
         snprintf(f->gz_etag, sizeof f->gz_etag, "%.*s-gzip\"", (int)(el - 1), f->plain.etag);
     f->expires = nk_loop_now(srv->loop) + FCACHE_VALID_MS;
+    f->checked = srv->input_batch;
 
     /* A precompressed sidecar REL.gz is a second representation of the same resource. Only
      * compressible types are looked for, so binary files cost no extra open. */

@@ -66,6 +66,7 @@ typedef struct nk__file {
     const char *content_type;
     char gz_etag[NK_HTTP_ETAG_MAX]; /* plain.etag with "-gzip": the --gzip representation */
     uint64_t expires;         /* loop time after which it is opened again */
+    unsigned checked;         /* srv->input_batch when its descriptors were last checked */
     unsigned refs;            /* the table's and each response's */
     int dead;                 /* evicted: freed by the last release */
 } nk__file;
@@ -274,6 +275,10 @@ struct nk_httpd {
     uint64_t last_413_log_ms;
     unsigned h2_max_streams;  /* nk_httpd_set_http2 */
     unsigned h2_streams_open; /* over all sessions: at max_conns new ones are refused */
+    /* Counts the reads of client input: requests that came in one read (the streams of one
+     * HTTP/2 read, a pipeline) share one check of a cached file (fcache.c), while a request
+     * read later always sees a file changed before it. */
+    unsigned input_batch;
     unsigned h2_on;
 };
 
