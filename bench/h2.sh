@@ -45,8 +45,13 @@ command -v curl >/dev/null 2>&1 || bench_die "curl is not installed"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/netkit-bench-h2.XXXXXX")
 child=
-# The idle part runs as a child script with its own cleanup trap; pass a stop on to it first.
-stop_child() { [ -n "$child" ] && kill -TERM "$child" 2>/dev/null; wait 2>/dev/null || true; }
+# The idle part runs as a child script with its own cleanup trap; pass a stop on to it first and
+# wait for it alone (the servers of the load part are children too, and bench_cleanup stops them).
+stop_child() {
+  [ -n "$child" ] || return 0
+  kill -TERM "$child" 2>/dev/null
+  wait "$child" 2>/dev/null || true
+}
 trap 'stop_child; bench_cleanup; rm -rf "$tmp"' EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
