@@ -6,6 +6,9 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <fcntl.h>
 #include <ifaddrs.h>
 #include <net/if.h>
@@ -298,6 +301,14 @@ static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
  * bind their own SO_REUSEPORT sockets (unix sockets are shared). */
 static int run_worker(server_state *s, int own_sockets)
 {
+#ifdef __GLIBC__
+    /* Buffers of 64-256 KiB come and go with every large answer (HTTP/2 streams, TLS): by
+     * default glibc hands the top of the heap back on each free and faults it in again on the
+     * next malloc, which doubled the CPU per 64 KiB response in bench/h2.sh. The engine's own
+     * malloc_trim after a peak still returns the memory once the server calms down. */
+    mallopt(M_TRIM_THRESHOLD, 16 << 20);
+    mallopt(M_MMAP_THRESHOLD, 4 << 20);
+#endif
     http_serve_opts *o = s->o;
     int err = nk_loop_new(o->backend, &s->loop);
     if (err < 0)

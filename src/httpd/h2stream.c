@@ -671,8 +671,11 @@ void nk__h2s_conn_closed(nk__h2s *s)
         if (s->body_done) {
             body_grew(s); /* the end goes out after the buffered body */
         } else {
-            /* Closed before its answer was whole (a failure, a timeout): say it is cut. */
-            nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+            /* Closed before its answer was whole. Without an answer begun the request was
+             * given up (a timeout, a body cut short): CANCEL; an answer cut midway is a
+             * failure (a file that shrank, no memory): INTERNAL_ERROR. */
+            nghttp2_submit_rst_stream(h->ng, NGHTTP2_FLAG_NONE, s->id,
+                                      s->submitted ? NGHTTP2_INTERNAL_ERROR : NGHTTP2_CANCEL);
             nk__h2_schedule(h);
         }
         if (s->unacked) {
