@@ -7,6 +7,7 @@
 #include <netkit/err.h>
 #include <netkit/loop.h>
 #include <netkit/addr.h>
+#include <netkit/proxy.h>
 #include <netkit/sock.h>
 #include <netkit/udp.h>
 #include <netkit/buf.h>
