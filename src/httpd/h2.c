@@ -100,6 +100,7 @@ static int on_begin_headers(nghttp2_session *ng, const nghttp2_frame *f, void *u
     if (!s)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* RST_STREAM: INTERNAL_ERROR */
     nghttp2_session_set_stream_user_data(ng, f->hd.stream_id, s);
+    h->streams_begun++;
     NK__COUNT(h->c->srv, h2_streams, 1);
     return 0;
 }
@@ -578,9 +579,11 @@ void nk__h2_update(nk__conn *c)
         phase = NK__PHASE_WAIT; /* the streams' connections have their own deadlines */
     else
         phase = h->got_frame ? NK__PHASE_IDLE : NK__PHASE_HEAD;
-    if (phase == h->phase)
+    /* Like HTTP/1.1's, the idle deadline runs from the last request, not the first. */
+    if (phase == h->phase && h->streams_begun == h->timer_streams)
         return;
     h->phase = (unsigned char)phase;
+    h->timer_streams = h->streams_begun;
     unsigned ms = phase == NK__PHASE_WRITE  ? srv->cfg.send_timeout_ms
                   : phase == NK__PHASE_IDLE ? srv->cfg.idle_timeout_ms
                   : phase == NK__PHASE_HEAD ? srv->cfg.header_timeout_ms

@@ -82,6 +82,8 @@ struct nk__h2 {
     unsigned char sc_pri[5];
     unsigned char phase;      /* nk__phase of the session's timer */
     unsigned char got_frame;  /* the first frame after the preface has come */
+    unsigned streams_begun;   /* requests so far: each one renews the idle deadline */
+    unsigned timer_streams;   /* streams_begun when the timer was last armed */
 };
 
 /* h2.c */

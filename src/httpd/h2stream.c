@@ -187,7 +187,17 @@ int nk__h2s_header(nk__h2s *s, const uint8_t *name, size_t nlen, const uint8_t *
     if (!is_token(name, nlen))
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
     if (nk_buf_len(&s->in) + nlen + vlen + 4 > head_cap(s)) {
-        s->oversize = 1; /* the head given to the engine stays over its limit: 431 */
+        /* Too large: the head given to the engine is filled to past its limit with what
+         * fits of this field, so the engine answers 431 as over HTTP/1.1; the rest of the
+         * fields are dropped. */
+        s->oversize = 1;
+        size_t room = head_cap(s) - nk_buf_len(&s->in);
+        if (room < nlen + 4)
+            return 0; /* the head is over the limit already */
+        if (nk_buf_append(&s->in, name, nlen) < 0 || nk_buf_append(&s->in, ": ", 2) < 0 ||
+            nk_buf_append(&s->in, value, room - nlen - 4) < 0 ||
+            nk_buf_append(&s->in, "\r\n", 2) < 0)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
         return 0;
     }
     if (nk_buf_append(&s->in, name, nlen) < 0 || nk_buf_append(&s->in, ": ", 2) < 0 ||
@@ -212,7 +222,7 @@ int nk__h2s_head_end(nk__h2s *s, int end_stream)
         nk_buf_append_str(&head, target);
         rc = nk_buf_append(&head, " HTTP/1.1\r\n", 11);
     }
-    if (rc >= 0 && s->authority && !is_connect) {
+    if (rc >= 0 && s->authority) {
         nk_buf_append(&head, "Host: ", 6);
         nk_buf_append_str(&head, s->authority);
         rc = nk_buf_append(&head, "\r\n", 2);
