@@ -281,6 +281,7 @@ class Bridge:
         self.closing = False                   # close the test side once to_test is written
         self.done = False
         self.linger_reset = False              # the test asked for an RST on close
+        self.write_failed = False              # the server takes no more bytes
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -319,6 +320,8 @@ class Bridge:
             events[self.sock.fileno()] = 0   # POLLHUP still comes: the test closed its socket
         if self.to_test:
             events[self.sock.fileno()] |= select.POLLOUT
+        if self.write_failed:
+            self.to_server.clear()
         if not self.server_gone:
             events[self.tls.fileno()] = select.POLLIN | (select.POLLOUT if self.to_server else 0)
         if self.tls.pending() and not self.server_gone:
@@ -435,8 +438,12 @@ class Bridge:
             n = self.tls.send(self.to_server[:65536])
         except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
             return
-        except OSError:
-            self._server_ended()
+        except OSError as e:
+            # The server closed (it may reset a connection whose last WINDOW_UPDATEs it did
+            # not read): nothing more can be sent, but what it sent before is still read.
+            self._log("write to the server failed: %r" % (e,))
+            self.write_failed = True
+            self.to_server.clear()
             return
         del self.to_server[:n]
 
@@ -648,7 +655,7 @@ class Bridge:
 
     def _teardown(self):
         try:
-            if not self.server_gone:
+            if not self.server_gone and not self.write_failed:
                 self.conn.close_connection()
                 self.to_server += self.conn.data_to_send()
                 self.tls.setblocking(True)
