@@ -26,7 +26,12 @@ static const char serve_usage[] =
     "options:\n"
     "  -l, --listen ADDR        HOST:PORT, [V6]:PORT, PORT (all interfaces) or unix:PATH,\n"
     "                           after http:// (the default) or https://; repeatable\n"
-    "                           (default 127.0.0.1:8080, or https://127.0.0.1:8443 with TLS)\n"
+    "                           (default 127.0.0.1:8080, or https://127.0.0.1:8443 with TLS);\n"
+    "                           proxy+http:// or proxy+https://: behind a load balancer,\n"
+    "                           each connection begins with a PROXY protocol header (v1 or\n"
+    "                           v2) naming the client, who is then logged and checked\n"
+    "      --proxy-from CIDR    peers allowed to send that header (repeatable; default\n"
+    "                           127.0.0.0/8 and ::1); others are closed\n"
     "      --tls-cert FILE      certificate chain (PEM, leaf first) for https:// listeners;\n"
     "                           repeatable, chosen by the name the client asks for (SNI);\n"
     "                           a directory: every NAME.crt with its NAME.key\n"
@@ -78,6 +83,10 @@ static const char serve_usage[] =
     "      --status PATH        live counters as JSON at PATH (?format=prometheus for the\n"
     "                           Prometheus text format); loopback clients only\n"
     "      --status-public      show --status to every client\n"
+    "      --health PATH        GET/HEAD PATH answers 200 \"ok\" while serving, 503 once\n"
+    "                           stopping, for a load balancer's checks (no credentials)\n"
+    "      --health-grace S     on SIGTERM, answer --health with 503 for S seconds while\n"
+    "                           still serving everything, then drain (default 0)\n"
     "      --log-format FMT     access log format: combined (default) or json\n"
     "  -v, --verbose            print each request head on stderr, after [PEER #CONN]\n"
     "  -q, --quiet              no access log on stdout, no extra messages\n"
@@ -149,7 +158,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         OPT_BODY_TO, OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
         OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT,
         OPT_UNSENT_MAX, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_REDIRECT_HTTPS, OPT_HSTS,
-        OPT_NO_HTTP2, OPT_H2_STREAMS
+        OPT_NO_HTTP2, OPT_H2_STREAMS, OPT_PROXY_FROM, OPT_HEALTH, OPT_HEALTH_GRACE
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
@@ -190,6 +199,9 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         {"hsts", required_argument, NULL, OPT_HSTS},
         {"no-http2", no_argument, NULL, OPT_NO_HTTP2},
         {"h2-max-streams", required_argument, NULL, OPT_H2_STREAMS},
+        {"proxy-from", required_argument, NULL, OPT_PROXY_FROM},
+        {"health", required_argument, NULL, OPT_HEALTH},
+        {"health-grace", required_argument, NULL, OPT_HEALTH_GRACE},
         {"verbose", no_argument, NULL, 'v'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
@@ -329,6 +341,26 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
             if (cli_parse_long(optarg, 1, 100000, &v) < 0)
                 return cli_usage(cmd, "invalid --h2-max-streams '%s' (1 to 100000)", optarg);
             o->h2_max_streams = (unsigned)v;
+            break;
+        case OPT_PROXY_FROM: {
+            nk_proxy_cidr range;
+            if (nk_proxy_cidr_parse(optarg, &range) < 0)
+                return cli_usage(cmd, "invalid --proxy-from '%s' (an address or ADDRESS/BITS)",
+                                 optarg);
+            if (o->nproxy_from >= HTTP_MAX_PROXY_FROM)
+                return cli_usage(cmd, "too many --proxy-from (at most %d)", HTTP_MAX_PROXY_FROM);
+            o->proxy_from[o->nproxy_from++] = optarg;
+            break;
+        }
+        case OPT_HEALTH:
+            if (optarg[0] != '/' || strpbrk(optarg, "?# \t"))
+                return cli_usage(cmd, "invalid --health '%s' (a path such as /health)", optarg);
+            o->health = optarg;
+            break;
+        case OPT_HEALTH_GRACE:
+            if (cli_parse_long(optarg, 0, 3600, &v) < 0)
+                return cli_usage(cmd, "invalid --health-grace '%s' (0 to 3600 seconds)", optarg);
+            o->health_grace = (unsigned)v;
             break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;

@@ -39,6 +39,7 @@ typedef struct listener {
     int flags;        /* NK_SOCK_* used to bind it; workers bind theirs the same way, since
                        * SO_REUSEPORT groups only sockets with equal options (IPV6_V6ONLY) */
     int tls;          /* https:// */
+    int proxy;        /* proxy+: a PROXY protocol header first */
 } listener;
 
 typedef struct server_state {
@@ -52,6 +53,7 @@ typedef struct server_state {
     nk_signal sig_term, sig_int, sig_hup, sig_usr1;
     int draining;           /* the first SIGTERM/SIGINT came */
     nk_timer log_tty_timer; /* flushes the access log when it goes to a terminal */
+    nk_timer grace_timer;   /* --health-grace: the drain begins when it fires */
     conn_tags conn_tags;    /* -v: connection numbers */
     int exit_code;
     /* supervisor */
@@ -70,7 +72,8 @@ typedef struct server_state {
 
 /* ---- listeners ---------------------------------------------------------------------------- */
 
-static int bind_one(server_state *s, const nk_addr *addr, int flags, const char *text, int tls)
+static int bind_one(server_state *s, const nk_addr *addr, int flags, const char *text, int tls,
+                    int proxy)
 {
     if (s->nsocks >= MAX_SOCKETS)
         return cli_usage(s->o->cmd, "too many listening sockets");
@@ -81,6 +84,7 @@ static int bind_one(server_state *s, const nk_addr *addr, int flags, const char 
     l->fd = fd;
     l->flags = flags;
     l->tls = tls;
+    l->proxy = proxy;
     l->is_unix = nk_addr_family(addr) == AF_UNIX;
     if (nk_sock_local(fd, &l->addr) < 0 || l->is_unix)
         l->addr = *addr;
@@ -108,7 +112,7 @@ static int bind_listeners(server_state *s)
                 flags |= NK_SOCK_V6ONLY; /* the IPv4 address is bound separately */
             if (first_port > 0 && nk_addr_port(&a) == 0)
                 nk_addr_set_port(&a, first_port); /* port 0: one port for all addresses */
-            int r = bind_one(s, &a, flags, text, o->listen_tls[i]);
+            int r = bind_one(s, &a, flags, text, o->listen_tls[i], o->listen_proxy[i]);
             if (r)
                 return r;
             if (first_port < 0)
@@ -128,7 +132,8 @@ static void print_listeners(server_state *s)
             continue;
         }
         const char *scheme = s->socks[i].tls ? "https" : "http";
-        fprintf(stderr, "listening on %s://%s\n", scheme, text);
+        fprintf(stderr, "listening on %s%s://%s\n", s->socks[i].proxy ? "proxy+" : "", scheme,
+                text);
         if (!nk_addr_is_wildcard(&s->socks[i].addr) || s->o->quiet)
             continue;
         /* Tell the user where other machines can reach a listener on all interfaces. */
@@ -255,6 +260,8 @@ static void reload_tls(server_state *s)
     s->tls = ctx;
 }
 
+static void begin_drain(server_state *s);
+
 static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
 {
     server_state *s = sig->data;
@@ -286,6 +293,23 @@ static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
     if (s->draining)
         return;
     s->draining = 1;
+    if (s->o->health && s->o->health_grace) {
+        /* Balancers see the health check fail while the node still takes what they send. */
+        nk_httpd_set_healthy(s->httpd, 0);
+        nk_timer_start(loop, &s->grace_timer, s->o->health_grace * 1000u, 0);
+        return;
+    }
+    begin_drain(s);
+}
+
+static void on_grace_timer(nk_loop *loop, nk_timer *t)
+{
+    (void)loop;
+    begin_drain(t->data);
+}
+
+static void begin_drain(server_state *s)
+{
     nk_httpd_shutdown(s->httpd);
     nk_httpd_stats st;
     nk_httpd_get_stats(s->httpd, &st);
@@ -337,6 +361,14 @@ static int run_worker(server_state *s, int own_sockets)
         return cli_fail(o->cmd, "cannot serve '%s': %s", o->root, nk_strerror(err));
     nk_httpd_set_limit_hint(s->httpd, "the server's operator can raise it with --max-body-bytes");
     nk_httpd_set_http2(s->httpd, !o->no_http2, o->h2_max_streams);
+    /* Without --proxy-from a balancer on this machine is trusted: loopback only. */
+    static const char *const loopback[] = {"127.0.0.0/8", "::1"};
+    err = o->nproxy_from ? nk_httpd_set_proxy_from(s->httpd, o->proxy_from, (size_t)o->nproxy_from)
+                         : nk_httpd_set_proxy_from(s->httpd, loopback, 2);
+    if (err == 0 && o->health)
+        err = nk_httpd_set_health_path(s->httpd, o->health);
+    if (err < 0)
+        return cli_fail(o->cmd, "cannot set up the server: %s", nk_strerror(err));
     if (s->tls) {
         /* A worker (re)started after a SIGHUP reads the certificates as they are now. */
         if (s->o->ncerts && o->workers > 1)
@@ -364,7 +396,8 @@ static int run_worker(server_state *s, int own_sockets)
                 return cli_fail(o->cmd, "cannot share the listener: %s", strerror(errno));
         }
         l->fd = -1;
-        err = l->tls ? nk_httpd_listen_tls(s->httpd, fd, s->tls) : nk_httpd_listen(s->httpd, fd);
+        unsigned lflags = (l->tls ? NK_HTTPD_LISTEN_TLS : 0) | (l->proxy ? NK_HTTPD_LISTEN_PROXY : 0);
+        err = nk_httpd_listen_opts(s->httpd, fd, lflags, l->tls ? s->tls : NULL);
         if (err < 0)
             return cli_fail(o->cmd, "cannot watch listener: %s", nk_strerror(err));
     }
@@ -375,6 +408,7 @@ static int run_worker(server_state *s, int own_sockets)
     nk_signal_start(s->loop, &s->sig_int, SIGINT);
     nk_signal_start(s->loop, &s->sig_hup, SIGHUP);
     nk_timer_init(&s->log_tty_timer, on_log_tty_timer, s);
+    nk_timer_init(&s->grace_timer, on_grace_timer, s);
     if (s->log_fd == STDOUT_FILENO && isatty(STDOUT_FILENO))
         nk_timer_start(s->loop, &s->log_tty_timer, TTY_LOG_FLUSH_MS, TTY_LOG_FLUSH_MS);
     if (o->workers > 1) {
@@ -401,6 +435,7 @@ static int run_worker(server_state *s, int own_sockets)
     if (o->workers > 1)
         nk_signal_stop(s->loop, &s->sig_usr1);
     nk_timer_stop(s->loop, &s->log_tty_timer);
+    nk_timer_stop(s->loop, &s->grace_timer);
     nk_httpd_free(s->httpd);
     s->httpd = NULL;
     conn_tags_free(&s->conn_tags);
@@ -472,7 +507,7 @@ static void restart_dead(server_state *s)
             s->exit_code = CLI_FAIL;
             s->stopping = 1;
             stop_workers(s, SIGTERM);
-            nk_timer_start(s->loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + 5000, 0);
+            nk_timer_start(s->loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + s->o->health_grace * 1000 + 5000, 0);
             return;
         }
         pid_t pid = spawn_worker(s, i, 0);
@@ -551,7 +586,7 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
         s->stopping = 1;
         nk_timer_stop(loop, &s->restart_timer);
         stop_workers(s, SIGTERM);
-        nk_timer_start(loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + 5000, 0);
+        nk_timer_start(loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + s->o->health_grace * 1000 + 5000, 0);
     } else {
         stop_workers(s, SIGUSR1); /* asked again: the workers stop draining */
     }

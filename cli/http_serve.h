@@ -7,12 +7,18 @@
 #define HTTP_MAX_LISTEN 16
 #define HTTP_MAX_USERS 1024
 #define HTTP_MAX_CERTS 16
+#define HTTP_MAX_PROXY_FROM 64
 
 typedef struct http_serve_opts {
     const char *cmd;
     const char *root;
     const char *listen[HTTP_MAX_LISTEN];
     int listen_tls[HTTP_MAX_LISTEN]; /* https:// */
+    int listen_proxy[HTTP_MAX_LISTEN]; /* proxy+http:// or proxy+https:// */
+    const char *proxy_from[HTTP_MAX_PROXY_FROM]; /* --proxy-from; none: loopback */
+    int nproxy_from;
+    const char *health;     /* --health PATH */
+    unsigned health_grace;  /* --health-grace SECONDS */
     int nlisten;
     const char *tls_cert[HTTP_MAX_CERTS]; /* file, or a directory of NAME.crt + NAME.key */
     const char *tls_key[HTTP_MAX_CERTS];

@@ -13,11 +13,20 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* "https://ADDR" or "http://ADDR": strip the scheme, remember which. No scheme: http. */
+/* "https://ADDR" or "http://ADDR": strip the scheme, remember which. No scheme: http.
+ * "proxy+" before either: connections begin with a PROXY protocol header. */
 int http_tls_split_schemes(http_serve_opts *o)
 {
     for (int i = 0; i < o->nlisten; i++) {
         const char *t = o->listen[i];
+        if (strncmp(t, "proxy+", 6) == 0 && strstr(t, "://")) {
+            t += 6;
+            o->listen[i] = t;
+            o->listen_proxy[i] = 1;
+            if (strncmp(t, "https://", 8) != 0 && strncmp(t, "http://", 7) != 0)
+                return cli_usage(o->cmd, "unknown scheme in 'proxy+%s' (proxy+http:// or "
+                                         "proxy+https://)", t);
+        }
         if (strncmp(t, "https://", 8) == 0) {
             o->listen[i] = t + 8;
             o->listen_tls[i] = 1;

@@ -59,6 +59,7 @@ typedef struct nk_httpd_counters {
     uint64_t h2_connections;    /* connections that spoke HTTP/2 */
     uint64_t h2_streams;        /* HTTP/2 requests (streams) begun */
     uint64_t h2_resets;         /* HTTP/2 streams reset by the client (RST_STREAM) */
+    uint64_t proxy_refused;     /* connections closed for their PROXY header (or its source) */
 } nk_httpd_counters;
 
 typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_format;
@@ -171,6 +172,38 @@ int nk_httpd_listen(nk_httpd *srv, int listen_fd);
  * their ClientHello unread, for a slot (within header_timeout_ms), and a connection that has
  * sent nothing yet takes none. Errors: nk_httpd_listen's, -EINVAL for no usable context. */
 int nk_httpd_listen_tls(nk_httpd *srv, int listen_fd, nk_tls_ctx *ctx);
+/* Listener options for nk_httpd_listen_opts. */
+enum {
+    NK_HTTPD_LISTEN_TLS = 1 << 0,   /* as nk_httpd_listen_tls, with ctx */
+    /* Behind a load balancer (HAProxy's send-proxy / send-proxy-v2): every connection must
+     * begin with a PROXY protocol header, v1 or v2 (netkit/proxy.h), read before anything
+     * else (before the TLS handshake with NK_HTTPD_LISTEN_TLS) and within header_timeout_ms.
+     * It is accepted only from a peer in the ranges of nk_httpd_set_proxy_from (none by
+     * default: every connection is refused; a unix-socket peer is always accepted). A
+     * connection from elsewhere, with a malformed or missing header, is closed, counted in
+     * proxy_refused and reported through config.log at most once per 10 seconds. The
+     * header's client then stands for the peer everywhere (access log, on_head_from, the
+     * status page's loopback rule, failed-credential limits, nk_httpd_ex_peer); a LOCAL
+     * header (the balancer's own health checks) or UNKNOWN keeps the socket's peer. */
+    NK_HTTPD_LISTEN_PROXY = 1 << 1
+};
+/* nk_httpd_listen with options (NK_HTTPD_LISTEN_*); ctx as nk_httpd_listen_tls's when TLS,
+ * else ignored. Errors: nk_httpd_listen's, -EINVAL for unknown flags or no usable context. */
+int nk_httpd_listen_opts(nk_httpd *srv, int listen_fd, unsigned flags, nk_tls_ctx *ctx);
+/* The peers allowed to send a PROXY header: n address ranges ("10.0.0.0/8", "::1", parsed
+ * by nk_proxy_cidr_parse), replacing the previous list; n 0: none. -EINVAL for a bad range
+ * (nothing changes), -ENOMEM. */
+int nk_httpd_set_proxy_from(nk_httpd *srv, const char *const *ranges, size_t n);
+/* A health check for load balancers at this exact path (copied; NULL: none): GET or HEAD
+ * answers 200 "ok" while the engine serves, 503 "draining" once nk_httpd_shutdown was
+ * called or nk_httpd_set_healthy(srv, 0), so a balancer stops sending before the node
+ * stops. No credentials are asked for it. -EINVAL for a path not starting with "/",
+ * -ENOMEM. */
+int nk_httpd_set_health_path(nk_httpd *srv, const char *path);
+/* Mark the engine up (1, the default) or down (0) for the health check, while it goes on
+ * serving and accepting: call it with 0 some seconds before nk_httpd_shutdown so balancers
+ * see the node leave while its listeners still take what they send meanwhile. */
+void nk_httpd_set_healthy(nk_httpd *srv, int up);
 /* Replace the context of every TLS listener (a certificate reload): connections already
  * open keep theirs, new handshakes use ctx. -EINVAL when ctx has no certificate. */
 int nk_httpd_set_tls(nk_httpd *srv, nk_tls_ctx *ctx);

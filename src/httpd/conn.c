@@ -272,6 +272,7 @@ void nk__conn_close(nk__conn *c)
     if (c->kicked)
         kick_remove(c);
     nk__xp_close(c);
+    nk__proxy_free(c);
     ex_drop(c);
     if (is_stream) {
         /* A stream's virtual connection: not one of the server's connections. */
@@ -401,7 +402,7 @@ static int respond_allow(nk__conn *c, int status)
 
 static int redirect_to_https(const nk__conn *c, const nk_http_request *req)
 {
-    return c->srv->https_port && !nk__conn_secure(c) && !nk__status_is_path(c->srv, req);
+    return c->srv->https_port && !nk__conn_secure(c) && !nk__ops_is_path(c->srv, req);
 }
 
 /* A status decided at head time: 308 is the https redirect, the rest error pages. */
@@ -435,6 +436,11 @@ int nk__conn_handle(nk__conn *c, const nk_http_request *req)
      * could claim the request. */
     if (srv->cfg.cors && req->method == NK_HTTP_OPTIONS) {
         int r = nk__cors_preflight(c, req);
+        if (r <= 0)
+            return r;
+    }
+    if (srv->health_path) {
+        int r = nk__health_handle(c, req);
         if (r <= 0)
             return r;
     }
@@ -575,7 +581,8 @@ static int take_body(nk__conn *c)
 static int gate(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    if (nk__cors_is_preflight(srv, req))
+    /* A balancer's health check carries no credentials and the answer reveals nothing. */
+    if (nk__cors_is_preflight(srv, req) || nk__health_is_path(srv, req))
         return 0;
     if (nk__auth_needed(srv, req)) {
         int st = nk__auth_check(c, req); /* 0, 401, 429 or -EINPROGRESS */
@@ -602,8 +609,8 @@ static uint64_t body_limit(const nk__conn *c, const nk_http_request *req)
 static int claim_body(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    /* The status page is its own handler in every mode, with its loopback rule. */
-    if (nk__status_is_path(srv, req))
+    /* The status page and the health check are their own handlers in every mode. */
+    if (nk__ops_is_path(srv, req))
         return 0;
     if (c->x->route) /* matched in begin_request */
         return c->x->body_left || c->x->chunked_active ? nk__route_claim(c, req) : 0;
@@ -642,7 +649,7 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     }
     /* The application's routes come before the built-in handlers that claim requests; the
      * status page before both. */
-    c->x->route = st == 0 && !nk__status_is_path(srv, req) ? nk__route_match(srv, req) : NULL;
+    c->x->route = st == 0 && !nk__ops_is_path(srv, req) ? nk__route_match(srv, req) : NULL;
     uint64_t limit = st == 0 ? body_limit(c, req) : srv->cfg.max_body;
     if (req->content_length > 0) {
         if (st == 0 && (uint64_t)req->content_length > limit) { /* else refused below */
@@ -854,7 +861,10 @@ static void conn_update(nk__conn *c, int progress)
     unsigned ev = 0;
     nk__phase phase;
     int pending = out_pending(c);
-    if (c->tls_handshaking) {
+    if (c->pp) {
+        ev = NK_READ;
+        phase = NK__PHASE_HEAD; /* the header counts against the first head's deadline */
+    } else if (c->tls_handshaking) {
         /* One waiting for a handshake slot is not read: its ClientHello stays in the kernel. */
         ev = c->hs_waiting ? 0 : c->tls_want_write ? NK_WRITE : NK_READ;
         phase = NK__PHASE_HEAD; /* the handshake counts against the first head's deadline */
@@ -935,6 +945,19 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
         nk__h2_on_io(c, events);
         return;
     }
+    if (c->pp) {
+        /* The balancer's header comes before TLS and HTTP alike. */
+        int r = nk__proxy_read(c);
+        if (r < 0) {
+            nk__conn_close(c);
+            return;
+        }
+        if (r == 0) {
+            conn_update(c, 0);
+            return;
+        }
+        events = NK_READ; /* what followed the header may be here already */
+    }
     if (c->tls_handshaking) {
         int r = nk__xp_handshake(c);
         if (r < 0) {
@@ -1005,17 +1028,31 @@ void nk__conn_resume(nk__conn *c)
     conn_update(c, 0);
 }
 
-int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
+/* A connection on fd (-1: a stream's virtual one), with its watchers, not yet started. */
+static nk__conn *conn_alloc(nk_httpd *srv, int fd)
 {
     nk__conn *c = calloc(1, sizeof *c);
     if (!c)
-        return -ENOMEM;
-    /* The TLS state is made when the ClientHello's first bytes arrive (nk__xp_handshake):
-     * a silent connection costs no more than over http and takes no handshake slot. */
-    c->tls_handshaking = (unsigned char)(tls != 0);
+        return NULL;
     c->srv = srv;
     nk_timer_init(&c->timer, on_timer, c);
     nk_io_init(&c->io, fd, on_io, c);
+    c->phase = NK__PHASE_NONE;
+    return c;
+}
+
+int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int proxy)
+{
+    nk__conn *c = conn_alloc(srv, fd);
+    if (!c)
+        return -ENOMEM;
+    if (proxy && nk__proxy_new(c) < 0) {
+        free(c);
+        return -ENOMEM;
+    }
+    /* The TLS state is made when the ClientHello's first bytes arrive (nk__xp_handshake):
+     * a silent connection costs no more than over http and takes no handshake slot. */
+    c->tls_handshaking = (unsigned char)(tls != 0);
     int family = nk_addr_family(peer);
     c->is_tcp = family == AF_INET || family == AF_INET6;
     c->peer_family = (unsigned char)family;
@@ -1027,6 +1064,7 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
         c->peer_port = (unsigned short)nk_addr_port(peer);
     int err = nk_io_start(srv->loop, &c->io, NK_READ);
     if (err < 0) {
+        nk__proxy_free(c);
         free(c);
         return err;
     }
@@ -1036,7 +1074,6 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
     srv->conns = c;
     srv->nconns++;
     NK__COUNT(srv, connections_open, 1);
-    c->phase = NK__PHASE_NONE;
     /* With TCP_DEFER_ACCEPT the request is usually here already: save a loop round trip. */
     on_io(srv->loop, &c->io, NK_READ);
     return 0;
@@ -1044,18 +1081,14 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls)
 
 nk__conn *nk__conn_new_stream(nk__conn *parent, nk__h2s *s)
 {
-    nk__conn *c = calloc(1, sizeof *c);
+    nk__conn *c = conn_alloc(parent->srv, -1);
     if (!c)
         return NULL;
-    c->srv = parent->srv;
     c->h2s = s;
-    nk_timer_init(&c->timer, on_timer, c);
-    nk_io_init(&c->io, -1, on_io, c);
     c->is_tcp = parent->is_tcp;
     c->peer_family = parent->peer_family;
     c->peer_port = parent->peer_port;
     memcpy(c->peer_ip, parent->peer_ip, sizeof c->peer_ip);
-    c->phase = NK__PHASE_NONE;
     return c;
 }
 

@@ -11,6 +11,7 @@
  *   gzip.c     --gzip: compression on the fly, streamed as chunks from the flush loop
  *   ops.c      --status (live counters), --cors preflight, --spa fallback
  *   handler.c  routes and the public exchange API (nk_httpd_route, nk_httpd_ex_*, respond)
+ *   proxied.c  the PROXY protocol header of listeners behind a load balancer
  */
 #ifndef NK_HTTPD_INTERNAL_H
 #define NK_HTTPD_INTERNAL_H
@@ -186,6 +187,8 @@ struct nk__conn {
      * that runs the HTTP/1.1 code above over a memory transport (h2stream.c). */
     nk__h2 *h2;
     nk__h2s *h2s;
+    /* A PROXY protocol header is still expected (proxied.c): nothing else is read before it. */
+    struct nk__pp *pp;
 };
 
 typedef struct nk__listener {
@@ -194,6 +197,7 @@ typedef struct nk__listener {
     nk_httpd *srv;
     int failed;             /* accept failed for good (reported once): no longer watched */
     int tls;                /* connections speak TLS with srv->tls_ctx */
+    int proxy;              /* connections begin with a PROXY protocol header */
 } nk__listener;
 
 struct nk_httpd {
@@ -280,6 +284,14 @@ struct nk_httpd {
      * read later always sees a file changed before it. */
     unsigned input_batch;
     unsigned h2_on;
+    /* PROXY protocol (proxied.c): the peers allowed to send the header, refusals not yet
+     * reported (logged at most once per interval). */
+    nk_proxy_cidr *proxy_from;
+    size_t nproxy_from;
+    uint64_t last_proxy_log_ms;
+    unsigned proxy_unlogged;
+    char *health_path;        /* nk_httpd_set_health_path, or NULL */
+    int health_down;          /* nk_httpd_set_healthy(srv, 0) */
 };
 
 /* Counters may be read by other processes (shared memory): relaxed atomics, no ordering. */
@@ -348,8 +360,14 @@ int nk__job_submit(nk__conn *c, nk__job *job);
 /* At nk_httpd_free: finish queued work, join the thread, run the pending done callbacks. */
 void nk__jobs_free(nk_httpd *srv);
 
+/* proxied.c: read the PROXY header of c from its socket, no byte past it. 1 when it is in
+ * (the peer fields now name the client), 0 to wait for more, negative to close c. */
+int nk__proxy_read(nk__conn *c);
+int nk__proxy_new(nk__conn *c); /* a header is expected: 0 or -ENOMEM */
+void nk__proxy_free(nk__conn *c);
+
 /* conn.c */
-int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls);
+int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int proxy);
 /* The built-in handlers (after routes): returns as a handler does. */
 int nk__conn_handle(nk__conn *c, const nk_http_request *req);
 /* Point the access-log fields at req (its bytes stay in the connection's buffer). */
@@ -500,6 +518,10 @@ int nk__status_handle(nk__conn *c, const nk_http_request *req);
 int nk__cors_preflight(nk__conn *c, const nk_http_request *req);
 int nk__cors_is_preflight(const nk_httpd *srv, const nk_http_request *req);
 int nk__status_is_path(const nk_httpd *srv, const nk_http_request *req);
+/* The status page or the health check: the engine's own paths, before routes and uploads. */
+int nk__ops_is_path(const nk_httpd *srv, const nk_http_request *req);
+int nk__health_is_path(const nk_httpd *srv, const nk_http_request *req);
+int nk__health_handle(nk__conn *c, const nk_http_request *req);
 int nk__spa_wanted(const nk_httpd *srv, const nk_http_request *req);
 
 /* log.c */

@@ -7,7 +7,9 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -50,6 +52,7 @@ static void sum_into(nk_httpd_counters *sum, const nk_httpd_counters *c)
     sum->h2_connections += get(&c->h2_connections);
     sum->h2_streams += get(&c->h2_streams);
     sum->h2_resets += get(&c->h2_resets);
+    sum->proxy_refused += get(&c->proxy_refused);
 }
 
 static int query_has(const nk_http_request *req, const char *kv)
@@ -84,6 +87,7 @@ static void json_counters(nk_buf *b, const nk_httpd_counters *c)
     nk_buf_printf(b, ",\"h2_connections\":%llu,\"h2_streams\":%llu,\"h2_resets\":%llu",
                   (unsigned long long)get(&c->h2_connections),
                   (unsigned long long)get(&c->h2_streams), (unsigned long long)get(&c->h2_resets));
+    nk_buf_printf(b, ",\"proxy_refused\":%llu", (unsigned long long)get(&c->proxy_refused));
 }
 
 static void render_json(nk_httpd *srv, nk_buf *b, const nk_httpd_counters *all, unsigned n,
@@ -146,6 +150,10 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
     nk_buf_printf(b, "netkit_http2_streams_total %llu\n", (unsigned long long)sum->h2_streams);
     prom_metric(b, "netkit_http2_resets_total", "counter", "HTTP/2 streams reset by clients.");
     nk_buf_printf(b, "netkit_http2_resets_total %llu\n", (unsigned long long)sum->h2_resets);
+    prom_metric(b, "netkit_http_proxy_refused_total", "counter",
+                "Connections closed for their PROXY header or its source.");
+    nk_buf_printf(b, "netkit_http_proxy_refused_total %llu\n",
+                  (unsigned long long)sum->proxy_refused);
     prom_metric(b, "netkit_http_uptime_seconds", "gauge", "Seconds since this worker started.");
     nk_buf_printf(b, "netkit_http_uptime_seconds %llu\n",
                   (unsigned long long)(now - get(&srv->ctr->started)));
@@ -157,6 +165,58 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
     for (unsigned i = 0; i < n; i++)
         nk_buf_printf(b, "netkit_http_worker_connections_open{worker=\"%u\"} %llu\n", i,
                       (unsigned long long)get(&all[i].connections_open));
+}
+
+int nk__health_is_path(const nk_httpd *srv, const nk_http_request *req)
+{
+    const char *path = srv->health_path;
+    return path && req->path.len == strlen(path) && memcmp(req->path.p, path, req->path.len) == 0;
+}
+
+int nk__ops_is_path(const nk_httpd *srv, const nk_http_request *req)
+{
+    return nk__status_is_path(srv, req) || nk__health_is_path(srv, req);
+}
+
+int nk__health_handle(nk__conn *c, const nk_http_request *req)
+{
+    nk_httpd *srv = c->srv;
+    if (!nk__health_is_path(srv, req))
+        return 1;
+    if (req->method != NK_HTTP_GET && req->method != NK_HTTP_HEAD)
+        return 1; /* the normal 405 */
+    int down = srv->shutting_down || srv->health_down;
+    const char *text = down ? "draining\n" : "ok\n";
+    nk_buf *b = &srv->body;
+    nk_buf_clear(b);
+    if (nk_buf_append(b, text, strlen(text)) < 0)
+        return nk__respond_error(c, 500, NULL);
+    nk__resp r;
+    nk__resp_init(&r, down ? 503 : 200);
+    r.content_type = "text/plain; charset=utf-8";
+    nk__resp_body_scratch(&r, srv);
+    r.no_body = req->method == NK_HTTP_HEAD;
+    r.extra_headers = "Cache-Control: no-store\r\n";
+    return nk__respond(c, &r);
+}
+
+int nk_httpd_set_health_path(nk_httpd *srv, const char *path)
+{
+    char *copy = NULL;
+    if (path) {
+        if (path[0] != '/')
+            return -EINVAL;
+        if (!(copy = strdup(path)))
+            return -ENOMEM;
+    }
+    free(srv->health_path);
+    srv->health_path = copy;
+    return 0;
+}
+
+void nk_httpd_set_healthy(nk_httpd *srv, int up)
+{
+    srv->health_down = !up;
 }
 
 int nk__status_is_path(const nk_httpd *srv, const nk_http_request *req)

@@ -206,7 +206,7 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
         }
         srv->stats.connections++;
         NK__COUNT(srv, connections_total, 1);
-        int err = nk__conn_start(srv, fd, &peer, l->tls);
+        int err = nk__conn_start(srv, fd, &peer, l->tls, l->proxy);
         if (srv->nconns > srv->peak_conns)
             srv->peak_conns = srv->nconns;
         if (err < 0) {
@@ -359,11 +359,24 @@ static int check_listener(const nk_httpd *srv, int fd)
     return 0;
 }
 
-static int listen_on(nk_httpd *srv, int listen_fd, int tls);
+static int listen_on(nk_httpd *srv, int listen_fd, int tls, int proxy);
 
 int nk_httpd_listen(nk_httpd *srv, int listen_fd)
 {
-    return listen_on(srv, listen_fd, 0);
+    return listen_on(srv, listen_fd, 0, 0);
+}
+
+int nk_httpd_listen_opts(nk_httpd *srv, int listen_fd, unsigned flags, nk_tls_ctx *ctx)
+{
+    if (flags & ~(unsigned)(NK_HTTPD_LISTEN_TLS | NK_HTTPD_LISTEN_PROXY))
+        return -EINVAL;
+    int tls = (flags & NK_HTTPD_LISTEN_TLS) != 0;
+    if (tls && ((!ctx && !srv->tls_ctx) || (ctx && nk_tls_ctx_ncerts(ctx) == 0)))
+        return -EINVAL;
+    int err = listen_on(srv, listen_fd, tls, (flags & NK_HTTPD_LISTEN_PROXY) != 0);
+    if (err == 0 && tls && ctx)
+        nk_httpd_set_tls(srv, ctx);
+    return err;
 }
 
 int nk_httpd_listen_tls(nk_httpd *srv, int listen_fd, nk_tls_ctx *ctx)
@@ -372,7 +385,7 @@ int nk_httpd_listen_tls(nk_httpd *srv, int listen_fd, nk_tls_ctx *ctx)
         return -EINVAL;
     if (ctx && nk_tls_ctx_ncerts(ctx) == 0)
         return -EINVAL; /* a server context needs a certificate */
-    int err = listen_on(srv, listen_fd, 1);
+    int err = listen_on(srv, listen_fd, 1, 0);
     if (err == 0 && ctx)
         nk_httpd_set_tls(srv, ctx);
     return err;
@@ -415,7 +428,7 @@ void nk_httpd_set_handshake_limit(nk_httpd *srv, unsigned max_in_flight)
     srv->max_handshakes = max_in_flight ? max_in_flight : NK__MAX_HANDSHAKES;
 }
 
-static int listen_on(nk_httpd *srv, int listen_fd, int tls)
+static int listen_on(nk_httpd *srv, int listen_fd, int tls, int proxy)
 {
     int err = check_listener(srv, listen_fd);
     if (err < 0)
@@ -462,6 +475,7 @@ static int listen_on(nk_httpd *srv, int listen_fd, int tls)
     l->fd = listen_fd;
     l->srv = srv;
     l->tls = tls;
+    l->proxy = proxy;
     nk_io_init(&l->io, listen_fd, on_listener, l);
     /* Watch it once now, so that what the loop refuses (another watcher has the descriptor,
      * select's FD_SETSIZE) is this call's error; update_accepting then pauses it if needed. */
@@ -563,5 +577,7 @@ void nk_httpd_free(nk_httpd *srv)
     nk_buf_free(&srv->head);
     nk_buf_free(&srv->body);
     nk_buf_free(&srv->log);
+    free(srv->proxy_from);
+    free(srv->health_path);
     free(srv);
 }
