@@ -8,10 +8,8 @@
  * with one loop iteration between pieces). The rest is the byte stream of one connection,
  * followed by the client's end of stream (shutdown SHUT_WR).
  *
- * The engines run on one loop in this process; each listens on a Unix socket in a temporary
- * directory next to the docroot, and the client end is driven from here without blocking, so
- * a run is deterministic: no timers fire (every timeout is far longer than a run) and Unix
- * sockets move bytes synchronously, so "nothing happened for MAX_IDLE rounds" means stuck.
+ * The docroot and the engines (server_fixture.c, shared with fuzz_h2.c) serve HTTP/1.x only
+ * here; the client end is driven from here without blocking, so a run is deterministic.
  *
  * Invariants (any violation aborts with a message on stderr):
  *   - every response is a strict HTTP/1.1 message: status line, CRLF field lines with token
@@ -33,328 +31,19 @@
  * engine's limits, as the engine frames requests) tells which request each response answers.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include "netkit/http.h"
-#include "netkit/httpd.h"
-#include "netkit/loop.h"
+#include "server_fixture.h"
 
 #define MAX_REQUEST_BYTES (64 * 1024)       /* request bytes taken from one input */
-#define MAX_IDLE 2000               /* loop rounds without any byte moving: the server is stuck */
-#define MAX_RX (256u << 20)         /* response bytes of one run: beyond, the server loops */
 #define MAX_RESP_HEAD (64 * 1024)
-#define SECRET_DOT "NK-DOTFILE-SECRET-5c1e"
-#define SECRET_OUT "NK-OUTSIDE-SECRET-93ad"
-
-static void remove_docroot(void);
-
-__attribute__((format(printf, 1, 2), noreturn)) static void fail(const char *fmt, ...)
-{
-    remove_docroot(); /* abort skips atexit: do not leave a directory behind per crash */
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("fuzz_httpd: invariant broken: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    abort();
-}
-
-/* Show up to 300 bytes of what the server sent, escaped, after a violation's message. */
-static void show(const char *what, const unsigned char *p, size_t n)
-{
-    fprintf(stderr, "fuzz_httpd: %s (%zu bytes): \"", what, n);
-    for (size_t i = 0; i < n && i < 300; i++) {
-        if (p[i] >= 0x20 && p[i] < 0x7f && p[i] != '"' && p[i] != '\\')
-            fputc(p[i], stderr);
-        else
-            fprintf(stderr, "\\x%02x", p[i]);
-    }
-    fputs(n > 300 ? "\"...\n" : "\"\n", stderr);
-}
-
-/* ---- the docroot ----------------------------------------------------------------------- */
-
-typedef struct doc {
-    const char *url;  /* normalised request path that serves it */
-    const char *file; /* below root */
-    unsigned char *plain;
-    size_t plain_len;
-    unsigned char *gz; /* its .gz sidecar, or NULL */
-    size_t gz_len;
-    int gz_valid;      /* the sidecar inflates to plain (the empty one does not) */
-} doc;
-
-enum { DOC_INDEX, DOC_INDEX2, DOC_EMPTY, DOC_HELLO, DOC_BIG, DOC_APP, DOC_STYLE, DOC_SUB_A,
-       DOC_SUB_EMPTY, DOC_WITHINDEX, DOC_WITHINDEX2, DOC_SPACE, DOC_LINK, NDOCS };
-
-static doc docs[NDOCS] = {
-    [DOC_INDEX] = {"/", "index.html", 0, 0, 0, 0, 0},
-    [DOC_INDEX2] = {"/index.html", "index.html", 0, 0, 0, 0, 0},
-    [DOC_EMPTY] = {"/empty", "empty", 0, 0, 0, 0, 0},
-    [DOC_HELLO] = {"/hello.txt", "hello.txt", 0, 0, 0, 0, 0},
-    [DOC_BIG] = {"/big.txt", "big.txt", 0, 0, 0, 0, 0},
-    [DOC_APP] = {"/app.js", "app.js", 0, 0, 0, 0, 0},
-    [DOC_STYLE] = {"/style.css", "style.css", 0, 0, 0, 0, 0},
-    [DOC_SUB_A] = {"/sub/a.txt", "sub/a.txt", 0, 0, 0, 0, 0},
-    [DOC_SUB_EMPTY] = {"/sub/empty.txt", "sub/empty.txt", 0, 0, 0, 0, 0},
-    [DOC_WITHINDEX] = {"/withindex/", "withindex/index.html", 0, 0, 0, 0, 0},
-    [DOC_WITHINDEX2] = {"/withindex/index.html", "withindex/index.html", 0, 0, 0, 0, 0},
-    [DOC_SPACE] = {"/sp ace%.txt", "sp ace%.txt", 0, 0, 0, 0, 0},
-    [DOC_LINK] = {"/link.txt", "hello.txt", 0, 0, 0, 0, 0},
-};
-
-static char tmp_dir[64];
-static char root_dir[96];
-
-static void setup_fail(const char *what)
-{
-    fprintf(stderr, "fuzz_httpd: setup: %s: %s\n", what, strerror(errno));
-    abort();
-}
-
-static void put_file(const char *rel, const void *p, size_t n, time_t mtime)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/%s", tmp_dir, rel);
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0 || (n && write(fd, p, n) != (ssize_t)n))
-        setup_fail(path);
-    /* Sidecars are made newer than their file: an older one is ignored by the server. */
-    struct timespec ts[2] = {{mtime, 0}, {mtime, 0}};
-    if (futimens(fd, ts) < 0)
-        setup_fail(path);
-    close(fd);
-}
-
-static unsigned char *dup_bytes(const char *s, size_t n)
-{
-    unsigned char *p = malloc(n ? n : 1);
-    if (!p)
-        abort();
-    memcpy(p, s, n);
-    return p;
-}
-
-static unsigned char *gzip_bytes(const unsigned char *in, size_t n, size_t *out_len)
-{
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-        abort();
-    size_t cap = deflateBound(&z, n);
-    unsigned char *out = malloc(cap);
-    if (!out)
-        abort();
-    z.next_in = (unsigned char *)in;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)cap;
-    if (deflate(&z, Z_FINISH) != Z_STREAM_END)
-        abort();
-    *out_len = z.total_out;
-    deflateEnd(&z);
-    return out;
-}
-
-static const char *const dirs[] = {"root", "root/sub", "root/withindex", "outside"};
-
-static void make_docroot(void)
-{
-    strcpy(tmp_dir, "/tmp/nk-fuzz-httpd.XXXXXX");
-    if (!mkdtemp(tmp_dir))
-        setup_fail("mkdtemp");
-    snprintf(root_dir, sizeof root_dir, "%s/root", tmp_dir);
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, dirs[i]);
-        if (mkdir(path, 0755) < 0)
-            setup_fail(path);
-    }
-    static const char *const text[NDOCS] = {
-        [DOC_INDEX] = "<!DOCTYPE html>\n<title>home</title><p>home page</p>\n",
-        [DOC_EMPTY] = "",
-        [DOC_HELLO] = "hello, world\n",
-        [DOC_SUB_A] = "a file in a subdirectory\n",
-        [DOC_SUB_EMPTY] = "",
-        [DOC_WITHINDEX] = "<!DOCTYPE html>\n<title>with index</title>\n",
-        [DOC_SPACE] = "a name with a space and a percent\n",
-    };
-    for (int i = 0; i < NDOCS; i++)
-        if (text[i])
-            docs[i].plain = dup_bytes(text[i], docs[i].plain_len = strlen(text[i]));
-    /* 20 KiB of numbered lines (above the gzip threshold, text/plain: compressed on the fly) */
-    char big[20480];
-    for (size_t i = 0; i < sizeof big; i++)
-        big[i] = (char)(i % 64 == 63 ? '\n' : 'a' + (char)((i / 64 + i) % 26));
-    docs[DOC_BIG].plain = dup_bytes(big, docs[DOC_BIG].plain_len = sizeof big);
-    char app[3000], style[1500];
-    for (size_t i = 0; i < sizeof app; i++)
-        app[i] = i % 50 == 49 ? '\n' : "let x = f(1);"[i % 13];
-    for (size_t i = 0; i < sizeof style; i++)
-        style[i] = i % 30 == 29 ? '\n' : "p { margin: 0 }"[i % 15];
-    docs[DOC_APP].plain = dup_bytes(app, docs[DOC_APP].plain_len = sizeof app);
-    docs[DOC_STYLE].plain = dup_bytes(style, docs[DOC_STYLE].plain_len = sizeof style);
-    docs[DOC_APP].gz = gzip_bytes(docs[DOC_APP].plain, sizeof app, &docs[DOC_APP].gz_len);
-    docs[DOC_APP].gz_valid = 1;
-    docs[DOC_STYLE].gz = dup_bytes("", 0); /* an empty sidecar */
-    docs[DOC_INDEX2] = (doc){docs[DOC_INDEX2].url, docs[DOC_INDEX].file, docs[DOC_INDEX].plain,
-                             docs[DOC_INDEX].plain_len, NULL, 0, 0};
-    docs[DOC_WITHINDEX2].plain = docs[DOC_WITHINDEX].plain;
-    docs[DOC_WITHINDEX2].plain_len = docs[DOC_WITHINDEX].plain_len;
-    docs[DOC_LINK].plain = docs[DOC_HELLO].plain;
-    docs[DOC_LINK].plain_len = docs[DOC_HELLO].plain_len;
-
-    time_t t = 1700000000;
-    for (int i = 0; i < NDOCS; i++) {
-        if (i == DOC_INDEX2 || i == DOC_WITHINDEX2 || i == DOC_LINK)
-            continue;
-        char rel[128];
-        snprintf(rel, sizeof rel, "root/%s", docs[i].file);
-        put_file(rel, docs[i].plain, docs[i].plain_len, t);
-        if (docs[i].gz) {
-            snprintf(rel, sizeof rel, "root/%s.gz", docs[i].file);
-            put_file(rel, docs[i].gz, docs[i].gz_len, t + 10);
-        }
-    }
-    put_file("root/.hidden", SECRET_DOT "\n", sizeof SECRET_DOT, t);
-    put_file("root/sub/.env", SECRET_DOT "\n", sizeof SECRET_DOT, t);
-    put_file("outside/secret.txt", SECRET_OUT "\n", sizeof SECRET_OUT, t);
-    char path[256];
-    snprintf(path, sizeof path, "%s/link.txt", root_dir);
-    if (symlink("hello.txt", path) < 0)
-        setup_fail(path);
-    snprintf(path, sizeof path, "%s/out", root_dir);
-    if (symlink("../outside", path) < 0)
-        setup_fail(path);
-    snprintf(path, sizeof path, "%s/escape.txt", root_dir);
-    if (symlink("../outside/secret.txt", path) < 0)
-        setup_fail(path);
-}
-
-static const char *const created[] = {
-    "root/index.html", "root/empty", "root/hello.txt", "root/big.txt", "root/app.js",
-    "root/app.js.gz", "root/style.css", "root/style.css.gz", "root/sub/a.txt",
-    "root/sub/empty.txt", "root/withindex/index.html", "root/sp ace%.txt", "root/.hidden",
-    "root/sub/.env", "outside/secret.txt", "root/link.txt", "root/out", "root/escape.txt",
-    "a.sock", "b.sock", "c.sock"};
-
-/* ---- the engines ------------------------------------------------------------------------ */
-
-typedef struct engine {
-    nk_httpd_config cfg;
-    nk_httpd *srv;
-    struct sockaddr_un addr;
-    int serves_files; /* content and secret checks apply */
-    int needs_auth;   /* every request needs the credentials of users[] */
-} engine;
-
-static nk_loop *loop;
-static engine engines[3];
-static const nk_httpd_user users[] = {{"user", "pass", NULL}};
-
-static void start_engine(engine *e, const char *sock_name)
-{
-    e->cfg.root = root_dir;
-    e->cfg.mime_types = ""; /* the built-in table: the same types on every machine */
-    e->cfg.defer_accept_s = 0;
-    e->cfg.max_conns = 16;
-    /* far longer than any run: no timer ever decides what a run sees */
-    e->cfg.header_timeout_ms = e->cfg.idle_timeout_ms = 600000;
-    e->cfg.body_timeout_ms = e->cfg.send_timeout_ms = 600000;
-    int err = nk_httpd_new(loop, &e->cfg, &e->srv);
-    if (err < 0) {
-        errno = -err;
-        setup_fail("nk_httpd_new");
-    }
-    /* This target checks HTTP/1.x answers: a stream opening with the HTTP/2 preface would be
-     * served as HTTP/2, which fuzz_h2.c checks. */
-    nk_httpd_set_http2(e->srv, 0, 0);
-    e->addr.sun_family = AF_UNIX;
-    snprintf(e->addr.sun_path, sizeof e->addr.sun_path, "%s/%s", tmp_dir, sock_name);
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&e->addr, sizeof e->addr) < 0 || listen(fd, 8) < 0)
-        setup_fail(e->addr.sun_path);
-    if ((err = nk_httpd_listen(e->srv, fd)) < 0) {
-        errno = -err;
-        setup_fail("nk_httpd_listen");
-    }
-}
-
-static void remove_docroot(void)
-{
-    if (!tmp_dir[0])
-        return;
-    for (size_t i = 0; i < sizeof created / sizeof created[0]; i++) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, created[i]);
-        unlink(path);
-    }
-    for (size_t i = sizeof dirs / sizeof dirs[0]; i-- > 0;) {
-        char path[256];
-        snprintf(path, sizeof path, "%s/%s", tmp_dir, dirs[i]);
-        rmdir(path);
-    }
-    rmdir(tmp_dir);
-    tmp_dir[0] = '\0';
-}
-
-static void teardown(void)
-{
-    for (int i = 0; i < 3; i++)
-        nk_httpd_free(engines[i].srv);
-    nk_loop_free(loop);
-    remove_docroot();
-    for (int i = 0; i < NDOCS; i++)
-        if (i != DOC_INDEX2 && i != DOC_WITHINDEX2 && i != DOC_LINK) {
-            free(docs[i].plain);
-            free(docs[i].gz);
-        }
-}
-
-int LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    signal(SIGPIPE, SIG_IGN); /* sendfile has no MSG_NOSIGNAL */
-    make_docroot();
-    if (nk_loop_new(NULL, &loop) < 0)
-        setup_fail("nk_loop_new");
-    engine *a = &engines[0], *b = &engines[1], *c = &engines[2];
-    nk_httpd_config_default(&a->cfg);
-    a->cfg.gzip = 1;
-    a->cfg.cors = 1;
-    a->cfg.status_path = "/status";
-    a->serves_files = 1;
-    nk_httpd_config_default(&b->cfg);
-    b->cfg.echo = 1;
-    b->cfg.users = users;
-    b->cfg.nusers = 1;
-    b->cfg.max_body = 4096;
-    b->needs_auth = 1;
-    nk_httpd_config_default(&c->cfg);
-    c->cfg.listing = 0;
-    c->cfg.spa = 1;
-    c->cfg.limits.max_request_line = 128;
-    c->cfg.limits.max_head = 512;
-    c->cfg.limits.max_headers = 8;
-    c->cfg.max_body = 64;
-    c->serves_files = 1;
-    start_engine(a, "a.sock");
-    start_engine(b, "b.sock");
-    start_engine(c, "c.sock");
-    atexit(teardown);
-    return 0;
-}
 
 /* ---- the model of the request stream ------------------------------------------------------ */
 
@@ -371,17 +60,6 @@ typedef struct model {
     size_t n, cap;
     int tail; /* bytes after the last complete request that the server may refuse (one 4xx) */
 } model;
-
-static const doc *doc_for(const nk_http_request *req)
-{
-    char path[4096];
-    if (nk_http_path_normalize(req->path.p, req->path.len, path, sizeof path) < 0)
-        return NULL;
-    for (int i = 0; i < NDOCS; i++)
-        if (strcmp(path, docs[i].url) == 0)
-            return &docs[i];
-    return NULL;
-}
 
 /* Frame the requests as the engine does: a head, then Content-Length bytes or a chunked body
  * (within max_body), until a head or body is incomplete or invalid, or a request says close. */
@@ -448,19 +126,6 @@ typedef struct rx {
     unsigned char *scratch; /* a dechunked body */
     size_t scratch_len, scratch_cap;
 } rx;
-
-static void grow(unsigned char **p, size_t *cap, size_t need)
-{
-    if (need <= *cap)
-        return;
-    size_t c = *cap ? *cap : 4096;
-    while (c < need)
-        c *= 2;
-    *p = realloc(*p, c);
-    if (!*p)
-        abort();
-    *cap = c;
-}
 
 static int is_tchar(unsigned char c)
 {
@@ -676,29 +341,6 @@ more:
     return 0;
 }
 
-static void check_inflates_to(const unsigned char *gz, size_t n, const doc *d)
-{
-    unsigned char *out = malloc(d->plain_len + 1);
-    if (!out)
-        abort();
-    z_stream z;
-    memset(&z, 0, sizeof z);
-    if (inflateInit2(&z, 15 + 16) != Z_OK)
-        abort();
-    z.next_in = (unsigned char *)gz;
-    z.avail_in = (uInt)n;
-    z.next_out = out;
-    z.avail_out = (uInt)d->plain_len + 1;
-    int zr = inflate(&z, Z_FINISH);
-    size_t got = z.total_out;
-    inflateEnd(&z);
-    int ok = zr == Z_STREAM_END && got == d->plain_len && memcmp(out, d->plain, got) == 0;
-    free(out);
-    if (!ok)
-        fail("the gzip body of %s does not inflate to the file (zlib %d, %zu bytes)", d->url, zr,
-             got);
-}
-
 /* A 200 or 206 for a known file carries its bytes. */
 static void check_content(const head *h, const mreq *q, const unsigned char *body, size_t n)
 {
@@ -825,28 +467,6 @@ static int check_one(rx *r, int eof)
 
 /* ---- one run ----------------------------------------------------------------------------- */
 
-static void pump_reads(rx *r, int fd, int *eof, int *progress)
-{
-    for (;;) {
-        grow(&r->p, &r->cap, r->len + 65536);
-        ssize_t n = recv(fd, r->p + r->len, 65536, 0);
-        if (n > 0) {
-            r->len += (size_t)n;
-            r->total += (size_t)n;
-            *progress = 1;
-            if (r->total > MAX_RX)
-                fail("more than %u response bytes for one input", MAX_RX);
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && errno == EAGAIN)
-            return;
-        *eof = 1; /* end of stream, or ECONNRESET after the data (Unix sockets keep it) */
-        return;
-    }
-}
-
 static void run(engine *e, const uint8_t *in, size_t n, size_t piece)
 {
     model m = {0};
@@ -854,10 +474,7 @@ static void run(engine *e, const uint8_t *in, size_t n, size_t piece)
     rx r = {0};
     r.e = e;
     r.m = &m;
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&e->addr, sizeof e->addr) < 0 ||
-        fcntl(fd, F_SETFL, O_NONBLOCK) < 0)
-        setup_fail("connect");
+    int fd = client_connect(e);
     size_t sent = 0;
     int writing = 1, eof = 0;
     unsigned idle = 0;
@@ -884,7 +501,7 @@ static void run(engine *e, const uint8_t *in, size_t n, size_t piece)
             }
         }
         nk_loop_run(loop, NK_RUN_NOWAIT);
-        pump_reads(&r, fd, &eof, &progress);
+        client_recv(fd, &r.p, &r.len, &r.cap, &r.total, &eof, &progress);
         while (r.len && check_one(&r, 0))
             ;
         if (progress)
@@ -899,28 +516,25 @@ static void run(engine *e, const uint8_t *in, size_t n, size_t piece)
         fail("%zu complete request(s), %zu response(s), and none said Connection: close", m.n,
              r.finals);
     close(fd);
-    nk_httpd_stats st;
-    for (int i = 0;; i++) {
-        nk_loop_run(loop, NK_RUN_NOWAIT);
-        nk_httpd_get_stats(e->srv, &st);
-        if (st.open == 0)
-            break;
-        if (i > MAX_IDLE)
-            fail("the server keeps a connection whose client has closed");
-    }
+    wait_released(e);
     free(r.p);
     free(r.scratch);
     free(m.reqs);
 }
 
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    fixture_start("httpd", 0);
+    return 0;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const size_t pieces[8] = {0, 1, 2, 3, 7, 16, 61, 512};
     if (size == 0)
         return 0;
-    unsigned sel = data[0];
-    engine *e = &engines[(sel & 3) == 3 ? 2 : (sel & 3) == 2 ? 1 : 0];
     size_t n = size - 1 > MAX_REQUEST_BYTES ? MAX_REQUEST_BYTES : size - 1;
-    run(e, data + 1, n, pieces[(sel >> 2) & 7]);
+    run(engine_for(data[0]), data + 1, n, piece_for(data[0]));
     return 0;
 }
