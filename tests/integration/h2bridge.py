@@ -71,6 +71,8 @@ _NAME_CASE = {b"www-authenticate": b"WWW-Authenticate", b"etag": b"ETag",
 
 WINDOW = 1 << 18         # per stream, and added to the connection's: what the server sends ahead
 MAX_BUFFERED = 1 << 20   # request bytes held before the bridge stops reading the test's socket
+HELD_BACK = 1 << 16      # answer bytes the test has not taken past which the server's are left
+                         # unread, as a stalled client leaves them in its socket
 MAX_HEAD = 1 << 20       # a request head longer than this is not HTTP the bridge can carry
 
 
@@ -324,9 +326,11 @@ class Bridge:
             events[self.sock.fileno()] |= select.POLLOUT
         if self.write_failed:
             self.to_server.clear()
+        reading = len(self.to_test) < HELD_BACK
         if not self.server_gone:
-            events[self.tls.fileno()] = select.POLLIN | (select.POLLOUT if self.to_server else 0)
-        if self.tls.pending() and not self.server_gone:
+            events[self.tls.fileno()] = ((select.POLLIN if reading else 0)
+                                         | (select.POLLOUT if self.to_server else 0))
+        if reading and self.tls.pending() and not self.server_gone:
             ready = {self.tls.fileno(): select.POLLIN}
         else:
             p = select.poll()
@@ -469,7 +473,7 @@ class Bridge:
                 return
             for event in events:
                 self._event(event)
-            if not self.tls.pending():
+            if not self.tls.pending() or len(self.to_test) >= HELD_BACK:
                 return
 
     def _server_ended(self):
