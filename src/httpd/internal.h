@@ -289,8 +289,8 @@ struct nk_httpd {
     nk_proxy_cidr *proxy_from;
     size_t nproxy_from;
     uint64_t last_proxy_log_ms;
-    unsigned proxy_unlogged;
     char *health_path;        /* nk_httpd_set_health_path, or NULL */
+    unsigned proxy_unlogged;
     int health_down;          /* nk_httpd_set_healthy(srv, 0) */
 };
 
