@@ -29,7 +29,10 @@ static const char serve_usage[] =
     "                           (default 127.0.0.1:8080, or https://127.0.0.1:8443 with TLS);\n"
     "                           proxy+http:// or proxy+https://: behind a load balancer,\n"
     "                           each connection begins with a PROXY protocol header (v1 or\n"
-    "                           v2) naming the client, who is then logged and checked\n"
+    "                           v2) naming the client, who is then logged and checked;\n"
+    "                           listeners passed by systemd (LISTEN_FDS; FileDescriptorName\n"
+    "                           http, https, proxy+http, proxy+https) are used as well, and\n"
+    "                           readiness and stopping are told to NOTIFY_SOCKET\n"
     "      --proxy-from CIDR    peers allowed to send that header (repeatable; default\n"
     "                           127.0.0.0/8 and ::1); others are closed\n"
     "      --tls-cert FILE      certificate chain (PEM, leaf first) for https:// listeners;\n"
@@ -395,7 +398,13 @@ static int cmd_http_serve(int argc, char **argv)
         return CLI_OK; /* --help */
     if (r > 0)
         return r;
-    if (o.nlisten == 0)
+    r = http_inherit_listeners(&o);
+    if (r) {
+        free(o.auth_file_data);
+        return r;
+    }
+    /* Listeners from a service manager stand for the default one. */
+    if (o.nlisten == 0 && o.ninherited == 0)
         o.listen[o.nlisten++] = o.ncerts || o.tls_self_signed ? "https://127.0.0.1:8443"
                                                               : "127.0.0.1:8080";
     r = http_tls_split_schemes(&o);

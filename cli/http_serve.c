@@ -40,6 +40,8 @@ typedef struct listener {
                        * SO_REUSEPORT groups only sockets with equal options (IPV6_V6ONLY) */
     int tls;          /* https:// */
     int proxy;        /* proxy+: a PROXY protocol header first */
+    int shared;       /* one socket for every worker (unix, or inherited) */
+    int inherited;    /* passed by a service manager: never unlinked here */
 } listener;
 
 typedef struct server_state {
@@ -86,8 +88,29 @@ static int bind_one(server_state *s, const nk_addr *addr, int flags, const char 
     l->tls = tls;
     l->proxy = proxy;
     l->is_unix = nk_addr_family(addr) == AF_UNIX;
+    l->shared = l->is_unix;
     if (nk_sock_local(fd, &l->addr) < 0 || l->is_unix)
         l->addr = *addr;
+    return 0;
+}
+
+/* Listeners a service manager passed (socket activation): every worker shares each one. */
+static int add_inherited(server_state *s)
+{
+    for (int i = 0; i < s->o->ninherited; i++) {
+        if (s->nsocks >= MAX_SOCKETS)
+            return cli_usage(s->o->cmd, "too many listening sockets");
+        const http_inherited *h = &s->o->inherited[i];
+        listener *l = &s->socks[s->nsocks++];
+        memset(l, 0, sizeof *l);
+        l->fd = h->fd;
+        l->tls = h->tls;
+        l->proxy = h->proxy;
+        l->shared = l->inherited = 1;
+        if (nk_sock_local(h->fd, &l->addr) < 0)
+            return cli_fail(s->o->cmd, "inherited descriptor %d: no local address", h->fd);
+        l->is_unix = nk_addr_family(&l->addr) == AF_UNIX;
+    }
     return 0;
 }
 
@@ -293,6 +316,8 @@ static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
     if (s->draining)
         return;
     s->draining = 1;
+    if (!supervised)
+        http_notify("STOPPING=1");
     if (s->o->health && s->o->health_grace) {
         /* Balancers see the health check fail while the node still takes what they send. */
         nk_httpd_set_healthy(s->httpd, 0);
@@ -385,12 +410,12 @@ static int run_worker(server_state *s, int own_sockets)
     for (int i = 0; i < s->nsocks; i++) {
         listener *l = &s->socks[i];
         int fd = l->fd;
-        if (!own_sockets && !l->is_unix) {
+        if (!own_sockets && !l->shared) {
             fd = nk_sock_listen(&l->addr, SOCK_STREAM, l->flags | NK_SOCK_REUSEPORT, 0);
             if (fd < 0)
                 return cli_fail(o->cmd, "worker cannot listen: %s", nk_strerror(fd));
-        } else if (l->is_unix && !own_sockets) {
-            /* later workers share the supervisor's unix listener */
+        } else if (l->shared && !own_sockets) {
+            /* later workers share the supervisor's unix (or inherited) listener */
             fd = dup(l->fd);
             if (fd < 0)
                 return cli_fail(o->cmd, "cannot share the listener: %s", strerror(errno));
@@ -427,6 +452,7 @@ static int run_worker(server_state *s, int own_sockets)
         s->ready_fd = -1;
     } else if (o->workers == 1) {
         print_listeners(s);
+        http_notify("READY=1");
     }
     err = nk_loop_run(s->loop, NK_RUN_DEFAULT);
     nk_signal_stop(s->loop, &s->sig_term);
@@ -584,6 +610,7 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
         end_ctrl_c_line();
     if (!s->stopping) {
         s->stopping = 1;
+        http_notify("STOPPING=1");
         nk_timer_stop(loop, &s->restart_timer);
         stop_workers(s, SIGTERM);
         nk_timer_start(loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + s->o->health_grace * 1000 + 5000, 0);
@@ -658,7 +685,7 @@ static int run_supervisor(server_state *s)
             /* The first worker owns the bound TCP sockets now; keeping them here would let
              * the kernel queue connections on a socket nobody accepts from. */
             for (int k = 0; k < s->nsocks; k++) {
-                if (!s->socks[k].is_unix) {
+                if (!s->socks[k].shared) {
                     close(s->socks[k].fd);
                     s->socks[k].fd = -1;
                 }
@@ -669,8 +696,10 @@ static int run_supervisor(server_state *s)
     s->ready_fd = -1;
     wait_workers_ready(ready[0], o->workers);
     close(ready[0]);
-    if (s->exit_code == CLI_OK)
+    if (s->exit_code == CLI_OK) {
         print_listeners(s);
+        http_notify("READY=1");
+    }
     if (workers_alive(s))
         nk_loop_run(s->loop, NK_RUN_DEFAULT);
     nk_signal_stop(s->loop, &sig_term);
@@ -766,7 +795,9 @@ int http_serve_run(http_serve_opts *o)
     if (fd > STDOUT_FILENO)
         close(fd);
 
-    int r = bind_listeners(&s);
+    int r = add_inherited(&s);
+    if (r == 0)
+        r = bind_listeners(&s);
     if (r) {
         for (int i = 0; i < s.nsocks; i++)
             close(s.socks[i].fd);
@@ -806,7 +837,7 @@ int http_serve_run(http_serve_opts *o)
     for (int i = 0; i < s.nsocks; i++) {
         if (s.socks[i].fd >= 0)
             close(s.socks[i].fd);
-        if (s.socks[i].is_unix && s.socks[i].addr.u.un.sun_path[0])
+        if (s.socks[i].is_unix && !s.socks[i].inherited && s.socks[i].addr.u.un.sun_path[0])
             unlink(s.socks[i].addr.u.un.sun_path);
     }
     nk_tls_ctx_free(s.tls);

@@ -9,12 +9,22 @@
 #define HTTP_MAX_CERTS 16
 #define HTTP_MAX_PROXY_FROM 64
 
+#define HTTP_MAX_INHERIT 16
+
+/* A listener passed by a service manager (socket activation): http_activation.c. */
+typedef struct http_inherited {
+    int fd;
+    int tls, proxy;
+} http_inherited;
+
 typedef struct http_serve_opts {
     const char *cmd;
     const char *root;
     const char *listen[HTTP_MAX_LISTEN];
     int listen_tls[HTTP_MAX_LISTEN]; /* https:// */
     int listen_proxy[HTTP_MAX_LISTEN]; /* proxy+http:// or proxy+https:// */
+    http_inherited inherited[HTTP_MAX_INHERIT];
+    int ninherited;
     const char *proxy_from[HTTP_MAX_PROXY_FROM]; /* --proxy-from; none: loopback */
     int nproxy_from;
     const char *health;     /* --health PATH */
@@ -42,6 +52,11 @@ typedef struct http_serve_opts {
 } http_serve_opts;
 
 int http_serve_run(http_serve_opts *o);
+
+/* http_activation.c: listeners from $LISTEN_FDS (0, or an exit code after a message), and a
+ * state ("READY=1", "STOPPING=1") for $NOTIFY_SOCKET when there is one. */
+int http_inherit_listeners(http_serve_opts *o);
+void http_notify(const char *state);
 
 /* http_tls.c */
 int http_tls_split_schemes(http_serve_opts *o);

@@ -58,6 +58,12 @@ int http_tls_check(http_serve_opts *o)
         else
             any_clear = 1;
     }
+    for (int i = 0; i < o->ninherited; i++) {
+        if (o->inherited[i].tls)
+            any_tls = 1;
+        else
+            any_clear = 1;
+    }
     int have_certs = o->ncerts > 0 || o->tls_self_signed;
     /* A directory brings its own keys (NAME.crt with NAME.key); each file needs its key,
      * paired in order with the certificate files. */
