@@ -129,6 +129,9 @@ bench_start_nginx() {
       *) bench_log "nginx: built without http_v2_module"; return 1 ;;
     esac
   fi
+  # BENCH_NGINX_REUSEPORT=1: one listening socket per worker (SO_REUSEPORT), the kernel
+  # spreading connections over them, as netkit's workers do (bench/workers.sh).
+  [ "${BENCH_NGINX_REUSEPORT:-0}" = 1 ] && ssl="$ssl reuseport"
   # As root the master would hand the workers to "nobody"; keep them as the current user.
   [ "$(id -u)" -eq 0 ] && user="user $(id -un) $(id -gn);"
   # Temp paths of modules that this build lacks would be rejected as unknown directives.

@@ -104,6 +104,16 @@ class Node:
             time.sleep(0.1)
 
 
+def assert_clients_logged(test, nodes, marker):
+    """Every node served requests whose target holds marker, and logged each of them from
+    CLIENT_ADDR (the client in the PROXY header), not from the balancer."""
+    for i, node in enumerate(nodes):
+        lines = [l for l in node.log_lines(marker) if marker in l]
+        test.assertTrue(lines, "node %d (%s) served nothing" % (i + 1, node.addr))
+        for line in lines:
+            test.assertTrue(line.startswith(CLIENT_ADDR + " "), line)
+
+
 def start_nodes(test, workdir, count, proxy_from="127.0.0.1/32", grace=4):
     """Start `count` nodes serving workdir/www (a.txt holds PAGE) on proxy+http:// listeners,
     with --health /health and --health-grace `grace`."""
