@@ -97,7 +97,10 @@ static const char serve_usage[] =
     "\n"
     "Once ready, prints one 'listening on URL' line per listener on stderr.\n"
     "SIGTERM/SIGINT stop gracefully; SIGHUP reopens the access log file and reloads the\n"
-    "TLS certificates (a certificate that fails to load keeps the old one).\n";
+    "TLS certificates (a certificate that fails to load keeps the old one); SIGUSR2 starts\n"
+    "the binary now at this one's path on the same listening sockets, and once it accepts,\n"
+    "this server drains and exits (zero-downtime upgrade; a new binary that fails to start\n"
+    "leaves this one serving).\n";
 
 /* Read FILE: one "user:hash" per line; blank lines and lines starting with '#' are skipped. */
 static int load_auth_file(const char *cmd, const char *path, http_serve_opts *o)
@@ -391,9 +394,15 @@ static int cmd_http_serve(int argc, char **argv)
     o.root = ".";
     o.access_log = NULL;
     o.cmd = argv[0];
+    o.upgrade_fd = -1;
+    /* Before parsing, which cuts strings of argv: SIGUSR2 starts this command line again.
+     * Without /proc the server runs, only without upgrades. */
+    (void)http_upgrade_save_command(&o);
     int r = parse_serve(argc, argv, &o);
-    if (r != 0)
+    if (r != 0) {
         free(o.auth_file_data);
+        http_upgrade_free_command(&o);
+    }
     if (r < 0)
         return CLI_OK; /* --help */
     if (r > 0)
@@ -401,8 +410,12 @@ static int cmd_http_serve(int argc, char **argv)
     r = http_inherit_listeners(&o);
     if (r) {
         free(o.auth_file_data);
+        http_upgrade_free_command(&o);
         return r;
     }
+    /* A replacement started by SIGUSR2 serves what the old server served: its sockets. */
+    if (o.upgrade_fd >= 0)
+        o.nlisten = 0;
     /* Listeners from a service manager stand for the default one. */
     if (o.nlisten == 0 && o.ninherited == 0)
         o.listen[o.nlisten++] = o.ncerts || o.tls_self_signed ? "https://127.0.0.1:8443"
@@ -412,6 +425,7 @@ static int cmd_http_serve(int argc, char **argv)
         r = http_tls_check(&o);
     if (r) {
         free(o.auth_file_data);
+        http_upgrade_free_command(&o);
         return r;
     }
     if (o.workers == 0) {
@@ -428,6 +442,7 @@ static int cmd_http_serve(int argc, char **argv)
     else
         r = http_serve_run(&o);
     free(o.auth_file_data);
+    http_upgrade_free_command(&o);
     return r;
 }
 

@@ -4,7 +4,8 @@
  * Listeners passed by the service manager are descriptors 3, 4, ... ($LISTEN_FDS of them,
  * meant for the process $LISTEN_PID names); $LISTEN_FDNAMES (FileDescriptorName= of the
  * socket units, colon-separated) chooses the scheme: "https", "proxy+http" ("proxy"),
- * "proxy+https", anything else http. */
+ * "proxy+https", anything else http. The same variables carry the listeners from a running
+ * server to its replacement on SIGUSR2 (http_upgrade.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stddef.h>
@@ -56,9 +57,23 @@ int http_inherit_listeners(http_serve_opts *o)
         }
         http_inherited *h = &o->inherited[o->ninherited++];
         h->fd = fd;
+        /* "-unlink": a unix socket path the server before an upgrade made, and that the last
+         * server on it removes (http_upgrade.c); a service manager's paths are its own. */
+        size_t nl = strlen(name), ul = strlen("-unlink");
+        h->unlink = nl > ul && strcmp(name + nl - ul, "-unlink") == 0;
+        if (h->unlink)
+            name[nl - ul] = '\0';
         h->tls = strcmp(name, "https") == 0 || strcmp(name, "proxy+https") == 0;
         h->proxy = strncmp(name, "proxy", 5) == 0;
     }
+    /* Started by `http serve` itself on SIGUSR2: the old server waits on this pipe. */
+    const char *up = getenv("NETKIT_UPGRADE_FD");
+    long ufd;
+    if (up && cli_parse_long(up, 3, 0x7fffffff, &ufd) == 0 && fcntl((int)ufd, F_GETFD) >= 0) {
+        o->upgrade_fd = (int)ufd;
+        (void)fcntl(o->upgrade_fd, F_SETFD, FD_CLOEXEC);
+    }
+    unsetenv("NETKIT_UPGRADE_FD");
     /* Children we fork are workers (fine); anything else must not take these for its own. */
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");

@@ -24,7 +24,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define MAX_SOCKETS 64
+#define MAX_SOCKETS HTTP_MAX_INHERIT /* all of them pass to a new binary on SIGUSR2 */
 #define RESTART_WINDOW_MS 10000
 #define RESTART_LIMIT 20 /* restarts within the window before the supervisor gives up */
 /* Bounds of the walk for a dead worker's temporary upload files (done on the supervisor's
@@ -32,16 +32,22 @@
 #define CLEAN_MAX_DEPTH 32
 #define CLEAN_MAX_ENTRIES 100000
 
+/* With several workers each TCP address is bound once per worker (SO_REUSEPORT), and the
+ * supervisor keeps every socket: a restarted worker takes over its predecessor's socket with
+ * the connections queued on it, and SIGUSR2 hands all of them to a new binary. Sockets of one
+ * address form a group; worker w accepts on the group's sockets p with p mod N = w (see
+ * worker_takes). A unix socket, or one from a service manager, is a group of one: shared. */
 typedef struct listener {
     nk_addr addr;     /* bound address, with the real port */
-    int fd;           /* in the supervisor: -1 once handed to the first worker */
+    int fd;
+    int group;        /* listeners of one address and scheme */
     int is_unix;
     int flags;        /* NK_SOCK_* used to bind it; workers bind theirs the same way, since
                        * SO_REUSEPORT groups only sockets with equal options (IPV6_V6ONLY) */
     int tls;          /* https:// */
     int proxy;        /* proxy+: a PROXY protocol header first */
-    int shared;       /* one socket for every worker (unix, or inherited) */
-    int inherited;    /* passed by a service manager: never unlinked here */
+    int inherited;    /* passed by a service manager or the server before an upgrade */
+    int unlink;       /* a unix socket path this server removes when it stops */
 } listener;
 
 typedef struct server_state {
@@ -52,8 +58,10 @@ typedef struct server_state {
     nk_loop *loop;
     nk_httpd *httpd;
     int log_fd;
-    nk_signal sig_term, sig_int, sig_hup, sig_usr1;
+    nk_signal sig_term, sig_int, sig_hup, sig_usr1, sig_usr2, sig_drain;
     int draining;           /* the first SIGTERM/SIGINT came */
+    http_upgrade upgrade;   /* SIGUSR2: the new server while it starts */
+    int handed_over;        /* a new server took the listeners: leave unix paths alone */
     nk_timer log_tty_timer; /* flushes the access log when it goes to a terminal */
     nk_timer grace_timer;   /* --health-grace: the drain begins when it fires */
     conn_tags conn_tags;    /* -v: connection numbers */
@@ -75,23 +83,41 @@ typedef struct server_state {
 /* ---- listeners ---------------------------------------------------------------------------- */
 
 static int bind_one(server_state *s, const nk_addr *addr, int flags, const char *text, int tls,
-                    int proxy)
+                    int proxy, int group)
 {
     if (s->nsocks >= MAX_SOCKETS)
-        return cli_usage(s->o->cmd, "too many listening sockets");
+        return cli_usage(s->o->cmd, "too many listening sockets (at most %d: addresses times "
+                                    "workers)", MAX_SOCKETS);
     int fd = nk_sock_listen(addr, SOCK_STREAM, flags, 0);
     if (fd < 0)
         return cli_fail(s->o->cmd, "cannot listen on %s: %s", text, nk_strerror(fd));
     listener *l = &s->socks[s->nsocks++];
+    memset(l, 0, sizeof *l);
     l->fd = fd;
     l->flags = flags;
     l->tls = tls;
     l->proxy = proxy;
+    l->group = group;
     l->is_unix = nk_addr_family(addr) == AF_UNIX;
-    l->shared = l->is_unix;
+    l->unlink = l->is_unix;
     if (nk_sock_local(fd, &l->addr) < 0 || l->is_unix)
         l->addr = *addr;
     return 0;
+}
+
+/* Worker `index` of n accepts on listener i: the group's socket p goes to worker p mod n, and
+ * with fewer sockets than workers (a unix socket, an inherited one) worker w >= k shares the
+ * socket w mod k. Every socket has a worker; every worker has a socket of every group. */
+static int worker_takes(const server_state *s, int i, int index, int n)
+{
+    int pos = 0, k = 0;
+    for (int j = 0; j < s->nsocks; j++) {
+        if (s->socks[j].group != s->socks[i].group)
+            continue;
+        pos += j < i;
+        k++;
+    }
+    return pos % n == index || (index >= k && pos == index % k);
 }
 
 /* Listeners a service manager passed (socket activation): every worker shares each one. */
@@ -106,10 +132,21 @@ static int add_inherited(server_state *s)
         l->fd = h->fd;
         l->tls = h->tls;
         l->proxy = h->proxy;
-        l->shared = l->inherited = 1;
+        l->inherited = 1;
+        l->unlink = h->unlink;
         if (nk_sock_local(h->fd, &l->addr) < 0)
             return cli_fail(s->o->cmd, "inherited descriptor %d: no local address", h->fd);
         l->is_unix = nk_addr_family(&l->addr) == AF_UNIX;
+        /* Sockets of one address and scheme (one per worker of the server before an upgrade)
+         * are spread over the workers like the ones bound here. */
+        l->group = s->nsocks - 1;
+        for (int j = 0; j < s->nsocks - 1; j++) {
+            const listener *o = &s->socks[j];
+            if (nk_addr_equal(&o->addr, &l->addr) && o->tls == l->tls && o->proxy == l->proxy) {
+                l->group = o->group;
+                break;
+            }
+        }
     }
     return 0;
 }
@@ -135,9 +172,16 @@ static int bind_listeners(server_state *s)
                 flags |= NK_SOCK_V6ONLY; /* the IPv4 address is bound separately */
             if (first_port > 0 && nk_addr_port(&a) == 0)
                 nk_addr_set_port(&a, first_port); /* port 0: one port for all addresses */
-            int r = bind_one(s, &a, flags, text, o->listen_tls[i], o->listen_proxy[i]);
-            if (r)
-                return r;
+            /* One socket per worker (a unix socket is one socket for all). */
+            int copies = flags & NK_SOCK_REUSEPORT ? o->workers : 1;
+            int group = s->nsocks;
+            for (int w = 0; w < copies; w++) {
+                int r = bind_one(s, &a, flags, text, o->listen_tls[i], o->listen_proxy[i], group);
+                if (r)
+                    return r;
+                if (w == 0 && nk_addr_port(&a) == 0 && nk_addr_family(&a) != AF_UNIX)
+                    nk_addr_set_port(&a, nk_addr_port(&s->socks[s->nsocks - 1].addr));
+            }
             if (first_port < 0)
                 first_port = nk_addr_port(&s->socks[s->nsocks - 1].addr);
         }
@@ -148,6 +192,8 @@ static int bind_listeners(server_state *s)
 static void print_listeners(server_state *s)
 {
     for (int i = 0; i < s->nsocks; i++) {
+        if (s->socks[i].group != i)
+            continue; /* the same address again, for another worker */
         char text[NK_ADDR_STRLEN];
         nk_addr_format(&s->socks[i].addr, text, sizeof text);
         if (s->socks[i].is_unix) {
@@ -285,9 +331,91 @@ static void reload_tls(server_state *s)
 
 static void begin_drain(server_state *s);
 
+/* The listeners as a new binary gets them (the ones of this server, in order). */
+static int handover_list(const server_state *s, http_inherited *out)
+{
+    int n = 0;
+    for (int i = 0; i < s->nsocks; i++) {
+        if (s->socks[i].fd < 0)
+            continue;
+        out[n].fd = s->socks[i].fd;
+        out[n].tls = s->socks[i].tls;
+        out[n].proxy = s->socks[i].proxy;
+        out[n].unlink = s->socks[i].unlink;
+        n++;
+    }
+    return n;
+}
+
+/* The new server accepts on every listener: this one lets go of them. */
+static void close_handed_over(server_state *s)
+{
+    s->handed_over = 1;
+    for (int i = 0; i < s->nsocks; i++) {
+        if (s->socks[i].fd >= 0)
+            close(s->socks[i].fd);
+        s->socks[i].fd = -1;
+    }
+}
+
+static void report_upgrade(const server_state *s, int ok, pid_t pid)
+{
+    if (ok)
+        fprintf(stderr, "netkit: %s: upgrade: the new server (pid %d) accepts; this one (pid %d) "
+                        "drains and exits\n", s->o->cmd, (int)pid, (int)getpid());
+    else
+        fprintf(stderr, "netkit: %s: upgrade failed: the new server did not start; still "
+                        "serving\n", s->o->cmd);
+    fflush(stderr);
+}
+
+static void start_upgrade(server_state *s, void (*done)(http_upgrade *, int, pid_t))
+{
+    if (s->draining || s->stopping) {
+        fprintf(stderr, "netkit: %s: upgrade refused: the server is stopping\n", s->o->cmd);
+        return;
+    }
+    http_inherited list[MAX_SOCKETS];
+    int n = handover_list(s, list);
+    int err = http_upgrade_begin(&s->upgrade, s->loop, s->o, list, n, done, s);
+    if (err == -EALREADY)
+        fprintf(stderr, "netkit: %s: upgrade already in progress (pid %d)\n", s->o->cmd,
+                (int)s->upgrade.pid);
+    else if (err < 0)
+        fprintf(stderr, "netkit: %s: upgrade failed: %s; still serving\n", s->o->cmd,
+                err == -ENOEXEC ? "the command line is not known (no /proc)" : nk_strerror(err));
+    else if (!s->o->quiet)
+        fprintf(stderr, "netkit: %s: upgrade: starting %s (pid %d)\n", s->o->cmd,
+                s->o->self_exe, (int)s->upgrade.pid);
+    fflush(stderr);
+}
+
+/* The only worker's upgrade ended. */
+static void on_worker_upgraded(http_upgrade *u, int ok, pid_t pid)
+{
+    server_state *s = u->arg;
+    report_upgrade(s, ok, pid);
+    if (!ok)
+        return;
+    close_handed_over(s);
+    s->draining = 1;
+    begin_drain(s);
+}
+
 static void on_worker_signal(nk_loop *loop, nk_signal *sig, int signum)
 {
     server_state *s = sig->data;
+    if (signum == SIGUSR2) {
+        start_upgrade(s, on_worker_upgraded);
+        return;
+    }
+    if (signum == HTTP_SIG_HANDED_OVER) {
+        if (!s->draining) {
+            s->draining = 1;
+            begin_drain(s);
+        }
+        return;
+    }
     if (signum == SIGHUP) {
         const char *dest = s->o->access_log;
         if (s->log_fd > STDOUT_FILENO) {
@@ -346,9 +474,8 @@ static void begin_drain(server_state *s)
     }
 }
 
-/* Run one worker's loop until a graceful stop. worker_index 0 uses the bound sockets; others
- * bind their own SO_REUSEPORT sockets (unix sockets are shared). */
-static int run_worker(server_state *s, int own_sockets)
+/* Run one worker's loop until a graceful stop, on the listeners worker_takes gives it. */
+static int run_worker(server_state *s)
 {
 #ifdef __GLIBC__
     /* Buffers of 64-256 KiB come and go with every large answer (HTTP/2 streams, TLS): by
@@ -407,20 +534,22 @@ static int run_worker(server_state *s, int own_sockets)
                 }
         }
     }
+    int supervised = o->workers > 1;
     for (int i = 0; i < s->nsocks; i++) {
         listener *l = &s->socks[i];
-        int fd = l->fd;
-        if (!own_sockets && !l->shared) {
-            fd = nk_sock_listen(&l->addr, SOCK_STREAM, l->flags | NK_SOCK_REUSEPORT, 0);
-            if (fd < 0)
-                return cli_fail(o->cmd, "worker cannot listen: %s", nk_strerror(fd));
-        } else if (l->shared && !own_sockets) {
-            /* later workers share the supervisor's unix (or inherited) listener */
-            fd = dup(l->fd);
-            if (fd < 0)
-                return cli_fail(o->cmd, "cannot share the listener: %s", strerror(errno));
+        if (!worker_takes(s, i, s->worker_index, o->workers)) {
+            close(l->fd); /* a forked worker's copy of another worker's socket */
+            l->fd = -1;
+            continue;
         }
-        l->fd = -1;
+        /* A forked worker's descriptors are its own; the only worker keeps the original for a
+         * new binary on SIGUSR2 (the engine closes the copy it gets). */
+        int fd = l->fd;
+        if (supervised) {
+            l->fd = -1;
+        } else if ((fd = fcntl(l->fd, F_DUPFD_CLOEXEC, 3)) < 0) {
+            return cli_fail(o->cmd, "cannot watch listener: %s", strerror(errno));
+        }
         unsigned lflags = (l->tls ? NK_HTTPD_LISTEN_TLS : 0) | (l->proxy ? NK_HTTPD_LISTEN_PROXY : 0);
         err = nk_httpd_listen_opts(s->httpd, fd, lflags, l->tls ? s->tls : NULL);
         if (err < 0)
@@ -436,9 +565,15 @@ static int run_worker(server_state *s, int own_sockets)
     nk_timer_init(&s->grace_timer, on_grace_timer, s);
     if (s->log_fd == STDOUT_FILENO && isatty(STDOUT_FILENO))
         nk_timer_start(s->loop, &s->log_tty_timer, TTY_LOG_FLUSH_MS, TTY_LOG_FLUSH_MS);
-    if (o->workers > 1) {
+    nk_signal_init(&s->sig_usr2, on_worker_signal, s);
+    nk_signal_init(&s->sig_drain, on_worker_signal, s);
+    if (supervised) {
         nk_signal_init(&s->sig_usr1, on_worker_signal, s);
         nk_signal_start(s->loop, &s->sig_usr1, SIGUSR1); /* the supervisor's "stop now" */
+        /* the supervisor's "a new server took over: drain, without --health-grace" */
+        nk_signal_start(s->loop, &s->sig_drain, HTTP_SIG_HANDED_OVER);
+    } else {
+        nk_signal_start(s->loop, &s->sig_usr2, SIGUSR2); /* upgrade: a new binary */
     }
     /* Announce readiness only now: a connection queued before nk_httpd_listen set the
      * listener's options (TCP_NODELAY, SO_SNDBUF) would not inherit them, and a SIGTERM
@@ -450,16 +585,18 @@ static int run_worker(server_state *s, int own_sockets)
         (void)w;
         close(s->ready_fd);
         s->ready_fd = -1;
-    } else if (o->workers == 1) {
+    } else if (!supervised) {
         print_listeners(s);
-        http_notify("READY=1");
+        http_ready(o);
     }
     err = nk_loop_run(s->loop, NK_RUN_DEFAULT);
     nk_signal_stop(s->loop, &s->sig_term);
     nk_signal_stop(s->loop, &s->sig_int);
     nk_signal_stop(s->loop, &s->sig_hup);
-    if (o->workers > 1)
-        nk_signal_stop(s->loop, &s->sig_usr1);
+    nk_signal_stop(s->loop, &s->sig_usr1);
+    nk_signal_stop(s->loop, &s->sig_usr2);
+    nk_signal_stop(s->loop, &s->sig_drain);
+    http_upgrade_cancel(&s->upgrade);
     nk_timer_stop(s->loop, &s->log_tty_timer);
     nk_timer_stop(s->loop, &s->grace_timer);
     nk_httpd_free(s->httpd);
@@ -479,7 +616,7 @@ static int run_worker(server_state *s, int own_sockets)
 
 static server_state *g_child_state; /* keeps the parent's state reachable in a forked child */
 
-static pid_t spawn_worker(server_state *s, int index, int own_sockets)
+static pid_t spawn_worker(server_state *s, int index)
 {
     fflush(stdout);
     fflush(stderr);
@@ -499,7 +636,12 @@ static pid_t spawn_worker(server_state *s, int index, int own_sockets)
     server_state child = *s;
     child.loop = NULL;
     child.worker_index = index;
-    int rc = run_worker(&child, own_sockets);
+    if (s->o->upgrade_fd >= 0) {
+        /* The server we replace waits for the supervisor's word, not for this pipe's end. */
+        close(s->o->upgrade_fd);
+        s->o->upgrade_fd = -1;
+    }
+    int rc = run_worker(&child);
     _exit(rc);
 }
 
@@ -536,7 +678,7 @@ static void restart_dead(server_state *s)
             nk_timer_start(s->loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + s->o->health_grace * 1000 + 5000, 0);
             return;
         }
-        pid_t pid = spawn_worker(s, i, 0);
+        pid_t pid = spawn_worker(s, i);
         if (pid < 0) {
             nk_timer_start(s->loop, &s->restart_timer, 500, 0);
             return;
@@ -569,6 +711,23 @@ static void clean_after_worker(server_state *s, pid_t pid, int status)
     if (n > 0 && !s->o->quiet)
         fprintf(stderr, "netkit: %s: removed %d unfinished upload%s of worker %d\n", s->o->cmd,
                 n, n == 1 ? "" : "s", (int)pid);
+}
+
+/* The new server's workers accept: this supervisor's workers drain (no grace: the node stays
+ * up), and it exits when they are done. */
+static void on_supervisor_upgraded(http_upgrade *u, int ok, pid_t pid)
+{
+    server_state *s = u->arg;
+    report_upgrade(s, ok, pid);
+    if (!ok || s->stopping)
+        return;
+    close_handed_over(s);
+    s->stopping = 1;
+    nk_timer_stop(s->loop, &s->restart_timer);
+    stop_workers(s, HTTP_SIG_HANDED_OVER);
+    nk_timer_start(s->loop, &s->kill_timer, s->o->cfg.drain_timeout_ms + 5000, 0);
+    if (!workers_alive(s))
+        nk_loop_stop(s->loop);
 }
 
 static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
@@ -606,6 +765,12 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
         stop_workers(s, SIGHUP);
         return;
     }
+    if (signum == SIGUSR2) {
+        start_upgrade(s, on_supervisor_upgraded);
+        return;
+    }
+    if (signum == HTTP_SIG_HANDED_OVER)
+        return; /* watched only so that it is blocked in workers from their start */
     if (signum == SIGINT)
         end_ctrl_c_line();
     if (!s->stopping) {
@@ -653,10 +818,12 @@ static int run_supervisor(server_state *s)
     size_t ctr_len = (size_t)o->workers * sizeof(nk_httpd_counters);
     void *ctr = mmap(NULL, ctr_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     s->counters = ctr == MAP_FAILED ? NULL : ctr;
-    nk_signal sig_term, sig_int, sig_hup;
+    nk_signal sig_term, sig_int, sig_hup, sig_usr2, sig_handed;
     nk_signal_init(&sig_term, on_supervisor_signal, s);
     nk_signal_init(&sig_int, on_supervisor_signal, s);
     nk_signal_init(&sig_hup, on_supervisor_signal, s);
+    nk_signal_init(&sig_usr2, on_supervisor_signal, s);
+    nk_signal_init(&sig_handed, on_supervisor_signal, s);
     nk_signal_init(&s->sig_chld, on_supervisor_signal, s);
     nk_timer_init(&s->kill_timer, on_kill_timer, s);
     nk_timer_init(&s->restart_timer, on_restart_timer, s);
@@ -665,6 +832,8 @@ static int run_supervisor(server_state *s)
     nk_signal_start(s->loop, &sig_term, SIGTERM);
     nk_signal_start(s->loop, &sig_int, SIGINT);
     nk_signal_start(s->loop, &sig_hup, SIGHUP);
+    nk_signal_start(s->loop, &sig_usr2, SIGUSR2);
+    nk_signal_start(s->loop, &sig_handed, HTTP_SIG_HANDED_OVER);
     nk_signal_start(s->loop, &s->sig_chld, SIGCHLD);
     s->window_start = nk_loop_now(s->loop);
     int ready[2];
@@ -672,7 +841,7 @@ static int run_supervisor(server_state *s)
         return cli_fail(o->cmd, "cannot create a pipe: %s", strerror(errno));
     s->ready_fd = ready[1];
     for (int i = 0; i < o->workers; i++) {
-        pid_t pid = spawn_worker(s, i, i == 0);
+        pid_t pid = spawn_worker(s, i);
         if (pid < 0) {
             cli_fail(o->cmd, "cannot start worker: %s", strerror(errno));
             s->exit_code = CLI_FAIL;
@@ -681,16 +850,6 @@ static int run_supervisor(server_state *s)
             break;
         }
         s->pids[i] = pid;
-        if (i == 0) {
-            /* The first worker owns the bound TCP sockets now; keeping them here would let
-             * the kernel queue connections on a socket nobody accepts from. */
-            for (int k = 0; k < s->nsocks; k++) {
-                if (!s->socks[k].shared) {
-                    close(s->socks[k].fd);
-                    s->socks[k].fd = -1;
-                }
-            }
-        }
     }
     close(ready[1]);
     s->ready_fd = -1;
@@ -698,14 +857,17 @@ static int run_supervisor(server_state *s)
     close(ready[0]);
     if (s->exit_code == CLI_OK) {
         print_listeners(s);
-        http_notify("READY=1");
+        http_ready(o);
     }
     if (workers_alive(s))
         nk_loop_run(s->loop, NK_RUN_DEFAULT);
     nk_signal_stop(s->loop, &sig_term);
     nk_signal_stop(s->loop, &sig_int);
     nk_signal_stop(s->loop, &sig_hup);
+    nk_signal_stop(s->loop, &sig_usr2);
+    nk_signal_stop(s->loop, &sig_handed);
     nk_signal_stop(s->loop, &s->sig_chld);
+    http_upgrade_cancel(&s->upgrade);
     nk_timer_stop(s->loop, &s->kill_timer);
     nk_timer_stop(s->loop, &s->restart_timer);
     nk_loop_free(s->loop);
@@ -830,14 +992,14 @@ int http_serve_run(http_serve_opts *o)
                     o->cmd, n, n == 1 ? "" : "s");
     }
     if (o->workers == 1) {
-        r = run_worker(&s, 1); /* prints the readiness lines once it accepts */
+        r = run_worker(&s); /* prints the readiness lines once it accepts */
     } else {
         r = run_supervisor(&s);
     }
     for (int i = 0; i < s.nsocks; i++) {
         if (s.socks[i].fd >= 0)
             close(s.socks[i].fd);
-        if (s.socks[i].is_unix && !s.socks[i].inherited && s.socks[i].addr.u.un.sun_path[0])
+        if (s.socks[i].unlink && !s.handed_over && s.socks[i].addr.u.un.sun_path[0])
             unlink(s.socks[i].addr.u.un.sun_path);
     }
     nk_tls_ctx_free(s.tls);

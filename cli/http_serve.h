@@ -3,18 +3,24 @@
 #define NETKIT_CLI_HTTP_SERVE_H
 
 #include <netkit/httpd.h>
+#include <netkit/loop.h>
+
+#include <signal.h>
+#include <sys/types.h>
 
 #define HTTP_MAX_LISTEN 16
 #define HTTP_MAX_USERS 1024
 #define HTTP_MAX_CERTS 16
 #define HTTP_MAX_PROXY_FROM 64
 
-#define HTTP_MAX_INHERIT 16
+#define HTTP_MAX_INHERIT 256
 
-/* A listener passed by a service manager (socket activation): http_activation.c. */
+/* A listener passed by a service manager (socket activation) or by the server this one
+ * replaces (http_upgrade.c); unlink: a unix socket path this server removes when it stops. */
 typedef struct http_inherited {
     int fd;
     int tls, proxy;
+    int unlink;
 } http_inherited;
 
 typedef struct http_serve_opts {
@@ -49,6 +55,12 @@ typedef struct http_serve_opts {
     size_t nusers;
     char *auth_file_data;   /* the --auth-file contents; users point into it */
     nk_httpd_config cfg;
+    /* SIGUSR2 (http_upgrade.c): the binary and command line to start again, and the pipe to
+     * the server this one replaces (-1: none), to which it says that it accepts. */
+    char *self_exe;
+    char *self_args;
+    char **self_argv;
+    int upgrade_fd;
 } http_serve_opts;
 
 int http_serve_run(http_serve_opts *o);
@@ -57,6 +69,35 @@ int http_serve_run(http_serve_opts *o);
  * state ("READY=1", "STOPPING=1") for $NOTIFY_SOCKET when there is one. */
 int http_inherit_listeners(http_serve_opts *o);
 void http_notify(const char *state);
+
+/* http_upgrade.c: SIGUSR2, a new binary started on the same listening sockets. Once it
+ * accepts, the supervisor sends its workers HTTP_SIG_HANDED_OVER: drain now, without the
+ * --health-grace delay (the node stays up, so its health must not fail). A real-time signal,
+ * as nothing else sends it (SIGWINCH, nginx's choice, comes from terminals). */
+#define HTTP_SIG_HANDED_OVER (SIGRTMIN + 1)
+
+typedef struct http_upgrade {
+    nk_loop *loop;
+    http_serve_opts *o;
+    nk_io io;          /* the read end of the new server's readiness pipe */
+    nk_timer timer;    /* gives up on a new server that never gets ready */
+    int fd;
+    pid_t pid;         /* the new server while it starts, else 0 */
+    void (*done)(struct http_upgrade *u, int ok, pid_t pid);
+    void *arg;
+} http_upgrade;
+
+int http_upgrade_save_command(http_serve_opts *o);
+void http_upgrade_free_command(http_serve_opts *o);
+/* Start the new server on these listeners; done(ok=1) once it accepts, done(ok=0) when it
+ * failed (then killed and reaped). -EALREADY while one is starting. */
+int http_upgrade_begin(http_upgrade *u, nk_loop *loop, http_serve_opts *o,
+                       const http_inherited *listeners, int n,
+                       void (*done)(http_upgrade *u, int ok, pid_t pid), void *arg);
+/* While one starts (stopping the server, say): kill and reap it. */
+void http_upgrade_cancel(http_upgrade *u);
+/* READY=1 for a service manager (with MAINPID after an upgrade) and "R" to the old server. */
+void http_ready(http_serve_opts *o);
 
 /* http_tls.c */
 int http_tls_split_schemes(http_serve_opts *o);

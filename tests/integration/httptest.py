@@ -532,17 +532,20 @@ def cpu_seconds(pids):
 
 
 def socket_fds(pid):
-    n = 0
+    """Open sockets of a process, each counted once however many descriptors name it (the only
+    worker of http serve keeps a second descriptor of each listener for SIGUSR2)."""
+    seen = set()
     try:
         for fd in os.listdir("/proc/%d/fd" % pid):
             try:
-                if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
-                    n += 1
+                target = os.readlink("/proc/%d/fd/%s" % (pid, fd))
             except OSError:
-                pass
+                continue
+            if target.startswith("socket:"):
+                seen.add(target)
     except OSError:
         pass
-    return n
+    return len(seen)
 
 
 # ---------------------------------------------------------------------------------------------
