@@ -17,7 +17,10 @@ typedef struct nk_fired {
 } nk_fired;
 
 enum {
-    NK_BACKEND_EDGE = 1u << 0 /* accepts NK_EDGE in update() */
+    NK_BACKEND_EDGE = 1u << 0, /* accepts NK_EDGE in update() */
+    /* Opened only when asked for by name (argument or $NETKIT_BACKEND): never the default, so
+     * a program never lands on it without someone having chosen it. */
+    NK_BACKEND_NAMED = 1u << 1
 };
 
 typedef struct nk_backend {
@@ -41,8 +44,10 @@ typedef struct nk_backend {
 extern const nk_backend nk__backend_epoll;
 extern const nk_backend nk__backend_poll;
 extern const nk_backend nk__backend_select;
+extern const nk_backend nk__backend_uring;
 
-/* Pick and initialise a backend: by name, else $NETKIT_BACKEND, else the first that starts. */
+/* Pick and initialise a backend: by name, else $NETKIT_BACKEND, else the first that starts and
+ * is not NK_BACKEND_NAMED. */
 int nk__backend_open(const char *name, const nk_backend **be, void **state);
 
 #endif

@@ -9,7 +9,7 @@
  * names callers see cannot drift from the backends that can be opened. The name is the
  * backend's own (nk__backend_<name>.name is "<name>"; test_registry in
  * tests/unit/test_loop_io.c opens each listed name and checks the name it runs). */
-#define BACKENDS(X) X(epoll) X(poll) X(select)
+#define BACKENDS(X) X(epoll) X(uring) X(poll) X(select)
 
 #define BACKEND_ADDRESS(n) &nk__backend_##n,
 #define BACKEND_NAME(n) #n,
@@ -49,6 +49,8 @@ int nk__backend_open(const char *name, const nk_backend **be, void **state)
     }
     int rc = -ENOSYS;
     for (size_t i = 0; i < NBACKENDS; i++) {
+        if (backends[i]->flags & NK_BACKEND_NAMED)
+            continue;
         rc = backends[i]->init(state);
         if (rc == 0) {
             *be = backends[i];

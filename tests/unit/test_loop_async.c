@@ -350,6 +350,7 @@ static void test_async_stop_while_sending(void **state)
 
 int main(void)
 {
+    skip_suite_if_backend_refused();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_async_coalesce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_from_thread, setup, teardown),

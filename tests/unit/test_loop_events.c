@@ -476,6 +476,7 @@ static void test_free_inside_callback(void **state)
 
 int main(void)
 {
+    skip_suite_if_backend_refused();
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_signal_basic, setup, teardown),

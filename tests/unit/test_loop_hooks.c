@@ -298,6 +298,7 @@ static void test_hooks_start_stop_in_callbacks(void **state)
 
 int main(void)
 {
+    skip_suite_if_backend_refused();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_hooks_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hooks_not_active, setup, teardown),

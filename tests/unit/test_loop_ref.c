@@ -222,6 +222,7 @@ static void test_unref_defer_runs_once(void **state)
 
 int main(void)
 {
+    skip_suite_if_backend_refused();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_unref_timer_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ref_and_unref_timers, setup, teardown),

@@ -255,6 +255,7 @@ static void test_timer_many(void **state)
 
 int main(void)
 {
+    skip_suite_if_backend_refused();
     signal(SIGPIPE, SIG_IGN);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_timer_order_and_fifo, setup, teardown),
