@@ -47,7 +47,9 @@ static const char serve_usage[] =
     "                           http:// serves h2c to clients that open with its preface)\n"
     "      --h2-max-streams N   concurrent HTTP/2 streams per connection (default 100)\n"
     "  -w, --workers N          worker processes (default: one per CPU)\n"
-    "      --backend NAME       event loop backend: epoll, poll or select\n"
+    "      --cpu-affinity       pin worker N to the N-th CPU and give each new connection\n"
+    "                           to the worker on the CPU that received it\n"
+    "      --backend NAME       event loop backend: epoll, uring, poll or select\n"
     "      --index NAME         index file of a directory (default index.html)\n"
     "      --no-listing         answer 403 for directories without an index\n"
     "      --dotfiles           serve names starting with '.' (refused by default)\n"
@@ -67,8 +69,10 @@ static const char serve_usage[] =
     "      --max-header-bytes N request head size limit (default 16384)\n"
     "      --max-body-bytes N   request body size limit (default 1048576; an authenticated\n"
     "                           upload has none but the disk unless this is given)\n"
-    "      --upload             allow PUT (create/replace a file), DELETE (a file) and POST of\n"
-    "                           multipart/form-data files to a directory; needs credentials\n"
+    "      --upload             allow PUT (create/replace a file), DELETE (a file, a directory\n"
+    "                           when empty, its tree with Depth: infinity or ?recursive=1) and\n"
+    "                           POST of multipart/form-data files to a directory; needs\n"
+    "                           credentials\n"
     "      --upload-anonymous   allow --upload without credentials\n"
     "      --mkdirs             PUT creates missing parent directories (else 409)\n"
     "      --auth USER:PASS     HTTP Basic credentials (repeatable); without --upload they\n"
@@ -164,12 +168,14 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
         OPT_BODY_TO, OPT_UPLOAD, OPT_UPLOAD_ANON, OPT_MKDIRS, OPT_AUTH, OPT_AUTH_FILE, OPT_ECHO,
         OPT_GZIP, OPT_GZIP_LEVEL, OPT_CORS, OPT_SPA, OPT_STATUS, OPT_STATUS_PUBLIC, OPT_LOG_FORMAT,
         OPT_UNSENT_MAX, OPT_TLS_CERT, OPT_TLS_KEY, OPT_TLS_SELF, OPT_REDIRECT_HTTPS, OPT_HSTS,
-        OPT_NO_HTTP2, OPT_H2_STREAMS, OPT_PROXY_FROM, OPT_HEALTH, OPT_HEALTH_GRACE
+        OPT_NO_HTTP2, OPT_H2_STREAMS, OPT_PROXY_FROM, OPT_HEALTH, OPT_HEALTH_GRACE,
+        OPT_CPU_AFFINITY
     };
     static const struct option opts[] = {
         {"listen", required_argument, NULL, 'l'},
         {"workers", required_argument, NULL, 'w'},
         {"backend", required_argument, NULL, OPT_BACKEND},
+        {"cpu-affinity", no_argument, NULL, OPT_CPU_AFFINITY},
         {"index", required_argument, NULL, OPT_INDEX},
         {"no-listing", no_argument, NULL, OPT_NO_LISTING},
         {"dotfiles", no_argument, NULL, OPT_DOTFILES},
@@ -368,6 +374,7 @@ static int parse_serve(int argc, char **argv, http_serve_opts *o)
                 return cli_usage(cmd, "invalid --health-grace '%s' (0 to 3600 seconds)", optarg);
             o->health_grace = (unsigned)v;
             break;
+        case OPT_CPU_AFFINITY: o->cpu_affinity = 1; break;
         case 'v': o->verbose = 1; break;
         case 'q': o->quiet = 1; break;
         case 'h':

@@ -62,6 +62,7 @@ typedef struct server_state {
     int draining;           /* the first SIGTERM/SIGINT came */
     http_upgrade upgrade;   /* SIGUSR2: the new server while it starts */
     int handed_over;        /* a new server took the listeners: leave unix paths alone */
+    int cpus[HTTP_MAX_AFFINITY]; /* --cpu-affinity: worker w runs on cpus[w] */
     nk_timer log_tty_timer; /* flushes the access log when it goes to a terminal */
     nk_timer grace_timer;   /* --health-grace: the drain begins when it fires */
     conn_tags conn_tags;    /* -v: connection numbers */
@@ -224,6 +225,36 @@ static void print_listeners(server_state *s)
         freeifaddrs(ifs);
     }
     fflush(stderr);
+}
+
+/* --cpu-affinity: the CPUs of the workers, and each reuseport group steered by CPU; without
+ * it, a group inherited from a server that steered goes back to the kernel's hash. */
+static int setup_affinity(server_state *s)
+{
+    http_serve_opts *o = s->o;
+    if (o->cpu_affinity) {
+        int n = http_affinity_cpus(s->cpus, HTTP_MAX_AFFINITY);
+        if (n < 0)
+            return cli_fail(o->cmd, "--cpu-affinity: cannot read the CPUs: %s", nk_strerror(n));
+        if (o->workers > n)
+            return cli_usage(o->cmd, "--cpu-affinity: %d workers for %d CPU%s (at most one "
+                                     "worker per CPU)", o->workers, n, n == 1 ? "" : "s");
+    }
+    for (int i = 0; i < s->nsocks; i++) {
+        const listener *l = &s->socks[i];
+        if (l->group != i || l->is_unix || i + 1 >= s->nsocks || s->socks[i + 1].group != i)
+            continue; /* not the first of a group of several sockets */
+        if (!o->cpu_affinity) {
+            if (l->inherited)
+                http_affinity_unsteer(l->fd);
+            continue;
+        }
+        int err = http_affinity_steer(l->fd, s->cpus, o->workers);
+        if (err < 0)
+            return cli_fail(o->cmd, "--cpu-affinity: cannot steer connections by CPU: %s",
+                            nk_strerror(err));
+    }
+    return 0;
 }
 
 /* ---- one worker --------------------------------------------------------------------------- */
@@ -486,6 +517,12 @@ static int run_worker(server_state *s)
     mallopt(M_MMAP_THRESHOLD, 4 << 20);
 #endif
     http_serve_opts *o = s->o;
+    if (o->cpu_affinity) {
+        int pinned = http_affinity_pin(s->cpus[s->worker_index]);
+        if (pinned < 0)
+            return cli_fail(o->cmd, "--cpu-affinity: cannot pin worker %d to CPU %d: %s",
+                            s->worker_index + 1, s->cpus[s->worker_index], nk_strerror(pinned));
+    }
     int err = nk_loop_new(o->backend, &s->loop);
     if (err < 0)
         return cli_fail(o->cmd, "cannot start the %s event loop: %s", o->backend ? o->backend : "default", nk_strerror(err));
@@ -966,6 +1003,8 @@ int http_serve_run(http_serve_opts *o)
         return r;
     }
     r = setup_tls(&s);
+    if (r == 0)
+        r = setup_affinity(&s);
     if (r) {
         for (int i = 0; i < s.nsocks; i++)
             close(s.socks[i].fd);
