@@ -40,9 +40,14 @@ int cli_parse_seconds(const char *text, long *out_ms);
 int cli_getopt_error(const char *cmd, int c, char **argv);
 
 /* Check a --backend name against the compiled-in backends. Returns 0 when it is known (or
- * NULL), else prints "unknown backend 'NAME' (choose from epoll, poll, select)" and returns
+ * NULL), else prints "unknown backend 'NAME' (choose from epoll, uring, poll, select)" and returns
  * CLI_USAGE. */
 int cli_check_backend(const char *cmd, const char *name);
+
+/* Report that nk_loop_new(name, ...) failed with err: "cannot start the NAME backend: why",
+ * NAME being $NETKIT_BACKEND when name is NULL and that is set, else "default"; when uring is
+ * refused (-ENOSYS, -EPERM) it says the kernel refuses io_uring. Returns CLI_FAIL. */
+int cli_backend_fail(const char *cmd, const char *name, int err);
 
 /* The one address parser (cli_addr.c): HOST:PORT, [IPV6]:PORT, PORT or :PORT, unix:PATH. PORT
  * and :PORT mean every interface when listening (CLI_ADDR_LISTEN; 0.0.0.0, plus [::] with

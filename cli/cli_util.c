@@ -146,6 +146,19 @@ int cli_check_backend(const char *cmd, const char *name)
     return cli_usage(cmd, "unknown backend '%s' (choose from %s)", name, list);
 }
 
+int cli_backend_fail(const char *cmd, const char *name, int err)
+{
+    if (name == NULL) {
+        const char *env = getenv("NETKIT_BACKEND");
+        name = env != NULL && env[0] != '\0' ? env : "default";
+    }
+    if (strcmp(name, "uring") == 0 && (err == -ENOSYS || err == -EPERM))
+        return cli_fail(cmd, "cannot start the uring backend: %s (this kernel refuses io_uring: "
+                        "not built in, kernel.io_uring_disabled, or a seccomp filter)",
+                        nk_strerror(err));
+    return cli_fail(cmd, "cannot start the %s backend: %s", name, nk_strerror(err));
+}
+
 int cli_print_listening(const char *scheme, int fd)
 {
     nk_addr local;

@@ -677,8 +677,7 @@ static int bench_echo(int argc, char **argv)
         b->loop = NULL;
         bench_free(b);
         free(b);
-        return cli_fail(argv[0], "cannot start the %s backend: %s", backend ? backend : "default",
-                        nk_strerror(rc));
+        return cli_backend_fail(argv[0], backend, rc);
     }
     signal(SIGPIPE, SIG_IGN); /* a reset peer must give EPIPE, not end the run */
     b->conns = calloc((size_t)b->nconns, sizeof *b->conns);

@@ -411,8 +411,7 @@ static int echo_serve(int argc, char **argv)
     rc = nk_loop_new(backend, &srv.loop);
     if (rc < 0) {
         srv.loop = NULL;
-        return cli_fail(cmd, "cannot start the %s backend: %s", backend ? backend : "default",
-                        nk_strerror(rc));
+        return cli_backend_fail(cmd, backend, rc);
     }
     /* Writes to a vanished peer must give EPIPE, not end the server. */
     signal(SIGPIPE, SIG_IGN);

@@ -1,7 +1,7 @@
 /* The netkit event loop.
  *
  * One nk_loop per thread (or per worker process). It multiplexes I/O readiness over a backend
- * chosen at run time ("epoll", "poll", "select"), plus monotonic timers, signals delivered as
+ * chosen at run time ("epoll", "uring", "poll", "select"), plus monotonic timers, signals delivered as
  * ordinary loop events, deferred callbacks, wake-ups from other threads (nk_async) and hooks
  * around the wait (nk_prepare, nk_check).
  *
@@ -12,7 +12,7 @@
  * until it is restarted, and its memory may be freed right away.
  *
  * Readiness is level-triggered on every backend (an fd that stays readable is reported again on
- * the next iteration). epoll additionally offers edge-triggered mode with NK_EDGE.
+ * the next iteration). epoll and uring additionally offer edge-triggered mode with NK_EDGE.
  *
  * Threading: a loop and its watchers are used from one thread at a time, with one exception:
  * nk_async_send, which any thread (and a signal handler) may call to wake the loop. Every other
@@ -47,7 +47,7 @@ typedef struct nk_check nk_check;
 enum {
     NK_READ = 1u << 0,
     NK_WRITE = 1u << 1,
-    NK_EDGE = 1u << 2, /* interest flag: edge-triggered (epoll only; -ENOTSUP elsewhere) */
+    NK_EDGE = 1u << 2, /* interest flag: edge-triggered (epoll, uring; else -ENOTSUP) */
     NK_ERROR = 1u << 3 /* event bit only: error or hang-up; reported with READ/WRITE interest */
 };
 
@@ -128,9 +128,10 @@ enum {
     NK_RUN_NOWAIT = 2   /* one iteration without blocking */
 };
 
-/* Create a loop. backend: "epoll", "poll", "select", or NULL for $NETKIT_BACKEND when set,
- * else the best available. Unknown name: -EINVAL. A named backend that cannot start is an
- * error, never a silent fallback. */
+/* Create a loop. backend: "epoll", "uring", "poll", "select", or NULL for $NETKIT_BACKEND when
+ * set, else the best available (never "uring", which runs only when named). Unknown name:
+ * -EINVAL. A named backend that cannot start is an error, never a silent fallback (uring on a
+ * kernel that refuses io_uring: -ENOSYS or -EPERM). */
 int nk_loop_new(const char *backend, nk_loop **out);
 
 /* Free a loop. Watchers still active are simply forgotten; the caller owns their memory and fds.

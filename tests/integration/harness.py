@@ -720,6 +720,29 @@ def run(args, input=None, timeout=30, env=None):
                           timeout=timeout, env=full_env)
 
 
+_REFUSED = {}
+
+
+def backend_refused(name):
+    """Why this kernel cannot run the loop backend `name` (uring, where io_uring is disabled by
+    kernel.io_uring_disabled or a seccomp filter), or None when it can. Asked once per name of
+    `netkit bench echo`, which opens its loop before it connects (to a closed loopback port)."""
+    if name not in _REFUSED:
+        res = run(["bench", "echo", "127.0.0.1:9", "--backend", name, "--conns", "1",
+                   "--duration", "0.1"], timeout=30)
+        m = re.search(r"cannot start the %s backend: (.*)" % re.escape(name),
+                      res.stderr.decode("utf-8", "replace"))
+        _REFUSED[name] = m.group(1).strip() if m else None
+    return _REFUSED[name]
+
+
+def skip_if_backend_refused(test, name):
+    """Skip test (with the kernel's reason) when this kernel refuses the backend `name`."""
+    why = backend_refused(name)
+    if why:
+        test.skipTest("this kernel refuses the %s backend: %s" % (name, why))
+
+
 def _reap(proc):
     if proc.poll() is None:
         proc.kill()

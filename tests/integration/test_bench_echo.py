@@ -77,8 +77,9 @@ class BenchEcho(unittest.TestCase):
         return obj
 
     def test_each_backend_tcp(self):
-        for backend in ("epoll", "poll", "select"):
+        for backend in ("epoll", "uring", "poll", "select"):
             with self.subTest(backend=backend):
+                harness.skip_if_backend_refused(self, backend)
                 server = self.echo_server("127.0.0.1:0", "--backend", backend)
                 r = self.bench(self.target(server), "--conns", "8", "--duration", "1",
                                "--backend", backend)

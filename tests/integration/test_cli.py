@@ -1,5 +1,10 @@
 """The command-line contract: usage errors exit 2 with a "netkit: ..." line, --help and
 --version exit 0 and print to stdout."""
+import ctypes
+import os
+import signal
+import struct
+import subprocess
 import unittest
 
 import harness
@@ -21,8 +26,8 @@ class TestUsage(unittest.TestCase):
     def test_bad_backend(self):
         self.usage_error(["echo", "serve", "127.0.0.1:0", "--backend", "foo"],
                          "netkit: echo serve: ",
-                         "netkit: echo serve: unknown backend 'foo' (choose from epoll, poll, "
-                         "select)")
+                         "netkit: echo serve: unknown backend 'foo' (choose from epoll, uring, "
+                         "poll, select)")
 
     def test_bad_port(self):
         first = self.usage_error(["echo", "serve", "127.0.0.1:99999"], "netkit: echo serve: ")
@@ -105,7 +110,7 @@ class TestHelp(unittest.TestCase):
         self.assertIn("serve", self.ok(["echo", "--help"]))
         out = self.ok(["echo", "serve", "--help"])
         self.assertIn("usage: netkit echo serve ADDR", out)
-        for backend in ("epoll", "poll", "select"):
+        for backend in ("epoll", "uring", "poll", "select"):
             self.assertIn(backend, out)
 
     def test_lookup_help(self):
@@ -170,3 +175,69 @@ class TestMessagePrefix(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+# io_uring_setup has the same number on the architectures this test knows.
+IO_URING_SETUP = {"x86_64": 425, "aarch64": 425}.get(os.uname().machine)
+
+
+def refuse_io_uring(err):
+    """A preexec_fn: the child's io_uring_setup fails with errno err, through a seccomp filter,
+    as a container runtime's would (PR_SET_NO_NEW_PRIVS first, so no privilege is needed)."""
+    def preexec():
+        libc = ctypes.CDLL(None, use_errno=True)
+        ld_nr, jeq, ret = 0x20, 0x15, 0x06  # BPF_LD|BPF_W|BPF_ABS, BPF_JMP|BPF_JEQ|BPF_K, BPF_RET
+        code = [(ld_nr, 0, 0, 0),  # seccomp_data.nr is at offset 0
+                (jeq, 0, 1, IO_URING_SETUP),
+                (ret, 0, 0, 0x00050000 | err),  # SECCOMP_RET_ERRNO
+                (ret, 0, 0, 0x7fff0000)]  # SECCOMP_RET_ALLOW
+        filt = ctypes.create_string_buffer(b"".join(struct.pack("HBBI", *c) for c in code))
+
+        class Prog(ctypes.Structure):
+            _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+        prog = Prog(len(code), ctypes.cast(filt, ctypes.c_void_p))
+        if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+            raise OSError(ctypes.get_errno(), "PR_SET_NO_NEW_PRIVS")
+        if libc.prctl(22, 2, ctypes.byref(prog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+            raise OSError(ctypes.get_errno(), "PR_SET_SECCOMP")
+    return preexec
+
+
+class TestUringRefused(unittest.TestCase):
+    """A kernel that refuses io_uring: --backend uring fails with one clear line, the default
+    backend is unaffected (it never tries uring)."""
+
+    def setUp(self):
+        if IO_URING_SETUP is None:
+            self.skipTest("io_uring_setup's number on %s is not known here" % os.uname().machine)
+
+    def refused(self, args, err, env=None):
+        full_env = dict(os.environ)
+        full_env.pop("NETKIT_BACKEND", None)
+        full_env.update(env or {})
+        res = subprocess.run([harness.NETKIT] + args, capture_output=True, timeout=30,
+                             env=full_env, preexec_fn=refuse_io_uring(err))
+        lines = res.stderr.decode().splitlines()
+        self.assertEqual(res.returncode, 1, lines)
+        self.assertEqual(len(lines), 1, lines)
+        return lines[0]
+
+    def test_named_uring_fails_clearly(self):
+        line = self.refused(["echo", "serve", "127.0.0.1:0", "--backend", "uring"], 1)
+        self.assertEqual(line, "netkit: echo serve: cannot start the uring backend: Operation not "
+                         "permitted (this kernel refuses io_uring: not built in, "
+                         "kernel.io_uring_disabled, or a seccomp filter)")
+        line = self.refused(["bench", "echo", "127.0.0.1:9"], 38, env={"NETKIT_BACKEND": "uring"})
+        self.assertTrue(line.startswith("netkit: bench echo: cannot start the uring backend: "
+                                        "Function not implemented (this kernel refuses"), line)
+        line = self.refused(["http", "serve", ".", "-l", "127.0.0.1:0", "--backend", "uring"], 1)
+        self.assertTrue(line.startswith("netkit: http serve: backend 'uring' cannot start: "),
+                        line)
+
+    def test_default_backend_unaffected(self):
+        env = {"NETKIT_BACKEND": ""}
+        server = harness.start(self, ["echo", "serve", "127.0.0.1:0"], env=env,
+                               preexec_fn=refuse_io_uring(1))
+        with harness.connect(server.host_port()) as s:
+            self.assertEqual(harness.stream_roundtrip(s, b"ping\n", timeout=10), b"ping\n")
+        self.assertEqual(server.stop(signal.SIGTERM), 0, server.read_stderr())

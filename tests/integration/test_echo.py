@@ -12,7 +12,7 @@ import unittest
 
 import harness
 
-BACKENDS = ("epoll", "poll", "select")
+BACKENDS = ("epoll", "uring", "poll", "select")
 CLIENTS = 50
 MANY = 1100  # connections: past select's FD_SETSIZE (1024)
 
@@ -50,6 +50,7 @@ class EchoBackend:
     backend = None
 
     def serve(self, *args, **kw):
+        harness.skip_if_backend_refused(self, self.backend)
         return harness.start(self, ["echo", "serve"] + list(args) + ["--backend", self.backend],
                              **kw)
 
@@ -258,9 +259,13 @@ class TestEchoSelect(EchoBackend, unittest.TestCase):
     backend = "select"
 
 
+class TestEchoUring(EchoBackend, unittest.TestCase):
+    backend = "uring"
+
+
 class TestManyConnections(unittest.TestCase):
     """MANY connections at once: select cannot watch descriptors past FD_SETSIZE and must close
-    those connections cleanly while serving the rest; epoll serves them all."""
+    those connections cleanly while serving the rest; epoll and uring serve them all."""
 
     def setUp(self):
         need = MANY + 200
@@ -312,6 +317,15 @@ class TestManyConnections(unittest.TestCase):
 
     def test_epoll_serves_all(self):
         server = self.start("epoll")
+        conns = self.open_many(server)
+        for i, c in enumerate(conns):
+            self.assertEqual(echo_once(c, b"ping %d\n" % i), "echo", "connection %d" % i)
+        self.assertEqual(server.stop(signal.SIGTERM), 0, server.read_stderr())
+
+    def test_uring_serves_all(self):
+        """More polls than one submission batch holds, each armed on its own connection."""
+        harness.skip_if_backend_refused(self, "uring")
+        server = self.start("uring")
         conns = self.open_many(server)
         for i, c in enumerate(conns):
             self.assertEqual(echo_once(c, b"ping %d\n" % i), "echo", "connection %d" % i)

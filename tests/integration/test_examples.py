@@ -76,8 +76,9 @@ class EchoIdleExample(unittest.TestCase):
         return srv, srv.host_port()
 
     def test_echo_round_trip_on_each_backend(self):
-        for backend in ("select", "poll", "epoll"):
+        for backend in ("select", "poll", "epoll", "uring"):
             with self.subTest(backend=backend):
+                harness.skip_if_backend_refused(self, backend)
                 srv, (host, port) = self.start(["127.0.0.1:0", "10", backend])
                 self.assertIn("backend %s" % backend, srv.stderr_lines[-1])
                 with connect(host, port) as s:

@@ -1,6 +1,6 @@
 """netkit http serve: basic behaviour, methods, real clients (curl, http.client), listeners.
 
-The core subset (CoreTests) runs on the default backend and again on poll and select.
+The core subset (CoreTests) runs on each backend: epoll (the default), uring, poll and select.
 """
 import os
 import socket
@@ -20,6 +20,9 @@ class CoreTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         owner = H.class_owner(cls)
+        if cls.backend and harness.backend_refused(cls.backend):
+            raise unittest.SkipTest("this kernel refuses the %s backend: %s"
+                                    % (cls.backend, harness.backend_refused(cls.backend)))
         cls.d = H.build_docroot(owner)
         cls.srv = H.serve(owner, cls.d.root, backend=cls.backend)
         cls.host, cls.port = cls.srv.host_port()
@@ -149,6 +152,10 @@ class CoreSelectTests(CoreTests):
 
 class CoreEpollTests(CoreTests):
     backend = "epoll"
+
+
+class CoreUringTests(CoreTests):
+    backend = "uring"
 
 
 class MethodTests(unittest.TestCase):
