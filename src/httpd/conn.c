@@ -23,6 +23,11 @@
 #include <unistd.h>
 
 #define LINGER_MS 2000
+/* On shutdown an idle keep-alive connection gets this long (or its idle or header timeout, if
+ * shorter) for one more request, answered with Connection: close, instead of being closed at
+ * once: a balancer's pooled connection on which a request was already under way as the drain
+ * began then gets its answer, not a closed connection to retry elsewhere. */
+#define LAST_CALL_MS 1000
 #define LINGER_MAX_BYTES (1024 * 1024)
 
 /* What an event achieved: a send deadline is renewed only by bytes the client took, a body
@@ -304,18 +309,22 @@ static void conn_finish(nk__conn *c)
     conn_update(c, 0);
 }
 
+static unsigned phase_timeout(const nk__conn *c, nk__phase phase);
+
 void nk__conn_shutdown(nk__conn *c)
 {
     if (c->h2) {
         nk__h2_shutdown(c);
         return;
     }
-    c->close_after = 1;
     if (!out_pending(c) && (!c->x || (c->x->head_len == 0 && !waiting(c))) && !c->lingering) {
-        /* Idle, or in the middle of a head we will not answer. */
-        nk__conn_close(c);
+        /* Idle, or in the middle of a head: the last call. A request that comes is answered
+         * with Connection: close (the engine is shutting down); else the timer closes it. */
+        unsigned ms = phase_timeout(c, (nk__phase)c->phase);
+        nk_timer_start(c->srv->loop, &c->timer, ms ? ms : LAST_CALL_MS, 0);
         return;
     }
+    c->close_after = 1;
     conn_update(c, 0);
 }
 
@@ -827,6 +836,10 @@ static int conn_process(nk__conn *c)
 static unsigned phase_timeout(const nk__conn *c, nk__phase phase)
 {
     const nk_httpd_config *cfg = &c->srv->cfg;
+    if (c->srv->shutting_down && (phase == NK__PHASE_IDLE || phase == NK__PHASE_HEAD)) {
+        unsigned t = phase == NK__PHASE_IDLE ? cfg->idle_timeout_ms : cfg->header_timeout_ms;
+        return t && t < LAST_CALL_MS ? t : LAST_CALL_MS;
+    }
     switch (phase) {
     case NK__PHASE_HEAD: return cfg->header_timeout_ms;
     case NK__PHASE_IDLE: return cfg->idle_timeout_ms;

@@ -83,10 +83,7 @@ class Node:
 
     def kill(self):
         """SIGKILL the node's whole process group (workers included), as a crash would."""
-        try:
-            os.killpg(self.srv.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(self.srv.proc.pid)
         self.srv.proc.wait(timeout=10)
 
     def log_text(self):
@@ -102,6 +99,14 @@ class Node:
             if want is None or want in text or time.monotonic() >= end:
                 return text.splitlines()
             time.sleep(0.1)
+
+
+def kill_group(pgid):
+    """SIGKILL a node's process group (what is left of it after an upgrade: the new server)."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def assert_clients_logged(test, nodes, marker):

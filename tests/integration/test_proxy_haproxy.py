@@ -6,6 +6,9 @@ retrying failed requests on another node (retry-on all-retryable-errors, option 
 - Every node logs the client (127.0.0.2) from the header, not HAProxy (127.0.0.1).
 - A node killed with SIGKILL under load (wrk through HAProxy): HAProxy marks it DOWN and not one
   request fails (wrk counts no socket error and no non-2xx answer).
+- A rolling upgrade (SIGUSR2 to each node in turn, under wrk): each old server hands its
+  listening socket to the new one and drains; HAProxy never sees a check fail, counts no
+  connection or response error and retries nothing, and not one request fails.
 - A node stopped with SIGTERM and --health-grace: its health check answers 503 while it still
   serves, HAProxy marks it DOWN before it stops, sends it nothing after that, and no request
   fails (wrk, and a sequential client whose requests are numbered).
@@ -116,6 +119,38 @@ class BehindHaproxy(unittest.TestCase):
         # sent them elsewhere: the zero above is the retries' doing, not luck.
         row = show_stat(self.stats)["node1"]
         self.assertGreater(int(row["wretr"] or 0) + int(row["wredis"] or 0), 0, row)
+
+    @unittest.skipUnless(lbtest.WRK, "wrk not installed (scripts/install-deps test)")
+    def test_a_rolling_upgrade_costs_no_request(self):
+        wrk = lbtest.Wrk(self, "http://127.0.0.1:%d/a.txt" % self.port, seconds=8, conns=8)
+        self.assertTrue(lbtest.wait_for(lambda: self.served()["node1"] > 100, 3),
+                        "node1 got no load: %r" % self.served())
+        seen = set()
+        for i, node in enumerate(self.nodes):
+            name = "node%d" % (i + 1)
+            old = node.srv.proc
+            # The new server is the old one's child, in its process group: the group outlives
+            # the old server, so the cleanup stops whatever is left of the node by group.
+            self.addCleanup(lambda pgid=old.pid: lbtest.kill_group(pgid))
+            old.send_signal(signal.SIGUSR2)
+            self.assertEqual(old.wait(timeout=30), 0, "%s: the old server failed" % name)
+            err = node.srv.read_stderr(1.0)
+            self.assertIn("upgrade: the new server (pid", err)
+            before = self.served()[name]
+            self.assertTrue(lbtest.wait_for(
+                lambda: seen.update(self.status().values()) or self.served()[name] > before + 50,
+                5), "%s: the new server took no load: %r" % (name, self.served()))
+        r = wrk.result()
+        seen.update(self.status().values())
+        self.assertEqual(seen, {"UP"}, "HAProxy saw a node not UP during the upgrade")
+        self.assertGreater(r["requests"], 1000, r["text"])
+        self.assertEqual(r["socket_errors"], 0, r["text"])
+        self.assertEqual(r["non2xx"], 0, r["text"])
+        for name, row in show_stat(self.stats).items():
+            # Not a check failed, not a connection refused or reset, not a request retried:
+            # the zero failures above are not the retries' doing.
+            for col in ("chkfail", "econ", "eresp", "wretr", "wredis"):
+                self.assertEqual(int(row[col] or 0), 0, "%s %s: %r" % (name, col, row))
 
     @unittest.skipUnless(lbtest.WRK, "wrk not installed (scripts/install-deps test)")
     def test_a_draining_node_is_taken_out_before_it_stops(self):
