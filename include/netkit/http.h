@@ -81,7 +81,16 @@ typedef struct nk_http_request {
     /* Reported, not refused: what to do is the server's policy (RFC 9110 section 10.1.1
      * lets it answer 417; section 9.1 501 for a method it does not implement). */
     int expect_unknown;     /* Expect names something other than 100-continue (HTTP/1.1) */
+    /* The caller's array holding the fields (nk_http_parse_request_fields), or NULL when they
+     * are in headers above. Read them through nk_http_fields, which knows which. */
+    nk_http_header *fields;
 } nk_http_request;
+
+/* The request's fields, nheaders of them, in the order sent. */
+static inline const nk_http_header *nk_http_fields(const nk_http_request *req)
+{
+    return req->fields ? req->fields : req->headers;
+}
 
 /* Parse a request head from buf[0..len).
  * Returns the head length (> 0) when complete, -EAGAIN when more bytes are needed, or
@@ -93,6 +102,16 @@ typedef struct nk_http_request {
  * arriving in pieces is not rescanned from the start for its end. */
 int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk_http_limits *lim,
                           nk_http_request *req, int *status);
+/* As nk_http_parse_request, with the fields in the caller's array of cap entries instead of
+ * req->headers, so the caller sizes the field count: cap is the limit (lim->max_headers and
+ * NK_HTTP_MAX_HEADERS do not apply), and a head with more fields than cap is refused like one
+ * over max_headers: -EBADMSG with *status 431. Afterwards req->fields is fields and
+ * req->nheaders counts them (nk_http_fields, nk_http_find_header and the other readers of
+ * req follow); the array must outlive the use of req. cap 0 takes only heads without fields
+ * (fields may then be NULL). -EINVAL (*status 0) for fields NULL with cap > 0. */
+int nk_http_parse_request_fields(const char *buf, size_t len, size_t prev_len,
+                                 const nk_http_limits *lim, nk_http_request *req,
+                                 nk_http_header *fields, size_t cap, int *status);
 
 /* Find a header by name, case-insensitively. Returns the first match or NULL. */
 const nk_http_header *nk_http_find_header(const nk_http_request *req, const char *name);

@@ -209,7 +209,7 @@ static int best(const nk_http_request *req, const char *field, enum kind k, cons
 {
     int found = 0, best_spec = 0, best_q = -ENOENT;
     for (size_t i = 0; i < req->nheaders; i++) {
-        const nk_http_header *h = &req->headers[i];
+        const nk_http_header *h = &nk_http_fields(req)[i];
         if (!ieq(h->name, field))
             continue;
         found = 1;

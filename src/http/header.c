@@ -97,9 +97,10 @@ static int is_hex(int c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &
 
 const nk_http_header *nk_http_find_header(const nk_http_request *req, const char *name)
 {
+    const nk_http_header *f = nk_http_fields(req);
     for (size_t i = 0; i < req->nheaders; i++)
-        if (nk__http_ieq(req->headers[i].name.p, req->headers[i].name.len, name))
-            return &req->headers[i];
+        if (nk__http_ieq(f[i].name.p, f[i].name.len, name))
+            return &f[i];
     return NULL;
 }
 
@@ -225,7 +226,7 @@ static int parse_te(const nk_http_request *req, int *status)
 {
     int nchunked = 0, other = 0, last_chunked = 0, any = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
-        const nk_http_header *h = &req->headers[i];
+        const nk_http_header *h = &nk_http_fields(req)[i];
         if (!nk__http_ieq(h->name.p, h->name.len, "transfer-encoding"))
             continue;
         const char *p = h->value.p, *end = h->value.p + h->value.len;
@@ -284,7 +285,7 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
     int http11 = req->version_minor >= 1;
 
     for (size_t i = 0; i < req->nheaders; i++) {
-        const nk_http_header *h = &req->headers[i];
+        const nk_http_header *h = &nk_http_fields(req)[i];
         const nk_str n = h->name;
         if (nk__http_ieq(n.p, n.len, "host")) {
             /* RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request) status

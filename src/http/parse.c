@@ -301,10 +301,9 @@ static int parse_target(nk_http_request *req, int *status)
 /* Split the fields between the request line and the empty line. The scanner already
  * refused bad bytes, bare CRs and obs-folds; this checks each line's shape:
  *   field-line = field-name ":" OWS field-value OWS   (RFC 9112 section 5) */
-static int parse_fields(const char *buf, size_t from, size_t end, const nk_http_limits *lim,
-                        nk_http_request *req, int *status)
+static int parse_fields(const char *buf, size_t from, size_t end, nk_http_header *fields,
+                        size_t max, nk_http_request *req, int *status)
 {
-    size_t max = lim->max_headers < NK_HTTP_MAX_HEADERS ? lim->max_headers : NK_HTTP_MAX_HEADERS;
     size_t i = from;
     for (;;) {
         nk_http_header h;
@@ -320,14 +319,17 @@ static int parse_fields(const char *buf, size_t from, size_t end, const nk_http_
             return fail(status, 400);
         if (req->nheaders >= max)
             return fail(status, 431);
-        req->headers[req->nheaders++] = h;
+        fields[req->nheaders++] = h;
         if (i >= end)
             return fail(status, 400); /* unreachable: the head ends in an empty line */
     }
 }
 
-int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk_http_limits *lim,
-                          nk_http_request *req, int *status)
+/* Without the caller's array: the fields go into req->headers, at most lim->max_headers (and
+ * NK_HTTP_MAX_HEADERS); with it, into fields, at most cap (fields NULL only with cap 0). */
+static int parse_request(const char *buf, size_t len, size_t prev_len, const nk_http_limits *lim,
+                         nk_http_request *req, int callers, nk_http_header *fields, size_t cap,
+                         int *status)
 {
     nk_http_limits def;
     int rc, dummy;
@@ -385,6 +387,7 @@ int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk
     req->version_major = buf[rl.version_start + 5] - '0';
     req->version_minor = buf[rl.version_start + 7] - '0';
     req->nheaders = 0;
+    req->fields = callers ? fields : NULL;
     req->host.p = NULL;
     req->host.len = 0;
     req->content_length = -1;
@@ -405,7 +408,11 @@ int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk
     int host_in_target = parse_target(req, status);
     if (host_in_target < 0)
         return host_in_target;
-    rc = parse_fields(buf, rl.lf + 1, end, lim, req, status);
+    if (!callers) {
+        fields = req->headers;
+        cap = lim->max_headers < NK_HTTP_MAX_HEADERS ? lim->max_headers : NK_HTTP_MAX_HEADERS;
+    }
+    rc = parse_fields(buf, rl.lf + 1, end, fields, cap, req, status);
     if (rc < 0)
         return rc;
     rc = nk__http_derive(req, host_in_target, status);
@@ -413,4 +420,22 @@ int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk
         return rc;
     req->head_len = end;
     return (int)end;
+}
+
+int nk_http_parse_request(const char *buf, size_t len, size_t prev_len, const nk_http_limits *lim,
+                          nk_http_request *req, int *status)
+{
+    return parse_request(buf, len, prev_len, lim, req, 0, NULL, 0, status);
+}
+
+int nk_http_parse_request_fields(const char *buf, size_t len, size_t prev_len,
+                                 const nk_http_limits *lim, nk_http_request *req,
+                                 nk_http_header *fields, size_t cap, int *status)
+{
+    if (!fields && cap) {
+        if (status)
+            *status = 0;
+        return -EINVAL;
+    }
+    return parse_request(buf, len, prev_len, lim, req, 1, fields, cap, status);
 }

@@ -739,6 +739,71 @@ static void test_reported_not_refused(void **state)
     assert_int_equal(req.expect_unknown, 0); /* HTTP/1.0: expectations are ignored */
 }
 
+/* A head of "GET / HTTP/1.1", Host and then X-i fields up to nfields in all, into buf. */
+static size_t many_fields(char *buf, size_t cap, size_t nfields)
+{
+    size_t n = (size_t)snprintf(buf, cap, "GET / HTTP/1.1\r\nHost: h\r\n");
+    for (size_t i = 1; i < nfields; i++)
+        n += (size_t)snprintf(buf + n, cap - n, "X-%zu: %zu\r\n", i, i);
+    n += (size_t)snprintf(buf + n, cap - n, "\r\n");
+    assert_true(n < cap);
+    return n;
+}
+
+static void test_caller_sized_fields(void **state)
+{
+    (void)state;
+    static char buf[8192];
+    static nk_http_header fields[201];
+    nk_http_request req;
+    int st = -1;
+    /* Exactly the capacity (200, above max_headers' default and NK_HTTP_MAX_HEADERS). */
+    size_t n = many_fields(buf, sizeof buf, 200);
+    assert_int_equal(nk_http_parse_request_fields(buf, n, 0, NULL, &req, fields, 200, &st), (int)n);
+    assert_int_equal(req.nheaders, 200);
+    assert_ptr_equal(req.fields, fields);
+    assert_ptr_equal(nk_http_fields(&req), fields);
+    eqs(fields[0].name, "Host");
+    eqs(req.host, "h");
+    eqs(nk_http_find_header(&req, "x-199")->value, "199");
+    /* One more than the capacity: refused as too many fields, and nothing written past it. */
+    fields[200].name.p = NULL;
+    n = many_fields(buf, sizeof buf, 201);
+    st = 0;
+    assert_int_equal(nk_http_parse_request_fields(buf, n, 0, NULL, &req, fields, 200, &st),
+                     -EBADMSG);
+    assert_int_equal(st, 431);
+    assert_null(fields[200].name.p);
+    /* Capacity 0: only heads without fields. */
+    const char *bare = "GET / HTTP/1.0\r\n\r\n";
+    assert_int_equal(nk_http_parse_request_fields(bare, strlen(bare), 0, NULL, &req, NULL, 0, &st),
+                     (int)strlen(bare));
+    assert_int_equal(req.nheaders, 0);
+    assert_null(nk_http_find_header(&req, "Host"));
+    const char *one = "GET / HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_int_equal(nk_http_parse_request_fields(one, strlen(one), 0, NULL, &req, NULL, 0, &st),
+                     -EBADMSG);
+    assert_int_equal(st, 431);
+    st = -1;
+    assert_int_equal(nk_http_parse_request_fields(one, strlen(one), 0, NULL, &req, NULL, 3, &st),
+                     -EINVAL);
+    assert_int_equal(st, 0);
+    /* Framing comes from the caller's array too; a head in pieces resumes as before. */
+    const char *post = "POST /u HTTP/1.1\r\nHost: h\r\nContent-Length: 12\r\n\r\n";
+    nk_http_header three[3];
+    assert_int_equal(nk_http_parse_request_fields(post, 20, 0, NULL, &req, three, 3, &st),
+                     -EAGAIN);
+    assert_int_equal(nk_http_parse_request_fields(post, strlen(post), 20, NULL, &req, three, 3, &st),
+                     (int)strlen(post));
+    assert_int_equal(req.content_length, 12);
+    assert_int_equal(req.nheaders, 2);
+    /* The old call on the same request goes back to its own array. */
+    assert_int_equal(nk_http_parse_request(one, strlen(one), 0, NULL, &req, &st), (int)strlen(one));
+    assert_null(req.fields);
+    eqs(req.headers[0].name, "Host");
+    eqs(nk_http_find_header(&req, "host")->value, "h");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,7 +812,7 @@ int main(void)
         cmocka_unit_test(test_limits),         cmocka_unit_test(test_early_reject),
         cmocka_unit_test(test_pipeline),       cmocka_unit_test(test_chunked_table),
         cmocka_unit_test(test_chunked_sticky), cmocka_unit_test(test_names),
-        cmocka_unit_test(test_list_has),
+        cmocka_unit_test(test_list_has),       cmocka_unit_test(test_caller_sized_fields),
     };
     return cmocka_run_group_tests(tests, setup_guard, teardown_guard);
 }
