@@ -138,7 +138,7 @@ static void exec_new(const http_serve_opts *o, const http_inherited *hs, int n, 
     int base = 3 + n + 1;
     int high[HTTP_MAX_INHERIT];
     for (int i = 0; i < n; i++) {
-        high[i] = fcntl(hs[i].fd, F_DUPFD, base);
+        high[i] = fcntl(hs[i].fd, F_DUPFD_CLOEXEC, base); /* gone at exec */
         if (high[i] < 0)
             _exit(127);
     }

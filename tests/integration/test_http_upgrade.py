@@ -32,6 +32,17 @@ def proc_state(pid):
         return None
 
 
+def socket_descriptors(pid):
+    """Descriptors of pid that are sockets (each counted, not each socket)."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:")
+        except OSError:
+            pass
+    return n
+
+
 def wait_gone(pid, timeout):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -289,6 +300,9 @@ class Upgrade(unittest.TestCase):
         pid2 = int(err.split("upgrade: the new server (pid ", 1)[1].split(")", 1)[0])
         self.forget_new(pid2)
         self.assertNotEqual(pid2, pid)
+        # One descriptor per listener (one per worker) in the supervisor, whatever the number
+        # of upgrades before: nothing leaks across the exec.
+        self.assertEqual(socket_descriptors(pid2), 2)
         self.assertEqual(get_once(addr), (200, BODY))
         self.stop_new(pid2)
 
