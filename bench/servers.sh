@@ -60,7 +60,7 @@ bench_nofile() {
 
 bench_server_installed() {
   case $1 in
-    netkit) [ -x "$NETKIT_BIN" ] ;;
+    netkit | netkit-affinity) [ -x "$NETKIT_BIN" ] ;;
     nginx) [ -x "$BENCH_NGINX" ] ;;
     lighttpd) [ -x "$BENCH_LIGHTTPD" ] ;;
     h2o) [ -x "$BENCH_H2O" ] ;;
@@ -70,7 +70,7 @@ bench_server_installed() {
 
 bench_server_version() {
   case $1 in
-    netkit) "$NETKIT_BIN" --version 2>&1 | head -n 1 ;;
+    netkit | netkit-affinity) "$NETKIT_BIN" --version 2>&1 | head -n 1 ;;
     nginx) "$BENCH_NGINX" -v 2>&1 | head -n 1 ;;
     lighttpd) "$BENCH_LIGHTTPD" -v 2>&1 | head -n 1 ;;
     h2o) "$BENCH_H2O" --version 2>&1 | head -n 1 ;;
@@ -83,7 +83,7 @@ bench_server_start() {
   SERVER_PID='' SERVER_PORT=
   if ! bench_server_installed "$name"; then
     case $name in
-      netkit) bench_log "skipping netkit: no executable at $NETKIT_BIN (build it, or set NETKIT_BIN)" ;;
+      netkit | netkit-affinity) bench_log "skipping $name: no executable at $NETKIT_BIN (build it, or set NETKIT_BIN)" ;;
       *) bench_log "skipping $name: not installed (scripts/install-deps bench installs the peers)" ;;
     esac
     return 1
@@ -109,6 +109,17 @@ bench_start_netkit() {
     listen=(-l https://127.0.0.1:0 --tls-cert "$BENCH_TLS_CERT" --tls-key "$BENCH_TLS_KEY")
   bench_start "$dir/server.log" "$nofile" "$NETKIT_BIN" http serve "$docroot" \
     "${listen[@]}" -w "$workers" --access-log off "${limits[@]}"
+  SERVER_PID=$BENCH_STARTED
+  SERVER_PORT=$(bench_wait_listening "$SERVER_PID" "$dir/server.log" 10) || return 1
+  bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10
+}
+
+# The same with --cpu-affinity: workers pinned, connections steered to the worker on the CPU
+# that received them (bench/workers.sh compares it with plain SO_REUSEPORT).
+bench_start_netkit-affinity() {
+  local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5
+  bench_start "$dir/server.log" "$nofile" "$NETKIT_BIN" http serve "$docroot" \
+    -l 127.0.0.1:0 -w "$workers" --access-log off --cpu-affinity
   SERVER_PID=$BENCH_STARTED
   SERVER_PORT=$(bench_wait_listening "$SERVER_PID" "$dir/server.log" 10) || return 1
   bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10

@@ -14,7 +14,8 @@
 #
 # Environment: BENCH_QUICK=1 (R=1, D=2), BENCH_ROUNDS=R (default 2), BENCH_DURATION=D (default
 # 3), BENCH_MAX_WORKERS=N (default nproc), BENCH_WRK_THREADS (default 1), BENCH_WARMUP=S
-# (default 1, 0 skips), BENCH_CONTENDERS="netkit nginx", BENCH_TSV=FILE, NETKIT_BIN.
+# (default 1, 0 skips), BENCH_CONTENDERS="netkit netkit-affinity nginx" (netkit-affinity:
+# netkit with --cpu-affinity, against plain SO_REUSEPORT), BENCH_TSV=FILE, NETKIT_BIN.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -29,7 +30,7 @@ duration=${BENCH_DURATION:-$duration}
 warmup=${BENCH_WARMUP:-1}
 maxw=${BENCH_MAX_WORKERS:-$(nproc)}
 threads=${BENCH_WRK_THREADS:-1}
-contenders=${BENCH_CONTENDERS:-netkit nginx}
+contenders=${BENCH_CONTENDERS:-netkit netkit-affinity nginx}
 conns=64
 
 command -v wrk >/dev/null 2>&1 || bench_die "wrk is not installed (scripts/install-deps bench)"
