@@ -105,14 +105,18 @@ static void add_name(name_list *l, const char *name)
     l->used += len;
 }
 
-/* The addresses of the interfaces that are up, of the family a wildcard listener covers. */
-static void add_interfaces(name_list *l, int family)
+/* The addresses of the interfaces that are up, of the families wildcard listeners cover
+ * (wildcard[0]: IPv4, wildcard[1]: IPv6). */
+static void add_interfaces(name_list *l, const int wildcard[2])
 {
     struct ifaddrs *ifs;
     if (getifaddrs(&ifs) < 0)
         return;
     for (struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
-        if (!ifa->ifa_addr || !(ifa->ifa_flags & IFF_UP) || ifa->ifa_addr->sa_family != family)
+        if (!ifa->ifa_addr || !(ifa->ifa_flags & IFF_UP))
+            continue;
+        int family = ifa->ifa_addr->sa_family;
+        if (!((family == AF_INET && wildcard[0]) || (family == AF_INET6 && wildcard[1])))
             continue;
         nk_addr a;
         memset(&a, 0, sizeof a);
@@ -125,7 +129,8 @@ static void add_interfaces(name_list *l, int family)
     freeifaddrs(ifs);
 }
 
-static int self_signed(const char *cmd, nk_tls_ctx *ctx, const nk_addr *bound)
+int cli_tls_add_self_signed(nk_tls_ctx *ctx, const nk_addr *addrs, int naddrs,
+                            char fp[NK_TLS_FP_HEX], char *err, size_t errlen)
 {
     name_list l;
     memset(&l, 0, sizeof l);
@@ -138,16 +143,28 @@ static int self_signed(const char *cmd, nk_tls_ctx *ctx, const nk_addr *bound)
         if (host[0])
             add_name(&l, host);
     }
-    int family = bound ? nk_addr_family(bound) : AF_UNSPEC;
-    if ((family == AF_INET || family == AF_INET6) && nk_addr_is_wildcard(bound)) {
-        add_interfaces(&l, family);
-    } else if (family == AF_INET || family == AF_INET6) {
+    int wildcard[2] = {0, 0};
+    for (int i = 0; i < naddrs; i++) {
+        int family = nk_addr_family(&addrs[i]);
+        if (family != AF_INET && family != AF_INET6)
+            continue;
+        if (nk_addr_is_wildcard(&addrs[i])) {
+            wildcard[family == AF_INET6] = 1;
+            continue;
+        }
         char text[NK_ADDR_STRLEN];
-        if (nk_addr_format_host(bound, text, sizeof text) >= 0)
+        if (nk_addr_format_host(&addrs[i], text, sizeof text) >= 0)
             add_name(&l, text);
     }
+    if (wildcard[0] || wildcard[1])
+        add_interfaces(&l, wildcard);
+    return nk_tls_ctx_add_self_signed(ctx, l.names, l.n, fp, err, errlen);
+}
+
+static int self_signed(const char *cmd, nk_tls_ctx *ctx, const nk_addr *bound)
+{
     char fp[NK_TLS_FP_HEX], err[NK_TLS_ERR_MAX] = "";
-    int rc = nk_tls_ctx_add_self_signed(ctx, l.names, l.n, fp, err, sizeof err);
+    int rc = cli_tls_add_self_signed(ctx, bound, bound ? 1 : 0, fp, err, sizeof err);
     if (rc < 0)
         return cli_fail(cmd, "TLS: cannot make a certificate: %s", err[0] ? err : nk_strerror(rc));
     fprintf(stderr, "TLS certificate: self-signed, sha256 %s\n", fp);

@@ -58,6 +58,13 @@ int cli_tls_check(const char *cmd, const cli_tls_opts *o, int server);
 /* The options' help lines for one side. */
 void cli_tls_help(FILE *out, int server);
 
+/* A self-signed certificate added to ctx, for localhost, the loopback addresses, this host's
+ * name and each address (for a wildcard one, every interface's address of its family: what a
+ * server's "reachable at" lines show), so that a client can use any URL the server announced.
+ * fp gets its SHA-256 fingerprint. 0 or a negative errno (why in err). */
+int cli_tls_add_self_signed(nk_tls_ctx *ctx, const nk_addr *addrs, int naddrs,
+                            char fp[NK_TLS_FP_HEX], char *err, size_t errlen);
+
 /* The server context. With --tls-self-signed the certificate names localhost, the loopback
  * addresses, this host's name and the listening address (every interface's for a wildcard),
  * and its fingerprint is printed. 0 or CLI_FAIL (printed). */

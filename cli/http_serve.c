@@ -1,6 +1,7 @@
 /* The process side of `netkit http serve`: binding listeners, running a worker's loop, and
  * supervising several workers. See cmd_http.c for the model. */
 #include "cli.h"
+#include "cli_tls.h"
 #include "conn_tags.h"
 #include "http_serve.h"
 
@@ -937,7 +938,7 @@ static int setup_tls(server_state *s)
             if (s->socks[i].tls)
                 addrs[n++] = s->socks[i].addr;
         char fp[NK_TLS_FP_HEX];
-        r = http_tls_self_signed(o, s->tls, addrs, n, fp, err, sizeof err);
+        r = cli_tls_add_self_signed(s->tls, addrs, n, fp, err, sizeof err);
         if (r < 0)
             return cli_fail(o->cmd, "TLS: %s", err);
         /* Printed even with -q: without it nobody can check the certificate. */

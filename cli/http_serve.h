@@ -113,7 +113,4 @@ void http_affinity_unsteer(int fd);
 int http_tls_split_schemes(http_serve_opts *o);
 int http_tls_check(http_serve_opts *o);
 int http_tls_context(const http_serve_opts *o, nk_tls_ctx **out, char *err, size_t errlen);
-int http_tls_self_signed(const http_serve_opts *o, nk_tls_ctx *ctx, const nk_addr *addrs,
-                         int naddrs, char fp[NK_TLS_FP_HEX], char *err, size_t errlen);
-
 #endif

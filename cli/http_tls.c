@@ -6,8 +6,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <ifaddrs.h>
-#include <net/if.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -160,73 +158,4 @@ int http_tls_context(const http_serve_opts *o, nk_tls_ctx **out, char *err, size
     }
     *out = ctx;
     return 0;
-}
-
-static int add_name(const char **names, int *n, int max, char *store, size_t *used, size_t cap,
-                    const char *name)
-{
-    for (int i = 0; i < *n; i++)
-        if (strcmp(names[i], name) == 0)
-            return 0;
-    size_t len = strlen(name) + 1;
-    if (*n >= max || *used + len > cap)
-        return -1;
-    memcpy(store + *used, name, len);
-    names[(*n)++] = store + *used;
-    *used += len;
-    return 0;
-}
-
-/* The names of a self-signed certificate: localhost, the loopback addresses, this machine's
- * name, and each listener's address, or for one on all interfaces the interfaces' addresses
- * (what "reachable at" prints), so that a client pinning or trusting the certificate can use
- * any URL the server announced. */
-int http_tls_self_signed(const http_serve_opts *o, nk_tls_ctx *ctx, const nk_addr *addrs,
-                         int naddrs, char fp[NK_TLS_FP_HEX], char *err, size_t errlen)
-{
-    const char *names[64] = {0};
-    char store[4096];
-    size_t used = 0;
-    int n = 0;
-    add_name(names, &n, 64, store, &used, sizeof store, "localhost");
-    add_name(names, &n, 64, store, &used, sizeof store, "127.0.0.1");
-    add_name(names, &n, 64, store, &used, sizeof store, "::1");
-    char host[256];
-    if (gethostname(host, sizeof host) == 0 && host[0]) {
-        host[sizeof host - 1] = '\0';
-        add_name(names, &n, 64, store, &used, sizeof store, host);
-    }
-    int wildcard[2] = {0, 0};
-    for (int i = 0; i < naddrs; i++) {
-        int family = nk_addr_family(&addrs[i]);
-        if (family == AF_UNIX)
-            continue;
-        if (nk_addr_is_wildcard(&addrs[i])) {
-            wildcard[family == AF_INET6] = 1;
-            continue;
-        }
-        char text[NK_ADDR_STRLEN];
-        if (nk_addr_format_host(&addrs[i], text, sizeof text) >= 0)
-            add_name(names, &n, 64, store, &used, sizeof store, text);
-    }
-    struct ifaddrs *ifs;
-    if ((wildcard[0] || wildcard[1]) && getifaddrs(&ifs) == 0) {
-        for (struct ifaddrs *ifa = ifs; ifa; ifa = ifa->ifa_next) {
-            if (!ifa->ifa_addr || !(ifa->ifa_flags & IFF_UP))
-                continue;
-            int family = ifa->ifa_addr->sa_family;
-            if (!((family == AF_INET && wildcard[0]) || (family == AF_INET6 && wildcard[1])))
-                continue;
-            nk_addr a;
-            memset(&a, 0, sizeof a);
-            a.len = family == AF_INET ? sizeof a.u.in : sizeof a.u.in6;
-            memcpy(&a.u.ss, ifa->ifa_addr, a.len);
-            char text[NK_ADDR_STRLEN];
-            if (nk_addr_format_host(&a, text, sizeof text) >= 0 && !strchr(text, '%'))
-                add_name(names, &n, 64, store, &used, sizeof store, text);
-        }
-        freeifaddrs(ifs);
-    }
-    (void)o;
-    return nk_tls_ctx_add_self_signed(ctx, names, (size_t)n, fp, err, errlen);
 }
