@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# select / poll / epoll as the number of watched descriptors grows, most of them idle.
+# select / poll / epoll / uring as the number of watched descriptors grows, most of them idle.
 #
 # For each backend B and each connection count N, a fresh `netkit echo serve 127.0.0.1:0
 # --backend B` gets N connections: N-8 idle ones held open by bench/idle_holder.py, and 8 active
@@ -7,14 +7,15 @@
 # is the same every time; only the number of descriptors the server watches changes. select(2)
 # and poll(2) hand the kernel the whole set on every wake-up and scan it again afterwards, so
 # their cost per wake-up grows with N; epoll keeps the set in the kernel and reports only what is
-# ready. That is the curve this draws.
+# ready, and so does uring (a poll request per descriptor stays armed in the kernel; only those
+# delivered are armed again). That is the curve this draws.
 #
 # N: 10 100 1000 3000 10000 (select stops at 1000: it cannot watch descriptors past FD_SETSIZE).
 # Writes bench/results/backends-<timestamp>.csv (backend,conns,msgs_per_s,p99_us) and an SVG
 # plot of it (bench/plot_backends.py), copied to bench/results/backends-latest.svg.
 #
 # Environment: BENCH_QUICK=1 (N in 10 1000 3000, 1 s runs), BENCH_DURATION=D (default 3),
-# BENCH_BACKENDS_CONNS="10 100 ...", BENCH_BACKENDS="select poll epoll",
+# BENCH_BACKENDS_CONNS="10 100 ...", BENCH_BACKENDS="select poll epoll uring",
 # NETKIT_BIN (default build/netkit).
 set -euo pipefail
 
@@ -26,7 +27,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then conns_list="10 1000 3000" duration=1
 else conns_list="10 100 1000 3000 10000" duration=3; fi
 conns_list=${BENCH_BACKENDS_CONNS:-$conns_list}
 duration=${BENCH_DURATION:-$duration}
-backends=${BENCH_BACKENDS:-select poll epoll}
+backends=${BENCH_BACKENDS:-select poll epoll uring}
 active=8 size=64
 # select(2) watches descriptors below FD_SETSIZE only. Besides the connections the server holds
 # stdin/out/err, the listener and its signal pipe; the same margin as echo.sh covers those.

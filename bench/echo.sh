@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# TCP echo: `netkit echo serve` on each of its backends (epoll, poll, select) against small echo
-# servers written on libev, libevent and libuv, and a minimal raw-epoll server that is the
-# reference (bench/peers/). All are single-threaded, read at most 64 KiB at once and set
+# TCP echo: `netkit echo serve` on each of its backends (epoll, uring, poll, select) against
+# small echo servers written on libev, libevent and libuv, and a minimal raw-epoll server that is
+# the reference (bench/peers/). All are single-threaded, read at most 64 KiB at once and set
 # TCP_NODELAY on accepted sockets. The load is `netkit bench echo` (ping-pong: each connection
 # sends a message, waits for all of it to come back, checks it, sends the next).
 #
@@ -12,7 +12,8 @@
 #
 # Environment: BENCH_QUICK=1 (R=1, D=1), BENCH_ROUNDS=R (default 3), BENCH_DURATION=D (default
 # 1.5), BENCH_ECHO_CONNS="1 64 1000", BENCH_ECHO_SIZES="64 4096",
-# BENCH_ECHO_CONTENDERS="raw-epoll libev libevent libuv netkit-epoll netkit-poll netkit-select",
+# BENCH_ECHO_CONTENDERS="raw-epoll libev libevent libuv netkit-epoll netkit-uring netkit-poll
+# netkit-select",
 # NETKIT_BIN (default build/netkit).
 set -euo pipefail
 
@@ -25,7 +26,7 @@ rounds=${BENCH_ROUNDS:-$rounds}
 duration=${BENCH_DURATION:-$duration}
 conns_list=${BENCH_ECHO_CONNS:-1 64 1000}
 sizes=${BENCH_ECHO_SIZES:-64 4096}
-contenders=${BENCH_ECHO_CONTENDERS:-raw-epoll libev libevent libuv netkit-epoll netkit-poll netkit-select}
+contenders=${BENCH_ECHO_CONTENDERS:-raw-epoll libev libevent libuv netkit-epoll netkit-uring netkit-poll netkit-select}
 ref=raw-epoll
 # select(2) watches descriptors below FD_SETSIZE only. Besides the connections netkit holds
 # stdin/out/err, the listener and its signal pipe; this margin covers those.
@@ -71,7 +72,7 @@ fi
 declare -A cmd
 for c in $contenders; do
   case $c in
-    netkit-epoll|netkit-poll|netkit-select)
+    netkit-epoll|netkit-uring|netkit-poll|netkit-select)
       cmd[$c]="$NETKIT_BIN echo serve 127.0.0.1:0 --backend ${c#netkit-}" ;;
     raw-epoll|libev|libevent|libuv)
       h=$(peer_header "$c") src=$(peer_source "$c")

@@ -14,9 +14,9 @@ import math
 import sys
 from xml.sax.saxutils import escape
 
-COLORS = {"select": "#d62728", "poll": "#ff7f0e", "epoll": "#1f77b4"}
-OTHER_COLORS = ["#2ca02c", "#9467bd", "#8c564b", "#17becf"]
-MARKERS = {"select": "square", "poll": "triangle", "epoll": "circle"}
+COLORS = {"select": "#d62728", "poll": "#ff7f0e", "epoll": "#1f77b4", "uring": "#2ca02c"}
+OTHER_COLORS = ["#9467bd", "#8c564b", "#17becf", "#e377c2"]
+MARKERS = {"select": "square", "poll": "triangle", "epoll": "circle", "uring": "diamond"}
 
 WIDTH, HEIGHT = 1100, 540
 PANEL_W, PANEL_H = 420, 330
@@ -102,6 +102,9 @@ def marker(kind, x, y, color):
         return f'<rect x="{x - 4:.1f}" y="{y - 4:.1f}" width="8" height="8" fill="{color}"/>'
     if kind == "triangle":
         pts = f"{x:.1f},{y - 5:.1f} {x - 5:.1f},{y + 4:.1f} {x + 5:.1f},{y + 4:.1f}"
+        return f'<polygon points="{pts}" fill="{color}"/>'
+    if kind == "diamond":
+        pts = f"{x:.1f},{y - 5.5:.1f} {x - 5.5:.1f},{y:.1f} {x:.1f},{y + 5.5:.1f} {x + 5.5:.1f},{y:.1f}"
         return f'<polygon points="{pts}" fill="{color}"/>'
     return f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4.5" fill="{color}"/>'
 
