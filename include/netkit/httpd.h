@@ -246,7 +246,9 @@ void nk_httpd_free(nk_httpd *srv);
  *   nk_httpd_route(srv, "GET", "/api/hello", 0, hello, NULL);
  *
  * A route that matches a request with a body receives the whole body (at most the engine's
- * max_body, else 413) before its handler runs: nk_httpd_ex_body. */
+ * max_body, else 413) before its handler runs: nk_httpd_ex_body. A route added with
+ * NK_HTTPD_STREAM_BODY runs as soon as the head has arrived and reads the body in pieces as
+ * it comes (nk_httpd_ex_body_read): memory does not grow with the body. */
 typedef struct nk_httpd_ex nk_httpd_ex;
 
 /* What a handler returns (or a negative errno, answered 500). */
@@ -263,8 +265,14 @@ enum {
 typedef int (*nk_httpd_handler)(nk_httpd_ex *ex, void *arg);
 
 enum {
-    NK_HTTPD_PREFIX = 1 << 0 /* path matches itself and every path below it ("/api" matches
-                              * "/api" and "/api/x", not "/apix") */
+    NK_HTTPD_PREFIX = 1 << 0, /* path matches itself and every path below it ("/api" matches
+                               * "/api" and "/api/x", not "/apix") */
+    /* The body is not read before the handler: it runs when the head has arrived (with or
+     * without a body to come) and either reads the body with nk_httpd_ex_body_read and
+     * returns NK_HTTPD_LATER, answers at once (the body is then not read: the connection
+     * closes after the answer), or returns NK_HTTPD_NEXT before reading (the request goes on
+     * as if the route were not there). nk_httpd_ex_body is empty for such a route. */
+    NK_HTTPD_STREAM_BODY = 1 << 1
 };
 
 /* Add a route. method: an exact method token ("GET", "PURGE", any token), or NULL for any;
@@ -289,6 +297,36 @@ nk_str nk_httpd_ex_header(const nk_httpd_ex *ex, const char *name);
 int nk_httpd_ex_query_param(const nk_httpd_ex *ex, const char *name, char *out, size_t outlen);
 /* The request body (routes receive it whole); p NULL when there is none. */
 nk_str nk_httpd_ex_body(const nk_httpd_ex *ex);
+/* A streamed body (NK_HTTPD_STREAM_BODY), piece by piece as it arrives, decoded (chunked or
+ * Content-Length alike; over HTTP/2 the same). Called with end 0 for each piece (n > 0), then
+ * exactly once with end != 0 and no bytes:
+ *   end 1      the body is whole. Answer now or later: ex stays valid until answered, as
+ *              after NK_HTTPD_LATER (even if the client leaves meanwhile).
+ *   end < 0    the body will not complete: -EFBIG it passed the limit (the engine answers 413
+ *              and closes), -ECONNRESET the client went away, its body timed out or was
+ *              malformed, or the engine is shutting down or freed. ex is gone when this call
+ *              returns: free what arg holds, do not answer (an answer is refused, -EINVAL).
+ * Returns 0 to go on, NK_HTTPD_LATER to pause (as nk_httpd_ex_body_pause), or a negative
+ * errno: the engine answers 500 and closes, and calls no more. The handler may answer from
+ * any call or any other callback before the end (413 after counting, 507 on a full disk...):
+ * no call follows, the rest of the body is not read, and the connection closes after the
+ * answer (an HTTP/2 stream ends; what the client still sends is discarded, within a bound).
+ * on_data is called from the loop, never from inside the handler or the functions below. */
+typedef int (*nk_httpd_body_fn)(nk_httpd_ex *ex, const void *p, size_t n, int end, void *arg);
+/* Start reading the body of a NK_HTTPD_STREAM_BODY exchange, from its handler or later. max
+ * bounds it in bytes: 0 for the engine's max_body, UINT64_MAX for no bound. body_timeout_ms
+ * and body_total_timeout_ms run from this call (time paused does not count). An
+ * "Expect: 100-continue" is answered now, so a handler that answers without reading saves
+ * the client the upload. Returns 0; -EFBIG when the Content-Length is above max (nothing is
+ * read: answer 413); -ENOTCONN when the client went away (answer: it is dropped); -EINVAL
+ * for no on_data, an exchange of another kind, a second call or one already answered. */
+int nk_httpd_ex_body_read(nk_httpd_ex *ex, uint64_t max, nk_httpd_body_fn on_data, void *arg);
+/* Back-pressure: while paused the engine reads nothing more of the connection (HTTP/1.1: the
+ * socket; HTTP/2: the stream's flow-control window is not given back), on_data is not called
+ * and no body timeout runs. Resume calls on_data again from the loop on its next turn.
+ * Both return 0, or -EINVAL when ex is not reading a body. */
+int nk_httpd_ex_body_pause(nk_httpd_ex *ex);
+int nk_httpd_ex_body_resume(nk_httpd_ex *ex);
 /* The client's address (AF_UNIX with an empty path for a unix socket). -ENOTCONN once the
  * client went away. */
 int nk_httpd_ex_peer(const nk_httpd_ex *ex, nk_addr *out);

@@ -13,6 +13,7 @@
  * unread data makes the kernel send a reset that can destroy the response in flight.
  */
 #include "internal.h"
+#include "httpd/bodyread.h"
 
 #include <errno.h>
 #include <netinet/tcp.h>
@@ -181,7 +182,8 @@ static int ex_is_idle(const nk__conn *c)
  * connection reads nothing and has no timer meanwhile. */
 static int waiting(const nk__conn *c)
 {
-    return c->x && (c->x->job || c->x->later || (c->x->produce && c->x->produce_paused));
+    return c->x && (c->x->job || c->x->later || (c->x->produce && c->x->produce_paused) ||
+                    nk__bodyrd_paused(c->x));
 }
 
 static void sink_abort(nk__conn *c)
@@ -534,8 +536,9 @@ static void send_continue(nk__conn *c)
 }
 
 /* Take the body bytes that follow the retained head, giving them to the sink if one claimed
- * the body. Returns 1 when the body is complete, 0 when more is needed, or an HTTP status
- * (413, 400, or the sink's) for a body that cannot be taken. */
+ * the body. Returns 1 when the body is complete, 0 when more is needed, an HTTP status
+ * (413, 400, or the sink's) for a body that cannot be taken, or the sink's NK__SINK_PAUSED or
+ * NK__SINK_ANSWERED (bodyread.h). */
 static int take_body(nk__conn *c)
 {
     char *base = nk_buf_rptr(&c->x->in) + c->x->head_len;
@@ -609,6 +612,8 @@ static uint64_t body_limit(const nk__conn *c, const nk_http_request *req)
     const nk_httpd *srv = c->srv;
     int upload = srv->cfg.upload && !srv->cfg.echo &&
                  (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST);
+    if (c->x->route && nk__route_streams(c->x->route))
+        return UINT64_MAX; /* its handler sets the limit (nk_httpd_ex_body_read) */
     return upload && c->x->authenticated && !c->x->route ? srv->cfg.max_body_authenticated
                                                          : srv->cfg.max_body;
 }
@@ -621,8 +626,13 @@ static int claim_body(nk__conn *c, const nk_http_request *req)
     /* The status page and the health check are their own handlers in every mode. */
     if (nk__ops_is_path(srv, req))
         return 0;
-    if (c->x->route) /* matched in begin_request */
-        return c->x->body_left || c->x->chunked_active ? nk__route_claim(c, req) : 0;
+    if (c->x->route) { /* matched in begin_request */
+        int st = c->x->body_left || c->x->chunked_active || nk__route_streams(c->x->route)
+                     ? nk__route_claim(c, req)
+                     : 0;
+        if (st != 1)
+            return st; /* else a streaming route let it fall through */
+    }
     if (srv->cfg.echo)
         return nk__echo_begin(c, req);
     if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST))
@@ -701,7 +711,7 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
         }
     }
     if ((c->x->body_left || c->x->chunked_active) && req->expect_continue && !c->http10 &&
-        nk_buf_len(&c->x->in) - c->x->head_len == 0)
+        nk_buf_len(&c->x->in) - c->x->head_len == 0 && !nk__bodyrd_active(c->x))
         send_continue(c);
     return 0;
 }
@@ -776,6 +786,14 @@ static int conn_process(nk__conn *c)
             return 0; /* answers go out in order: wait for the one in progress */
         if (c->x->head_len) {
             int r = take_body(c);
+            if (r == NK__SINK_PAUSED)
+                return 0;
+            if (r == NK__SINK_ANSWERED) {
+                /* A streaming handler answered before the body's end. */
+                if (nk__bodyrd_answered(c) < 0)
+                    return -1;
+                continue;
+            }
             if (r == 0)
                 return 0;
             if (r > 1) {

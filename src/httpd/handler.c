@@ -15,6 +15,7 @@
  * (or by nk_httpd_free).
  */
 #include "internal.h"
+#include "httpd/bodyread.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -51,7 +52,7 @@ int nk_httpd_route(nk_httpd *srv, const char *method, const char *path, int flag
                    nk_httpd_handler handler, void *arg)
 {
     if (!srv || !handler || !path || path[0] != '/' || (method && !is_token(method)) ||
-        (flags & ~NK_HTTPD_PREFIX))
+        (flags & ~(NK_HTTPD_PREFIX | NK_HTTPD_STREAM_BODY)))
         return -EINVAL;
     /* The path is compared with normalised request paths: it must be one itself. */
     char norm[4096];
@@ -154,9 +155,16 @@ static void route_abort(nk__conn *c)
 
 static const nk__sink route_sink = {route_data, route_end, route_abort};
 
+int nk__route_streams(const nk__route *route)
+{
+    return (route->flags & NK_HTTPD_STREAM_BODY) != 0;
+}
+
 int nk__route_claim(nk__conn *c, const nk_http_request *req)
 {
-    (void)req;
+    const nk__route *route = c->x->route;
+    if (nk__route_streams(route))
+        return nk__bodyrd_begin(c, req, route->handler, route->arg);
     nk_buf_init(&c->x->rbody, 0);
     c->x->sink = &route_sink;
     return 0;
@@ -407,8 +415,11 @@ static int answer(nk__ex *x, nk__resp *r)
         return NK_HTTPD_DONE;
     }
     nk_httpd *srv = c->srv;
-    int later = x->later;
-    if (later) {
+    /* Before the end of a streamed body (bodyread.c), even if the handler had said LATER:
+     * the rest of the body is not read. Inside on_data that is done when it returns. */
+    int streamed = nk__bodyrd_active(x);
+    int later = x->later && !streamed;
+    if (later || (streamed && !c->busy)) {
         /* The scratch the engine answers from belongs to this request again. */
         srv->req_is_head = x->req->method == NK_HTTP_HEAD;
         nk__conn_log_fields(c, x->req);
@@ -420,6 +431,8 @@ static int answer(nk__ex *x, nk__resp *r)
     int err = nk__respond(c, r);
     if (later && err == 0)
         nk__conn_after_later(c); /* c may be gone after this */
+    if (streamed && !c->busy && err == 0 && nk__bodyrd_answered(c) == 0)
+        nk__conn_resume(c);
     return err < 0 && !later ? -EPIPE : NK_HTTPD_DONE;
 }
 

@@ -9,12 +9,14 @@ import struct
 import subprocess
 import tempfile
 import threading
+import http.client
 import time
 import unittest
 import urllib.request
 
 import harness
 import httptest as H
+from test_h2_server import H2Client, NEEDS_H2
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(harness.NETKIT)), "examples")
 
@@ -501,6 +503,105 @@ class HttpLaterExample(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 5)
         r = self.response(waiting)
         self.assertEqual(r.status, 503)
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xFFFFFFFFFFFFFFFF
+    return "%016x" % h
+
+
+class HttpUploadExample(unittest.TestCase):
+    """examples/http_upload.c: a body streamed to its route piece by piece (HTTP/1.1 and h2c),
+    with a limit, pauses, and clients that leave."""
+
+    def setUp(self):
+        self.srv = harness.start(self, ["127.0.0.1:0"], program=example(self, "http_upload"))
+        self.host, self.port = self.srv.host_port()
+        self.data = bytes((i * 2654435761 >> 11 ^ i >> 8) & 0xFF for i in range(3 * 1024 * 1024))
+
+    def upload(self, path, body, chunked):
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        self.addCleanup(conn.close)
+        if chunked:
+            pieces = (body[i:i + 50000] for i in range(0, len(body), 50000))
+            conn.request("POST", path, body=pieces, encode_chunked=True)
+        else:
+            conn.request("PUT", path, body=body)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def test_chunked_and_length_bodies_are_hashed(self):
+        for chunked in (True, False):
+            with self.subTest(chunked=chunked):
+                st, body = self.upload("/upload", self.data, chunked)
+                self.assertEqual(st, 200, body)
+                self.assertEqual(json.loads(body), {"bytes": len(self.data),
+                                                    "fnv1a64": fnv1a64(self.data)})
+
+    def test_paused_after_every_piece(self):
+        st, body = self.upload("/upload?pause_ms=1", self.data[:300000], True)
+        self.assertEqual(st, 200, body)
+        self.assertEqual(json.loads(body)["fnv1a64"], fnv1a64(self.data[:300000]))
+
+    def test_over_the_limit(self):
+        # A Content-Length above max: 413 at once, no 100 Continue, no body read.
+        out, closed = H.raw_ex(self.host, self.port,
+                               b"PUT /upload?max=1000 HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 1001\r\nExpect: 100-continue\r\n\r\n")
+        self.assertTrue(out.startswith(b"HTTP/1.1 413 "), out)
+        self.assertTrue(closed)
+        # Chunked past max: cut with 413 mid-body.
+        st, _ = self.upload("/upload?max=100000", self.data[:400000], True)
+        self.assertEqual(st, 413)
+        self.assertEqual(self.upload("/upload?max=x", b"", False)[0], 400)
+
+    def test_client_gone_mid_body(self):
+        for pause in (0, 50):
+            s = connect(self.host, self.port)
+            s.sendall(b"PUT /upload?pause_ms=%d HTTP/1.1\r\nHost: x\r\n"
+                      b"Content-Length: 10000000\r\n\r\n" % pause + self.data[:200000])
+            s.close()
+        time.sleep(0.3)  # the server notices (the paused one when its pause ends)
+        st, body = self.upload("/upload", b"after", False)
+        self.assertEqual(st, 200)
+        self.assertEqual(self.srv.stop(), 0)  # alive, and clean (ASan builds)
+
+    @NEEDS_H2
+    def test_h2_upload_and_a_paused_stream_window(self):
+        c = H2Client(self, (self.host, self.port))
+        deadline = time.monotonic() + 60
+        sid = c.request("PUT", "/upload", end_stream=False)
+        c.send_body(sid, self.data[:1024 * 1024], deadline)
+        self.assertTrue(c.pump(lambda: sid in c.ended, deadline))
+        self.assertEqual(c.status[sid], 200)
+        self.assertEqual(json.loads(bytes(c.body[sid])),
+                         {"bytes": 1024 * 1024, "fnv1a64": fnv1a64(self.data[:1024 * 1024])})
+        # A handler that pauses for a long time after each piece: its stream's window is not
+        # given back meanwhile, so the client is held to about the initial window (256 KiB).
+        slow = c.request("PUT", "/upload?pause_ms=5000", end_stream=False)
+        sent = 0
+        while True:
+            room = min(c.conn.local_flow_control_window(slow), c.conn.max_outbound_frame_size)
+            if room <= 0:
+                if not c.pump(lambda: c.conn.local_flow_control_window(slow) > 0,
+                              time.monotonic() + 1.0):
+                    break  # no more window came: held back
+                continue
+            c.conn.send_data(slow, self.data[sent:sent + room])
+            sent += room
+            c.flush()
+            self.assertLess(sent, 1024 * 1024, "the window kept opening while paused")
+        self.assertLessEqual(sent, 256 * 1024 + 32 * 1024)
+        # Leaving: the stream reset ends the upload; the connection serves on.
+        c.conn.reset_stream(slow)
+        c.flush()
+        again = c.request("PUT", "/upload", end_stream=False)
+        c.send_body(again, b"x" * 1000, deadline)
+        self.assertTrue(c.pump(lambda: again in c.ended, deadline))
+        self.assertEqual(json.loads(bytes(c.body[again]))["bytes"], 1000)
+        self.assertEqual(self.srv.stop(), 0)
 
 
 if __name__ == "__main__":
