@@ -30,31 +30,17 @@ import ssl
 import sys
 import threading
 
+from debian_modules import import_debian
+
 
 def _import_h2():
     try:
-        import h2.config
-        import h2.connection
-        import h2.errors
-        import h2.events
-        import h2.exceptions
-        import h2.settings
-        return h2
+        import_debian("h2.config", "h2.connection", "h2.errors", "h2.events", "h2.exceptions",
+                      "h2.settings")
     except ImportError:
-        pass
-    # Debian's python3-h2 (scripts/install-deps) lives in the system interpreter's
-    # dist-packages; a different python3 first on PATH does not look there.
-    dist = "/usr/lib/python3/dist-packages"
-    if os.path.exists(os.path.join(dist, "h2", "__init__.py")):
-        sys.path.append(dist)
-        import h2.config
-        import h2.connection
-        import h2.errors
-        import h2.events
-        import h2.exceptions
-        import h2.settings
-        return h2
-    raise ImportError("the h2 transport needs python3-h2: run scripts/install-deps")
+        raise ImportError("the h2 transport needs python3-h2: run scripts/install-deps")
+    import h2
+    return h2
 
 
 h2 = _import_h2()

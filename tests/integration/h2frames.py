@@ -7,28 +7,18 @@ failure messages), and only the client of Conn.get() answers the server's PINGs 
 flow-control window, as a real client would.
 """
 import hashlib
-import os
 import select
 import socket
 import ssl
 import struct
-import sys
 import time
 
+from debian_modules import import_debian
+
 try:
-    import hpack
-    import hyperframe.frame as hf
+    hpack, hf = import_debian("hpack", "hyperframe.frame")
 except ImportError:
-    # The Debian packages (python3-hpack, python3-hyperframe) are pure Python; an interpreter
-    # other than the system's one (a virtualenv, pyenv) of the same version can load them.
-    _debian = "/usr/lib/python3/dist-packages"
-    if os.path.isdir(_debian) and _debian not in sys.path:
-        sys.path.append(_debian)
-    try:
-        import hpack
-        import hyperframe.frame as hf
-    except ImportError:
-        hpack = hf = None
+    hpack = hf = None
 
 AVAILABLE = hpack is not None and hf is not None
 MISSING = "python3-hpack and python3-hyperframe are needed to speak HTTP/2 (Debian packages)"

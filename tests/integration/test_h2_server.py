@@ -19,36 +19,25 @@ import socket
 import ssl
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 
 import harness
+from debian_modules import import_debian
 import h2frames as F
 from h2frames import GOAWAY, HEADERS
 from test_hardening import asan_build
 
 try:
+    import_debian("h2.config", "h2.connection", "h2.events", "h2.settings")
     import h2.config
     import h2.connection
     import h2.events
     import h2.settings
     H2 = True
 except ImportError:
-    # Debian's python3-h2 is pure Python: an interpreter of the same version that is not the
-    # system's one (pyenv, a virtualenv) can load it from there.
-    _debian = "/usr/lib/python3/dist-packages"
-    if os.path.isdir(_debian) and _debian not in sys.path:
-        sys.path.append(_debian)
-    try:
-        import h2.config
-        import h2.connection
-        import h2.events
-        import h2.settings
-        H2 = True
-    except ImportError:
-        H2 = False
+    H2 = False
 
 MIB = 1024 * 1024
 HELLO = b"hello, world\n"

@@ -15,7 +15,6 @@ import select
 import shutil
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -23,27 +22,17 @@ import unittest
 import urllib.parse
 
 import harness
+from debian_modules import import_debian
 
 try:
+    import_debian("h2.config", "h2.connection", "h2.errors", "h2.events", "h2.exceptions")
     import h2.config
     import h2.connection
     import h2.errors
     import h2.events
     import h2.exceptions
 except ImportError:
-    # python3-h2 is a Debian package, pure Python: another interpreter of the same version
-    # (pyenv, a virtualenv) can load it from there.
-    _debian = "/usr/lib/python3/dist-packages"
-    if os.path.isdir(_debian) and _debian not in sys.path:
-        sys.path.append(_debian)
-    try:
-        import h2.config
-        import h2.connection
-        import h2.errors
-        import h2.events
-        import h2.exceptions
-    except ImportError:
-        h2 = None
+    h2 = None
 
 H2O = shutil.which("h2o") or ("/usr/bin/h2o" if os.access("/usr/bin/h2o", os.X_OK) else None)
 OPENSSL = shutil.which("openssl")

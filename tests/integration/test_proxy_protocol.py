@@ -11,6 +11,7 @@ import time
 import unittest
 
 import harness
+from debian_modules import import_debian
 
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
 GET = b"GET /a.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -167,10 +168,11 @@ class ProxyProtocol(unittest.TestCase):
 
     def test_h2c_after_header(self):
         try:
+            import_debian("h2.config", "h2.connection")
             import h2.config
             import h2.connection
         except ImportError:
-            self.skipTest("python3-h2 is not installed")
+            self.skipTest("python3-h2 is not installed (scripts/install-deps test)")
         srv = self.serve()
         s = socket.create_connection(("127.0.0.1", port_of(srv.url)), timeout=5)
         self.addCleanup(s.close)

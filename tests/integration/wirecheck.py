@@ -20,30 +20,20 @@ body); RequestScanner recovers the request methods from the bytes the client sen
 since hostile tests send malformed requests on purpose.
 """
 import collections
-import os
 import socket
-import sys
 
 import harness
 
+from debian_modules import import_debian
 from locationcheck import location_problem
 
 
 def _import_h11():
     try:
-        import h11
-        return h11
+        return import_debian("h11")[0]
     except ImportError:
-        pass
-    # Debian's python3-h11 (scripts/install-deps) lives in the system interpreter's
-    # dist-packages; a different python3 first on PATH does not look there.
-    dist = "/usr/lib/python3/dist-packages"
-    if os.path.exists(os.path.join(dist, "h11", "__init__.py")):
-        sys.path.append(dist)
-        import h11
-        return h11
-    raise ImportError("the wire check needs h11: run scripts/install-deps "
-                      "(Debian package python3-h11)")
+        raise ImportError("the wire check needs h11: run scripts/install-deps "
+                          "(Debian package python3-h11)")
 
 
 h11 = _import_h11()
