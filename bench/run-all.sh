@@ -20,7 +20,7 @@ benchmarks=(
   "backends.sh 240 90"
   "tls.sh 540 240"
   "h2.sh 360 120"
-  "workers.sh 360 150"
+  "workers.sh 480 200"
 )
 
 child=
