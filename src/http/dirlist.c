@@ -332,9 +332,9 @@ static const char html_style[] =
     "<body>\n"
     "<h1>Index of ";
 
-/* del: a delete button after a file's link. The page is the same for every client, so it is
- * there for everyone, hidden until the page's script shows it (it works only through fetch);
- * the server asks for credentials when the DELETE comes. */
+/* del: a delete button after an entry's link (a file's or a directory's). The page is the
+ * same for every client, so it is there for everyone, hidden until the page's script shows it
+ * (it works only through fetch); the server asks for credentials when the DELETE comes. */
 static int render_row(const dl_entry *e, int del, nk_buf *out)
 {
     int r;
@@ -344,7 +344,7 @@ static int render_row(const dl_entry *e, int del, nk_buf *out)
         (r = nk_http_html_escape(e->name, e->nlen, out)) < 0 ||
         (r = nk_buf_append_str(out, e->is_dir ? "/</a>" : "</a>")) < 0)
         return r;
-    if (del && !e->is_dir &&
+    if (del &&
         (r = nk_buf_append_str(out, " <button type=\"button\" class=\"del\" title=\"Delete\" "
                                     "aria-label=\"Delete\" hidden>\xe2\x9c\x95</button>")) < 0)
         return r;
@@ -466,17 +466,29 @@ static const char upload_form_tail[] =
     "x.send(new FormData(f));\n"
     "});\n"
     /* Delete buttons: DELETE through fetch, which carries the credentials the browser holds for
-     * this site (or makes it ask for them on the 401); the row goes once the server agrees. */
+     * this site (or makes it ask for them on the 401); the row goes once the server agrees. A
+     * directory that is not empty is refused (409) with the number of entries below it
+     * (deldir.c writes "is not empty: N entr..."): asked again, naming that number, the page
+     * sends ?recursive=1. Any other refusal shows the server's explanation. */
+    "function del(b,a,q){\n"
+    "fetch(a.href+q,{method:'DELETE',credentials:'same-origin'}).then(function(r){\n"
+    "if(r.ok){var tr=b.closest('tr');tr.parentNode.removeChild(tr);"
+    "s.textContent='Deleted '+a.textContent+'.';return;}\n"
+    "return r.text().then(function(t){\n"
+    "var m=new DOMParser().parseFromString(t,'text/html').querySelector('p'),"
+    "n=m&&/is not empty: (\\d+) entr/.exec(m.textContent);\n"
+    "if(r.status===409&&n&&!q){s.textContent='';"
+    "if(confirm(a.textContent+' holds '+n[1]+(n[1]==='1'?' entry':' entries')+"
+    "'. Delete it with everything in it?'))del(b,a,'?recursive=1');return;}\n"
+    "s.textContent=r.status+' '+r.statusText+': could not delete '+a.textContent+"
+    "(m?': '+m.textContent:'.');});\n"
+    "}).catch(function(){s.textContent='Could not delete '+a.textContent+'.';});\n"
+    "}\n"
     "Array.prototype.forEach.call(document.querySelectorAll('button.del'),function(b){\n"
     "b.hidden=false;\n"
     "b.addEventListener('click',function(){\n"
     "var a=b.previousElementSibling;\n"
-    "if(!confirm('Delete '+a.textContent+'?'))return;\n"
-    "fetch(a.href,{method:'DELETE',credentials:'same-origin'}).then(function(r){\n"
-    "if(r.ok){var tr=b.closest('tr');tr.parentNode.removeChild(tr);"
-    "s.textContent='Deleted '+a.textContent+'.';}\n"
-    "else{s.textContent=r.status+' '+r.statusText+': could not delete '+a.textContent+'.';}\n"
-    "},function(){s.textContent='Could not delete '+a.textContent+'.';});\n"
+    "if(confirm('Delete '+a.textContent+'?'))del(b,a,'');\n"
     "});\n"
     "});\n"
     "})();\n"

@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -174,4 +175,42 @@ void nk__jobs_free(nk_httpd *srv)
     close(j->efd);
     free(j);
     srv->jobs = NULL;
+}
+
+/* Copy s into *p (NUL-terminated) and return its view there. */
+static nk_str keep(char **p, nk_str s)
+{
+    nk_str out = {*p, s.len};
+    if (s.len)
+        memcpy(*p, s.p, s.len);
+    (*p)[s.len] = '\0';
+    *p += s.len + 1;
+    return out;
+}
+
+int nk__job_log_keep(nk__job_log *l, const nk_httpd *srv)
+{
+    size_t need = srv->log_line.len + srv->log_referer.len + srv->log_agent.len + 3;
+    char *p = malloc(need);
+    if (!p)
+        return -ENOMEM;
+    l->strings = p;
+    l->line = keep(&p, srv->log_line);
+    l->referer = keep(&p, srv->log_referer);
+    l->agent = keep(&p, srv->log_agent);
+    return 0;
+}
+
+void nk__job_log_restore(const nk__job_log *l, nk_httpd *srv)
+{
+    srv->log_line = l->line;
+    srv->log_referer = l->referer;
+    srv->log_agent = l->agent;
+    srv->req_is_head = 0;
+}
+
+void nk__job_log_free(nk__job_log *l)
+{
+    free(l->strings);
+    l->strings = NULL;
 }

@@ -108,6 +108,18 @@ void nk__fcache_forget(nk_httpd *srv, const char *key)
         evict(srv, slot);
 }
 
+void nk__fcache_forget_prefix(nk_httpd *srv, const char *prefix)
+{
+    if (!srv->fcache)
+        return;
+    size_t n = strlen(prefix);
+    for (size_t slot = 0; slot < FCACHE_SLOTS; slot++) {
+        const nk__file *f = srv->fcache[slot];
+        if (f && strncmp(f->key, prefix, n) == 0)
+            evict(srv, slot);
+    }
+}
+
 nk__file *nk__fcache_get(nk_httpd *srv, const char *key)
 {
     if (!srv->fcache)

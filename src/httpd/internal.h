@@ -357,6 +357,15 @@ void nk__httpd_log(nk_httpd *srv, nk_log_level level, const char *fmt, ...)
  * connection waits (NK__PHASE_WAIT) meanwhile. 0, or a negative errno when no thread could
  * be started (the caller then does the work itself). */
 int nk__job_submit(nk__conn *c, nk__job *job);
+/* What the access log line of a job's answer shows, copied from the request (its bytes are
+ * gone by the time the answer is sent): keep at submit time, restore before answering. */
+typedef struct nk__job_log {
+    char *strings;           /* the three, NUL-separated */
+    nk_str line, referer, agent;
+} nk__job_log;
+int nk__job_log_keep(nk__job_log *l, const nk_httpd *srv); /* 0 or -ENOMEM */
+void nk__job_log_restore(const nk__job_log *l, nk_httpd *srv);
+void nk__job_log_free(nk__job_log *l);
 /* At nk_httpd_free: finish queued work, join the thread, run the pending done callbacks. */
 void nk__jobs_free(nk_httpd *srv);
 
@@ -461,6 +470,30 @@ int nk__auth_needed(const nk_httpd *srv, const nk_http_request *req);
 int nk__upload_begin(nk__conn *c, const nk_http_request *req);
 int nk__upload_delete(nk__conn *c, const nk_http_request *req);
 
+/* rmtree.c: the tree below an open directory, checked (scan) or removed (empty) without
+ * following a symbolic link, leaving the file system or passing the limits; an entry the
+ * listing would not show refuses the whole tree. Job thread. 0, or -1 with why, err (an
+ * errno for NK__RM_FAILED) and where (the entry, relative to the directory) set. */
+#define NK__RMTREE_MAX_ENTRIES 10000 /* entries below the directory, at every depth */
+#define NK__RMTREE_MAX_DEPTH 32      /* levels of directories below it */
+enum { NK__RM_OK = 0, NK__RM_HIDDEN, NK__RM_DEPTH, NK__RM_ENTRIES, NK__RM_MOUNT, NK__RM_FAILED };
+typedef struct nk__rmtree {
+    int dotfiles;            /* dotfiles are listed (--dotfiles): they may go too */
+    unsigned max_entries, max_depth;
+    dev_t dev;               /* the directory's file system, never left */
+    unsigned entries;        /* entries met by the last walk */
+    unsigned removed;        /* entries removed so far */
+    int why, err;
+    char where[1024];
+} nk__rmtree;
+void nk__rmtree_init(nk__rmtree *t, int dotfiles);
+int nk__rmtree_scan(nk__rmtree *t, int dirfd);
+int nk__rmtree_empty(nk__rmtree *t, int dirfd);
+
+/* deldir.c: DELETE of the directory at the normalised path (no trailing "/", not the root),
+ * an entry of parentfd (taken over), in the job thread. Returns as a handler does. */
+int nk__delete_dir(nk__conn *c, const nk_http_request *req, int parentfd, const char *path);
+
 /* echo.c */
 int nk__echo_begin(nk__conn *c, const nk_http_request *req);
 
@@ -474,6 +507,7 @@ void nk__fcache_release(nk_httpd *srv, nk__file *f);
 void nk__fcache_clear(nk_httpd *srv); /* drop every entry (descriptors run short) */
 void nk__fcache_free(nk_httpd *srv);
 void nk__fcache_forget(nk_httpd *srv, const char *key); /* the file at key was changed */
+void nk__fcache_forget_prefix(nk_httpd *srv, const char *prefix); /* a tree went */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
 /* listing.c: the listing of the open directory dirfd, requested as srv->path, showing only
@@ -483,6 +517,9 @@ int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
  * does not take at once). 0 or a negative errno. */
 int nk__listing_get(nk_httpd *srv, int dirfd, int json, int sort, const char **body,
                     size_t *len);
+/* The entry at path (normalised, no trailing "/") was deleted: drop the pages of its parent
+ * and of every directory below it, at once rather than when their times are next checked. */
+void nk__listing_forget(nk_httpd *srv, const char *path);
 void nk__listing_cache_free(nk_httpd *srv);
 /* archive.c (--archives): which archive the query asks for with "download=": 1 tar, 2 tar.gz,
  * 0 none, -1 another value. nk__archive_serve streams the open directory dirfd (requested as

@@ -197,3 +197,25 @@ int nk__listing_get(nk_httpd *srv, int dirfd, int json, int sort, const char **b
         page_store(srv, i, variant, &st, *body, *len);
     return 0;
 }
+
+/* A key that is "<path>/..." (a directory below path), or path's parent directory. */
+static int affected(const char *key, const char *path, size_t parent_len)
+{
+    size_t n = strlen(path);
+    if (strncmp(key, path, n) == 0 && key[n] == '/')
+        return 1;
+    return strlen(key) == parent_len && strncmp(key, path, parent_len) == 0;
+}
+
+void nk__listing_forget(nk_httpd *srv, const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    if (!srv->lcache || !slash)
+        return;
+    size_t parent_len = (size_t)(slash - path) + 1; /* "/a/" of "/a/b" */
+    for (size_t i = 0; i < LCACHE_SLOTS; i++) {
+        const lc_page *p = srv->lcache->slot[i];
+        if (p && affected(p->key, path, parent_len))
+            page_drop(srv->lcache, i);
+    }
+}

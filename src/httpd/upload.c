@@ -1,5 +1,5 @@
-/* Writing below the root: PUT (create or replace a file), DELETE (a file) and POST of
- * multipart/form-data to a directory (RFC 7578; one or more files).
+/* Writing below the root: PUT (create or replace a file), DELETE (a file; a directory is
+ * deldir.c's) and POST of multipart/form-data to a directory (RFC 7578; one or more files).
  *
  * A form never replaces a file unless it says so (a field overwrite=1 or on, the listing's
  * checkbox): a browser user picking a file that happens to share a name would otherwise lose
@@ -415,8 +415,7 @@ typedef struct put_job {
     upload *u;
     int status;
     int (*answer)(nk__conn *c, int status, upload *u); /* loop side, once the work is done */
-    char *strings;           /* log line, referer, user agent, NUL-separated */
-    nk_str log_line, log_referer, log_agent;
+    nk__job_log log;
 } put_job;
 
 static void put_work(nk__job *job)
@@ -447,7 +446,7 @@ static void forget_committed(nk_httpd *srv, upload *u, int status)
 static void put_job_free(put_job *pj)
 {
     upload_destroy(pj->u);
-    free(pj->strings);
+    nk__job_log_free(&pj->log);
     free(pj);
 }
 
@@ -458,25 +457,11 @@ static void put_done(nk__job *job)
     nk_httpd *srv = pj->srv;
     forget_committed(srv, pj->u, pj->status);
     if (c) {
-        srv->log_line = pj->log_line;
-        srv->log_referer = pj->log_referer;
-        srv->log_agent = pj->log_agent;
-        srv->req_is_head = 0;
+        nk__job_log_restore(&pj->log, srv);
         if (pj->answer(c, pj->status, pj->u) == 0)
             nk__conn_resume(c);
     }
     put_job_free(pj);
-}
-
-/* Copy s into *p (NUL-terminated) and return its view there. */
-static nk_str keep(char **p, nk_str s)
-{
-    nk_str out = {*p, s.len};
-    if (s.len)
-        memcpy(*p, s.p, s.len);
-    (*p)[s.len] = '\0';
-    *p += s.len + 1;
-    return out;
 }
 
 /* Hand the commit of c's upload to the job thread; answer(c, status, u) runs on the loop
@@ -486,14 +471,7 @@ static int commit_async(nk__conn *c, int (*answer)(nk__conn *c, int status, uplo
     nk_httpd *srv = c->srv;
     upload *u = c->x->sink_state;
     put_job *pj = calloc(1, sizeof *pj);
-    size_t need = srv->log_line.len + srv->log_referer.len + srv->log_agent.len + 3;
-    char *strings = pj ? malloc(need) : NULL;
-    if (pj && strings) {
-        char *p = strings;
-        pj->log_line = keep(&p, srv->log_line);
-        pj->log_referer = keep(&p, srv->log_referer);
-        pj->log_agent = keep(&p, srv->log_agent);
-        pj->strings = strings;
+    if (pj && nk__job_log_keep(&pj->log, srv) == 0) {
         pj->srv = srv;
         pj->u = u;
         pj->answer = answer;
@@ -503,8 +481,8 @@ static int commit_async(nk__conn *c, int (*answer)(nk__conn *c, int status, uplo
         if (nk__job_submit(c, &pj->job) == 0)
             return 0; /* answered by put_done */
         c->x->sink_state = u;
+        nk__job_log_free(&pj->log);
     }
-    free(strings);
     free(pj);
     /* No job thread (or no memory for the job): commit here, on the loop. */
     int status = u->multipart ? commit_staged(u) : commit_temp(u);
@@ -934,6 +912,8 @@ int nk__upload_begin(nk__conn *c, const nk_http_request *req)
 
 /* ---- DELETE ----------------------------------------------------------------------------------- */
 
+/* A file goes at once (one unlink); a directory, which may be a whole tree, in deldir.c. The
+ * path may end in "/" (a directory's URL) or not; the root is never deleted. */
 int nk__upload_delete(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
@@ -942,8 +922,11 @@ int nk__upload_delete(nk__conn *c, const nk_http_request *req)
     if (st)
         return st;
     size_t plen = strlen(path);
-    if (path[plen - 1] == '/')
-        return 405; /* directories are not deleted */
+    if (plen == 1)
+        return nk__respond_error(c, 403, "The root directory is never deleted.");
+    int want_dir = path[plen - 1] == '/';
+    if (want_dir)
+        path[--plen] = '\0'; /* the directory as an entry of its parent */
     int dirfd = open_parent(srv, path, 0);
     if (dirfd < 0)
         return dirfd == -ENOENT || dirfd == -ENOTDIR ? 404 : open_status(dirfd);
@@ -953,6 +936,11 @@ int nk__upload_delete(nk__conn *c, const nk_http_request *req)
         st = errno == ENOENT ? 404 : open_status(-errno);
     else if (S_ISLNK(sb.st_mode))
         st = 403;
+    else if (S_ISDIR(sb.st_mode)) {
+        if (!(st = preconditions(req, &sb, NULL)))
+            return nk__delete_dir(c, req, dirfd, path); /* takes dirfd over */
+    } else if (want_dir)
+        st = 404; /* "name/" names a directory, and there is none */
     else if (!S_ISREG(sb.st_mode))
         st = 405;
     else
@@ -962,6 +950,7 @@ int nk__upload_delete(nk__conn *c, const nk_http_request *req)
     if (!st) {
         fsync(dirfd);
         forget(srv, NULL, path);
+        nk__listing_forget(srv, path);
     }
     close(dirfd);
     if (st)
@@ -971,4 +960,3 @@ int nk__upload_delete(nk__conn *c, const nk_http_request *req)
     r.no_body = 1;
     return nk__respond(c, &r);
 }
-

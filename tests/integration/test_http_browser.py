@@ -245,6 +245,70 @@ class BrowserTest(unittest.TestCase):
         self.assertEqual(sorted(os.listdir(root)), ["big.bin", "new dir", "old.txt"])
         save_screen(page.screenshot(os.path.join(src, "after.png")), "listing-script-upload.png")
 
+    def click_delete(self, page, text):
+        """Click the delete button of the row whose link reads text, from a timer so that the
+        confirm dialog does not hold up the evaluation that caused it."""
+        page.eval("setTimeout(function(){Array.prototype.filter.call("
+                  "document.querySelectorAll('button.del'),function(b){"
+                  "return b.previousElementSibling.textContent===%s})[0].click()},0)"
+                  % json.dumps(text))
+
+    def answer_dialog(self, page, message, accept=True):
+        dialog = self.browser.wait_event("Page.javascriptDialogOpening", page.session)
+        self.assertEqual((dialog["type"], dialog["message"]), ("confirm", message))
+        page.cmd("Page.handleJavaScriptDialog", {"accept": accept})
+
+    def row_gone(self, page, text):
+        return self.poll(page, "!Array.prototype.some.call(document.querySelectorAll("
+                               "'tbody a'),function(a){return a.textContent===%s})"
+                               % json.dumps(text))
+
+    def test_delete_directories(self):
+        """A directory's delete button: an empty one goes after the usual confirm; a full one
+        is refused by the server (409, with the number of entries), and a second confirm naming
+        that number sends ?recursive=1; one holding a dotfile is refused with the server's
+        explanation and no second question."""
+        root = tempfile.mkdtemp(prefix="netkit-browser-")
+        self.addCleanup(lambda: shutil.rmtree(root, ignore_errors=True))
+        os.makedirs(os.path.join(root, "empty"))
+        os.makedirs(os.path.join(root, "full", "inner"))
+        os.makedirs(os.path.join(root, "hid"))
+        for rel in ("full/a.txt", "full/inner/b.txt", "hid/.dot"):
+            with open(os.path.join(root, rel), "wb") as f:
+                f.write(b"x\n")
+        url = self.serve(root, "--upload", "--auth", "%s:%s" % (USER, PASS))
+        page = self.browser.new_page(WIDTH, HEIGHT, headers=auth_header())
+        self.assertEqual(page.goto(url), 200)
+
+        self.click_delete(page, "empty/")
+        self.answer_dialog(page, "Delete empty/?")
+        self.assertTrue(self.row_gone(page, "empty/"))
+        self.assertFalse(os.path.exists(os.path.join(root, "empty")))
+
+        # Full: the first answer is 409; declining the second question keeps everything.
+        self.click_delete(page, "full/")
+        self.answer_dialog(page, "Delete full/?")
+        self.answer_dialog(page, "full/ holds 3 entries. Delete it with everything in it?",
+                           accept=False)
+        self.assertTrue(os.path.isfile(os.path.join(root, "full", "inner", "b.txt")))
+        self.click_delete(page, "full/")
+        self.answer_dialog(page, "Delete full/?")
+        self.answer_dialog(page, "full/ holds 3 entries. Delete it with everything in it?")
+        self.assertTrue(self.row_gone(page, "full/"))
+        self.assertEqual(page.eval("document.getElementById('status').textContent"),
+                         "Deleted full/.")
+        self.assertFalse(os.path.exists(os.path.join(root, "full")))
+
+        self.click_delete(page, "hid/")
+        self.answer_dialog(page, "Delete hid/?")
+        status = self.poll(page, "(function(){var t=document.getElementById('status')"
+                                 ".textContent;return /^409/.test(t)&&t})()")
+        # (no reason phrase over HTTP/2, which Chromium speaks over https)
+        self.assertRegex(status or "", r"^409 (Conflict)?: could not delete hid/: Nothing was "
+                                       r"deleted: .*does not list")
+        self.assertTrue(os.path.isfile(os.path.join(root, "hid", ".dot")))
+        self.assertEqual(sorted(os.listdir(root)), ["hid"])
+
     def test_upload_form_without_credentials_is_refused(self):
         root = tempfile.mkdtemp(prefix="netkit-browser-")
         self.addCleanup(lambda: shutil.rmtree(root, ignore_errors=True))

@@ -164,9 +164,10 @@ class AuthTests(Base):
         self.assertFalse(os.path.exists(os.path.join(self.root, "old.txt")))
         st, _, _ = self.request("DELETE", "/old.txt")
         self.assertEqual(st, 404)
-        st, _, _ = self.request("DELETE", "/sub/")
-        self.assertEqual(st, 405)
-        self.assertTrue(os.path.isdir(os.path.join(self.root, "sub")))
+        # an empty directory goes too (test_http_delete.py: trees, links, limits)
+        st, _, body = self.request("DELETE", "/sub/")
+        self.assertEqual((st, body), (204, b""))
+        self.assertFalse(os.path.exists(os.path.join(self.root, "sub")))
 
     def test_reads_stay_public(self):
         st, _, body = self.request("GET", "/old.txt", auth=False)
@@ -635,14 +636,16 @@ class UploadPageTests(Base):
         self.assertEqual(tag_errors(text), [])
         # authenticated uploads have no limit by default: none shown
         self.assertNotIn('class="limit"', text)
-        # a delete button for each file (not for directories), hidden until the script runs
+        # a delete button for each entry (files and directories), hidden until the script runs
         self.assertEqual(text.count('<button type="button" class="del"'), 0)  # /sub/ is empty
         st, _, page = self.request("GET", "/", auth=False)
         rows = [r for r in page.decode().split("\n") if r.startswith("<tr><td>")]
         dels = [r for r in rows if 'class="del"' in r]
-        self.assertEqual(len(dels), 1, rows)
-        self.assertIn('<a href="old.txt">old.txt</a> <button type="button" class="del" '
+        self.assertEqual(len(dels), 2, rows)
+        self.assertIn('<a href="sub/">sub/</a> <button type="button" class="del" '
                       'title="Delete" aria-label="Delete" hidden>', dels[0])
+        self.assertIn('<a href="old.txt">old.txt</a> <button type="button" class="del" '
+                      'title="Delete" aria-label="Delete" hidden>', dels[1])
         self.assertIn("method:'DELETE'", page.decode())
         self.assertEqual(tag_errors(page.decode()), [])
         # no style element in the body
