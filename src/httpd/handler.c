@@ -13,6 +13,10 @@
  * stay in the connection's buffer, which reads nothing meanwhile); if the client goes away
  * before the answer the exchange is detached from the connection and freed by that answer
  * (or by nk_httpd_free).
+ *
+ * A route added with NK_HTTPD_STREAM_BODY claims its body at head time and runs its handler
+ * there (bodyread.c): the body then goes to the handler in pieces, and an answer before the
+ * body's end ends the request without reading the rest (answer() hands that to bodyread.c).
  */
 #include "internal.h"
 #include "httpd/bodyread.h"
