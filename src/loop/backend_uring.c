@@ -195,7 +195,8 @@ static int uring_prepare(nk_uring_state *s)
         io_uring_sqe_set_data64(sqe, URING_CANCEL_TAG);
         sqe->flags |= s->sqe_flags;
     }
-    memmove(s->cancel, s->cancel + done, (size_t)(s->ncancel - done) * sizeof *s->cancel);
+    if (done < s->ncancel) /* else the list may still be NULL (no fd seen yet) */
+        memmove(s->cancel, s->cancel + done, (size_t)(s->ncancel - done) * sizeof *s->cancel);
     s->ncancel -= done;
     if (s->ncancel > 0)
         return -EBUSY;
@@ -218,7 +219,8 @@ static int uring_prepare(nk_uring_state *s)
         io_uring_sqe_set_data64(sqe, uring_data(fd, e->gen));
         e->armed = 1;
     }
-    memmove(s->arm, s->arm + done, (size_t)(s->narm - done) * sizeof *s->arm);
+    if (done < s->narm)
+        memmove(s->arm, s->arm + done, (size_t)(s->narm - done) * sizeof *s->arm);
     s->narm -= done;
     return s->narm > 0 ? -EBUSY : 0;
 }
