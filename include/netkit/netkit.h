@@ -6,6 +6,7 @@
 #include <netkit/api.h>
 #include <netkit/err.h>
 #include <netkit/loop.h>
+#include <netkit/op.h>
 #include <netkit/addr.h>
 #include <netkit/proxy.h>
 #include <netkit/sock.h>

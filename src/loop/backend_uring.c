@@ -34,6 +34,7 @@
 #include <string.h>
 
 #include "loop/backend.h"
+#include "loop/uring_ops.h"
 
 enum {
     URING_SQ_ENTRIES = 256,  /* a larger batch of changes is submitted in parts */
@@ -64,6 +65,8 @@ typedef struct {
     int ncancel;
     unsigned stamp;       /* bumped per wait, for the fired[] slots */
     unsigned sqe_flags;   /* for cancels: skip their completion when the kernel can */
+    nk__uring_sink op_sink; /* completions of operations (op_uring.c), NULL until the first */
+    void *op_sink_arg;
 } nk_uring_state;
 
 static uint64_t uring_data(int fd, uint32_t gen)
@@ -230,6 +233,11 @@ static int uring_reap(nk_uring_state *s, const struct io_uring_cqe *cqe, nk_fire
                       int max_fired)
 {
     uint32_t fd = (uint32_t)cqe->user_data;
+    if (fd == NK__URING_OP_FD) {
+        if (s->op_sink != NULL)
+            s->op_sink(s->op_sink_arg, cqe);
+        return n;
+    }
     if (fd >= (uint32_t)s->nfds)
         return n; /* a cancel's completion */
     nk_uring_fd *e = &s->fds[fd];
@@ -293,6 +301,14 @@ static int uring_wait(void *state, int timeout_ms, nk_fired *fired, int max_fire
     }
     io_uring_cq_advance(&s->ring, seen);
     return n;
+}
+
+struct io_uring *nk__uring_ops_ring(void *state, nk__uring_sink sink, void *arg)
+{
+    nk_uring_state *s = state;
+    s->op_sink = sink;
+    s->op_sink_arg = arg;
+    return &s->ring;
 }
 
 const nk_backend nk__backend_uring = {

@@ -56,11 +56,16 @@ int nk_loop_free(nk_loop *loop)
      * returns: refuse, the caller stops the loop and frees it after nk_loop_run returns. */
     if (loop->running > 0)
         return -EBUSY;
+    /* A started operation's buffers may still be in the kernel's hands (uring), and its
+     * callback still owed: refused on every backend, so that the rule is one. */
+    if (loop->ops.active > 0)
+        return -EBUSY;
     /* Watchers are the caller's and may already be gone: only the loop's own memory, the
      * signalfd and the signal mask are touched here. */
     nk__signals_free(loop);
     nk__asyncs_free(loop);
     nk__timers_free(loop);
+    nk__ops_free(loop);
     loop->be->destroy(loop->bstate);
     free(loop->fds);
     free(loop->ids);
@@ -101,7 +106,7 @@ size_t nk_loop_active(const nk_loop *loop)
     /* The loop's own watchers (the signalfd's, the eventfd's) are unref'd: plumbing never keeps
      * a loop alive. */
     return loop->io_active + loop->nheap + loop->sig.count + loop->defer_active +
-           loop->async.count - loop->unref_active;
+           loop->async.count + loop->ops.active - loop->unref_active;
 }
 
 void nk_loop_set_data(nk_loop *loop, void *data)
@@ -296,6 +301,12 @@ static void dispatch(nk_loop *loop, int n)
         if (ev != 0)
             io->cb(loop, io, ev);
     }
+    /* Operations: uring's completions, then those the emulation finished in the callbacks
+     * above (one pointer test each when there are none). */
+    if (loop->ops.native != NULL)
+        nk__ops_reap(loop);
+    if (loop->ops.done_head != NULL)
+        nk__ops_run_done(loop);
 }
 
 /* ---- Deferred callbacks ---------------------------------------------------------------- */
@@ -385,6 +396,8 @@ int nk_loop_run(nk_loop *loop, int mode)
     for (;;) {
         int ran = nk__timers_run(loop);
         ran += defers_run(loop);
+        if (loop->ops.done_head != NULL) /* finished inside a start call */
+            ran += nk__ops_run_done(loop);
         int alive = nk_loop_active(loop) != 0;
         if (mode == NK_RUN_DEFAULT && (!alive || loop->stop))
             break;
@@ -398,13 +411,15 @@ int nk_loop_run(nk_loop *loop, int mode)
          * the start of this iteration count, so it only polls then. */
         int timeout = -1;
         if (mode == NK_RUN_NOWAIT || !alive || loop->stop || loop->defer_head != NULL ||
-            (mode == NK_RUN_ONCE && ran > 0))
+            loop->ops.done_head != NULL || (mode == NK_RUN_ONCE && ran > 0))
             timeout = 0;
         else
             timeout = nk__timer_timeout(loop);
         int nerr = apply_changes(loop);
         if (nerr > 0)
             timeout = 0;
+        if (loop->ops.native != NULL)
+            nk__ops_submit(loop);
         int n = loop->be->wait(loop->bstate, timeout, loop->fired + nerr, loop->nfds - nerr);
         if (n < 0 && n != -EINTR) {
             rc = n;

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include <netkit/loop.h>
+#include <netkit/op.h>
 
 #include "loop/backend.h"
 
@@ -53,6 +54,18 @@ typedef struct {
     nk_hook_node *cursor;      /* next watcher during a pass, moved on by a stop */
 } nk__hooklist;
 
+/* Completion-based operations (op.c, op_uring.c). */
+struct nk__opfd;
+struct nk__uring_ops;
+typedef struct {
+    struct nk__opfd **fds; /* per descriptor: its queues and the emulation's watcher */
+    int nfds;
+    nk_op *done_head, *done_tail; /* emulated completions waiting for their callbacks */
+    nk_op *done_run;              /* the part of that list being called back now */
+    size_t active;                /* started operations, those being cancelled included */
+    struct nk__uring_ops *native; /* uring: created by the first native operation */
+} nk__opstate;
+
 struct nk_loop {
     const nk_backend *be;
     void *bstate;
@@ -86,6 +99,8 @@ struct nk_loop {
 
     nk__hooklist prepares, checks;
     uint64_t hook_seq; /* start order of prepare and check watchers */
+
+    nk__opstate ops;
 };
 
 /* Watcher flags (the private 'flags' field of every watcher). */
@@ -115,6 +130,12 @@ void nk__signals_free(nk_loop *loop);
 /* hook.c: run the prepare (check) watchers started before this pass */
 void nk__prepares_run(nk_loop *loop);
 void nk__checks_run(nk_loop *loop);
+
+/* op.c: operations' completions, called back around the wait (see op_internal.h) */
+int nk__ops_run_done(nk_loop *loop); /* returns the number of callbacks run */
+void nk__ops_submit(nk_loop *loop);   /* uring: write queued requests into the SQ */
+void nk__ops_reap(nk_loop *loop);     /* uring: call back what the wait reaped */
+void nk__ops_free(nk_loop *loop);
 
 /* async.c */
 void nk__asyncs_init(nk_loop *loop);

@@ -1,0 +1,140 @@
+/* Completion-based I/O on the event loop: operations (nk_op).
+ *
+ * The loop's watchers (loop.h) say when a descriptor is ready and leave the system call to the
+ * caller (the reactor model). An operation is the other model, the proactor: the caller hands
+ * the loop a whole request (accept on this listener, receive into this buffer, send these
+ * bytes, send this file) and is called back once it is done, with
+ *
+ *     void cb(nk_loop *loop, nk_op *op, ssize_t result)
+ *
+ * result: for accept the new descriptor, for the others the number of bytes, or a negative
+ * errno. The callback has the same shape on every backend. On "uring" the operations are
+ * native io_uring requests, written into the submission queue the backend already submits with
+ * its wait (one io_uring_enter per iteration for readiness and operations together). On
+ * "epoll", "poll" and "select" they are emulated: a readiness watcher plus the non-blocking
+ * system call, with the same callbacks and the same guarantees. A file sent with nk_op_sendfile
+ * is emulated on every backend (sendfile(2) when the socket is writable).
+ *
+ * An nk_op is a caller-owned struct like a watcher: nk_op_init once, then start it with one of
+ * the nk_op_* calls; the loop never allocates per operation (it keeps one small queue record
+ * per descriptor that operations have used, freed with the loop). One nk_op runs one operation
+ * at a time; start another when its callback has come (a finished operation may be restarted
+ * from inside its own callback).
+ *
+ * Rules, the same on every backend:
+ * - Callbacks: never from inside the nk_op_* call that starts an operation; always from
+ *   nk_loop_run, among the I/O callbacks of an iteration (step 4 in loop.h).
+ * - Order: operations on one descriptor form two queues, "in" (accept, recv) and "out" (send,
+ *   writev, sendfile), each running one operation at a time in start order. So two sends on a
+ *   socket never interleave their bytes, and the callbacks of one queue come in start order.
+ *   Between the two queues of a descriptor, and between descriptors, no order is promised.
+ * - Whole writes: send, writev and sendfile complete when every byte is written (the loop
+ *   writes the rest after a partial write; result = the full length), or with the error that
+ *   stopped them (bytes already written before the error are not reported). recv completes
+ *   with whatever one receive returns: 1 to len bytes, or 0 when the peer has closed its side.
+ *   Signals: sends use MSG_NOSIGNAL, so a reset peer gives -EPIPE or -ECONNRESET, never SIGPIPE.
+ * - Liveness: a started operation keeps nk_loop_run(NK_RUN_DEFAULT) going, as a watcher does.
+ * - Buffers and the nk_op itself must stay valid and untouched while the operation is started
+ *   (nk_op_active), that is until its final callback or until nk_op_stop returned 0.
+ * - Stop: nk_op_stop(loop, op) returns 0 when the operation is over at once: its callback will
+ *   not be called again and its buffers and memory are the caller's again (always so on the
+ *   emulated backends, and on uring while the request has not reached the kernel). On uring a
+ *   request that the kernel already holds may still be writing into the buffer: then nk_op_stop
+ *   returns -EINPROGRESS, asks the kernel to cancel it (IORING_OP_ASYNC_CANCEL), and the
+ *   callback is called exactly once more, with -ECANCELED, when the kernel has let go (like
+ *   libuv's close callback); only then are the buffers and the nk_op free. Whatever the kernel
+ *   completed in between is dropped: a connection it accepted is closed, bytes it received are
+ *   lost to the caller (stop a receive only when the stream is abandoned), bytes it sent are
+ *   sent. No other callback comes after nk_op_stop returns. Portable code handles both returns.
+ *   Stopping is safe from any callback, including the operation's own (a finished single-shot
+ *   operation is no longer started there: stop is then a no-op returning 0).
+ * - nk_loop_free refuses with -EBUSY while any operation is started (including one waiting for
+ *   its -ECANCELED callback), on every backend: the kernel could still write into buffers or
+ *   complete into a freed loop. Stop them and run the loop until nk_loop_active is 0.
+ * - A descriptor used by operations must not also have an nk_io watcher on the same loop: the
+ *   emulation watches it with one of its own (nk_io_start then fails with -EEXIST, and an
+ *   operation started while a watcher holds the fd fails with -EEXIST). Stop every operation
+ *   on a descriptor before closing it.
+ * - Errors at start (negative errno; the operation is then not started): -EBUSY (op already
+ *   started), -EBADF (fd < 0), -EINVAL (len or count 0, iovcnt out of range), -ERANGE (select:
+ *   fd >= FD_SETSIZE), -EEXIST (see above), -ENOMEM.
+ */
+#ifndef NETKIT_OP_H
+#define NETKIT_OP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h> /* ssize_t */
+#include <sys/uio.h>   /* struct iovec */
+#include <netkit/api.h>
+#include <netkit/loop.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+NK_API_BEGIN
+
+typedef struct nk_op nk_op;
+typedef void (*nk_op_cb)(nk_loop *loop, nk_op *op, ssize_t result);
+
+struct nk_op {
+    void *data;                /* the caller's */
+    nk_op_cb cb;               /* private */
+    nk_op *next;               /* private: the descriptor's queue */
+    nk_op *link;               /* private: the loop's submission, cancel or completion list */
+    void *buf;                 /* private: recv and send buffer */
+    const struct iovec *iov;   /* private: writev */
+    size_t len;                /* private: recv/send length, sendfile count */
+    size_t done;               /* private: bytes written so far */
+    int64_t offset;            /* private: sendfile file offset */
+    ssize_t result;            /* private: a completion waiting for its callback */
+    int fd;                    /* private */
+    int file_fd;               /* private: sendfile source */
+    int iovcnt, iovidx;        /* private: writev progress */
+    uint32_t slot;             /* private: uring request tag */
+    unsigned char kind;        /* private */
+    unsigned char state;       /* private: 0 when not started */
+    unsigned char native;      /* private: run by io_uring */
+    unsigned char inflight;    /* private: uring: 1 queued for submission, 2 in the kernel */
+    uint64_t msg[8];           /* private: uring: the sendmsg header of a writev in the kernel */
+};
+
+/* Prepare op (no loop involved). Call once before the first start, never while it is started. */
+void nk_op_init(nk_op *op, nk_op_cb cb, void *data);
+
+/* Accept connections on listen_fd (a listening stream socket): multishot, one start and one
+ * callback per accepted connection, result = the new descriptor (non-blocking, close-on-exec,
+ * the caller's to close), until nk_op_stop or an error. An error result (-EMFILE, -ENFILE,
+ * -ENOBUFS ...) ends the operation: it is no longer started when that callback runs, and may be
+ * restarted there or later. One accept operation per listener. */
+int nk_op_accept(nk_loop *loop, nk_op *op, int listen_fd);
+
+/* Receive once into buf[0..len): result = bytes received (1..len), 0 at the peer's end of
+ * stream, or -errno (-ECONNRESET ...). */
+int nk_op_recv(nk_loop *loop, nk_op *op, int fd, void *buf, size_t len);
+
+/* Send buf[0..len) whole: result = len, or -errno (-EPIPE, -ECONNRESET ...). */
+int nk_op_send(nk_loop *loop, nk_op *op, int fd, const void *buf, size_t len);
+
+/* Send iov[0..iovcnt) whole (1 <= iovcnt <= IOV_MAX): result = the total length, or -errno.
+ * The array and every buffer it names stay the caller's and must stay valid while started. */
+int nk_op_writev(nk_loop *loop, nk_op *op, int fd, const struct iovec *iov, int iovcnt);
+
+/* Send count bytes of file_fd (a regular file) from offset to the socket fd with sendfile(2),
+ * without moving file_fd's own file position: result = count, or fewer when the file ends
+ * first, or -errno. */
+int nk_op_sendfile(nk_loop *loop, nk_op *op, int fd, int file_fd, int64_t offset, size_t count);
+
+/* Stop op: 0 (over, no further callback) or -EINPROGRESS (uring: one last callback with
+ * -ECANCELED is coming); see the rules above. 0 for an op that is not started. */
+int nk_op_stop(nk_loop *loop, nk_op *op);
+
+/* Started and not yet finished (its final callback not yet called). */
+static inline int nk_op_active(const nk_op *op) { return op->state != 0; }
+
+NK_API_END
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,54 @@
+/* Operations (nk_op) inside the loop: the per-descriptor queues shared by the emulation (op.c)
+ * and the native io_uring requests (op_uring.c) (internal). */
+#ifndef NETKIT_LOOP_OP_INTERNAL_H
+#define NETKIT_LOOP_OP_INTERNAL_H
+
+#include <netkit/op.h>
+
+#include "loop/loop_internal.h"
+
+enum { NK__OP_ACCEPT = 1, NK__OP_RECV, NK__OP_SEND, NK__OP_WRITEV, NK__OP_SENDFILE };
+
+/* The two queues of a descriptor: accept and recv read, the rest write. */
+enum { NK__OPQ_IN = 0, NK__OPQ_OUT = 1 };
+
+/* op->state */
+enum {
+    NK__OP_IDLE = 0,      /* not started */
+    NK__OP_QUEUED = 1,    /* in its descriptor's queue (the head is the one in progress) */
+    NK__OP_DONE = 2,      /* finished, in the loop's completion list until its callback */
+    NK__OP_CANCELLING = 3 /* uring: stopped while the kernel holds it; -ECANCELED to come */
+};
+
+/* op->inflight (native operations only) */
+enum { NK__OP_UNSENT = 0, NK__OP_TO_SUBMIT = 1, NK__OP_IN_KERNEL = 2 };
+
+/* One descriptor's queues, allocated on its first operation and kept until the loop is freed
+ * (the loop's fd table points at the nk_io inside, so it must never move). */
+typedef struct nk__opfd {
+    nk_io io; /* emulation: readiness for the emulated queue heads */
+    nk_op *head[2], *tail[2];
+} nk__opfd;
+
+static inline int nk__op_queue(const nk_op *op)
+{
+    return op->kind <= NK__OP_RECV ? NK__OPQ_IN : NK__OPQ_OUT;
+}
+
+/* op.c: the head of its queue finished with result: out of the queue, the next one started,
+ * then called back (native: now; emulated: through the completion list). */
+void nk__op_finish_now(nk_loop *loop, nk_op *op, ssize_t result);
+/* A writev or send advanced by n bytes; returns 1 when every byte is written. */
+int nk__op_advance(nk_op *op, size_t n);
+static inline nk__opfd *nk__opfd_at(const nk_loop *loop, int fd)
+{
+    return fd < loop->ops.nfds ? loop->ops.fds[fd] : NULL;
+}
+
+/* op_uring.c */
+int nk__uring_ops_open(nk_loop *loop);                /* 0 or -ENOMEM */
+void nk__uring_ops_queue(nk_loop *loop, nk_op *op);   /* to be submitted at the next wait */
+int nk__uring_ops_stop(nk_loop *loop, nk_op *op);     /* 0, or -EINPROGRESS: cancel sent */
+void nk__uring_ops_free(nk_loop *loop);
+
+#endif
