@@ -90,6 +90,12 @@ static void stop_body(nk__conn *c)
     nk_buf_clear(&x->in); /* the log line points at these bytes: clearing only forgets them */
 }
 
+void nk__bodyrd_answering(nk__conn *c)
+{
+    if (body_pending(c->x))
+        c->close_after = 1; /* the answer says Connection: close: the rest is not read */
+}
+
 int nk__bodyrd_answered(nk__conn *c)
 {
     nk__ex *x = c->x;

@@ -21,6 +21,8 @@ int nk__bodyrd_begin(nk__conn *c, const nk_http_request *req, nk_httpd_handler h
 int nk__bodyrd_active(const nk__ex *x);
 /* The connection reads nothing for it now: the handler paused the body. */
 int nk__bodyrd_paused(const nk__ex *x);
+/* The handler answers before the body's end: called before its head is built. */
+void nk__bodyrd_answering(nk__conn *c);
 /* The handler answered before the body's end: no more of it is read (the connection closes
  * after the answer unless the body was whole). -1 when c was closed (a write failed under
  * the handler), else 0. */

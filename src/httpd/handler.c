@@ -432,6 +432,8 @@ static int answer(nk__ex *x, nk__resp *r)
         r->extra_headers = nk_buf_rptr(&x->hdrs);
     if (srv->req_is_head)
         r->no_body = 1;
+    if (streamed)
+        nk__bodyrd_answering(c);
     int err = nk__respond(c, r);
     if (later && err == 0)
         nk__conn_after_later(c); /* c may be gone after this */

@@ -279,8 +279,9 @@ static void client_open(fixture *fx, client *cl, const char *method, const char 
     else
         snprintf(framing, sizeof framing, "Content-Length: %llu\r\n", (unsigned long long)size);
     cl->head_len = (size_t)snprintf(cl->head, sizeof cl->head,
-                                    "%s HTTP/1.1\r\nHost: t\r\nConnection: close\r\n%s%s\r\n",
-                                    method, framing, extra);
+                                    "%s HTTP/1.1\r\nHost: t\r\n%s%s%s\r\n", method,
+                                    strstr(extra, "Connection:") ? "" : "Connection: close\r\n",
+                                    framing, extra);
     cl->size = size;
     cl->chunked = chunked;
     cl->hash = FNV_INIT;
@@ -552,9 +553,10 @@ static void test_answer_mid_body_stops_reading(void **state)
     fixture *fx = *state;
     fx->up.answer_after = 200 * 1024;
     client cl;
-    client_open(fx, &cl, "POST /hash", "", 8 * MIB, 0);
+    client_open(fx, &cl, "POST /hash", "Connection: keep-alive\r\n", 8 * MIB, 0);
     client_finish(fx, &cl);
     assert_has(cl.resp, "HTTP/1.1 200 OK\r\n");
+    assert_has(cl.resp, "Connection: close\r\n"); /* it says so: the rest is not read */
     assert_int_equal(fx->up.ends, 0);
     assert_int_equal(fx->up.aborts, 0);
     assert_int_equal(fx->up.calls_after_end, 0);
@@ -573,9 +575,10 @@ static void test_answer_at_head_time_without_reading(void **state)
 {
     fixture *fx = *state;
     client cl;
-    client_open(fx, &cl, "POST /refuse", "", 2 * MIB, 1);
+    client_open(fx, &cl, "POST /refuse", "Connection: keep-alive\r\n", 2 * MIB, 1);
     client_finish(fx, &cl);
     assert_has(cl.resp, "HTTP/1.1 403 ");
+    assert_has(cl.resp, "Connection: close\r\n");
     assert_true(cl.sent < 2 * MIB);
 }
 
