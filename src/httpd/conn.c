@@ -380,8 +380,6 @@ static int conn_read(nk__conn *c)
     if (room == 0)
         return 0;
     ssize_t n = read_into(c, &c->x->in, room < NK__POOL_BLOCK ? room : NK__POOL_BLOCK);
-    if (n > 0 && !c->h2s)
-        c->srv->input_batch++;
     if (n == -EAGAIN) {
         /* Nothing came: an idle connection gives its buffer back to the pool at once, so
          * thousands of silent clients cost no buffer memory. */
@@ -716,14 +714,17 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     return 0;
 }
 
-static int finish_request(nk__conn *c)
+/* fresh: the views of c->x->request still point at the head (it was parsed in this pass of
+ * conn_process and no body moved the buffer since), so they need no second parse. */
+static int finish_request(nk__conn *c, int fresh)
 {
     nk_httpd *srv = c->srv;
     nk_http_request *req = &c->x->request;
     int status;
     /* The head was validated before its body was read; parse it again for the views. */
-    int r = nk_http_parse_request(nk_buf_rptr(&c->x->in), c->x->head_len, 0, &srv->cfg.limits, req,
-                                  &status);
+    int r = fresh ? 0
+                  : nk_http_parse_request(nk_buf_rptr(&c->x->in), c->x->head_len, 0,
+                                          &srv->cfg.limits, req, &status);
     if (r < 0)
         return refuse(c, 400);
     c->requests++;
@@ -779,6 +780,7 @@ static int conn_process(nk__conn *c)
     nk_httpd *srv = c->srv;
     if (!c->x)
         return 0; /* idle: nothing buffered, nothing pending */
+    const char *fresh = NULL; /* the head parsed in this pass, when finish_request may trust it */
     for (;;) {
         if (c->lingering)
             return 0;
@@ -801,8 +803,9 @@ static int conn_process(nk__conn *c)
                     return -1;
                 continue;
             }
-            if (finish_request(c) < 0)
+            if (finish_request(c, fresh && fresh == nk_buf_rptr(&c->x->in)) < 0)
                 return -1;
+            fresh = NULL;
             continue;
         }
         /* A head whose password was checked off the loop is processed again first: its
@@ -846,6 +849,10 @@ static int conn_process(nk__conn *c)
         c->x->t_head_us = nk__now_us();
         if (begin_request(c, &c->x->request, r) < 0)
             return -1;
+        /* Without a body nothing moves the head before it is answered (a small request's
+         * second parse was a quarter of the server's own instructions). */
+        if (c->x->head_len && !c->x->body_left && !c->x->chunked_active)
+            fresh = nk_buf_rptr(&c->x->in);
     }
 }
 

@@ -478,7 +478,6 @@ static int read_frames(nk__h2 *h)
         if (n <= 0)
             return -1;
         got = 1;
-        h->c->srv->input_batch++;
         int used = feed(h, (const uint8_t *)buf, (size_t)n);
         if (used < 0) {
             /* Fatal for the session: nghttp2 queued a GOAWAY for protocol errors; for ours
