@@ -102,6 +102,22 @@ static inline void make_pair(int sv[2])
     nonblock(sv[1]);
 }
 
+/* A fresh socket pair with sv[0] on number num (closed before): the kernel hands out the lowest
+ * free number, which may be either end, or another; dup2 makes it certain. */
+static inline void reopen_on(int num, int sv[2])
+{
+    make_pair(sv);
+    if (sv[1] == num) { /* the two ends are alike: let the end on num be sv[0] */
+        sv[1] = sv[0];
+        sv[0] = num;
+    }
+    if (sv[0] != num) {
+        assert_int_equal(dup2(sv[0], num), num);
+        close(sv[0]);
+        sv[0] = num;
+    }
+}
+
 static inline void put_byte(int fd)
 {
     assert_int_equal(write(fd, "x", 1), 1);

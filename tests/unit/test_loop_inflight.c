@@ -13,20 +13,6 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 
-/* Put the other end of a fresh socket pair on number num (closed before), like reopen_on in
- * test_loop_io.c: the kernel hands out the lowest free number, dup2 makes it certain. */
-static void pair_on(int num, int out[2])
-{
-    int sv[2];
-    make_pair(sv);
-    if (sv[0] != num) {
-        assert_int_equal(dup2(sv[0], num), num);
-        close(sv[0]);
-    }
-    out[0] = num;
-    out[1] = sv[1];
-}
-
 /* Drain what is readable on a non-blocking fd. */
 static void drain(int fd)
 {
@@ -56,7 +42,7 @@ static void test_reuse_with_completion_in_flight(void **state)
         nk_io_stop(loop, &a);
         close(num);
         close(old[1]);
-        pair_on(num, fresh);
+        reopen_on(num, fresh);
         nk_io_init(&b, num, rec_cb, &rb);
         assert_int_equal(nk_io_start(loop, &b, NK_READ), 0);
         assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);

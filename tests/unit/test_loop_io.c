@@ -363,20 +363,6 @@ static void test_io_fd_reuse_in_callback(void **state)
  * (it never sees the new file's events) and the new one works, on every backend. epoll would
  * otherwise have forgotten the closed file, and poll/select would hand the new file's events to
  * the old watcher. */
-static void reopen_on(int num, int sv[2])
-{
-    make_pair(sv);
-    if (sv[1] == num) { /* the two ends are alike: let the end on num be sv[0] */
-        sv[1] = sv[0];
-        sv[0] = num;
-    }
-    if (sv[0] != num) {
-        assert_int_equal(dup2(sv[0], num), num);
-        close(sv[0]);
-        sv[0] = num;
-    }
-}
-
 static void test_io_close_without_stop(void **state)
 {
     (void)state;
