@@ -88,14 +88,6 @@ const char *nk__httpd_date(nk_httpd *srv)
     return srv->date;
 }
 
-/* Before each wait: what the next wake-up finds is a new batch of input (see input_batch). */
-static void on_batch_hook(nk_loop *loop, nk_prepare *p)
-{
-    (void)loop;
-    nk_httpd *srv = p->data;
-    srv->input_batch++;
-}
-
 static void listeners_set(nk_httpd *srv, int on)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
@@ -253,6 +245,29 @@ static void on_trim_timer(nk_loop *loop, nk_timer *t)
     srv->peak_conns = srv->nconns;
 }
 
+/* The listeners' descriptors close two loop iterations after the drain began: by then the loop
+ * has applied their watchers' removal (a deferred callback started from a deferred callback
+ * runs on the iteration after, and each iteration applies changes after its defers). Closing
+ * earlier would leave an epoll registration on a file other processes still hold. Once every
+ * holder has closed (the other workers, a supervisor), the socket is gone: a new connection is
+ * refused at once, and a balancer tries another node, instead of waiting in a backlog nobody
+ * accepts from and being reset when the process exits. A listener shared with a new server
+ * after an upgrade stays open in it. */
+static void on_listeners_close(nk_loop *loop, nk_defer *d)
+{
+    nk_httpd *srv = d->data;
+    if (!srv->listeners_closing) {
+        srv->listeners_closing = 1;
+        nk_defer_start(loop, d);
+        return;
+    }
+    for (size_t i = 0; i < srv->nlisteners; i++) {
+        if (srv->listeners[i]->fd >= 0)
+            close(srv->listeners[i]->fd);
+        srv->listeners[i]->fd = -1;
+    }
+}
+
 static void on_drain_timer(nk_loop *loop, nk_timer *t)
 {
     nk_httpd *srv = t->data;
@@ -322,8 +337,7 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
     srv->h2_on = 1;
     srv->h2_max_streams = 100;
     nk_defer_init(&srv->drained_defer, on_drained_defer, srv);
-    nk_prepare_init(&srv->batch_hook, on_batch_hook, srv);
-    nk_prepare_start(loop, &srv->batch_hook);
+    nk_defer_init(&srv->listeners_close, on_listeners_close, srv);
     struct rlimit rl;
     srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
                         ? (unsigned long)rl.rlim_cur : 1UL << 20;
@@ -523,12 +537,10 @@ void nk_httpd_shutdown(nk_httpd *srv)
         return;
     srv->shutting_down = 1;
     nk_timer_stop(srv->loop, &srv->accept_timer);
-    /* Listeners stop being watched but stay open until nk_httpd_free: a listener may be
-     * shared with other processes (inherited or dup'ed), and an epoll registration belongs to
-     * the open file, so closing it before the loop has applied the removal would leave the
-     * registration behind, reporting a descriptor nobody watches. */
+    /* Listeners stop being watched now, and close once the loop has applied that. */
     for (size_t i = 0; i < srv->nlisteners; i++)
         nk_io_stop(srv->loop, &srv->listeners[i]->io);
+    nk_defer_start(srv->loop, &srv->listeners_close);
     /* Idle connections go now; busy ones finish their current response, then close. */
     for (nk__conn *c = srv->conns, *next; c; c = next) {
         next = c->next;
@@ -576,7 +588,7 @@ void nk_httpd_free(nk_httpd *srv)
     nk_timer_stop(srv->loop, &srv->kick_timer);
     nk_tls_ctx_free(srv->tls_ctx);
     nk_defer_stop(srv->loop, &srv->drained_defer);
-    nk_prepare_stop(srv->loop, &srv->batch_hook);
+    nk_defer_stop(srv->loop, &srv->listeners_close);
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     free(srv->root_real);
