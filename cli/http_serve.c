@@ -379,15 +379,13 @@ static int handover_list(const server_state *s, http_inherited *out)
     return n;
 }
 
+static void close_listeners(server_state *s);
+
 /* The new server accepts on every listener: this one lets go of them. */
 static void close_handed_over(server_state *s)
 {
     s->handed_over = 1;
-    for (int i = 0; i < s->nsocks; i++) {
-        if (s->socks[i].fd >= 0)
-            close(s->socks[i].fd);
-        s->socks[i].fd = -1;
-    }
+    close_listeners(s);
 }
 
 static void report_upgrade(const server_state *s, int ok, pid_t pid)
@@ -493,8 +491,22 @@ static void on_grace_timer(nk_loop *loop, nk_timer *t)
     begin_drain(t->data);
 }
 
+/* The supervisor's (or the only worker's) own descriptors of the listeners, closed once the
+ * server stops accepting: with the engine's gone too, the sockets close and new connections
+ * are refused at once (a balancer tries another node) instead of waiting, unaccepted, in a
+ * backlog. A new server after an upgrade holds its own. */
+static void close_listeners(server_state *s)
+{
+    for (int i = 0; i < s->nsocks; i++) {
+        if (s->socks[i].fd >= 0)
+            close(s->socks[i].fd);
+        s->socks[i].fd = -1;
+    }
+}
+
 static void begin_drain(server_state *s)
 {
+    close_listeners(s);
     nk_httpd_shutdown(s->httpd);
     nk_httpd_stats st;
     nk_httpd_get_stats(s->httpd, &st);
@@ -813,6 +825,7 @@ static void on_supervisor_signal(nk_loop *loop, nk_signal *sig, int signum)
         end_ctrl_c_line();
     if (!s->stopping) {
         s->stopping = 1;
+        close_listeners(s); /* the workers' copies keep them open while they still accept */
         http_notify("STOPPING=1");
         nk_timer_stop(loop, &s->restart_timer);
         stop_workers(s, SIGTERM);

@@ -80,6 +80,33 @@ class Drain(unittest.TestCase):
         srv.proc.wait(10)
         self.assertLess(time.monotonic() - t0, 5)
 
+    def refused_while_draining(self, workers):
+        # While a response is still in flight the server no longer listens: a new connection
+        # is refused at once (a balancer then tries another node), not left in a backlog that
+        # nobody accepts from, to be reset when the process exits.
+        srv = H.serve(self, self.root, "--access-log", "off", workers=workers)
+        addr = srv.host_port()
+        for _ in range(workers):
+            self.stalled_download(srv)
+        srv.proc.send_signal(signal.SIGTERM)
+        self.wait_stderr(srv, r"draining \d connections? \(up to 30 s")
+        refused = False
+        deadline = time.monotonic() + 5
+        while not refused and time.monotonic() < deadline:
+            try:
+                socket.create_connection(addr, timeout=2).close()
+                time.sleep(0.05)
+            except ConnectionRefusedError:
+                refused = True
+        self.assertIsNone(srv.proc.poll(), "stopped without draining")
+        self.assertTrue(refused, "connections still accepted into the backlog while draining")
+
+    def test_refused_while_draining(self):
+        self.refused_while_draining(1)
+
+    def test_supervisor_refused_while_draining(self):
+        self.refused_while_draining(2)
+
     def test_nothing_in_flight_says_nothing(self):
         srv = H.serve(self, self.root, "--access-log", "off", workers=1)
         srv.proc.send_signal(signal.SIGTERM)

@@ -65,7 +65,9 @@ class TestInstallDeps(unittest.TestCase):
         self.assertTrue(lines[0].startswith("netkit: missing Debian packages for test:"), lines)
         for pkg in ("curl", "socat", "ncat", "tcpdump"):
             self.assertIn(pkg, lines[0])
-        for pkg in ("cppcheck", "clang-tidy", "wrk", "valgrind"):
+        # wrk is a test tool too (the balancer tests load HAProxy with it); the analysers and
+        # valgrind are not.
+        for pkg in ("cppcheck", "clang-tidy", "valgrind"):
             self.assertNotIn(pkg, lines[0])
 
     def test_lint_asks_for_the_analysers(self):

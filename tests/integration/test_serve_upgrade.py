@@ -12,6 +12,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import stat
 import tempfile
 import threading
@@ -280,6 +281,27 @@ class Upgrade(unittest.TestCase):
         self.assertEqual((status, body), (200, BODY))
         self.stop_new(pid)
         self.assertFalse(os.path.exists(path), "the last server left its socket path behind")
+
+    def test_tls_listener_stays_tls(self):
+        # The handover names each socket's scheme: an https:// listener is TLS (with h2 by
+        # ALPN) in the new server too. Its self-signed certificate is made anew.
+        server = self.start("-l", "https://127.0.0.1:0", "-w", "2", "--tls-self-signed")
+        host, port = server.host_port()
+        self.new_binary_that_serves()
+        pid, _ = self.upgrade(server)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE  # a new self-signed certificate: TLS is what is checked
+        ctx.set_alpn_protocols(["h2", "http/1.1"])
+        with ctx.wrap_socket(socket.create_connection((host, port), timeout=10)) as s:
+            self.assertEqual(s.selected_alpn_protocol(), "h2")
+        ctx.set_alpn_protocols(["http/1.1"])
+        conn = http.client.HTTPSConnection(host, port, timeout=10, context=ctx)
+        conn.request("GET", "/a.txt")
+        r = conn.getresponse()
+        self.assertEqual((r.status, r.read()), (200, BODY))
+        conn.close()
+        self.stop_new(pid)
 
     def test_twice_in_a_row(self):
         server = self.start("-l", "127.0.0.1:0", "-w", "2")
