@@ -18,11 +18,22 @@
 # cipher and group; in 1k-close it also stops wrk from resuming sessions, so that every
 # request is one full handshake (wrk would otherwise resume about half of them).
 #
+# With two CPUs or more and one worker, the servers run on CPU 0 and wrk on CPU 1 (taskset), so
+# that wrk does not compete with the server it loads and each side's CPU time is its own;
+# BENCH_PIN=0 lets the scheduler place them, BENCH_SERVER_CPUS and BENCH_CLIENT_CPUS (taskset
+# lists) choose other CPUs.
+#
+# After the load, each server's system calls per request: `strace -c -f` attached to its workers
+# during a BENCH_STRACE_SECONDS wrk run of each scenario in BENCH_SYSCALL_SCENARIOS (default 1k
+# and 10m; none with TLS, which bench/tls.sh counts itself). strace slows every server several
+# times over: only the counts per request mean anything.
+#
 # Environment: BENCH_QUICK=1 (R=1, D=2), BENCH_ROUNDS=R, BENCH_DURATION=D, BENCH_WORKERS=N
 # (default 1), BENCH_WARMUP=S (default 1, 0 skips), BENCH_CONTENDERS="netkit nginx ...",
 # BENCH_SCENARIOS="1k 64k ...", BENCH_TLS=1, BENCH_TSV=FILE (append the results there instead
 # of bench/results/http-<stamp>.tsv, or tls-<stamp>.tsv with TLS), NETKIT_BIN
-# (default build/netkit).
+# (default build/netkit), BENCH_PIN, BENCH_SERVER_CPUS, BENCH_CLIENT_CPUS,
+# BENCH_SYSCALL_SCENARIOS, BENCH_STRACE_SECONDS (default 3, 2 with BENCH_QUICK=1).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -30,7 +41,8 @@ BENCH_ROOT=$(dirname "$here")
 . "$here/lib.sh"
 . "$here/servers.sh"
 
-if [ "${BENCH_QUICK:-0}" = 1 ]; then rounds=1 duration=2; else rounds=3 duration=5; fi
+if [ "${BENCH_QUICK:-0}" = 1 ]; then rounds=1 duration=2 strace_secs=2; else rounds=3 duration=5 strace_secs=3; fi
+strace_secs=${BENCH_STRACE_SECONDS:-$strace_secs}
 rounds=${BENCH_ROUNDS:-$rounds}
 duration=${BENCH_DURATION:-$duration}
 workers=${BENCH_WORKERS:-1}
@@ -38,6 +50,17 @@ warmup=${BENCH_WARMUP:-1}
 contenders=${BENCH_CONTENDERS:-netkit nginx lighttpd h2o}
 if [ "${BENCH_TLS:-0}" = 1 ]; then scenarios="1k 1k-close 10m"; else scenarios="1k 64k 1k-close 10m"; fi
 scenarios=${BENCH_SCENARIOS:-$scenarios}
+if [ "$BENCH_TLS" = 1 ]; then syscall_scenarios=''; else syscall_scenarios='1k 10m'; fi
+syscall_scenarios=${BENCH_SYSCALL_SCENARIOS-$syscall_scenarios}
+if [ "$(nproc)" -ge 2 ] && [ "$workers" = 1 ]; then pin=1; else pin=0; fi
+pin=${BENCH_PIN:-$pin}
+server_cpus=${BENCH_SERVER_CPUS:-0}
+client_cpus=${BENCH_CLIENT_CPUS:-1}
+client=()
+if [ "$pin" = 1 ]; then
+  command -v taskset >/dev/null 2>&1 || bench_die "BENCH_PIN=1 needs taskset (util-linux)"
+  client=(taskset -c "$client_cpus")
+fi
 
 command -v wrk >/dev/null 2>&1 || bench_die "wrk is not installed (scripts/install-deps bench)"
 command -v curl >/dev/null 2>&1 || bench_die "curl is not installed"
@@ -73,6 +96,13 @@ for c in $contenders; do
         break
       fi
     done
+    if [ "$ok" = 1 ] && [ "$pin" = 1 ]; then
+      # Every process and thread of the server (children forked later inherit it).
+      for p in $(bench_tree "$SERVER_PID"); do
+        taskset -a -c -p "$server_cpus" "$p" >/dev/null || ok=0
+      done
+      [ "$ok" = 1 ] || bench_log "skipping $c: taskset could not pin it to CPU(s) $server_cpus"
+    fi
     if [ "$ok" = 1 ]; then
       port[$c]=$SERVER_PORT pid[$c]=$SERVER_PID
       active+=("$c")
@@ -89,9 +119,10 @@ stamp=$(date +%Y%m%d-%H%M%S)
 if [ "$BENCH_TLS" = 1 ]; then tsv=$here/results/tls-$stamp.tsv; else tsv=$here/results/http-$stamp.tsv; fi
 tsv=${BENCH_TSV:-$tsv}
 {
-  printf '# netkit bench/http.sh %s host=%s cpus=%s workers=%s rounds=%s duration=%ss load=%s tls=%s\n' \
+  printf '# netkit bench/http.sh %s host=%s cpus=%s workers=%s rounds=%s duration=%ss load=%s tls=%s pin=%s\n' \
     "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$(uname -n)" "$(nproc)" "$workers" "$rounds" "$duration" \
-    "$(cut -d' ' -f1 /proc/loadavg)" "$BENCH_TLS"
+    "$(cut -d' ' -f1 /proc/loadavg)" "$BENCH_TLS" \
+    "$([ "$pin" = 1 ] && echo "server:$server_cpus,client:$client_cpus" || echo off)"
   for c in "${active[@]}"; do printf '# %s: %s\n' "$c" "$(bench_server_version "$c")"; done
   printf 'row\tscenario\tcontender\tround\treq_s\tmb_s\tp99_ms\tcpu_us_per_req\trequests\terrors\tnon_2xx\n'
 } >>"$tsv"
@@ -125,7 +156,7 @@ run_wrk() {
     [ "$s" = 1k-close ] && pre+=(BENCH_TLS_FORGET=1)
   fi
   t0=$(bench_cpu_ticks "${pid[$c]}")
-  bench_run_bounded $(( secs + 20 )) "${pre[@]}" wrk "${args[@]}" \
+  bench_run_bounded $(( secs + 20 )) "${client[@]}" "${pre[@]}" wrk "${args[@]}" \
     "$BENCH_SCHEME://127.0.0.1:${port[$c]}$(scenario_path "$s")" >"$out" 2>&1 || true
   t1=$(bench_cpu_ticks "${pid[$c]}")
   figures=$(bench_parse_wrk "$out")
@@ -142,6 +173,11 @@ run_wrk() {
 }
 
 bench_log "workers=$workers rounds=$rounds duration=${duration}s contenders: ${active[*]}"
+if [ "$pin" = 1 ]; then
+  bench_log "servers on CPU(s) $server_cpus, wrk on CPU(s) $client_cpus"
+else
+  bench_log "servers and wrk not pinned"
+fi
 # A busy machine lowers every figure; the load average says how busy this one was.
 bench_log "load average before the runs: $(cut -d' ' -f1-3 /proc/loadavg)"
 if awk -v n="$(nproc)" '{ exit !($1 > n) }' /proc/loadavg; then
@@ -252,6 +288,63 @@ for s in $scenarios; do
     fi
   fi
   unset rps mbs p99 cpu errs non2xx med_rps med_mbs med_p99 med_cpu hs_full hs_resumed hs_what
+done
+
+# syscalls_of CONTENDER SCENARIO: trace the contender's workers during one wrk run of the
+# scenario; print its system calls per request and append them to the results.
+syscalls_of() {
+  local c=$1 s=$2 dir spid i reqs p args=()
+  dir=$tmp/strace-$c-$s
+  mkdir -p "$dir"
+  for p in $(bench_server_workers "$c" "${pid[$c]}"); do args+=(-p "$p"); done
+  bench_start "$dir/strace.err" 1024 strace -c -f -o "$dir/strace.out" "${args[@]}"
+  spid=$BENCH_STARTED
+  # Load only once strace holds the workers (it says so for each one it attaches).
+  for (( i = 0; i < 100; i++ )); do
+    grep -q 'attached' "$dir/strace.err" 2>/dev/null && break
+    bench_alive "$spid" || break
+    sleep 0.05
+  done
+  sleep 0.2
+  run_wrk "$c" "$s" "$strace_secs" "$dir/wrk.out"
+  # strace detaches on SIGTERM and writes its summary.
+  bench_stop "$spid" 10
+  # shellcheck disable=SC2086 # the fourth of the figures is the request count
+  reqs=$(set -- $WRK_RESULT; echo "$4")
+  if [ "${reqs:-0}" -le 0 ] || [ ! -s "$dir/strace.out" ]; then
+    bench_log "no system call counts for $c in $s (wrk or strace failed)"
+    return 0
+  fi
+  # strace -c: "% time seconds usecs/call calls [errors] syscall"; the calls are field 4.
+  awk -v c="$c" -v s="$s" -v n="$reqs" -v tsv="$tsv" '
+    $1 ~ /^[0-9.]+$/ && $4 ~ /^[0-9]+$/ && $NF != "total" {
+      calls[$NF] = $4; total += $4; order[++k] = $NF
+    }
+    END {
+      printf "%-10s %8d requests %8.2f calls/req:", c, n, total / n
+      shown = 0
+      for (i = 1; i <= k; i++) {
+        x = order[i]
+        printf "syscalls\t%s\t%s\t%d\t%s\t%d\t%.3f\n", s, c, n, x, calls[x], calls[x] / n >> tsv
+        if (calls[x] / n >= 0.01 && shown < 8) { printf " %s %.2f", x, calls[x] / n; shown++ }
+      }
+      printf "syscalls\t%s\t%s\t%d\ttotal\t%d\t%.3f\n", s, c, n, total, total / n >> tsv
+      printf "\n"
+    }' "$dir/strace.out"
+}
+
+if [ -n "$syscall_scenarios" ] && ! command -v strace >/dev/null 2>&1; then
+  bench_log "skipping the system call counts: strace is not installed"
+  syscall_scenarios=
+fi
+[ -n "$syscall_scenarios" ] &&
+  printf 'row\tscenario\tcontender\trequests\tsyscall\tcalls\tcalls_per_req\n' >>"$tsv"
+for s in $syscall_scenarios; do
+  [ -n "$(scenario_path "$s")" ] || continue
+  printf '\n== system calls per request: %s, wrk -t1 -c%s, %ss under strace -c -f\n' \
+    "$(scenario_title "$s")" "$(scenario_conns "$s")" "$strace_secs"
+  for c in "${active[@]}"; do syscalls_of "$c" "$s"; done
+  printf '(strace slows every server several times over: compare the counts, not the rates)\n'
 done
 
 for c in "${active[@]}"; do bench_stop "${pid[$c]}"; done
