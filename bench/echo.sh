@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# TCP echo: `netkit echo serve` on each of its backends (epoll, uring, poll, select) against
+# TCP echo: `netkit echo serve` on each of its backends (epoll, uring, poll, select), the
+# operations example (examples/echo_ops: completion-based nk_op, on uring and on epoll), against
 # small echo servers written on libev, libevent and libuv, and a minimal raw-epoll server that is
 # the reference (bench/peers/). All are single-threaded, read at most 64 KiB at once and set
 # TCP_NODELAY on accepted sockets. The load is `netkit bench echo` (ping-pong: each connection
@@ -13,7 +14,7 @@
 # Environment: BENCH_QUICK=1 (R=1, D=1), BENCH_ROUNDS=R (default 3), BENCH_DURATION=D (default
 # 1.5), BENCH_ECHO_CONNS="1 64 1000", BENCH_ECHO_SIZES="64 4096",
 # BENCH_ECHO_CONTENDERS="raw-epoll libev libevent libuv netkit-epoll netkit-uring netkit-poll
-# netkit-select",
+# netkit-select netkit-ops-uring netkit-ops-epoll",
 # NETKIT_BIN (default build/netkit).
 set -euo pipefail
 
@@ -26,7 +27,7 @@ rounds=${BENCH_ROUNDS:-$rounds}
 duration=${BENCH_DURATION:-$duration}
 conns_list=${BENCH_ECHO_CONNS:-1 64 1000}
 sizes=${BENCH_ECHO_SIZES:-64 4096}
-contenders=${BENCH_ECHO_CONTENDERS:-raw-epoll libev libevent libuv netkit-epoll netkit-uring netkit-poll netkit-select}
+contenders=${BENCH_ECHO_CONTENDERS:-raw-epoll libev libevent libuv netkit-epoll netkit-uring netkit-poll netkit-select netkit-ops-uring netkit-ops-epoll}
 ref=raw-epoll
 # select(2) watches descriptors below FD_SETSIZE only. Besides the connections netkit holds
 # stdin/out/err, the listener and its signal pipe; this margin covers those.
@@ -74,6 +75,14 @@ for c in $contenders; do
   case $c in
     netkit-epoll|netkit-uring|netkit-poll|netkit-select)
       cmd[$c]="$NETKIT_BIN echo serve 127.0.0.1:0 --backend ${c#netkit-}" ;;
+    netkit-ops-uring|netkit-ops-epoll)
+      # Built with netkit, beside it: examples/echo_ops HOST:PORT BACKEND.
+      ops_bin=$(dirname "$NETKIT_BIN")/examples/echo_ops
+      if [ ! -x "$ops_bin" ]; then
+        bench_log "skipping $c: $ops_bin is not built"
+        continue
+      fi
+      cmd[$c]="$ops_bin 127.0.0.1:0 ${c#netkit-ops-}" ;;
     raw-epoll|libev|libevent|libuv)
       h=$(peer_header "$c") src=$(peer_source "$c")
       if [ -n "$h" ] && [ ! -e "$h" ]; then

@@ -109,10 +109,10 @@ static int opfd_get(nk_loop *loop, int fd, nk__opfd **out)
             ncap *= 2;
         if (ncap > INT_MAX)
             return -ENOMEM;
-        nk__opfd **nf = realloc(st->fds, ncap * sizeof *nf);
+        nk__opfd **nf = realloc(st->fds, ncap * sizeof(nk__opfd *));
         if (nf == NULL)
             return -ENOMEM;
-        memset(nf + st->nfds, 0, (ncap - (size_t)st->nfds) * sizeof *nf);
+        memset(nf + st->nfds, 0, (ncap - (size_t)st->nfds) * sizeof(nk__opfd *));
         st->fds = nf;
         st->nfds = (int)ncap;
     }
@@ -387,7 +387,7 @@ int nk_op_send(nk_loop *loop, nk_op *op, int fd, const void *buf, size_t len)
     if (len == 0 || buf == NULL)
         return -EINVAL;
     if (op->state == NK__OP_IDLE) {
-        op->buf = (void *)(uintptr_t)buf; /* only ever read from */
+        op->buf = (void *)buf; /* only ever read from */
         op->len = len;
     }
     return op_start(loop, op, NK__OP_SEND, fd);

@@ -145,7 +145,7 @@ static int slot_take(struct nk__uring_ops *u, nk_op *op)
 {
     if (u->nfree == 0) {
         uint32_t ncap = u->nslots ? u->nslots * 2 : 64;
-        nk_op **ns = realloc(u->slots, ncap * sizeof *ns);
+        nk_op **ns = realloc(u->slots, ncap * sizeof(nk_op *));
         if (ns == NULL)
             return -ENOMEM;
         u->slots = ns;
@@ -155,7 +155,7 @@ static int slot_take(struct nk__uring_ops *u, nk_op *op)
         u->free_slots = nf;
         for (uint32_t i = ncap; i > u->nslots; i--)
             u->free_slots[u->nfree++] = i - 1;
-        memset(u->slots + u->nslots, 0, (ncap - u->nslots) * sizeof *ns);
+        memset(u->slots + u->nslots, 0, (ncap - u->nslots) * sizeof(nk_op *));
         u->nslots = ncap;
     }
     op->slot = u->free_slots[--u->nfree];
