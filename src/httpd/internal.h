@@ -281,10 +281,16 @@ struct nk_httpd {
     uint64_t last_413_log_ms;
     unsigned h2_max_streams;  /* nk_httpd_set_http2 */
     unsigned h2_streams_open; /* over all sessions: at max_conns new ones are refused */
-    /* Counts the reads of client input: requests that came in one read (the streams of one
-     * HTTP/2 read, a pipeline) share one check of a cached file (fcache.c), while a request
-     * read later always sees a file changed before it. */
+    /* Counts the loop's turns (batch_hook, before each wait): the requests one wake-up
+     * finds waiting (every ready connection's, the streams of an HTTP/2 read, a pipeline)
+     * share one check of a cached file (fcache.c), while a request read on a later turn
+     * always sees a file changed before it. */
     unsigned input_batch;
+    nk_prepare batch_hook;
+    /* The Last-Modified text of the last response that had one (respond.c): the same file
+     * is usually served again, and formatting a date costs more than the rest of the head. */
+    time_t lm_sec;
+    char lm_text[NK_HTTP_DATE_LEN + 1];
     unsigned h2_on;
     /* PROXY protocol (proxied.c): the peers allowed to send the header, refusals not yet
      * reported (logged at most once per interval). */

@@ -88,6 +88,14 @@ const char *nk__httpd_date(nk_httpd *srv)
     return srv->date;
 }
 
+/* Before each wait: what the next wake-up finds is a new batch of input (see input_batch). */
+static void on_batch_hook(nk_loop *loop, nk_prepare *p)
+{
+    (void)loop;
+    nk_httpd *srv = p->data;
+    srv->input_batch++;
+}
+
 static void listeners_set(nk_httpd *srv, int on)
 {
     for (size_t i = 0; i < srv->nlisteners; i++) {
@@ -338,6 +346,8 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
     srv->h2_max_streams = 100;
     nk_defer_init(&srv->drained_defer, on_drained_defer, srv);
     nk_defer_init(&srv->listeners_close, on_listeners_close, srv);
+    nk_prepare_init(&srv->batch_hook, on_batch_hook, srv);
+    nk_prepare_start(loop, &srv->batch_hook);
     struct rlimit rl;
     srv->fd_limit = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
                         ? (unsigned long)rl.rlim_cur : 1UL << 20;
@@ -589,6 +599,7 @@ void nk_httpd_free(nk_httpd *srv)
     nk_tls_ctx_free(srv->tls_ctx);
     nk_defer_stop(srv->loop, &srv->drained_defer);
     nk_defer_stop(srv->loop, &srv->listeners_close);
+    nk_prepare_stop(srv->loop, &srv->batch_hook);
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     free(srv->root_real);
