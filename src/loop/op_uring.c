@@ -50,6 +50,7 @@ struct nk__uring_ops {
     nk_op *cancel_head;               /* stopped ones whose cancel is still to be written */
     op_cqe *cqes;                     /* completions copied by the sink during the wait */
     size_t ncqe, capcqe, cqe_next;
+    int accept_once; /* multishot accept refused (before Linux 5.19): one accept per request */
 };
 
 static void ops_sink(void *arg, const struct io_uring_cqe *cqe)
@@ -178,12 +179,15 @@ static struct io_uring_sqe *op_sqe(struct nk__uring_ops *u)
     return sqe;
 }
 
-static void op_prep(nk_op *op, struct io_uring_sqe *sqe)
+static void op_prep(const struct nk__uring_ops *u, nk_op *op, struct io_uring_sqe *sqe)
 {
     const int wflags = MSG_NOSIGNAL | MSG_WAITALL;
     switch (op->kind) {
     case NK__OP_ACCEPT:
-        io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (u->accept_once)
+            io_uring_prep_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        else
+            io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         break;
     case NK__OP_RECV:
         io_uring_prep_recv(sqe, op->fd, op->buf, op->len, 0);
@@ -240,7 +244,7 @@ void nk__ops_submit(nk_loop *loop)
             nk__op_finish_now(loop, op, -ENOMEM);
             continue;
         }
-        op_prep(op, sqe);
+        op_prep(u, op, sqe);
         io_uring_sqe_set_data64(sqe, op_user_data(op->slot));
         op->inflight = NK__OP_IN_KERNEL;
     }
@@ -253,14 +257,21 @@ static void op_complete(nk_loop *loop, struct nk__uring_ops *u, nk_op *op, const
     if (!more)
         slot_free(u, op);
     if (op->kind == NK__OP_ACCEPT) {
+        if (c->res == -EINVAL && !more && !u->accept_once) {
+            /* A kernel without multishot accept, or a socket that is not listening: try a
+             * plain accept, which a second -EINVAL ends (each one is then re-armed below). */
+            u->accept_once = 1;
+            nk__uring_ops_queue(loop, op);
+            return;
+        }
         if (c->res < 0) {
             if (!more)
                 nk__op_finish_now(loop, op, c->res);
             return;
         }
         op->cb(loop, op, c->res);
-        /* Ended by the kernel without an error (a full completion queue): arm it again,
-         * unless the callback stopped it. */
+        /* Ended by the kernel without an error (a full completion queue, or a plain accept):
+         * arm it again, unless the callback stopped it. */
         if (!more && op->state == NK__OP_QUEUED && op->inflight == NK__OP_UNSENT)
             nk__uring_ops_queue(loop, op);
         return;

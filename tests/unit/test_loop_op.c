@@ -279,6 +279,44 @@ static void test_accept_stopped_from_its_callback(void **state)
     assert_int_equal(nk_loop_free(loop), 0);
 }
 
+/* A socket that does not listen: the accept ends with -EINVAL. On uring that is also what a
+ * kernel without multishot accept (before 5.19) answers, so the loop goes on with one plain
+ * accept per request: the connections after it prove that path too. */
+static void test_accept_not_listening(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    int s = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    assert_true(s >= 0);
+    accepted a = {0};
+    nk_op acc;
+    nk_op_init(&acc, on_accept, &a);
+    assert_int_equal(nk_op_accept(loop, &acc, s), 0);
+    for (int i = 0; i < 50 && nk_op_active(&acc); i++)
+        assert_false(run_once(loop));
+    assert_false(nk_op_active(&acc));
+    assert_int_equal(a.stop_rc, -EINVAL);
+    assert_int_equal(a.n, 0);
+    close(s);
+    int port, lfd = tcp_listener(&port);
+    assert_int_equal(nk_op_accept(loop, &acc, lfd), 0);
+    int peers[5];
+    for (int i = 0; i < 5; i++)
+        peers[i] = tcp_connect(port);
+    run_until(loop, &a.n, 5);
+    assert_true(nk_op_active(&acc));
+    op_rec r = {0};
+    acc.data = &r;
+    acc.cb = rec_op_cb;
+    stop_and_settle(loop, &acc, &r);
+    for (int i = 0; i < 5; i++) {
+        close(peers[i]);
+        close(a.fds[i]);
+    }
+    close(lfd);
+    assert_int_equal(nk_loop_free(loop), 0);
+}
+
 /* ---- whole writes ------------------------------------------------------------------------ */
 
 /* A reader on the loop that collects everything from fd until n bytes came. */
@@ -704,6 +742,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_echo_tcp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_100, setup, teardown),
         cmocka_unit_test_setup_teardown(test_accept_stopped_from_its_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_accept_not_listening, setup, teardown),
         cmocka_unit_test_setup_teardown(test_partial_writes_send_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_writev_whole_and_in_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sendfile, setup, teardown),
