@@ -260,6 +260,77 @@ void check_inflates_to(const unsigned char *gz, size_t n, const doc *d)
              got);
 }
 
+/* ---- a route that streams its request bodies (engine A, /sink) -------------------------
+ * The query picks what the handler does, so the inputs reach every turn of a streamed body:
+ * "early" answers at head time without reading, "pause" pauses after each piece (a timer of
+ * the next loop turn resumes), "cut" answers 413 once 100 bytes came; else the whole body is
+ * counted and answered 200. */
+
+typedef struct sink {
+    nk_httpd_ex *ex;
+    nk_timer resume;
+    uint64_t bytes;
+    int pause, cut;
+} sink;
+
+static void sink_resume(nk_loop *l, nk_timer *t)
+{
+    (void)l;
+    sink *k = t->data;
+    if (nk_httpd_ex_body_resume(k->ex) < 0)
+        fail("a paused body could not be resumed");
+}
+
+static int sink_data(nk_httpd_ex *ex, const void *p, size_t n, int end, void *arg)
+{
+    sink *k = arg;
+    (void)p;
+    if (end) {
+        nk_timer_stop(loop, &k->resume);
+        uint64_t bytes = k->bytes;
+        free(k);
+        if (end < 0)
+            return 0; /* ex is over */
+        char body[32];
+        int len = snprintf(body, sizeof body, "%llu\n", (unsigned long long)bytes);
+        return nk_httpd_respond(ex, 200, "text/plain", body, (size_t)len);
+    }
+    k->bytes += n;
+    if (k->cut && k->bytes > 100) {
+        nk_timer_stop(loop, &k->resume);
+        free(k);
+        return nk_httpd_respond(ex, 413, "text/plain", "cut\n", 4);
+    }
+    if (k->pause) {
+        nk_timer_start(loop, &k->resume, 0, 0);
+        return NK_HTTPD_LATER;
+    }
+    return 0;
+}
+
+static int sink_begin(nk_httpd_ex *ex, void *arg)
+{
+    (void)arg;
+    char v[8];
+    if (nk_httpd_ex_query_param(ex, "early", v, sizeof v) >= 0)
+        return nk_httpd_respond(ex, 403, "text/plain", "early\n", 6);
+    sink *k = calloc(1, sizeof *k);
+    if (!k)
+        abort();
+    k->ex = ex;
+    k->pause = nk_httpd_ex_query_param(ex, "pause", v, sizeof v) >= 0;
+    k->cut = nk_httpd_ex_query_param(ex, "cut", v, sizeof v) >= 0;
+    nk_timer_init(&k->resume, sink_resume, k);
+    int rc = nk_httpd_ex_body_read(ex, 0, sink_data, k);
+    if (rc < 0) {
+        free(k);
+        if (rc != -EFBIG)
+            fail("nk_httpd_ex_body_read: %d", rc);
+        return nk_httpd_respond(ex, 413, "text/plain", "too large\n", 10);
+    }
+    return NK_HTTPD_LATER;
+}
+
 /* ---- the engines ------------------------------------------------------------------------ */
 
 nk_loop *loop;
@@ -336,6 +407,9 @@ void fixture_start(const char *name, int http2)
     c->serves_files = 1;
     c->h2_streams = 2;
     start_engine(a, "a.sock", http2);
+    if (nk_httpd_route(a->srv, NULL, "/sink", NK_HTTPD_PREFIX | NK_HTTPD_STREAM_BODY, sink_begin,
+                       NULL) < 0)
+        setup_fail("nk_httpd_route");
     start_engine(b, "b.sock", http2);
     start_engine(c, "c.sock", http2);
     atexit(teardown);

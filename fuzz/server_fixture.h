@@ -7,7 +7,8 @@
  * file outside the root whose contents must never appear in a response, and symlinks to a
  * file inside the root and to the outside. Three engines run on one loop in this process,
  * each on a Unix socket in the same directory:
- *   A  static files with listings, gzip, CORS and a status page;
+ *   A  static files with listings, gzip, CORS and a status page, and a route at /sink that
+ *      streams request bodies (NK_HTTPD_STREAM_BODY: pauses, early answers; see the .c);
  *   B  echo behind HTTP Basic (users[]);
  *   C  no listing, SPA, tiny limits (and 2 streams a connection when HTTP/2 is on).
  * Every timeout is far longer than a run and Unix sockets move bytes synchronously, so a run
