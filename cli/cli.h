@@ -121,14 +121,16 @@ size_t cli_term_escape(char *out, size_t cap, const char *s, size_t len, unsigne
 /* The same, written to a stream. */
 void cli_fput_escaped(FILE *f, const char *s, size_t len, unsigned flags);
 
-/* Commands, one file each (cmd_<noun>.c). */
+/* Commands: a folder per tool with several files (http/, chat/, file/, sniff/, stream/: its
+ * cmd.c, or tcp.c, udp.c, unix.c), one file for the others (echo.c, bench.c, lookup.c, ping.c,
+ * broadcast.c); shared helpers at the top of cli/. */
 int cmd_echo(int argc, char **argv);
 int cmd_lookup(int argc, char **argv);
 int cmd_tcp(int argc, char **argv);
 int cmd_udp(int argc, char **argv);
 int cmd_unix(int argc, char **argv);
 int cmd_http(int argc, char **argv);
-int cmd_http_get(int argc, char **argv); /* cmd_http_get.c, in http's table */
+int cmd_http_get(int argc, char **argv); /* http/get.c, in http's table */
 int cmd_bench(int argc, char **argv);
 int cmd_broadcast(int argc, char **argv);
 int cmd_chat(int argc, char **argv);

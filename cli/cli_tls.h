@@ -1,5 +1,5 @@
 /* TLS for the socket tools: tcp and unix listen|connect (stream), file send|recv, chat
- * serve|join. (http serve has its own, cli/http_tls.c.)
+ * serve|join. (http serve has its own, cli/http/tls.c.)
  *
  * Every tool takes the same options, with the same meaning and the same checks:
  *   server side  --tls with --tls-cert FILE --tls-key FILE, or --tls-self-signed (a certificate

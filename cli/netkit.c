@@ -1,4 +1,5 @@
-/* netkit: the command. Each noun lives in its own cmd_<noun>.c; this file only dispatches. */
+/* netkit: the command. Each tool lives in its own file or folder of cli/ (see cli.h); this file
+ * only dispatches. */
 #include "cli.h"
 
 #include <string.h>

@@ -35,9 +35,9 @@ def functions(text):
 
 
 def source_options():
-    """{command: set of long options} from the getopt tables in cli/*.c."""
+    """{command: set of long options} from the getopt tables in cli/ and its folders."""
     files = {}
-    for p in sorted(glob.glob(os.path.join(CLI, "*.c"))):
+    for p in sorted(glob.glob(os.path.join(CLI, "**", "*.c"), recursive=True)):
         with open(p) as f:
             files[p] = f.read()
     funcs = {}  # name -> body
