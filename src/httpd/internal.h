@@ -232,6 +232,10 @@ struct nk_httpd {
 
     time_t date_sec;        /* cached Date header value, reformatted once a second */
     char date[NK_HTTP_DATE_LEN + 1];
+    /* The Last-Modified text of the last response that had one (respond.c): the same file
+     * is usually served again, and formatting a date costs more than the rest of the head.
+     * (32 bytes: the text and its NUL, rounded up so as to leave the struct's packing be.) */
+    char lm_text[32];
     time_t logtime_sec;
     char logtime[32];
 
@@ -286,12 +290,9 @@ struct nk_httpd {
      * share one check of a cached file (fcache.c), while a request read on a later turn
      * always sees a file changed before it. */
     unsigned input_batch;
-    nk_prepare batch_hook;
-    /* The Last-Modified text of the last response that had one (respond.c): the same file
-     * is usually served again, and formatting a date costs more than the rest of the head. */
-    time_t lm_sec;
-    char lm_text[NK_HTTP_DATE_LEN + 1];
     unsigned h2_on;
+    nk_prepare batch_hook;
+    time_t lm_sec;          /* the Last-Modified time whose text is lm_text */
     /* PROXY protocol (proxied.c): the peers allowed to send the header, refusals not yet
      * reported (logged at most once per interval). */
     nk_proxy_cidr *proxy_from;

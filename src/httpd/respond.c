@@ -99,6 +99,8 @@ static void put_location(nk_buf *h, const nk__resp *r)
     put(h, "\r\n", 2);
 }
 
+_Static_assert(sizeof(((nk_httpd *)0)->lm_text) > NK_HTTP_DATE_LEN, "lm_text holds a date");
+
 static void build_head(nk__conn *c, const nk__resp *r)
 {
     nk_httpd *srv = c->srv;
