@@ -121,6 +121,7 @@ static int opfd_get(nk_loop *loop, int fd, nk__opfd **out)
         if (e == NULL)
             return -ENOMEM;
         nk_io_init(&e->io, fd, opfd_ready, e);
+        nk_io_unref(loop, &e->io); /* the operations count in nk_loop_active, not their plumbing */
         st->fds[fd] = e;
     }
     *out = st->fds[fd];
