@@ -3,7 +3,8 @@
  * One nk_loop per thread (or per worker process). It multiplexes I/O readiness over a backend
  * chosen at run time ("epoll", "uring", "poll", "select"), plus monotonic timers, signals delivered as
  * ordinary loop events, deferred callbacks, wake-ups from other threads (nk_async) and hooks
- * around the wait (nk_prepare, nk_check).
+ * around the wait (nk_prepare, nk_check). Completion-based I/O on the same loop (accept, recv,
+ * send handed over whole, called back with the result): netkit/op.h.
  *
  * Watchers (nk_io, nk_timer, nk_signal, nk_defer, nk_async, nk_prepare, nk_check) are embedded
  * in the caller's structures: the loop never allocates per watcher and never owns them. Fields
@@ -137,12 +138,13 @@ int nk_loop_new(const char *backend, nk_loop **out);
 /* Free a loop. Watchers still active are simply forgotten; the caller owns their memory and fds.
  * Returns 0 (also for NULL), or -EBUSY without touching anything when called while the loop is
  * running, i.e. from inside one of its callbacks: call nk_loop_stop() there and free the loop
- * after nk_loop_run() has returned. */
+ * after nk_loop_run() has returned. Also -EBUSY while an operation (netkit/op.h) is started: its
+ * buffers may still be in the kernel's hands. */
 int nk_loop_free(nk_loop *loop);
 
 /* Run the loop. Returns 0 when stopped or idle, a negative error if the backend's wait failed.
  * "Active" means: a started nk_io, timer, signal, defer or async that has not been unref'd (see
- * nk_io_unref below). */
+ * nk_io_unref below), or a started operation (netkit/op.h). */
 int nk_loop_run(nk_loop *loop, int mode);
 
 /* Make nk_loop_run return after the current iteration. Safe from any callback. */
@@ -164,7 +166,8 @@ int nk_loop_max_fd(const nk_loop *loop);
 /* NULL-terminated list of compiled-in backend names, best first. */
 const char *const *nk_loop_backends(void);
 
-/* Number of active watchers that keep nk_loop_run going (started and not unref'd). */
+/* Number of active watchers that keep nk_loop_run going (started and not unref'd), plus the
+ * started operations (netkit/op.h). */
 size_t nk_loop_active(const nk_loop *loop);
 
 /* An opaque pointer for the caller. */

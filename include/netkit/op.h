@@ -23,7 +23,9 @@
  *
  * Rules, the same on every backend:
  * - Callbacks: never from inside the nk_op_* call that starts an operation; always from
- *   nk_loop_run, among the I/O callbacks of an iteration (step 4 in loop.h).
+ *   nk_loop_run, right after the I/O callbacks of an iteration (step 4 in loop.h), except an
+ *   emulated send that finished inside its start call, which is called back at the start of
+ *   the next iteration (step 1, after the defers; the wait then does not block).
  * - Order: operations on one descriptor form two queues, "in" (accept, recv) and "out" (send,
  *   writev, sendfile), each running one operation at a time in start order. So two sends on a
  *   socket never interleave their bytes, and the callbacks of one queue come in start order.
@@ -52,9 +54,9 @@
  *   its -ECANCELED callback), on every backend: the kernel could still write into buffers or
  *   complete into a freed loop. Stop them and run the loop until nk_loop_active is 0.
  * - A descriptor used by operations must not also have an nk_io watcher on the same loop: the
- *   emulation watches it with one of its own (nk_io_start then fails with -EEXIST, and an
- *   operation started while a watcher holds the fd fails with -EEXIST). Stop every operation
- *   on a descriptor before closing it.
+ *   emulation watches it with one of its own (nk_io_start may then fail with -EEXIST, and an
+ *   operation started while a watcher of the caller's holds the fd fails with -EEXIST on
+ *   every backend). Stop every operation on a descriptor before closing it.
  * - Errors at start (negative errno; the operation is then not started): -EBUSY (op already
  *   started), -EBADF (fd < 0), -EINVAL (len or count 0, iovcnt out of range), -ERANGE (select:
  *   fd >= FD_SETSIZE), -EEXIST (see above), -ENOMEM.
