@@ -1,4 +1,5 @@
-/* io_uring(7) backend: readiness through poll requests (not completion-based I/O).
+/* io_uring(7) backend: readiness through poll requests (the completion-based operations of
+ * op_uring.c share its ring and its one io_uring_enter per iteration).
  *
  * Quirks worked around:
  * - A multishot poll (IORING_POLL_ADD_MULTI) posts one completion per wake-up of the file, not
