@@ -187,6 +187,12 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
     nk__listener *l = io->data;
     nk_httpd *srv = l->srv;
     for (int i = 0; i < ACCEPT_BATCH && may_accept(srv) && below_limits(srv); i++) {
+        /* A connection accepted after this callback already answered others (a first request
+         * is read and answered at accept) may carry a request its client sent after reading
+         * one of those answers, say after changing a file: it starts a new batch of input, so
+         * the file cache checks its files again (fcache.c). */
+        if (i > 0)
+            srv->input_batch++;
         nk_addr peer;
         int fd = nk_sock_accept(l->fd, &peer);
         if (fd == -EAGAIN)
