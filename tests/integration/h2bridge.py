@@ -29,6 +29,7 @@ import socket
 import ssl
 import sys
 import threading
+import time
 
 from debian_modules import import_debian
 
@@ -59,6 +60,7 @@ WINDOW = 1 << 18         # per stream, and added to the connection's: what the s
 MAX_BUFFERED = 1 << 20   # request bytes held before the bridge stops reading the test's socket
 HELD_BACK = 1 << 16      # answer bytes the test has not taken past which the server's are left
                          # unread, as a stalled client leaves them in its socket
+LINGER_S = 5.0           # how long a closing bridge reads and drops what the test still sends
 MAX_HEAD = 1 << 20       # a request head longer than this is not HTTP the bridge can carry
 
 
@@ -645,6 +647,27 @@ class Bridge:
 
     # -- the end ----------------------------------------------------------------------------
 
+    def _linger_test_side(self):
+        """A lingering close, as an HTTP/1.1 server's: the answer is complete, so the test
+        reads EOF after it, while what it still sends (a body refused before its end) is read
+        and dropped until it closes, for at most LINGER_S. Closing over unread bytes would
+        reset the test's socket under its send, before it reads the answer."""
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        deadline = time.monotonic() + LINGER_S
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self.sock.settimeout(left)
+                if not self.sock.recv(65536):
+                    break
+        except OSError:
+            pass  # the timeout, or the test reset its end: either way nothing more to take
+
     def _teardown(self):
         try:
             if not self.server_gone and not self.write_failed:
@@ -665,12 +688,7 @@ class Bridge:
                 self.tls.unwrap()
             except Exception:  # noqa: BLE001
                 pass
-        try:
-            # what the test sent and nobody will read: taken, so the close is a clean EOF
-            while self.sock.recv(65536):
-                pass
-        except OSError:
-            pass
+        self._linger_test_side()
         for s in (self.tls, self.sock):
             try:
                 s.close()
