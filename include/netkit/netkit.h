@@ -10,6 +10,7 @@
 #include <netkit/addr.h>
 #include <netkit/proxy.h>
 #include <netkit/sock.h>
+#include <netkit/workers.h>
 #include <netkit/udp.h>
 #include <netkit/buf.h>
 #include <netkit/frame.h>
