@@ -111,6 +111,7 @@ help:
 	@echo '  make clean     remove the build folders'
 	@echo '  make abi-check the shared libraries against the ABI baselines in abi/ (abidiff)'
 	@echo '  make abi-baseline  rewrite abi/*.abi after a deliberate break (log it in CHANGELOG.md)'
+	@echo '  make man-options  rewrite the option lists of docs/netkit.1 from the commands'"'"' tables'
 	@echo '  make docs      API reference from the header comments into build-docs/html (Doxygen)'
 	@echo '  make help      this list'
 	@echo 'variables: PORT= DIR= HOST= (run), PREFIX= (install), JOBS= (parallel jobs),'
@@ -126,6 +127,12 @@ abi-check: deps
 abi-baseline: deps
 	@scripts/install-deps abi
 	JOBS=$(JOBS) scripts/abi.sh baseline build-abi
+
+.PHONY: man-options
+
+# The option lists of docs/netkit.1 from the commands' option tables (cli/opt.h).
+man-options: build
+	scripts/man-options.py build/netkit docs/netkit.1
 
 .PHONY: docs
 

@@ -11,9 +11,10 @@
  */
 #include "cli.h"
 #include "cli_server.h"
+#include "opt.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind, for cli_one_operand */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,32 +70,22 @@ struct echo_server {
     int exit_code;
 };
 
-static const struct option serve_options[] = {
-    {"backend", required_argument, NULL, 'b'},
-    {"proto", required_argument, NULL, 'p'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+static const cli_opt serve_opts[] = {
+    {"backend", 'b', "NAME", "event loop backend: epoll, uring, poll or select (default: "
+                             "$NETKIT_BACKEND, else epoll)"},
+    {"proto", 'p', "PROTO", "tcp (default; unix for a unix: ADDR), udp or unix"},
+    {NULL, 0, NULL, NULL},
 };
 
-static void serve_help(FILE *out)
+static const cli_operand serve_operands[] = {
+    {"ADDR", "HOST:PORT, [IPV6]:PORT, PORT (all interfaces), unix:PATH; with --proto unix a "
+             "plain PATH too; port 0 picks a free port"},
+    {NULL, NULL},
+};
+
+static void serve_notes(FILE *out)
 {
-    const char *const *names = nk_loop_backends();
     fprintf(out,
-            "usage: netkit echo serve ADDR [--backend NAME] [--proto tcp|udp|unix]\n"
-            "\n"
-            "Send every byte (tcp, unix) or datagram (udp) back to where it came from.\n"
-            "\n"
-            "  ADDR                HOST:PORT, [IPV6]:PORT, PORT (all interfaces), unix:PATH;\n"
-            "                      with --proto unix a plain PATH too; port 0 picks a free port\n"
-            "  -b, --backend NAME  event loop backend:");
-    for (size_t i = 0; names[i]; i++)
-        fprintf(out, "%s %s", i ? "," : "", names[i]);
-    fprintf(out,
-            "\n"
-            "                      (default: $NETKIT_BACKEND, else the first)\n"
-            "  -p, --proto PROTO   tcp (default; unix for a unix: ADDR), udp or unix\n"
-            "  -h, --help          show this help\n"
-            "\n"
             "Once ready it prints \"listening on tcp://HOST:PORT\" (udp://HOST:PORT, unix:PATH) on\n"
             "stderr, with the real port. At most %d KiB wait per connection for a slow reader;\n"
             "reading pauses until they drain. A connection the backend cannot watch (select:\n"
@@ -102,6 +93,16 @@ static void serve_help(FILE *out)
             "everything, removes the unix socket file and exits 0.\n",
             ECHO_HIGH_WATER / 1024);
 }
+
+static const cli_spec serve_spec = {
+    .cmd = "echo serve",
+    .synopsis = "ADDR [--backend NAME] [--proto tcp|udp|unix]",
+    .about = "Send every byte (tcp, unix) or datagram (udp) back to where it came from.\n",
+    .operands = serve_operands,
+    .opts = serve_opts,
+    .notes = serve_notes,
+};
+CLI_SPEC_REGISTER(serve_spec);
 
 /* ---- stream connections ------------------------------------------------------------------- */
 
@@ -348,120 +349,126 @@ static int parse_proto(const char *text, echo_proto *out)
     return 0;
 }
 
+/* What the command line asked for. */
+typedef struct serve_args {
+    const char *cmd;
+    const char *backend;
+    const char *proto_name; /* NULL: not given */
+    echo_proto proto;
+    const char *text;       /* ADDR as given */
+    int is_unix_text;       /* ADDR starts with "unix:" */
+    nk_addr addr;
+} serve_args;
+
+static int on_echo_opt(void *ctx, int key, const char *value)
+{
+    serve_args *a = ctx;
+    switch (key) {
+    case 'b':
+        a->backend = value;
+        return 0;
+    case 'p':
+        a->proto_name = value;
+        if (parse_proto(value, &a->proto) < 0)
+            return cli_usage(a->cmd, "unknown protocol '%s' (choose from tcp, udp, unix)", value);
+        return 0;
+    default:
+        return CLI_USAGE;
+    }
+}
+
+/* Options, then ADDR checked against the protocol. 0, CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_echo_args(int argc, char **argv, serve_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = argv[0];
+    a->proto = PROTO_TCP;
+    int first;
+    int rc = cli_opt_parse(&serve_spec, argc, argv, on_echo_opt, a, &first);
+    if (rc)
+        return rc;
+    optind = first;
+    if ((rc = cli_one_operand(a->cmd, argc, argv, "ADDR", &a->text)) ||
+        (rc = cli_check_backend(a->cmd, a->backend)))
+        return rc;
+    a->is_unix_text = strncmp(a->text, "unix:", 5) == 0;
+    if (!a->proto_name && a->is_unix_text)
+        a->proto = PROTO_UNIX;
+    if (a->is_unix_text && a->proto != PROTO_UNIX)
+        return cli_usage(a->cmd, "'%s' is a unix address: use --proto unix", a->text);
+    int socktype = a->proto == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    /* --proto unix takes a plain path as well as unix:PATH. */
+    if (a->proto == PROTO_UNIX)
+        rc = cli_parse_unix_addr(a->cmd, a->text, socktype, &a->addr);
+    else
+        rc = cli_parse_bind_addr(a->cmd, a->text, socktype, &a->addr);
+    if (rc)
+        return rc;
+    if (a->proto != PROTO_UNIX && nk_addr_family(&a->addr) == AF_UNIX)
+        return cli_usage(a->cmd, "'%s' is a unix address: use --proto unix", a->text);
+    return 0;
+}
+
+/* Bind and watch the socket: 0 or an exit code (after its message). */
+static int echo_start(echo_server *srv, const serve_args *a)
+{
+    const char *cmd = a->cmd;
+    int socktype = a->proto == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
+    if (a->proto == PROTO_UDP && !(srv->dgram = malloc(ECHO_DGRAM_MAX)))
+        return cli_fail(cmd, "%s", nk_strerror(-ENOMEM));
+    srv->lfd = nk_sock_listen(&a->addr, socktype, 0, 0);
+    if (srv->lfd < 0)
+        return cli_fail(cmd, "%s%s: %s", a->proto == PROTO_UNIX && !a->is_unix_text ? "unix:" : "",
+                        a->text, nk_strerror(srv->lfd));
+    if (a->proto == PROTO_UNIX)
+        cli_unix_file_remember(&srv->unix_file, a->addr.u.un.sun_path);
+    int rc;
+    if (a->proto == PROTO_UDP) {
+        nk_io_init(&srv->lio, srv->lfd, dgram_on_io, srv);
+        rc = nk_io_start(srv->loop, &srv->lio, NK_READ);
+    } else {
+        cli_acceptor_init(&srv->accept, srv->loop, cmd, srv->lfd, ECHO_ACCEPTS_PER_EVENT, on_conn,
+                          srv);
+        rc = cli_acceptor_start(&srv->accept);
+    }
+    if (rc < 0)
+        return cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
+    rc = cli_print_listening(a->proto == PROTO_UDP ? "udp" : "tcp", srv->lfd);
+    if (rc < 0)
+        return cli_fail(cmd, "getsockname: %s", nk_strerror(rc));
+    return 0;
+}
+
 static int echo_serve(int argc, char **argv)
 {
-    const char *cmd = argv[0];
-    const char *backend = NULL;
-    const char *proto_name = NULL;
-    echo_proto proto = PROTO_TCP;
-
-    optind = 0; /* glibc: full re-initialisation, argv differs from any earlier parse */
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":b:p:h", serve_options, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            backend = optarg;
-            break;
-        case 'p':
-            proto_name = optarg;
-            if (parse_proto(optarg, &proto) < 0)
-                return cli_usage(cmd, "unknown protocol '%s' (choose from tcp, udp, unix)",
-                                 optarg);
-            break;
-        case 'h':
-            serve_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    const char *text;
-    int rc = cli_one_operand(cmd, argc, argv, "ADDR", &text);
+    serve_args a;
+    int rc = parse_echo_args(argc, argv, &a);
     if (rc)
-        return rc;
-    rc = cli_check_backend(cmd, backend);
-    if (rc)
-        return rc;
-
-    int is_unix_text = strncmp(text, "unix:", 5) == 0;
-    if (!proto_name && is_unix_text)
-        proto = PROTO_UNIX;
-    if (is_unix_text && proto != PROTO_UNIX)
-        return cli_usage(cmd, "'%s' is a unix address: use --proto unix", text);
-
-    nk_addr addr;
-    int socktype = proto == PROTO_UDP ? SOCK_DGRAM : SOCK_STREAM;
-    /* --proto unix takes a plain path as well as unix:PATH. */
-    if (proto == PROTO_UNIX)
-        rc = cli_parse_unix_addr(cmd, text, socktype, &addr);
-    else
-        rc = cli_parse_bind_addr(cmd, text, socktype, &addr);
-    if (rc)
-        return rc;
-    if (proto != PROTO_UNIX && nk_addr_family(&addr) == AF_UNIX)
-        return cli_usage(cmd, "'%s' is a unix address: use --proto unix", text);
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
 
     echo_server srv;
     memset(&srv, 0, sizeof srv);
-    srv.cmd = cmd;
-    srv.proto = proto;
+    srv.cmd = a.cmd;
+    srv.proto = a.proto;
     srv.lfd = -1;
-
-    rc = nk_loop_new(backend, &srv.loop);
+    rc = nk_loop_new(a.backend, &srv.loop);
     if (rc < 0) {
         srv.loop = NULL;
-        return cli_backend_fail(cmd, backend, rc);
+        return cli_backend_fail(a.cmd, a.backend, rc);
     }
     /* Writes to a vanished peer must give EPIPE, not end the server. */
     signal(SIGPIPE, SIG_IGN);
-    if ((rc = cli_stop_signals_start(srv.loop, &srv.stop_signals, NULL, NULL)) < 0) {
-        int code = cli_fail(cmd, "cannot watch signals: %s", nk_strerror(rc));
-        server_free(&srv);
-        return code;
+    if ((rc = cli_stop_signals_start(srv.loop, &srv.stop_signals, NULL, NULL)) < 0)
+        srv.exit_code = cli_fail(a.cmd, "cannot watch signals: %s", nk_strerror(rc));
+    else
+        srv.exit_code = echo_start(&srv, &a);
+    if (srv.exit_code == CLI_OK) {
+        rc = nk_loop_run(srv.loop, NK_RUN_DEFAULT);
+        if (srv.exit_code == CLI_OK) /* a callback may have failed the run */
+            srv.exit_code = srv.accept.exit_code; /* CLI_OK too without an acceptor */
+        if (rc < 0 && srv.exit_code == CLI_OK)
+            srv.exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(rc));
     }
-
-    if (proto == PROTO_UDP && !(srv.dgram = malloc(ECHO_DGRAM_MAX))) {
-        server_free(&srv);
-        return cli_fail(cmd, "%s", nk_strerror(-ENOMEM));
-    }
-
-    srv.lfd = nk_sock_listen(&addr, socktype, 0, 0);
-    if (srv.lfd < 0) {
-        int code = cli_fail(cmd, "%s%s: %s", proto == PROTO_UNIX && !is_unix_text ? "unix:" : "",
-                            text, nk_strerror(srv.lfd));
-        server_free(&srv);
-        return code;
-    }
-    if (proto == PROTO_UNIX)
-        cli_unix_file_remember(&srv.unix_file, addr.u.un.sun_path);
-
-    if (proto == PROTO_UDP) {
-        nk_io_init(&srv.lio, srv.lfd, dgram_on_io, &srv);
-        rc = nk_io_start(srv.loop, &srv.lio, NK_READ);
-    } else {
-        cli_acceptor_init(&srv.accept, srv.loop, cmd, srv.lfd, ECHO_ACCEPTS_PER_EVENT, on_conn,
-                          &srv);
-        rc = cli_acceptor_start(&srv.accept);
-    }
-    if (rc < 0) {
-        int code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
-        server_free(&srv);
-        return code;
-    }
-
-    rc = cli_print_listening(proto == PROTO_UDP ? "udp" : "tcp", srv.lfd);
-    if (rc < 0) {
-        int code = cli_fail(cmd, "getsockname: %s", nk_strerror(rc));
-        server_free(&srv);
-        return code;
-    }
-
-    rc = nk_loop_run(srv.loop, NK_RUN_DEFAULT);
-    if (srv.exit_code == CLI_OK)
-        srv.exit_code = srv.accept.exit_code; /* CLI_OK too when there is no acceptor */
-    if (rc < 0 && srv.exit_code == CLI_OK)
-        srv.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
     int code = srv.exit_code;
     server_free(&srv);
     return code;

@@ -1,6 +1,7 @@
 /* netkit: the command. Each tool lives in its own file or folder of cli/ (see cli.h); this file
  * only dispatches. */
 #include "cli.h"
+#include "opt.h"
 
 #include <string.h>
 
@@ -26,5 +27,8 @@ int main(int argc, char **argv)
         printf("netkit %s\n", NETKIT_VERSION);
         return CLI_OK;
     }
+    /* Not in the usage: the option lists of docs/netkit.1 come from here (scripts/man-options). */
+    if (argc == 3 && strcmp(argv[1], "help") == 0 && strcmp(argv[2], "--roff") == 0)
+        return cli_opt_roff_all(stdout) < 0 ? CLI_FAIL : CLI_OK;
     return cli_dispatch(NULL, commands, argc, argv);
 }

@@ -3,6 +3,7 @@ cli/ (found in the source, mapped to the command that parses with it through the
 and the call graph) appear in that command's --help and in its section of docs/netkit.1, which
 also has examples for every command; `netkit help CMD` prints what `netkit CMD --help` does."""
 import glob
+import importlib.util
 import os
 import re
 import subprocess
@@ -11,6 +12,10 @@ import unittest
 import harness
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+_spec = importlib.util.spec_from_file_location("man_options",
+                                               os.path.join(ROOT, "scripts", "man-options.py"))
+man_options = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(man_options)
 CLI = os.path.join(ROOT, "cli")
 MAN = os.path.join(ROOT, "docs", "netkit.1")
 
@@ -172,6 +177,46 @@ class ManPage(unittest.TestCase):
         r = harness.run(["help", "frobnicate"], timeout=10)
         self.assertEqual(r.returncode, 2)
         self.assertEqual(r.stderr.decode().splitlines()[0], "netkit: unknown command 'frobnicate'")
+
+
+class OptionTables(unittest.TestCase):
+    """Commands whose options are a table (cli/opt.h): the man page's list is the table's."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.blocks = man_options.generated(harness.NETKIT)
+        with open(MAN) as f:
+            cls.page = f.read()
+
+    def test_tables_found(self):
+        self.assertIn("echo serve", self.blocks)
+        self.assertIn("--backend", self.blocks["echo serve"].replace("\\-", "-"))
+
+    def test_man_page_lists_are_the_tables(self):
+        new, problems = man_options.rewrite(self.page, self.blocks)
+        self.assertEqual(problems, [])
+        self.assertTrue(new == self.page, "docs/netkit.1 differs from the option tables: run "
+                        "`make man-options`")
+
+    def test_help_lists_every_table_option(self):
+        missing = []
+        for cmd, block in sorted(self.blocks.items()):
+            names = re.findall(r"\\fB\\-\\-([a-z0-9\\-]+)\\fR", block)
+            self.assertIn("help", [n.replace("\\-", "-") for n in names], cmd)
+            r = harness.run(cmd.split() + ["--help"], timeout=10)
+            self.assertEqual(r.returncode, 0, "%s --help: %r" % (cmd, r.stderr))
+            text = r.stdout.decode()
+            missing += ["%s: --%s" % (cmd, n.replace("\\-", "-")) for n in names
+                        if "--" + n.replace("\\-", "-") not in text]
+        self.assertEqual(missing, [])
+
+    def test_a_changed_table_is_caught(self):
+        # the check above can fail: a block that differs from the table is reported
+        cmd = "echo serve"
+        changed = dict(self.blocks)
+        changed[cmd] = self.blocks[cmd].replace(".TP\n", ".TP\nextra\n", 1)
+        new, _ = man_options.rewrite(self.page, changed)
+        self.assertNotEqual(new, self.page)
 
 
 if __name__ == "__main__":
