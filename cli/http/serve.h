@@ -1,4 +1,5 @@
-/* Running `netkit http serve`: listeners, one worker or a supervisor with several. */
+/* Running `netkit http serve`: listeners, one worker or a supervisor with several (the process
+ * layer is the library's netkit/workers.h; http/serve_state.h holds the running state). */
 #ifndef NETKIT_CLI_HTTP_SERVE_H
 #define NETKIT_CLI_HTTP_SERVE_H
 
@@ -14,7 +15,8 @@
 #define HTTP_MAX_PROXY_FROM 64
 
 #define HTTP_MAX_INHERIT 1024 /* also the most listeners: addresses x workers */
-#define HTTP_MAX_AFFINITY 256 /* workers with --cpu-affinity (the most workers) */
+#define HTTP_MAX_AFFINITY 256 /* workers with --cpu-affinity (the most workers); the CPU
+                               * helpers are the library's (netkit/workers.h) */
 
 /* A listener passed by a service manager (socket activation) or by the server this one
  * replaces (http/upgrade.c); unlink: a unix socket path this server removes when it stops. */
@@ -100,14 +102,6 @@ int http_upgrade_begin(http_upgrade *u, nk_loop *loop, http_serve_opts *o,
 void http_upgrade_cancel(http_upgrade *u);
 /* READY=1 for a service manager (with MAINPID after an upgrade) and "R" to the old server. */
 void http_ready(http_serve_opts *o);
-
-/* http/affinity.c: --cpu-affinity. The CPUs this process may use (count, or -errno); pin the
- * calling process to one; steer a reuseport group's connections to the worker on their CPU
- * (socket w of the group is worker w's, pinned to cpus[w]); undo that on an inherited group. */
-int http_affinity_cpus(int *cpus, int max);
-int http_affinity_pin(int cpu);
-int http_affinity_steer(int fd, const int *cpus, int nworkers);
-void http_affinity_unsteer(int fd);
 
 /* http/tls.c */
 int http_tls_split_schemes(http_serve_opts *o);
