@@ -1,7 +1,7 @@
 /* HTTP/1.1 building blocks: request parsing (RFC 9112), and the small pure steps of a static
  * file server (RFC 9110): path decoding and confinement, dates, validators, conditional
- * requests, ranges, content types. None of them touches a socket; the server in
- * src/http/conn.c and server.c sequences them.
+ * requests, ranges, content types. None of them touches a socket; the server engine
+ * (src/httpd, netkit/httpd.h) sequences them.
  *
  * Parsers work on the caller's buffer and return views (pointer + length) into it: nothing is
  * copied or allocated. Results follow the library's error model; where a failure maps to an

@@ -456,7 +456,7 @@ int nk__archive_serve(nk__conn *c, const nk_http_request *req, int dirfd, int gz
     if (err < 0) {
         close(dirfd);
         free(a);
-        return nk__respond_error(c, nk__errno_status(err), NULL);
+        return nk__respond_error(c, nk__open_status(err), NULL);
     }
     memcpy(a->rel, srv->path + 1, base + 1);
     a->base = base;

@@ -401,7 +401,7 @@ static int respond_allow(nk__conn *c, int status)
 {
     nk__resp r;
     nk__resp_init(&r, status);
-    r.allow = nk__allow(c->srv);
+    r.allow = nk__resp_allow(c->srv);
     if (status == 204) {
         r.no_body = 1;
         return nk__respond(c, &r);
@@ -846,7 +846,7 @@ static int conn_process(nk__conn *c)
                 return -1;
             continue;
         }
-        c->x->t_head_us = nk__now_us();
+        c->x->t_head_us = nk__log_clock_us();
         if (begin_request(c, &c->x->request, r) < 0)
             return -1;
         /* Without a body nothing moves the head before it is answered (a small request's
@@ -1023,7 +1023,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
         return;
     }
     if ((events & NK_WRITE) || ((events & NK_ERROR) && out_pending(c))) {
-        int r = nk__conn_flush(c);
+        int r = nk__respond_flush(c);
         if (r < 0) {
             nk__conn_close(c);
             return;
@@ -1049,7 +1049,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 
 void nk__conn_resume_output(nk__conn *c)
 {
-    int r = nk__conn_flush(c);
+    int r = nk__respond_flush(c);
     if (r < 0) {
         nk__conn_close(c);
         return;

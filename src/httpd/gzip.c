@@ -5,7 +5,7 @@
  * 8.4.1.3). Memory stays bounded whatever the file size: the file is read IN_CHUNK bytes at a
  * time with pread (the open-file cache shares the descriptor, so no file position is used),
  * deflated into an OUT_CHUNK buffer, and the next piece is produced only when the socket has
- * taken the previous one (nk__conn_flush calls nk__gz_fill when c->x->out runs dry). So a slow
+ * taken the previous one (nk__respond_flush calls nk__gz_fill when c->x->out runs dry). So a slow
  * client costs one piece of output, not the whole compressed file.
  */
 #include "internal.h"

@@ -1,17 +1,24 @@
-/* Private structures of the HTTP server engine, shared by its files:
- *   server.c   listeners, accept, connection limits, date/log caches, shutdown
+/* Private structures of the HTTP server engine, shared by its files (its rooms):
+ *   server.c   listeners, accept, connection limits, date cache, shutdown
  *   conn.c     per-connection state machine: read, parse, respond, send, keep-alive or close
- *   respond.c  response heads, error pages, writing memory and file segments
- *   static.c   the static-file handler: path -> open+fstat -> conditionals -> ranges
- *   log.c      access log (combined format) buffered per worker
- *   auth.c     HTTP Basic authentication, password hashes
+ *   xport.c    the transport under a connection: socket or TLS
+ *   proxied.c  the PROXY protocol header of listeners behind a load balancer
+ *   respond.c  response plans and heads, error pages, writing memory and file segments
+ *   handler.c  routes and the public exchange API (nk_httpd_route, nk_httpd_ex_*, respond)
+ *   bodyread.c request bodies streamed to a route's handler (bodyread.h)
+ *   static.c   the static-file handler: path -> open -> conditionals -> ranges
+ *   open.c     opening below the root (openat2 RESOLVE_BENEATH), errno -> status
+ *   fcache.c   the open-file cache: descriptors, metadata, small bodies
+ *   listing.c  directory listings (cached); archive.c: a directory as a tar download
  *   upload.c   PUT, DELETE and multipart POST: bodies streamed to temporary files, renamed
+ *   deldir.c   DELETE of a directory; rmtree.c: its walk; leftovers.c: a dead worker's files
  *   commit.c   the job thread: blocking work (a PUT's fsync and rename) off the loop
+ *   auth.c     HTTP Basic authentication, password hashes
  *   echo.c     --echo: answer with what was received
  *   gzip.c     --gzip: compression on the fly, streamed as chunks from the flush loop
- *   ops.c      --status (live counters), --cors preflight, --spa fallback
- *   handler.c  routes and the public exchange API (nk_httpd_route, nk_httpd_ex_*, respond)
- *   proxied.c  the PROXY protocol header of listeners behind a load balancer
+ *   ops.c      --status (live counters), health check, --cors preflight, --spa fallback
+ *   log.c      access log (combined format) buffered per worker
+ *   h2.c       HTTP/2 sessions (h2.h); h2stream.c: each stream as a virtual connection
  */
 #ifndef NK_HTTPD_INTERNAL_H
 #define NK_HTTPD_INTERNAL_H
@@ -146,7 +153,7 @@ struct nk_httpd_ex {
     unsigned char later;  /* a handler will answer later: no reading meanwhile */
     unsigned char answered; /* the handler's respond call was made */
     unsigned char file_fd_owned; /* file_fd is the handler's, closed once sent */
-    /* A body produced in pieces (nk_httpd_respond_stream), fed from nk__conn_flush. */
+    /* A body produced in pieces (nk_httpd_respond_stream), fed from nk__respond_flush. */
     nk_httpd_producer produce;
     void *produce_arg;
     unsigned char produce_paused;  /* it said LATER: no write interest until resumed */
@@ -443,15 +450,17 @@ void nk__resp_body_scratch(nk__resp *r, nk_httpd *srv);
 /* Send a planned response on c (takes over r->file's reference). Returns 0, or a negative
  * error when the connection failed and was closed. */
 int nk__respond(nk__conn *c, nk__resp *r);
+/* Methods allowed on this server, for Allow and 405 (depends on --upload). */
+const char *nk__resp_allow(const nk_httpd *srv);
 /* Build and send a small HTML error page. */
 int nk__respond_error(nk__conn *c, int status, const char *detail);
 /* 308 to the same path and query over https (nk_httpd_set_https_redirect). */
 int nk__respond_https_redirect(nk__conn *c, const nk_http_request *req);
-/* Send a multipart/byteranges body: segments already in c->out and c->segs. */
+/* Send a multipart/byteranges body: segments already in c->x->out and c->x->segs. */
 int nk__respond_multipart(nk__conn *c, nk__resp *r);
 /* Write pending output. Returns 1 when everything is written, 0 when the socket is full (or
  * a producer has nothing yet), negative on a connection error. */
-int nk__conn_flush(nk__conn *c);
+int nk__respond_flush(nk__conn *c);
 /* handler.c: append the producer's next piece to c->x->out. 1 when output was added (or the
  * stream ended), 0 when the producer paused, negative on error. */
 int nk__produce_fill(nk__conn *c);
@@ -460,10 +469,15 @@ void nk__produce_abort(nk__ex *x);
 
 /* static.c */
 int nk__static_handle(nk__conn *c, const nk_http_request *req);
+
+/* open.c: opening below the root. nk__open_beneath opens rel (relative, may be ".") beneath
+ * dirfd for reading, confined to the root and to what requests may reach; the fd or a
+ * negative errno. nk__openat2 is the system call (have_openat2 only), retried while the
+ * kernel asks to: the fd or a negative errno. */
+int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
+int nk__openat2(int dirfd, const char *rel, int flags, mode_t mode, uint64_t resolve);
 /* HTTP status for a negative errno from opening a path. */
-int nk__errno_status(int err);
-/* Methods allowed on this server, for Allow and 405 (depends on --upload). */
-const char *nk__allow(const nk_httpd *srv);
+int nk__open_status(int err);
 
 /* auth.c: may this request go on? 0 when it carries valid credentials (or none are
  * configured), 401 when not, 429 when its client failed too often lately, or -EINPROGRESS
@@ -475,7 +489,7 @@ int nk__auth_check(nk__conn *c, const nk_http_request *req);
 int nk__auth_needed(const nk_httpd *srv, const nk_http_request *req);
 
 /* upload.c: PUT and POST claim their bodies at head time; DELETE has none. Each returns 0
- * (c->sink set when claimed), an HTTP status to answer, or -1 when c was closed. */
+ * (c->x->sink set when claimed), an HTTP status to answer, or -1 when c was closed. */
 int nk__upload_begin(nk__conn *c, const nk_http_request *req);
 int nk__upload_delete(nk__conn *c, const nk_http_request *req);
 
@@ -517,7 +531,6 @@ void nk__fcache_clear(nk_httpd *srv); /* drop every entry (descriptors run short
 void nk__fcache_free(nk_httpd *srv);
 void nk__fcache_forget(nk_httpd *srv, const char *key); /* the file at key was changed */
 void nk__fcache_forget_prefix(nk_httpd *srv, const char *prefix); /* a tree went */
-int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 
 /* listing.c: the listing of the open directory dirfd, requested as srv->path, showing only
  * what requests for its links would be served, in the order sort says (NK_HTTP_DIRLIST_SORT_*
@@ -537,9 +550,9 @@ int nk__archive_wanted(const nk_http_request *req);
 int nk__archive_serve(nk__conn *c, const nk_http_request *req, int dirfd, int gz);
 
 /* gzip.c: a deflate stream of the body (mem, or else fd from offset 0, size bytes) that
- * nk__conn_flush turns into chunks (RFC 9112 section 7.1) when c->out runs dry. */
+ * nk__respond_flush turns into chunks (RFC 9112 section 7.1) when c->x->out runs dry. */
 int nk__gz_start(nk__conn *c, int fd, const char *mem, uint64_t size);
-/* Append the next chunk(s) to c->out (c->seg.mem grows). Returns 1 when output was added,
+/* Append the next chunk(s) to c->x->out (c->x->seg.mem grows). Returns 1 when output was added,
  * 0 when the stream is finished (and freed), negative on error. */
 int nk__gz_fill(nk__conn *c);
 void nk__gz_free(nk__conn *c);
@@ -549,7 +562,9 @@ int nk__gz_whole(const nk_httpd *srv, const char *in, size_t len, nk_buf *out);
 /* handler.c */
 /* At head time: the route for this request, or NULL. Uses srv->path as scratch. */
 const nk__route *nk__route_match(nk_httpd *srv, const nk_http_request *req);
-/* Claim the body for the route (x->route set): 0 or an HTTP status. */
+/* Claim the body for the route (x->route set): returns as nk__bodyrd_begin does for a
+ * streaming route (1 when its handler let the request fall through); otherwise 0, the body
+ * then collected in x->rbody for the handler. */
 int nk__route_claim(nk__conn *c, const nk_http_request *req);
 /* Run the matched route. Returns -1 when c was closed, 0 when answered (or LATER), 1 when
  * the request falls through to the built-in handlers. */
@@ -573,6 +588,7 @@ int nk__spa_wanted(const nk_httpd *srv, const nk_http_request *req);
 /* log.c */
 void nk__log_request(nk__conn *c, int status, uint64_t bytes);
 void nk__log_flush(nk_httpd *srv);
-uint64_t nk__now_us(void); /* monotonic */
+/* The monotonic clock in microseconds: when a head arrived, for the log's durations. */
+uint64_t nk__log_clock_us(void);
 
 #endif

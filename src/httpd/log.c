@@ -68,7 +68,7 @@ static const char *log_time(nk_httpd *srv)
     return srv->logtime;
 }
 
-uint64_t nk__now_us(void)
+uint64_t nk__log_clock_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -110,7 +110,7 @@ static void log_json(nk__conn *c, const char *ip, int status, uint64_t bytes)
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
     gmtime_r(&ts.tv_sec, &tm);
-    uint64_t dur = c->x->t_head_us ? nk__now_us() - c->x->t_head_us : 0;
+    uint64_t dur = c->x->t_head_us ? nk__log_clock_us() - c->x->t_head_us : 0;
     nk_str parts[3];
     split_line(srv->log_line, parts);
     if (c->h2s)

@@ -303,7 +303,8 @@ int nk__cors_preflight(nk__conn *c, const nk_http_request *req)
     nk_httpd *srv = c->srv;
     const nk_http_header *h = nk_http_find_header(req, "Access-Control-Request-Headers");
     char extra[1400];
-    int n = snprintf(extra, sizeof extra, "Access-Control-Allow-Methods: %s\r\n", nk__allow(srv));
+    int n = snprintf(extra, sizeof extra, "Access-Control-Allow-Methods: %s\r\n",
+                     nk__resp_allow(srv));
     if (h && header_list_ok(h->value))
         n += snprintf(extra + n, sizeof extra - (size_t)n,
                       "Access-Control-Allow-Headers: %.*s\r\n", (int)h->value.len, h->value.p);

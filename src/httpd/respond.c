@@ -215,7 +215,7 @@ static int send_now(nk__conn *c, const char *body, size_t body_len, int more)
     return 0;
 }
 
-int nk__conn_flush(nk__conn *c)
+int nk__respond_flush(nk__conn *c)
 {
     if (!c->x)
         return 0; /* idle: nothing to write */
@@ -288,7 +288,7 @@ int nk__conn_flush(nk__conn *c)
 static int respond_finish(nk__conn *c, int err)
 {
     if (err == 0)
-        err = nk__conn_flush(c);
+        err = nk__respond_flush(c);
     if (err < 0) {
         nk__conn_close(c);
         return -1;
@@ -396,6 +396,11 @@ int nk__respond_multipart(nk__conn *c, nk__resp *r)
     return respond_finish(c, err);
 }
 
+const char *nk__resp_allow(const nk_httpd *srv)
+{
+    return srv->cfg.upload ? "GET, HEAD, OPTIONS, PUT, DELETE, POST" : "GET, HEAD, OPTIONS";
+}
+
 static const char *status_detail(int status)
 {
     switch (status) {
@@ -473,7 +478,7 @@ int nk__respond_error(nk__conn *c, int status, const char *detail)
     nk__resp_init(&r, status);
     r.content_type = "text/html; charset=utf-8";
     nk__resp_body_scratch(&r, srv);
-    r.allow = (status == 405) ? nk__allow(srv) : NULL;
+    r.allow = (status == 405) ? nk__resp_allow(srv) : NULL;
     /* RFC 9110 section 11.6.1 / RFC 7617 section 2: a 401 names the scheme and realm. */
     if (status == 401)
         r.extra_headers = "WWW-Authenticate: Basic realm=\"netkit\", charset=\"UTF-8\"\r\n";

@@ -2,9 +2,7 @@
  *   decode + normalise the path (nk_http_path_normalize) -> refuse dotfiles ->
  *   open beneath the root, then fstat the open file (no stat-then-open race) ->
  *   directory: redirect / index / listing; file: sidecar .gz -> conditionals -> ranges -> send.
- * Confinement is done by the kernel: openat2(RESOLVE_BENEATH) fails for any path, ".." or
- * symlink that would leave the root. Kernels without openat2 get the same rule by checking
- * the opened file's real path.
+ * Opening is confined to the root by open.c.
  */
 #include "internal.h"
 
@@ -15,82 +13,13 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
-#include <linux/openat2.h>
 
-#define OPEN_FLAGS (O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)
 #define GZIP_MIN_SIZE 1024 /* below this the gzip header and chunk framing eat the gain */
 /* Each on-the-fly stream holds about 330 KiB (deflate's window and hash tables plus two
  * 32 KiB buffers), so without a cap many slow clients could pin gigabytes. Past the cap a
  * response goes out uncompressed, which is always a valid answer to Accept-Encoding. */
 #define GZIP_MAX_STREAMS 64
-
-/* Is the file open on fd somewhere a request may reach? The rules on request paths (no
- * dotfile unless --dotfiles, never a temporary upload file) applied to its real path, as the
- * kernel reports it, relative to the root; and, without --follow-symlinks, confinement to the
- * root. Outside the root (--follow-symlinks only) the file's own name is checked. */
-static int resolved_ok(nk_httpd *srv, int fd)
-{
-    char link[64], real[4096];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
-    ssize_t n = readlink(link, real, sizeof real - 1);
-    if (n < 0)
-        return 0;
-    real[n] = '\0';
-    size_t rl = srv->root_real_len;
-    const char *rel;
-    if ((size_t)n >= rl && memcmp(real, srv->root_real, rl) == 0 &&
-        (rl == 1 || real[rl] == '/' || real[rl] == '\0'))
-        rel = real + rl;
-    else if (srv->cfg.follow_symlinks)
-        rel = strrchr(real, '/') ? strrchr(real, '/') : real;
-    else
-        return 0;
-    if (*rel == '/')
-        rel++;
-    if (!srv->cfg.dotfiles && nk_http_path_has_dotfile(rel))
-        return 0;
-    return !nk_http_path_has_upload_tmp(rel);
-}
-
-/* Open rel (relative, may be ".") beneath dirfd. Returns the fd or a negative errno.
- * rel itself has passed the request-path rules; a symbolic link on the way could still lead
- * to a dotfile or a temporary upload file, so then the real path is checked as well. The
- * common case, a path without links, costs one openat2 as before. */
-int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel)
-{
-    int fd;
-    if (srv->have_openat2) {
-        struct open_how how = {.flags = OPEN_FLAGS,
-                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
-        do
-            fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-        while (fd < 0 && errno == EAGAIN);
-        if (fd >= 0)
-            return fd;
-        if (errno != ELOOP) /* EXDEV: the path tried to leave the root; report it as absent */
-            return errno == EXDEV ? -ENOENT : -errno;
-        /* A link on the way: open as the options say, then check where it led. */
-        if (srv->cfg.follow_symlinks) {
-            fd = openat(dirfd, rel, OPEN_FLAGS);
-        } else {
-            how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-            do
-                fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-            while (fd < 0 && errno == EAGAIN);
-        }
-    } else {
-        fd = openat(dirfd, rel, OPEN_FLAGS);
-    }
-    if (fd < 0)
-        return errno == EXDEV ? -ENOENT : -errno;
-    if (!resolved_ok(srv, fd)) {
-        close(fd);
-        return -ENOENT;
-    }
-    return fd;
-}
 
 static const nk_str *header_value(const nk_http_request *req, const char *name)
 {
@@ -115,31 +44,6 @@ static int accepts_gzip(const nk_http_request *req)
 static int respond_simple(nk__conn *c, int status)
 {
     return nk__respond_error(c, status, NULL);
-}
-
-const char *nk__allow(const nk_httpd *srv)
-{
-    return srv->cfg.upload ? "GET, HEAD, OPTIONS, PUT, DELETE, POST" : "GET, HEAD, OPTIONS";
-}
-
-int nk__errno_status(int err)
-{
-    switch (err) {
-    case -ENOENT:
-    case -ENOTDIR:
-    case -ELOOP:
-    case -ENAMETOOLONG:
-    case -ENXIO:
-        return 404;
-    case -EACCES:
-    case -EPERM:
-        return 403;
-    case -EMFILE:
-    case -ENFILE:
-        return 503;
-    default:
-        return 500;
-    }
 }
 
 static int redirect_dir(nk__conn *c, const nk_http_request *req)
@@ -187,7 +91,7 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
     int err = nk__listing_get(srv, dirfd, json, sort, &body, &len);
     close(dirfd);
     if (err < 0)
-        return respond_simple(c, nk__errno_status(err));
+        return respond_simple(c, nk__open_status(err));
     nk__resp r;
     nk__resp_init(&r, 200);
     r.content_type = json ? "application/json" : "text/html; charset=utf-8";
@@ -470,12 +374,12 @@ int nk__static_handle(nk__conn *c, const nk_http_request *req)
     if (fd < 0 && (fd == -ENOENT || fd == -ENOTDIR) && srv->cfg.spa && nk__spa_wanted(srv, req))
         return serve_spa_index(c, req);
     if (fd < 0)
-        return respond_simple(c, nk__errno_status(fd));
+        return respond_simple(c, nk__open_status(fd));
     struct stat st;
     if (fstat(fd, &st) < 0) {
         int err = -errno;
         close(fd);
-        return respond_simple(c, nk__errno_status(err));
+        return respond_simple(c, nk__open_status(err));
     }
     if (S_ISDIR(st.st_mode))
         return serve_directory(c, req, fd);

@@ -32,7 +32,6 @@
 #include <strings.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -80,15 +79,8 @@ typedef struct upload {
 
 static int open_how(nk_httpd *srv, int dirfd, const char *rel, int flags, mode_t mode)
 {
-    if (srv->have_openat2) {
-        struct open_how how = {.flags = (uint64_t)flags, .mode = mode,
-                               .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
-        int fd;
-        do
-            fd = (int)syscall(SYS_openat2, dirfd, rel, &how, sizeof how);
-        while (fd < 0 && errno == EAGAIN);
-        return fd < 0 ? -errno : fd;
-    }
+    if (srv->have_openat2)
+        return nk__openat2(dirfd, rel, flags, mode, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
     if (flags & O_CREAT) {
         /* rel is a single name here (no '/'), so nothing can be resolved outside dirfd */
         int fd = openat(dirfd, rel, flags, mode);
@@ -121,7 +113,7 @@ static int open_status(int err)
     case -ENOTDIR:
         return 409; /* RFC 9110 section 9.3.4: the parent is missing: a conflict */
     default:
-        return nk__errno_status(err);
+        return nk__open_status(err);
     }
 }
 
