@@ -195,7 +195,7 @@ int cli_tls_server_ctx(const char *cmd, const cli_tls_opts *o, const nk_addr *bo
 
 int cli_tls_client_ctx(const char *cmd, const cli_tls_opts *o, nk_tls_ctx **out)
 {
-    nk_tls_client_config cfg = {.ca_file = o->cacert, .pin_sha256 = o->pin,
+    nk_tls_client_config cfg = {.size = sizeof cfg, .ca_file = o->cacert, .pin_sha256 = o->pin,
                                 .insecure = o->insecure};
     char err[NK_TLS_ERR_MAX] = "";
     int rc = nk_tls_client_new(out, &cfg, err, sizeof err);

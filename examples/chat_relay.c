@@ -73,8 +73,8 @@ static void on_stop(nk_loop *loop, nk_signal *sig, int signum)
 int main(int argc, char **argv)
 {
     nk_stream_group clients = {0};
-    nk_stream_config cfg = {.on_read = on_message, .on_event = on_event, .arg = &clients,
-                            .group = &clients, .frame = NK_FRAME_LEN32, .msg_max = MESSAGE_MAX};
+    nk_stream_config cfg = {.size = sizeof cfg, .on_read = on_message, .on_event = on_event,
+                            .arg = &clients, .group = &clients, .frame = NK_FRAME_LEN32, .msg_max = MESSAGE_MAX};
     cfg.queue_max = (size_t)(argc > 2 ? atoi(argv[2]) : 256) * 1024;
     nk_addr addr;
     nk_loop *loop;

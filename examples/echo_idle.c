@@ -47,7 +47,8 @@ static void on_stop(nk_loop *loop, nk_signal *sig, int signum)
 int main(int argc, char **argv)
 {
     nk_stream_group conns = {0}; /* every open connection, for the clean-up at exit */
-    nk_stream_config cfg = {.on_read = on_read, .on_event = on_event, .group = &conns};
+    nk_stream_config cfg = {.size = sizeof cfg, .on_read = on_read, .on_event = on_event,
+                            .group = &conns};
     cfg.arg = &cfg;
     cfg.idle_ms = (uint64_t)(argc > 2 ? strtod(argv[2], NULL) * 1000 : 30000);
     nk_addr addr;

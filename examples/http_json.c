@@ -24,7 +24,7 @@ int main(int argc, char **argv)
     nk_loop *loop;
     nk_httpd *srv;
     nk_httpd_config cfg;
-    nk_httpd_config_default(&cfg);
+    nk_httpd_config_init(&cfg);
     cfg.root = argc > 2 ? argv[2] : ".";
     nk_addr addr;
     char name[NK_ADDR_STRLEN];

@@ -117,7 +117,7 @@ int main(int argc, char **argv)
     nk_httpd_config cfg;
     nk_addr addr;
     char name[NK_ADDR_STRLEN];
-    nk_httpd_config_default(&cfg);
+    nk_httpd_config_init(&cfg);
     int rc = argc == 2 ? nk_addr_parse(argv[1], 0, &addr) : -EINVAL;
     int fd = rc < 0 ? rc : nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
     if (fd < 0 || (rc = nk_loop_new(NULL, &loop)) < 0) {

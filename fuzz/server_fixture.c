@@ -386,18 +386,18 @@ void fixture_start(const char *name, int http2)
     if (nk_loop_new(NULL, &loop) < 0)
         setup_fail("nk_loop_new");
     engine *a = &engines[0], *b = &engines[1], *c = &engines[2];
-    nk_httpd_config_default(&a->cfg);
+    nk_httpd_config_init(&a->cfg);
     a->cfg.gzip = 1;
     a->cfg.cors = 1;
     a->cfg.status_path = "/status";
     a->serves_files = 1;
-    nk_httpd_config_default(&b->cfg);
+    nk_httpd_config_init(&b->cfg);
     b->cfg.echo = 1;
     b->cfg.users = users;
     b->cfg.nusers = 1;
     b->cfg.max_body = 4096;
     b->needs_auth = 1;
-    nk_httpd_config_default(&c->cfg);
+    nk_httpd_config_init(&c->cfg);
     c->cfg.listing = 0;
     c->cfg.spa = 1;
     c->cfg.limits.max_request_line = 128;

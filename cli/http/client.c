@@ -424,7 +424,7 @@ static int trace_attempt(int fd, const nk_addr *a, void *data)
 /* Each address gets the whole timeout, like each wait for the server after it. */
 static void start_connect(hc_conn *c)
 {
-    nk_connect_opts o = {.nodelay = 1, .setup = trace_attempt, .setup_data = c,
+    nk_connect_opts o = {.size = sizeof o, .nodelay = 1, .setup = trace_attempt, .setup_data = c,
                          .attempt_timeout_ms = c->req->timeout_ms > INT_MAX
                                                    ? INT_MAX
                                                    : (int)c->req->timeout_ms};

@@ -36,7 +36,7 @@ int hc_tls_pin_valid(const char *text)
 
 int hc_tls_ctx_new(const hc_tls_opts *o, nk_tls_ctx **out, char *msg, size_t msglen)
 {
-    nk_tls_client_config cfg = {.ca_file = o->ca_file, .pin_sha256 = o->pin,
+    nk_tls_client_config cfg = {.size = sizeof cfg, .ca_file = o->ca_file, .pin_sha256 = o->pin,
                                 .insecure = o->insecure};
     /* OpenSSL says "system lib" for a file it cannot open: say which and why. */
     if (o->ca_file && access(o->ca_file, R_OK) != 0) {

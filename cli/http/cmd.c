@@ -397,7 +397,7 @@ static int cmd_http_serve(int argc, char **argv)
 {
     http_serve_opts o;
     memset(&o, 0, sizeof o);
-    nk_httpd_config_default(&o.cfg);
+    nk_httpd_config_init(&o.cfg);
     o.root = ".";
     o.access_log = NULL;
     o.cmd = argv[0];

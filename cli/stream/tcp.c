@@ -347,7 +347,7 @@ static void on_connected(nk_connector *c, int fd_or_err)
 
 static void start_connecting(stream_tool *t)
 {
-    nk_connect_opts o = {.setup = connect_setup, .setup_data = t};
+    nk_connect_opts o = {.size = sizeof o, .setup = connect_setup, .setup_data = t};
     if (t->timeout_ms > 0) /* -w bounds each address, as it bounds each idle period */
         o.attempt_timeout_ms = t->timeout_ms > INT_MAX ? INT_MAX : (int)t->timeout_ms;
     nk_connector_init(&t->connector, t->loop, on_connected, t);

@@ -66,7 +66,11 @@ typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_forma
 
 #define NK_HTTPD_BODY_MIN_RATE 1024 /* bytes per second that extend body_total_timeout_ms */
 
+/* Extensible (docs/library.md, "Config structs"): size is the size the caller was compiled
+ * with, set by nk_httpd_config_init; fields are only ever added at the end. Fill it with
+ * nk_httpd_config_init, then change what differs. */
 typedef struct nk_httpd_config {
+    size_t size;               /* sizeof(nk_httpd_config) of the caller: set by _init */
     const char *root;          /* directory to serve */
     const char *index;         /* index file name, NULL for none ("index.html" by default) */
     int listing;               /* directory listings */
@@ -150,11 +154,27 @@ typedef struct nk_httpd_config {
     uint64_t max_body_authenticated;
 } nk_httpd_config;
 
-/* Sensible defaults for everything; root ".". */
-void nk_httpd_config_default(nk_httpd_config *cfg);
+/* Fill the first size bytes of cfg with the defaults (root ".") and cfg->size with size; a
+ * caller's struct larger than this library's gets its unknown tail zeroed. -EINVAL when size
+ * is below sizeof(size_t). Called through nk_httpd_config_init, which passes the caller's
+ * sizeof: a library function cannot know it. */
+int nk_httpd_config_init_size(nk_httpd_config *cfg, size_t size);
+/* Sensible defaults for everything, and cfg->size. */
+static inline void nk_httpd_config_init(nk_httpd_config *cfg)
+{
+    (void)nk_httpd_config_init_size(cfg, sizeof *cfg);
+}
+/* The older name of nk_httpd_config_init. */
+static inline void nk_httpd_config_default(nk_httpd_config *cfg)
+{
+    nk_httpd_config_init(cfg);
+}
 
-/* Create the engine on loop. The config is copied (strings must outlive the engine).
- * Errors: -ENOENT/-ENOTDIR/-EACCES for the root, -ENOMEM. */
+/* Create the engine on loop. The config is copied (strings must outlive the engine); a
+ * struct from an older header (a smaller size) gets the defaults for the fields it lacks.
+ * Errors: -EINVAL for cfg->size 0 (a struct nk_httpd_config_init never filled), -E2BIG for
+ * a newer caller's struct that sets a field this library does not know, -ENOENT/-ENOTDIR/
+ * -EACCES for the root, -ENOMEM. */
 int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out);
 /* Accept connections on a listening stream socket (TCP or unix). The engine sets O_NONBLOCK
  * on it and, once this returns 0, owns it and closes it in nk_httpd_free. Errors (the caller

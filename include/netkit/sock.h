@@ -4,6 +4,8 @@
 
 #include <netkit/addr.h>
 #include <errno.h>
+#include <stddef.h>
+#include <string.h>
 #include <netkit/api.h>
 #include <netkit/loop.h>
 
@@ -72,8 +74,14 @@ typedef int (*nk_connect_setup_cb)(int fd, const nk_addr *addr, void *data);
 int nk_sock_listen_setup(const nk_addr *addr, int socktype, int flags, int backlog,
                          nk_connect_setup_cb setup, void *data);
 
-/* How to connect. All zero (or a NULL pointer) means: no options, no time limit. */
+/* How to connect. A NULL pointer, or all zero but size, means: no options, no time limit.
+ * Extensible (docs/library.md, "Config structs"): size is the caller's
+ * sizeof(nk_connect_opts), set by nk_connect_opts_init or in the initializer
+ * ({.size = sizeof o, ...}); fields are only ever added at the end. The calls taking it
+ * return -EINVAL for size 0 and -E2BIG for a newer caller's struct that sets a field this
+ * library does not know. */
 typedef struct nk_connect_opts {
+    size_t size;                 /* required: sizeof(nk_connect_opts) of the caller */
     int rcvbuf, sndbuf;          /* > 0: SO_RCVBUF / SO_SNDBUF (they shape the handshake) */
     int nodelay;                 /* non-zero: TCP_NODELAY (IP stream sockets only) */
     int keepalive;               /* non-zero: SO_KEEPALIVE */
@@ -83,6 +91,13 @@ typedef struct nk_connect_opts {
     int attempt_timeout_ms;      /* limit for one address; <= 0: only the overall limit */
     int timeout_ms;              /* limit for all addresses together; <= 0: none */
 } nk_connect_opts;
+
+/* Zero o (no options) and set its size. */
+static inline void nk_connect_opts_init(nk_connect_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->size = sizeof *o;
+}
 
 /* Blocking: try addrs[0..n) in order until one connects. Returns the connected (non-blocking,
  * close-on-exec) fd, or the error of the last attempt (-ECONNREFUSED, -ETIMEDOUT, ...); the

@@ -35,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <errno.h>
 #include <netkit/loop.h>
 #include <netkit/frame.h>
@@ -71,8 +72,13 @@ typedef struct nk_stream_group {
     size_t count;     /* read-only: open streams in the group */
 } nk_stream_group;
 
-/* Zero means the default for every field but the callbacks. */
+/* Zero means the default for every field but size and the callbacks. Extensible
+ * (docs/library.md, "Config structs"): size is the caller's sizeof(nk_stream_config), set by
+ * nk_stream_config_init or written in the initializer ({.size = sizeof cfg, ...}); fields are
+ * only ever added at the end, and nk_stream_new gives an older caller's missing ones their
+ * default. */
 typedef struct nk_stream_config {
+    size_t size;                 /* required: sizeof(nk_stream_config) of the caller */
     nk_stream_read_cb on_read;   /* required: data (valid during the call only) */
     nk_stream_event_cb on_event; /* required */
     nk_stream_water_cb on_water; /* optional */
@@ -86,9 +92,17 @@ typedef struct nk_stream_config {
     nk_stream_group *group;      /* optional: the stream joins it until closed */
 } nk_stream_config;
 
+/* Zero cfg and set its size: then set the callbacks and what differs from the defaults. */
+static inline void nk_stream_config_init(nk_stream_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+}
+
 /* Wrap fd (made non-blocking if it was not). On success the stream owns fd and closes it;
  * on failure fd is still the caller's. out may be NULL (when a group keeps track). The config
- * is copied. Errors: -EINVAL (missing callback, bad frame kind, low_water >= high_water),
+ * is copied. Errors: -EINVAL (size 0, missing callback, bad frame kind, low_water >=
+ * high_water), -E2BIG (a newer caller's struct setting a field this library does not know),
  * -EBADF, -ENOMEM, and nk_io_start's (-ERANGE on select for fd >= FD_SETSIZE). */
 int nk_stream_new(nk_loop *loop, int fd, const nk_stream_config *cfg, nk_stream **out);
 

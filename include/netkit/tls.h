@@ -32,6 +32,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <errno.h>
@@ -76,15 +77,26 @@ int nk_tls_ctx_set_alpn(nk_tls_ctx *ctx, const char *const *protos, size_t nprot
 int nk_tls_ctx_set_ticket_secret(nk_tls_ctx *ctx, const void *secret, size_t len,
                                  unsigned period_s);
 
-/* Client verification. */
+/* Client verification. Extensible (docs/library.md, "Config structs"): size is the caller's
+ * sizeof(nk_tls_client_config), set by nk_tls_client_config_init or in the initializer
+ * ({.size = sizeof cfg, ...}); fields are only ever added at the end. */
 typedef struct nk_tls_client_config {
+    size_t size;                /* required: sizeof(nk_tls_client_config) of the caller */
     const char *ca_file;        /* PEM bundle instead of the system store; NULL: the system's */
     const char *pin_sha256;     /* accept exactly the leaf certificate with this SHA-256
                                  * fingerprint (hex, colons allowed), without CA checks */
     int insecure;               /* no verification at all */
 } nk_tls_client_config;
 
-/* A client context; cfg may be NULL (system CAs, full verification). */
+/* Zero cfg (system CAs, full verification) and set its size. */
+static inline void nk_tls_client_config_init(nk_tls_client_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+}
+
+/* A client context; cfg may be NULL (system CAs, full verification). -EINVAL for cfg->size
+ * 0, -E2BIG for a newer caller's struct that sets a field this library does not know. */
 int nk_tls_client_new(nk_tls_ctx **out, const nk_tls_client_config *cfg, char *err,
                       size_t errlen);
 

@@ -15,6 +15,7 @@
  *     and no longer watched.
  */
 #include "internal.h"
+#include "core/extstruct.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,9 +44,10 @@
  * such as the job thread's eventfd, which may be made while connections fill the rest. */
 #define WATCH_RESERVE 4
 
-void nk_httpd_config_default(nk_httpd_config *cfg)
+static void config_defaults(nk_httpd_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
     cfg->root = ".";
     cfg->index = "index.html";
     cfg->listing = 1;
@@ -62,6 +64,13 @@ void nk_httpd_config_default(nk_httpd_config *cfg)
     cfg->defer_accept_s = 1;
     cfg->unsent_max = 256 * 1024;
     cfg->access_log_fd = -1;
+}
+
+int nk_httpd_config_init_size(nk_httpd_config *cfg, size_t size)
+{
+    nk_httpd_config defaults;
+    config_defaults(&defaults);
+    return nk__ext_fill(cfg, size, &defaults, sizeof defaults);
 }
 
 void nk__httpd_log(nk_httpd *srv, nk_log_level level, const char *fmt, ...)
@@ -322,11 +331,16 @@ static int open_root(nk_httpd *srv)
 
 int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
 {
+    nk_httpd_config known;
+    config_defaults(&known);
+    int rc = nk__ext_copy(&known, sizeof known, cfg);
+    if (rc < 0)
+        return rc;
     nk_httpd *srv = calloc(1, sizeof *srv);
     if (!srv)
         return -ENOMEM;
     srv->loop = loop;
-    srv->cfg = *cfg;
+    srv->cfg = known;
     srv->root_fd = -1;
     if (srv->cfg.limits.max_headers > NK_HTTP_MAX_HEADERS)
         srv->cfg.limits.max_headers = NK_HTTP_MAX_HEADERS;

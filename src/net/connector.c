@@ -7,6 +7,7 @@
  * several addresses it is the one a person can act on (the others were tried first).
  */
 #include <netkit/sock.h>
+#include "core/extstruct.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -19,7 +20,13 @@
 
 #define EINTR_RETRIES 100
 
-static const nk_connect_opts no_opts;
+/* The caller's options (NULL: none) checked and copied over zeroes (every default). */
+static int take_opts(nk_connect_opts *dst, const nk_connect_opts *opts)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->size = sizeof *dst;
+    return opts ? nk__ext_copy(dst, sizeof *dst, opts) : 0;
+}
 
 static long long now_ms(void)
 {
@@ -127,7 +134,11 @@ int nk_connect_addrs(const nk_addr *addrs, size_t n, int socktype, const nk_conn
 {
     if (!addrs || n == 0)
         return -EINVAL;
-    const nk_connect_opts *o = opts ? opts : &no_opts;
+    nk_connect_opts taken;
+    int rc = take_opts(&taken, opts);
+    if (rc < 0)
+        return rc;
+    const nk_connect_opts *o = &taken;
     long long start = now_ms();
     long long overall = o->timeout_ms > 0 ? start + o->timeout_ms : -1;
     int err = -EINVAL;
@@ -279,8 +290,12 @@ int nk_connector_start(nk_connector *c, const nk_addr *addrs, size_t n, int sock
 {
     if (!addrs || n == 0)
         return -EINVAL;
+    nk_connect_opts taken;
+    int rc = take_opts(&taken, opts);
+    if (rc < 0)
+        return rc;
     nk_connector_stop(c);
-    c->opts = opts ? *opts : no_opts;
+    c->opts = taken;
     if (c->opts.local) { /* the caller's address need not outlive the call */
         c->local = *c->opts.local;
         c->opts.local = &c->local;
@@ -293,7 +308,7 @@ int nk_connector_start(nk_connector *c, const nk_addr *addrs, size_t n, int sock
     c->socktype = socktype;
     c->last_err = -EINVAL;
     c->running = 1;
-    int rc = try_from(c);
+    rc = try_from(c);
     if (rc < 0) {
         c->running = 0;
         drop_attempt(c);

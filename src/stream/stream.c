@@ -12,6 +12,7 @@
  * started; the flags are flushed at the next enter or leave, whichever comes first.
  */
 #include <netkit/stream.h>
+#include "core/extstruct.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -286,13 +287,18 @@ int nk_stream_new(nk_loop *loop, int fd, const nk_stream_config *cfg, nk_stream 
 {
     if (out)
         *out = NULL;
-    if (!loop || !cfg || !cfg->on_read || !cfg->on_event)
+    if (!loop || !cfg)
+        return -EINVAL;
+    nk_stream_config c = {0}; /* zero: every field's default */
+    int rc = nk__ext_copy(&c, sizeof c, cfg);
+    if (rc < 0)
+        return rc;
+    if (!c.on_read || !c.on_event)
         return -EINVAL;
     if (fd < 0)
         return -EBADF;
-    if (cfg->frame != 0 && cfg->frame != NK_FRAME_LINE && cfg->frame != NK_FRAME_LEN32)
+    if (c.frame != 0 && c.frame != NK_FRAME_LINE && c.frame != NK_FRAME_LEN32)
         return -EINVAL;
-    nk_stream_config c = *cfg;
     if (c.msg_max == 0)
         c.msg_max = STREAM_DEFAULT_MSG_MAX;
     if (c.high_water == 0)
@@ -313,7 +319,7 @@ int nk_stream_new(nk_loop *loop, int fd, const nk_stream_config *cfg, nk_stream 
     nk_io_init(&s->io, fd, on_io, s);
     nk_timer_init(&s->idle, on_idle, s);
     nk_defer_init(&s->later, on_later, s);
-    int rc = nk_io_start(loop, &s->io, NK_READ);
+    rc = nk_io_start(loop, &s->io, NK_READ);
     if (rc < 0) {
         destroy(s);
         return rc;

@@ -7,6 +7,7 @@
  * SSL_MODE_RELEASE_BUFFERS gives OpenSSL's 16 KiB read and write buffers back while a
  * connection has nothing in flight, which is most of a keep-alive connection's life.
  */
+#include "core/extstruct.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -347,9 +348,14 @@ int nk_tls_client_new(nk_tls_ctx **out, const nk_tls_client_config *cfg, char *e
 {
     if (!out)
         return -EINVAL;
-    nk_tls_client_config none = {0};
-    if (!cfg)
-        cfg = &none;
+    nk_tls_client_config taken = {0}; /* zero: every default */
+    taken.size = sizeof taken;
+    if (cfg) {
+        int rc = nk__ext_copy(&taken, sizeof taken, cfg);
+        if (rc < 0)
+            return rc;
+    }
+    cfg = &taken;
     nk_tls_ctx *ctx = ctx_alloc(TLS_client_method(), 0, err, errlen);
     if (!ctx)
         return -ENOMEM;

@@ -197,7 +197,7 @@ static int setup(void **state)
     assert_non_null(mkdtemp(fx->dir));
     assert_int_equal(nk_loop_new(NULL, &fx->loop), 0);
     nk_httpd_config cfg;
-    nk_httpd_config_default(&cfg);
+    nk_httpd_config_init(&cfg);
     cfg.root = fx->dir;
     cfg.access_log_fd = -1;
     cfg.max_body = 64 * 1024; /* routes that stream give their own limits */
@@ -625,7 +625,7 @@ static void test_reading_when_the_engine_is_freed(void **state)
     assert_int_equal(fx->up.aborts, 1); /* told, once, before the engine went */
     close(cl.fd);
     nk_httpd_config cfg;
-    nk_httpd_config_default(&cfg);
+    nk_httpd_config_init(&cfg);
     cfg.root = fx->dir;
     assert_int_equal(nk_httpd_new(fx->loop, &cfg, &fx->srv), 0); /* for teardown */
 }

@@ -218,7 +218,7 @@ static int setup(void **state)
 
     assert_int_equal(nk_loop_new(NULL, &fx->loop), 0);
     nk_httpd_config cfg;
-    nk_httpd_config_default(&cfg);
+    nk_httpd_config_init(&cfg);
     cfg.root = root;
     cfg.access_log_fd = -1;
     assert_int_equal(nk_httpd_new(fx->loop, &cfg, &fx->srv), 0);

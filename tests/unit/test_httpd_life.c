@@ -98,7 +98,7 @@ static int setup(void **state)
     write_file(f->root, "small.txt", 100);
     write_file(f->root, "big.bin", BIG_FILE_BYTES);
     assert_int_equal(nk_loop_new(NULL, &f->loop), 0);
-    nk_httpd_config_default(&f->cfg);
+    nk_httpd_config_init(&f->cfg);
     f->cfg.root = f->root;
     f->cfg.defer_accept_s = 0;
     f->cfg.on_drained = drained_free;

@@ -108,8 +108,9 @@ static void test_connect_sets_options_before_connect(void **state)
     int lfd = listener(&addr, 0);
     assert_int_equal(nk_addr_parse("127.0.0.2:0", 0, &local), 0);
     setup_seen seen = {0};
-    nk_connect_opts o = {.rcvbuf = 65536, .nodelay = 1, .keepalive = 1, .local = &local,
-                         .setup = record_setup, .setup_data = &seen, .timeout_ms = 2000};
+    nk_connect_opts o = {.size = sizeof o, .rcvbuf = 65536, .nodelay = 1, .keepalive = 1,
+                         .local = &local, .setup = record_setup, .setup_data = &seen,
+                         .timeout_ms = 2000};
     int fd = nk_connect_addrs(&addr, 1, SOCK_STREAM, &o);
     assert_true(fd >= 0);
     assert_int_equal(seen.calls, 1);
@@ -132,6 +133,52 @@ static void test_connect_sets_options_before_connect(void **state)
     close(lfd);
 }
 
+/* The options' size (docs/library.md, "Config structs"): what lies past an older caller's
+ * size is not read; size 0 and a newer caller's unknown field set are refused. */
+static void test_connect_opts_size(void **state)
+{
+    (void)state;
+    nk_addr addr;
+    int lfd = listener(&addr, 0);
+    setup_seen seen = {0};
+    nk_connect_opts o = {.size = offsetof(nk_connect_opts, setup), .setup = record_setup,
+                         .setup_data = &seen, .timeout_ms = 2000};
+    int fd = nk_connect_addrs(&addr, 1, SOCK_STREAM, &o);
+    assert_true(fd >= 0);
+    assert_int_equal(seen.calls, 0); /* an older caller has no setup field */
+    close(fd);
+    nk_connect_opts_init(&o);
+    o.setup = record_setup;
+    o.setup_data = &seen;
+    fd = nk_connect_addrs(&addr, 1, SOCK_STREAM, &o);
+    assert_true(fd >= 0);
+    assert_int_equal(seen.calls, 1);
+    close(fd);
+    o.size = 0;
+    assert_int_equal(nk_connect_addrs(&addr, 1, SOCK_STREAM, &o), -EINVAL);
+    struct {
+        nk_connect_opts known;
+        uint64_t later;
+    } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.known.size = sizeof newer;
+    newer.later = 1;
+    assert_int_equal(nk_connect_addrs(&addr, 1, SOCK_STREAM, &newer.known), -E2BIG);
+    nk_loop *loop;
+    assert_int_equal(nk_loop_new(NULL, &loop), 0);
+    nk_connector c;
+    nk_connector_init(&c, loop, NULL, NULL);
+    assert_int_equal(nk_connector_start(&c, &addr, 1, SOCK_STREAM, &newer.known), -E2BIG);
+    assert_int_equal(nk_connector_start(&c, &addr, 1, SOCK_STREAM, &o), -EINVAL);
+    assert_int_equal(nk_loop_active(loop), 0);
+    nk_loop_free(loop);
+    newer.later = 0;
+    fd = nk_connect_addrs(&addr, 1, SOCK_STREAM, &newer.known);
+    assert_true(fd >= 0);
+    close(fd);
+    close(lfd);
+}
+
 static void test_connect_tries_each_address(void **state)
 {
     (void)state;
@@ -140,7 +187,7 @@ static void test_connect_tries_each_address(void **state)
     int r2 = refusing(&addrs[1]);
     int lfd = listener(&addrs[2], 0);
     setup_seen seen = {0};
-    nk_connect_opts o = {.setup = record_setup, .setup_data = &seen};
+    nk_connect_opts o = {.size = sizeof o, .setup = record_setup, .setup_data = &seen};
     int fd = nk_connect_addrs(addrs, 3, SOCK_STREAM, &o);
     assert_true(fd >= 0);
     assert_int_equal(seen.calls, 3);
@@ -163,7 +210,7 @@ static void test_connect_setup_refusal_ends_all(void **state)
     int l1 = listener(&addrs[0], 0);
     int l2 = listener(&addrs[1], 0);
     setup_seen seen = {.rc = -ENOPROTOOPT};
-    nk_connect_opts o = {.setup = record_setup, .setup_data = &seen};
+    nk_connect_opts o = {.size = sizeof o, .setup = record_setup, .setup_data = &seen};
     assert_int_equal(nk_connect_addrs(addrs, 2, SOCK_STREAM, &o), -ENOPROTOOPT);
     assert_int_equal(seen.calls, 1);
     close(l1);
@@ -178,7 +225,7 @@ static void test_connect_attempt_timeout_then_next(void **state)
     nk_addr addrs[2];
     addrs[0] = s.addr;
     int lfd = listener(&addrs[1], 0);
-    nk_connect_opts o = {.attempt_timeout_ms = 150};
+    nk_connect_opts o = {.size = sizeof o, .attempt_timeout_ms = 150};
     long long t0 = now_ms();
     int fd = nk_connect_addrs(addrs, 2, SOCK_STREAM, &o);
     long long took = now_ms() - t0;
@@ -197,7 +244,7 @@ static void test_connect_overall_timeout(void **state)
     silent s;
     silent_open(&s);
     nk_addr addrs[3] = {s.addr, s.addr, s.addr};
-    nk_connect_opts o = {.attempt_timeout_ms = 1000, .timeout_ms = 200};
+    nk_connect_opts o = {.size = sizeof o, .attempt_timeout_ms = 1000, .timeout_ms = 200};
     long long t0 = now_ms();
     assert_int_equal(nk_connect_addrs(addrs, 3, SOCK_STREAM, &o), -ETIMEDOUT);
     long long took = now_ms() - t0;
@@ -306,7 +353,8 @@ static void test_connector_tries_each_on_loop(void **state)
     nk_connector c;
     nk_connector_init(&c, loop, on_connected, &r);
     c.on_attempt = on_attempt;
-    nk_connect_opts o = {.attempt_timeout_ms = 100, .timeout_ms = 3000, .nodelay = 1};
+    nk_connect_opts o = {.size = sizeof o, .attempt_timeout_ms = 100, .timeout_ms = 3000,
+                         .nodelay = 1};
     assert_int_equal(nk_connector_start(&c, addrs, 3, SOCK_STREAM, &o), 0);
     assert_int_equal(r.done, 0); /* never from inside start */
     run_until(loop, &r.done, 3000);
@@ -335,7 +383,7 @@ static void test_connector_last_error_and_overall(void **state)
     nk_connector c;
     nk_connector_init(&c, loop, on_connected, &r);
     /* refused, then silent until the overall limit */
-    nk_connect_opts o = {.timeout_ms = 200};
+    nk_connect_opts o = {.size = sizeof o, .timeout_ms = 200};
     long long t0 = now_ms();
     assert_int_equal(nk_connector_start(&c, addrs, 2, SOCK_STREAM, &o), 0);
     run_until(loop, &r.done, 3000);
@@ -518,6 +566,7 @@ int main(void)
         cmocka_unit_test(test_connector_tries_each_on_loop),
         cmocka_unit_test(test_connector_last_error_and_overall),
         cmocka_unit_test(test_connector_stop_from_attempt),
+        cmocka_unit_test(test_connect_opts_size),
         cmocka_unit_test(test_acceptor_batches),
         cmocka_unit_test(test_acceptor_backs_off_on_emfile),
     };

@@ -113,7 +113,7 @@ static void on_water(nk_stream *s, int mark, void *arg)
 static nk_stream_config config(struct rec *r, int frame)
 {
     nk_stream_config c;
-    memset(&c, 0, sizeof c);
+    nk_stream_config_init(&c);
     c.on_read = frame ? on_msg : on_read;
     c.on_event = on_event;
     c.on_water = on_water;
@@ -854,6 +854,54 @@ static void test_bad_arguments(void **state)
     nk_loop_free(loop);
 }
 
+/* The config's size (docs/library.md, "Config structs"): a caller compiled before a field
+ * existed leaves it at its default whatever its memory holds past its size; a struct never
+ * initialised (size 0) and a newer one setting a field this library lacks are refused. */
+static void test_config_size(void **state)
+{
+    (void)state;
+    nk_loop *loop;
+    assert_int_equal(nk_loop_new(NULL, &loop), 0);
+    struct rec r;
+    int sv[2];
+    nk_stream_group g = {0};
+    /* An older caller: its struct ends before group; the bytes after it are not its. */
+    nk_stream_config c = config(&r, 0);
+    c.group = &g;
+    c.size = offsetof(nk_stream_config, group);
+    open_stream(loop, &r, &c, sv);
+    assert_int_equal(g.count, 0);
+    close_rec(&r, sv[1]);
+    c.size = sizeof c;
+    open_stream(loop, &r, &c, sv);
+    assert_int_equal(g.count, 1);
+    close_rec(&r, sv[1]);
+    assert_int_equal(g.count, 0);
+
+    nk_stream *s = (nk_stream *)&r;
+    make_pair(sv);
+    c.size = 0;
+    assert_int_equal(nk_stream_new(loop, sv[0], &c, &s), -EINVAL);
+    assert_null(s);
+    /* A newer caller: the library's struct followed by one more field. */
+    struct {
+        nk_stream_config known;
+        uint64_t later;
+    } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.known = config(&r, 0);
+    newer.known.size = sizeof newer;
+    newer.later = 1;
+    assert_int_equal(nk_stream_new(loop, sv[0], &newer.known, &s), -E2BIG);
+    newer.later = 0; /* unset, it asks for nothing this library lacks */
+    assert_int_equal(nk_stream_new(loop, sv[0], &newer.known, &s), 0);
+    assert_non_null(s);
+    nk_stream_close(s); /* closed sv[0] */
+    close(sv[1]);
+    assert_int_equal(nk_loop_active(loop), 0);
+    nk_loop_free(loop);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -876,6 +924,7 @@ int main(void)
         cmocka_unit_test(test_read_enable_keeps_messages_for_later),
         cmocka_unit_test(test_group),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_config_size),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

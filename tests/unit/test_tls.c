@@ -388,7 +388,8 @@ static nk_tls_ctx *client_with(const char *ca_file, const char *pin, int insecur
 {
     nk_tls_ctx *ctx = NULL;
     char err[NK_TLS_ERR_MAX] = "";
-    nk_tls_client_config cfg = {.ca_file = ca_file, .pin_sha256 = pin, .insecure = insecure};
+    nk_tls_client_config cfg = {.size = sizeof cfg, .ca_file = ca_file, .pin_sha256 = pin,
+                                .insecure = insecure};
     int r = nk_tls_client_new(&ctx, &cfg, err, sizeof err);
     if (r != 0)
         fail_msg("client_new: %d %s", r, err);
@@ -826,7 +827,7 @@ static void test_verify_ca_file(void **state)
 
     /* A CA file that is not there. */
     char err[NK_TLS_ERR_MAX] = "";
-    nk_tls_client_config cfg = {.ca_file = "/nonexistent/ca.pem"};
+    nk_tls_client_config cfg = {.size = sizeof cfg, .ca_file = "/nonexistent/ca.pem"};
     nk_tls_ctx *none = NULL;
     assert_int_equal(nk_tls_client_new(&none, &cfg, err, sizeof err), -EPROTO);
     assert_null(none);
@@ -874,7 +875,7 @@ static void test_verify_pin(void **state)
     snprintf(nonhex, sizeof nonhex, "%.63sg", certs.fp_leaf);
     const char *bad[] = {"", "xyz", shorter, longer, nonhex};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        nk_tls_client_config cfg = {.pin_sha256 = bad[i]};
+        nk_tls_client_config cfg = {.size = sizeof cfg, .pin_sha256 = bad[i]};
         char err[NK_TLS_ERR_MAX] = "";
         nk_tls_ctx *none = NULL;
         assert_int_equal(nk_tls_client_new(&none, &cfg, err, sizeof err), -EINVAL);
