@@ -155,6 +155,7 @@ int serve_run_supervisor(server_state *s)
     /* Counters every worker writes (its own slot) and every status page reads: shared memory
      * made before the forks, so restarted workers map it too. */
     nk_workers_config cfg = {
+        .size = sizeof cfg,
         .nworkers = (unsigned)o->workers,
         .run = run_in_worker,
         .arg = s,

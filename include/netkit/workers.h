@@ -36,6 +36,7 @@
 #include <netkit/api.h>
 #include <netkit/loop.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -45,7 +46,11 @@ NK_API_BEGIN
 
 typedef struct nk_workers nk_workers;
 
+/* Extensible (docs/library.md, "Config structs"): size is the caller's
+ * sizeof(nk_workers_config), set by nk_workers_config_init or in the initializer
+ * ({.size = sizeof cfg, ...}); fields are only ever added at the end. */
 typedef struct nk_workers_config {
+    size_t size;                 /* required: sizeof(nk_workers_config) of the caller */
     unsigned nworkers;           /* 1 or more */
     /* Runs in worker index (0 .. nworkers - 1); its return value is the worker's exit status. */
     int (*run)(nk_workers *w, unsigned index, void *arg);
@@ -67,9 +72,17 @@ typedef struct nk_workers_config {
     void (*on_stopped)(nk_workers *w, void *arg);
 } nk_workers_config;
 
+/* Zero cfg (every default) and set its size. */
+static inline void nk_workers_config_init(nk_workers_config *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->size = sizeof *cfg;
+}
+
 /* Set up a group on the supervisor's loop: the shared memory and a SIGCHLD watcher (started
  * now, so that no worker's exit is missed). No process is started yet. -EINVAL for no worker
- * or no run, -ENOMEM. */
+ * or no run, or size 0; -E2BIG for a newer caller's struct that sets a field this library
+ * does not know; -ENOMEM. */
 int nk_workers_new(nk_loop *loop, const nk_workers_config *cfg, nk_workers **out);
 
 /* Fork every worker, then (ready_timeout_ms > 0) wait until each said nk_workers_ready, died

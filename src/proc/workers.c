@@ -2,6 +2,8 @@
  * bound. See netkit/workers.h for the model. */
 #include <netkit/workers.h>
 
+#include "core/extstruct.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -54,28 +56,35 @@ static void apply_defaults(nk_workers_config *c)
 
 int nk_workers_new(nk_loop *loop, const nk_workers_config *cfg, nk_workers **out)
 {
-    if (!loop || !cfg || !out || cfg->nworkers == 0 || !cfg->run)
+    if (!loop || !cfg || !out)
+        return -EINVAL;
+    nk_workers_config c = {0}; /* zero: every default */
+    int rc = nk__ext_copy(&c, sizeof c, cfg);
+    if (rc < 0)
+        return rc;
+    cfg = &c;
+    if (cfg->nworkers == 0 || !cfg->run)
         return -EINVAL;
     nk_workers *w = calloc(1, sizeof *w);
     if (!w)
         return -ENOMEM;
     w->loop = loop;
-    w->cfg = *cfg;
+    w->cfg = c;
     apply_defaults(&w->cfg);
     w->ready_fd = -1;
     w->index = -1;
     nk_signal_init(&w->sig_chld, on_sigchld, w);
     nk_timer_init(&w->restart_timer, on_restart_timer, w);
     nk_timer_init(&w->kill_timer, on_kill_timer, w);
-    w->pids = calloc(cfg->nworkers, sizeof *w->pids);
-    if (cfg->shared_size) {
-        w->shared_len = cfg->shared_size * cfg->nworkers;
+    w->pids = calloc(c.nworkers, sizeof *w->pids);
+    if (c.shared_size) {
+        w->shared_len = c.shared_size * c.nworkers;
         /* Mapped before any fork, so a restarted worker maps the same pages. */
         void *m = mmap(NULL, w->shared_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
                        -1, 0);
         w->shared = m == MAP_FAILED ? NULL : m;
     }
-    if (!w->pids || (cfg->shared_size && !w->shared)) {
+    if (!w->pids || (c.shared_size && !w->shared)) {
         nk_workers_free(w);
         return -ENOMEM;
     }

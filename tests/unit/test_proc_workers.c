@@ -141,7 +141,7 @@ static void setup_group(fixture *f, unsigned n, int (*run)(nk_workers *, unsigne
     memset(f, 0, sizeof *f);
     assert_int_equal(nk_loop_new(NULL, &f->loop), 0);
     nk_workers_config cfg = {
-        .nworkers = n, .run = run, .arg = f, .shared_size = sizeof(slot),
+        .size = sizeof cfg, .nworkers = n, .run = run, .arg = f, .shared_size = sizeof(slot),
         .restart_delay_ms = 10, .ready_timeout_ms = ready_ms, .on_exit = on_exit_cb,
         .on_give_up = on_give_up_cb, .on_stopped = on_stopped_cb,
     };
@@ -240,7 +240,8 @@ static void test_gives_up_after_too_many_restarts(void **state)
     setup_group(&f, 1, run_failing, 0);
     nk_workers_free(f.w);
     nk_workers_config cfg = {
-        .nworkers = 1, .run = run_failing, .arg = &f, .shared_size = sizeof(slot),
+        .size = sizeof cfg, .nworkers = 1, .run = run_failing, .arg = &f,
+        .shared_size = sizeof(slot),
         .restart_delay_ms = 1, .restart_limit = 3, .restart_window_ms = 60000,
         .on_exit = on_exit_cb, .on_give_up = on_give_up_cb, .on_stopped = on_stopped_cb,
     };
@@ -293,11 +294,27 @@ static void test_bad_config(void **state)
     nk_loop *loop;
     nk_workers *w = NULL;
     assert_int_equal(nk_loop_new(NULL, &loop), 0);
-    nk_workers_config cfg = {.nworkers = 0, .run = run_serving};
+    nk_workers_config cfg = {.size = sizeof cfg, .nworkers = 0, .run = run_serving};
     assert_int_equal(nk_workers_new(loop, &cfg, &w), -EINVAL);
     cfg.nworkers = 1;
     cfg.run = NULL;
     assert_int_equal(nk_workers_new(loop, &cfg, &w), -EINVAL);
+    assert_null(w);
+    /* The size (docs/library.md, "Config structs"): 0 is a struct never initialised; a newer
+     * caller's field this library does not know, set, is refused. */
+    cfg.run = run_serving;
+    cfg.size = 0;
+    assert_int_equal(nk_workers_new(loop, &cfg, &w), -EINVAL);
+    struct {
+        nk_workers_config known;
+        uint64_t later;
+    } newer;
+    nk_workers_config_init(&newer.known);
+    newer.known.nworkers = 1;
+    newer.known.run = run_serving;
+    newer.known.size = sizeof newer;
+    newer.later = 1;
+    assert_int_equal(nk_workers_new(loop, &newer.known, &w), -E2BIG);
     assert_null(w);
     nk_workers_free(NULL);
     nk_loop_free(loop);
