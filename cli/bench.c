@@ -13,9 +13,9 @@
  */
 #include "cli.h"
 #include "latency_hist.h"
+#include "opt.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -524,24 +524,42 @@ static void report(const bench *b)
            mx);
 }
 
-static const char echo_usage[] =
-    "usage: netkit bench echo ADDR [options]\n"
-    "\n"
-    "Ping-pong against an echo server: each connection sends a message, waits for all of it\n"
-    "to come back (checking every byte), and sends the next. Prints messages/s, MB/s and the\n"
-    "round-trip latency percentiles in microseconds.\n"
-    "\n"
-    "  ADDR                 HOST:PORT, [IPV6]:PORT, or for unix a PATH or unix:PATH\n"
-    "  -c, --conns N        connections (default 64)\n"
-    "  -s, --size BYTES     message size (default 64; udp at most 65507)\n"
-    "  -d, --duration SEC   how long to measure (default 5)\n"
-    "  -p, --proto PROTO    tcp (default; unix for a unix: ADDR), udp or unix\n"
-    "  -k, --pipeline K     messages in flight per connection (default 1)\n"
-    "  -b, --backend NAME   event loop backend (default: $NETKIT_BACKEND, else the first)\n"
-    "      --json           print one JSON object instead of text\n"
-    "  -h, --help           show this help\n"
-    "\n"
-    "Exits 1 when the target fails: refused, reset, closed, or wrong bytes echoed.\n";
+enum { BENCH_OPT_JSON = CLI_OPT_LONG };
+
+static const cli_opt bench_echo_opts[] = {
+    {"conns", 'c', "N", "connections (default 64, at most 100000)"},
+    {"size", 's', "BYTES", "message size (default 64, at most 16777216; udp at most 65507)"},
+    {"duration", 'd', "SEC", "how long to measure, in seconds (default 5, at most 3600)"},
+    {"proto", 'p', "PROTO", "tcp (default; unix for a unix: ADDR), udp or unix"},
+    {"pipeline", 'k', "K", "messages in flight per connection (default 1, at most 1024)"},
+    {"backend", 'b', "NAME", "event loop backend: epoll, uring, poll or select (default: "
+                             "$NETKIT_BACKEND, else epoll)"},
+    {"json", BENCH_OPT_JSON, NULL, "print one JSON object instead of text"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand bench_echo_operands[] = {
+    {"ADDR", "HOST:PORT, [IPV6]:PORT, or for unix a PATH or unix:PATH"},
+    {NULL, NULL},
+};
+
+static void bench_echo_notes(FILE *out)
+{
+    fputs("Exits 1 when the target fails: refused, reset, closed, or wrong bytes echoed.\n", out);
+}
+
+static const cli_spec bench_echo_spec = {
+    .cmd = "bench echo",
+    .synopsis = "ADDR [options]",
+    .about = "Ping-pong load generator against an echo server: each connection sends a\n"
+             "message, waits for all of it to come back (checking every byte), and sends the\n"
+             "next. Prints messages/s, MB/s and the round-trip latency percentiles in\n"
+             "microseconds.\n",
+    .operands = bench_echo_operands,
+    .opts = bench_echo_opts,
+    .notes = bench_echo_notes,
+};
+CLI_SPEC_REGISTER(bench_echo_spec);
 
 static int parse_proto(const char *text, bench_proto *out)
 {
@@ -604,90 +622,80 @@ static void bench_free(bench *b)
     free(b->rbuf);
 }
 
-static int bench_echo(int argc, char **argv)
+/* What the command line asked for besides what goes straight into the bench. */
+typedef struct bench_args {
+    bench *b;
+    const char *backend;
+    int proto_given;
+} bench_args;
+
+static int on_bench_echo_opt(void *ctx, int key, const char *value)
 {
-    static const struct option opts[] = {
-        {"conns", required_argument, NULL, 'c'},   {"size", required_argument, NULL, 's'},
-        {"duration", required_argument, NULL, 'd'}, {"proto", required_argument, NULL, 'p'},
-        {"pipeline", required_argument, NULL, 'k'}, {"backend", required_argument, NULL, 'b'},
-        {"json", no_argument, NULL, 'j'},          {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    bench *b = calloc(1, sizeof *b); /* the histogram makes it too big for the stack */
-    if (!b)
-        return cli_fail(argv[0], "%s", nk_strerror(-ENOMEM));
+    bench_args *a = ctx;
+    bench *b = a->b;
+    switch (key) {
+    case 'c':
+        if (cli_parse_long(value, 1, 100000, &b->nconns) < 0)
+            return cli_usage(b->cmd, "invalid --conns '%s' (1 to 100000)", value);
+        return 0;
+    case 's':
+        if (cli_parse_long(value, 1, 16 << 20, &b->size) < 0)
+            return cli_usage(b->cmd, "invalid --size '%s' (1 to 16777216)", value);
+        return 0;
+    case 'd':
+        if (cli_parse_seconds(value, &b->duration_ms) < 0 || b->duration_ms <= 0 ||
+            b->duration_ms > 3600 * 1000L)
+            return cli_usage(b->cmd, "invalid --duration '%s' (seconds, up to 3600)", value);
+        return 0;
+    case 'p':
+        a->proto_given = 1;
+        if (parse_proto(value, &b->proto) < 0)
+            return cli_usage(b->cmd, "unknown protocol '%s' (choose from tcp, udp, unix)", value);
+        return 0;
+    case 'k':
+        if (cli_parse_long(value, 1, 1024, &b->pipeline) < 0)
+            return cli_usage(b->cmd, "invalid --pipeline '%s' (1 to 1024)", value);
+        return 0;
+    case 'b':
+        a->backend = value;
+        return 0;
+    case BENCH_OPT_JSON:
+        b->json = 1;
+        return 0;
+    default:
+        return CLI_USAGE;
+    }
+}
+
+/* Options and ADDR into a->b. 0, CLI_OPT_HELP_SHOWN or an exit code (after its message). */
+static int bench_parse_args(int argc, char **argv, bench_args *a)
+{
+    bench *b = a->b;
     b->cmd = argv[0];
     b->nconns = 64;
     b->size = 64;
     b->pipeline = 1;
     b->duration_ms = 5000;
-    const char *backend = NULL;
-    int proto_given = 0, c, code = CLI_OK;
-    long v;
-    optind = 0;
-    opterr = 0;
-    while (code == CLI_OK && (c = getopt_long(argc, argv, ":c:s:d:p:k:b:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            if (cli_parse_long(optarg, 1, 100000, &v) < 0)
-                code = cli_usage(b->cmd, "invalid --conns '%s' (1 to 100000)", optarg);
-            b->nconns = v;
-            break;
-        case 's':
-            if (cli_parse_long(optarg, 1, 16 << 20, &v) < 0)
-                code = cli_usage(b->cmd, "invalid --size '%s' (1 to 16777216)", optarg);
-            b->size = v;
-            break;
-        case 'd':
-            if (cli_parse_seconds(optarg, &v) < 0 || v <= 0 || v > 3600 * 1000L)
-                code = cli_usage(b->cmd, "invalid --duration '%s' (seconds, up to 3600)", optarg);
-            b->duration_ms = v;
-            break;
-        case 'p':
-            if (parse_proto(optarg, &b->proto) < 0)
-                code = cli_usage(b->cmd, "unknown protocol '%s' (choose from tcp, udp, unix)",
-                                 optarg);
-            proto_given = 1;
-            break;
-        case 'k':
-            if (cli_parse_long(optarg, 1, 1024, &v) < 0)
-                code = cli_usage(b->cmd, "invalid --pipeline '%s' (1 to 1024)", optarg);
-            b->pipeline = v;
-            break;
-        case 'b': backend = optarg; break;
-        case 'j': b->json = 1; break;
-        case 'h':
-            fputs(echo_usage, stdout);
-            free(b);
-            return CLI_OK;
-        default:
-            code = cli_getopt_error(b->cmd, c, argv);
-        }
-    }
-    if (code == CLI_OK && optind >= argc)
-        code = cli_usage(b->cmd, "missing ADDR");
-    if (code == CLI_OK && optind + 1 < argc)
-        code = cli_usage(b->cmd, "unexpected argument '%s'", argv[optind + 1]);
-    if (code == CLI_OK)
-        code = cli_check_backend(b->cmd, backend);
-    if (code == CLI_OK)
-        code = parse_target(b, argv[optind], proto_given);
-    if (code == CLI_OK && b->proto == PROTO_UDP && b->size > BENCH_UDP_MAX)
-        code = cli_usage(b->cmd, "--size %ld is over the largest UDP payload (%d)", b->size,
+    int first;
+    int rc = cli_opt_parse(&bench_echo_spec, argc, argv, on_bench_echo_opt, a, &first);
+    if (rc)
+        return rc;
+    if (first >= argc)
+        return cli_usage(b->cmd, "missing ADDR");
+    if (first + 1 < argc)
+        return cli_usage(b->cmd, "unexpected argument '%s'", argv[first + 1]);
+    if ((rc = cli_check_backend(b->cmd, a->backend)) ||
+        (rc = parse_target(b, argv[first], a->proto_given)))
+        return rc;
+    if (b->proto == PROTO_UDP && b->size > BENCH_UDP_MAX)
+        return cli_usage(b->cmd, "--size %ld is over the largest UDP payload (%d)", b->size,
                          BENCH_UDP_MAX);
-    if (code != CLI_OK) {
-        free(b);
-        return code;
-    }
+    return 0;
+}
 
-    int rc = nk_loop_new(backend, &b->loop);
-    if (rc < 0) {
-        b->loop = NULL;
-        bench_free(b);
-        free(b);
-        return cli_backend_fail(argv[0], backend, rc);
-    }
-    signal(SIGPIPE, SIG_IGN); /* a reset peer must give EPIPE, not end the run */
+/* The connections, their per-message state and the buffers; 0 or -ENOMEM. */
+static int bench_alloc(bench *b)
+{
     b->conns = calloc((size_t)b->nconns, sizeof *b->conns);
     b->block = malloc((size_t)b->size + BENCH_SPREAD);
     b->rbuf = malloc(BENCH_READ_MAX);
@@ -699,11 +707,8 @@ static int bench_echo(int argc, char **argv)
         else
             ok = (b->conns[i].ts = calloc((size_t)b->pipeline, sizeof(uint64_t))) != NULL;
     }
-    if (!ok) {
-        bench_free(b);
-        free(b);
-        return cli_fail(argv[0], "%s", nk_strerror(-ENOMEM));
-    }
+    if (!ok)
+        return -ENOMEM;
     /* xorshift: content that no buffer reuse or off-by-one would echo by accident */
     uint64_t x = 0x9e3779b97f4a7c15u;
     for (long i = 0; i < b->size + BENCH_SPREAD; i++) {
@@ -712,10 +717,18 @@ static int bench_echo(int argc, char **argv)
         x ^= x << 17;
         b->block[i] = (char)(x >> 24);
     }
+    return 0;
+}
+
+/* Connect, measure and report on b's loop: the exit code. */
+static int bench_run(bench *b)
+{
+    int code = CLI_OK;
     nk_timer_init(&b->timer, on_duration, b);
     nk_timer_init(&b->connect_timer, on_connect_timeout, b);
     nk_timer_init(&b->retry, on_retry, b);
-    if ((rc = cli_stop_signals_start(b->loop, &b->stop_signals, on_signal, b)) < 0) {
+    int rc = cli_stop_signals_start(b->loop, &b->stop_signals, on_signal, b);
+    if (rc < 0) {
         code = cli_fail(b->cmd, "cannot watch signals: %s", nk_strerror(rc));
     } else if (open_conns(b) == 0 && !b->failed) {
         rc = nk_loop_run(b->loop, NK_RUN_DEFAULT);
@@ -730,6 +743,31 @@ static int bench_echo(int argc, char **argv)
         code = cli_fail(b->cmd, "%s: no message came back", b->addr_text);
     if (code == CLI_OK)
         report(b);
+    return code;
+}
+
+static int bench_echo(int argc, char **argv)
+{
+    bench *b = calloc(1, sizeof *b); /* the histogram makes it too big for the stack */
+    if (!b)
+        return cli_fail(argv[0], "%s", nk_strerror(-ENOMEM));
+    bench_args a = {.b = b};
+    int code = bench_parse_args(argc, argv, &a);
+    if (code) {
+        free(b);
+        return code == CLI_OPT_HELP_SHOWN ? CLI_OK : code;
+    }
+    int rc = nk_loop_new(a.backend, &b->loop);
+    if (rc < 0) {
+        b->loop = NULL;
+        code = cli_backend_fail(b->cmd, a.backend, rc);
+    } else {
+        signal(SIGPIPE, SIG_IGN); /* a reset peer must give EPIPE, not end the run */
+        if (bench_alloc(b) < 0)
+            code = cli_fail(b->cmd, "%s", nk_strerror(-ENOMEM));
+        else
+            code = bench_run(b);
+    }
     bench_free(b);
     free(b);
     return code;
