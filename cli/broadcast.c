@@ -12,10 +12,11 @@
  * alone gives every listener every message (tests/integration/test_broadcast.py).
  */
 #include "cli.h"
+#include "opt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind, for cli_one_operand */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -209,94 +210,137 @@ static void on_tick(nk_loop *loop, nk_timer *t)
     nk_timer_start(loop, t, (uint64_t)s->interval_ms, 0);
 }
 
-static void send_help(FILE *out)
+static const cli_opt bc_send_opts[] = {
+    {"to", 't', "ADDR", "destination IPv4 address (default 255.255.255.255, the limited broadcast "
+                        "address; 127.255.255.255 stays on loopback)"},
+    {"interval", 'i', "SEC", "seconds between repeats of MSG (default 1)"},
+    {"count", 'c', "N", "send MSG N times (default 1)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand bc_send_operands[] = {
+    {"PORT", "destination port (1 to 65535)"},
+    {"MSG", "the message; without it, each stdin line is one datagram"},
+    {NULL, NULL},
+};
+
+static const cli_spec bc_send_spec = {
+    .cmd = "broadcast send",
+    .synopsis = "PORT [MSG] [--to ADDR] [--interval SEC] [--count N]",
+    .about = "Send UDP broadcast datagrams to PORT (SO_BROADCAST).\n",
+    .operands = bc_send_operands,
+    .opts = bc_send_opts,
+};
+CLI_SPEC_REGISTER(bc_send_spec);
+
+/* What the command line of broadcast send asked for. */
+typedef struct bc_send_args {
+    const char *cmd;
+    const char *to;
+    long interval_ms, count;
+    nk_addr dst;
+    const char *msg; /* NULL: stdin lines */
+} bc_send_args;
+
+static int on_bc_send_opt(void *ctx, int key, const char *value)
 {
-    fputs("usage: netkit broadcast send PORT [MSG] [--to ADDR] [--interval SEC] [--count N]\n"
-          "\n"
-          "Send UDP broadcast datagrams to PORT (SO_BROADCAST).\n"
-          "\n"
-          "  PORT              destination port (1 to 65535)\n"
-          "  MSG               the message; without it, each stdin line is one datagram\n"
-          "  --to ADDR         destination IPv4 address (default 255.255.255.255, the limited\n"
-          "                    broadcast address; 127.255.255.255 stays on loopback)\n"
-          "  -i, --interval S  seconds between repeats of MSG (default 1)\n"
-          "  -c, --count N     send MSG N times (default 1)\n"
-          "  -h, --help        show this help\n", out);
+    bc_send_args *a = ctx;
+    switch (key) {
+    case 't':
+        a->to = value;
+        return 0;
+    case 'i':
+        if (cli_parse_seconds(value, &a->interval_ms) < 0)
+            return cli_usage(a->cmd, "invalid interval '%s' (seconds)", value);
+        return 0;
+    case 'c':
+        if (cli_parse_long(value, 1, 1000000000L, &a->count) < 0)
+            return cli_usage(a->cmd, "invalid count '%s' (1 or more)", value);
+        return 0;
+    default:
+        return CLI_USAGE;
+    }
+}
+
+/* Options, PORT and MSG. 0, CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_bc_send_args(int argc, char **argv, bc_send_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = argv[0];
+    a->to = "255.255.255.255";
+    a->interval_ms = 1000;
+    a->count = 1;
+    int first;
+    int rc = cli_opt_parse(&bc_send_spec, argc, argv, on_bc_send_opt, a, &first);
+    if (rc)
+        return rc;
+    if (first >= argc)
+        return cli_usage(a->cmd, "missing PORT");
+    if (argc - first > 2)
+        return cli_usage(a->cmd, "unexpected argument '%s'", argv[first + 2]);
+    int port = 0;
+    if ((rc = parse_port(a->cmd, argv[first], 1, &port)) != 0 ||
+        (rc = parse_ipv4(a->cmd, "--to", a->to, port, &a->dst)) != 0)
+        return rc;
+    a->msg = first + 1 < argc ? argv[first + 1] : NULL;
+    if (a->msg && strlen(a->msg) > BC_DGRAM_MAX)
+        return cli_usage(a->cmd, "message too long for a datagram (at most %d bytes)",
+                         BC_DGRAM_MAX);
+    return 0;
+}
+
+/* The broadcast socket and the loop with its watchers: 0 or an exit code (nothing kept). */
+static int bc_send_open(bc_send *s, const bc_send_args *a)
+{
+    memset(s, 0, sizeof *s);
+    s->cmd = a->cmd;
+    s->dst = a->dst;
+    s->msg = a->msg;
+    s->count = a->count;
+    s->interval_ms = a->interval_ms;
+    s->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s->fd < 0)
+        return cli_fail(a->cmd, "socket: %s", strerror(errno));
+    int rc = nk_sock_set_broadcast(s->fd, 1);
+    if (rc < 0) {
+        close(s->fd);
+        return cli_fail(a->cmd, "SO_BROADCAST: %s", nk_strerror(rc));
+    }
+    rc = nk_loop_new(NULL, &s->loop);
+    if (rc < 0) {
+        close(s->fd);
+        return cli_fail(a->cmd, "event loop: %s", nk_strerror(rc));
+    }
+    nk_buf_init(&s->in, BC_DGRAM_MAX + 2 + BC_STDIN_CHUNK);
+    nk_io_init(&s->sock_io, s->fd, on_sock_writable, s);
+    nk_io_init(&s->in_io, STDIN_FILENO, on_stdin, s);
+    nk_defer_init(&s->in_defer, on_stdin_defer, s);
+    nk_timer_init(&s->timer, on_tick, s);
+    cli_stop_signals_start(s->loop, &s->stop_signals, NULL, NULL);
+    return 0;
+}
+
+static void bc_send_close(bc_send *s)
+{
+    nk_timer_stop(s->loop, &s->timer);
+    nk_io_stop(s->loop, &s->sock_io);
+    nk_io_stop(s->loop, &s->in_io);
+    nk_defer_stop(s->loop, &s->in_defer);
+    cli_stop_signals_stop(s->loop, &s->stop_signals);
+    nk_loop_free(s->loop);
+    nk_buf_free(&s->in);
+    close(s->fd);
 }
 
 static int broadcast_send(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"to", required_argument, NULL, 't'},
-        {"interval", required_argument, NULL, 'i'},
-        {"count", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0];
-    const char *to = "255.255.255.255";
-    long interval_ms = 1000, count = 1;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":t:i:c:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            to = optarg;
-            break;
-        case 'i':
-            if (cli_parse_seconds(optarg, &interval_ms) < 0)
-                return cli_usage(cmd, "invalid interval '%s' (seconds)", optarg);
-            break;
-        case 'c':
-            if (cli_parse_long(optarg, 1, 1000000000L, &count) < 0)
-                return cli_usage(cmd, "invalid count '%s' (1 or more)", optarg);
-            break;
-        case 'h':
-            send_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing PORT");
-    if (argc - optind > 2)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 2]);
+    bc_send_args a;
+    int rc = parse_bc_send_args(argc, argv, &a);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
     bc_send s;
-    memset(&s, 0, sizeof s);
-    s.cmd = cmd;
-    s.fd = -1;
-    int port = 0, rc;
-    if ((rc = parse_port(cmd, argv[optind], 1, &port)) != 0)
+    if ((rc = bc_send_open(&s, &a)) != 0)
         return rc;
-    if ((rc = parse_ipv4(cmd, "--to", to, port, &s.dst)) != 0)
-        return rc;
-    s.msg = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (s.msg && strlen(s.msg) > BC_DGRAM_MAX)
-        return cli_usage(cmd, "message too long for a datagram (at most %d bytes)", BC_DGRAM_MAX);
-    s.count = count;
-    s.interval_ms = interval_ms;
-
-    s.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (s.fd < 0)
-        return cli_fail(cmd, "socket: %s", strerror(errno));
-    rc = nk_sock_set_broadcast(s.fd, 1);
-    if (rc < 0) {
-        close(s.fd);
-        return cli_fail(cmd, "SO_BROADCAST: %s", nk_strerror(rc));
-    }
-    rc = nk_loop_new(NULL, &s.loop);
-    if (rc < 0) {
-        close(s.fd);
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    }
-    nk_buf_init(&s.in, BC_DGRAM_MAX + 2 + BC_STDIN_CHUNK);
-    nk_io_init(&s.sock_io, s.fd, on_sock_writable, &s);
-    nk_io_init(&s.in_io, STDIN_FILENO, on_stdin, &s);
-    nk_defer_init(&s.in_defer, on_stdin_defer, &s);
-    nk_timer_init(&s.timer, on_tick, &s);
-    cli_stop_signals_start(s.loop, &s.stop_signals, NULL, NULL);
     if (s.msg) {
         nk_timer_start(s.loop, &s.timer, 0, 0);
     } else if (nk_io_start(s.loop, &s.in_io, NK_READ) < 0) {
@@ -306,15 +350,8 @@ static int broadcast_send(int argc, char **argv)
     }
     rc = nk_loop_run(s.loop, NK_RUN_DEFAULT);
     if (rc < 0)
-        s.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    nk_timer_stop(s.loop, &s.timer);
-    nk_io_stop(s.loop, &s.sock_io);
-    nk_io_stop(s.loop, &s.in_io);
-    nk_defer_stop(s.loop, &s.in_defer);
-    cli_stop_signals_stop(s.loop, &s.stop_signals);
-    nk_loop_free(s.loop);
-    nk_buf_free(&s.in);
-    close(s.fd);
+        s.exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(rc));
+    bc_send_close(&s);
     return s.exit_code;
 }
 
@@ -365,97 +402,127 @@ static void on_dgram(nk_loop *loop, nk_io *io, unsigned events)
     }
 }
 
-static void listen_help(FILE *out)
+static const cli_opt bc_listen_opts[] = {
+    {"bind", 'b', "ADDR", "local IPv4 address to bind (default 0.0.0.0; a unicast address does "
+                          "not receive broadcasts)"},
+    {"verbose", 'v', NULL, "prefix each line with the sender's address"},
+    {"count", 'c', "N", "exit after N datagrams"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand bc_listen_operands[] = {
+    {"PORT", "port to listen on (0 picks a free one)"},
+    {NULL, NULL},
+};
+
+static void bc_listen_notes(FILE *out)
 {
-    fputs("usage: netkit broadcast listen PORT [--bind ADDR] [-v] [--count N]\n"
-          "\n"
-          "Print every UDP datagram (broadcast or not) arriving on PORT as one line. Several\n"
-          "listeners may share the port (SO_REUSEADDR): each receives every broadcast.\n"
-          "\n"
-          "  PORT            port to listen on (0 picks a free one)\n"
-          "  -b, --bind ADDR local IPv4 address to bind (default 0.0.0.0; a unicast address\n"
-          "                  does not receive broadcasts)\n"
-          "  -v, --verbose   prefix each line with the sender's address\n"
-          "  -c, --count N   exit after N datagrams\n"
-          "  -h, --help      show this help\n"
-          "\n"
-          "Prints \"listening on udp://HOST:PORT\" on stderr once ready; SIGINT or SIGTERM\n"
+    fputs("Prints \"listening on udp://HOST:PORT\" on stderr once ready; SIGINT or SIGTERM\n"
           "ends it (exit 0).\n", out);
+}
+
+static const cli_spec bc_listen_spec = {
+    .cmd = "broadcast listen",
+    .synopsis = "PORT [--bind ADDR] [-v] [--count N]",
+    .about = "Print every UDP datagram (broadcast or not) arriving on PORT as one line. Several\n"
+             "listeners may share the port (SO_REUSEADDR): each receives every broadcast.\n",
+    .operands = bc_listen_operands,
+    .opts = bc_listen_opts,
+    .notes = bc_listen_notes,
+};
+CLI_SPEC_REGISTER(bc_listen_spec);
+
+/* What the command line of broadcast listen asked for (the rest is in bc_listen). */
+typedef struct bc_listen_args {
+    const char *bind_text;
+    int port;
+    nk_addr addr;
+    bc_listen *l;
+} bc_listen_args;
+
+static int on_bc_listen_opt(void *ctx, int key, const char *value)
+{
+    bc_listen_args *a = ctx;
+    switch (key) {
+    case 'b':
+        a->bind_text = value;
+        return 0;
+    case 'v':
+        a->l->verbose = 1;
+        return 0;
+    case 'c':
+        if (cli_parse_long(value, 1, 1000000000L, &a->l->count) < 0)
+            return cli_usage(a->l->cmd, "invalid count '%s' (1 or more)", value);
+        return 0;
+    default:
+        return CLI_USAGE;
+    }
+}
+
+/* Options and PORT into a and l. 0, CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_bc_listen_args(int argc, char **argv, bc_listen_args *a, bc_listen *l)
+{
+    memset(a, 0, sizeof *a);
+    memset(l, 0, sizeof *l);
+    l->cmd = argv[0];
+    l->fd = -1;
+    a->l = l;
+    a->bind_text = "0.0.0.0";
+    int first;
+    int rc = cli_opt_parse(&bc_listen_spec, argc, argv, on_bc_listen_opt, a, &first);
+    if (rc)
+        return rc;
+    optind = first;
+    if (cli_one_operand(l->cmd, argc, argv, "PORT", NULL) != 0)
+        return CLI_USAGE;
+    if ((rc = parse_port(l->cmd, argv[first], 0, &a->port)) != 0)
+        return rc;
+    return parse_ipv4(l->cmd, "--bind", a->bind_text, a->port, &a->addr);
+}
+
+/* The socket bound with SO_REUSEADDR and the datagram buffer: 0 or an exit code. */
+static int bc_listen_open(bc_listen *l, const bc_listen_args *a)
+{
+    l->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (l->fd < 0)
+        return cli_fail(l->cmd, "socket: %s", strerror(errno));
+    int one = 1;
+    if (setsockopt(l->fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(l->fd, &a->addr.u.sa, a->addr.len) < 0) {
+        int err = errno;
+        close(l->fd);
+        return cli_fail(l->cmd, "cannot bind %s:%d: %s", a->bind_text, a->port, strerror(err));
+    }
+    l->dgram = malloc(BC_DGRAM_MAX + 1);
+    return 0;
 }
 
 static int broadcast_listen(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"bind", required_argument, NULL, 'b'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"count", required_argument, NULL, 'c'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0];
-    const char *bind_text = "0.0.0.0";
+    bc_listen_args a;
     bc_listen l;
-    memset(&l, 0, sizeof l);
-    l.cmd = cmd;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":b:vc:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'b':
-            bind_text = optarg;
-            break;
-        case 'v':
-            l.verbose = 1;
-            break;
-        case 'c':
-            if (cli_parse_long(optarg, 1, 1000000000L, &l.count) < 0)
-                return cli_usage(cmd, "invalid count '%s' (1 or more)", optarg);
-            break;
-        case 'h':
-            listen_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (cli_one_operand(cmd, argc, argv, "PORT", NULL) != 0)
-        return CLI_USAGE;
-    int port = 0, rc;
-    nk_addr addr;
-    if ((rc = parse_port(cmd, argv[optind], 0, &port)) != 0)
+    int rc = parse_bc_listen_args(argc, argv, &a, &l);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    if ((rc = bc_listen_open(&l, &a)) != 0)
         return rc;
-    if ((rc = parse_ipv4(cmd, "--bind", bind_text, port, &addr)) != 0)
-        return rc;
-
-    l.fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (l.fd < 0)
-        return cli_fail(cmd, "socket: %s", strerror(errno));
-    int one = 1;
-    if (setsockopt(l.fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(l.fd, &addr.u.sa, addr.len) < 0) {
-        int err = errno;
-        close(l.fd);
-        return cli_fail(cmd, "cannot bind %s:%d: %s", bind_text, port, strerror(err));
-    }
-    l.dgram = malloc(BC_DGRAM_MAX + 1);
     nk_loop *loop = NULL;
     rc = l.dgram ? nk_loop_new(NULL, &loop) : -ENOMEM;
     if (rc < 0) {
         free(l.dgram);
         close(l.fd);
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+        return cli_fail(l.cmd, "event loop: %s", nk_strerror(rc));
     }
     cli_stop_signals stop_signals;
     cli_stop_signals_start(loop, &stop_signals, NULL, NULL);
     nk_io_init(&l.io, l.fd, on_dgram, &l);
     rc = nk_io_start(loop, &l.io, NK_READ);
     if (rc < 0)
-        l.exit_code = cli_fail(cmd, "cannot watch the socket: %s", nk_strerror(rc));
+        l.exit_code = cli_fail(l.cmd, "cannot watch the socket: %s", nk_strerror(rc));
     else if (cli_print_listening("udp", l.fd) < 0)
-        l.exit_code = cli_fail(cmd, "getsockname failed");
+        l.exit_code = cli_fail(l.cmd, "getsockname failed");
     else if ((rc = nk_loop_run(loop, NK_RUN_DEFAULT)) < 0)
-        l.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+        l.exit_code = cli_fail(l.cmd, "event loop: %s", nk_strerror(rc));
     nk_io_stop(loop, &l.io);
     cli_stop_signals_stop(loop, &stop_signals);
     nk_loop_free(loop);
