@@ -9,11 +9,12 @@
  * -w (or CLI_TLS_HANDSHAKE_MS): one connection at a time is served anyway, and a failure is
  * then one line (cli_tls.c has the options, contexts and the bounded handshake).
  *
- * wait polls an address every WAIT_RETRY_MS with a non-blocking connect driven by a timer.
+ * tcp wait is in stream/tcp_wait.c.
  */
 #include "cli.h"
 #include "cli_tls.h"
 #include "stream/pump.h"
+#include "stream/stream.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -24,14 +25,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-/* Resolved addresses tried in turn by connect. */
-#define TCP_MAX_ADDRS 16
 #define TCP_MAX_SOCKOPTS 32
 /* Pending connections a sequential listener lets wait in its backlog. */
 #define TCP_BACKLOG 16
-/* tcp wait: one connection attempt per interval, and the default limit. */
-#define WAIT_RETRY_MS 100
-#define WAIT_DEFAULT_MS 30000
 
 typedef struct stream_tool {
     const char *cmd;
@@ -51,7 +47,7 @@ typedef struct stream_tool {
     char server_name_buf[256];
 
     /* connect */
-    nk_addr addrs[TCP_MAX_ADDRS];
+    nk_addr addrs[STREAM_MAX_ADDRS];
     int naddrs;
     nk_connector connector;
     int connecting; /* the connector was initialised */
@@ -581,7 +577,7 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
         if (strncmp(text, "unix:", 5) == 0)
             return cli_usage(t.cmd, "'%s' is a unix address: use netkit unix connect", text);
         size_t n;
-        if ((rc = cli_parse_addrs(t.cmd, text, SOCK_STREAM, 0, t.addrs, TCP_MAX_ADDRS, &n)) != 0)
+        if ((rc = cli_parse_addrs(t.cmd, text, SOCK_STREAM, 0, t.addrs, STREAM_MAX_ADDRS, &n)) != 0)
             return rc;
         t.naddrs = (int)n;
     }
@@ -646,151 +642,6 @@ int stream_cmd(int argc, char **argv, int unix_sock, int listening)
     int code = t.exit_code;
     tool_free(&t);
     return code;
-}
-
-/* ---- tcp wait ------------------------------------------------------------------------------ */
-
-typedef struct wait_tool {
-    const char *cmd;
-    nk_loop *loop;
-    nk_addr addrs[TCP_MAX_ADDRS];
-    int naddrs, next, verbose;
-    int fd;
-    nk_io io;
-    nk_timer retry, deadline;
-    int exit_code, last_err;
-    long timeout_ms;
-} wait_tool;
-
-static void wait_drop(wait_tool *w)
-{
-    if (w->fd >= 0) {
-        nk_io_stop(w->loop, &w->io);
-        close(w->fd);
-        w->fd = -1;
-    }
-}
-
-static void wait_on_io(nk_loop *loop, nk_io *io, unsigned events)
-{
-    (void)events;
-    wait_tool *w = io->data;
-    int err = nk_sock_error(w->fd);
-    if (err == 0) {
-        if (w->verbose) {
-            char text[NK_ADDR_STRLEN];
-            nk_addr_format(&w->addrs[(w->next + w->naddrs - 1) % w->naddrs], text, sizeof text);
-            fprintf(stderr, "%s accepts connections\n", text);
-        }
-        wait_drop(w);
-        w->exit_code = CLI_OK;
-        nk_loop_stop(loop);
-        return;
-    }
-    w->last_err = err;
-    wait_drop(w); /* the retry timer makes the next attempt */
-}
-
-/* One attempt per tick, cycling through the addresses; a slow attempt is abandoned. */
-static void wait_on_retry(nk_loop *loop, nk_timer *timer)
-{
-    (void)loop;
-    wait_tool *w = timer->data;
-    wait_drop(w);
-    const nk_addr *a = &w->addrs[w->next];
-    w->next = (w->next + 1) % w->naddrs;
-    int pending = 0;
-    int fd = nk_sock_connect(a, SOCK_STREAM, 0, &pending);
-    if (fd < 0) {
-        w->last_err = fd;
-        return;
-    }
-    w->fd = fd;
-    nk_io_init(&w->io, fd, wait_on_io, w);
-    int rc = nk_io_start(w->loop, &w->io, NK_WRITE);
-    if (rc < 0) {
-        w->last_err = rc;
-        close(fd);
-        w->fd = -1;
-    }
-}
-
-static void wait_on_deadline(nk_loop *loop, nk_timer *timer)
-{
-    wait_tool *w = timer->data;
-    w->exit_code = CLI_FAIL;
-    nk_loop_stop(loop);
-}
-
-static int tcp_wait(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"timeout", required_argument, NULL, 't'},
-        {"verbose", no_argument, NULL, 'v'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    wait_tool w;
-    memset(&w, 0, sizeof w);
-    w.cmd = argv[0];
-    w.fd = -1;
-    w.timeout_ms = WAIT_DEFAULT_MS;
-    w.last_err = -ECONNREFUSED;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":t:vh", opts, NULL)) != -1) {
-        switch (c) {
-        case 't':
-            if (cli_parse_seconds(optarg, &w.timeout_ms) < 0)
-                return cli_usage(w.cmd, "invalid time '%s' for --timeout (seconds)", optarg);
-            break;
-        case 'v':
-            w.verbose = 1;
-            break;
-        case 'h':
-            printf("usage: netkit tcp wait ADDR [--timeout SEC] [-v]\n\n"
-                   "Exit 0 as soon as something accepts TCP connections at ADDR (HOST:PORT or\n"
-                   "[IPV6]:PORT), trying every %d ms; exit 1 after --timeout SEC (default %d).\n\n"
-                   "  -t, --timeout SEC  give up after SEC seconds\n"
-                   "  -v, --verbose      say so on stderr once it accepts\n"
-                   "  -h, --help         show this help\n\n"
-                   "Example: netkit chat serve 127.0.0.1:9003 & netkit tcp wait 127.0.0.1:9003\n",
-                   WAIT_RETRY_MS, WAIT_DEFAULT_MS / 1000);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(w.cmd, c, argv);
-        }
-    }
-    const char *text;
-    int rc = cli_one_operand(w.cmd, argc, argv, "ADDR", &text);
-    if (rc)
-        return rc;
-    if (strncmp(text, "unix:", 5) == 0)
-        return cli_usage(w.cmd, "'%s' is a unix address: tcp wait takes HOST:PORT", text);
-    size_t n;
-    if ((rc = cli_parse_addrs(w.cmd, text, SOCK_STREAM, 0, w.addrs, TCP_MAX_ADDRS, &n)) != 0)
-        return rc;
-    w.naddrs = (int)n;
-
-    if ((rc = nk_loop_new(NULL, &w.loop)) < 0)
-        return cli_fail(w.cmd, "cannot start the event loop: %s", nk_strerror(rc));
-    nk_timer_init(&w.retry, wait_on_retry, &w);
-    nk_timer_init(&w.deadline, wait_on_deadline, &w);
-    w.exit_code = CLI_FAIL;
-    nk_timer_start(w.loop, &w.retry, 0, WAIT_RETRY_MS);
-    nk_timer_start(w.loop, &w.deadline, (uint64_t)w.timeout_ms, 0);
-    rc = nk_loop_run(w.loop, NK_RUN_DEFAULT);
-    nk_timer_stop(w.loop, &w.retry);
-    nk_timer_stop(w.loop, &w.deadline);
-    wait_drop(&w);
-    nk_loop_free(w.loop);
-    if (rc < 0)
-        return cli_fail(w.cmd, "event loop: %s", nk_strerror(rc));
-    if (w.exit_code != CLI_OK)
-        return cli_fail(w.cmd, "%s: timed out after %ld ms (last: %s)", text, w.timeout_ms,
-                        nk_strerror(w.last_err));
-    return CLI_OK;
 }
 
 static int tcp_listen(int argc, char **argv) { return stream_cmd(argc, argv, 0, 1); }
