@@ -29,9 +29,10 @@
 #include "chat/chat.h"
 #include "cli_server.h"
 #include "cli_tls.h"
+#include "opt.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind, for cli_one_operand */
 #include <stdarg.h>
 #include <stdio.h>
 #include <signal.h>
@@ -41,8 +42,9 @@
 
 #define CHAT_READ_CHUNK 65536
 #define CHAT_READS_PER_EVENT 4 /* one busy member cannot starve the others */
-#define CHAT_DEFAULT_QUEUE (1024 * 1024)
-#define CHAT_LOW_WATER (256 * 1024) /* capped at half of --max-queue */
+#define CHAT_DEFAULT_QUEUE 1048576 /* 1 MiB */
+#define CHAT_LOW_WATER_KIB 256
+#define CHAT_LOW_WATER (CHAT_LOW_WATER_KIB * 1024) /* capped at half of --max-queue */
 #define CHAT_DEFAULT_SEND_TIMEOUT 5
 #define CHAT_DEFAULT_HELLO_TIMEOUT 10
 #define CHAT_DEFAULT_MAX_CLIENTS 1000
@@ -496,8 +498,79 @@ static int conn_handshake(chat_conn *c)
     return -1;
 }
 
+/* Send what is queued while the socket takes it: 0, or -1 once c is killed. */
+static int chat_conn_flush(chat_conn *c)
+{
+    while (nk_buf_len(&c->out) > 0) {
+        ssize_t n = cli_conn_send(&c->conn, &c->out);
+        if (n == -EAGAIN)
+            break;
+        if (n < 0) {
+            conn_kill(c, n == -ECONNRESET || n == -EPIPE ? "left (connection reset)" : "left");
+            return -1;
+        }
+        c->progress_at = nk_loop_now(c->srv->loop);
+    }
+    if (nk_buf_len(&c->out) == 0)
+        nk_buf_release(&c->out);
+    return 0;
+}
+
+/* n bytes read from c into its decoder, each complete message handled: 0, or -1 once c is
+ * killed for a protocol error. */
+static int chat_conn_feed(chat_conn *c, const char *chunk, size_t n)
+{
+    const char *msg;
+    size_t len;
+    int rc = nk_frame_feed(&c->in, chunk, n);
+    while (rc >= 0 && c->state != ST_DEAD && c->state != ST_CLOSING &&
+           (rc = nk_frame_next(&c->in, &msg, &len)) > 0)
+        on_message(c, msg, len);
+    /* next reports what feed could not see yet (an over-long unfinished line checked after a
+     * complete one): the same protocol error as a failed feed. */
+    if (rc < 0) {
+        conn_sendf(c, "ERR message too long");
+        conn_kill(c, "left (protocol error)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Read and handle what c sent, a few chunks at most. Stop at once when a queue passes the
+ * mark: what was read is relayed (the decoder keeps no complete frame back), the rest waits
+ * in the kernel. */
+static void chat_conn_read(chat_conn *c)
+{
+    chat_server *srv = c->srv;
+    char chunk[CHAT_READ_CHUNK];
+    for (int i = 0; i < CHAT_READS_PER_EVENT &&
+                    (c->state == ST_HELLO || (c->state == ST_JOINED && srv->nover == 0));
+         i++) {
+        ssize_t n = cli_conn_read(&c->conn, chunk, sizeof chunk);
+        if (n == -EAGAIN)
+            break;
+        if (n < 0) {
+            if (c->conn.tls && n != -ECONNRESET)
+                fprintf(stderr, "netkit: %s: %s: TLS: %s\n", srv->cmd, c->peer,
+                        cli_conn_why(&c->conn, (int)n));
+            conn_kill(c, n == -ECONNRESET ? "left (connection reset)" : "left");
+            break;
+        }
+        if (n == 0) {
+            conn_kill(c, "left");
+            break;
+        }
+        if (chat_conn_feed(c, chunk, (size_t)n) < 0)
+            break;
+        /* A short read drained the socket; a TLS read takes one record at a time. */
+        if ((!c->conn.tls && (size_t)n < sizeof chunk) || c->state == ST_CLOSING)
+            break;
+    }
+}
+
 static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
+    (void)loop;
     chat_conn *c = io->data;
     chat_server *srv = c->srv;
     if (c->conn.handshaking) {
@@ -505,65 +578,11 @@ static void conn_on_io(nk_loop *loop, nk_io *io, unsigned events)
             goto out;
         events |= c->conn.rd_wait | (nk_buf_len(&c->out) > 0 ? c->conn.wr_wait : 0);
     }
-    if (cli_conn_can_write(&c->conn, events)) {
-        while (nk_buf_len(&c->out) > 0) {
-            ssize_t n = cli_conn_send(&c->conn, &c->out);
-            if (n == -EAGAIN)
-                break;
-            if (n < 0) {
-                conn_kill(c, n == -ECONNRESET || n == -EPIPE ? "left (connection reset)" : "left");
-                goto out;
-            }
-            c->progress_at = nk_loop_now(loop);
-        }
-        if (nk_buf_len(&c->out) == 0)
-            nk_buf_release(&c->out);
-    }
+    if (cli_conn_can_write(&c->conn, events) && chat_conn_flush(c) < 0)
+        goto out;
     if (cli_conn_can_read(&c->conn, events) && c->state != ST_CLOSING && c->state != ST_DEAD &&
-        (c->state == ST_HELLO || !srv->paused)) {
-        char chunk[CHAT_READ_CHUNK];
-        /* Stop at once when a queue passes the mark: what was read is relayed (the decoder
-         * keeps no complete frame back), the rest waits in the kernel. */
-        for (int i = 0; i < CHAT_READS_PER_EVENT &&
-                        (c->state == ST_HELLO || (c->state == ST_JOINED && srv->nover == 0));
-             i++) {
-            ssize_t n = cli_conn_read(&c->conn, chunk, sizeof chunk);
-            if (n == -EAGAIN)
-                break;
-            if (n < 0) {
-                if (c->conn.tls && n != -ECONNRESET)
-                    fprintf(stderr, "netkit: %s: %s: TLS: %s\n", srv->cmd, c->peer,
-                            cli_conn_why(&c->conn, (int)n));
-                conn_kill(c, n == -ECONNRESET ? "left (connection reset)" : "left");
-                break;
-            }
-            if (n == 0) {
-                conn_kill(c, "left");
-                break;
-            }
-            if (nk_frame_feed(&c->in, chunk, (size_t)n) < 0) {
-                conn_sendf(c, "ERR message too long");
-                conn_kill(c, "left (protocol error)");
-                break;
-            }
-            const char *msg;
-            size_t len;
-            int rc = 0;
-            while (c->state != ST_DEAD && c->state != ST_CLOSING &&
-                   (rc = nk_frame_next(&c->in, &msg, &len)) > 0)
-                on_message(c, msg, len);
-            /* next reports what feed could not see yet (an over-long unfinished line checked
-             * after a complete one): the same protocol error as a failed feed. */
-            if (rc < 0) {
-                conn_sendf(c, "ERR message too long");
-                conn_kill(c, "left (protocol error)");
-                break;
-            }
-            /* A short read drained the socket; a TLS read takes one record at a time. */
-            if ((!c->conn.tls && (size_t)n < sizeof chunk) || c->state == ST_CLOSING)
-                break;
-        }
-    }
+        (c->state == ST_HELLO || !srv->paused))
+        chat_conn_read(c);
     conn_update(c);
 out:
     reap(srv);
@@ -631,142 +650,195 @@ static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
     reap(srv); /* a refused newcomer ("server full") may be reaped at once */
 }
 
-static void serve_help(FILE *out)
+#define CHAT_STR_(x) #x
+#define CHAT_STR(x) CHAT_STR_(x) /* a number's digits, for the option table's texts */
+
+enum { CHAT_OPT_HELLO_TIMEOUT = CLI_OPT_LONG };
+
+static const cli_opt chat_serve_opts[] = {
+    {"max-clients", 'm', "N",
+     "connections served at once (default " CHAT_STR(CHAT_DEFAULT_MAX_CLIENTS) ")"},
+    {"max-queue", 'q', "BYTES", "bytes queued for a member before it is dropped, whatever its "
+                                "progress (default " CHAT_STR(CHAT_DEFAULT_QUEUE) ")"},
+    {"send-timeout", 't', "SEC",
+     "while a member has over " CHAT_STR(CHAT_LOW_WATER_KIB) " KiB queued, reading from every "
+     "member pauses; one that takes no byte for SEC seconds then is dropped as not reading "
+     "(default " CHAT_STR(CHAT_DEFAULT_SEND_TIMEOUT) ")"},
+    {"hello-timeout", CHAT_OPT_HELLO_TIMEOUT, "SEC",
+     "close a connection that does not join within SEC seconds, TLS handshake included "
+     "(default " CHAT_STR(CHAT_DEFAULT_HELLO_TIMEOUT) ")"},
+    {"tls", CLI_TLS_OPT_TLS, NULL,
+     "speak TLS (1.2 or 1.3, forward-secret AEAD ciphers only) with the certificate of "
+     "--tls-cert and --tls-key, or of --tls-self-signed; each handshake runs on the event "
+     "loop, bounded by --hello-timeout"},
+    {"tls-cert", CLI_TLS_OPT_CERT, "FILE", "the certificate chain (PEM, leaf first)"},
+    {"tls-key", CLI_TLS_OPT_KEY, "FILE", "the private key of --tls-cert (PEM)"},
+    {"tls-self-signed", CLI_TLS_OPT_SELF_SIGNED, NULL,
+     "a certificate made at start (ECDSA P-256, valid 30 days) naming localhost, the loopback "
+     "addresses, this host's name and the listening address (each interface's when listening "
+     "on all of them); \"TLS certificate: self-signed, sha256 HEX\" on stderr, before the "
+     "readiness line, is what a client pins with --pin-sha256"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand chat_serve_operands[] = {
+    {"ADDR", "HOST:PORT, [IPV6]:PORT or PORT (port 0 picks a free one)"},
+    {NULL, NULL},
+};
+
+static void chat_serve_notes(FILE *out)
 {
-    fprintf(out,
-            "usage: netkit chat serve ADDR [--max-clients N] [--max-queue BYTES]\n"
-            "                         [--send-timeout SEC] [--hello-timeout SEC]\n"
-            "                         [--tls --tls-cert FILE --tls-key FILE|--tls-self-signed]\n"
-            "\n"
-            "Run a group chat server: every message reaches every other member once, in order.\n"
-            "\n"
-            "  ADDR               HOST:PORT, [IPV6]:PORT or PORT (port 0 picks a free one)\n"
-            "  -m, --max-clients N  connections served at once (default %d)\n"
-            "  -q, --max-queue B    bytes queued for a member before it is dropped, whatever\n"
-            "                     its progress (default %d)\n"
-            "  -t, --send-timeout SEC  while a member has over %d KiB queued, reading from\n"
-            "                     every member pauses; one that takes no byte for SEC seconds\n"
-            "                     then is dropped as not reading (default %d)\n"
-            "      --hello-timeout SEC  close a connection that does not join within SEC\n"
-            "                     seconds, TLS handshake included (default %d)\n",
-            CHAT_DEFAULT_MAX_CLIENTS, CHAT_DEFAULT_QUEUE, CHAT_LOW_WATER / 1024,
-            CHAT_DEFAULT_SEND_TIMEOUT, CHAT_DEFAULT_HELLO_TIMEOUT);
-    cli_tls_help(out, 1);
-    fprintf(out,
-            "  -h, --help         show this help\n"
-            "\n"
-            "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, then one line per\n"
-            "join, leave and drop. SIGINT or SIGTERM closes everything (exit 0). The protocol\n"
-            "is in docs/chat-protocol.md.\n");
+    fputs("Prints \"listening on tcp://HOST:PORT\" on stderr once ready, then one line per\n"
+          "join, leave and drop. SIGINT or SIGTERM closes everything (exit 0). The protocol\n"
+          "is in docs/chat-protocol.md.\n", out);
+}
+
+static const cli_spec chat_serve_spec = {
+    .cmd = "chat serve",
+    .synopsis = "ADDR [--max-clients N] [--max-queue BYTES]\n"
+                "                         [--send-timeout SEC] [--hello-timeout SEC]\n"
+                "                         [--tls --tls-cert FILE --tls-key FILE|--tls-self-signed]",
+    .about = "Run a group chat server over TCP with framed messages: every message reaches every\n"
+             "other member once, in order.\n",
+    .operands = chat_serve_operands,
+    .opts = chat_serve_opts,
+    .notes = chat_serve_notes,
+};
+CLI_SPEC_REGISTER(chat_serve_spec);
+
+/* What the command line of chat serve asked for. */
+typedef struct chat_serve_args {
+    const char *cmd;
+    const char *text; /* ADDR as given */
+    nk_addr addr;
+    cli_tls_opts tls;
+    chat_server *srv; /* the limits go straight into the server */
+} chat_serve_args;
+
+static int on_chat_serve_opt(void *ctx, int key, const char *value)
+{
+    chat_serve_args *a = ctx;
+    chat_server *srv = a->srv;
+    long v;
+    switch (key) {
+    case 'm':
+        if (cli_parse_long(value, 1, 1000000, &v) < 0)
+            return cli_usage(a->cmd, "invalid --max-clients '%s' (1 to 1000000)", value);
+        srv->max_clients = (size_t)v;
+        return 0;
+    case 'q':
+        if (cli_parse_long(value, 1024, 1L << 30, &v) < 0)
+            return cli_usage(a->cmd, "invalid --max-queue '%s' (1024 to 2^30 bytes)", value);
+        srv->max_queue = (size_t)v;
+        return 0;
+    case 't':
+        if (cli_parse_long(value, 1, 3600, &v) < 0)
+            return cli_usage(a->cmd, "invalid --send-timeout '%s' (1 to 3600 seconds)", value);
+        srv->send_timeout_ms = (uint64_t)v * 1000;
+        return 0;
+    case CHAT_OPT_HELLO_TIMEOUT:
+        if (cli_parse_long(value, 1, 3600, &v) < 0)
+            return cli_usage(a->cmd, "invalid --hello-timeout '%s' (1 to 3600 seconds)", value);
+        srv->hello_timeout_ms = (uint64_t)v * 1000;
+        return 0;
+    default:
+        return cli_tls_option(&a->tls, key, value) ? 0 : CLI_USAGE;
+    }
+}
+
+/* Options (the limits set in srv), ADDR, and whether the TLS options go together. 0,
+ * CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_chat_serve_args(int argc, char **argv, chat_serve_args *a, chat_server *srv)
+{
+    memset(a, 0, sizeof *a);
+    memset(srv, 0, sizeof *srv);
+    a->cmd = srv->cmd = argv[0];
+    a->srv = srv;
+    srv->lfd = -1;
+    srv->max_clients = CHAT_DEFAULT_MAX_CLIENTS;
+    srv->max_queue = CHAT_DEFAULT_QUEUE;
+    srv->send_timeout_ms = CHAT_DEFAULT_SEND_TIMEOUT * 1000;
+    srv->hello_timeout_ms = CHAT_DEFAULT_HELLO_TIMEOUT * 1000;
+    int first;
+    int rc = cli_opt_parse(&chat_serve_spec, argc, argv, on_chat_serve_opt, a, &first);
+    if (rc)
+        return rc;
+    optind = first;
+    if (cli_one_operand(a->cmd, argc, argv, "ADDR", &a->text) != 0)
+        return CLI_USAGE;
+    /* The mark sits well under the cap, so that a member that reads keeps its queue under it. */
+    srv->low_water = CHAT_LOW_WATER < srv->max_queue / 2 ? CHAT_LOW_WATER : srv->max_queue / 2;
+    if ((rc = cli_parse_bind_addr(a->cmd, a->text, SOCK_STREAM, &a->addr)) != 0)
+        return rc;
+    if (nk_addr_family(&a->addr) == AF_UNIX)
+        return cli_usage(a->cmd, "chat serves TCP only (HOST:PORT)");
+    return cli_tls_check(a->cmd, &a->tls, 1);
+}
+
+/* The TLS context, the listener and the loop: 0 or an exit code (nothing kept). */
+static int chat_serve_open(chat_server *srv, const chat_serve_args *a)
+{
+    int rc;
+    /* The certificate first: its line is out before anyone can connect. */
+    if (a->tls.on && (rc = cli_tls_server_ctx(a->cmd, &a->tls, &a->addr, &srv->tls_ctx)) != 0)
+        return rc;
+    srv->lfd = nk_sock_listen(&a->addr, SOCK_STREAM, 0, 0);
+    if (srv->lfd < 0) {
+        nk_tls_ctx_free(srv->tls_ctx);
+        return cli_fail(a->cmd, "cannot listen on %s: %s", a->text, nk_strerror(srv->lfd));
+    }
+    rc = nk_loop_new(NULL, &srv->loop);
+    if (rc < 0) {
+        nk_tls_ctx_free(srv->tls_ctx);
+        close(srv->lfd);
+        return cli_fail(a->cmd, "event loop: %s", nk_strerror(rc));
+    }
+    return 0;
+}
+
+/* Accept and relay until a stop signal: the exit code. */
+static int chat_serve_run(chat_server *srv)
+{
+    const char *cmd = srv->cmd;
+    cli_acceptor_init(&srv->accept, srv->loop, cmd, srv->lfd, CHAT_ACCEPTS_PER_EVENT, on_conn,
+                      srv);
+    cli_stop_signals_start(srv->loop, &srv->stop_signals, on_stop_signal, srv);
+    int rc = cli_acceptor_start(&srv->accept);
+    if (rc < 0)
+        return cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
+    if (cli_print_listening("tcp", srv->lfd) < 0)
+        return cli_fail(cmd, "getsockname failed");
+    if ((rc = nk_loop_run(srv->loop, NK_RUN_DEFAULT)) < 0)
+        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+    return srv->accept.exit_code;
+}
+
+static void chat_serve_close(chat_server *srv)
+{
+    /* conn_free unlinks only the member it frees: take the next one first. */
+    for (chat_conn *conn = srv->conns, *next; conn; conn = next) {
+        next = conn->next;
+        conn_free(conn);
+    }
+    cli_acceptor_stop(&srv->accept);
+    cli_stop_signals_stop(srv->loop, &srv->stop_signals);
+    nk_loop_free(srv->loop);
+    nk_tls_ctx_free(srv->tls_ctx);
+    close(srv->lfd);
 }
 
 int chat_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"max-clients", required_argument, NULL, 'm'},
-        {"max-queue", required_argument, NULL, 'q'},
-        {"send-timeout", required_argument, NULL, 't'},
-        {"hello-timeout", required_argument, NULL, 'H'},
-        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
-        {"tls-cert", required_argument, NULL, CLI_TLS_OPT_CERT},
-        {"tls-key", required_argument, NULL, CLI_TLS_OPT_KEY},
-        {"tls-self-signed", no_argument, NULL, CLI_TLS_OPT_SELF_SIGNED},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0];
+    chat_serve_args a;
     chat_server srv;
-    cli_tls_opts tls = {0};
-    memset(&srv, 0, sizeof srv);
-    srv.cmd = cmd;
-    srv.lfd = -1;
-    srv.max_clients = CHAT_DEFAULT_MAX_CLIENTS;
-    srv.max_queue = CHAT_DEFAULT_QUEUE;
-    srv.send_timeout_ms = CHAT_DEFAULT_SEND_TIMEOUT * 1000;
-    srv.hello_timeout_ms = CHAT_DEFAULT_HELLO_TIMEOUT * 1000;
-    long v;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":m:q:t:h", opts, NULL)) != -1) {
-        switch (c) {
-        case 'm':
-            if (cli_parse_long(optarg, 1, 1000000, &v) < 0)
-                return cli_usage(cmd, "invalid --max-clients '%s' (1 to 1000000)", optarg);
-            srv.max_clients = (size_t)v;
-            break;
-        case 'q':
-            if (cli_parse_long(optarg, 1024, 1L << 30, &v) < 0)
-                return cli_usage(cmd, "invalid --max-queue '%s' (1024 to 2^30 bytes)", optarg);
-            srv.max_queue = (size_t)v;
-            break;
-        case 't':
-            if (cli_parse_long(optarg, 1, 3600, &v) < 0)
-                return cli_usage(cmd, "invalid --send-timeout '%s' (1 to 3600 seconds)", optarg);
-            srv.send_timeout_ms = (uint64_t)v * 1000;
-            break;
-        case 'H':
-            if (cli_parse_long(optarg, 1, 3600, &v) < 0)
-                return cli_usage(cmd, "invalid --hello-timeout '%s' (1 to 3600 seconds)", optarg);
-            srv.hello_timeout_ms = (uint64_t)v * 1000;
-            break;
-        case 'h':
-            serve_help(stdout);
-            return CLI_OK;
-        default:
-            if (cli_tls_option(&tls, c, optarg))
-                break;
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
-        return CLI_USAGE;
-    /* The mark sits well under the cap, so that a member that reads keeps its queue under it. */
-    srv.low_water = CHAT_LOW_WATER < srv.max_queue / 2 ? CHAT_LOW_WATER : srv.max_queue / 2;
-    nk_addr addr;
-    int rc = cli_parse_bind_addr(cmd, argv[optind], SOCK_STREAM, &addr);
+    int rc = parse_chat_serve_args(argc, argv, &a, &srv);
     if (rc)
-        return rc;
-    if (nk_addr_family(&addr) == AF_UNIX)
-        return cli_usage(cmd, "chat serves TCP only (HOST:PORT)");
-    if ((rc = cli_tls_check(cmd, &tls, 1)) != 0)
-        return rc;
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
     /* A member that vanished must not kill the server with SIGPIPE; writes get EPIPE. */
     signal(SIGPIPE, SIG_IGN);
-    /* The certificate first: its line is out before anyone can connect. */
-    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls, &addr, &srv.tls_ctx)) != 0)
+    if ((rc = chat_serve_open(&srv, &a)) != 0)
         return rc;
-    srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
-    if (srv.lfd < 0) {
-        nk_tls_ctx_free(srv.tls_ctx);
-        return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
-    }
-    rc = nk_loop_new(NULL, &srv.loop);
-    if (rc < 0) {
-        nk_tls_ctx_free(srv.tls_ctx);
-        close(srv.lfd);
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    }
-    cli_acceptor_init(&srv.accept, srv.loop, cmd, srv.lfd, CHAT_ACCEPTS_PER_EVENT, on_conn, &srv);
-    cli_stop_signals_start(srv.loop, &srv.stop_signals, on_stop_signal, &srv);
-    rc = cli_acceptor_start(&srv.accept);
-    if (rc < 0)
-        srv.exit_code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
-    else if (cli_print_listening("tcp", srv.lfd) < 0)
-        srv.exit_code = cli_fail(cmd, "getsockname failed");
-    else if ((rc = nk_loop_run(srv.loop, NK_RUN_DEFAULT)) < 0)
-        srv.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    else
-        srv.exit_code = srv.accept.exit_code;
-    /* conn_free unlinks only the member it frees: take the next one first. */
-    for (chat_conn *conn = srv.conns, *next; conn; conn = next) {
-        next = conn->next;
-        conn_free(conn);
-    }
-    cli_acceptor_stop(&srv.accept);
-    cli_stop_signals_stop(srv.loop, &srv.stop_signals);
-    nk_loop_free(srv.loop);
-    nk_tls_ctx_free(srv.tls_ctx);
-    close(srv.lfd);
+    srv.exit_code = chat_serve_run(&srv);
+    chat_serve_close(&srv);
     return srv.exit_code;
 }
