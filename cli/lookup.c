@@ -6,10 +6,10 @@
  */
 #include "cli.h"
 #include "http/client.h"
+#include "opt.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <ifaddrs.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -40,26 +40,13 @@ static void row(const char *label, const char *value)
     printf("%-*s %s\n", LABEL_WIDTH, label, value);
 }
 
-static const struct option help_only_options[] = {
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
-
-/* Parse a verb's options when --help is its only one. Returns -1 to go on (optind at the first
- * operand), else the exit code. */
-static int parse_help_only(int argc, char **argv, void (*help)(FILE *))
+/* The option callback of a verb whose table is empty: getopt never returns a key for it. */
+static int on_lookup_no_opt(void *ctx, int key, const char *value)
 {
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":h", help_only_options, NULL)) != -1) {
-        if (c == 'h') {
-            help(stdout);
-            return CLI_OK;
-        }
-        return cli_getopt_error(argv[0], c, argv);
-    }
-    return -1;
+    (void)ctx;
+    (void)key;
+    (void)value;
+    return CLI_USAGE;
 }
 
 /* Copy a sockaddr from the resolver into an nk_addr. */
@@ -79,67 +66,48 @@ static int resolver_error(int rc)
 
 /* ---- host ------------------------------------------------------------------------------------ */
 
-static void host_help(FILE *out)
+static const cli_opt host_opts[] = {
+    {"ipv4", '4', NULL, "IPv4 addresses only"},
+    {"ipv6", '6', NULL, "IPv6 addresses only"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand host_operands[] = {
+    {"NAME", "the name to resolve (or an address, which resolves to itself)"},
+    {NULL, NULL},
+};
+
+static void host_notes(FILE *out)
 {
-    fputs("usage: netkit lookup host [-4|-6] NAME\n"
-          "\n"
-          "Resolve NAME with getaddrinfo and print every address, IPv4 and IPv6:\n"
-          "  name       NAME as given\n"
-          "  canonical  the canonical name (AI_CANONNAME), when the resolver gives one\n"
-          "  ipv4       one line per IPv4 address\n"
-          "  ipv6       one line per IPv6 address\n"
-          "\n"
-          "  -4, --ipv4  IPv4 addresses only\n"
-          "  -6, --ipv6  IPv6 addresses only\n"
-          "  -h, --help  show this help\n"
-          "\n"
-          "Exits 1 when the name does not resolve.\n",
-          out);
+    fputs("Exits 1 when the name does not resolve.\n", out);
 }
 
-static int lookup_host(int argc, char **argv)
+static const cli_spec host_spec = {
+    .cmd = "lookup host",
+    .synopsis = "[-4|-6] NAME",
+    .about = "Resolve NAME with getaddrinfo and print every address it resolves to, IPv4 and\n"
+             "IPv6, each once, in the resolver's order:\n"
+             "  name       NAME as given\n"
+             "  canonical  the canonical name (AI_CANONNAME), when the resolver gives one\n"
+             "  ipv4       one line per IPv4 address\n"
+             "  ipv6       one line per IPv6 address\n",
+    .operands = host_operands,
+    .opts = host_opts,
+    .notes = host_notes,
+};
+CLI_SPEC_REGISTER(host_spec);
+
+static int on_lookup_host_opt(void *ctx, int key, const char *value)
 {
-    static const struct option opts[] = {
-        {"ipv4", no_argument, NULL, '4'},
-        {"ipv6", no_argument, NULL, '6'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0];
-    int family = AF_UNSPEC;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":46h", opts, NULL)) != -1) {
-        switch (c) {
-        case '4':
-            family = AF_INET;
-            break;
-        case '6':
-            family = AF_INET6;
-            break;
-        case 'h':
-            host_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    const char *name;
-    if (cli_one_operand(cmd, argc, argv, "NAME", &name) != 0)
-        return CLI_USAGE;
-    if (!*name)
-        return cli_usage(cmd, "empty NAME");
+    (void)value;
+    int *family = ctx;
+    *family = key == '4' ? AF_INET : AF_INET6;
+    return 0;
+}
 
-    struct addrinfo hints, *res = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = family;
-    hints.ai_socktype = SOCK_STREAM; /* one entry per address, not one per socket type */
-    hints.ai_flags = AI_CANONNAME;
-    int rc = getaddrinfo(name, NULL, &hints, &res);
-    if (rc != 0)
-        return cli_fail(cmd, "%s: %s", name, nk_strerror(resolver_error(rc)));
-
+/* The lines of lookup host for the resolver's answer res. */
+static void lookup_host_print(const char *name, const struct addrinfo *res)
+{
     row("name", name);
     if (res->ai_canonname && *res->ai_canonname)
         row("canonical", res->ai_canonname);
@@ -160,30 +128,64 @@ static int lookup_host(int argc, char **argv)
             continue;
         row(ai->ai_family == AF_INET ? "ipv4" : "ipv6", text);
     }
+}
+
+static int lookup_host(int argc, char **argv)
+{
+    const char *cmd = argv[0];
+    int family = AF_UNSPEC, first;
+    int rc = cli_opt_parse(&host_spec, argc, argv, on_lookup_host_opt, &family, &first);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    optind = first;
+    const char *name;
+    if (cli_one_operand(cmd, argc, argv, "NAME", &name) != 0)
+        return CLI_USAGE;
+    if (!*name)
+        return cli_usage(cmd, "empty NAME");
+
+    struct addrinfo hints, *res = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM; /* one entry per address, not one per socket type */
+    hints.ai_flags = AI_CANONNAME;
+    rc = getaddrinfo(name, NULL, &hints, &res);
+    if (rc != 0)
+        return cli_fail(cmd, "%s: %s", name, nk_strerror(resolver_error(rc)));
+    lookup_host_print(name, res);
     freeaddrinfo(res);
     return CLI_OK;
 }
 
 /* ---- addr ------------------------------------------------------------------------------------ */
 
-static void addr_help(FILE *out)
-{
-    fputs("usage: netkit lookup addr [-n] ADDRESS\n"
-          "\n"
-          "Show an address in its several forms. ADDRESS is an IPv4 address (192.168.1.2, or as\n"
-          "8 hex digits with a letter or a 0x prefix: c0a80102, 0x7f000001, or as a 32-bit\n"
-          "integer: 3232235778) or an IPv6 address (::1, [fe80::1%eth0]).\n"
-          "\n"
-          "IPv4 lines:  address (dotted), family, hex (network byte order), integer (the 4 bytes\n"
-          "             read as one big-endian number), binary, kind, arpa (the PTR name), name\n"
-          "IPv6 lines:  address, family, full (all 32 digits), compressed (RFC 5952), kind,\n"
-          "             ipv4 (for IPv4-mapped addresses), arpa, name\n"
-          "The name line appears only when a reverse look-up finds one.\n"
-          "\n"
-          "  -n, --numeric  no reverse look-up\n"
-          "  -h, --help     show this help\n",
-          out);
-}
+static const cli_opt addr_opts[] = {
+    {"numeric", 'n', NULL, "no reverse look-up (no name line)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand addr_operands[] = {
+    {"ADDRESS", "an IPv4 address (192.168.1.2, or as 8 hex digits with a letter or a 0x "
+                "prefix: c0a80102, 0x7f000001, or as a 32-bit integer: 3232235778) or an IPv6 "
+                "address (::1, [fe80::1%eth0])"},
+    {NULL, NULL},
+};
+
+static const cli_spec addr_spec = {
+    .cmd = "lookup addr",
+    .synopsis = "[-n] ADDRESS",
+    .about = "Show an address in its several forms.\n"
+             "\n"
+             "IPv4 lines:  address (dotted), family, hex (network byte order), integer (the\n"
+             "             4 bytes read as one big-endian number), binary, kind, arpa (the PTR\n"
+             "             name), name\n"
+             "IPv6 lines:  address, family, full (all 32 digits), compressed (RFC 5952), kind,\n"
+             "             ipv4 (for IPv4-mapped addresses), arpa, name\n"
+             "The name line appears only when a reverse look-up finds one.\n",
+    .operands = addr_operands,
+    .opts = addr_opts,
+};
+CLI_SPEC_REGISTER(addr_spec);
 
 static int hexval(int ch)
 {
@@ -306,30 +308,39 @@ static void show_ipv6(const nk_addr *a, int numeric)
         print_reverse_name(a);
 }
 
+static int on_lookup_addr_opt(void *ctx, int key, const char *value)
+{
+    (void)key; /* 'n', the only option */
+    (void)value;
+    *(int *)ctx = 1;
+    return 0;
+}
+
+/* An IPv6 ADDRESS, bracketed or not, maybe with a %zone: the library parses "[V6]:0". */
+static int lookup_addr_ipv6(const char *cmd, const char *text, int numeric)
+{
+    char buf[NK_ADDR_STRLEN + 8];
+    size_t n = strlen(text);
+    int bracketed = n >= 2 && text[0] == '[' && text[n - 1] == ']';
+    int len = bracketed ? snprintf(buf, sizeof buf, "%s:0", text)
+                        : snprintf(buf, sizeof buf, "[%s]:0", text);
+    nk_addr a;
+    if (len > 0 && (size_t)len < sizeof buf && nk_addr_parse(buf, 0, &a) == 0 &&
+        nk_addr_family(&a) == AF_INET6) {
+        show_ipv6(&a, numeric);
+        return CLI_OK;
+    }
+    return cli_usage(cmd, "'%s' is not an IPv6 address", text);
+}
+
 static int lookup_addr(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"numeric", no_argument, NULL, 'n'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
     const char *cmd = argv[0];
-    int numeric = 0;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":nh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            numeric = 1;
-            break;
-        case 'h':
-            addr_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
+    int numeric = 0, first;
+    int rc = cli_opt_parse(&addr_spec, argc, argv, on_lookup_addr_opt, &numeric, &first);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    optind = first;
     const char *text;
     if (cli_one_operand(cmd, argc, argv, "ADDRESS", &text) != 0)
         return CLI_USAGE;
@@ -339,23 +350,10 @@ static int lookup_addr(int argc, char **argv)
         show_ipv4(ntohl(in4.s_addr), numeric);
         return CLI_OK;
     }
-    if (strchr(text, ':')) {
-        /* IPv6, bracketed or not, maybe with a %zone: let the library parse "[V6]:0". */
-        char buf[NK_ADDR_STRLEN + 8];
-        size_t n = strlen(text);
-        int bracketed = n >= 2 && text[0] == '[' && text[n - 1] == ']';
-        int len = bracketed ? snprintf(buf, sizeof buf, "%s:0", text)
-                            : snprintf(buf, sizeof buf, "[%s]:0", text);
-        nk_addr a;
-        if (len > 0 && (size_t)len < sizeof buf && nk_addr_parse(buf, 0, &a) == 0 &&
-            nk_addr_family(&a) == AF_INET6) {
-            show_ipv6(&a, numeric);
-            return CLI_OK;
-        }
-        return cli_usage(cmd, "'%s' is not an IPv6 address", text);
-    }
+    if (strchr(text, ':'))
+        return lookup_addr_ipv6(cmd, text, numeric);
     uint32_t v;
-    int rc = parse_ipv4_number(text, &v);
+    rc = parse_ipv4_number(text, &v);
     if (rc == -ERANGE)
         return cli_usage(cmd, "'%s' is out of range for an IPv4 address (at most 4294967295)",
                          text);
@@ -369,17 +367,78 @@ static int lookup_addr(int argc, char **argv)
 
 /* ---- service --------------------------------------------------------------------------------- */
 
-static void service_help(FILE *out)
+static const cli_operand service_operands[] = {
+    {"NAME|PORT[/PROTO]", "a service name (http) or a port (80), for PROTO (tcp, udp...) or "
+                          "else for tcp and udp"},
+    {NULL, NULL},
+};
+
+static void service_notes(FILE *out)
 {
-    fputs("usage: netkit lookup service NAME|PORT[/PROTO]\n"
-          "\n"
-          "Look a service up in the services database (/etc/services): by name (http) or port\n"
-          "(80), for PROTO or else for tcp and udp. Prints a table, one line per match:\n"
-          "  SERVICE  PORT/PROTO  ALIASES\n"
-          "Exits 1 when nothing matches.\n"
-          "\n"
-          "  -h, --help  show this help\n",
-          out);
+    fputs("Exits 1 when nothing matches.\n", out);
+}
+
+static const cli_spec service_spec = {
+    .cmd = "lookup service",
+    .synopsis = "NAME|PORT[/PROTO]",
+    .about = "Look a service up in the services database (/etc/services): a service's port, or\n"
+             "a port's service. Prints a table, one line per match:\n"
+             "  SERVICE  PORT/PROTO  ALIASES\n",
+    .operands = service_operands,
+    .notes = service_notes,
+};
+CLI_SPEC_REGISTER(service_spec);
+
+/* What NAME|PORT[/PROTO] asks for: a name (or NULL and a port) and the protocols to try. */
+typedef struct service_query {
+    char what[256];        /* the operand; name points into it */
+    const char *name;      /* NULL: look the port up */
+    long port;
+    const char *protos[3]; /* NULL-terminated */
+    int proto_given;
+} service_query;
+
+static int lookup_service_query(const char *cmd, const char *arg, service_query *q)
+{
+    if (snprintf(q->what, sizeof q->what, "%s", arg) >= (int)sizeof q->what)
+        return cli_usage(cmd, "service name too long");
+    q->protos[0] = "tcp";
+    q->protos[1] = "udp";
+    q->protos[2] = NULL;
+    char *slash = strchr(q->what, '/');
+    q->proto_given = slash != NULL;
+    if (slash) {
+        *slash = '\0';
+        if (!slash[1])
+            return cli_usage(cmd, "missing protocol after '/' in '%s'", arg);
+        q->protos[0] = slash + 1;
+        q->protos[1] = NULL;
+    }
+    if (!q->what[0])
+        return cli_usage(cmd, "missing NAME or PORT in '%s'", arg);
+    q->name = q->what;
+    q->port = -1;
+    if (strspn(q->what, "0123456789") == strlen(q->what)) {
+        if (cli_parse_long(q->what, 0, 65535, &q->port) < 0)
+            return cli_usage(cmd, "port out of range in '%s' (0 to 65535)", arg);
+        q->name = NULL;
+    }
+    return 0;
+}
+
+/* One line of the table (after its heading). */
+static void lookup_service_row(const struct servent *se)
+{
+    char portproto[32];
+    snprintf(portproto, sizeof portproto, "%d/%s", ntohs((uint16_t)se->s_port), se->s_proto);
+    if (se->s_aliases && se->s_aliases[0]) {
+        printf("%-16s %-11s", se->s_name, portproto);
+        for (char **alias = se->s_aliases; *alias; alias++)
+            printf(" %s", *alias);
+        putchar('\n');
+    } else {
+        printf("%-16s %s\n", se->s_name, portproto);
+    }
 }
 
 /* getserv*_r with a buffer grown on ERANGE. Returns 1 and fills *se (pointing into *buf) when
@@ -409,40 +468,23 @@ static int serv_lookup(const char *name, int port, const char *proto, struct ser
 static int lookup_service(int argc, char **argv)
 {
     const char *cmd = argv[0];
-    int rc = parse_help_only(argc, argv, service_help);
-    if (rc >= 0)
-        return rc;
+    int first;
+    int rc = cli_opt_parse(&service_spec, argc, argv, on_lookup_no_opt, NULL, &first);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    optind = first;
     const char *arg;
     if (cli_one_operand(cmd, argc, argv, "NAME or PORT", &arg) != 0)
         return CLI_USAGE;
-
-    char what[256];
-    if (snprintf(what, sizeof what, "%s", arg) >= (int)sizeof what)
-        return cli_usage(cmd, "service name too long");
-    const char *protos[3] = {"tcp", "udp", NULL};
-    char *slash = strchr(what, '/');
-    if (slash) {
-        *slash = '\0';
-        if (!slash[1])
-            return cli_usage(cmd, "missing protocol after '/' in '%s'", arg);
-        protos[0] = slash + 1;
-        protos[1] = NULL;
-    }
-    if (!*what)
-        return cli_usage(cmd, "missing NAME or PORT in '%s'", arg);
-    const char *name = what;
-    long port = -1;
-    if (strspn(what, "0123456789") == strlen(what)) {
-        if (cli_parse_long(what, 0, 65535, &port) < 0)
-            return cli_usage(cmd, "port out of range in '%s' (0 to 65535)", arg);
-        name = NULL;
-    }
+    service_query q = {0};
+    if ((rc = lookup_service_query(cmd, arg, &q)))
+        return rc;
 
     char *buf = NULL;
     int found = 0;
-    for (int i = 0; protos[i]; i++) {
+    for (int i = 0; q.protos[i]; i++) {
         struct servent se;
-        rc = serv_lookup(name, (int)port, protos[i], &se, &buf);
+        rc = serv_lookup(q.name, (int)q.port, q.protos[i], &se, &buf);
         if (rc < 0) {
             free(buf);
             return cli_fail(cmd, "%s: %s", arg, nk_strerror(rc));
@@ -452,39 +494,39 @@ static int lookup_service(int argc, char **argv)
         if (!found)
             printf("%-16s %-11s %s\n", "SERVICE", "PORT/PROTO", "ALIASES");
         found = 1;
-        char portproto[32];
-        snprintf(portproto, sizeof portproto, "%d/%s", ntohs((uint16_t)se.s_port), se.s_proto);
-        if (se.s_aliases && se.s_aliases[0]) {
-            printf("%-16s %-11s", se.s_name, portproto);
-            for (char **alias = se.s_aliases; *alias; alias++)
-                printf(" %s", *alias);
-            putchar('\n');
-        } else {
-            printf("%-16s %s\n", se.s_name, portproto);
-        }
+        lookup_service_row(&se);
     }
     free(buf);
     if (!found)
-        return cli_fail(cmd, "%s: no such service%s", arg, slash ? "" : " for tcp or udp");
+        return cli_fail(cmd, "%s: no such service%s", arg, q.proto_given ? "" : " for tcp or udp");
     return CLI_OK;
 }
 
 /* ---- ifaces ---------------------------------------------------------------------------------- */
 
-static void ifaces_help(FILE *out)
+static const cli_operand ifaces_operands[] = {
+    {"NAME", "only this interface (lo, eth0...)"},
+    {NULL, NULL},
+};
+
+static void ifaces_notes(FILE *out)
 {
-    fputs("usage: netkit lookup ifaces [NAME]\n"
-          "\n"
-          "List the network interfaces (getifaddrs), or only NAME. For each interface:\n"
-          "  NAME  index N  flags UP,BROADCAST,LOOPBACK,RUNNING,MULTICAST,...\n"
-          "      mac     the hardware address (from the AF_PACKET entry)\n"
-          "      inet    ADDRESS/PREFIX  netmask MASK  [broadcast ADDR | peer ADDR]\n"
-          "      inet6   ADDRESS/PREFIX  netmask MASK\n"
-          "Exits 1 when NAME is not an interface.\n"
-          "\n"
-          "  -h, --help  show this help\n",
-          out);
+    fputs("Exits 1 when NAME is not an interface.\n", out);
 }
+
+static const cli_spec ifaces_spec = {
+    .cmd = "lookup ifaces",
+    .synopsis = "[NAME]",
+    .about = "List the network interfaces (getifaddrs) with their addresses and flags, or only\n"
+             "NAME. For each interface:\n"
+             "  NAME  index N  flags UP,BROADCAST,LOOPBACK,RUNNING,MULTICAST,...\n"
+             "      mac     the hardware address (from the AF_PACKET entry)\n"
+             "      inet    ADDRESS/PREFIX  netmask MASK  [broadcast ADDR | peer ADDR]\n"
+             "      inet6   ADDRESS/PREFIX  netmask MASK\n",
+    .operands = ifaces_operands,
+    .notes = ifaces_notes,
+};
+CLI_SPEC_REGISTER(ifaces_spec);
 
 static void format_flags(unsigned flags, char *out, size_t outlen)
 {
@@ -620,12 +662,13 @@ static void print_ifaddr(const struct ifaddrs *ifa)
 static int lookup_ifaces(int argc, char **argv)
 {
     const char *cmd = argv[0];
-    int rc = parse_help_only(argc, argv, ifaces_help);
-    if (rc >= 0)
-        return rc;
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
-    const char *only = optind < argc ? argv[optind] : NULL;
+    int op; /* the first operand */
+    int rc = cli_opt_parse(&ifaces_spec, argc, argv, on_lookup_no_opt, NULL, &op);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    if (op + 1 < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[op + 1]);
+    const char *only = op < argc ? argv[op] : NULL;
 
     struct ifaddrs *list;
     if (getifaddrs(&list) < 0)
@@ -663,28 +706,26 @@ static int lookup_ifaces(int argc, char **argv)
 
 /* ---- hostname -------------------------------------------------------------------------------- */
 
-static void hostname_help(FILE *out)
-{
-    fputs("usage: netkit lookup hostname\n"
-          "\n"
-          "Print this host's name (gethostname) and, when the resolver knows it, the fully\n"
-          "qualified name (getaddrinfo AI_CANONNAME) and its domain:\n"
-          "  hostname  NAME\n"
-          "  fqdn      NAME.DOMAIN\n"
-          "  domain    DOMAIN\n"
-          "\n"
-          "  -h, --help  show this help\n",
-          out);
-}
+static const cli_spec hostname_spec = {
+    .cmd = "lookup hostname",
+    .synopsis = "[-h]",
+    .about = "Print this host's name (gethostname) and, when the resolver knows it, the fully\n"
+             "qualified name (getaddrinfo AI_CANONNAME) and its domain:\n"
+             "  hostname  NAME\n"
+             "  fqdn      NAME.DOMAIN\n"
+             "  domain    DOMAIN\n",
+};
+CLI_SPEC_REGISTER(hostname_spec);
 
 static int lookup_hostname(int argc, char **argv)
 {
     const char *cmd = argv[0];
-    int rc = parse_help_only(argc, argv, hostname_help);
-    if (rc >= 0)
-        return rc;
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    int first;
+    int rc = cli_opt_parse(&hostname_spec, argc, argv, on_lookup_no_opt, NULL, &first);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    if (first < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[first]);
 
     char host[HOST_NAME_MAX + 1];
     if (gethostname(host, sizeof host) < 0)
@@ -712,30 +753,51 @@ static int lookup_hostname(int argc, char **argv)
 
 #define TLS_DEFAULT_TIMEOUT_MS 10000
 
-static void tls_help(FILE *out)
+enum { TLS_OPT_SERVERNAME = CLI_OPT_LONG, TLS_OPT_CACERT, TLS_OPT_PIN };
+
+static const cli_opt tls_opts[] = {
+    {"servername", TLS_OPT_SERVERNAME, "NAME",
+     "the name to send as SNI and to check the certificate against (default: HOST)"},
+    {"cacert", TLS_OPT_CACERT, "FILE",
+     "check against the CA certificates of FILE (PEM) instead of the system's store"},
+    {"pin-sha256", TLS_OPT_PIN, "HEX",
+     "accept only the certificate with this SHA-256 fingerprint (64 hex digits, colons "
+     "allowed), without CA or name checks"},
+    {"insecure", 'k', NULL, "do not check the certificate (show it all the same)"},
+    {"timeout", 'w', "SEC", "for the connection and for the whole handshake (default 10)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand tls_operands[] = {
+    {"HOST[:PORT]", "port 443 unless given; [V6]:PORT or an https:// URL too"},
+    {NULL, NULL},
+};
+
+static void tls_notes(FILE *out)
 {
-    fputs("usage: netkit lookup tls HOST[:PORT] [options]\n"
-          "\n"
-          "Do a TLS handshake with HOST (port 443 unless given; [V6]:PORT or an https:// URL\n"
-          "too), send nothing else, and print what was negotiated, how the certificate was\n"
-          "checked, and the certificate chain the server sent:\n"
-          "  address   IP:PORT\n"
-          "  name      the name checked (and sent as SNI unless an address)\n"
-          "  protocol  TLSv1.3\n"
-          "  cipher    TLS_AES_256_GCM_SHA384\n"
-          "  alpn      the protocol the server chose of http/1.1 (the one offered)\n"
-          "  verify    how the certificate was accepted\n"
-          "  chain     N certificates: subject, issuer, validity, sha256 of each\n"
-          "A certificate that fails the check exits 1 with the reason (-k shows it anyway).\n"
-          "\n"
-          "      --servername NAME  the name to send as SNI and check (default: HOST)\n"
-          "      --cacert FILE      check against the CAs of FILE (PEM), not the system's\n"
-          "      --pin-sha256 HEX   accept only the certificate with this SHA-256 fingerprint\n"
-          "  -k, --insecure         do not check the certificate\n"
-          "  -w, --timeout SEC      for the connection and the whole handshake (default 10)\n"
-          "  -h, --help             show this help\n",
+    fputs("--cacert, --pin-sha256 and -k are alternatives. A certificate that fails the\n"
+          "check exits 1 with the reason (-k shows it anyway).\n",
           out);
 }
+
+static const cli_spec tls_spec = {
+    .cmd = "lookup tls",
+    .synopsis = "HOST[:PORT] [options]",
+    .about = "Do a TLS handshake with HOST, send nothing else, and print what was negotiated,\n"
+             "how the certificate was checked, and the certificate chain the server sent (what\n"
+             "openssl s_client shows, without the noise):\n"
+             "  address   IP:PORT\n"
+             "  name      the name checked (and sent as SNI unless an address)\n"
+             "  protocol  TLSv1.3\n"
+             "  cipher    TLS_AES_256_GCM_SHA384\n"
+             "  alpn      the protocol the server chose of http/1.1 (the one offered)\n"
+             "  verify    how the certificate was accepted\n"
+             "  chain     N certificates: subject, issuer, validity, sha256 of each\n",
+    .operands = tls_operands,
+    .opts = tls_opts,
+    .notes = tls_notes,
+};
+CLI_SPEC_REGISTER(tls_spec);
 
 static void tls_on_signal(nk_loop *loop, nk_signal *sig, int signum)
 {
@@ -816,64 +878,66 @@ static int tls_handshake_only(const char *cmd, const hc_url *u, const hc_tls_opt
     return code;
 }
 
+/* What lookup tls's command line asked for. */
+typedef struct tls_args {
+    const char *cmd;
+    const char *name; /* --servername, or NULL */
+    hc_tls_opts o;
+    long timeout_ms;
+} tls_args;
+
+static int on_lookup_tls_opt(void *ctx, int key, const char *value)
+{
+    tls_args *a = ctx;
+    switch (key) {
+    case TLS_OPT_SERVERNAME:
+        if (!*value)
+            return cli_usage(a->cmd, "empty --servername");
+        a->name = value;
+        return 0;
+    case TLS_OPT_CACERT:
+        a->o.ca_file = value;
+        return 0;
+    case TLS_OPT_PIN:
+        if (!hc_tls_pin_valid(value))
+            return cli_usage(a->cmd, "invalid --pin-sha256 '%s' (64 hex digits, colons allowed)",
+                             value);
+        a->o.pin = value;
+        return 0;
+    case 'k':
+        a->o.insecure = 1;
+        return 0;
+    case 'w':
+        if (cli_parse_seconds(value, &a->timeout_ms) < 0 || a->timeout_ms <= 0)
+            return cli_usage(a->cmd, "invalid timeout '%s' (seconds, more than 0)", value);
+        return 0;
+    default:
+        return CLI_USAGE;
+    }
+}
+
 static int lookup_tls(int argc, char **argv)
 {
-    enum { OPT_CACERT = 256, OPT_PIN, OPT_SERVERNAME };
-    static const struct option opts[] = {
-        {"servername", required_argument, NULL, OPT_SERVERNAME},
-        {"cacert", required_argument, NULL, OPT_CACERT},
-        {"pin-sha256", required_argument, NULL, OPT_PIN},
-        {"insecure", no_argument, NULL, 'k'},
-        {"timeout", required_argument, NULL, 'w'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0], *name = NULL;
-    hc_tls_opts o = {0};
-    long timeout_ms = TLS_DEFAULT_TIMEOUT_MS;
-    int c;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":kw:h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_SERVERNAME:
-            if (!*optarg)
-                return cli_usage(cmd, "empty --servername");
-            name = optarg;
-            break;
-        case OPT_CACERT: o.ca_file = optarg; break;
-        case OPT_PIN:
-            if (!hc_tls_pin_valid(optarg))
-                return cli_usage(cmd, "invalid --pin-sha256 '%s' (64 hex digits, colons "
-                                      "allowed)", optarg);
-            o.pin = optarg;
-            break;
-        case 'k': o.insecure = 1; break;
-        case 'w':
-            if (cli_parse_seconds(optarg, &timeout_ms) < 0 || timeout_ms <= 0)
-                return cli_usage(cmd, "invalid timeout '%s' (seconds, more than 0)", optarg);
-            break;
-        case 'h':
-            tls_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (!!o.ca_file + !!o.pin + o.insecure > 1)
+    tls_args a = {.cmd = argv[0], .timeout_ms = TLS_DEFAULT_TIMEOUT_MS};
+    const char *cmd = a.cmd;
+    int first;
+    int rc = cli_opt_parse(&tls_spec, argc, argv, on_lookup_tls_opt, &a, &first);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    if (!!a.o.ca_file + !!a.o.pin + a.o.insecure > 1)
         return cli_usage(cmd, "--cacert, --pin-sha256 and -k are alternatives: give one");
-    if (optind >= argc)
+    if (first >= argc)
         return cli_usage(cmd, "missing HOST[:PORT]");
-    if (optind + 1 < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (first + 1 < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[first + 1]);
     hc_url u;
-    int rc = tls_target(argv[optind], &u);
+    rc = tls_target(argv[first], &u);
     if (rc == -ENOMEM)
         return cli_fail(cmd, "%s", nk_strerror(rc));
     if (rc < 0)
         return cli_usage(cmd, "invalid address '%s' (HOST[:PORT], [V6]:PORT or https://URL)",
-                         argv[optind]);
-    int code = tls_handshake_only(cmd, &u, &o, name ? name : u.host, timeout_ms);
+                         argv[first]);
+    int code = tls_handshake_only(cmd, &u, &a.o, a.name ? a.name : u.host, a.timeout_ms);
     hc_url_free(&u);
     return code;
 }
