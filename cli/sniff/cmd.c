@@ -11,10 +11,10 @@
  * as skipped, since the filter's offsets assume an Ethernet header too.
  */
 #include "cli.h"
+#include "opt.h"
 #include "sniff/sniff.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <net/if_arp.h>
 #include <linux/if_ether.h>
 #include <netpacket/packet.h>
@@ -49,42 +49,48 @@ typedef struct sniff {
     sniff_printer printer;
 } sniff;
 
-static const struct option sniff_options[] = {
-    {"interface", required_argument, NULL, 'i'},
-    {"count", required_argument, NULL, 'c'},
-    {"write", required_argument, NULL, 'w'},
-    {"hex", no_argument, NULL, 'x'},
-    {"link", no_argument, NULL, 'e'},
-    {"verbose", no_argument, NULL, 'v'},
-    {"handshake", no_argument, NULL, 'H'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+enum { SNIFF_OPT_HEX = CLI_OPT_LONG, SNIFF_OPT_HANDSHAKE };
+
+static const cli_opt sniff_opts[] = {
+    {"interface", 'i', "IFACE", "capture on IFACE only (default: all, and each line shows "
+                                "the interface's name)"},
+    {"count", 'c', "N", "stop after N packets"},
+    {"write", 'w', "FILE", "also write the packets to FILE in pcap format"},
+    {"link", 'e', NULL, "show the Ethernet source and destination addresses on each line "
+                        "(hidden by default, as loopback's are all zero)"},
+    {"hex", SNIFF_OPT_HEX, NULL, "hex dump of each frame"},
+    {"verbose", 'v', NULL, "every header field, one block per layer"},
+    {"handshake", SNIFF_OPT_HANDSHAKE, NULL, "annotate TCP handshakes and closes, with step "
+                                             "times"},
+    {NULL, 0, NULL, NULL},
 };
 
-static void sniff_help(FILE *out)
+static const cli_operand sniff_operands[] = {
+    {"FILTER...", "tcp, udp, icmp, icmp6, ip, ip6, arp, [src|dst] port N, [src|dst] host ADDR, "
+                  "tcp port N, udp port N, combined with and, or, not and parentheses; its "
+                  "words may mix with the options (default: every packet)"},
+    {NULL, NULL},
+};
+
+static void sniff_notes(FILE *out)
 {
-    fputs("usage: netkit sniff [-i IFACE] [FILTER...] [-c COUNT] [-e] [--hex] [-v]\n"
-          "                    [-w FILE.pcap] [--handshake]\n"
-          "\n"
-          "Capture packets (root or CAP_NET_RAW) and print one line per packet, decoded layer\n"
-          "by layer: link, network, transport, payload.\n"
-          "\n"
-          "  -i, --interface IFACE  capture on IFACE only (default: all, the name is shown)\n"
-          "  -c, --count N          stop after N packets\n"
-          "  -w, --write FILE       also write the packets to FILE in pcap format\n"
-          "  -e, --link             show the Ethernet addresses on each line\n"
-          "  --hex                  hex dump of each frame\n"
-          "  -v, --verbose          every header field, one block per layer\n"
-          "  --handshake            annotate TCP handshakes and closes, with step times\n"
-          "  -h, --help             show this help\n"
-          "\n"
-          "FILTER: tcp, udp, icmp, icmp6, ip, ip6, arp, [src|dst] port N, [src|dst] host ADDR,\n"
-          "tcp port N, udp port N, combined with and, or, not and parentheses (see\n"
-          "man netkit). Prints \"listening on IFACE\" on stderr once capturing; Ctrl-C ends\n"
-          "with \"N packets captured, M dropped by kernel\". On loopback each packet is shown once (its outgoing\n"
-          "copy is skipped).\n",
+    fputs("Prints \"listening on IFACE\" on stderr once capturing. Ctrl-C or SIGTERM ends the\n"
+          "capture with \"N packets captured, M dropped by kernel\" on stderr (M is the\n"
+          "kernel's count of frames it had no buffer room for). On loopback each packet is\n"
+          "shown once (its outgoing copy is skipped). See man netkit.\n",
           out);
 }
+
+static const cli_spec sniff_spec = {
+    .cmd = "sniff",
+    .synopsis = "[-i IFACE] [FILTER...] [options]",
+    .about = "Capture packets (root or CAP_NET_RAW) and print one line per packet, decoded layer\n"
+             "by layer: link, network, transport, payload.\n",
+    .operands = sniff_operands,
+    .opts = sniff_opts,
+    .notes = sniff_notes,
+};
+CLI_SPEC_REGISTER(sniff_spec);
 
 static const char *iface_name(sniff *s, int index)
 {
@@ -216,115 +222,115 @@ static void sniff_free(sniff *s)
     free(s);
 }
 
-int cmd_sniff(int argc, char **argv)
+/* What the command line asked for. */
+typedef struct sniff_args {
+    const char *cmd;
+    const char *iface, *wfile; /* NULL: all interfaces, no pcap file */
+    long count;                /* 0: until interrupted */
+    int hex, verbose, handshake, link;
+} sniff_args;
+
+static int on_sniff_opt(void *ctx, int key, const char *value)
 {
-    const char *cmd = argv[0];
-    const char *iface = NULL, *wfile = NULL;
-    long count = 0;
-    int hex = 0, verbose = 0, handshake = 0, link = 0;
-    optind = 0;
-    opterr = 0;
-    int c;
-    /* '+' is not used: filter words and options may mix, like tcpdump's. */
-    while ((c = getopt_long(argc, argv, ":i:c:w:evh", sniff_options, NULL)) != -1) {
-        switch (c) {
-        case 'i':
-            iface = optarg;
-            break;
-        case 'c':
-            if (cli_parse_long(optarg, 1, 1000000000L, &count) < 0)
-                return cli_usage(cmd, "invalid count '%s' (a positive number)", optarg);
-            break;
-        case 'w':
-            wfile = optarg;
-            break;
-        case 'e':
-            link = 1;
-            break;
-        case 'x':
-            hex = 1;
-            break;
-        case 'v':
-            verbose = 1;
-            break;
-        case 'H':
-            handshake = 1;
-            break;
-        case 'h':
-            sniff_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
+    sniff_args *a = ctx;
+    switch (key) {
+    case 'i': a->iface = value; return 0;
+    case 'c':
+        if (cli_parse_long(value, 1, 1000000000L, &a->count) < 0)
+            return cli_usage(a->cmd, "invalid count '%s' (a positive number)", value);
+        return 0;
+    case 'w': a->wfile = value; return 0;
+    case 'e': a->link = 1; return 0;
+    case SNIFF_OPT_HEX: a->hex = 1; return 0;
+    case 'v': a->verbose = 1; return 0;
+    case SNIFF_OPT_HANDSHAKE: a->handshake = 1; return 0;
+    default: return CLI_USAGE;
     }
+}
+
+/* Options, then the filter words compiled into *f (the caller frees it once this returned 0).
+ * 0, CLI_OPT_HELP_SHOWN or an exit code. Filter words and options may mix, as tcpdump's. */
+static int sniff_parse_args(int argc, char **argv, sniff_args *a, nk_raw_filter *f)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = argv[0];
+    int first;
+    int rc = cli_opt_parse(&sniff_spec, argc, argv, on_sniff_opt, a, &first);
+    if (rc)
+        return rc;
     char expr[SNIFF_FILTER_MAX];
-    if (join_filter(argc - optind, argv + optind, expr, sizeof expr) < 0)
-        return cli_usage(cmd, "filter expression too long (at most %d bytes)",
+    if (join_filter(argc - first, argv + first, expr, sizeof expr) < 0)
+        return cli_usage(a->cmd, "filter expression too long (at most %d bytes)",
                          SNIFF_FILTER_MAX - 1);
-    nk_raw_filter f;
-    int rc = nk_raw_filter_compile(expr, &f);
+    rc = nk_raw_filter_compile(expr, f);
     if (rc == -EINVAL || rc == -E2BIG) {
-        const char *at = expr + f.err_pos;
+        const char *at = expr + f->err_pos;
         if (*at)
-            return cli_usage(cmd, "bad filter at '%.*s': %s", (int)strcspn(at, " \t()"), at,
-                             f.err_what);
-        return cli_usage(cmd, "bad filter: %s", f.err_what);
+            return cli_usage(a->cmd, "bad filter at '%.*s': %s", (int)strcspn(at, " \t()"), at,
+                             f->err_what);
+        return cli_usage(a->cmd, "bad filter: %s", f->err_what);
     }
     if (rc < 0)
-        return cli_fail(cmd, "filter: %s", nk_strerror(rc));
+        return cli_fail(a->cmd, "filter: %s", nk_strerror(rc));
+    return 0;
+}
 
+/* The capture state for a (its socket not open yet); NULL after printing why. */
+static sniff *sniff_new(const sniff_args *a, int *code)
+{
     sniff *s = calloc(1, sizeof *s);
     if (!s) {
-        nk_raw_filter_free(&f);
-        return cli_fail(cmd, "out of memory");
+        *code = cli_fail(a->cmd, "out of memory");
+        return NULL;
     }
-    s->cmd = cmd;
+    s->cmd = a->cmd;
     s->fd = -1;
-    s->count = count;
-    s->printer.verbose = verbose;
-    s->printer.hex = hex;
-    s->printer.link = link;
-    s->printer.handshake = handshake;
-    s->printer.show_iface = iface == NULL;
-    if (iface) {
-        s->ifindex = (int)if_nametoindex(iface);
+    s->count = a->count;
+    s->printer.verbose = a->verbose;
+    s->printer.hex = a->hex;
+    s->printer.link = a->link;
+    s->printer.handshake = a->handshake;
+    s->printer.show_iface = a->iface == NULL;
+    if (a->iface) {
+        s->ifindex = (int)if_nametoindex(a->iface);
         if (s->ifindex == 0) {
-            nk_raw_filter_free(&f);
+            *code = cli_usage(a->cmd, "no interface '%s'", a->iface);
             sniff_free(s);
-            return cli_usage(cmd, "no interface '%s'", iface);
+            return NULL;
         }
     }
-    rc = open_capture(s, &f);
-    nk_raw_filter_free(&f);
-    if (rc == 0 && wfile) {
-        int err = nk_pcap_open(&s->pcap, wfile, NK_RAW_SNAPLEN, 0);
-        if (err < 0)
-            rc = cli_fail(cmd, "cannot write '%s': %s", wfile, nk_strerror(err));
-        else
-            s->writing = 1;
-    }
-    if (rc == 0) {
-        s->buf = malloc(SNIFF_BUF);
-        int err = s->buf ? nk_loop_new(NULL, &s->loop) : -ENOMEM;
-        if (err == 0) {
-            nk_io_init(&s->io, s->fd, on_io, s);
-            err = nk_io_start(s->loop, &s->io, NK_READ);
-        }
-        if (err == 0) {
-            err = cli_stop_signals_start(s->loop, &s->stop_signals, on_signal, s);
-        }
-        if (err < 0)
-            rc = cli_fail(cmd, "cannot start: %s", nk_strerror(err));
-    }
-    if (rc) {
-        sniff_free(s);
+    return s;
+}
+
+/* Open the capture with filter f, the pcap file, and watch the socket and the signals: 0 or
+ * an exit code (after its message). */
+static int sniff_start(sniff *s, const sniff_args *a, const nk_raw_filter *f)
+{
+    int rc = open_capture(s, f);
+    if (rc)
         return rc;
+    if (a->wfile) {
+        int err = nk_pcap_open(&s->pcap, a->wfile, NK_RAW_SNAPLEN, 0);
+        if (err < 0)
+            return cli_fail(s->cmd, "cannot write '%s': %s", a->wfile, nk_strerror(err));
+        s->writing = 1;
     }
-    fprintf(stderr, "listening on %s\n", iface ? iface : "any");
-    fflush(stderr);
-    int err = nk_loop_run(s->loop, NK_RUN_DEFAULT);
-    if (err < 0 && !s->exit_code)
-        s->exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(err));
+    s->buf = malloc(SNIFF_BUF);
+    int err = s->buf ? nk_loop_new(NULL, &s->loop) : -ENOMEM;
+    if (err == 0) {
+        nk_io_init(&s->io, s->fd, on_io, s);
+        err = nk_io_start(s->loop, &s->io, NK_READ);
+    }
+    if (err == 0)
+        err = cli_stop_signals_start(s->loop, &s->stop_signals, on_signal, s);
+    if (err < 0)
+        return cli_fail(s->cmd, "cannot start: %s", nk_strerror(err));
+    return 0;
+}
+
+/* After the capture: the counts on stderr and the pcap file closed. */
+static void sniff_finish(sniff *s, const sniff_args *a)
+{
     fflush(stdout);
     if (s->interrupted && isatty(STDERR_FILENO))
         fputc('\n', stderr);
@@ -343,8 +349,33 @@ int cmd_sniff(int argc, char **argv)
         int cerr = nk_pcap_close(&s->pcap);
         s->writing = 0;
         if (cerr < 0 && !s->exit_code)
-            s->exit_code = cli_fail(cmd, "closing '%s': %s", wfile, nk_strerror(cerr));
+            s->exit_code = cli_fail(s->cmd, "closing '%s': %s", a->wfile, nk_strerror(cerr));
     }
+}
+
+int cmd_sniff(int argc, char **argv)
+{
+    sniff_args a;
+    nk_raw_filter f;
+    int rc = sniff_parse_args(argc, argv, &a, &f);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    sniff *s = sniff_new(&a, &rc);
+    if (s)
+        rc = sniff_start(s, &a, &f);
+    nk_raw_filter_free(&f);
+    if (!s)
+        return rc;
+    if (rc) {
+        sniff_free(s);
+        return rc;
+    }
+    fprintf(stderr, "listening on %s\n", a.iface ? a.iface : "any");
+    fflush(stderr);
+    int err = nk_loop_run(s->loop, NK_RUN_DEFAULT);
+    if (err < 0 && !s->exit_code)
+        s->exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(err));
+    sniff_finish(s, &a);
     rc = s->exit_code;
     sniff_free(s);
     return rc;
