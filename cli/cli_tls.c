@@ -198,7 +198,7 @@ int cli_tls_client_ctx(const char *cmd, const cli_tls_opts *o, nk_tls_ctx **out)
     nk_tls_client_config cfg = {.size = sizeof cfg, .ca_file = o->cacert, .pin_sha256 = o->pin,
                                 .insecure = o->insecure};
     char err[NK_TLS_ERR_MAX] = "";
-    int rc = nk_tls_client_new(out, &cfg, err, sizeof err);
+    int rc = nk_tls_client_new(&cfg, out, err, sizeof err);
     if (rc == -EINVAL && o->pin) /* the pin's form is a usage error */
         return cli_usage(cmd, "--pin-sha256 '%s': %s", o->pin, err[0] ? err : nk_strerror(rc));
     if (rc < 0)

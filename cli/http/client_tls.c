@@ -45,7 +45,7 @@ int hc_tls_ctx_new(const hc_tls_opts *o, nk_tls_ctx **out, char *msg, size_t msg
         return e;
     }
     char err[NK_TLS_ERR_MAX] = "";
-    int rc = nk_tls_client_new(out, &cfg, err, sizeof err);
+    int rc = nk_tls_client_new(&cfg, out, err, sizeof err);
     if (rc < 0) {
         snprintf(msg, msglen, "TLS: %s", err[0] ? err : nk_strerror(rc));
         return rc;

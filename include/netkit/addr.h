@@ -62,7 +62,7 @@ int nk_addr_format(const nk_addr *addr, char *buf, size_t buflen);
 int nk_addr_format_host(const nk_addr *addr, char *buf, size_t buflen);
 
 int nk_addr_family(const nk_addr *addr);          /* AF_INET, AF_INET6 or AF_UNIX */
-int nk_addr_port(const nk_addr *addr);             /* -1 for unix */
+int nk_addr_port(const nk_addr *addr);             /* -EAFNOSUPPORT for unix */
 void nk_addr_set_port(nk_addr *addr, int port);    /* no-op for unix */
 int nk_addr_equal(const nk_addr *a, const nk_addr *b); /* same family, address and port */
 int nk_addr_is_wildcard(const nk_addr *addr);      /* 0.0.0.0 or :: */

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+#include <sys/types.h>
 #include <linux/filter.h>
 #include <errno.h>
 #include <netkit/api.h>
@@ -215,8 +216,8 @@ uint16_t nk_icmp_checksum(const void *data, size_t len);
  * 8-byte header then payload_len bytes of a fixed pattern. The IPv4 checksum is filled in; for
  * ICMPv6 it is left 0 because the kernel computes it over the pseudo-header. Returns the
  * length, or -ENOSPC when cap is too small. */
-int nk_icmp_echo_build(uint8_t *buf, size_t cap, int v6, uint16_t id, uint16_t seq,
-                       size_t payload_len);
+ssize_t nk_icmp_echo_build(uint8_t *buf, size_t cap, int v6, uint16_t id, uint16_t seq,
+                           size_t payload_len);
 
 typedef struct nk_icmp_msg {
     uint8_t type, code;

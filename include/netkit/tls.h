@@ -97,7 +97,7 @@ static inline void nk_tls_client_config_init(nk_tls_client_config *cfg)
 
 /* A client context; cfg may be NULL (system CAs, full verification). -EINVAL for cfg->size
  * 0, -E2BIG for a newer caller's struct that sets a field this library does not know. */
-int nk_tls_client_new(nk_tls_ctx **out, const nk_tls_client_config *cfg, char *err,
+int nk_tls_client_new(const nk_tls_client_config *cfg, nk_tls_ctx **out, char *err,
                       size_t errlen);
 
 /* Take one more reference (returns ctx); each is dropped with nk_tls_ctx_free. */

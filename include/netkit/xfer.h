@@ -24,6 +24,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <errno.h>
 #include <netkit/api.h>
 
@@ -93,12 +94,12 @@ int nk_xfer_msg_type(const void *msg, size_t len);
 /* Encoders write one whole message into out[0..cap) and return its length; -ENOSPC when cap
  * is too small, -EINVAL when a field is out of range (bad name, unknown flags, mode > 07777,
  * size > 2^63-1, NK_XFER_F_PREFIX without NK_XFER_F_RESUME, unknown verdict code, reason too long or not printable). */
-int nk_xfer_header_encode(const nk_xfer_header *h, void *out, size_t cap);
-int nk_xfer_go_encode(uint64_t offset, void *out, size_t cap);
-int nk_xfer_go_prefix_encode(uint64_t offset, const uint8_t prefix[NK_XFER_HASH_LEN], void *out,
-                             size_t cap);
-int nk_xfer_restart_encode(void *out, size_t cap);
-int nk_xfer_verdict_encode(int code, const char *reason, void *out, size_t cap);
+ssize_t nk_xfer_header_encode(const nk_xfer_header *h, void *out, size_t cap);
+ssize_t nk_xfer_go_encode(uint64_t offset, void *out, size_t cap);
+ssize_t nk_xfer_go_prefix_encode(uint64_t offset, const uint8_t prefix[NK_XFER_HASH_LEN],
+                                 void *out, size_t cap);
+ssize_t nk_xfer_restart_encode(void *out, size_t cap);
+ssize_t nk_xfer_verdict_encode(int code, const char *reason, void *out, size_t cap);
 
 /* Decoders take one whole message and return 0, or -EBADMSG when it is not exactly a valid
  * message of that type (wrong type byte, wrong length, version, reserved bits, flags, mode,

@@ -69,7 +69,7 @@ static int flags_valid(unsigned flags)
            (!(flags & NK_XFER_F_PREFIX) || (flags & NK_XFER_F_RESUME));
 }
 
-int nk_xfer_header_encode(const nk_xfer_header *h, void *out, size_t cap)
+ssize_t nk_xfer_header_encode(const nk_xfer_header *h, void *out, size_t cap)
 {
     if (!h || !flags_valid(h->flags) || h->mode > 07777 || h->size > XFER_SIZE_MAX ||
         !nk_xfer_name_valid(h->name, h->name_len))
@@ -114,7 +114,7 @@ int nk_xfer_header_decode(const void *msg, size_t len, nk_xfer_header *out)
     return 0;
 }
 
-int nk_xfer_go_encode(uint64_t offset, void *out, size_t cap)
+ssize_t nk_xfer_go_encode(uint64_t offset, void *out, size_t cap)
 {
     if (offset > XFER_SIZE_MAX)
         return -EINVAL;
@@ -138,8 +138,8 @@ int nk_xfer_go_decode(const void *msg, size_t len, uint64_t *offset)
     return 0;
 }
 
-int nk_xfer_go_prefix_encode(uint64_t offset, const uint8_t prefix[NK_XFER_HASH_LEN], void *out,
-                             size_t cap)
+ssize_t nk_xfer_go_prefix_encode(uint64_t offset, const uint8_t prefix[NK_XFER_HASH_LEN],
+                                 void *out, size_t cap)
 {
     if (offset > XFER_SIZE_MAX || !prefix)
         return -EINVAL;
@@ -166,7 +166,7 @@ int nk_xfer_go_prefix_decode(const void *msg, size_t len, uint64_t *offset,
     return 0;
 }
 
-int nk_xfer_restart_encode(void *out, size_t cap)
+ssize_t nk_xfer_restart_encode(void *out, size_t cap)
 {
     if (!out || cap < 1)
         return -ENOSPC;
@@ -192,7 +192,7 @@ static int reason_valid(const char *r, size_t len)
     return 1;
 }
 
-int nk_xfer_verdict_encode(int code, const char *reason, void *out, size_t cap)
+ssize_t nk_xfer_verdict_encode(int code, const char *reason, void *out, size_t cap)
 {
     size_t rlen = reason ? strlen(reason) : 0;
     if (code < 0 || code > NK_XFER_E_MAX || !reason_valid(reason, rlen))

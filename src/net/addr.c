@@ -323,7 +323,7 @@ int nk_addr_port(const nk_addr *addr)
     case AF_INET6:
         return ntohs(addr->u.in6.sin6_port);
     default:
-        return -1;
+        return -EAFNOSUPPORT; /* a unix address has no port */
     }
 }
 

@@ -23,8 +23,8 @@ uint16_t nk_icmp_checksum(const void *data, size_t len)
     return (uint16_t)~sum;
 }
 
-int nk_icmp_echo_build(uint8_t *buf, size_t cap, int v6, uint16_t id, uint16_t seq,
-                       size_t payload_len)
+ssize_t nk_icmp_echo_build(uint8_t *buf, size_t cap, int v6, uint16_t id, uint16_t seq,
+                           size_t payload_len)
 {
     if (!buf || payload_len > 65507 || cap < 8 + payload_len)
         return -ENOSPC;

@@ -343,7 +343,7 @@ static int verify_pin(X509_STORE_CTX *store, void *arg)
     return 1;
 }
 
-int nk_tls_client_new(nk_tls_ctx **out, const nk_tls_client_config *cfg, char *err,
+int nk_tls_client_new(const nk_tls_client_config *cfg, nk_tls_ctx **out, char *err,
                       size_t errlen)
 {
     if (!out)

@@ -136,7 +136,7 @@ static void test_parse_details(void **state)
     assert_int_equal(nk_addr_parse("unix:/p", 0, &a), 0);
     assert_string_equal(a.u.un.sun_path, "/p");
     assert_int_equal(a.len, offsetof(struct sockaddr_un, sun_path) + 3);
-    assert_int_equal(nk_addr_port(&a), -1);
+    assert_int_equal(nk_addr_port(&a), -EAFNOSUPPORT);
     /* Scope by number and by name are the same thing. */
     char text[64];
     unsigned lo = if_nametoindex("lo");
@@ -267,7 +267,7 @@ static void test_resolve(void **state)
         {"numeric needs no resolver", "127.0.0.1:7", 0, 1, 7},
         {"bracketed IPv6", "[::1]:9", 0, 1, 9},
         {"bare port", "8080", 1, 1, 8080},
-        {"unix", "unix:/tmp/x", 0, 1, -1},
+        {"unix", "unix:/tmp/x", 0, 1, -EAFNOSUPPORT}, /* no port */
         {"port out of range with a name", "localhost:99999", 0, -ERANGE, 0},
         {"name without port", "localhost", 0, -EINVAL, 0},
         {"bracketed name", "[localhost]:80", 0, -EINVAL, 0},

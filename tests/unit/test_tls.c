@@ -390,7 +390,7 @@ static nk_tls_ctx *client_with(const char *ca_file, const char *pin, int insecur
     char err[NK_TLS_ERR_MAX] = "";
     nk_tls_client_config cfg = {.size = sizeof cfg, .ca_file = ca_file, .pin_sha256 = pin,
                                 .insecure = insecure};
-    int r = nk_tls_client_new(&ctx, &cfg, err, sizeof err);
+    int r = nk_tls_client_new(&cfg, &ctx, err, sizeof err);
     if (r != 0)
         fail_msg("client_new: %d %s", r, err);
     return ctx;
@@ -829,7 +829,7 @@ static void test_verify_ca_file(void **state)
     char err[NK_TLS_ERR_MAX] = "";
     nk_tls_client_config cfg = {.size = sizeof cfg, .ca_file = "/nonexistent/ca.pem"};
     nk_tls_ctx *none = NULL;
-    assert_int_equal(nk_tls_client_new(&none, &cfg, err, sizeof err), -EPROTO);
+    assert_int_equal(nk_tls_client_new(&cfg, &none, err, sizeof err), -EPROTO);
     assert_null(none);
     assert_non_null(strstr(err, "/nonexistent/ca.pem"));
     close(fds[0]);
@@ -878,7 +878,7 @@ static void test_verify_pin(void **state)
         nk_tls_client_config cfg = {.size = sizeof cfg, .pin_sha256 = bad[i]};
         char err[NK_TLS_ERR_MAX] = "";
         nk_tls_ctx *none = NULL;
-        assert_int_equal(nk_tls_client_new(&none, &cfg, err, sizeof err), -EINVAL);
+        assert_int_equal(nk_tls_client_new(&cfg, &none, err, sizeof err), -EINVAL);
         assert_null(none);
         assert_string_not_equal(err, "");
     }
@@ -1361,12 +1361,35 @@ static void test_arguments(void **state)
     assert_int_equal(nk_tls_server_new(NULL, err, sizeof err), -EINVAL);
     assert_int_equal(nk_tls_client_new(NULL, NULL, err, sizeof err), -EINVAL);
     nk_tls_ctx *cctx = NULL;
-    assert_int_equal(nk_tls_client_new(&cctx, NULL, NULL, 0), 0); /* the system's CAs */
+    assert_int_equal(nk_tls_client_new(NULL, &cctx, NULL, 0), 0); /* the system's CAs */
     nk_tls *t = NULL;
     assert_int_equal(nk_tls_new(cctx, -1, "localhost", &t), -EINVAL);
     assert_int_equal(nk_tls_new(NULL, 0, "localhost", &t), -EINVAL);
     assert_int_equal(nk_tls_ctx_ncerts(NULL), 0);
     assert_int_equal(nk_tls_ctx_ncerts(cctx), 0);
+    nk_tls_ctx_free(cctx);
+    /* The config's size (docs/library.md, "Config structs"). */
+    nk_tls_client_config cfg;
+    nk_tls_client_config_init(&cfg);
+    cfg.size = 0;
+    cctx = NULL;
+    assert_int_equal(nk_tls_client_new(&cfg, &cctx, err, sizeof err), -EINVAL);
+    struct {
+        nk_tls_client_config known;
+        uint64_t later;
+    } newer;
+    memset(&newer, 0, sizeof newer);
+    newer.known.size = sizeof newer;
+    newer.later = 1;
+    assert_int_equal(nk_tls_client_new(&newer.known, &cctx, err, sizeof err), -E2BIG);
+    assert_null(cctx);
+    /* An older caller, compiled before insecure existed: what lies there is not read. */
+    cfg.size = offsetof(nk_tls_client_config, insecure);
+    cfg.insecure = 1;
+    cfg.ca_file = "/nonexistent/ca.pem";
+    assert_int_equal(nk_tls_client_new(&cfg, &cctx, err, sizeof err), -EPROTO);
+    cfg.size = sizeof cfg;
+    assert_int_equal(nk_tls_client_new(&cfg, &cctx, err, sizeof err), 0);
     nk_tls_ctx_free(cctx);
 }
 
