@@ -214,7 +214,8 @@ static void tcp_track(sniff_printer *p, const nk_raw_packet *pkt, const struct t
     }
 }
 
-static void line(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tcp_view *v)
+/* The link and network part of a one-line summary. */
+static void sniff_line_net(sniff_printer *p, FILE *out, const nk_raw_packet *pkt)
 {
     char a[64], b[64];
     const nk_raw_eth *e = &pkt->eth;
@@ -233,56 +234,64 @@ static void line(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tc
             fprintf(out, " ethertype 0x%04x (%s)", e->type, nk_raw_ethertype_name(e->type));
     }
     const nk_raw_ip *ip = &pkt->ip;
-    if (pkt->layers & NK_RAW_NETWORK) {
-        if (pkt->net == NK_RAW_NET_ARP) {
-            const nk_raw_arp *r = &pkt->arp;
-            fprintf(out, "%sARP %s", sep, r->op == 1 ? "request" : r->op == 2 ? "reply" : "op");
-            if (r->ether_ipv4) {
-                inet_ntop(AF_INET, r->spa, a, sizeof a);
-                inet_ntop(AF_INET, r->tpa, b, sizeof b);
-                fprintf(out, " %s > %s", a, b);
-            }
-        } else {
-            ip_text(ip, ip->src, a, sizeof a);
-            ip_text(ip, ip->dst, b, sizeof b);
-            fprintf(out, "%sIPv%d %s > %s %s %u len %zu", sep, ip->version, a, b,
-                    ip->version == 6 ? "hlim" : "ttl", ip->ttl, ip->total_len);
-            if (ip->fragment)
-                fprintf(out, " frag id %u off %u%s", (unsigned)ip->id, ip->frag_off,
-                        ip->mf ? " MF" : "");
+    if (!(pkt->layers & NK_RAW_NETWORK))
+        return;
+    if (pkt->net == NK_RAW_NET_ARP) {
+        const nk_raw_arp *r = &pkt->arp;
+        fprintf(out, "%sARP %s", sep, r->op == 1 ? "request" : r->op == 2 ? "reply" : "op");
+        if (r->ether_ipv4) {
+            inet_ntop(AF_INET, r->spa, a, sizeof a);
+            inet_ntop(AF_INET, r->tpa, b, sizeof b);
+            fprintf(out, " %s > %s", a, b);
         }
+        return;
     }
-    if (pkt->layers & NK_RAW_TRANSPORT) {
-        char fl[16];
-        switch (pkt->transport) {
-        case NK_RAW_TP_TCP:
-            fprintf(out, ", TCP %u > %u [%s] seq %u", pkt->tcp.sport, pkt->tcp.dport,
-                    nk_raw_tcp_flags(pkt->tcp.flags, fl, sizeof fl), v->rseq);
-            if (pkt->tcp.flags & NK_TCP_ACK)
-                fprintf(out, " ack %u", v->rack);
-            fprintf(out, " win %u len %zu", pkt->tcp.window, pkt->payload_wire);
-            break;
-        case NK_RAW_TP_UDP:
-            fprintf(out, ", UDP %u > %u len %zu", pkt->udp.sport, pkt->udp.dport,
-                    pkt->payload_wire);
-            break;
-        default: {
-            int v6 = pkt->transport == NK_RAW_TP_ICMP6;
-            const nk_raw_icmp *c = &pkt->icmp;
-            const char *cn = nk_raw_icmp_code_name(v6, c->type, c->code);
-            fprintf(out, ", %s %s", v6 ? "ICMPv6" : "ICMP", nk_raw_icmp_type_name(v6, c->type));
-            if (cn)
-                fprintf(out, " (%s)", cn);
-            else if (c->code)
-                fprintf(out, " code %u", c->code);
-            if (c->echo)
-                fprintf(out, " id %u seq %u", c->id, c->seq);
-            fprintf(out, " len %zu", pkt->payload_wire);
-        }
-        }
-    } else if ((pkt->layers & NK_RAW_NETWORK) && pkt->net != NK_RAW_NET_ARP) {
-        fprintf(out, ", %s", nk_raw_proto_name(ip->proto));
+    ip_text(ip, ip->src, a, sizeof a);
+    ip_text(ip, ip->dst, b, sizeof b);
+    fprintf(out, "%sIPv%d %s > %s %s %u len %zu", sep, ip->version, a, b,
+            ip->version == 6 ? "hlim" : "ttl", ip->ttl, ip->total_len);
+    if (ip->fragment)
+        fprintf(out, " frag id %u off %u%s", (unsigned)ip->id, ip->frag_off, ip->mf ? " MF" : "");
+}
+
+/* The transport part of a one-line summary (TCP, UDP or ICMP). */
+static void sniff_line_transport(FILE *out, const nk_raw_packet *pkt, const tcp_view *v)
+{
+    char fl[16];
+    switch (pkt->transport) {
+    case NK_RAW_TP_TCP:
+        fprintf(out, ", TCP %u > %u [%s] seq %u", pkt->tcp.sport, pkt->tcp.dport,
+                nk_raw_tcp_flags(pkt->tcp.flags, fl, sizeof fl), v->rseq);
+        if (pkt->tcp.flags & NK_TCP_ACK)
+            fprintf(out, " ack %u", v->rack);
+        fprintf(out, " win %u len %zu", pkt->tcp.window, pkt->payload_wire);
+        break;
+    case NK_RAW_TP_UDP:
+        fprintf(out, ", UDP %u > %u len %zu", pkt->udp.sport, pkt->udp.dport, pkt->payload_wire);
+        break;
+    default: {
+        int v6 = pkt->transport == NK_RAW_TP_ICMP6;
+        const nk_raw_icmp *c = &pkt->icmp;
+        const char *cn = nk_raw_icmp_code_name(v6, c->type, c->code);
+        fprintf(out, ", %s %s", v6 ? "ICMPv6" : "ICMP", nk_raw_icmp_type_name(v6, c->type));
+        if (cn)
+            fprintf(out, " (%s)", cn);
+        else if (c->code)
+            fprintf(out, " code %u", c->code);
+        if (c->echo)
+            fprintf(out, " id %u seq %u", c->id, c->seq);
+        fprintf(out, " len %zu", pkt->payload_wire);
     }
+    }
+}
+
+static void line(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tcp_view *v)
+{
+    sniff_line_net(p, out, pkt);
+    if (pkt->layers & NK_RAW_TRANSPORT)
+        sniff_line_transport(out, pkt, v);
+    else if ((pkt->layers & NK_RAW_NETWORK) && pkt->net != NK_RAW_NET_ARP)
+        fprintf(out, ", %s", nk_raw_proto_name(pkt->ip.proto));
     if ((pkt->layers & NK_RAW_PAYLOAD) && pkt->transport != NK_RAW_TP_ICMP &&
         pkt->transport != NK_RAW_TP_ICMP6 && printable(pkt->payload, pkt->payload_len)) {
         fputc(' ', out);
@@ -298,97 +307,118 @@ static void line(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tc
     fputc('\n', out);
 }
 
-static void verbose(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tcp_view *v)
+/* The link block of the verbose form. */
+static void sniff_verbose_link(FILE *out, const nk_raw_eth *e)
 {
     char a[64], b[64];
-    if (pkt->layers & NK_RAW_LINK) {
-        const nk_raw_eth *e = &pkt->eth;
-        mac_text(e->src, a, sizeof a);
-        mac_text(e->dst, b, sizeof b);
-        fprintf(out, "  link:\n    ethernet src %s dst %s type 0x%04x (%s) header %zu\n", a, b,
-                e->type, nk_raw_ethertype_name(e->type), e->hdr_len);
-        for (unsigned i = 0; i < e->nvlan; i++)
-            fprintf(out, "    vlan %u\n", e->vlan[i]);
-    }
+    mac_text(e->src, a, sizeof a);
+    mac_text(e->dst, b, sizeof b);
+    fprintf(out, "  link:\n    ethernet src %s dst %s type 0x%04x (%s) header %zu\n", a, b,
+            e->type, nk_raw_ethertype_name(e->type), e->hdr_len);
+    for (unsigned i = 0; i < e->nvlan; i++)
+        fprintf(out, "    vlan %u\n", e->vlan[i]);
+}
+
+/* The network block of the verbose form: ARP, IPv4 or IPv6. */
+static void sniff_verbose_net(FILE *out, const nk_raw_packet *pkt)
+{
+    char a[64], b[64];
     const nk_raw_ip *ip = &pkt->ip;
-    if (pkt->layers & NK_RAW_NETWORK) {
-        fputs("  network:\n", out);
-        if (pkt->net == NK_RAW_NET_ARP) {
-            const nk_raw_arp *r = &pkt->arp;
-            fprintf(out, "    arp htype %u ptype 0x%04x op %u\n", r->htype, r->ptype, r->op);
-            if (r->ether_ipv4) {
-                mac_text(r->sha, a, sizeof a);
-                inet_ntop(AF_INET, r->spa, b, sizeof b);
-                fprintf(out, "    sender %s %s\n", a, b);
-                mac_text(r->tha, a, sizeof a);
-                inet_ntop(AF_INET, r->tpa, b, sizeof b);
-                fprintf(out, "    target %s %s\n", a, b);
-            }
-        } else if (ip->version == 4) {
-            fprintf(out, "    ipv4 header %zu tos 0x%02x length %zu id %u flags%s%s%s offset %u "
-                         "ttl %u protocol %u (%s) checksum 0x%04x\n",
-                    ip->hdr_len, ip->tos, ip->total_len, (unsigned)ip->id, ip->df ? " DF" : "",
-                    ip->mf ? " MF" : "", ip->df || ip->mf ? "" : " none", ip->frag_off, ip->ttl,
-                    ip->proto, nk_raw_proto_name(ip->proto), ip->checksum);
-        } else {
-            fprintf(out, "    ipv6 class 0x%02x flow 0x%05x payload %zu next-header %u (%s) "
-                         "hop-limit %u extension-headers %u\n",
-                    ip->tos, (unsigned)ip->flow, ip->total_len - 40, ip->first_nxt,
-                    nk_raw_proto_name(ip->first_nxt), ip->ttl, ip->next_hdrs);
-            if (ip->fragment)
-                fprintf(out, "    fragment id %u offset %u%s\n", (unsigned)ip->id, ip->frag_off,
-                        ip->mf ? " MF" : "");
+    fputs("  network:\n", out);
+    if (pkt->net == NK_RAW_NET_ARP) {
+        const nk_raw_arp *r = &pkt->arp;
+        fprintf(out, "    arp htype %u ptype 0x%04x op %u\n", r->htype, r->ptype, r->op);
+        if (r->ether_ipv4) {
+            mac_text(r->sha, a, sizeof a);
+            inet_ntop(AF_INET, r->spa, b, sizeof b);
+            fprintf(out, "    sender %s %s\n", a, b);
+            mac_text(r->tha, a, sizeof a);
+            inet_ntop(AF_INET, r->tpa, b, sizeof b);
+            fprintf(out, "    target %s %s\n", a, b);
         }
-        if (pkt->net != NK_RAW_NET_ARP) {
-            ip_text(ip, ip->src, a, sizeof a);
-            ip_text(ip, ip->dst, b, sizeof b);
-            fprintf(out, "    src %s dst %s\n", a, b);
-        }
+        return;
     }
-    if (pkt->layers & NK_RAW_TRANSPORT) {
-        fputs("  transport:\n", out);
-        char fl[16];
-        if (pkt->transport == NK_RAW_TP_TCP) {
-            const nk_raw_tcp *t = &pkt->tcp;
-            fprintf(out, "    tcp sport %u dport %u seq %u (relative %u) ack %u (relative %u)\n"
-                         "    header %zu flags [%s] window %u checksum 0x%04x urgent %u\n",
-                    t->sport, t->dport, t->seq, v->rseq, t->ack, v->rack, t->hdr_len,
-                    nk_raw_tcp_flags(t->flags, fl, sizeof fl), t->window, t->checksum,
-                    t->urgent);
-            if (t->mss || t->wscale >= 0 || t->sack_ok || t->has_ts) {
-                fputs("    options", out);
-                if (t->mss)
-                    fprintf(out, " mss %u", t->mss);
-                if (t->wscale >= 0)
-                    fprintf(out, " wscale %d", t->wscale);
-                if (t->sack_ok)
-                    fputs(" sackOK", out);
-                if (t->has_ts)
-                    fprintf(out, " ts %u ecr %u", t->tsval, t->tsecr);
-                fputc('\n', out);
-            }
-            if (p->handshake && v->note) {
-                fprintf(out, "    %s", v->note);
-                if (v->since_ms >= 0)
-                    fprintf(out, " +%.3f ms", v->since_ms);
-                fputc('\n', out);
-            }
-        } else if (pkt->transport == NK_RAW_TP_UDP) {
-            const nk_raw_udp *u = &pkt->udp;
-            fprintf(out, "    udp sport %u dport %u length %u checksum 0x%04x\n", u->sport,
-                    u->dport, u->len, u->checksum);
-        } else {
-            int v6 = pkt->transport == NK_RAW_TP_ICMP6;
-            const nk_raw_icmp *c = &pkt->icmp;
-            const char *cn = nk_raw_icmp_code_name(v6, c->type, c->code);
-            fprintf(out, "    %s type %u (%s) code %u%s%s%s checksum 0x%04x", v6 ? "icmp6" : "icmp",
-                    c->type, nk_raw_icmp_type_name(v6, c->type), c->code, cn ? " (" : "",
-                    cn ? cn : "", cn ? ")" : "", c->checksum);
-            if (c->echo)
-                fprintf(out, " id %u seq %u", c->id, c->seq);
-            fputc('\n', out);
-        }
+    if (ip->version == 4) {
+        fprintf(out, "    ipv4 header %zu tos 0x%02x length %zu id %u flags%s%s%s offset %u "
+                     "ttl %u protocol %u (%s) checksum 0x%04x\n",
+                ip->hdr_len, ip->tos, ip->total_len, (unsigned)ip->id, ip->df ? " DF" : "",
+                ip->mf ? " MF" : "", ip->df || ip->mf ? "" : " none", ip->frag_off, ip->ttl,
+                ip->proto, nk_raw_proto_name(ip->proto), ip->checksum);
+    } else {
+        fprintf(out, "    ipv6 class 0x%02x flow 0x%05x payload %zu next-header %u (%s) "
+                     "hop-limit %u extension-headers %u\n",
+                ip->tos, (unsigned)ip->flow, ip->total_len - 40, ip->first_nxt,
+                nk_raw_proto_name(ip->first_nxt), ip->ttl, ip->next_hdrs);
+        if (ip->fragment)
+            fprintf(out, "    fragment id %u offset %u%s\n", (unsigned)ip->id, ip->frag_off,
+                    ip->mf ? " MF" : "");
     }
+    ip_text(ip, ip->src, a, sizeof a);
+    ip_text(ip, ip->dst, b, sizeof b);
+    fprintf(out, "    src %s dst %s\n", a, b);
+}
+
+/* The TCP lines of the verbose form: header, options, and the --handshake note. */
+static void sniff_verbose_tcp(sniff_printer *p, FILE *out, const nk_raw_tcp *t,
+                              const tcp_view *v)
+{
+    char fl[16];
+    fprintf(out, "    tcp sport %u dport %u seq %u (relative %u) ack %u (relative %u)\n"
+                 "    header %zu flags [%s] window %u checksum 0x%04x urgent %u\n",
+            t->sport, t->dport, t->seq, v->rseq, t->ack, v->rack, t->hdr_len,
+            nk_raw_tcp_flags(t->flags, fl, sizeof fl), t->window, t->checksum, t->urgent);
+    if (t->mss || t->wscale >= 0 || t->sack_ok || t->has_ts) {
+        fputs("    options", out);
+        if (t->mss)
+            fprintf(out, " mss %u", t->mss);
+        if (t->wscale >= 0)
+            fprintf(out, " wscale %d", t->wscale);
+        if (t->sack_ok)
+            fputs(" sackOK", out);
+        if (t->has_ts)
+            fprintf(out, " ts %u ecr %u", t->tsval, t->tsecr);
+        fputc('\n', out);
+    }
+    if (p->handshake && v->note) {
+        fprintf(out, "    %s", v->note);
+        if (v->since_ms >= 0)
+            fprintf(out, " +%.3f ms", v->since_ms);
+        fputc('\n', out);
+    }
+}
+
+/* The transport block of the verbose form: TCP, UDP or ICMP. */
+static void sniff_verbose_transport(sniff_printer *p, FILE *out, const nk_raw_packet *pkt,
+                                    const tcp_view *v)
+{
+    fputs("  transport:\n", out);
+    if (pkt->transport == NK_RAW_TP_TCP) {
+        sniff_verbose_tcp(p, out, &pkt->tcp, v);
+    } else if (pkt->transport == NK_RAW_TP_UDP) {
+        const nk_raw_udp *u = &pkt->udp;
+        fprintf(out, "    udp sport %u dport %u length %u checksum 0x%04x\n", u->sport,
+                u->dport, u->len, u->checksum);
+    } else {
+        int v6 = pkt->transport == NK_RAW_TP_ICMP6;
+        const nk_raw_icmp *c = &pkt->icmp;
+        const char *cn = nk_raw_icmp_code_name(v6, c->type, c->code);
+        fprintf(out, "    %s type %u (%s) code %u%s%s%s checksum 0x%04x", v6 ? "icmp6" : "icmp",
+                c->type, nk_raw_icmp_type_name(v6, c->type), c->code, cn ? " (" : "",
+                cn ? cn : "", cn ? ")" : "", c->checksum);
+        if (c->echo)
+            fprintf(out, " id %u seq %u", c->id, c->seq);
+        fputc('\n', out);
+    }
+}
+
+static void verbose(sniff_printer *p, FILE *out, const nk_raw_packet *pkt, const tcp_view *v)
+{
+    if (pkt->layers & NK_RAW_LINK)
+        sniff_verbose_link(out, &pkt->eth);
+    if (pkt->layers & NK_RAW_NETWORK)
+        sniff_verbose_net(out, pkt);
+    if (pkt->layers & NK_RAW_TRANSPORT)
+        sniff_verbose_transport(p, out, pkt, v);
     if ((pkt->layers & NK_RAW_PAYLOAD) && pkt->payload_wire > 0) {
         fprintf(out, "  application:\n    %zu bytes", pkt->payload_wire);
         if (pkt->payload_len < pkt->payload_wire)
