@@ -15,9 +15,10 @@
 #include "chat/chat.h"
 #include "chat/prompt.h"
 #include "cli_tls.h"
+#include "opt.h"
 
 #include <errno.h>
-#include <getopt.h>
+#include <getopt.h> /* optind, for cli_one_operand */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,10 @@
 
 #define CLIENT_HIGH_WATER (256 * 1024)
 #define CLIENT_READ_CHUNK 65536
-#define CLIENT_CONNECT_TIMEOUT_MS 10000
+#define CLIENT_CONNECT_TIMEOUT_SEC 10
+#define CLIENT_CONNECT_TIMEOUT_MS (CLIENT_CONNECT_TIMEOUT_SEC * 1000)
+#define CHAT_JOIN_STR_(x) #x
+#define CHAT_JOIN_STR(x) CHAT_JOIN_STR_(x) /* a number's digits, for the option table */
 
 typedef struct chat_client {
     const char *cmd;
@@ -197,6 +201,99 @@ static void show(const char *s, int len)
     cli_fput_escaped(stdout, s, len > 0 ? (size_t)len : 0, CLI_ESC_KEEP_TAB);
 }
 
+/* A message from the server cut into words: "WORD first tail...". */
+typedef struct chat_words {
+    const char *rest; /* what follows WORD */
+    int rlen;
+    int nlen;         /* the first word of rest */
+    const char *tail; /* what follows that word */
+    int tlen;
+    int has_tail;     /* rest has a second word (possibly empty) */
+} chat_words;
+
+static void render_leave(const chat_words *w, int left)
+{
+    fputs("* ", stdout);
+    show(w->rest, w->nlen);
+    fputs(left ? " left" : " dropped", stdout);
+    if (w->has_tail) { /* the reason comes bare; an older server put it in parentheses already */
+        const char *why = w->tail;
+        int wlen = w->tlen;
+        if (wlen >= 2 && why[0] == '(' && why[wlen - 1] == ')') {
+            why++;
+            wlen -= 2;
+        }
+        fputs(" (", stdout);
+        show(why, wlen);
+        putchar(')');
+    }
+    putchar('\n');
+}
+
+static void render_nick(chat_client *cl, const chat_words *w)
+{
+    if ((size_t)w->nlen == strlen(cl->name) && memcmp(w->rest, cl->name, (size_t)w->nlen) == 0 &&
+        w->tlen <= CHAT_NAME_MAX) {
+        memcpy(cl->name, w->tail, (size_t)w->tlen);
+        cl->name[w->tlen] = '\0';
+    }
+    fputs("* ", stdout);
+    show(w->rest, w->nlen);
+    fputs(" is now known as ", stdout);
+    show(w->tail, w->tlen);
+    putchar('\n');
+}
+
+static void render_who(const chat_words *w)
+{
+    fputs(w->rlen ? "* members: " : "* members:", stdout);
+    for (int i = 0; i < w->rlen;) {
+        const char *end = memchr(w->rest + i, ' ', (size_t)(w->rlen - i));
+        int n = end ? (int)(end - (w->rest + i)) : w->rlen - i;
+        show(w->rest + i, n);
+        i += n;
+        if (i < w->rlen) {
+            fputs(", ", stdout);
+            i++;
+        }
+    }
+    putchar('\n');
+}
+
+static void render_welcome(chat_client *cl, const chat_words *w)
+{
+    if (w->nlen <= CHAT_NAME_MAX) {
+        memcpy(cl->name, w->rest, (size_t)w->nlen);
+        cl->name[w->nlen] = '\0';
+    }
+    fputs("* joined as ", stdout);
+    show(cl->name, (int)strlen(cl->name));
+    fputs(" (", stdout);
+    if (w->has_tail)
+        show(w->tail, w->tlen);
+    else
+        putchar('?');
+    fputs(" online)\n", stdout);
+    cl->welcomed = 1;
+}
+
+static void render_taken(chat_client *cl, const chat_words *w)
+{
+    char name[CHAT_NAME_MAX * CLI_ESC_GROWTH + 1], alt[CHAT_NAME_MAX * CLI_ESC_GROWTH + 1];
+    cli_term_escape(name, sizeof name, w->rest, (size_t)w->nlen, 0);
+    cli_term_escape(alt, sizeof alt, w->tail, (size_t)w->tlen, 0);
+    fflush(stdout);
+    client_done(cl, cli_fail(cl->cmd, "the name '%s' is taken (try --name %s)", name, alt));
+}
+
+/* "* prefix REST" and a newline. */
+static void render_rest(const char *prefix, const chat_words *w)
+{
+    fputs(prefix, stdout);
+    show(w->rest, w->rlen);
+    putchar('\n');
+}
+
 /* Print one message from the server. Every field comes from the network: a server (or, when
  * the server does not check, another member) could put control characters in any of them,
  * so each one goes through show(). */
@@ -204,97 +301,42 @@ static void render(chat_client *cl, const char *msg, size_t len)
 {
     const char *sp = memchr(msg, ' ', len);
     size_t wlen = sp ? (size_t)(sp - msg) : len;
-    const char *rest = sp ? sp + 1 : msg + len;
-    int rlen = (int)(sp ? len - wlen - 1 : 0);
-    /* "WORD first second...": the first word of rest, and what follows it */
-    const char *sp2 = memchr(rest, ' ', (size_t)rlen);
-    int nlen = sp2 ? (int)(sp2 - rest) : rlen;
-    const char *tail = sp2 ? sp2 + 1 : rest + rlen;
-    int tlen = sp2 ? rlen - nlen - 1 : 0;
+    chat_words w;
+    w.rest = sp ? sp + 1 : msg + len;
+    w.rlen = (int)(sp ? len - wlen - 1 : 0);
+    const char *sp2 = memchr(w.rest, ' ', (size_t)w.rlen);
+    w.has_tail = sp2 != NULL;
+    w.nlen = sp2 ? (int)(sp2 - w.rest) : w.rlen;
+    w.tail = sp2 ? sp2 + 1 : w.rest + w.rlen;
+    w.tlen = sp2 ? w.rlen - w.nlen - 1 : 0;
 #define IS(lit) (wlen == sizeof(lit) - 1 && memcmp(msg, lit, wlen) == 0)
     if (IS("MSG")) {
         putchar('[');
-        show(rest, nlen);
+        show(w.rest, w.nlen);
         fputs("] ", stdout);
-        show(tail, tlen);
+        show(w.tail, w.tlen);
         putchar('\n');
     } else if (IS("JOIN")) {
         fputs("* ", stdout);
-        show(rest, rlen);
+        show(w.rest, w.rlen);
         fputs(" joined\n", stdout);
     } else if (IS("LEAVE") || IS("DROP")) {
-        fputs("* ", stdout);
-        show(rest, nlen);
-        fputs(IS("LEAVE") ? " left" : " dropped", stdout);
-        if (sp2) { /* the reason comes bare; an older server put it in parentheses already */
-            const char *why = tail;
-            int wlen2 = tlen;
-            if (wlen2 >= 2 && why[0] == '(' && why[wlen2 - 1] == ')') {
-                why++;
-                wlen2 -= 2;
-            }
-            fputs(" (", stdout);
-            show(why, wlen2);
-            putchar(')');
-        }
-        putchar('\n');
+        render_leave(&w, IS("LEAVE"));
     } else if (IS("NICK")) {
-        if ((size_t)nlen == strlen(cl->name) && memcmp(rest, cl->name, (size_t)nlen) == 0 &&
-            tlen <= CHAT_NAME_MAX) {
-            memcpy(cl->name, tail, (size_t)tlen);
-            cl->name[tlen] = '\0';
-        }
-        fputs("* ", stdout);
-        show(rest, nlen);
-        fputs(" is now known as ", stdout);
-        show(tail, tlen);
-        putchar('\n');
+        render_nick(cl, &w);
     } else if (IS("WHO")) {
-        fputs(rlen ? "* members: " : "* members:", stdout);
-        for (int i = 0; i < rlen;) {
-            const char *end = memchr(rest + i, ' ', (size_t)(rlen - i));
-            int n = end ? (int)(end - (rest + i)) : rlen - i;
-            show(rest + i, n);
-            i += n;
-            if (i < rlen) {
-                fputs(", ", stdout);
-                i++;
-            }
-        }
-        putchar('\n');
+        render_who(&w);
     } else if (IS("WELCOME")) {
-        if (nlen <= CHAT_NAME_MAX) {
-            memcpy(cl->name, rest, (size_t)nlen);
-            cl->name[nlen] = '\0';
-        }
-        fputs("* joined as ", stdout);
-        show(cl->name, (int)strlen(cl->name));
-        fputs(" (", stdout);
-        if (sp2)
-            show(tail, tlen);
-        else
-            putchar('?');
-        fputs(" online)\n", stdout);
-        cl->welcomed = 1;
+        render_welcome(cl, &w);
     } else if (IS("TAKEN")) {
-        char name[CHAT_NAME_MAX * CLI_ESC_GROWTH + 1], alt[CHAT_NAME_MAX * CLI_ESC_GROWTH + 1];
-        cli_term_escape(name, sizeof name, rest, (size_t)nlen, 0);
-        cli_term_escape(alt, sizeof alt, tail, (size_t)tlen, 0);
-        fflush(stdout);
-        client_done(cl, cli_fail(cl->cmd, "the name '%s' is taken (try --name %s)", name, alt));
+        render_taken(cl, &w);
     } else if (IS("ERR")) {
-        fputs("! ", stdout);
-        show(rest, rlen);
-        putchar('\n');
+        render_rest("! ", &w);
     } else if (IS("NOTICE")) {
-        fputs("* notice: ", stdout);
-        show(rest, rlen);
-        putchar('\n');
-        if (rlen == 20 && memcmp(rest, "server shutting down", 20) == 0)
+        render_rest("* notice: ", &w);
+        if (w.rlen == 20 && memcmp(w.rest, "server shutting down", 20) == 0)
             cl->server_stopping = 1;
-    } else if (IS("BYE")) {
-        /* the server closes next */
-    }
+    } /* BYE and anything newer: nothing to print (after BYE the server closes) */
 #undef IS
 }
 
@@ -392,122 +434,166 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
     client_update(sig->data);
 }
 
-static void join_help(FILE *out)
+static const cli_opt chat_join_opts[] = {
+    {"name", 'n', "NAME", "your name (default $USER, else \"guest\"); 1 to 32 of A-Z a-z 0-9 _ . -"},
+    {"tls", CLI_TLS_OPT_TLS, NULL,
+     "speak TLS (1.2 or 1.3); the server's certificate must chain to a CA of the system's store "
+     "(or of --cacert) and name the host of ADDR (an IP address among its IP addresses), which "
+     "is also sent as SNI. A failed check is one line, \"netkit: chat join: TLS: certificate "
+     "verify failed: REASON\", and exit status 1. The connection and the handshake are bounded "
+     "by " CHAT_JOIN_STR(CLIENT_CONNECT_TIMEOUT_SEC) " seconds each"},
+    {"cacert", CLI_TLS_OPT_CACERT, "FILE",
+     "trust the CA certificates of FILE (PEM) instead of the system's store"},
+    {"pin-sha256", CLI_TLS_OPT_PIN, "HEX",
+     "accept exactly the certificate whose SHA-256 fingerprint is HEX (64 hex digits, colons "
+     "allowed: what --tls-self-signed prints), without CA or name checks"},
+    {"insecure", 'k', NULL, "no verification at all: encrypted, but not authenticated"},
+    {"servername", CLI_TLS_OPT_SERVERNAME, "NAME",
+     "the name sent as SNI and checked in the certificate, instead of the host of ADDR"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand chat_join_operands[] = {
+    {"ADDR", "HOST:PORT or [IPV6]:PORT of a 'netkit chat serve'"},
+    {NULL, NULL},
+};
+
+static void chat_join_notes(FILE *out)
 {
-    fputs("usage: netkit chat join ADDR [--name NAME] [--tls [--cacert FILE|--pin-sha256 HEX|-k]]\n"
-          "\n"
-          "Join the chat at ADDR. Each stdin line is sent to the other members; what they say\n"
-          "is printed as \"[name] text\", notices as \"* ...\", errors as \"! ...\".\n"
-          "\n"
-          "  ADDR            HOST:PORT or [IPV6]:PORT of a 'netkit chat serve'\n"
-          "  -n, --name NAME  your name (default $USER, else \"guest\"); 1 to 32 of A-Z a-z\n"
-          "                  0-9 _ . -\n", out);
-    cli_tls_help(out, 0);
-    fputs("  -h, --help      show this help\n"
-          "\n"
-          "Commands: /nick NAME (rename), /who (list members), /quit (leave; also at end of\n"
+    fputs("Commands: /nick NAME (rename), /who (list members), /quit (leave; also at end of\n"
           "input or on SIGINT/SIGTERM). A line starting with '//' sends it with one '/'.\n"
-          "On a terminal the line being typed stays under a \"> \" prompt that incoming\n"
-          "messages do not tear, and your own messages are shown as \"[name] text\".\n"
+          "On a terminal (stdin and stdout both) the line being typed stays under a \"> \"\n"
+          "prompt that incoming messages do not tear: they print above it and it is drawn\n"
+          "again (Backspace, Ctrl-U, Ctrl-W edit; Ctrl-D on an empty line leaves); your own\n"
+          "messages are shown as \"[name] text\". When the server stops it says so\n"
+          "(\"* notice: server shutting down\") and the command exits 1.\n"
           "Exit status: 0 after leaving, 1 when the name is taken or the connection fails.\n",
           out);
 }
 
-int chat_join(int argc, char **argv)
-{
-    static const struct option opts[] = {
-        {"name", required_argument, NULL, 'n'},
-        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
-        {"cacert", required_argument, NULL, CLI_TLS_OPT_CACERT},
-        {"pin-sha256", required_argument, NULL, CLI_TLS_OPT_PIN},
-        {"insecure", no_argument, NULL, CLI_TLS_OPT_INSECURE},
-        {"servername", required_argument, NULL, CLI_TLS_OPT_SERVERNAME},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0];
-    const char *name = NULL;
-    cli_tls_opts tls = {0};
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":n:kh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'n':
-            name = optarg;
-            break;
-        case 'k':
-            tls.insecure = 1;
-            break;
-        case 'h':
-            join_help(stdout);
-            return CLI_OK;
-        default:
-            if (cli_tls_option(&tls, c, optarg))
-                break;
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
-        return CLI_USAGE;
-    int rc = cli_tls_check(cmd, &tls, 0);
-    if (rc)
-        return rc;
-    if (!name) {
-        name = getenv("USER");
-        if (!name || !chat_name_valid(name, strlen(name)))
-            name = "guest";
-    }
-    if (!chat_name_valid(name, strlen(name)))
-        return cli_usage(cmd, "invalid name '%s' (1 to %d of A-Z a-z 0-9 _ . -)", name,
-                         CHAT_NAME_MAX);
+static const cli_spec chat_join_spec = {
+    .cmd = "chat join",
+    .synopsis = "ADDR [--name NAME] [--tls [--cacert FILE|--pin-sha256 HEX|-k]]",
+    .about = "Join the chat at ADDR. Each stdin line is sent to the other members; what they say\n"
+             "is printed as \"[name] text\", notices as \"* ...\", errors as \"! ...\".\n",
+    .operands = chat_join_operands,
+    .opts = chat_join_opts,
+    .notes = chat_join_notes,
+};
+CLI_SPEC_REGISTER(chat_join_spec);
+
+/* What the command line of chat join asked for. */
+typedef struct chat_join_args {
+    const char *cmd;
+    const char *name;
+    const char *text; /* ADDR as given */
     nk_addr addr;
-    size_t naddr;
-    rc = cli_parse_addrs(cmd, argv[optind], SOCK_STREAM, 0, &addr, 1, &naddr);
+    cli_tls_opts tls;
+} chat_join_args;
+
+static int on_chat_join_opt(void *ctx, int key, const char *value)
+{
+    chat_join_args *a = ctx;
+    switch (key) {
+    case 'n':
+        a->name = value;
+        return 0;
+    case 'k':
+        a->tls.insecure = 1;
+        return 0;
+    default:
+        return cli_tls_option(&a->tls, key, value) ? 0 : CLI_USAGE;
+    }
+}
+
+/* Options, ADDR and the name to join with. 0, CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_chat_join_args(int argc, char **argv, chat_join_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = argv[0];
+    int first;
+    int rc = cli_opt_parse(&chat_join_spec, argc, argv, on_chat_join_opt, a, &first);
     if (rc)
         return rc;
-    signal(SIGPIPE, SIG_IGN);
+    optind = first;
+    if (cli_one_operand(a->cmd, argc, argv, "ADDR", &a->text) != 0)
+        return CLI_USAGE;
+    if ((rc = cli_tls_check(a->cmd, &a->tls, 0)) != 0)
+        return rc;
+    if (!a->name) {
+        a->name = getenv("USER");
+        if (!a->name || !chat_name_valid(a->name, strlen(a->name)))
+            a->name = "guest";
+    }
+    if (!chat_name_valid(a->name, strlen(a->name)))
+        return cli_usage(a->cmd, "invalid name '%s' (1 to %d of A-Z a-z 0-9 _ . -)", a->name,
+                         CHAT_NAME_MAX);
+    size_t naddr;
+    return cli_parse_addrs(a->cmd, a->text, SOCK_STREAM, 0, &a->addr, 1, &naddr);
+}
+
+/* Connect (and shake hands), then the loop and the client's state: 0 or an exit code (nothing
+ * kept). */
+static int chat_join_open(chat_client *cl, const chat_join_args *a)
+{
     int fd;
     nk_tls *t = NULL;
-    rc = cli_tls_connect(cmd, &tls, argv[optind], &addr, CLIENT_CONNECT_TIMEOUT_MS, &fd, &t);
+    int rc = cli_tls_connect(a->cmd, &a->tls, a->text, &a->addr, CLIENT_CONNECT_TIMEOUT_MS, &fd,
+                             &t);
     if (rc)
         return rc;
     nk_sock_set_nodelay(fd, 1);
-
-    chat_client cl;
-    memset(&cl, 0, sizeof cl);
-    cl.cmd = cmd;
-    cli_conn_init(&cl.conn, fd, t);
-    cl.tty = isatty(STDOUT_FILENO);
-    snprintf(cl.name, sizeof cl.name, "%s", name);
-    rc = nk_loop_new(NULL, &cl.loop);
+    memset(cl, 0, sizeof *cl);
+    cl->cmd = a->cmd;
+    cli_conn_init(&cl->conn, fd, t);
+    cl->tty = isatty(STDOUT_FILENO);
+    snprintf(cl->name, sizeof cl->name, "%s", a->name);
+    rc = nk_loop_new(NULL, &cl->loop);
     if (rc < 0) {
-        cli_conn_close(&cl.conn);
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+        cli_conn_close(&cl->conn);
+        return cli_fail(a->cmd, "event loop: %s", nk_strerror(rc));
     }
-    nk_frame_decoder_init(&cl.in, NK_FRAME_LEN32, CHAT_FRAME_MAX);
-    nk_buf_init(&cl.out, 0);
-    nk_buf_init(&cl.lines, CHAT_TEXT_MAX + 2 + CLIENT_READ_CHUNK);
-    nk_io_init(&cl.io, fd, on_sock, &cl);
-    nk_io_init(&cl.in_io, STDIN_FILENO, on_stdin, &cl);
-    nk_defer_init(&cl.in_defer, on_stdin_defer, &cl);
-    cli_stop_signals_start(cl.loop, &cl.stop_signals, on_signal, &cl);
+    nk_frame_decoder_init(&cl->in, NK_FRAME_LEN32, CHAT_FRAME_MAX);
+    nk_buf_init(&cl->out, 0);
+    nk_buf_init(&cl->lines, CHAT_TEXT_MAX + 2 + CLIENT_READ_CHUNK);
+    nk_io_init(&cl->io, fd, on_sock, cl);
+    nk_io_init(&cl->in_io, STDIN_FILENO, on_stdin, cl);
+    nk_defer_init(&cl->in_defer, on_stdin_defer, cl);
+    cli_stop_signals_start(cl->loop, &cl->stop_signals, on_signal, cl);
+    return 0;
+}
+
+static void chat_join_close(chat_client *cl)
+{
+    chat_prompt_stop(&cl->prompt);
+    fflush(stdout);
+    nk_io_stop(cl->loop, &cl->io);
+    nk_io_stop(cl->loop, &cl->in_io);
+    nk_defer_stop(cl->loop, &cl->in_defer);
+    cli_stop_signals_stop(cl->loop, &cl->stop_signals);
+    nk_loop_free(cl->loop);
+    nk_frame_decoder_free(&cl->in);
+    nk_buf_free(&cl->out);
+    nk_buf_free(&cl->lines);
+    cli_conn_close(&cl->conn);
+}
+
+int chat_join(int argc, char **argv)
+{
+    chat_join_args a;
+    int rc = parse_chat_join_args(argc, argv, &a);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    signal(SIGPIPE, SIG_IGN);
+    chat_client cl;
+    if ((rc = chat_join_open(&cl, &a)) != 0)
+        return rc;
     chat_prompt_start(&cl.prompt, STDIN_FILENO, stdout);
     client_send(&cl, "HELLO", cl.name, strlen(cl.name));
     client_update(&cl);
     rc = nk_loop_run(cl.loop, NK_RUN_DEFAULT);
     if (rc < 0)
-        cl.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    chat_prompt_stop(&cl.prompt);
-    fflush(stdout);
-    nk_io_stop(cl.loop, &cl.io);
-    nk_io_stop(cl.loop, &cl.in_io);
-    nk_defer_stop(cl.loop, &cl.in_defer);
-    cli_stop_signals_stop(cl.loop, &cl.stop_signals);
-    nk_loop_free(cl.loop);
-    nk_frame_decoder_free(&cl.in);
-    nk_buf_free(&cl.out);
-    nk_buf_free(&cl.lines);
-    cli_conn_close(&cl.conn);
+        cl.exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(rc));
+    chat_join_close(&cl);
     return cl.exit_code;
 }

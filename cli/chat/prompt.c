@@ -86,6 +86,37 @@ static void redraw(chat_prompt *p)
     chat_prompt_show(p);
 }
 
+/* Backspace (one character: UTF-8 continuation bytes go with it) or Ctrl-W (one word). */
+static void prompt_erase(chat_prompt *p, int word)
+{
+    if (word) {
+        while (p->len > 0 && p->line[p->len - 1] == ' ')
+            p->len--;
+        while (p->len > 0 && p->line[p->len - 1] != ' ')
+            p->len--;
+    } else {
+        while (p->len > 0 && ((unsigned char)p->line[p->len - 1] & 0xc0) == 0x80)
+            p->len--;
+        if (p->len > 0)
+            p->len--;
+    }
+    redraw(p);
+}
+
+/* A typed byte: kept (while the line has room) and echoed. */
+static void prompt_insert(chat_prompt *p, unsigned char ch)
+{
+    if (p->len >= sizeof p->line)
+        return;
+    p->line[p->len++] = (char)ch;
+    if (p->shown && visible_from(p) == 0) {
+        fputc(ch, p->out);
+        fflush(p->out);
+    } else if (p->shown) {
+        redraw(p);
+    }
+}
+
 int chat_prompt_feed(chat_prompt *p, const char *bytes, size_t n, nk_buf *lines)
 {
     for (size_t i = 0; i < n; i++) {
@@ -111,40 +142,22 @@ int chat_prompt_feed(chat_prompt *p, const char *bytes, size_t n, nk_buf *lines)
             break;
         case 0x7f:
         case 0x08:
-            /* one character: UTF-8 continuation bytes go with it */
-            while (p->len > 0 && ((unsigned char)p->line[p->len - 1] & 0xc0) == 0x80)
-                p->len--;
-            if (p->len > 0)
-                p->len--;
-            redraw(p);
+            prompt_erase(p, 0);
             break;
         case 0x15: /* Ctrl-U */
             p->len = 0;
             redraw(p);
             break;
         case 0x17: /* Ctrl-W */
-            while (p->len > 0 && p->line[p->len - 1] == ' ')
-                p->len--;
-            while (p->len > 0 && p->line[p->len - 1] != ' ')
-                p->len--;
-            redraw(p);
+            prompt_erase(p, 1);
             break;
         case 0x04: /* Ctrl-D */
             if (p->len == 0)
                 return 1;
             break;
         default:
-            if (ch < 0x20 && ch != '\t')
-                break;
-            if (p->len < sizeof p->line) {
-                p->line[p->len++] = (char)ch;
-                if (p->shown && visible_from(p) == 0) {
-                    fputc(ch, p->out);
-                    fflush(p->out);
-                } else if (p->shown) {
-                    redraw(p);
-                }
-            }
+            if (ch >= 0x20 || ch == '\t')
+                prompt_insert(p, ch);
         }
     }
     return 0;
