@@ -58,7 +58,7 @@
  *   operation started while a watcher of the caller's holds the fd fails with -EEXIST on
  *   every backend). Stop every operation on a descriptor before closing it.
  * - Errors at start (negative errno; the operation is then not started): -EBUSY (op already
- *   started), -EBADF (fd < 0), -EINVAL (len or count 0, iovcnt out of range), -ERANGE (select:
+ *   started), -EBADF (fd < 0; a file step's dirfd may be AT_FDCWD), -EFAULT (a NULL path), -EINVAL (len or count 0, iovcnt out of range), -ERANGE (select:
  *   fd >= FD_SETSIZE), -EEXIST (see above), -ENOMEM.
  */
 #ifndef NETKIT_OP_H
@@ -99,6 +99,11 @@ struct nk_op {
     unsigned char native;      /* private: run by io_uring */
     unsigned char inflight;    /* private: uring: 1 queued for submission, 2 in the kernel */
     uint64_t msg[8];           /* private: uring: the sendmsg header of a writev in the kernel */
+    /* private: the file steps (openat, statx, fsync, renameat) */
+    const char *path, *path2;
+    void *out;
+    int at_fd, at_fd2;
+    unsigned flags, mode;
 };
 
 /* Prepare op (no loop involved). Call once before the first start, never while it is started. */
@@ -126,6 +131,41 @@ int nk_op_writev(nk_loop *loop, nk_op *op, int fd, const struct iovec *iov, int 
  * without moving file_fd's own file position: result = count, or fewer when the file ends
  * first, or -errno. */
 int nk_op_sendfile(nk_loop *loop, nk_op *op, int fd, int file_fd, int64_t offset, size_t count);
+
+/* ---- file steps ----------------------------------------------------------------------
+ *
+ * The system calls of a file server that wait for the disk: open, stat, fsync, rename. On
+ * "uring" they are native requests (IORING_OP_OPENAT, STATX, FSYNC, RENAMEAT); on the other
+ * backends they run on the loop's file thread, one at a time in start order (started by the
+ * first file step, joined by nk_loop_free; all signals blocked in it), so that the loop itself
+ * never waits for the disk. Results: openat the new descriptor (O_CLOEXEC is always added), the
+ * others 0, or -errno. Every path string and the statx buffer stay the caller's and must stay
+ * valid while the operation is started. These operations name no socket, so they have no
+ * queue of a descriptor: several may run at once (on uring) and their callbacks come in
+ * completion order. Stopping: 0 while the step has not begun; once its system call runs (on
+ * the file thread, or in the kernel) -EINPROGRESS, and one last callback with -ECANCELED when
+ * it has returned; a descriptor it opened meanwhile is closed, but a rename or fsync that
+ * happened stays done. One difference stays: the kernel's first try at an io_uring open is
+ * non-blocking, so on uring a FIFO opens without waiting for its other end.
+ */
+struct statx;
+enum { NK_OP_FSYNC_DATA = 1u << 0 }; /* nk_op_fsync: fdatasync(2) instead of fsync(2) */
+
+/* openat(dirfd, path, flags | O_CLOEXEC, mode): result = the new descriptor. */
+int nk_op_openat(nk_loop *loop, nk_op *op, int dirfd, const char *path, int flags,
+                 unsigned mode);
+
+/* statx(dirfd, path, flags, mask, out): result = 0, *out filled. */
+int nk_op_statx(nk_loop *loop, nk_op *op, int dirfd, const char *path, int flags, unsigned mask,
+                struct statx *out);
+
+/* fsync(fd), or fdatasync(fd) with NK_OP_FSYNC_DATA in flags: result = 0. */
+int nk_op_fsync(nk_loop *loop, nk_op *op, int fd, unsigned flags);
+
+/* renameat2(olddirfd, oldpath, newdirfd, newpath, flags) (flags: RENAME_NOREPLACE, ...; 0 is
+ * renameat): result = 0. */
+int nk_op_renameat(nk_loop *loop, nk_op *op, int olddirfd, const char *oldpath, int newdirfd,
+                   const char *newpath, unsigned flags);
 
 /* Stop op: 0 (over, no further callback) or -EINPROGRESS (uring: one last callback with
  * -ECANCELED is coming); see the rules above. 0 for an op that is not started. */

@@ -57,6 +57,7 @@ typedef struct {
 /* Completion-based operations (op.c, op_uring.c). */
 struct nk__opfd;
 struct nk__uring_ops;
+struct nk__files;
 typedef struct {
     struct nk__opfd **fds; /* per descriptor: its queues and the emulation's watcher */
     int nfds;
@@ -64,6 +65,7 @@ typedef struct {
     nk_op *done_run;              /* the part of that list being called back now */
     size_t active;                /* started operations, those being cancelled included */
     struct nk__uring_ops *native; /* uring: created by the first native operation */
+    struct nk__files *files;      /* other backends: the file thread, from the first file step */
 } nk__opstate;
 
 struct nk_loop {

@@ -182,8 +182,8 @@ static int queue_remove(nk__opfd *e, nk_op *op)
 
 void nk__op_finish_now(nk_loop *loop, nk_op *op, ssize_t result)
 {
-    nk__opfd *e = nk__opfd_at(loop, op->fd);
-    if (queue_remove(e, op))
+    nk__opfd *e = nk__op_is_file(op) ? NULL : nk__opfd_at(loop, op->fd);
+    if (e != NULL && queue_remove(e, op))
         opfd_kick(loop, e, nk__op_queue(op));
     if (op->native) {
         op->state = NK__OP_IDLE;
@@ -442,8 +442,18 @@ int nk_op_stop(nk_loop *loop, nk_op *op)
         return -EINPROGRESS;
     case NK__OP_DONE:
         done_remove(loop, op);
+        if (op->kind == NK__OP_OPENAT && op->result >= 0)
+            close((int)op->result); /* opened, but its taker is gone */
         break;
     default: {
+        if (nk__op_is_file(op)) {
+            int rc = op->native ? nk__uring_ops_stop(loop, op) : nk__files_stop(loop, op);
+            if (rc == -EINPROGRESS) {
+                op->state = NK__OP_CANCELLING;
+                return rc;
+            }
+            break;
+        }
         if (op->native && op->inflight != NK__OP_UNSENT) {
             int rc = nk__uring_ops_stop(loop, op);
             if (rc == -EINPROGRESS) {
@@ -469,6 +479,7 @@ int nk_op_stop(nk_loop *loop, nk_op *op)
 void nk__ops_free(nk_loop *loop)
 {
     nk__opstate *st = &loop->ops;
+    nk__files_free(loop);
     nk__uring_ops_free(loop);
     for (int i = 0; i < st->nfds; i++)
         free(st->fds[i]);

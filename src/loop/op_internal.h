@@ -7,7 +7,16 @@
 
 #include "loop/loop_internal.h"
 
-enum { NK__OP_ACCEPT = 1, NK__OP_RECV, NK__OP_SEND, NK__OP_WRITEV, NK__OP_SENDFILE };
+enum {
+    NK__OP_ACCEPT = 1, NK__OP_RECV, NK__OP_SEND, NK__OP_WRITEV, NK__OP_SENDFILE,
+    /* file steps: no descriptor queue (op->fd is -1) */
+    NK__OP_OPENAT, NK__OP_STATX, NK__OP_FSYNC, NK__OP_RENAMEAT
+};
+
+static inline int nk__op_is_file(const nk_op *op)
+{
+    return op->kind >= NK__OP_OPENAT;
+}
 
 /* The two queues of a descriptor: accept and recv read, the rest write. */
 enum { NK__OPQ_IN = 0, NK__OPQ_OUT = 1 };
@@ -44,6 +53,13 @@ static inline nk__opfd *nk__opfd_at(const nk_loop *loop, int fd)
 {
     return fd < loop->ops.nfds ? loop->ops.fds[fd] : NULL;
 }
+
+/* op_file.c: the file thread of the emulation. */
+int nk__files_start(nk_loop *loop, nk_op *op); /* 0, or -errno when the thread cannot start */
+int nk__files_stop(nk_loop *loop, nk_op *op);  /* 0, or -EINPROGRESS: its system call runs */
+void nk__files_free(nk_loop *loop);            /* joins the thread (no file step started) */
+/* The file step's system call, as the thread makes it: the result or -errno. */
+ssize_t nk__file_step(const nk_op *op);
 
 /* op_uring.c */
 int nk__uring_ops_open(nk_loop *loop);                /* 0 or -ENOMEM */

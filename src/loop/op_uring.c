@@ -21,6 +21,7 @@
  * -EINTR or -EAGAIN, is resubmitted.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,6 +196,20 @@ static void op_prep(const struct nk__uring_ops *u, nk_op *op, struct io_uring_sq
     case NK__OP_SEND:
         io_uring_prep_send(sqe, op->fd, (char *)op->buf + op->done, op->len - op->done, wflags);
         break;
+    case NK__OP_OPENAT:
+        io_uring_prep_openat(sqe, op->at_fd, op->path, (int)op->flags | O_CLOEXEC,
+                             (mode_t)op->mode);
+        break;
+    case NK__OP_STATX:
+        io_uring_prep_statx(sqe, op->at_fd, op->path, (int)op->flags, op->mode, op->out);
+        break;
+    case NK__OP_FSYNC:
+        io_uring_prep_fsync(sqe, op->at_fd,
+                            (op->flags & NK_OP_FSYNC_DATA) ? IORING_FSYNC_DATASYNC : 0);
+        break;
+    case NK__OP_RENAMEAT:
+        io_uring_prep_renameat(sqe, op->at_fd, op->path, op->at_fd2, op->path2, op->flags);
+        break;
     default: { /* writev */
         const struct iovec *v = op->iov + op->iovidx;
         if (op->offset > 0) { /* the rest of an element a short completion cut */
@@ -276,6 +291,10 @@ static void op_complete(nk_loop *loop, struct nk__uring_ops *u, nk_op *op, const
             nk__uring_ops_queue(loop, op);
         return;
     }
+    if (nk__op_is_file(op)) { /* one request, one result */
+        nk__op_finish_now(loop, op, c->res);
+        return;
+    }
     if (c->res == -EINTR || c->res == -EAGAIN) {
         nk__uring_ops_queue(loop, op);
         return;
@@ -309,8 +328,8 @@ void nk__ops_reap(nk_loop *loop)
             op_complete(loop, u, op, &c);
             continue;
         }
-        if (op->kind == NK__OP_ACCEPT && c.res >= 0)
-            close(c.res); /* accepted after the stop: nobody will take it */
+        if ((op->kind == NK__OP_ACCEPT || op->kind == NK__OP_OPENAT) && c.res >= 0)
+            close(c.res); /* accepted or opened after the stop: nobody will take it */
         if (c.flags & IORING_CQE_F_MORE)
             continue;
         /* Its cancel may not be written yet (stopped in this batch): that slot is free now. */
