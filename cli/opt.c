@@ -43,19 +43,20 @@ static int build_view(const cli_spec *spec, getopt_view *v)
     size_t n = count_opts(spec->opts) + 1;
     if (n > OPT_MAX)
         return cli_fail(spec->cmd, "internal error: more than %d options", OPT_MAX - 1);
-    size_t s = 0;
+    size_t s = 0, l = 0;
     v->shorts[s++] = ':';
     for (size_t i = 0; i < n; i++) {
         const cli_opt *o = opt_at(spec, i);
-        v->longs[i] = (struct option){o->name, o->arg ? required_argument : no_argument, NULL,
-                                      o->key};
+        if (*o->name) /* not a short-only option */
+            v->longs[l++] = (struct option){o->name, o->arg ? required_argument : no_argument,
+                                            NULL, o->key};
         if (o->key > 0 && o->key < CLI_OPT_LONG) {
             v->shorts[s++] = (char)o->key;
             if (o->arg)
                 v->shorts[s++] = ':';
         }
     }
-    v->longs[n] = (struct option){NULL, 0, NULL, 0};
+    v->longs[l] = (struct option){NULL, 0, NULL, 0};
     v->shorts[s] = '\0';
     return 0;
 }
@@ -131,7 +132,9 @@ static void print_wrapped(FILE *out, const char *text, int col, int at)
 static int print_label(FILE *out, const cli_opt *o)
 {
     int n;
-    if (o->key > 0 && o->key < CLI_OPT_LONG)
+    if (!*o->name)
+        n = fprintf(out, "  -%c", o->key);
+    else if (o->key > 0 && o->key < CLI_OPT_LONG)
         n = fprintf(out, "  -%c, --%s", o->key, o->name);
     else
         n = fprintf(out, "      --%s", o->name);
@@ -188,11 +191,15 @@ static void roff_text(FILE *out, const char *s)
 static void roff_opt(FILE *out, const cli_opt *o)
 {
     fputs(".TP\n", out);
-    if (o->key > 0 && o->key < CLI_OPT_LONG)
-        fprintf(out, "\\fB\\-%c\\fR, ", o->key);
-    fputs("\\fB\\-\\-", out);
-    roff_text(out, o->name);
-    fputs("\\fR", out);
+    if (!*o->name) {
+        fprintf(out, "\\fB\\-%c\\fR", o->key);
+    } else {
+        if (o->key > 0 && o->key < CLI_OPT_LONG)
+            fprintf(out, "\\fB\\-%c\\fR, ", o->key);
+        fputs("\\fB\\-\\-", out);
+        roff_text(out, o->name);
+        fputs("\\fR", out);
+    }
     if (o->arg) {
         fputs(" \\fI", out);
         roff_text(out, o->arg);

@@ -19,7 +19,8 @@ enum { CLI_OPT_LONG = 256 };
 enum { CLI_OPT_HELP_SHOWN = -1 };
 
 typedef struct cli_opt {
-    const char *name; /* long name without the dashes ("backend"); NULL ends a table */
+    const char *name; /* long name without the dashes ("backend"); "" for a short-only
+                       * option (ping's -4); NULL ends a table */
     int key;          /* its short letter ('b'), or CLI_OPT_LONG + n for a long-only one */
     const char *arg;  /* the value's name in help ("NAME"); NULL for a flag */
     const char *help; /* what it does, one or more sentences, wrapped when printed; a '\n'
