@@ -13,9 +13,9 @@
  * microseconds. When the count is reached the command ends once no request is in flight.
  */
 #include "cli.h"
+#include "opt.h"
 
 #include <errno.h>
-#include <getopt.h>
 #include <linux/errqueue.h>
 #include <math.h>
 #include <stdarg.h>
@@ -71,38 +71,45 @@ struct ping {
     int finished;
 };
 
-static const struct option ping_options[] = {
-    {"count", required_argument, NULL, 'c'},
-    {"interval", required_argument, NULL, 'i'},
-    {"timeout", required_argument, NULL, 'W'},
-    {"size", required_argument, NULL, 's'},
-    {"socket", required_argument, NULL, 'S'},
-    {"numeric", no_argument, NULL, 'n'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
+#define PING_TEXT(x) #x
+#define PING_NUMBER_TEXT(x) PING_TEXT(x)
+
+enum { PING_OPT_SOCKET = CLI_OPT_LONG };
+
+static const cli_opt ping_opts[] = {
+    {"count", 'c', "N", "stop after N requests (default: until Ctrl-C)"},
+    {"interval", 'i', "SEC", "seconds between requests (default 1, at least 0.01)"},
+    {"timeout", 'W', "SEC", "how long to wait for each reply (default 2)"},
+    {"size", 's', "N", "payload bytes (default 56, at most " PING_NUMBER_TEXT(PING_MAX_SIZE) ")"},
+    {"", '4', NULL, "use IPv4 only"},
+    {"", '6', NULL, "use IPv6 only"},
+    {"numeric", 'n', NULL, "replies from HOST given as a name show the address only (default: "
+                           "'from NAME (ADDR)', as iputils)"},
+    {"socket", PING_OPT_SOCKET, "TYPE", "dgram (an unprivileged ICMP socket) or raw (root or "
+                                        "CAP_NET_RAW); default: dgram when "
+                                        "net.ipv4.ping_group_range allows it, else raw"},
+    {NULL, 0, NULL, NULL},
 };
 
-static void ping_help(FILE *out)
+static const cli_operand ping_operands[] = {
+    {"HOST", "a name or an address, IPv4 or IPv6"},
+    {NULL, NULL},
+};
+
+static void ping_notes(FILE *out)
 {
-    fprintf(out,
-            "usage: netkit ping HOST [-c COUNT] [-i SEC] [-W SEC] [-s SIZE] [-4|-6] [-n]\n"
-            "\n"
-            "Send ICMP echo requests to HOST and report each reply, then a summary.\n"
-            "\n"
-            "  -c, --count N       stop after N requests (default: until Ctrl-C)\n"
-            "  -i, --interval SEC  seconds between requests (default 1, at least 0.01)\n"
-            "  -W, --timeout SEC   how long to wait for each reply (default 2)\n"
-            "  -s, --size N        payload bytes (default 56, at most %d)\n"
-            "  -4, -6              use IPv4 / IPv6 only\n"
-            "  -n, --numeric       replies from HOST given as a name show the address only\n"
-            "                      (default: 'from NAME (ADDR)', as iputils)\n"
-            "  --socket TYPE       dgram (unprivileged ICMP socket) or raw; default: dgram when\n"
-            "                      net.ipv4.ping_group_range allows it, else raw\n"
-            "  -h, --help          show this help\n"
-            "\n"
-            "Exit status: 0 when any reply came, 1 otherwise, 2 for bad usage.\n",
-            PING_MAX_SIZE);
+    fputs("Exit status: 0 when any reply came, 1 otherwise, 2 for bad usage.\n", out);
 }
+
+static const cli_spec ping_spec = {
+    .cmd = "ping",
+    .synopsis = "HOST [-c COUNT] [-i SEC] [-W SEC] [-s SIZE] [-4|-6] [-n]",
+    .about = "Send ICMP echo requests to HOST and report each reply, then a summary.\n",
+    .operands = ping_operands,
+    .opts = ping_opts,
+    .notes = ping_notes,
+};
+CLI_SPEC_REGISTER(ping_spec);
 
 static uint64_t now_us(void)
 {
@@ -488,75 +495,92 @@ static void ping_free(ping *pg)
     free(pg);
 }
 
-int cmd_ping(int argc, char **argv)
-{
-    const char *cmd = argv[0];
-    long count = 0, size = 56, interval_ms = 1000, wait_ms = 2000;
-    int family = AF_UNSPEC, numeric = 0;
-    const char *sock_type = NULL;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":c:i:W:s:46nh", ping_options, NULL)) != -1) {
-        switch (c) {
-        case 'c':
-            if (cli_parse_long(optarg, 1, 1000000000L, &count) < 0)
-                return cli_usage(cmd, "invalid count '%s' (a positive number)", optarg);
-            break;
-        case 'i':
-            if (cli_parse_seconds(optarg, &interval_ms) < 0 || interval_ms < 10)
-                return cli_usage(cmd, "invalid interval '%s' (seconds, at least 0.01)", optarg);
-            break;
-        case 'W':
-            if (cli_parse_seconds(optarg, &wait_ms) < 0 || wait_ms < 1)
-                return cli_usage(cmd, "invalid timeout '%s' (seconds, more than 0)", optarg);
-            break;
-        case 's':
-            if (cli_parse_long(optarg, 0, PING_MAX_SIZE, &size) < 0)
-                return cli_usage(cmd, "invalid size '%s' (0 to %d)", optarg, PING_MAX_SIZE);
-            break;
-        case '4':
-            family = AF_INET;
-            break;
-        case '6':
-            family = AF_INET6;
-            break;
-        case 'n':
-            numeric = 1;
-            break;
-        case 'S':
-            if (strcmp(optarg, "dgram") != 0 && strcmp(optarg, "raw") != 0)
-                return cli_usage(cmd, "unknown socket type '%s' (dgram or raw)", optarg);
-            sock_type = optarg;
-            break;
-        case 'h':
-            ping_help(stdout);
-            return CLI_OK;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (cli_one_operand(cmd, argc, argv, "HOST", NULL) != 0)
-        return CLI_USAGE;
+/* What the command line asked for. */
+typedef struct ping_args {
+    const char *cmd;
+    const char *host;
+    long count, size, interval_ms, wait_ms;
+    int family, numeric;
+    const char *sock_type; /* NULL: dgram if allowed, else raw */
+} ping_args;
 
+static int on_ping_opt(void *ctx, int key, const char *value)
+{
+    ping_args *a = ctx;
+    switch (key) {
+    case 'c':
+        if (cli_parse_long(value, 1, 1000000000L, &a->count) < 0)
+            return cli_usage(a->cmd, "invalid count '%s' (a positive number)", value);
+        return 0;
+    case 'i':
+        if (cli_parse_seconds(value, &a->interval_ms) < 0 || a->interval_ms < 10)
+            return cli_usage(a->cmd, "invalid interval '%s' (seconds, at least 0.01)", value);
+        return 0;
+    case 'W':
+        if (cli_parse_seconds(value, &a->wait_ms) < 0 || a->wait_ms < 1)
+            return cli_usage(a->cmd, "invalid timeout '%s' (seconds, more than 0)", value);
+        return 0;
+    case 's':
+        if (cli_parse_long(value, 0, PING_MAX_SIZE, &a->size) < 0)
+            return cli_usage(a->cmd, "invalid size '%s' (0 to %d)", value, PING_MAX_SIZE);
+        return 0;
+    case '4': a->family = AF_INET; return 0;
+    case '6': a->family = AF_INET6; return 0;
+    case 'n': a->numeric = 1; return 0;
+    case PING_OPT_SOCKET:
+        if (strcmp(value, "dgram") != 0 && strcmp(value, "raw") != 0)
+            return cli_usage(a->cmd, "unknown socket type '%s' (dgram or raw)", value);
+        a->sock_type = value;
+        return 0;
+    default:
+        return CLI_USAGE;
+    }
+}
+
+/* Options and HOST: 0, CLI_OPT_HELP_SHOWN or an exit code (after its message). */
+static int ping_parse_args(int argc, char **argv, ping_args *a)
+{
+    *a = (ping_args){.cmd = argv[0], .size = 56, .interval_ms = 1000, .wait_ms = 2000,
+                     .family = AF_UNSPEC};
+    int first;
+    int rc = cli_opt_parse(&ping_spec, argc, argv, on_ping_opt, a, &first);
+    if (rc)
+        return rc;
+    optind = first;
+    return cli_one_operand(a->cmd, argc, argv, "HOST", &a->host) ? CLI_USAGE : 0;
+}
+
+/* HOST resolved and the socket open; NULL after printing why (*code: the exit code). */
+static ping *ping_new(const ping_args *a, int *code)
+{
     ping *pg = calloc(1, sizeof *pg);
-    if (!pg)
-        return cli_fail(cmd, "out of memory");
-    pg->cmd = cmd;
+    if (!pg) {
+        *code = cli_fail(a->cmd, "out of memory");
+        return NULL;
+    }
+    pg->cmd = a->cmd;
     pg->fd = -1;
-    pg->count = count;
-    pg->size = size;
-    pg->interval_ms = interval_ms;
-    pg->wait_ms = wait_ms;
-    int rc = resolve(pg, argv[optind], family);
-    if (rc == 0 && !numeric && !is_numeric_host(argv[optind]))
-        pg->name = argv[optind];
+    pg->count = a->count;
+    pg->size = a->size;
+    pg->interval_ms = a->interval_ms;
+    pg->wait_ms = a->wait_ms;
+    int rc = resolve(pg, a->host, a->family);
+    if (rc == 0 && !a->numeric && !is_numeric_host(a->host))
+        pg->name = a->host;
     if (rc == 0)
-        rc = open_socket(pg, sock_type);
+        rc = open_socket(pg, a->sock_type);
     if (rc) {
         ping_free(pg);
-        return rc;
+        *code = rc;
+        return NULL;
     }
+    return pg;
+}
+
+/* The buffers, the loop, the socket's and the signals' watchers, the timers: 0 or an exit
+ * code (after its message). */
+static int ping_start(ping *pg)
+{
     pg->out = malloc(PING_BUF);
     pg->in = malloc(PING_BUF);
     int err = pg->out && pg->in ? nk_loop_new(NULL, &pg->loop) : -ENOMEM;
@@ -564,29 +588,41 @@ int cmd_ping(int argc, char **argv)
         nk_io_init(&pg->io, pg->fd, on_io, pg);
         err = nk_io_start(pg->loop, &pg->io, NK_READ);
     }
-    if (err == 0) {
+    if (err == 0)
         err = cli_stop_signals_start(pg->loop, &pg->stop_signals, on_signal, pg);
-    }
-    if (err < 0) {
-        rc = cli_fail(cmd, "cannot start: %s", nk_strerror(err));
-        ping_free(pg);
-        return rc;
-    }
+    if (err < 0)
+        return cli_fail(pg->cmd, "cannot start: %s", nk_strerror(err));
     for (int i = 0; i < PING_RING; i++) {
         pg->slots[i].pg = pg;
         nk_timer_init(&pg->slots[i].timer, on_slot_timeout, &pg->slots[i]);
     }
     nk_timer_init(&pg->send_timer, on_send, pg);
+    return 0;
+}
+
+int cmd_ping(int argc, char **argv)
+{
+    ping_args a;
+    int rc = ping_parse_args(argc, argv, &a);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    ping *pg = ping_new(&a, &rc);
+    if (!pg)
+        return rc;
+    if ((rc = ping_start(pg))) {
+        ping_free(pg);
+        return rc;
+    }
     if (pg->v6)
-        out_line("PING %s (%s) %ld data bytes\n", argv[optind], pg->dest_text, size);
+        out_line("PING %s (%s) %ld data bytes\n", a.host, pg->dest_text, a.size);
     else
-        out_line("PING %s (%s) %ld(%ld) bytes of data.\n", argv[optind], pg->dest_text, size,
-                 size + 28);
+        out_line("PING %s (%s) %ld(%ld) bytes of data.\n", a.host, pg->dest_text, a.size,
+                 a.size + 28);
     pg->start_us = now_us();
-    nk_timer_start(pg->loop, &pg->send_timer, 0, (uint64_t)interval_ms);
-    err = nk_loop_run(pg->loop, NK_RUN_DEFAULT);
+    nk_timer_start(pg->loop, &pg->send_timer, 0, (uint64_t)a.interval_ms);
+    int err = nk_loop_run(pg->loop, NK_RUN_DEFAULT);
     ping_summary(pg);
-    rc = err < 0 ? cli_fail(cmd, "event loop: %s", nk_strerror(err))
+    rc = err < 0 ? cli_fail(a.cmd, "event loop: %s", nk_strerror(err))
                  : pg->received > 0 ? CLI_OK : CLI_FAIL;
     ping_free(pg);
     return rc;
