@@ -227,6 +227,65 @@ static void on_upgrade_timer(nk_loop *loop, nk_timer *t)
     upgrade_end(u, 0);
 }
 
+/* The environment the new server starts with. putenv keeps these buffers (the child fills in
+ * its pid and the pipe's number): they live until env_clear, after the fork. */
+typedef struct upgrade_env {
+    char fds[32], pid[32], pipe[40];
+    char *names;
+} upgrade_env;
+
+static void env_clear(upgrade_env *e)
+{
+    /* The parent's environment must not keep pointers to its stack. */
+    unsetenv("LISTEN_FDS");
+    unsetenv("LISTEN_FDNAMES");
+    unsetenv("LISTEN_PID");
+    unsetenv("NETKIT_UPGRADE_FD");
+    free(e->names);
+    e->names = NULL;
+}
+
+/* Everything the child needs is prepared here: after fork it may not allocate. */
+static int env_prepare(upgrade_env *e, const http_inherited *hs, int n)
+{
+    size_t names_len = strlen("LISTEN_FDNAMES=") + 1;
+    for (int i = 0; i < n; i++)
+        names_len += strlen(handover_name(&hs[i])) + 1;
+    e->names = malloc(names_len);
+    if (e->names == NULL)
+        return -ENOMEM;
+    snprintf(e->fds, sizeof e->fds, "LISTEN_FDS=%d", n);
+    snprintf(e->pid, sizeof e->pid, "LISTEN_PID=");
+    snprintf(e->pipe, sizeof e->pipe, "NETKIT_UPGRADE_FD=");
+    size_t used = (size_t)snprintf(e->names, names_len, "LISTEN_FDNAMES=");
+    for (int i = 0; i < n && used < names_len; i++)
+        used += (size_t)snprintf(e->names + used, names_len - used, "%s%s", i ? ":" : "",
+                                 handover_name(&hs[i]));
+    if (putenv(e->fds) != 0 || putenv(e->names) != 0 || putenv(e->pid) != 0 ||
+        putenv(e->pipe) != 0) {
+        env_clear(e);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Watch the read end of the new server's readiness pipe, with a bound. */
+static int upgrade_watch(http_upgrade *u, nk_loop *loop, http_serve_opts *o, int fd, pid_t pid)
+{
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    u->loop = loop;
+    u->o = o;
+    u->fd = fd;
+    u->pid = pid;
+    nk_io_init(&u->io, fd, on_upgrade_io, u);
+    nk_timer_init(&u->timer, on_upgrade_timer, u);
+    nk_timer_start(loop, &u->timer, UPGRADE_TIMEOUT_MS, 0);
+    int err = nk_io_start(loop, &u->io, NK_READ);
+    if (err < 0)
+        (void)upgrade_stop(u, 0);
+    return err;
+}
+
 int http_upgrade_begin(http_upgrade *u, nk_loop *loop, http_serve_opts *o,
                        const http_inherited *hs, int n,
                        void (*done)(http_upgrade *u, int ok, pid_t pid), void *arg)
@@ -240,63 +299,27 @@ int http_upgrade_begin(http_upgrade *u, nk_loop *loop, http_serve_opts *o,
     int p[2];
     if (pipe2(p, O_CLOEXEC) < 0)
         return -errno;
-    /* Everything the child needs is prepared here: after fork it may not allocate. */
-    size_t names_len = strlen("LISTEN_FDNAMES=") + 1;
-    for (int i = 0; i < n; i++)
-        names_len += strlen(handover_name(&hs[i])) + 1;
-    char *env_names = malloc(names_len);
-    char env_fds[32], env_pid[32] = "LISTEN_PID=", env_pipe[40] = "NETKIT_UPGRADE_FD=";
+    upgrade_env env = {.names = NULL};
     sigset_t mask;
-    if (env_names == NULL || nk_loop_child_sigmask(loop, &mask) < 0) {
-        free(env_names);
+    int err = nk_loop_child_sigmask(loop, &mask) < 0 ? -ENOMEM : env_prepare(&env, hs, n);
+    if (err < 0) {
         close(p[0]);
         close(p[1]);
-        return -ENOMEM;
-    }
-    snprintf(env_fds, sizeof env_fds, "LISTEN_FDS=%d", n);
-    size_t used = (size_t)snprintf(env_names, names_len, "LISTEN_FDNAMES=");
-    for (int i = 0; i < n && used < names_len; i++)
-        used += (size_t)snprintf(env_names + used, names_len - used, "%s%s", i ? ":" : "",
-                                 handover_name(&hs[i]));
-    /* putenv keeps the buffers: the child fills in its pid and the pipe's number. */
-    if (putenv(env_fds) != 0 || putenv(env_names) != 0 || putenv(env_pid) != 0 ||
-        putenv(env_pipe) != 0) {
-        free(env_names);
-        close(p[0]);
-        close(p[1]);
-        return -ENOMEM;
+        return err;
     }
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
     if (pid == 0)
-        exec_new(o, hs, n, p[1], &mask, env_pid, env_pipe);
-    int err = pid < 0 ? -errno : 0;
-    /* The parent's environment must not keep pointers to its stack. */
-    unsetenv("LISTEN_FDS");
-    unsetenv("LISTEN_FDNAMES");
-    unsetenv("LISTEN_PID");
-    unsetenv("NETKIT_UPGRADE_FD");
-    free(env_names);
+        exec_new(o, hs, n, p[1], &mask, env.pid, env.pipe);
+    err = pid < 0 ? -errno : 0;
+    env_clear(&env);
     close(p[1]);
     if (err < 0) {
         close(p[0]);
         return err;
     }
-    fcntl(p[0], F_SETFL, O_NONBLOCK);
-    u->loop = loop;
-    u->o = o;
-    u->fd = p[0];
-    u->pid = pid;
     u->done = done;
     u->arg = arg;
-    nk_io_init(&u->io, p[0], on_upgrade_io, u);
-    nk_timer_init(&u->timer, on_upgrade_timer, u);
-    nk_timer_start(loop, &u->timer, UPGRADE_TIMEOUT_MS, 0);
-    err = nk_io_start(loop, &u->io, NK_READ);
-    if (err < 0) {
-        (void)upgrade_stop(u, 0);
-        return err;
-    }
-    return 0;
+    return upgrade_watch(u, loop, o, p[0], pid);
 }

@@ -11,6 +11,7 @@
 #include <netkit/proxy.h>
 #include <netkit/sock.h>
 #include <netkit/workers.h>
+#include <netkit/service.h>
 #include <netkit/udp.h>
 #include <netkit/buf.h>
 #include <netkit/frame.h>
