@@ -53,8 +53,8 @@ static void tcp_wait_notes(FILE *out)
 static const cli_spec tcp_wait_spec = {
     .cmd = "tcp wait",
     .synopsis = "ADDR [--timeout SEC] [-v]",
-    .about = "Exit 0 as soon as something accepts TCP connections at ADDR, trying every 100 ms\n"
-             "(an attempt not answered by then is dropped); exit 1 after --timeout SEC.\n",
+    .about = "Exit 0 as soon as something accepts TCP connections at ADDR, trying every\n"
+             "100 ms (an attempt not answered by then is dropped); exit 1 after --timeout.\n",
     .operands = tcp_wait_operands,
     .opts = tcp_wait_opts,
     .notes = tcp_wait_notes,

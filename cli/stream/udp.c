@@ -43,7 +43,8 @@ static const cli_operand udp_listen_operands[] = {
 
 static void udp_listen_notes(FILE *out)
 {
-    fputs("Once ready it prints \"listening on udp://HOST:PORT\" on stderr, with the real port.\n"
+    fputs("Once ready it prints \"listening on udp://HOST:PORT\" on stderr, with the real\n"
+          "port.\n"
           "\n"
           "Example: netkit udp listen 127.0.0.1:9001 --echo -v\n",
           out);
@@ -52,8 +53,8 @@ static void udp_listen_notes(FILE *out)
 static const cli_spec udp_listen_spec = {
     .cmd = "udp listen",
     .synopsis = "ADDR [--raw] [--echo] [-v] [--max-size BYTES]",
-    .about = "Print each datagram arriving at ADDR on its own line (a newline is added when it "
-             "has none).\n",
+    .about = "Print each datagram arriving at ADDR on its own line (a newline is added when\n"
+             "it has none).\n",
     .operands = udp_listen_operands,
     .opts = udp_listen_opts,
     .notes = udp_listen_notes,
