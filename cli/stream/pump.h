@@ -105,9 +105,4 @@ void sp_free(stream_pump *p);
 /* Has stdin ended? */
 static inline int sp_stdin_done(const stream_pump *p) { return p->in_eof; }
 
-/* The stream commands, `netkit tcp listen|connect` and `netkit unix listen|connect` (stream),
- * share their option parsing and connection handling (stream/tcp.c). unix: 1 for Unix sockets
- * (ADDR is a path, with or without "unix:"); listen: 1 for listen, 0 for connect. */
-int stream_cmd(int argc, char **argv, int unix_sock, int listen);
-
 #endif
