@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <errno.h>
+#include <netkit/addr.h>
 #include <netkit/loop.h>
 #include <netkit/frame.h>
 #include <netkit/api.h>
@@ -140,6 +141,25 @@ void *nk_stream_arg(const nk_stream *s);    /* config.arg */
 nk_stream *nk_stream_next(const nk_stream *s);
 /* Close every stream of the group (nk_stream_close each). */
 void nk_stream_group_close(nk_stream_group *g);
+
+/* ---- Listening: every accepted connection becomes a stream -------------------------------- */
+
+typedef struct nk_stream_listener nk_stream_listener;
+
+/* Listen on addr (a TCP or unix stream socket, as nk_sock_listen with the default backlog) and
+ * wrap every connection accepted there in a stream with cfg (copied; cfg->arg is every
+ * stream's arg, cfg->group collects them). Accepting goes through an nk_acceptor (netkit/
+ * sock.h): bounded batches per readiness event, a pause when descriptors run out. A
+ * connection that cannot become a stream (nk_stream_new fails) is closed. Errors: -EINVAL (no
+ * out, loop, addr or cfg, size 0, missing callback), -E2BIG (as nk_stream_new), -ENOMEM, and
+ * nk_sock_listen's and nk_io_start's. */
+int nk_stream_listen(nk_loop *loop, const nk_addr *addr, const nk_stream_config *cfg,
+                     nk_stream_listener **out);
+/* The address listened on (the real port when port 0 was asked for). */
+int nk_stream_listener_addr(const nk_stream_listener *l, nk_addr *out);
+/* Stop accepting and close the listening socket; the streams already made stay open. Safe
+ * from any callback; NULL is a no-op. */
+void nk_stream_listener_free(nk_stream_listener *l);
 
 NK_API_END
 #ifdef __cplusplus

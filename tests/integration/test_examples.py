@@ -136,6 +136,56 @@ class EchoIdleExample(unittest.TestCase):
                     self.assertEqual(s.recv(1), b"")  # closed at exit, not abandoned
 
 
+class EchoExample(unittest.TestCase):
+    """examples/echo.c: the shortest echo server, a stream listener (nk_stream_listen)."""
+
+    def start(self):
+        srv = harness.start(self, ["127.0.0.1:0"], program=example(self, "echo"))
+        return srv, srv.host_port()
+
+    def test_echo_with_back_pressure_and_several_clients(self):
+        srv, (host, port) = self.start()
+        with connect(host, port) as a, connect(host, port) as b:
+            # More than the stream's 64 KiB queue: reading pauses and resumes.
+            payload = bytes(range(256)) * 2048
+            self.assertEqual(harness.stream_roundtrip(a, payload, timeout=20), payload)
+            b.sendall(b"ping")
+            self.assertEqual(b.recv(16), b"ping")
+        self.assertEqual(srv.stop(), 0)
+
+    def test_half_close_gets_the_rest_then_the_end(self):
+        srv, (host, port) = self.start()
+        with connect(host, port) as s:
+            s.sendall(b"last words")
+            s.shutdown(socket.SHUT_WR)
+            got = b""
+            while True:
+                chunk = s.recv(64)
+                if not chunk:
+                    break
+                got += chunk
+            self.assertEqual(got, b"last words")
+        self.assertEqual(srv.stop(), 0)
+
+    def test_signals_stop_it_with_connections_open(self):
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with self.subTest(signal=sig):
+                srv, (host, port) = self.start()
+                with connect(host, port) as s:
+                    s.sendall(b"x")
+                    self.assertEqual(s.recv(1), b"x")
+                    self.assertEqual(srv.stop(sig), 0)
+                    self.assertEqual(s.recv(1), b"")  # closed at exit, not abandoned
+
+    def test_address_in_use_is_an_error(self):
+        srv, (host, port) = self.start()
+        r = subprocess.run([example(self, "echo"), "%s:%d" % (host, port)],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("echo: ", r.stderr)
+        self.assertEqual(srv.stop(), 0)
+
+
 class EchoOpsExample(unittest.TestCase):
     """examples/echo_ops.c: echo on operations (netkit/op.h), the same code on every backend."""
 
