@@ -8,8 +8,9 @@
  *   client side  --tls, verified against the system's CAs (or --cacert FILE) and the host of
  *                ADDR (or --servername NAME; an IP literal must be an IP address of the
  *                certificate), or only against --pin-sha256 HEX, or not at all (-k/--insecure)
- * A tool lists the options in its own getopt table (so that each command's option list is
- * in one place) with the CLI_TLS_OPT_* values, and hands every getopt result to
+ * A tool lists the options in its own option table (so that each command's option list is
+ * in one place) with the CLI_TLS_OPT_* values (CLI_TLS_CERT_OPTS and CLI_TLS_VERIFY_OPTS
+ * write the entries that read the same everywhere), and hands every option to
  * cli_tls_option.
  *
  * The one-connection tools (tcp/unix, file send, chat join) finish the handshake before they
@@ -47,6 +48,25 @@ enum {
     CLI_TLS_OPT_INSECURE,
     CLI_TLS_OPT_SERVERNAME,
 };
+
+/* Entries of a command's option table (cli/opt.h) that read the same for every tool: the
+ * listener's certificate, and how a client checks the server's. --tls (its text gives the
+ * tool's bounds) and -k/--insecure (the tool's own letter) are written by each tool. */
+#define CLI_TLS_CERT_OPTS                                                                     \
+    {"tls-cert", CLI_TLS_OPT_CERT, "FILE",                                                    \
+     "the certificate chain (PEM, leaf first), with --tls-key"},                              \
+    {"tls-key", CLI_TLS_OPT_KEY, "FILE", "the private key of --tls-cert (PEM)"},              \
+    {"tls-self-signed", CLI_TLS_OPT_SELF_SIGNED, NULL,                                        \
+     "a certificate made at start (ECDSA P-256, valid 30 days) naming localhost, the "        \
+     "loopback addresses, this host's name and the listening address (each interface's "     \
+     "when listening on all of them); \"TLS certificate: self-signed, sha256 HEX\" on "       \
+     "stderr, before the readiness line, is what a client pins with --pin-sha256"}
+#define CLI_TLS_VERIFY_OPTS                                                                   \
+    {"cacert", CLI_TLS_OPT_CACERT, "FILE",                                                    \
+     "trust the CA certificates of FILE (PEM) instead of the system's store"},                \
+    {"pin-sha256", CLI_TLS_OPT_PIN, "HEX",                                                    \
+     "accept exactly the certificate whose SHA-256 fingerprint is HEX (64 hex digits, "       \
+     "colons allowed: what --tls-self-signed prints), without CA or name checks"}
 
 /* One getopt result: 1 when c is a TLS option (recorded in o), 0 when it is not. */
 int cli_tls_option(cli_tls_opts *o, int c, const char *arg);

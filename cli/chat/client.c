@@ -442,11 +442,7 @@ static const cli_opt chat_join_opts[] = {
      "is also sent as SNI. A failed check is one line, \"netkit: chat join: TLS: certificate "
      "verify failed: REASON\", and exit status 1. The connection and the handshake are bounded "
      "by " CHAT_JOIN_STR(CLIENT_CONNECT_TIMEOUT_SEC) " seconds each"},
-    {"cacert", CLI_TLS_OPT_CACERT, "FILE",
-     "trust the CA certificates of FILE (PEM) instead of the system's store"},
-    {"pin-sha256", CLI_TLS_OPT_PIN, "HEX",
-     "accept exactly the certificate whose SHA-256 fingerprint is HEX (64 hex digits, colons "
-     "allowed: what --tls-self-signed prints), without CA or name checks"},
+    CLI_TLS_VERIFY_OPTS,
     {"insecure", 'k', NULL, "no verification at all: encrypted, but not authenticated"},
     {"servername", CLI_TLS_OPT_SERVERNAME, "NAME",
      "the name sent as SNI and checked in the certificate, instead of the host of ADDR"},

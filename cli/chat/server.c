@@ -671,13 +671,7 @@ static const cli_opt chat_serve_opts[] = {
      "speak TLS (1.2 or 1.3, forward-secret AEAD ciphers only) with the certificate of "
      "--tls-cert and --tls-key, or of --tls-self-signed; each handshake runs on the event "
      "loop, bounded by --hello-timeout"},
-    {"tls-cert", CLI_TLS_OPT_CERT, "FILE", "the certificate chain (PEM, leaf first)"},
-    {"tls-key", CLI_TLS_OPT_KEY, "FILE", "the private key of --tls-cert (PEM)"},
-    {"tls-self-signed", CLI_TLS_OPT_SELF_SIGNED, NULL,
-     "a certificate made at start (ECDSA P-256, valid 30 days) naming localhost, the loopback "
-     "addresses, this host's name and the listening address (each interface's when listening "
-     "on all of them); \"TLS certificate: self-signed, sha256 HEX\" on stderr, before the "
-     "readiness line, is what a client pins with --pin-sha256"},
+    CLI_TLS_CERT_OPTS,
     {NULL, 0, NULL, NULL},
 };
 
