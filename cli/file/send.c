@@ -18,10 +18,10 @@
 #include "cli.h"
 #include "cli_tls.h"
 #include "file/file.h"
+#include "opt.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <libgen.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -31,7 +31,8 @@
 #include <unistd.h>
 
 #define SEND_HIGH_WATER (256 * 1024)
-#define SEND_CONNECT_TIMEOUT_MS 10000
+#define SEND_CONNECT_TIMEOUT_SEC 10
+#define SEND_CONNECT_TIMEOUT_MS (SEND_CONNECT_TIMEOUT_SEC * 1000)
 #define SEND_PROGRESS_MS 200
 
 enum { SS_NEXT, SS_WAIT_GO, SS_DATA, SS_WAIT_VERDICT, SS_DONE };
@@ -265,85 +266,102 @@ static void fill(sender *s)
     }
 }
 
+/* --resume: unless the receiver's partial file holds the first off bytes of ours (its 'G'
+ * carries their SHA-256), send an 'R' and all of it (*off set to 0). 0, or -1 once finished. */
+static int send_check_prefix(sender *s, uint64_t *off, const uint8_t prefix[NK_XFER_HASH_LEN])
+{
+    uint8_t mine[NK_XFER_HASH_LEN];
+    int rc = hash_prefix(s->fd, *off, mine);
+    if (rc < 0) {
+        finish_all(s, cli_fail(s->cmd, "%s: %s", s->shown, nk_strerror(rc)));
+        return -1;
+    }
+    if (memcmp(mine, prefix, NK_XFER_HASH_LEN) == 0)
+        return 0;
+    if (*off == s->h.size) { /* the receiver checks that case itself */
+        finish_all(s, cli_fail(s->cmd, "%s: the receiver claims a file that is not this one",
+                               s->shown));
+        return -1;
+    }
+    fprintf(stderr, "netkit: %s: %s: the receiver's partial file is not a part of this file: "
+            "sending all of it\n", s->cmd, s->shown);
+    unsigned char r[1];
+    queue_msg(s, r, (size_t)nk_xfer_restart_encode(r, sizeof r));
+    *off = 0;
+    return 0;
+}
+
+/* 'G': the receiver is ready for the bytes from its offset on. */
+static void send_on_go(sender *s, const char *msg, size_t len)
+{
+    uint64_t off;
+    uint8_t prefix[NK_XFER_HASH_LEN];
+    int checked = (s->h.flags & NK_XFER_F_PREFIX) != 0;
+    int rc = checked ? nk_xfer_go_prefix_decode(msg, len, &off, prefix)
+                     : nk_xfer_go_decode(msg, len, &off);
+    if (rc < 0 || off > s->h.size) {
+        finish_all(s, cli_fail(s->cmd, "%s: the receiver sent a bad offset", s->shown));
+        return;
+    }
+    if (checked && off > 0 && send_check_prefix(s, &off, prefix) < 0)
+        return;
+    if (lseek(s->fd, (off_t)off, SEEK_SET) < 0) {
+        finish_all(s, cli_fail(s->cmd, "%s: %s", s->shown, strerror(errno)));
+        return;
+    }
+    if (off > 0)
+        printf("resuming %s at byte %llu\n", s->shown, (unsigned long long)off);
+    s->offset = s->sent = off;
+    s->started_ms = s->last_ms = nk_loop_now(s->loop);
+    s->state = SS_DATA;
+    fill(s);
+}
+
+/* A verdict on the current file (refused at once, or after its bytes); then the next file. */
+static void send_on_verdict(sender *s, const char *msg, size_t len)
+{
+    int code;
+    char reason[NK_XFER_REASON_MAX + 1];
+    if (nk_xfer_verdict_decode(msg, len, &code, reason, sizeof reason) < 0) {
+        finish_all(s, cli_fail(s->cmd, "malformed verdict from the receiver"));
+        return;
+    }
+    if (code == NK_XFER_E_NAME && s->state == SS_WAIT_GO && (s->h.flags & NK_XFER_F_PREFIX) &&
+        !s->legacy_retry) {
+        /* A receiver from before NK_XFER_F_PREFIX refuses the unknown flag this way: try once
+         * more without it. */
+        s->legacy_retry = 1;
+        s->h.flags &= (uint8_t)~NK_XFER_F_PREFIX;
+        unsigned char hdr[NK_XFER_HEADER_FIXED + NK_XFER_NAME_MAX];
+        int n = nk_xfer_header_encode(&s->h, hdr, sizeof hdr);
+        if (n > 0) {
+            queue_msg(s, hdr, (size_t)n);
+            return;
+        }
+    }
+    if (code == NK_XFER_OK) {
+        printf("sent %s (%llu bytes)\n", s->shown, (unsigned long long)s->h.size);
+    } else {
+        cli_fail(s->cmd, "%s refused: %s%s%s", s->shown, nk_xfer_code_name(code),
+                 reason[0] ? ": " : "", reason);
+        s->failures++;
+    }
+    fflush(stdout);
+    close(s->fd);
+    s->fd = -1;
+    next_file(s);
+}
+
 static void on_message(sender *s, const char *msg, size_t len)
 {
     int type = nk_xfer_msg_type(msg, len);
-    if (s->state == SS_WAIT_GO && type == NK_XFER_MSG_GO) {
-        uint64_t off;
-        uint8_t prefix[NK_XFER_HASH_LEN];
-        int checked = (s->h.flags & NK_XFER_F_PREFIX) != 0;
-        int rc = checked ? nk_xfer_go_prefix_decode(msg, len, &off, prefix)
-                         : nk_xfer_go_decode(msg, len, &off);
-        if (rc < 0 || off > s->h.size) {
-            finish_all(s, cli_fail(s->cmd, "%s: the receiver sent a bad offset", s->shown));
-            return;
-        }
-        if (checked && off > 0) {
-            uint8_t mine[NK_XFER_HASH_LEN];
-            rc = hash_prefix(s->fd, off, mine);
-            if (rc < 0) {
-                finish_all(s, cli_fail(s->cmd, "%s: %s", s->shown, nk_strerror(rc)));
-                return;
-            }
-            if (memcmp(mine, prefix, NK_XFER_HASH_LEN) != 0) {
-                if (off == s->h.size) { /* the receiver checks that case itself */
-                    finish_all(s, cli_fail(s->cmd, "%s: the receiver claims a file that is "
-                                           "not this one", s->shown));
-                    return;
-                }
-                fprintf(stderr, "netkit: %s: %s: the receiver's partial file is not a part of "
-                        "this file: sending all of it\n", s->cmd, s->shown);
-                unsigned char r[1];
-                queue_msg(s, r, (size_t)nk_xfer_restart_encode(r, sizeof r));
-                off = 0;
-            }
-        }
-        if (lseek(s->fd, (off_t)off, SEEK_SET) < 0) {
-            finish_all(s, cli_fail(s->cmd, "%s: %s", s->shown, strerror(errno)));
-            return;
-        }
-        if (off > 0)
-            printf("resuming %s at byte %llu\n", s->shown, (unsigned long long)off);
-        s->offset = s->sent = off;
-        s->started_ms = s->last_ms = nk_loop_now(s->loop);
-        s->state = SS_DATA;
-        fill(s);
-        return;
-    }
-    if ((s->state == SS_WAIT_GO || s->state == SS_WAIT_VERDICT) && type == NK_XFER_MSG_VERDICT) {
-        int code;
-        char reason[NK_XFER_REASON_MAX + 1];
-        if (nk_xfer_verdict_decode(msg, len, &code, reason, sizeof reason) < 0) {
-            finish_all(s, cli_fail(s->cmd, "malformed verdict from the receiver"));
-            return;
-        }
-        if (code == NK_XFER_E_NAME && s->state == SS_WAIT_GO &&
-            (s->h.flags & NK_XFER_F_PREFIX) && !s->legacy_retry) {
-            /* A receiver from before NK_XFER_F_PREFIX refuses the unknown flag this way: try
-             * once more without it. */
-            s->legacy_retry = 1;
-            s->h.flags &= (uint8_t)~NK_XFER_F_PREFIX;
-            unsigned char hdr[NK_XFER_HEADER_FIXED + NK_XFER_NAME_MAX];
-            int n = nk_xfer_header_encode(&s->h, hdr, sizeof hdr);
-            if (n > 0) {
-                queue_msg(s, hdr, (size_t)n);
-                return;
-            }
-        }
-        if (code == NK_XFER_OK) {
-            printf("sent %s (%llu bytes)\n", s->shown, (unsigned long long)s->h.size);
-        } else {
-            cli_fail(s->cmd, "%s refused: %s%s%s", s->shown, nk_xfer_code_name(code),
-                     reason[0] ? ": " : "", reason);
-            s->failures++;
-        }
-        fflush(stdout);
-        close(s->fd);
-        s->fd = -1;
-        next_file(s);
-        return;
-    }
-    finish_all(s, cli_fail(s->cmd, "unexpected message from the receiver"));
+    if (s->state == SS_WAIT_GO && type == NK_XFER_MSG_GO)
+        send_on_go(s, msg, len);
+    else if ((s->state == SS_WAIT_GO || s->state == SS_WAIT_VERDICT) &&
+             type == NK_XFER_MSG_VERDICT)
+        send_on_verdict(s, msg, len);
+    else
+        finish_all(s, cli_fail(s->cmd, "unexpected message from the receiver"));
 }
 
 static void update(sender *s)
@@ -403,103 +421,158 @@ static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
     finish_all(s, cli_fail(s->cmd, "interrupted"));
 }
 
-static void send_help(FILE *out)
+#define SEND_STR_(x) #x
+#define SEND_STR(x) SEND_STR_(x) /* a number's digits, for the option table */
+
+static const cli_opt file_send_opts[] = {
+    {"resume", 'r', NULL, "continue an interrupted transfer where the receiver's partial file "
+                          "ends (the receiver needs --resume too)"},
+    {"tls", CLI_TLS_OPT_TLS, NULL,
+     "speak TLS (1.2 or 1.3); the server's certificate must chain to a CA of the system's store "
+     "(or of --cacert) and name the host of ADDR (an IP address among its IP addresses), which "
+     "is also sent as SNI. A failed check is one line, \"netkit: file send: TLS: certificate "
+     "verify failed: REASON\", and exit status 1. The connection and the handshake are bounded "
+     "by " SEND_STR(SEND_CONNECT_TIMEOUT_SEC) " seconds each"},
+    CLI_TLS_VERIFY_OPTS,
+    {"insecure", 'k', NULL, "no verification at all: encrypted, but not authenticated"},
+    {"servername", CLI_TLS_OPT_SERVERNAME, "NAME",
+     "the name sent as SNI and checked in the certificate, instead of the host of ADDR"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand file_send_operands[] = {
+    {"ADDR", "HOST:PORT or [IPV6]:PORT of a 'netkit file recv'"},
+    {"FILE...", "the files, sent in this order, each under its last path component"},
+    {NULL, NULL},
+};
+
+static void file_send_notes(FILE *out)
 {
-    fputs("usage: netkit file send ADDR FILE... [--resume] [--tls [--cacert FILE|--pin-sha256 "
-          "HEX|-k]]\n"
-          "\n"
-          "Send files to a 'netkit file recv' at ADDR, one after another on one connection.\n"
-          "Each carries its name (the last path component), size, mode and SHA-256; the\n"
-          "receiver checks them and answers with a verdict per file.\n"
-          "\n"
-          "  -r, --resume  continue an interrupted transfer where the receiver's partial file\n"
-          "                ends (the receiver needs --resume too)\n", out);
-    cli_tls_help(out, 0);
-    fputs("  -h, --help    show this help\n"
-          "\n"
-          "Prints \"sent NAME (N bytes)\" per accepted file; a progress bar on stderr when it\n"
-          "is a terminal. Exit status 0 only when every file was accepted.\n", out);
+    fputs("Prints \"sent NAME (N bytes)\" per accepted file. On a terminal, a progress line on\n"
+          "stderr shows the SHA-256 being computed (the header carries it, so the whole file\n"
+          "is read before the first byte goes), then the transfer's progress. Exit status 0\n"
+          "only when every file was accepted.\n", out);
+}
+
+static const cli_spec file_send_spec = {
+    .cmd = "file send",
+    .synopsis = "ADDR FILE... [--resume] [--tls [--cacert FILE|--pin-sha256 HEX|-k]]",
+    .about = "Send files to a 'netkit file recv' at ADDR, one after another on one connection.\n"
+             "Each carries its name (the last path component), size, mode and SHA-256; the\n"
+             "receiver checks them and answers with a verdict per file.\n",
+    .operands = file_send_operands,
+    .opts = file_send_opts,
+    .notes = file_send_notes,
+};
+CLI_SPEC_REGISTER(file_send_spec);
+
+/* What the command line of file send asked for. */
+typedef struct file_send_args {
+    const char *cmd;
+    const char *text; /* ADDR as given */
+    nk_addr addr;
+    cli_tls_opts tls;
+    int resume;
+    char **files;
+    int nfiles;
+} file_send_args;
+
+static int on_file_send_opt(void *ctx, int key, const char *value)
+{
+    file_send_args *a = ctx;
+    switch (key) {
+    case 'r':
+        a->resume = 1;
+        return 0;
+    case 'k':
+        a->tls.insecure = 1;
+        return 0;
+    default:
+        return cli_tls_option(&a->tls, key, value) ? 0 : CLI_USAGE;
+    }
+}
+
+/* Options, ADDR and the files. 0, CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_file_send_args(int argc, char **argv, file_send_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->cmd = argv[0];
+    int first;
+    int rc = cli_opt_parse(&file_send_spec, argc, argv, on_file_send_opt, a, &first);
+    if (rc)
+        return rc;
+    if (first >= argc)
+        return cli_usage(a->cmd, "missing ADDR");
+    if (first + 1 >= argc)
+        return cli_usage(a->cmd, "missing FILE");
+    a->text = argv[first];
+    a->files = argv + first + 1;
+    a->nfiles = argc - first - 1;
+    size_t naddr;
+    if ((rc = cli_parse_addrs(a->cmd, a->text, SOCK_STREAM, 0, &a->addr, 1, &naddr)) != 0)
+        return rc;
+    return cli_tls_check(a->cmd, &a->tls, 0);
+}
+
+/* Connect (and shake hands), then the loop and the sender's state: 0 or an exit code (nothing
+ * kept). */
+static int file_send_open(sender *s, const file_send_args *a)
+{
+    nk_tls *t = NULL;
+    int fd;
+    int rc = cli_tls_connect(a->cmd, &a->tls, a->text, &a->addr, SEND_CONNECT_TIMEOUT_MS, &fd, &t);
+    if (rc)
+        return rc;
+    memset(s, 0, sizeof *s);
+    s->cmd = a->cmd;
+    s->fd = -1;
+    s->resume = a->resume;
+    s->files = a->files;
+    s->nfiles = a->nfiles;
+    s->progress = isatty(STDERR_FILENO);
+    cli_conn_init(&s->conn, fd, t);
+    rc = nk_loop_new(NULL, &s->loop);
+    if (rc < 0) {
+        cli_conn_close(&s->conn);
+        return cli_fail(a->cmd, "event loop: %s", nk_strerror(rc));
+    }
+    nk_frame_decoder_init(&s->in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
+    nk_buf_init(&s->out, 0);
+    nk_io_init(&s->io, fd, on_io, s);
+    cli_stop_signals_start(s->loop, &s->stop_signals, on_signal, s);
+    return 0;
+}
+
+static void file_send_close(sender *s)
+{
+    fflush(stdout);
+    if (s->fd >= 0)
+        close(s->fd);
+    nk_io_stop(s->loop, &s->io);
+    cli_stop_signals_stop(s->loop, &s->stop_signals);
+    nk_loop_free(s->loop);
+    nk_frame_decoder_free(&s->in);
+    nk_buf_free(&s->out);
+    cli_conn_close(&s->conn);
 }
 
 int file_send(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"resume", no_argument, NULL, 'r'},
-        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
-        {"cacert", required_argument, NULL, CLI_TLS_OPT_CACERT},
-        {"pin-sha256", required_argument, NULL, CLI_TLS_OPT_PIN},
-        {"insecure", no_argument, NULL, CLI_TLS_OPT_INSECURE},
-        {"servername", required_argument, NULL, CLI_TLS_OPT_SERVERNAME},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0];
-    cli_tls_opts tls = {0};
-    sender s;
-    memset(&s, 0, sizeof s);
-    s.cmd = cmd;
-    s.fd = -1;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":rkh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r': s.resume = 1; break;
-        case 'k': tls.insecure = 1; break;
-        case 'h':
-            send_help(stdout);
-            return CLI_OK;
-        default:
-            if (cli_tls_option(&tls, c, optarg))
-                break;
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (optind >= argc)
-        return cli_usage(cmd, "missing ADDR");
-    if (optind + 1 >= argc)
-        return cli_usage(cmd, "missing FILE");
-    nk_addr addr;
-    size_t naddr;
-    int rc = cli_parse_addrs(cmd, argv[optind], SOCK_STREAM, 0, &addr, 1, &naddr);
+    file_send_args a;
+    int rc = parse_file_send_args(argc, argv, &a);
     if (rc)
-        return rc;
-    if ((rc = cli_tls_check(cmd, &tls, 0)) != 0)
-        return rc;
-    s.files = argv + optind + 1;
-    s.nfiles = argc - optind - 1;
-    s.progress = isatty(STDERR_FILENO);
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
     signal(SIGPIPE, SIG_IGN);
-    nk_tls *t = NULL;
-    int fd;
-    rc = cli_tls_connect(cmd, &tls, argv[optind], &addr, SEND_CONNECT_TIMEOUT_MS, &fd, &t);
-    if (rc)
+    sender s;
+    if ((rc = file_send_open(&s, &a)) != 0)
         return rc;
-    cli_conn_init(&s.conn, fd, t);
-    rc = nk_loop_new(NULL, &s.loop);
-    if (rc < 0) {
-        cli_conn_close(&s.conn);
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    }
-    nk_frame_decoder_init(&s.in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
-    nk_buf_init(&s.out, 0);
-    nk_io_init(&s.io, fd, on_io, &s);
-    cli_stop_signals_start(s.loop, &s.stop_signals, on_signal, &s);
     next_file(&s);
     if (s.state != SS_DONE) {
         update(&s);
         rc = nk_loop_run(s.loop, NK_RUN_DEFAULT);
         if (rc < 0)
-            s.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+            s.exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(rc));
     }
-    fflush(stdout);
-    if (s.fd >= 0)
-        close(s.fd);
-    nk_io_stop(s.loop, &s.io);
-    cli_stop_signals_stop(s.loop, &s.stop_signals);
-    nk_loop_free(s.loop);
-    nk_frame_decoder_free(&s.in);
-    nk_buf_free(&s.out);
-    cli_conn_close(&s.conn);
+    file_send_close(&s);
     return s.exit_code;
 }
