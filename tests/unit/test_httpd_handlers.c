@@ -204,6 +204,17 @@ static int h_headers(nk_httpd_ex *ex, void *arg)
 
 /* ---- fixture ---------------------------------------------------------------------------------- */
 
+/* The engine accepts on a unix socket at fx->sock. */
+static void listen_on_sock(fixture *fx)
+{
+    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    strcpy(sa.sun_path, fx->sock);
+    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
+    assert_int_equal(listen(lfd, 16), 0);
+    assert_int_equal(nk_httpd_listen(fx->srv, lfd), 0);
+}
+
 static int setup(void **state)
 {
     fixture *fx = calloc(1, sizeof *fx);
@@ -234,12 +245,7 @@ static int setup(void **state)
     nk_timer_init(&fx->drip, on_drip, fx);
     assert_int_equal(nk_httpd_route(fx->srv, "GET", "/headers", 0, h_headers, fx), 0);
 
-    int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    struct sockaddr_un sa = {.sun_family = AF_UNIX};
-    strcpy(sa.sun_path, fx->sock);
-    assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof sa), 0);
-    assert_int_equal(listen(lfd, 16), 0);
-    assert_int_equal(nk_httpd_listen(fx->srv, lfd), 0);
+    listen_on_sock(fx);
     nk_timer_init(&fx->tick, on_tick, fx);
     nk_timer_start(fx->loop, &fx->tick, 20, 20);
     nk_timer_init(&fx->later, on_later, fx);
@@ -343,6 +349,68 @@ static void test_other_methods_and_paths_fall_through(void **state)
     assert_has(out, "HTTP/1.1 200 OK\r\n");
     assert_has(out, "served by the static handler\n");
     free(out);
+}
+
+static int h_count_next(nk_httpd_ex *ex, void *arg)
+{
+    (void)ex;
+    (*(int *)arg)++;
+    return NK_HTTPD_NEXT;
+}
+
+/* A route in front of everything that declines (NK_HTTPD_NEXT) leaves each request to the
+ * built-in handler it would have had without the route: listing, static file, upload. It is
+ * a NK_HTTPD_STREAM_BODY route, which runs before the body is read: a plain route has taken
+ * the body into memory by the time it declines, and the upload handler, which streams bodies
+ * to disk, can no longer have it. The status page is answered before any route (the
+ * documented order). */
+static void test_catch_all_route_falls_through_to_every_builtin(void **state)
+{
+    fixture *fx = *state;
+    nk_httpd_free(fx->srv); /* another engine, with writes and the status page on */
+    unlink(fx->sock);
+    char root[128];
+    snprintf(root, sizeof root, "%s/root", fx->dir);
+    nk_httpd_config cfg;
+    nk_httpd_config_init(&cfg);
+    cfg.root = root;
+    cfg.access_log_fd = -1;
+    cfg.upload = 1;
+    cfg.status_path = "/status";
+    assert_int_equal(nk_httpd_new(fx->loop, &cfg, &fx->srv), 0);
+    int calls = 0;
+    assert_int_equal(nk_httpd_route(fx->srv, NULL, "/", NK_HTTPD_PREFIX | NK_HTTPD_STREAM_BODY,
+                                    h_count_next, &calls),
+                     0);
+    listen_on_sock(fx);
+
+    const char *req = GET("/", "Accept: text/html\r\n");
+    char *out = exchange(fx, req, strlen(req));
+    assert_has(out, "HTTP/1.1 200 OK\r\n");
+    assert_has(out, "static.txt"); /* the listing */
+    free(out);
+    assert_int_equal(calls, 1);
+    req = GET("/static.txt", "");
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "\r\n\r\nstatic file body\n");
+    free(out);
+    assert_int_equal(calls, 2);
+    req = "PUT /new.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\nConnection: close\r\n\r\n"
+          "uploaded";
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(calls, 3);
+    req = GET("/new.txt", "");
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "\r\n\r\nuploaded");
+    free(out);
+    assert_int_equal(calls, 4);
+    req = GET("/status", "");
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "\"requests_total\":");
+    free(out);
+    assert_int_equal(calls, 4);
 }
 
 static void test_any_method_token(void **state)
@@ -523,6 +591,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_route_answers_with_query_and_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_methods_and_paths_fall_through, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_catch_all_route_falls_through_to_every_builtin, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_route_takes_the_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_any_method_token, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_body, setup, teardown),
