@@ -29,10 +29,11 @@
 #include "cli_tls.h"
 #include "file/file.h"
 #include "cli_server.h"
+#include "opt.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
+#include <getopt.h> /* optind, for cli_one_operand */
 #include <stdarg.h>
 #include <openssl/evp.h>
 #include <signal.h>
@@ -48,7 +49,7 @@
 #define RECV_ACCEPTS_PER_EVENT 64
 #define RECV_OUT_MAX 65536 /* verdicts are tiny; a sender that never reads them is cut off */
 #define RECV_TEMP_NAME_PART 200 /* the name's share of a temporary name (NAME_MAX is 255) */
-#define RECV_IDLE_MS_DEFAULT 60000
+#define RECV_IDLE_SEC_DEFAULT 60
 #define RECV_MAX_CONNS_DEFAULT 256
 
 typedef struct recv_server recv_server;
@@ -205,74 +206,91 @@ static int prefix_digest(recv_conn *c)
     return ok ? 0 : -1;
 }
 
+/* --resume: the temporary file's name, the same for the same file (name, size, content
+ * hash), so that a new attempt finds its partial again. */
+static void temp_resume_name(recv_conn *c, int name_part)
+{
+    unsigned char key[NK_XFER_NAME_MAX + 8 + NK_XFER_HASH_LEN], id[EVP_MAX_MD_SIZE];
+    unsigned idlen = 0;
+    memcpy(key, c->h.name, c->h.name_len);
+    for (int i = 0; i < 8; i++)
+        key[c->h.name_len + (size_t)i] = (unsigned char)(c->h.size >> (56 - 8 * i));
+    memcpy(key + c->h.name_len + 8, c->h.sha256, NK_XFER_HASH_LEN);
+    EVP_Digest(key, c->h.name_len + 8 + NK_XFER_HASH_LEN, id, &idlen, EVP_sha256(), NULL);
+    char hex[17];
+    file_hex(id, 8, hex);
+    snprintf(c->temp, sizeof c->temp, ".%.*s.netkit-part-%s", name_part, c->h.name, hex);
+}
+
+/* --resume: the partial file's first `offset` bytes hashed into c->md (and c->prefix_sha), a
+ * whole-size partial that is not this file started over. The offset, or -1 after a verdict. */
+static int64_t temp_resume_at(recv_conn *c, uint64_t offset)
+{
+    for (;;) {
+        if (ftruncate(c->fd, (off_t)offset) < 0 || lseek(c->fd, (off_t)offset, SEEK_SET) < 0 ||
+            hash_prefix(c, offset) < 0 || prefix_digest(c) < 0) {
+            int err = errno;
+            temp_discard(c, 0);
+            verdict(c, NK_XFER_E_IO, "cannot reuse the partial file: %s", strerror(err));
+            return -1;
+        }
+        /* A whole-size partial can be judged here: its hash must be the file's. */
+        if (offset == 0 || offset < c->h.size ||
+            memcmp(c->prefix_sha, c->h.sha256, NK_XFER_HASH_LEN) == 0)
+            return (int64_t)offset;
+        fprintf(stderr, "netkit: %s: %s: %s: the partial file is not this file: starting "
+                "over\n", c->srv->cmd, c->peer, c->shown);
+        offset = 0;
+        if (EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
+            temp_discard(c, 0);
+            verdict(c, NK_XFER_E_IO, "out of memory");
+            return -1;
+        }
+    }
+}
+
+/* --resume: open (or create) the partial file of c->h and lock it. The offset to resume
+ * from, or -1 after a verdict. */
+static int64_t temp_open_resume(recv_conn *c, int name_part)
+{
+    temp_resume_name(c, name_part);
+    c->fd = openat(c->srv->dirfd, c->temp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    struct stat st;
+    if (c->fd < 0 || fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int err = errno;
+        if (c->fd >= 0)
+            close(c->fd);
+        c->fd = -1;
+        verdict(c, NK_XFER_E_IO, "cannot create a temporary file: %s", strerror(err));
+        return -1;
+    }
+    if (flock(c->fd, LOCK_EX | LOCK_NB) < 0) {
+        close(c->fd);
+        c->fd = -1;
+        verdict(c, NK_XFER_E_BUSY, "%s is being received from another connection", c->h.name);
+        return -1;
+    }
+    /* Only a sender that checks the prefix may continue a partial: for one that does not (an
+     * older netkit), whoever planted the partial would decide the file's first bytes and the
+     * transfer would fail at the end. It starts from 0 instead. */
+    uint64_t offset = 0;
+    if ((c->h.flags & NK_XFER_F_RESUME) && (c->h.flags & NK_XFER_F_PREFIX) &&
+        (uint64_t)st.st_size <= c->h.size)
+        offset = (uint64_t)st.st_size;
+    int64_t at = temp_resume_at(c, offset);
+    if (at >= 0)
+        c->keep_partial = 1;
+    return at;
+}
+
 /* Open the temporary file for c->h; returns the offset to resume from, or -1 after sending a
  * verdict. */
 static int64_t temp_open(recv_conn *c)
 {
-    recv_server *srv = c->srv;
     int name_part = (int)(c->h.name_len < RECV_TEMP_NAME_PART ? c->h.name_len
                                                               : RECV_TEMP_NAME_PART);
-    if (srv->resume) {
-        /* Deterministic: the same file (name, size, content hash) finds its partial again. */
-        unsigned char key[NK_XFER_NAME_MAX + 8 + NK_XFER_HASH_LEN], id[EVP_MAX_MD_SIZE];
-        unsigned idlen = 0;
-        memcpy(key, c->h.name, c->h.name_len);
-        for (int i = 0; i < 8; i++)
-            key[c->h.name_len + (size_t)i] = (unsigned char)(c->h.size >> (56 - 8 * i));
-        memcpy(key + c->h.name_len + 8, c->h.sha256, NK_XFER_HASH_LEN);
-        EVP_Digest(key, c->h.name_len + 8 + NK_XFER_HASH_LEN, id, &idlen, EVP_sha256(), NULL);
-        char hex[17];
-        file_hex(id, 8, hex);
-        snprintf(c->temp, sizeof c->temp, ".%.*s.netkit-part-%s", name_part, c->h.name, hex);
-        c->fd = openat(srv->dirfd, c->temp, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-        struct stat st;
-        if (c->fd < 0 || fstat(c->fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-            int err = errno;
-            if (c->fd >= 0)
-                close(c->fd);
-            c->fd = -1;
-            verdict(c, NK_XFER_E_IO, "cannot create a temporary file: %s", strerror(err));
-            return -1;
-        }
-        if (flock(c->fd, LOCK_EX | LOCK_NB) < 0) {
-            close(c->fd);
-            c->fd = -1;
-            verdict(c, NK_XFER_E_BUSY, "%s is being received from another connection",
-                    c->h.name);
-            return -1;
-        }
-        /* Only a sender that checks the prefix may continue a partial: for one that does not
-         * (an older netkit), whoever planted the partial would decide the file's first bytes
-         * and the transfer would fail at the end. It starts from 0 instead. */
-        uint64_t offset = 0;
-        if ((c->h.flags & NK_XFER_F_RESUME) && (c->h.flags & NK_XFER_F_PREFIX) &&
-            (uint64_t)st.st_size <= c->h.size)
-            offset = (uint64_t)st.st_size;
-        for (;;) {
-            if (ftruncate(c->fd, (off_t)offset) < 0 ||
-                lseek(c->fd, (off_t)offset, SEEK_SET) < 0 || hash_prefix(c, offset) < 0 ||
-                prefix_digest(c) < 0) {
-                int err = errno;
-                temp_discard(c, 0);
-                verdict(c, NK_XFER_E_IO, "cannot reuse the partial file: %s", strerror(err));
-                return -1;
-            }
-            /* A whole-size partial can be judged here: its hash must be the file's. */
-            if (offset == 0 || offset < c->h.size ||
-                memcmp(c->prefix_sha, c->h.sha256, NK_XFER_HASH_LEN) == 0)
-                break;
-            fprintf(stderr, "netkit: %s: %s: %s: the partial file is not this file: starting "
-                    "over\n", srv->cmd, c->peer, c->shown);
-            offset = 0;
-            if (EVP_DigestInit_ex(c->md, EVP_sha256(), NULL) != 1) {
-                temp_discard(c, 0);
-                verdict(c, NK_XFER_E_IO, "out of memory");
-                return -1;
-            }
-        }
-        c->keep_partial = 1;
-        return (int64_t)offset;
-    }
+    if (c->srv->resume)
+        return temp_open_resume(c, name_part);
     for (int tries = 0; tries < 100; tries++) {
         unsigned char rnd[3];
         char hex[7];
@@ -280,7 +298,7 @@ static int64_t temp_open(recv_conn *c)
             memset(rnd, tries, sizeof rnd);
         file_hex(rnd, sizeof rnd, hex);
         snprintf(c->temp, sizeof c->temp, ".%.*s.netkit-part-%s", name_part, c->h.name, hex);
-        c->fd = openat(srv->dirfd, c->temp,
+        c->fd = openat(c->srv->dirfd, c->temp,
                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (c->fd >= 0)
             return 0;
@@ -620,159 +638,219 @@ static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
     conn_update(c);
 }
 
-static void recv_help(FILE *out)
+#define RECV_STR_(x) #x
+#define RECV_STR(x) RECV_STR_(x) /* a number's digits, for the option table */
+
+enum { RECV_OPT_IDLE_TIMEOUT = CLI_OPT_LONG, RECV_OPT_MAX_CONNS, RECV_OPT_LIST_PARTIALS };
+
+static const cli_opt file_recv_opts[] = {
+    {"dir", 'd', "DIR", "where files go (default: the current directory)"},
+    {"once", '1', NULL,
+     "exit after the first sender is done (status 1 if a file failed); a connection that "
+     "closes without sending a byte (a port probe such as 'netkit tcp wait' or 'nc -z') does "
+     "not count"},
+    {"overwrite", 'f', NULL, "replace existing files (refused otherwise)"},
+    {"resume", 'r', NULL,
+     "keep interrupted transfers and let 'file send --resume' continue them"},
+    {"idle-timeout", RECV_OPT_IDLE_TIMEOUT, "SEC",
+     "drop a sender that moves no byte for SEC (default " RECV_STR(RECV_IDLE_SEC_DEFAULT) ")"},
+    {"max-conns", RECV_OPT_MAX_CONNS, "N", "senders at once; more wait to be accepted "
+                                           "(default " RECV_STR(RECV_MAX_CONNS_DEFAULT) ")"},
+    {"list-partials", RECV_OPT_LIST_PARTIALS, NULL,
+     "list DIR's partial files (name, size, age) and exit; ADDR may be left out"},
+    {"tls", CLI_TLS_OPT_TLS, NULL,
+     "speak TLS (1.2 or 1.3, forward-secret AEAD ciphers only) with the certificate of "
+     "--tls-cert and --tls-key, or of --tls-self-signed; each handshake runs on the event "
+     "loop, bounded by --idle-timeout"},
+    CLI_TLS_CERT_OPTS,
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand file_recv_operands[] = {
+    {"ADDR", "HOST:PORT, [IPV6]:PORT or PORT (port 0 picks a free one)"},
+    {NULL, NULL},
+};
+
+static void file_recv_notes(FILE *out)
 {
-    fputs("usage: netkit file recv ADDR [--dir DIR] [--once] [--overwrite] [--resume]\n"
-          "                              [--idle-timeout SEC] [--max-conns N] [--list-partials]\n"
-          "                              [--tls --tls-cert FILE --tls-key FILE|--tls-self-signed]\n"
-          "\n"
-          "Receive files from 'netkit file send' into DIR, checking each one's size and\n"
-          "SHA-256 before it is renamed into place.\n"
-          "\n"
-          "  ADDR            HOST:PORT, [IPV6]:PORT or PORT (port 0 picks a free one)\n"
-          "  -d, --dir DIR   where files go (default: the current directory)\n"
-          "  -1, --once      exit after the first sender is done (status 1 if a file failed);\n"
-          "                  a connection that closes without sending a byte (a port probe\n"
-          "                  such as 'netkit tcp wait' or 'nc -z') does not count\n"
-          "  -f, --overwrite replace existing files (refused otherwise)\n"
-          "  -r, --resume    keep interrupted transfers and let 'file send --resume' continue\n"
-          "      --idle-timeout SEC  drop a sender that moves no byte for SEC (default 60)\n"
-          "      --max-conns N       senders at once; more wait to be accepted (default 256)\n"
-          "      --list-partials     list DIR's partial files (size, age) and exit\n", out);
-    cli_tls_help(out, 1);
-    fputs("  -h, --help      show this help\n"
-          "\n"
-          "Prints \"listening on tcp://HOST:PORT\" on stderr once ready, and one line\n"
+    fputs("Prints \"listening on tcp://HOST:PORT\" on stderr once ready, and one line\n"
           "\"received NAME (N bytes, sha256 HEX)\" per file on stdout (\"resuming NAME at byte\n"
           "N of SIZE\" first when a partial file is continued). Names with '/', '\\',\n"
           "'..', control characters or a leading dot are refused. At start, partial files\n"
           "(.NAME.netkit-part-*) of a receiver that was killed are removed once untouched\n"
-          "for a day; younger ones stay for --resume.\n", out);
+          "for a day (one line on stderr each); younger ones stay for --resume.\n", out);
+}
+
+static const cli_spec file_recv_spec = {
+    .cmd = "file recv",
+    .synopsis = "ADDR [--dir DIR] [--once] [--overwrite] [--resume]\n"
+                "                              [--idle-timeout SEC] [--max-conns N] "
+                "[--list-partials]\n"
+                "                              [--tls --tls-cert FILE --tls-key FILE|"
+                "--tls-self-signed]",
+    .about = "Receive files from 'netkit file send' into DIR, checking each one's size and\n"
+             "SHA-256 before it is renamed into place.\n",
+    .operands = file_recv_operands,
+    .opts = file_recv_opts,
+    .notes = file_recv_notes,
+};
+CLI_SPEC_REGISTER(file_recv_spec);
+
+/* What the command line of file recv asked for. */
+typedef struct file_recv_args {
+    const char *cmd;
+    const char *dir;
+    const char *text; /* ADDR as given */
+    nk_addr addr;
+    cli_tls_opts tls;
+    int list_partials;
+    int list_now;     /* --list-partials without ADDR: list and exit */
+    recv_server *srv; /* the settings go straight into the server */
+} file_recv_args;
+
+static int on_file_recv_opt(void *ctx, int key, const char *value)
+{
+    file_recv_args *a = ctx;
+    recv_server *srv = a->srv;
+    long v;
+    switch (key) {
+    case 'd': a->dir = value; return 0;
+    case RECV_OPT_LIST_PARTIALS: a->list_partials = 1; return 0;
+    case '1': srv->once = 1; return 0;
+    case 'f': srv->overwrite = 1; return 0;
+    case 'r': srv->resume = 1; return 0;
+    case RECV_OPT_IDLE_TIMEOUT:
+        if (cli_parse_seconds(value, &v) < 0 || v <= 0)
+            return cli_usage(a->cmd, "invalid --idle-timeout '%s' (seconds, more than 0)", value);
+        srv->idle_ms = (uint64_t)v;
+        return 0;
+    case RECV_OPT_MAX_CONNS:
+        if (cli_parse_long(value, 1, 100000, &v) < 0)
+            return cli_usage(a->cmd, "invalid --max-conns '%s' (1 to 100000)", value);
+        srv->max_conns = (unsigned)v;
+        return 0;
+    default:
+        return cli_tls_option(&a->tls, key, value) ? 0 : CLI_USAGE;
+    }
+}
+
+/* Options (the settings in srv), then ADDR unless only the partial files are listed. 0,
+ * CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_file_recv_args(int argc, char **argv, file_recv_args *a, recv_server *srv)
+{
+    memset(a, 0, sizeof *a);
+    memset(srv, 0, sizeof *srv);
+    a->cmd = srv->cmd = argv[0];
+    a->dir = ".";
+    a->srv = srv;
+    srv->idle_ms = RECV_IDLE_SEC_DEFAULT * 1000;
+    srv->max_conns = RECV_MAX_CONNS_DEFAULT;
+    int first;
+    int rc = cli_opt_parse(&file_recv_spec, argc, argv, on_file_recv_opt, a, &first);
+    if (rc)
+        return rc;
+    if (a->list_partials && argc - first <= 1) {
+        a->list_now = 1; /* ADDR is optional here: nothing is received */
+        return 0;
+    }
+    optind = first;
+    if (cli_one_operand(a->cmd, argc, argv, "ADDR", &a->text) != 0)
+        return CLI_USAGE;
+    if ((rc = cli_parse_bind_addr(a->cmd, a->text, SOCK_STREAM, &a->addr)) != 0)
+        return rc;
+    if (nk_addr_family(&a->addr) == AF_UNIX)
+        return cli_usage(a->cmd, "file recv listens on TCP only (HOST:PORT)");
+    return cli_tls_check(a->cmd, &a->tls, 1);
+}
+
+static int file_recv_list(const file_recv_args *a)
+{
+    int dfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return cli_fail(a->cmd, "cannot open directory '%s': %s", a->dir, strerror(errno));
+    int rc = file_partials_list(a->cmd, dfd, stdout);
+    close(dfd);
+    return rc;
+}
+
+/* The directory (its stale partial files removed), the TLS context, the listener and the
+ * loop: 0 or an exit code (nothing kept). */
+static int file_recv_open(recv_server *srv, const file_recv_args *a)
+{
+    const char *cmd = a->cmd;
+    srv->dirfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (srv->dirfd < 0)
+        return cli_fail(cmd, "cannot open directory '%s': %s", a->dir, strerror(errno));
+    file_partials_clean(cmd, srv->dirfd);
+    signal(SIGPIPE, SIG_IGN);
+    int rc;
+    /* The certificate first: its line is out before anyone can connect. */
+    if (a->tls.on && (rc = cli_tls_server_ctx(cmd, &a->tls, &a->addr, &srv->tls_ctx)) != 0) {
+        close(srv->dirfd);
+        return rc;
+    }
+    srv->lfd = nk_sock_listen(&a->addr, SOCK_STREAM, 0, 0);
+    if (srv->lfd < 0) {
+        nk_tls_ctx_free(srv->tls_ctx);
+        close(srv->dirfd);
+        return cli_fail(cmd, "cannot listen on %s: %s", a->text, nk_strerror(srv->lfd));
+    }
+    rc = nk_loop_new(NULL, &srv->loop);
+    if (rc < 0) {
+        nk_tls_ctx_free(srv->tls_ctx);
+        close(srv->lfd);
+        close(srv->dirfd);
+        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+    }
+    return 0;
+}
+
+/* Accept and receive until --once is done or a stop signal: sets srv->exit_code. */
+static void file_recv_run(recv_server *srv)
+{
+    const char *cmd = srv->cmd;
+    cli_acceptor_init(&srv->accept, srv->loop, cmd, srv->lfd, RECV_ACCEPTS_PER_EVENT, on_conn,
+                      srv);
+    cli_stop_signals_start(srv->loop, &srv->stop_signals, NULL, NULL);
+    int rc = cli_acceptor_start(&srv->accept);
+    if (rc < 0)
+        srv->exit_code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
+    else if (cli_print_listening("tcp", srv->lfd) < 0)
+        srv->exit_code = cli_fail(cmd, "getsockname failed");
+    else if ((rc = nk_loop_run(srv->loop, NK_RUN_DEFAULT)) < 0)
+        srv->exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
+    else if (srv->accept.exit_code != CLI_OK)
+        srv->exit_code = srv->accept.exit_code;
+}
+
+static void file_recv_close(recv_server *srv)
+{
+    srv->once = 0; /* closing on a signal does not change the outcome */
+    /* conn_free unlinks only the connection it frees: take the next one first. */
+    for (recv_conn *conn = srv->conns, *next; conn; conn = next) {
+        next = conn->next;
+        conn_free(conn);
+    }
+    cli_acceptor_stop(&srv->accept);
+    cli_stop_signals_stop(srv->loop, &srv->stop_signals);
+    nk_loop_free(srv->loop);
+    nk_tls_ctx_free(srv->tls_ctx);
+    close(srv->lfd);
+    close(srv->dirfd);
 }
 
 int file_recv(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, 'd'},
-        {"once", no_argument, NULL, '1'},
-        {"overwrite", no_argument, NULL, 'f'},
-        {"resume", no_argument, NULL, 'r'},
-        {"idle-timeout", required_argument, NULL, 'T'},
-        {"max-conns", required_argument, NULL, 'M'},
-        {"list-partials", no_argument, NULL, 'L'},
-        {"tls", no_argument, NULL, CLI_TLS_OPT_TLS},
-        {"tls-cert", required_argument, NULL, CLI_TLS_OPT_CERT},
-        {"tls-key", required_argument, NULL, CLI_TLS_OPT_KEY},
-        {"tls-self-signed", no_argument, NULL, CLI_TLS_OPT_SELF_SIGNED},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = argv[0];
-    const char *dir = ".";
+    file_recv_args a;
     recv_server srv;
-    cli_tls_opts tls = {0};
-    memset(&srv, 0, sizeof srv);
-    srv.cmd = cmd;
-    srv.idle_ms = RECV_IDLE_MS_DEFAULT;
-    srv.max_conns = RECV_MAX_CONNS_DEFAULT;
-    int list_partials = 0;
-    optind = 0;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":d:1frh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'd': dir = optarg; break;
-        case 'L': list_partials = 1; break;
-        case '1': srv.once = 1; break;
-        case 'f': srv.overwrite = 1; break;
-        case 'r': srv.resume = 1; break;
-        case 'T': {
-            long ms;
-            if (cli_parse_seconds(optarg, &ms) < 0 || ms <= 0)
-                return cli_usage(cmd, "invalid --idle-timeout '%s' (seconds, more than 0)", optarg);
-            srv.idle_ms = (uint64_t)ms;
-            break;
-        }
-        case 'M': {
-            long n;
-            if (cli_parse_long(optarg, 1, 100000, &n) < 0)
-                return cli_usage(cmd, "invalid --max-conns '%s' (1 to 100000)", optarg);
-            srv.max_conns = (unsigned)n;
-            break;
-        }
-        case 'h':
-            recv_help(stdout);
-            return CLI_OK;
-        default:
-            if (cli_tls_option(&tls, c, optarg))
-                break;
-            return cli_getopt_error(cmd, c, argv);
-        }
-    }
-    if (list_partials && argc - optind <= 1) {
-        /* ADDR is optional here: nothing is received. */
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0)
-            return cli_fail(cmd, "cannot open directory '%s': %s", dir, strerror(errno));
-        int lrc = file_partials_list(cmd, dfd, stdout);
-        close(dfd);
-        return lrc;
-    }
-    if (cli_one_operand(cmd, argc, argv, "ADDR", NULL) != 0)
-        return CLI_USAGE;
-    nk_addr addr;
-    int rc = cli_parse_bind_addr(cmd, argv[optind], SOCK_STREAM, &addr);
+    int rc = parse_file_recv_args(argc, argv, &a, &srv);
     if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
+    if (a.list_now)
+        return file_recv_list(&a);
+    if ((rc = file_recv_open(&srv, &a)) != 0)
         return rc;
-    if (nk_addr_family(&addr) == AF_UNIX)
-        return cli_usage(cmd, "file recv listens on TCP only (HOST:PORT)");
-    if ((rc = cli_tls_check(cmd, &tls, 1)) != 0)
-        return rc;
-    srv.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (srv.dirfd < 0)
-        return cli_fail(cmd, "cannot open directory '%s': %s", dir, strerror(errno));
-    file_partials_clean(cmd, srv.dirfd);
-    signal(SIGPIPE, SIG_IGN);
-    /* The certificate first: its line is out before anyone can connect. */
-    if (tls.on && (rc = cli_tls_server_ctx(cmd, &tls, &addr, &srv.tls_ctx)) != 0) {
-        close(srv.dirfd);
-        return rc;
-    }
-    srv.lfd = nk_sock_listen(&addr, SOCK_STREAM, 0, 0);
-    if (srv.lfd < 0) {
-        nk_tls_ctx_free(srv.tls_ctx);
-        close(srv.dirfd);
-        return cli_fail(cmd, "cannot listen on %s: %s", argv[optind], nk_strerror(srv.lfd));
-    }
-    rc = nk_loop_new(NULL, &srv.loop);
-    if (rc < 0) {
-        nk_tls_ctx_free(srv.tls_ctx);
-        close(srv.lfd);
-        close(srv.dirfd);
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    }
-    cli_acceptor_init(&srv.accept, srv.loop, cmd, srv.lfd, RECV_ACCEPTS_PER_EVENT, on_conn, &srv);
-    cli_stop_signals_start(srv.loop, &srv.stop_signals, NULL, NULL);
-    rc = cli_acceptor_start(&srv.accept);
-    if (rc < 0)
-        srv.exit_code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
-    else if (cli_print_listening("tcp", srv.lfd) < 0)
-        srv.exit_code = cli_fail(cmd, "getsockname failed");
-    else if ((rc = nk_loop_run(srv.loop, NK_RUN_DEFAULT)) < 0)
-        srv.exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    else if (srv.accept.exit_code != CLI_OK)
-        srv.exit_code = srv.accept.exit_code;
-    srv.once = 0; /* closing on a signal does not change the outcome */
-    /* conn_free unlinks only the connection it frees: take the next one first. */
-    for (recv_conn *conn = srv.conns, *next; conn; conn = next) {
-        next = conn->next;
-        conn_free(conn);
-    }
-    cli_acceptor_stop(&srv.accept);
-    cli_stop_signals_stop(srv.loop, &srv.stop_signals);
-    nk_loop_free(srv.loop);
-    nk_tls_ctx_free(srv.tls_ctx);
-    close(srv.lfd);
-    close(srv.dirfd);
+    file_recv_run(&srv);
+    file_recv_close(&srv);
     return srv.exit_code;
 }
