@@ -7,10 +7,10 @@
  * in http/client_tls.c. */
 #include "http/client.h"
 #include "http/gunzip.h"
+#include "opt.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -27,53 +27,6 @@
 #define GET_MAX_DATA (1L << 30)
 /* Progress bar redraws at most this often. */
 #define GET_PROGRESS_MS 200
-
-static const char get_usage[] =
-    "usage: netkit http get URL [options]\n"
-    "\n"
-    "Send one HTTP request (http:// or https://) and write the response body to stdout.\n"
-    "\n"
-    "options:\n"
-    "  -v, --verbose          show the request sent ('> ') and each response head ('< ') on\n"
-    "                         stderr, and the connection ('* ')\n"
-    "  -i, --include          write the response head(s) before the body\n"
-    "  -I, --head             send HEAD and write the response head only\n"
-    "      --compressed       ask for gzip (Accept-Encoding: gzip) and decode a gzip body\n"
-    "  -o, --output FILE      write the body to FILE (atomically: a temporary file in the same\n"
-    "                         directory, renamed once complete); progress on a terminal;\n"
-    "                         '-o -' writes to stdout even a binary body to a terminal\n"
-    "  -X, --request METHOD   request method (default GET, or POST with -d)\n"
-    "  -H, --header 'N: V'    add a header, repeatable; 'N:' removes a default one\n"
-    "  -d, --data DATA        send DATA as the body; @FILE sends FILE's bytes, @- stdin\n"
-    "  -L, --location         follow redirects (301, 302, 303 become GET; 307, 308 resend)\n"
-    "      --max-redirs N     follow at most N redirects (default 10)\n"
-    "      --unix PATH        connect to the Unix socket PATH (the URL still names the host);\n"
-    "                         --unix-socket PATH is the same (curl's name)\n"
-    "  -f, --fail             exit 1 when the final status is not 2xx\n"
-    "  -w, --timeout SEC      connect timeout, time for the whole TLS handshake, and longest\n"
-    "                         wait for the server (default 30)\n"
-    "      --cacert FILE      check https servers against the CAs of FILE (PEM) instead of\n"
-    "                         the system's store\n"
-    "      --pin-sha256 HEX   accept only the certificate with this SHA-256 fingerprint (64 hex\n"
-    "                         digits, colons allowed), without CA or name checks\n"
-    "  -k, --insecure         do not check the server's certificate at all\n"
-    "      --http2            over https, offer ALPN h2 and speak HTTP/2 when the server\n"
-    "                         picks it (HTTP/1.1 otherwise); -v then shows every frame\n"
-    "      --http2-prior-knowledge\n"
-    "                         over http://, speak HTTP/2 (h2c) from the first byte, without\n"
-    "                         asking; the server must speak it (implies --http2)\n"
-    "      --tls-info         only do the TLS handshake: print the protocol, cipher, ALPN,\n"
-    "                         how the certificate was checked and its chain, then exit\n"
-    "  -h, --help             show this help\n"
-    "\n"
-    "https:// checks the certificate against the system's CAs and the URL's host (an IP\n"
-    "address must be among the certificate's IP addresses), offers ALPN http/1.1 (h2 first\n"
-    "with --http2), and sends the host as SNI. -v also shows the TLS version, cipher, ALPN and certificate chain.\n"
-    "A redirect to another origin (scheme, host or port) does not get -H Authorization or\n"
-    "Cookie.\n"
-    "A binary body (one with a NUL byte) is not written to a terminal unless -o - says so.\n"
-    "\n"
-    "Exit status: 0 success, 1 failure (connection, protocol, --fail), 2 bad usage.\n";
 
 typedef struct get_opts {
     const char *cmd;
@@ -427,101 +380,207 @@ static int commit_output(get_run *r, const char *path)
     return rc;
 }
 
-/* ---- the command ----------------------------------------------------------------------------- */
+/* ---- the options ------------------------------------------------------------------------- */
 
-static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
+/* Keys of the long-only options. */
+enum {
+    GET_COMPRESSED = CLI_OPT_LONG, GET_MAX_REDIRS, GET_UNIX, GET_CACERT, GET_PIN, GET_HTTP2,
+    GET_H2_PRIOR, GET_TLS_INFO,
+};
+
+static const cli_opt get_opts_table[] = {
+    {"verbose", 'v', NULL,
+     "show the request sent ('> '), each response head ('< ') and the connection ('* ') on "
+     "stderr; over TLS also the protocol version, cipher, ALPN protocol, how the certificate "
+     "was checked and the chain the server sent (subject, issuer, validity and SHA-256 of each "
+     "certificate)"},
+    {"include", 'i', NULL, "write the response head(s) before the body"},
+    {"head", 'I', NULL, "send HEAD and write the response head only"},
+    {"compressed", GET_COMPRESSED, NULL,
+     "ask for gzip (Accept-Encoding: gzip) and decode a gzip body (netkit's own --gzip "
+     "responses too)"},
+    {"output", 'o', "FILE",
+     "write the body to FILE, atomically: a temporary file in the same directory, renamed once "
+     "complete; progress on a terminal. '-o -' writes to stdout, even a binary body to a "
+     "terminal"},
+    {"request", 'X', "METHOD", "request method (default GET, or POST with -d)"},
+    {"header", 'H', "'N: V'", "add a header, repeatable; 'N:' alone removes a default one"},
+    {"data", 'd', "DATA", "send DATA as the body; @FILE sends FILE's bytes, @- stdin"},
+    {"location", 'L', NULL, "follow redirects (301, 302, 303 become GET; 307, 308 resend)"},
+    {"max-redirs", GET_MAX_REDIRS, "N", "follow at most N redirects (default 10)"},
+    {"unix", GET_UNIX, "PATH",
+     "connect to the Unix socket PATH (the URL still names the host)"},
+    {"unix-socket", GET_UNIX, "PATH", "the same as --unix (curl's name)"},
+    {"fail", 'f', NULL, "exit 1 when the final status is not 2xx"},
+    {"timeout", 'w', "SEC",
+     "connect timeout, the time for the whole TLS handshake, and the longest wait for the "
+     "server (default 30)"},
+    {"cacert", GET_CACERT, "FILE",
+     "check https servers against the CA certificates of FILE (PEM) instead of the system's "
+     "store"},
+    {"pin-sha256", GET_PIN, "HEX",
+     "accept only the server certificate whose SHA-256 fingerprint is HEX (64 hex digits, "
+     "colons allowed, as http serve --tls-self-signed prints it), without CA or name checks"},
+    {"insecure", 'k', NULL, "do not check the server's certificate at all"},
+    {"http2", GET_HTTP2, NULL,
+     "over https://, offer ALPN h2 before http/1.1 and speak HTTP/2 (RFC 9113) when the server "
+     "picks h2; HTTP/1.1 when it picks http/1.1 or nothing. Over http:// it changes nothing "
+     "(HTTP/1.1, said under -v): there is no Upgrade to h2c, see --http2-prior-knowledge. "
+     "Everything else works the same: the request carries the same fields (Host as :authority, "
+     "connection-specific fields left out), -i and -I write the head as \"HTTP/2 200\" and "
+     "lowercase \"name: value\" lines, redirects follow the same rules. A stream the server "
+     "resets (RST_STREAM) or a connection it ends with an error (GOAWAY) ends the command with "
+     "one line naming the HTTP/2 error code, and exit status 1. With -v every frame sent (> ) "
+     "and received (< ) is shown on one line, \"HEADERS stream=1 flags=END_STREAM|END_HEADERS "
+     "length=37\", the header fields and settings it carries indented below it, window "
+     "increments and error codes by name"},
+    {"http2-prior-knowledge", GET_H2_PRIOR, NULL,
+     "over http://, speak HTTP/2 (h2c) from the first byte: the connection preface, then "
+     "frames, without asking the server first; the server must speak it (one that answers in "
+     "HTTP/1.1 is reported as such). Over https:// the same as --http2"},
+    {"tls-info", GET_TLS_INFO, NULL,
+     "only do the TLS handshake (no request is sent) and print on stdout the server's address, "
+     "the protocol, cipher, ALPN protocol, how the certificate was checked and the chain, then "
+     "exit; as lookup tls"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const cli_operand get_operands[] = {
+    {"URL", "what to ask for: http://HOST[:PORT][/PATH][?QUERY] or https://...; HOST a name, "
+            "an IPv4 address or [IPV6]; without a scheme, http://"},
+    {NULL, NULL},
+};
+
+static void get_notes(FILE *out)
 {
-    (void)sig;
-    (void)signum;
-    nk_loop_set_data(loop, loop); /* hc_exchange stops at its next turn */
+    fputs("https:// checks the certificate against the system's CAs and the URL's host (an IP\n"
+          "address must be among the certificate's IP addresses), offers ALPN http/1.1 (h2 first\n"
+          "with --http2), and sends the host as SNI. -v also shows the TLS version, cipher, ALPN\n"
+          "and certificate chain.\n"
+          "A redirect to another origin (scheme, host or port) does not get -H Authorization or\n"
+          "Cookie.\n"
+          "A binary body (one with a NUL byte) is not written to a terminal unless -o - says so.\n"
+          "\n"
+          "Exit status: 0 success, 1 failure (connection, protocol, --fail), 2 bad usage.\n",
+          out);
 }
 
-static int parse_opts(int argc, char **argv, get_opts *o)
+static const cli_spec get_spec = {
+    .cmd = "http get",
+    .synopsis = "URL [options]",
+    .about = "Send one HTTP request (http:// or https://) and write the response body to stdout.\n",
+    .operands = get_operands,
+    .opts = get_opts_table,
+    .notes = get_notes,
+};
+CLI_SPEC_REGISTER(get_spec);
+
+/* A group's answer for an option that belongs to the other group. */
+enum { GET_NOT_MINE = -2 };
+
+/* A method or a header name is an RFC 9110 token: visible ASCII without separators. */
+static int get_token_char(char c)
 {
-    enum { OPT_MAX_REDIRS = 256, OPT_UNIX, OPT_COMPRESSED, OPT_CACERT, OPT_PIN, OPT_TLS_INFO,
-           OPT_HTTP2, OPT_H2_PRIOR };
-    static const struct option opts[] = {
-        {"verbose", no_argument, NULL, 'v'},     {"include", no_argument, NULL, 'i'},
-        {"output", required_argument, NULL, 'o'}, {"request", required_argument, NULL, 'X'},
-        {"header", required_argument, NULL, 'H'}, {"data", required_argument, NULL, 'd'},
-        {"location", no_argument, NULL, 'L'},    {"max-redirs", required_argument, NULL, OPT_MAX_REDIRS},
-        {"unix", required_argument, NULL, OPT_UNIX}, {"unix-socket", required_argument, NULL, OPT_UNIX},
-        {"fail", no_argument, NULL, 'f'},        {"timeout", required_argument, NULL, 'w'},
-        {"head", no_argument, NULL, 'I'},        {"compressed", no_argument, NULL, OPT_COMPRESSED},
-        {"cacert", required_argument, NULL, OPT_CACERT},
-        {"pin-sha256", required_argument, NULL, OPT_PIN},
-        {"insecure", no_argument, NULL, 'k'},    {"tls-info", no_argument, NULL, OPT_TLS_INFO},
-        {"http2", no_argument, NULL, OPT_HTTP2},
-        {"http2-prior-knowledge", no_argument, NULL, OPT_H2_PRIOR},
-        {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
-    };
-    const char *cmd = o->cmd;
-    int c;
-    long v;
-    optind = 0;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":viIo:X:H:d:Lfw:kh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'v': o->verbose = 1; break;
-        case 'i': o->include = 1; break;
-        case 'I': o->head = 1; break;
-        case OPT_COMPRESSED: o->compressed = 1; break;
-        case 'o': o->output = optarg; break;
-        case 'X':
-            for (const char *p = optarg; *p; p++)
-                if (*p <= ' ' || *p >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *p))
-                    return cli_usage(cmd, "invalid method '%s'", optarg);
-            if (!*optarg)
-                return cli_usage(cmd, "empty method");
-            o->method = optarg;
-            break;
-        case 'H': {
-            const char *colon = strchr(optarg, ':');
-            int ok = colon && colon != optarg;
-            for (const char *p = optarg; ok && p < colon; p++)
-                if (*p <= ' ' || *p >= 0x7f || strchr("\"(),/:;<=>?@[\\]{}", *p))
-                    ok = 0;
-            if (ok && strpbrk(optarg, "\r\n"))
-                ok = 0;
-            if (!ok)
-                return cli_usage(cmd, "invalid header '%s' (want 'Name: value')", optarg);
-            if (o->nheaders >= GET_MAX_HEADERS)
-                return cli_usage(cmd, "too many -H (at most %d)", GET_MAX_HEADERS);
-            o->headers[o->nheaders++] = optarg;
-            break;
-        }
-        case 'd': o->data = optarg; break;
-        case 'L': o->follow = 1; break;
-        case OPT_MAX_REDIRS:
-            if (cli_parse_long(optarg, 0, 1000, &v) < 0)
-                return cli_usage(cmd, "invalid --max-redirs '%s' (0 to 1000)", optarg);
-            o->max_redirs = v;
-            break;
-        case OPT_UNIX: o->unix_path = optarg; break;
-        case 'f': o->fail = 1; break;
-        case 'w':
-            if (cli_parse_seconds(optarg, &v) < 0 || v <= 0)
-                return cli_usage(cmd, "invalid timeout '%s' (seconds, more than 0)", optarg);
-            o->timeout_ms = v;
-            break;
-        case OPT_CACERT: o->tls.ca_file = optarg; break;
-        case OPT_PIN:
-            if (!hc_tls_pin_valid(optarg))
-                return cli_usage(cmd, "invalid --pin-sha256 '%s' (64 hex digits, colons "
-                                      "allowed)", optarg);
-            o->tls.pin = optarg;
-            break;
-        case 'k': o->tls.insecure = 1; break;
-        case OPT_TLS_INFO: o->tls_info = 1; break;
-        case OPT_HTTP2: o->tls.http2 = 1; break;
-        case OPT_H2_PRIOR: o->tls.http2 = o->h2_prior = 1; break;
-        case 'h':
-            fputs(get_usage, stdout);
-            return -1;
-        default:
-            return cli_getopt_error(cmd, c, argv);
-        }
+    return c > ' ' && c < 0x7f && !strchr("\"(),/:;<=>?@[\\]{}", c);
+}
+
+/* -X METHOD: a token. 0 or an exit code. */
+static int get_method_ok(const char *cmd, const char *method)
+{
+    for (const char *p = method; *p; p++)
+        if (!get_token_char(*p))
+            return cli_usage(cmd, "invalid method '%s'", method);
+    if (!*method)
+        return cli_usage(cmd, "empty method");
+    return 0;
+}
+
+/* -H 'Name: value': a token name, a colon, and no line break anywhere. */
+static int get_header_ok(const char *header)
+{
+    const char *colon = strchr(header, ':');
+    if (!colon || colon == header || strpbrk(header, "\r\n"))
+        return 0;
+    for (const char *p = header; p < colon; p++)
+        if (!get_token_char(*p))
+            return 0;
+    return 1;
+}
+
+/* What is sent and what is shown: -v, -i, -I, --compressed, -o, -X, -H, -d. */
+static int get_request_opt(get_opts *o, int key, const char *value)
+{
+    switch (key) {
+    case 'v': o->verbose = 1; return 0;
+    case 'i': o->include = 1; return 0;
+    case 'I': o->head = 1; return 0;
+    case GET_COMPRESSED: o->compressed = 1; return 0;
+    case 'o': o->output = value; return 0;
+    case 'X': {
+        int rc = get_method_ok(o->cmd, value);
+        if (rc == 0)
+            o->method = value;
+        return rc;
     }
+    case 'H':
+        if (!get_header_ok(value))
+            return cli_usage(o->cmd, "invalid header '%s' (want 'Name: value')", value);
+        if (o->nheaders >= GET_MAX_HEADERS)
+            return cli_usage(o->cmd, "too many -H (at most %d)", GET_MAX_HEADERS);
+        o->headers[o->nheaders++] = value;
+        return 0;
+    case 'd': o->data = value; return 0;
+    default:
+        return GET_NOT_MINE;
+    }
+}
+
+/* How it connects and what it accepts: -L, --max-redirs, --unix, -f, -w, TLS and HTTP/2. */
+static int get_connect_opt(get_opts *o, int key, const char *value)
+{
+    long v;
+    switch (key) {
+    case 'L': o->follow = 1; return 0;
+    case GET_MAX_REDIRS:
+        if (cli_parse_long(value, 0, 1000, &v) < 0)
+            return cli_usage(o->cmd, "invalid --max-redirs '%s' (0 to 1000)", value);
+        o->max_redirs = v;
+        return 0;
+    case GET_UNIX: o->unix_path = value; return 0;
+    case 'f': o->fail = 1; return 0;
+    case 'w':
+        if (cli_parse_seconds(value, &v) < 0 || v <= 0)
+            return cli_usage(o->cmd, "invalid timeout '%s' (seconds, more than 0)", value);
+        o->timeout_ms = v;
+        return 0;
+    case GET_CACERT: o->tls.ca_file = value; return 0;
+    case GET_PIN:
+        if (!hc_tls_pin_valid(value))
+            return cli_usage(o->cmd, "invalid --pin-sha256 '%s' (64 hex digits, colons allowed)",
+                             value);
+        o->tls.pin = value;
+        return 0;
+    case 'k': o->tls.insecure = 1; return 0;
+    case GET_TLS_INFO: o->tls_info = 1; return 0;
+    case GET_HTTP2: o->tls.http2 = 1; return 0;
+    case GET_H2_PRIOR: o->tls.http2 = o->h2_prior = 1; return 0;
+    default:
+        return GET_NOT_MINE;
+    }
+}
+
+static int on_get_opt(void *ctx, int key, const char *value)
+{
+    int rc = get_request_opt(ctx, key, value);
+    if (rc == GET_NOT_MINE)
+        rc = get_connect_opt(ctx, key, value);
+    return rc == GET_NOT_MINE ? CLI_USAGE : rc;
+}
+
+/* Options that cannot go together. 0 or an exit code. */
+static int get_check_args(get_opts *o)
+{
+    const char *cmd = o->cmd;
     if (o->head) {
         /* As curl -I: the head is the output. */
         if (o->data)
@@ -536,13 +595,25 @@ static int parse_opts(int argc, char **argv, get_opts *o)
         return cli_usage(cmd, "--cacert, --pin-sha256 and -k are alternatives: give one");
     if (o->tls_info && (o->output || o->data || o->head || o->include))
         return cli_usage(cmd, "--tls-info sends no request: drop -o, -d, -I, -i");
-    if (optind >= argc)
-        return cli_usage(cmd, "missing URL");
-    o->url = argv[optind++];
-    if (optind < argc)
-        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     return 0;
 }
+
+/* Options, their combination, then URL. 0, CLI_OPT_HELP_SHOWN or an exit code. */
+static int parse_get(int argc, char **argv, get_opts *o)
+{
+    int first;
+    int rc = cli_opt_parse(&get_spec, argc, argv, on_get_opt, o, &first);
+    if (rc || (rc = get_check_args(o)))
+        return rc;
+    if (first >= argc)
+        return cli_usage(o->cmd, "missing URL");
+    o->url = argv[first++];
+    if (first < argc)
+        return cli_usage(o->cmd, "unexpected argument '%s'", argv[first]);
+    return 0;
+}
+
+/* ---- the exchanges ------------------------------------------------------------------------ */
 
 static int url_error(const char *cmd, const char *text, int rc)
 {
@@ -553,119 +624,222 @@ static int url_error(const char *cmd, const char *text, int rc)
     return cli_usage(cmd, "invalid URL '%s'", text);
 }
 
+/* The request across the redirects of one command. */
+typedef struct get_hop {
+    hc_url url;         /* where the next exchange goes */
+    hc_url first;       /* the origin the user's credentials are for */
+    const char *method;
+    int with_body;      /* the body is sent (a 301, 302 or 303 drops it) */
+    const char *body;
+    size_t body_len;
+    nk_buf head;        /* the request head being sent */
+} get_hop;
+
+/* 0, or an exit code after its message (nothing left to free then). */
+static int get_hop_init(const get_opts *o, get_hop *h, const char *body, size_t body_len)
+{
+    int rc = hc_url_parse(o->url, &h->url);
+    if (rc < 0)
+        return url_error(o->cmd, o->url, rc);
+    if (o->tls_info && !h->url.tls) {
+        hc_url_free(&h->url);
+        return cli_usage(o->cmd, "--tls-info needs an https:// URL");
+    }
+    if ((rc = hc_url_parse(o->url, &h->first)) < 0) {
+        hc_url_free(&h->url);
+        return cli_fail(o->cmd, "%s", nk_strerror(rc));
+    }
+    h->method = o->method ? o->method : body ? "POST" : "GET";
+    h->with_body = body != NULL;
+    h->body = body;
+    h->body_len = body_len;
+    nk_buf_init(&h->head, 0);
+    return CLI_OK;
+}
+
+static void get_hop_free(get_hop *h)
+{
+    nk_buf_free(&h->head);
+    hc_url_free(&h->url);
+    hc_url_free(&h->first);
+}
+
+/* An exchange that failed (rc < 0): the message that says why. */
+static int get_exchange_error(const char *cmd, const get_run *r, int rc, const char *msg)
+{
+    if (r->binary)
+        return cli_fail(cmd, "binary output can mess up your terminal; use -o - to force, or -o "
+                             "FILE to save it");
+    if (r->gz_err)
+        return cli_fail(cmd, "invalid gzip body from the server");
+    if (r->out_err)
+        return cli_fail(cmd, "writing the output: %s", nk_strerror(r->out_err));
+    return cli_fail(cmd, "%s", msg[0] ? msg : nk_strerror(rc));
+}
+
+/* One request and its response, to h->url. CLI_OK or an exit code after its message. */
+static int get_exchange(const get_opts *o, get_run *r, nk_loop *loop, get_hop *h)
+{
+    const char *cmd = o->cmd;
+    char msg[512];
+    int foreign = !hc_url_same_origin(&h->first, &h->url);
+    if (build_head(o, &h->url, h->method, h->with_body, h->body_len, foreign, &h->head) < 0)
+        return cli_fail(cmd, "%s", nk_strerror(-ENOMEM));
+    if (h->url.tls && !r->tls && hc_tls_ctx_new(&o->tls, &r->tls, msg, sizeof msg) < 0)
+        return cli_fail(cmd, "%s", msg);
+    hc_request req = {
+        .url = &h->url, .unix_path = o->unix_path,
+        .head = nk_buf_rptr(&h->head), .head_len = nk_buf_len(&h->head),
+        .body = h->with_body ? h->body : NULL, .body_len = h->with_body ? h->body_len : 0,
+        .head_request = strcmp(h->method, "HEAD") == 0,
+        .timeout_ms = o->timeout_ms, .verbose = o->verbose,
+        .tls = h->url.tls ? r->tls : NULL, .tls_only = o->tls_info,
+        .http2 = h->url.tls && o->tls.http2, .h2c = !h->url.tls && o->h2_prior,
+    };
+    if (o->verbose && !h->url.tls && o->tls.http2 && !o->h2_prior)
+        fputs("* --http2 over http:// without --http2-prior-knowledge: HTTP/1.1 (no "
+              "Upgrade: h2c)\n", stderr);
+    r->final = 0;
+    r->head_request = req.head_request;
+    r->host = h->url.host;
+    hc_events ev = {r, on_head, on_body, on_tls};
+    int status = 0;
+    int rc = hc_exchange(loop, &req, &ev, &status, msg, sizeof msg);
+    if (r->progress && r->final && r->deliver) {
+        draw_progress(r, 1);
+        fputc('\n', stderr);
+    }
+    if (rc == 0 && r->gz_active && r->bytes > 0 && hc_gunzip_finish(&r->gz) < 0)
+        return cli_fail(cmd, "the gzip body ended before its end (cut short)");
+    if (rc < 0)
+        return get_exchange_error(cmd, r, rc, msg);
+    return CLI_OK;
+}
+
+/* -v: where the redirect goes, and that the credentials stay behind on another origin. */
+static void get_show_redirect(const get_opts *o, const get_run *r, const get_hop *h)
+{
+    char *s = hc_url_format(&h->url);
+    fprintf(stderr, "* Following redirect (%d) to %s\n", r->status, s ? s : "?");
+    free(s);
+    int creds = 0;
+    for (int i = 0; i < o->nheaders; i++)
+        creds |= is_credential(o->headers[i]);
+    if (creds && !hc_url_same_origin(&h->first, &h->url))
+        fputs("* Another origin: -H Authorization and Cookie are not sent there\n", stderr);
+}
+
+/* Turn h to r->location, the redirs-th redirect. CLI_OK or an exit code after its message. */
+static int get_follow(const get_opts *o, const get_run *r, get_hop *h, long redirs)
+{
+    const char *cmd = o->cmd;
+    if (redirs >= o->max_redirs)
+        return cli_fail(cmd, "maximum (%ld) redirects followed", o->max_redirs);
+    hc_url next;
+    int rc = hc_url_resolve(&h->url, r->location, strlen(r->location), &next);
+    if (rc == -EPROTONOSUPPORT)
+        return cli_fail(cmd, "redirected to '%s': only http:// and https:// are supported",
+                        r->location);
+    if (rc < 0)
+        return cli_fail(cmd, "invalid redirect location '%s'", r->location);
+    hc_url_free(&h->url);
+    h->url = next;
+    if (o->verbose)
+        get_show_redirect(o, r, h);
+    /* RFC 9110 sections 15.4.2 to 15.4.4: after 301 and 302 user agents change POST to
+     * GET (historic practice), and 303 asks for a GET (HEAD stays HEAD); 307 and 308
+     * "MUST NOT" change the method, so they resend the body. */
+    if (r->status == 301 || r->status == 302 || r->status == 303) {
+        if (strcmp(h->method, "HEAD") != 0)
+            h->method = "GET";
+        h->with_body = 0;
+    }
+    return CLI_OK;
+}
+
 /* Follow the exchanges of one command: the request, then each redirect. */
 static int run_get(const get_opts *o, get_run *r, nk_loop *loop, const char *body,
                    size_t body_len)
 {
-    const char *cmd = o->cmd;
-    hc_url url;
-    int rc = hc_url_parse(o->url, &url);
-    if (rc < 0)
-        return url_error(cmd, o->url, rc);
-    if (o->tls_info && !url.tls) {
-        hc_url_free(&url);
-        return cli_usage(cmd, "--tls-info needs an https:// URL");
+    get_hop h;
+    int code = get_hop_init(o, &h, body, body_len);
+    if (code != CLI_OK)
+        return code;
+    for (long redirs = 0; code == CLI_OK; redirs++) {
+        code = get_exchange(o, r, loop, &h);
+        if (code != CLI_OK || !r->location || o->tls_info)
+            break;
+        code = get_follow(o, r, &h, redirs);
     }
-    hc_url first; /* the origin the user's credentials are for */
-    if ((rc = hc_url_parse(o->url, &first)) < 0) {
-        hc_url_free(&url);
-        return cli_fail(cmd, "%s", nk_strerror(rc));
-    }
-    const char *method = o->method ? o->method : body ? "POST" : "GET";
-    int with_body = body != NULL;
-    nk_buf head;
-    nk_buf_init(&head, 0);
-    hc_events ev = {r, on_head, on_body, on_tls};
-    int code = CLI_OK;
-    char msg[512];
-    for (long redirs = 0;; redirs++) {
-        int foreign = !hc_url_same_origin(&first, &url);
-        if (build_head(o, &url, method, with_body, body_len, foreign, &head) < 0) {
-            code = cli_fail(cmd, "%s", nk_strerror(-ENOMEM));
-            break;
-        }
-        if (url.tls && !r->tls && hc_tls_ctx_new(&o->tls, &r->tls, msg, sizeof msg) < 0) {
-            code = cli_fail(cmd, "%s", msg);
-            break;
-        }
-        hc_request req = {
-            .url = &url, .unix_path = o->unix_path,
-            .head = nk_buf_rptr(&head), .head_len = nk_buf_len(&head),
-            .body = with_body ? body : NULL, .body_len = with_body ? body_len : 0,
-            .head_request = strcmp(method, "HEAD") == 0,
-            .timeout_ms = o->timeout_ms, .verbose = o->verbose,
-            .tls = url.tls ? r->tls : NULL, .tls_only = o->tls_info,
-            .http2 = url.tls && o->tls.http2, .h2c = !url.tls && o->h2_prior,
-        };
-        if (o->verbose && !url.tls && o->tls.http2 && !o->h2_prior)
-            fputs("* --http2 over http:// without --http2-prior-knowledge: HTTP/1.1 (no "
-                  "Upgrade: h2c)\n", stderr);
-        r->final = 0;
-        r->head_request = req.head_request;
-        r->host = url.host;
-        int status = 0;
-        rc = hc_exchange(loop, &req, &ev, &status, msg, sizeof msg);
-        if (r->progress && r->final && r->deliver)
-            draw_progress(r, 1), fputc('\n', stderr);
-        if (rc == 0 && r->gz_active && r->bytes > 0 && hc_gunzip_finish(&r->gz) < 0) {
-            code = cli_fail(cmd, "the gzip body ended before its end (cut short)");
-            break;
-        }
-        if (rc < 0) {
-            if (r->binary)
-                code = cli_fail(cmd, "binary output can mess up your terminal; use -o - to "
-                                     "force, or -o FILE to save it");
-            else if (r->gz_err)
-                code = cli_fail(cmd, "invalid gzip body from the server");
-            else if (r->out_err)
-                code = cli_fail(cmd, "writing the output: %s", nk_strerror(r->out_err));
-            else
-                code = cli_fail(cmd, "%s", msg[0] ? msg : nk_strerror(rc));
-            break;
-        }
-        if (!r->location || o->tls_info)
-            break;
-        if (redirs >= o->max_redirs) {
-            code = cli_fail(cmd, "maximum (%ld) redirects followed", o->max_redirs);
-            break;
-        }
-        hc_url next;
-        rc = hc_url_resolve(&url, r->location, strlen(r->location), &next);
-        if (rc < 0) {
-            code = rc == -EPROTONOSUPPORT
-                       ? cli_fail(cmd, "redirected to '%s': only http:// and https:// are "
-                                       "supported", r->location)
-                       : cli_fail(cmd, "invalid redirect location '%s'", r->location);
-            break;
-        }
-        hc_url_free(&url);
-        url = next;
-        if (o->verbose) {
-            char *s = hc_url_format(&url);
-            fprintf(stderr, "* Following redirect (%d) to %s\n", r->status, s ? s : "?");
-            free(s);
-            int creds = 0;
-            for (int i = 0; i < o->nheaders; i++)
-                creds |= is_credential(o->headers[i]);
-            if (creds && !hc_url_same_origin(&first, &url))
-                fputs("* Another origin: -H Authorization and Cookie are not sent there\n",
-                      stderr);
-        }
-        /* RFC 9110 sections 15.4.2 to 15.4.4: after 301 and 302 user agents change POST to
-         * GET (historic practice), and 303 asks for a GET (HEAD stays HEAD); 307 and 308
-         * "MUST NOT" change the method, so they resend the body. */
-        if (r->status == 301 || r->status == 302 || r->status == 303) {
-            if (strcmp(method, "HEAD") != 0)
-                method = "GET";
-            with_body = 0;
-        }
-    }
-    nk_buf_free(&head);
-    hc_url_free(&url);
-    hc_url_free(&first);
+    get_hop_free(&h);
     if (code == CLI_OK && o->fail && !o->tls_info && r->status / 100 != 2)
-        code = cli_fail(cmd, "server answered %d %s", r->status,
+        code = cli_fail(o->cmd, "server answered %d %s", r->status,
                         r->reason[0] ? r->reason : nk_http_reason(r->status));
+    return code;
+}
+
+/* Where the body goes: stdout, or a temporary file next to -o FILE. CLI_OK or an exit code. */
+static int get_open(const get_opts *o, get_run *r)
+{
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->out = stdout;
+    int to_file = o->output && strcmp(o->output, "-") != 0;
+    int rc;
+    if (to_file && (rc = open_output(r, o->output)) < 0)
+        return cli_fail(o->cmd, "cannot create a file next to '%s': %s", o->output,
+                        nk_strerror(rc));
+    r->progress = to_file && isatty(STDERR_FILENO);
+    r->guard_terminal = !o->output && isatty(STDOUT_FILENO);
+    return CLI_OK;
+}
+
+static void on_signal(nk_loop *loop, nk_signal *sig, int signum)
+{
+    (void)sig;
+    (void)signum;
+    nk_loop_set_data(loop, loop); /* hc_exchange stops at its next turn */
+}
+
+/* The exchanges on an event loop that SIGINT and SIGTERM stop. */
+static int get_loop(const get_opts *o, get_run *r, const char *body, size_t body_len)
+{
+    nk_loop *loop = NULL;
+    cli_stop_signals stop_signals = {0};
+    signal(SIGPIPE, SIG_IGN); /* a closed peer or stdout must give EPIPE, not kill us */
+    int code;
+    int rc = nk_loop_new(NULL, &loop);
+    if (rc < 0) {
+        code = cli_fail(o->cmd, "cannot create the event loop: %s", nk_strerror(rc));
+    } else if ((rc = cli_stop_signals_start(loop, &stop_signals, on_signal, NULL)) < 0) {
+        code = cli_fail(o->cmd, "cannot watch signals: %s", nk_strerror(rc));
+    } else {
+        code = run_get(o, r, loop, body, body_len);
+    }
+    if (loop) {
+        cli_stop_signals_stop(loop, &stop_signals);
+        nk_loop_free(loop);
+    }
+    return code;
+}
+
+/* After the exchanges (code is their result): the download kept or dropped, stdout flushed,
+ * r freed. Returns the command's exit code. */
+static int get_close(const get_opts *o, get_run *r, int code)
+{
+    if (r->tmp_path && code == CLI_OK) {
+        int rc = commit_output(r, o->output);
+        if (rc < 0)
+            code = cli_fail(o->cmd, "cannot write '%s': %s", o->output, nk_strerror(rc));
+    } else if (r->tmp_path) {
+        discard_output(r);
+    } else if (fflush(stdout) != 0 && code == CLI_OK) {
+        code = cli_fail(o->cmd, "writing the output: %s", strerror(errno));
+    }
+    if (r->gz_active)
+        hc_gunzip_free(&r->gz);
+    free(r->location);
+    nk_tls_ctx_free(r->tls);
     return code;
 }
 
@@ -676,11 +850,9 @@ int cmd_http_get(int argc, char **argv)
     o.cmd = argv[0];
     o.timeout_ms = GET_DEFAULT_TIMEOUT_MS;
     o.max_redirs = GET_DEFAULT_MAX_REDIRS;
-    int rc = parse_opts(argc, argv, &o);
-    if (rc < 0)
-        return CLI_OK;
-    if (rc > 0)
-        return rc;
+    int rc = parse_get(argc, argv, &o);
+    if (rc)
+        return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
     /* Check the URL before anything is opened or read. */
     hc_url probe;
     rc = hc_url_parse(o.url, &probe);
@@ -692,49 +864,10 @@ int cmd_http_get(int argc, char **argv)
     size_t body_len = 0;
     if (o.data && (rc = read_data(o.cmd, o.data, &body, &body_len)) != 0)
         return rc;
-
     get_run r;
-    memset(&r, 0, sizeof r);
-    r.o = &o;
-    r.out = stdout;
-    int to_file = o.output && strcmp(o.output, "-") != 0;
-    if (to_file && (rc = open_output(&r, o.output)) < 0) {
-        free(body);
-        return cli_fail(o.cmd, "cannot create a file next to '%s': %s", o.output,
-                        nk_strerror(rc));
-    }
-    r.progress = to_file && isatty(STDERR_FILENO);
-    r.guard_terminal = !o.output && isatty(STDOUT_FILENO);
-
-    nk_loop *loop = NULL;
-    cli_stop_signals stop_signals = {0};
-    signal(SIGPIPE, SIG_IGN); /* a closed peer or stdout must give EPIPE, not kill us */
-    int code;
-    rc = nk_loop_new(NULL, &loop);
-    if (rc < 0) {
-        code = cli_fail(o.cmd, "cannot create the event loop: %s", nk_strerror(rc));
-    } else if ((rc = cli_stop_signals_start(loop, &stop_signals, on_signal, NULL)) < 0) {
-        code = cli_fail(o.cmd, "cannot watch signals: %s", nk_strerror(rc));
-    } else {
-        code = run_get(&o, &r, loop, body, body_len);
-    }
-    if (loop) {
-        cli_stop_signals_stop(loop, &stop_signals);
-        nk_loop_free(loop);
-    }
-    if (code == CLI_OK && to_file) {
-        rc = commit_output(&r, o.output);
-        if (rc < 0)
-            code = cli_fail(o.cmd, "cannot write '%s': %s", o.output, nk_strerror(rc));
-    } else if (to_file) {
-        discard_output(&r);
-    } else if (fflush(stdout) != 0 && code == CLI_OK) {
-        code = cli_fail(o.cmd, "writing the output: %s", strerror(errno));
-    }
-    if (r.gz_active)
-        hc_gunzip_free(&r.gz);
-    free(r.location);
-    nk_tls_ctx_free(r.tls);
+    int code = get_open(&o, &r);
+    if (code == CLI_OK)
+        code = get_close(&o, &r, get_loop(&o, &r, body, body_len));
     free(body);
     return code;
 }
