@@ -59,23 +59,12 @@
      "--tls-cert and --tls-key, or of --tls-self-signed." STREAM_HANDSHAKE_HELP ". A client " \
      "whose handshake fails is reported (one that closes without a word, such as a tcp wait " \
      "probe, is not); with -k the next one is served"},                                       \
-    {"tls-cert", CLI_TLS_OPT_CERT, "FILE",                                                    \
-     "the certificate chain (PEM, leaf first), with --tls-key"},                              \
-    {"tls-key", CLI_TLS_OPT_KEY, "FILE", "the private key of --tls-cert (PEM)"},              \
-    {"tls-self-signed", CLI_TLS_OPT_SELF_SIGNED, NULL,                                        \
-     "a certificate made at start (ECDSA P-256, valid 30 days) naming localhost, the "        \
-     "loopback addresses, this host's name and the listening address (each interface's "     \
-     "when listening on all of them); \"TLS certificate: self-signed, sha256 HEX\" on "       \
-     "stderr, before the readiness line, is what a client pins with --pin-sha256"}
+    CLI_TLS_CERT_OPTS
 
 /* The client's TLS options; tls_help: what --tls checks, name_help: what --servername is. */
-#define STREAM_TLS_CLIENT_OPTS(tls_help, name_help)                                                \
+#define STREAM_TLS_CLIENT_OPTS(tls_help, name_help)                                           \
     {"tls", CLI_TLS_OPT_TLS, NULL, "speak TLS (1.2 or 1.3). " tls_help STREAM_HANDSHAKE_HELP}, \
-    {"cacert", CLI_TLS_OPT_CACERT, "FILE",                                                    \
-     "trust the CA certificates of FILE (PEM) instead of the system's store"},                \
-    {"pin-sha256", CLI_TLS_OPT_PIN, "HEX",                                                    \
-     "accept exactly the certificate whose SHA-256 fingerprint is HEX (64 hex digits, "       \
-     "colons allowed: what --tls-self-signed prints), without CA or name checks"},            \
+    CLI_TLS_VERIFY_OPTS,                                                                      \
     {"insecure", 'k', NULL, "no verification at all: encrypted, but not authenticated"},      \
     {"servername", CLI_TLS_OPT_SERVERNAME, "NAME", name_help}
 
