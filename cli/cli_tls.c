@@ -60,29 +60,6 @@ int cli_tls_check(const char *cmd, const cli_tls_opts *o, int server)
     return 0;
 }
 
-void cli_tls_help(FILE *out, int server)
-{
-    if (server) {
-        fputs("      --tls           speak TLS (1.2 or 1.3), with one of:\n"
-              "      --tls-cert FILE --tls-key FILE\n"
-              "                      the certificate chain (PEM, leaf first) and its key\n"
-              "      --tls-self-signed  a certificate made at start for localhost, the\n"
-              "                      loopback and listening addresses; its SHA-256 is printed\n"
-              "                      (\"TLS certificate: self-signed, sha256 HEX\") for\n"
-              "                      clients to pin\n",
-              out);
-        return;
-    }
-    fputs("      --tls           speak TLS (1.2 or 1.3); the server's certificate must chain to\n"
-          "                      the system's CAs and name the host of ADDR\n"
-          "      --cacert FILE   trust the CAs in FILE (PEM) instead of the system's\n"
-          "      --pin-sha256 HEX  accept exactly the certificate with this SHA-256 (what\n"
-          "                      --tls-self-signed prints), without CA or name checks\n"
-          "  -k, --insecure      check nothing (encrypted, but not authenticated)\n"
-          "      --servername NAME  the name sent (SNI) and checked, instead of ADDR's host\n",
-          out);
-}
-
 /* ---- contexts ------------------------------------------------------------------------------- */
 
 typedef struct name_list {

@@ -75,9 +75,6 @@ int cli_tls_option(cli_tls_opts *o, int c, const char *arg);
  * to this side (server: 1 for a listener, 0 for a client). */
 int cli_tls_check(const char *cmd, const cli_tls_opts *o, int server);
 
-/* The options' help lines for one side. */
-void cli_tls_help(FILE *out, int server);
-
 /* A self-signed certificate added to ctx, for localhost, the loopback addresses, this host's
  * name and each address (for a wildcard one, every interface's address of its family: what a
  * server's "reachable at" lines show), so that a client can use any URL the server announced.
