@@ -181,7 +181,9 @@ CLI_SPEC_REGISTER(tcp_connect_spec);
 
 #define STREAM_DGRAM_HELP                                                                     \
     "datagram sockets instead of a stream: the options marked (--dgram), -w and -v work as "  \
-    "for udp listen and udp send; stream options are refused"
+    "for udp listen and udp send; stream options are refused. The client binds a temporary "  \
+    "socket of its own in $TMPDIR (or /tmp), removed on exit, so that replies can come "     \
+    "back, and prints them one per line"
 
 #define STREAM_MAX_SIZE_HELP                                                                  \
     "(--dgram) bytes kept per datagram (default " DGRAM_DEFAULT_MAX_TEXT ", at most 16 MiB); " \
@@ -266,11 +268,7 @@ static const cli_operand unix_connect_operands[] = {
 
 static void unix_connect_notes(FILE *out)
 {
-    fputs("With --dgram it binds a temporary socket of its own in $TMPDIR (or /tmp),\n"
-          "removed on exit, so that replies can come back; replies are printed one per\n"
-          "line.\n"
-          "\n"
-          "Examples:\n"
+    fputs("Examples:\n"
           "  netkit unix connect /tmp/s.sock\n"
           "  echo hi | netkit unix connect /tmp/d.sock --dgram --reply\n"
           "  netkit unix connect /tmp/s.sock --tls --cacert ca.crt --servername localhost\n",
