@@ -37,15 +37,21 @@ static void test_init_size_of_an_older_caller(void **state)
 {
     (void)state;
     size_t old = offsetof(nk_httpd_config, counters);
-    nk_httpd_config *cfg = malloc(old);
+    /* Read through memcpy at the fields' offsets: a member access through an
+     * nk_httpd_config pointer would claim the whole type's size, which this memory lacks. */
+    unsigned char *cfg = malloc(old);
     assert_non_null(cfg);
-    assert_int_equal(nk_httpd_config_init_size(cfg, old), 0);
-    assert_int_equal(cfg->size, old);
-    assert_int_equal(cfg->access_log_fd, -1);
+    assert_int_equal(nk_httpd_config_init_size((nk_httpd_config *)(void *)cfg, old), 0);
+    size_t size;
+    int log_fd;
+    memcpy(&size, cfg + offsetof(nk_httpd_config, size), sizeof size);
+    memcpy(&log_fd, cfg + offsetof(nk_httpd_config, access_log_fd), sizeof log_fd);
+    assert_int_equal(size, old);
+    assert_int_equal(log_fd, -1);
     nk_loop *loop;
     assert_int_equal(nk_loop_new(NULL, &loop), 0);
     nk_httpd *srv = NULL;
-    assert_int_equal(nk_httpd_new(loop, cfg, &srv), 0);
+    assert_int_equal(nk_httpd_new(loop, (const nk_httpd_config *)(void *)cfg, &srv), 0);
     nk_httpd_free(srv);
     nk_loop_free(loop);
     free(cfg);
