@@ -12,7 +12,8 @@
  * timeout_ms. on_stopped is called once every worker has been reaped. The supervisor decides
  * which of its own signals mean "stop": it watches them on its loop (nk_signal) and calls
  * nk_workers_stop. Watch them before nk_workers_start, so that they are blocked in the workers
- * from their first instruction (a worker then watches them on a loop of its own).
+ * from their first instruction: a worker inherits the mask, and they stay blocked there until
+ * its own loop watches them (or it unblocks them).
  *
  * Shared memory: shared_size bytes per worker, mapped MAP_SHARED before the first fork, so
  * every worker (a restarted one too) and the supervisor see the same bytes: the place for

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define DEFAULT_RESTART_DELAY_MS 100
@@ -127,14 +128,25 @@ static pid_t spawn(nk_workers *w, unsigned index)
     return pid;
 }
 
-/* Wait (bounded) until n workers said they serve. A worker that fails before closes its end
- * without a word; when all have ended or written, the read sees the end of the pipe. */
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Wait until n workers said they serve, at most timeout_ms in all. A worker that fails before
+ * closes its end without a word; when all have ended or written, the read sees the end. */
 static void wait_ready(int fd, unsigned n, unsigned timeout_ms)
 {
+    uint64_t deadline = now_ms() + timeout_ms;
     unsigned got = 0;
     while (got < n) {
+        uint64_t now = now_ms();
+        if (now >= deadline)
+            return;
         struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, (int)timeout_ms);
+        int r = poll(&p, 1, (int)(deadline - now));
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0)

@@ -103,6 +103,9 @@ static int run_serving(nk_workers *w, unsigned index, void *arg)
     (void)arg;
     slot *s = (slot *)nk_workers_shared(w) + index;
     s->starts++;
+    /* A worker takes a while to get ready: nk_workers_start must wait for its word, not
+     * only for the fork (with correct code this delay cannot fail the test, only slow it). */
+    usleep(20000);
     s->mark = 100 + index;
     nk_workers_ready(w);
     wait_for_signals();
