@@ -145,7 +145,8 @@ static int print_label(FILE *out, const cli_opt *o)
 
 void cli_opt_help(const cli_spec *spec, FILE *out)
 {
-    fprintf(out, "usage: netkit %s %s\n", spec->cmd, spec->synopsis);
+    fprintf(out, "usage: netkit %s%s%s\n", spec->cmd, *spec->synopsis ? " " : "",
+            spec->synopsis);
     if (spec->about)
         fprintf(out, "\n%s", spec->about);
     fputc('\n', out);
@@ -167,8 +168,8 @@ void cli_opt_help(const cli_spec *spec, FILE *out)
 
 /* ---- roff --------------------------------------------------------------------------------- */
 
-/* Text for roff: backslashes and hyphens escaped, a '\n' a line break, and no line starting
- * with a control character. */
+/* Text for roff: backslashes, hyphens and apostrophes escaped, a '\n' a line break, and no
+ * line starting with a control character. */
 static void roff_text(FILE *out, const char *s)
 {
     int line_start = 1;
@@ -178,6 +179,8 @@ static void roff_text(FILE *out, const char *s)
         line_start = 0;
         if (*s == '\\')
             fputs("\\e", out);
+        else if (*s == '\'')
+            fputs("\\(aq", out); /* an apostrophe, not a typographic quote */
         else if (*s == '-')
             fputs("\\-", out);
         else if (*s == '\n') {
