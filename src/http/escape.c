@@ -14,30 +14,60 @@
 
 static const char hexdig[] = "0123456789ABCDEF";
 
-/* HTML: the five characters that can end a text node or a quoted attribute value ("&<>"
- * and both quotes), so the result is safe in either context. */
-int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out)
+/* Copy s[0..len) to out, each byte s[i] for which rep gives a replacement (its length, at
+ * most 8 bytes, written in buf; 0 keeps the byte) replaced, the runs between them appended
+ * whole. rep sees the whole input: a "%" may be kept or not by what follows it. */
+typedef size_t escape_rep(const char *s, size_t len, size_t i, char buf[8]);
+
+static int escape(const char *s, size_t len, struct nk_buf *out, escape_rep *rep)
 {
     if (len == 0)
         return 0; /* s may be NULL then: no pointer arithmetic on it */
     size_t run = 0;
     int r;
     for (size_t i = 0; i < len; i++) {
-        const char *rep;
-        switch (s[i]) {
-        case '&': rep = "&amp;"; break;
-        case '<': rep = "&lt;"; break;
-        case '>': rep = "&gt;"; break;
-        case '"': rep = "&quot;"; break;
-        case '\'': rep = "&#39;"; break;
-        default: continue;
-        }
-        if ((r = nk_buf_append(out, s + run, i - run)) < 0 ||
-            (r = nk_buf_append_str(out, rep)) < 0)
+        char buf[8];
+        size_t n = rep(s, len, i, buf);
+        if (n == 0)
+            continue;
+        if ((r = nk_buf_append(out, s + run, i - run)) < 0 || (r = nk_buf_append(out, buf, n)) < 0)
             return r;
         run = i + 1;
     }
     return nk_buf_append(out, s + run, len - run);
+}
+
+/* "%XX", the byte's percent-encoding (RFC 3986 section 2.1), in buf. */
+static size_t percent(unsigned char c, char buf[8])
+{
+    buf[0] = '%';
+    buf[1] = hexdig[c >> 4];
+    buf[2] = hexdig[c & 15];
+    return 3;
+}
+
+/* HTML: the five characters that can end a text node or a quoted attribute value ("&<>"
+ * and both quotes), so the result is safe in either context. */
+static size_t html_rep(const char *s, size_t len, size_t i, char buf[8])
+{
+    (void)len;
+    const char *rep;
+    switch (s[i]) {
+    case '&': rep = "&amp;"; break;
+    case '<': rep = "&lt;"; break;
+    case '>': rep = "&gt;"; break;
+    case '"': rep = "&quot;"; break;
+    case '\'': rep = "&#39;"; break;
+    default: return 0;
+    }
+    size_t n = strlen(rep);
+    memcpy(buf, rep, n);
+    return n;
+}
+
+int nk_http_html_escape(const char *s, size_t len, struct nk_buf *out)
+{
+    return escape(s, len, out, html_rep);
 }
 
 /* Length of the valid UTF-8 sequence at s[0..len) (RFC 3629 section 4), or 0 when the bytes
@@ -138,47 +168,38 @@ int nk_http_json_escape(const char *s, size_t len, struct nk_buf *out)
 /* A query (RFC 3986 section 3.4: pchar / "/" / "?"): characters allowed there are kept as they
  * are, "%" only as the start of a valid escape, and everything else is percent-encoded, so a
  * query copied into a header can never carry a control character, a space or a fragment. */
+static size_t query_rep(const char *s, size_t len, size_t i, char buf[8])
+{
+    static const char allowed[] = "-._~!$&'()*+,;=:@/?";
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        (c && strchr(allowed, c)))
+        return 0;
+    if (c == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
+        isxdigit((unsigned char)s[i + 2]))
+        return 0;
+    return percent(c, buf);
+}
+
 int nk_http_query_escape(const char *s, size_t len, struct nk_buf *out)
 {
-    if (len == 0)
-        return 0; /* s may be NULL then: no pointer arithmetic on it */
-    static const char allowed[] = "-._~!$&'()*+,;=:@/?";
-    size_t run = 0;
-    int r;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            (c && strchr(allowed, c)))
-            continue;
-        if (c == '%' && i + 2 < len && isxdigit((unsigned char)s[i + 1]) &&
-            isxdigit((unsigned char)s[i + 2]))
-            continue;
-        char enc[3] = {'%', hexdig[c >> 4], hexdig[c & 15]};
-        if ((r = nk_buf_append(out, s + run, i - run)) < 0 || (r = nk_buf_append(out, enc, 3)) < 0)
-            return r;
-        run = i + 1;
-    }
-    return nk_buf_append(out, s + run, len - run);
+    return escape(s, len, out, query_rep);
 }
 
 /* One path segment (RFC 3986 section 2.3): everything but the unreserved characters
  * ALPHA / DIGIT / "-" / "." / "_" / "~" is percent-encoded, "/" included, so a name can
  * never add a segment, and ":" too, so a relative link "a:b" is never read as a scheme. */
+static size_t segment_rep(const char *s, size_t len, size_t i, char buf[8])
+{
+    (void)len;
+    unsigned char c = (unsigned char)s[i];
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        c == '-' || c == '.' || c == '_' || c == '~')
+        return 0;
+    return percent(c, buf);
+}
+
 int nk_http_url_escape(const char *s, size_t len, struct nk_buf *out)
 {
-    if (len == 0)
-        return 0; /* s may be NULL then: no pointer arithmetic on it */
-    size_t run = 0;
-    int r;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-            c == '-' || c == '.' || c == '_' || c == '~')
-            continue;
-        char enc[3] = {'%', hexdig[c >> 4], hexdig[c & 15]};
-        if ((r = nk_buf_append(out, s + run, i - run)) < 0 || (r = nk_buf_append(out, enc, 3)) < 0)
-            return r;
-        run = i + 1;
-    }
-    return nk_buf_append(out, s + run, len - run);
+    return escape(s, len, out, segment_rep);
 }

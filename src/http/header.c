@@ -127,6 +127,21 @@ int nk__http_list_next(const char **pp, const char *end, nk_str *el)
     }
 }
 
+int nk__http_te_next(const char **pp, const char *end, nk_str *coding, nk_str *rest)
+{
+    nk_str el;
+    if (!nk__http_list_next(pp, end, &el))
+        return 0;
+    size_t t = 0;
+    while (t < el.len && nk__http_tchar[(unsigned char)el.p[t]])
+        t++;
+    if (t == 0)
+        return -1;
+    *coding = (nk_str){el.p, t};
+    *rest = (nk_str){el.p + t, el.len - t};
+    return 1;
+}
+
 /* The whole element must equal token: "close" does not match "close;x" or "unclosed". */
 int nk_http_list_has(nk_str value, const char *token)
 {
@@ -230,22 +245,18 @@ static int parse_te(const nk_http_request *req, int *status)
         if (!nk__http_ieq(h->name.p, h->name.len, "transfer-encoding"))
             continue;
         const char *p = h->value.p, *end = h->value.p + h->value.len;
-        nk_str el;
-        while (nk__http_list_next(&p, end, &el)) {
-            size_t t = 0;
-            while (t < el.len && nk__http_tchar[(unsigned char)el.p[t]])
-                t++;
-            if (t == 0)
-                return fail(status, 400);
-            size_t k = t;
-            while (k < el.len && (el.p[k] == ' ' || el.p[k] == '\t'))
+        nk_str coding, rest;
+        int r;
+        while ((r = nk__http_te_next(&p, end, &coding, &rest)) > 0) {
+            size_t k = 0;
+            while (k < rest.len && (rest.p[k] == ' ' || rest.p[k] == '\t'))
                 k++;
-            if (k < el.len && el.p[k] != ';')
+            if (k < rest.len && rest.p[k] != ';')
                 return fail(status, 400); /* "chunked x", "chunked\"": not a coding */
             any = 1;
-            if (nk__http_ieq(el.p, t, "chunked")) {
+            if (nk__http_ieq(coding.p, coding.len, "chunked")) {
                 /* chunked has no parameters (RFC 9112 section 7.1) */
-                if (k < el.len)
+                if (rest.len)
                     return fail(status, 400);
                 nchunked++;
                 last_chunked = 1;
@@ -254,6 +265,8 @@ static int parse_te(const nk_http_request *req, int *status)
                 last_chunked = 0;
             }
         }
+        if (r < 0)
+            return fail(status, 400);
     }
     if (!any)
         return fail(status, 400); /* an empty Transfer-Encoding frames nothing */

@@ -34,6 +34,13 @@ int nk__http_field_line(const char *buf, size_t *pos, nk_http_header *h);
  * apart: no field this module splits carries one where it matters. */
 int nk__http_list_next(const char **pp, const char *end, nk_str *el);
 
+/* The next transfer-coding of a Transfer-Encoding value (RFC 9112 section 6.1: a #list of
+ * transfer-coding = token *( OWS ";" OWS transfer-parameter )): 1 with its name in *coding
+ * and what follows the name in the element in *rest (empty for a bare coding), 0 at the
+ * end, -1 for an element that does not begin with a token. The request and the response
+ * parsers judge *rest each by their own rule. */
+int nk__http_te_next(const char **pp, const char *end, nk_str *coding, nk_str *rest);
+
 /* host [ ":" port ] as a Host field or an authority-form target may carry it; need_port for
  * CONNECT's authority-form. 1 when well formed, 0 otherwise. */
 int nk__http_authority_ok(const char *p, size_t len, int need_port);

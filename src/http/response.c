@@ -149,15 +149,11 @@ static int content_length(const nk_http_header *h, int64_t *cl)
 static int te_chunked(const nk_http_header *h, int *last_chunked, int *nchunked)
 {
     const char *p = h->value.p, *end = h->value.p + h->value.len;
-    nk_str el;
-    while (nk__http_list_next(&p, end, &el)) {
-        size_t t = 0;
-        while (t < el.len && nk__http_tchar[(unsigned char)el.p[t]])
-            t++;
-        if (t == 0)
-            return -EBADMSG;
-        if (nk__http_ieq(el.p, t, "chunked")) {
-            if (t != el.len) /* chunked has no parameters */
+    nk_str coding, rest;
+    int r;
+    while ((r = nk__http_te_next(&p, end, &coding, &rest)) > 0) {
+        if (nk__http_ieq(coding.p, coding.len, "chunked")) {
+            if (rest.len) /* chunked has no parameters */
                 return -EBADMSG;
             if (++*nchunked > 1)
                 return -EBADMSG;
@@ -166,7 +162,7 @@ static int te_chunked(const nk_http_header *h, int *last_chunked, int *nchunked)
             *last_chunked = 0;
         }
     }
-    return 0;
+    return r < 0 ? -EBADMSG : 0;
 }
 
 /* Message body length of a response, RFC 9112 section 6.3. */
