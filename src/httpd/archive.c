@@ -431,7 +431,7 @@ static int disposition(const char *top, const char *ext, char *out, size_t cap)
     return r < 0 ? r : 0;
 }
 
-int nk__archive_serve(nk__conn *c, const nk_http_request *req, int dirfd, int gz)
+nk__outcome nk__archive_serve(nk__conn *c, const nk_http_request *req, int dirfd, int gz)
 {
     nk_httpd *srv = c->srv;
     nk__ex *x = c->x;

@@ -274,7 +274,8 @@ static int check_cred(nk__conn *c, const char *cred, size_t len, const unsigned 
     return verify_off_loop(c, hash, !(user && user->hash), pass, plen, digest);
 }
 
-int nk__auth_check(nk__conn *c, const nk_http_request *req)
+/* 0, 401, 429, or -EINPROGRESS while a hash is checked off the loop (verify_off_loop). */
+static int auth_status(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     if (srv->cfg.nusers == 0)
@@ -317,4 +318,13 @@ int nk__auth_check(nk__conn *c, const nk_http_request *req)
     int st = check_cred(c, (const char *)cred, (size_t)n, digest);
     OPENSSL_cleanse(cred, sizeof cred);
     return st;
+}
+
+nk__outcome nk__auth_check(nk__conn *c, const nk_http_request *req, nk__status *status)
+{
+    int st = auth_status(c, req);
+    if (st == -EINPROGRESS)
+        return NK__WAIT;
+    *status = st;
+    return NK__DONE;
 }

@@ -36,8 +36,8 @@ typedef struct bodyrd {
     unsigned char paused, failed;
 } bodyrd;
 
-static int rd_data(nk__conn *c, const char *p, size_t n);
-static int rd_end(nk__conn *c, const nk_http_request *req);
+static nk__sink_step rd_data(nk__conn *c, const char *p, size_t n, nk__status *status);
+static nk__outcome rd_end(nk__conn *c, const nk_http_request *req);
 static void rd_abort(nk__conn *c);
 static const nk__sink rd_sink = {rd_data, rd_end, rd_abort};
 
@@ -96,44 +96,51 @@ void nk__bodyrd_answering(nk__conn *c)
         c->close_after = 1; /* the answer says Connection: close: the rest is not read */
 }
 
-int nk__bodyrd_answered(nk__conn *c)
+nk__outcome nk__bodyrd_answered(nk__conn *c)
 {
     nk__ex *x = c->x;
     drop_state(x);
     x->later = 0;
     if (c->close_pending) {
         nk__conn_close(c);
-        return -1;
+        return NK__CLOSED;
     }
     if (body_pending(x)) {
         stop_body(c);
-        return 0;
+        return NK__DONE;
     }
     /* The body was whole (paused before its end was told): the connection goes on. */
     c->requests++;
     c->srv->stats.requests++;
     nk_buf_consume(&x->in, x->head_len);
     x->head_len = 0;
-    return 0;
+    return NK__DONE;
 }
 
 /* ---- head time ------------------------------------------------------------------------------ */
 
-int nk__bodyrd_begin(nk__conn *c, const nk_http_request *req, nk_httpd_handler handler,
-                     void *arg)
+/* The handler did not claim the body: the engine answers status. */
+static nk__outcome refused(nk__status *status, nk__status answer)
+{
+    *status = answer;
+    return NK__DONE;
+}
+
+nk__outcome nk__bodyrd_begin(nk__conn *c, const nk_http_request *req, nk_httpd_handler handler,
+                             void *arg, nk__status *status)
 {
     nk__ex *x = c->x;
     nk_httpd *srv = c->srv;
     (void)req; /* it is x->request, parsed again below once the buffer is in place */
     if (nk_buf_reserve(&x->in, x->in.max - nk_buf_len(&x->in)) < 0)
-        return 503;
-    int status = 0;
+        return refused(status, 503);
+    int parse_status = 0;
     if (nk_http_parse_request(nk_buf_rptr(&x->in), x->head_len, 0, &srv->cfg.limits,
-                              &x->request, &status) < 0)
-        return 400; /* cannot happen: the same bytes parsed a moment ago */
+                              &x->request, &parse_status) < 0)
+        return refused(status, 400); /* cannot happen: the same bytes parsed a moment ago */
     bodyrd *st = calloc(1, sizeof *st);
     if (!st)
-        return 503;
+        return refused(status, 503);
     x->sink = &rd_sink;
     x->sink_state = st;
     x->route = NULL; /* run here, not again after the body */
@@ -148,20 +155,21 @@ int nk__bodyrd_begin(nk__conn *c, const nk_http_request *req, nk_httpd_handler h
     if (r == NK_HTTPD_LATER) {
         /* Not reading yet: the connection waits for nk_httpd_ex_body_read or the answer. */
         x->later = (unsigned char)(st->on_data == NULL);
-        return 0;
+        return NK__DONE;
     }
     int reading = st->on_data != NULL;
     drop_state(x);
     if (r == NK_HTTPD_NEXT && !reading)
-        return 1;
-    return 500; /* DONE without an answer, an error, or NEXT after reading began */
+        return NK__PASS;
+    return refused(status, 500); /* DONE without an answer, an error, or NEXT after reading */
 }
 
 /* ---- the body ---------------------------------------------------------------------------------- */
 
-/* One on_data call on the connection. Returns 0, NK__SINK_ANSWERED, NK__SINK_PAUSED, or the
- * handler's negative errno. */
-static int deliver(nk__conn *c, const char *p, size_t n, int end)
+/* One on_data call on the connection: NK__SINK_MORE, NK__SINK_ANSWERED or NK__SINK_PAUSED,
+ * and *failed set when the handler gave up (a negative errno, whichever: none of them can be
+ * taken for a step). */
+static nk__sink_step deliver(nk__conn *c, const char *p, size_t n, int end, int *failed)
 {
     nk__ex *x = c->x;
     bodyrd *st = x->sink_state;
@@ -169,49 +177,56 @@ static int deliver(nk__conn *c, const char *p, size_t n, int end)
     c->busy = 1;
     int r = st->on_data(x, p, n, end, st->arg);
     c->busy = 0;
+    *failed = 0;
     if (c->close_pending || x->answered)
         return NK__SINK_ANSWERED;
-    if (r < 0)
-        return r;
+    if (r < 0) {
+        *failed = 1;
+        return NK__SINK_MORE;
+    }
     if (r == NK_HTTPD_LATER && !end) {
         st->paused = 1;
         st->paused_at = nk_loop_now(c->srv->loop);
     }
-    return st->paused && !end ? NK__SINK_PAUSED : 0;
+    return st->paused && !end ? NK__SINK_PAUSED : NK__SINK_MORE;
 }
 
-static int rd_data(nk__conn *c, const char *p, size_t n)
+static nk__sink_step rd_data(nk__conn *c, const char *p, size_t n, nk__status *status)
 {
     bodyrd *st = c->x->sink_state;
     if (n > st->max - st->got) {
         st->err = -EFBIG; /* told by the abort that follows the engine's 413 */
-        return 413;
+        *status = 413;
+        return NK__SINK_REFUSED;
     }
     st->got += n;
-    int r = deliver(c, p, n, 0);
-    if (r < 0 && r != NK__SINK_ANSWERED && r != NK__SINK_PAUSED) {
+    int failed;
+    nk__sink_step step = deliver(c, p, n, 0, &failed);
+    if (failed) {
         st->failed = 1; /* the handler gave up: 500, and no last call */
-        return 500;
+        *status = 500;
+        return NK__SINK_REFUSED;
     }
-    return r;
+    return step;
 }
 
-static int rd_end(nk__conn *c, const nk_http_request *req)
+static nk__outcome rd_end(nk__conn *c, const nk_http_request *req)
 {
     nk__ex *x = c->x;
     (void)req; /* x->request, parsed again by finish_request */
-    int r = deliver(c, NULL, 0, 1);
+    int failed;
+    deliver(c, NULL, 0, 1, &failed);
     drop_state(x);
     if (c->close_pending) {
         nk__conn_close(c);
-        return -1;
+        return NK__CLOSED;
     }
     if (x->answered)
-        return 0;
-    if (r < 0 && r != NK__SINK_ANSWERED)
-        return nk__respond_error(c, 500, NULL) < 0 ? -1 : 0;
+        return NK__DONE;
+    if (failed)
+        return nk__respond_error(c, 500, NULL);
     x->later = 1; /* the head stays until the answer (nk__conn_after_later) */
-    return 0;
+    return NK__DONE;
 }
 
 static void rd_abort(nk__conn *c)

@@ -37,7 +37,7 @@
 enum { PROGRESS_WRITE = 1, PROGRESS_READ = 2 };
 
 static void conn_update(nk__conn *c, int progress);
-static int conn_process(nk__conn *c);
+static nk__outcome conn_process(nk__conn *c);
 
 /* ---- pools: read buffers and exchange states ---------------------------------------------- */
 
@@ -119,11 +119,7 @@ static void ex_drop(nk__conn *c)
     if (x->produce)
         nk__produce_abort(x); /* the body will not finish: the producer's last call */
     nk_buf_free(&x->piece);
-    nk__fcache_release(srv, x->file);
-    x->file = NULL;
-    if (x->file_fd_owned)
-        close(x->file_fd);
-    x->file_fd_owned = 0;
+    nk__ex_file_release(srv, x);
     free(x->segs);
     x->segs = NULL;
     c->x = NULL;
@@ -397,7 +393,7 @@ static int conn_read(nk__conn *c)
 
 /* ---- request handling --------------------------------------------------------------------- */
 
-static int respond_allow(nk__conn *c, int status)
+static nk__outcome respond_allow(nk__conn *c, nk__status status)
 {
     nk__resp r;
     nk__resp_init(&r, status);
@@ -415,47 +411,47 @@ static int redirect_to_https(const nk__conn *c, const nk_http_request *req)
 }
 
 /* A status decided at head time: 308 is the https redirect, the rest error pages. */
-static int answer_early(nk__conn *c, const nk_http_request *req, int status)
+static nk__outcome answer_early(nk__conn *c, const nk_http_request *req, nk__status status)
 {
     if (status == 308)
         return nk__respond_https_redirect(c, req);
     return nk__respond_error(c, status, NULL);
 }
 
-static int handle(nk__conn *c, const nk_http_request *req)
+static nk__outcome handle(nk__conn *c, const nk_http_request *req)
 {
     if (c->x->route && !c->x->early_status) {
         /* A route without a body to wait for (with one, the route's sink got here). */
-        int r = nk__route_call(c, req);
-        if (r != 1)
+        nk__outcome r = nk__route_call(c, req);
+        if (r != NK__PASS)
             return r;
     }
     return nk__conn_handle(c, req);
 }
 
-int nk__conn_handle(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__conn_handle(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     if (c->x->early_status) {
-        int status = c->x->early_status;
-        c->x->early_status = 0;
+        nk__status status = c->x->early_status;
+        c->x->early_status = NK__NO_STATUS;
         return answer_early(c, req, status);
     }
     /* Credentials were checked at head time (gate, in begin_request), before any handler
      * could claim the request. */
     if (srv->cfg.cors && req->method == NK_HTTP_OPTIONS) {
-        int r = nk__cors_preflight(c, req);
-        if (r <= 0)
+        nk__outcome r = nk__cors_preflight(c, req);
+        if (r != NK__PASS)
             return r;
     }
     if (srv->health_path) {
-        int r = nk__health_handle(c, req);
-        if (r <= 0)
+        nk__outcome r = nk__health_handle(c, req);
+        if (r != NK__PASS)
             return r;
     }
     if (srv->cfg.status_path) {
-        int r = nk__status_handle(c, req);
-        if (r <= 0)
+        nk__outcome r = nk__status_handle(c, req);
+        if (r != NK__PASS)
             return r;
     }
     switch (req->method) {
@@ -466,10 +462,8 @@ int nk__conn_handle(nk__conn *c, const nk_http_request *req)
         /* RFC 9110 section 9.3.7: describe the communication options; Allow says them. */
         return respond_allow(c, 204);
     case NK_HTTP_DELETE:
-        if (srv->cfg.upload && !srv->cfg.echo) {
-            int r = nk__upload_delete(c, req);
-            return r > 0 ? nk__respond_error(c, r, NULL) : r;
-        }
+        if (srv->cfg.upload && !srv->cfg.echo)
+            return nk__upload_delete(c, req);
         return respond_allow(c, 405);
     case NK_HTTP_UNKNOWN:
         /* RFC 9110 section 9.1: a method no route took and the server does not implement. */
@@ -508,7 +502,7 @@ static void set_log_raw(nk__conn *c)
 }
 
 /* A request that cannot be answered normally: answer status and close. */
-static int refuse(nk__conn *c, int status)
+static nk__outcome refuse(nk__conn *c, nk__status status)
 {
     sink_abort(c);
     c->x->early_status = 0;
@@ -533,22 +527,41 @@ static void send_continue(nk__conn *c)
         c->x->seg.mem += sizeof cont - 1;
 }
 
+/* Where the request body stands after take_body. */
+typedef enum body_step {
+    BODY_MORE,     /* more is needed */
+    BODY_WHOLE,    /* complete: the request is finished */
+    BODY_REFUSED,  /* cannot be taken (413, 400, or the sink's status): answer it, close */
+    BODY_ANSWERED, /* a streaming handler answered before the end */
+    BODY_PAUSED,   /* a streaming handler paused it */
+} body_step;
+
+static body_step body_step_of(nk__sink_step s)
+{
+    switch (s) {
+    case NK__SINK_REFUSED: return BODY_REFUSED;
+    case NK__SINK_ANSWERED: return BODY_ANSWERED;
+    case NK__SINK_PAUSED: return BODY_PAUSED;
+    default: return BODY_MORE;
+    }
+}
+
 /* Take the body bytes that follow the retained head, giving them to the sink if one claimed
- * the body. Returns 1 when the body is complete, 0 when more is needed, an HTTP status
- * (413, 400, or the sink's) for a body that cannot be taken, or the sink's NK__SINK_PAUSED or
- * NK__SINK_ANSWERED (bodyread.h). */
-static int take_body(nk__conn *c)
+ * the body. *status is set with BODY_REFUSED. */
+static body_step take_body(nk__conn *c, nk__status *status)
 {
     char *base = nk_buf_rptr(&c->x->in) + c->x->head_len;
     size_t avail = nk_buf_len(&c->x->in) - c->x->head_len, used = 0;
-    int result = 0;
+    nk__sink_step sunk = NK__SINK_MORE;
+    body_step result = BODY_MORE;
     if (c->x->body_left) {
         used = avail < c->x->body_left ? avail : (size_t)c->x->body_left;
         if (used && c->x->sink)
-            result = c->x->sink->data(c, base, used);
+            sunk = c->x->sink->data(c, base, used, status);
         c->x->body_left -= used;
-        if (result == 0)
-            result = c->x->body_left == 0;
+        result = sunk != NK__SINK_MORE ? body_step_of(sunk)
+                 : c->x->body_left == 0 ? BODY_WHOLE
+                                        : BODY_MORE;
     } else if (c->x->chunked_active) {
         for (;;) {
             size_t consumed;
@@ -558,22 +571,27 @@ static int take_body(nk__conn *c)
                                          &data, &dlen);
             used += consumed;
             if (r == 1) {
-                if (c->x->sink && dlen && (result = c->x->sink->data(c, data, dlen)) != 0)
+                if (c->x->sink && dlen &&
+                    (sunk = c->x->sink->data(c, data, dlen, status)) != NK__SINK_MORE) {
+                    result = body_step_of(sunk);
                     break;
+                }
                 continue;
             }
             if (r == 2) {
                 c->x->chunked_active = 0;
-                result = 1;
+                result = BODY_WHOLE;
             } else if (r == -EFBIG) {
-                result = 413;
+                *status = 413;
+                result = BODY_REFUSED;
             } else if (r < 0) {
-                result = 400;
+                *status = 400;
+                result = BODY_REFUSED;
             }
             break;
         }
     } else {
-        result = 1;
+        result = BODY_WHOLE;
     }
     c->x->body_received += used;
     if (used) {
@@ -587,19 +605,20 @@ static int take_body(nk__conn *c)
 /* What every request passes before any handler sees it, whatever the mode (--echo and
  * --upload claim requests at head time, so this cannot wait for handle): credentials.
  * A CORS preflight never carries credentials (Fetch standard, CORS-preflight fetch), so it
- * is exempt; its answer reveals nothing about the resource. Returns 0 or a status. */
-static int gate(nk__conn *c, const nk_http_request *req)
+ * is exempt; its answer reveals nothing about the resource. NK__DONE with *status set when
+ * refused, or NK__WAIT while the verdict is made off the loop. */
+static nk__outcome gate(nk__conn *c, const nk_http_request *req, nk__status *status)
 {
     nk_httpd *srv = c->srv;
     /* A balancer's health check carries no credentials and the answer reveals nothing. */
     if (nk__cors_is_preflight(srv, req) || nk__health_is_path(srv, req))
-        return 0;
+        return NK__DONE;
     if (nk__auth_needed(srv, req)) {
-        int st = nk__auth_check(c, req); /* 0, 401, 429 or -EINPROGRESS */
-        c->x->authenticated = st == 0 && srv->cfg.nusers > 0;
-        return st;
+        nk__outcome r = nk__auth_check(c, req, status);
+        c->x->authenticated = r == NK__DONE && !*status && srv->cfg.nusers > 0;
+        return r;
     }
-    return 0;
+    return NK__DONE;
 }
 
 /* The body limit for this request: an upload by someone who proved who they are is bounded
@@ -616,29 +635,29 @@ static uint64_t body_limit(const nk__conn *c, const nk_http_request *req)
                                                          : srv->cfg.max_body;
 }
 
-/* At head time, let a handler claim the body. Returns 0, an HTTP status to answer at once,
- * -EINPROGRESS while credentials are checked off the loop, or -1 when c was closed. */
-static int claim_body(nk__conn *c, const nk_http_request *req)
+/* At head time, let a handler claim the body: NK__DONE, with *status set when it is to be
+ * answered at once, or NK__CLOSED. */
+static nk__outcome claim_body(nk__conn *c, const nk_http_request *req, nk__status *status)
 {
     nk_httpd *srv = c->srv;
     /* The status page and the health check are their own handlers in every mode. */
     if (nk__ops_is_path(srv, req))
-        return 0;
+        return NK__DONE;
     if (c->x->route) { /* matched in begin_request */
-        int st = c->x->body_left || c->x->chunked_active || nk__route_streams(c->x->route)
-                     ? nk__route_claim(c, req)
-                     : 0;
-        if (st != 1)
-            return st; /* else a streaming route let it fall through */
+        nk__outcome r = c->x->body_left || c->x->chunked_active || nk__route_streams(c->x->route)
+                            ? nk__route_claim(c, req, status)
+                            : NK__DONE;
+        if (r != NK__PASS)
+            return r; /* else a streaming route let it fall through */
     }
     if (srv->cfg.echo)
-        return nk__echo_begin(c, req);
-    if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST))
-        return nk__upload_begin(c, req);
-    return 0;
+        *status = nk__echo_begin(c, req);
+    else if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST))
+        *status = nk__upload_begin(c, req);
+    return NK__DONE;
 }
 
-static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
+static nk__outcome begin_request(nk__conn *c, nk_http_request *req, int head_len)
 {
     nk_httpd *srv = c->srv;
     size_t shown = (size_t)(nk_buf_rptr(&c->x->in) + head_len - req->method_name.p);
@@ -657,12 +676,12 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
         c->close_after = 1;
     /* Credentials first: the body limit depends on who is asking. A cleartext request to a
      * server that wants https is sent there before it could send a password in clear. */
-    int st = req->expect_unknown ? 417 : redirect_to_https(c, req) ? 308 : gate(c, req);
-    if (st == -EINPROGRESS) {
+    nk__status st = req->expect_unknown ? 417 : redirect_to_https(c, req) ? 308 : NK__NO_STATUS;
+    if (!st && gate(c, req, &st) == NK__WAIT) {
         /* The head stays at the front of `in` and is processed again, from the start,
          * when the verdict is in (nk__conn_resume); meanwhile the connection waits. */
         c->x->head_len = 0;
-        return 0;
+        return NK__DONE;
     }
     /* The application's routes come before the built-in handlers that claim requests; the
      * status page before both. */
@@ -689,11 +708,9 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     c->x->body_received = 0;
     /* RFC 9110 section 10.1.1: an expectation this server cannot meet (417) is answered
      * before the body, which is then not read, as are refused credentials. */
-    if (st == 0)
-        st = claim_body(c, req);
-    if (st < 0)
-        return st;
-    if (st > 0) {
+    if (st == NK__NO_STATUS && claim_body(c, req, &st) == NK__CLOSED)
+        return NK__CLOSED;
+    if (st) {
         if (!c->x->body_left && !c->x->chunked_active) {
             c->x->early_status = st; /* answered in order, after the (empty) body */
         } else {
@@ -711,27 +728,26 @@ static int begin_request(nk__conn *c, nk_http_request *req, int head_len)
     if ((c->x->body_left || c->x->chunked_active) && req->expect_continue && !c->http10 &&
         nk_buf_len(&c->x->in) - c->x->head_len == 0 && !nk__bodyrd_active(c->x))
         send_continue(c);
-    return 0;
+    return NK__DONE;
 }
 
 /* fresh: the views of c->x->request still point at the head (it was parsed in this pass of
  * conn_process and no body moved the buffer since), so they need no second parse. */
-static int finish_request(nk__conn *c, int fresh)
+static nk__outcome finish_request(nk__conn *c, int fresh)
 {
     nk_httpd *srv = c->srv;
     nk_http_request *req = &c->x->request;
     int status;
     /* The head was validated before its body was read; parse it again for the views. */
-    int r = fresh ? 0
-                  : nk_http_parse_request(nk_buf_rptr(&c->x->in), c->x->head_len, 0,
-                                          &srv->cfg.limits, req, &status);
-    if (r < 0)
+    if (!fresh && nk_http_parse_request(nk_buf_rptr(&c->x->in), c->x->head_len, 0,
+                                        &srv->cfg.limits, req, &status) < 0)
         return refuse(c, 400);
     c->requests++;
     srv->stats.requests++;
     srv->req_is_head = req->method == NK_HTTP_HEAD;
     nk__conn_log_fields(c, req);
     const nk__sink *sink = c->x->sink;
+    nk__outcome r;
     if (sink) {
         c->x->sink = NULL; /* the sink's end answers and frees its state */
         r = sink->end(c, req);
@@ -739,13 +755,13 @@ static int finish_request(nk__conn *c, int fresh)
     } else {
         r = handle(c, req);
     }
-    if (r < 0)
-        return r;
+    if (r == NK__CLOSED)
+        return NK__CLOSED;
     if (c->x->later)
-        return 0; /* the head stays until the handler answers (nk__conn_after_later) */
+        return NK__DONE; /* the head stays until the handler answers (nk__conn_after_later) */
     nk_buf_consume(&c->x->in, c->x->head_len);
     c->x->head_len = 0;
-    return 0;
+    return NK__DONE;
 }
 
 void nk__conn_after_later(nk__conn *c)
@@ -760,7 +776,7 @@ void nk__conn_after_later(nk__conn *c)
 }
 
 /* The connection speaks HTTP/2 from here: what it sent so far goes to the session. */
-static int switch_to_h2(nk__conn *c)
+static nk__outcome switch_to_h2(nk__conn *c)
 {
     nk__ex *x = c->x;
     int r = nk__h2_start(c, nk_buf_rptr(&x->in), nk_buf_len(&x->in));
@@ -768,43 +784,43 @@ static int switch_to_h2(nk__conn *c)
     ex_drop(c);
     if (r < 0) {
         nk__conn_close(c);
-        return -1;
+        return NK__CLOSED;
     }
     nk__h2_on_io(c, NK_WRITE);
-    return -1; /* the HTTP/1.1 code is done with c */
+    return NK__CLOSED; /* the HTTP/1.1 code is done with c */
 }
 
-/* Parse and answer whatever the buffer holds, in order. Returns -1 if c was closed. */
-static int conn_process(nk__conn *c)
+/* Parse and answer whatever the buffer holds, in order. NK__CLOSED if c was closed. */
+static nk__outcome conn_process(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
     if (!c->x)
-        return 0; /* idle: nothing buffered, nothing pending */
+        return NK__DONE; /* idle: nothing buffered, nothing pending */
     const char *fresh = NULL; /* the head parsed in this pass, when finish_request may trust it */
     for (;;) {
         if (c->lingering)
-            return 0;
+            return NK__DONE;
         if (waiting(c) || out_pending(c))
-            return 0; /* answers go out in order: wait for the one in progress */
+            return NK__DONE; /* answers go out in order: wait for the one in progress */
         if (c->x->head_len) {
-            int r = take_body(c);
-            if (r == NK__SINK_PAUSED)
-                return 0;
-            if (r == NK__SINK_ANSWERED) {
-                /* A streaming handler answered before the body's end. */
-                if (nk__bodyrd_answered(c) < 0)
-                    return -1;
+            nk__status status = NK__NO_STATUS;
+            switch (take_body(c, &status)) {
+            case BODY_MORE:
+            case BODY_PAUSED:
+                return NK__DONE;
+            case BODY_ANSWERED: /* a streaming handler answered before the body's end */
+                if (nk__bodyrd_answered(c) == NK__CLOSED)
+                    return NK__CLOSED;
                 continue;
-            }
-            if (r == 0)
-                return 0;
-            if (r > 1) {
-                if (refuse(c, r) < 0)
-                    return -1;
+            case BODY_REFUSED:
+                if (refuse(c, status) == NK__CLOSED)
+                    return NK__CLOSED;
                 continue;
+            case BODY_WHOLE:
+                break;
             }
-            if (finish_request(c, fresh && fresh == nk_buf_rptr(&c->x->in)) < 0)
-                return -1;
+            if (finish_request(c, fresh && fresh == nk_buf_rptr(&c->x->in)) == NK__CLOSED)
+                return NK__CLOSED;
             fresh = NULL;
             continue;
         }
@@ -812,16 +828,16 @@ static int conn_process(nk__conn *c)
          * answer is still due, even on a connection that ends with it. */
         if (c->close_after && !c->x->auth_verdict) {
             conn_finish(c);
-            return -1;
+            return NK__CLOSED;
         }
         size_t len = nk_buf_len(&c->x->in);
         if (len == 0)
-            return 0;
+            return NK__DONE;
         if (c->requests == 0 && !c->tls && !c->h2s && srv->h2_on) {
             /* RFC 9113 section 3.3: h2c with prior knowledge begins with the preface. */
             int p = nk__h2_preface(nk_buf_rptr(&c->x->in), len);
             if (p == -EAGAIN && !c->peer_eof)
-                return 0;
+                return NK__DONE;
             if (p == 1)
                 return switch_to_h2(c);
         }
@@ -832,23 +848,23 @@ static int conn_process(nk__conn *c)
             c->x->parsed_prev = len;
             if (c->peer_eof) {
                 /* The client stopped in the middle of a head. */
-                if (refuse(c, 400) < 0)
-                    return -1;
+                if (refuse(c, 400) == NK__CLOSED)
+                    return NK__CLOSED;
                 continue;
             }
-            return 0;
+            return NK__DONE;
         }
         c->x->parsed_prev = 0;
         if (r < 0) {
             /* RFC 9112 section 2.2/11.2: after a framing error the rest of the stream cannot
              * be trusted, so nothing more is read from it. */
-            if (refuse(c, status ? status : 400) < 0)
-                return -1;
+            if (refuse(c, status ? status : 400) == NK__CLOSED)
+                return NK__CLOSED;
             continue;
         }
         c->x->t_head_us = nk__log_clock_us();
-        if (begin_request(c, &c->x->request, r) < 0)
-            return -1;
+        if (begin_request(c, &c->x->request, r) == NK__CLOSED)
+            return NK__CLOSED;
         /* Without a body nothing moves the head before it is answered (a small request's
          * second parse was a quarter of the server's own instructions). */
         if (c->x->head_len && !c->x->body_left && !c->x->chunked_active)
@@ -965,14 +981,25 @@ static void on_timer(nk_loop *loop, nk_timer *t)
     }
     if (c->phase == NK__PHASE_HEAD && c->x && nk_buf_len(&c->x->in) && !out_pending(c)) {
         /* RFC 9110 section 15.5.9: tell a slow client why it is being dropped. */
-        if (refuse(c, 408) < 0)
+        if (refuse(c, 408) == NK__CLOSED)
             return;
-        if (conn_process(c) < 0)
+        if (conn_process(c) == NK__CLOSED)
             return;
         conn_update(c, 0);
         return;
     }
     nk__conn_close(c);
+}
+
+/* r from a step that comes before HTTP (the PROXY header, the TLS handshake): 1 when it is
+ * done; otherwise c was closed (r < 0) or waits for more (r == 0), and 0 says so. */
+static int step_done(nk__conn *c, int r)
+{
+    if (r < 0)
+        nk__conn_close(c);
+    else if (r == 0)
+        conn_update(c, 0);
+    return r > 0;
 }
 
 static void on_io(nk_loop *loop, nk_io *io, unsigned events)
@@ -985,27 +1012,13 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
     }
     if (c->pp) {
         /* The balancer's header comes before TLS and HTTP alike. */
-        int r = nk__proxy_read(c);
-        if (r < 0) {
-            nk__conn_close(c);
+        if (!step_done(c, nk__proxy_read(c)))
             return;
-        }
-        if (r == 0) {
-            conn_update(c, 0);
-            return;
-        }
         events = NK_READ; /* what followed the header may be here already */
     }
     if (c->tls_handshaking) {
-        int r = nk__xp_handshake(c);
-        if (r < 0) {
-            nk__conn_close(c);
+        if (!step_done(c, nk__xp_handshake(c)))
             return;
-        }
-        if (r == 0) {
-            conn_update(c, 0);
-            return;
-        }
         if (alpn_h2(c)) {
             if (nk__h2_start(c, NULL, 0) < 0) {
                 nk__conn_close(c);
@@ -1037,7 +1050,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
         if (r > 0)
             progress |= PROGRESS_READ;
     }
-    if (conn_process(c) < 0)
+    if (conn_process(c) == NK__CLOSED)
         return;
     if (c->peer_eof && !out_pending(c) && !waiting(c)) {
         /* Nothing left to answer (a body cut short cannot be finished either). */
@@ -1054,14 +1067,14 @@ void nk__conn_resume_output(nk__conn *c)
         nk__conn_close(c);
         return;
     }
-    if (conn_process(c) < 0)
+    if (conn_process(c) == NK__CLOSED)
         return;
     conn_update(c, PROGRESS_WRITE);
 }
 
 void nk__conn_resume(nk__conn *c)
 {
-    if (conn_process(c) < 0)
+    if (conn_process(c) == NK__CLOSED)
         return;
     conn_update(c, 0);
 }

@@ -154,7 +154,7 @@ static void explain(const deldir_job *dj, nk_buf *b)
     }
 }
 
-static int deldir_answer(nk__conn *c, deldir_job *dj)
+static nk__outcome deldir_answer(nk__conn *c, deldir_job *dj)
 {
     if (dj->status) {
         nk_buf b;
@@ -221,7 +221,7 @@ static int wants_tree(const nk_http_request *req)
     return 0;
 }
 
-int nk__delete_dir(nk__conn *c, const nk_http_request *req, int parentfd, const char *path)
+nk__outcome nk__delete_dir(nk__conn *c, const nk_http_request *req, int parentfd, const char *path)
 {
     nk_httpd *srv = c->srv;
     int tree = wants_tree(req);
@@ -244,11 +244,11 @@ int nk__delete_dir(nk__conn *c, const nk_http_request *req, int parentfd, const 
     dj->job.work = deldir_work;
     dj->job.done = deldir_done;
     if (nk__job_log_keep(&dj->log, srv) == 0 && nk__job_submit(c, &dj->job) == 0)
-        return 0; /* answered by deldir_done */
+        return NK__DONE; /* answered by deldir_done */
     /* No job thread (or no memory for the job's log line): the work is done here. */
     deldir_work(&dj->job);
     forget_tree(dj);
-    int r = deldir_answer(c, dj);
+    nk__outcome r = deldir_answer(c, dj);
     deldir_free(dj);
     return r;
 }

@@ -22,10 +22,10 @@
 #include <string.h>
 #include <strings.h>
 
-static int echo_data(nk__conn *c, const char *p, size_t n)
+static nk__sink_step echo_data(nk__conn *c, const char *p, size_t n, nk__status *status)
 {
     nk_buf *b = c->x->sink_state;
-    return nk_buf_append(b, p, n) < 0 ? 413 : 0;
+    return nk_buf_append(b, p, n) < 0 ? nk__sink_refuse(status, 413) : NK__SINK_MORE;
 }
 
 static void echo_abort(nk__conn *c)
@@ -90,7 +90,7 @@ static int wants_json(const nk_http_request *req)
     return nk_http_accepts_explicitly(req, "Accept", "application/json") > 0;
 }
 
-static int echo_end(nk__conn *c, const nk_http_request *req)
+static nk__outcome echo_end(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     nk_buf *body = c->x->sink_state;
@@ -198,18 +198,12 @@ static int echo_end(nk__conn *c, const nk_http_request *req)
     free(body);
     nk_buf_free(&received);
 
-    nk__resp r;
-    nk__resp_init(&r, 200);
-    r.content_type = json ? "application/json" : "text/plain; charset=utf-8";
-    nk__resp_body_scratch(&r, srv);
-    r.no_body = req->method == NK_HTTP_HEAD;
-    r.extra_headers = "Cache-Control: no-store\r\n";
-    return nk__respond(c, &r);
+    return nk__respond_live(c, req, 200, json ? "application/json" : "text/plain; charset=utf-8");
 }
 
 static const nk__sink echo_sink = {echo_data, echo_end, echo_abort};
 
-int nk__echo_begin(nk__conn *c, const nk_http_request *req)
+nk__status nk__echo_begin(nk__conn *c, const nk_http_request *req)
 {
     nk_buf *b = malloc(sizeof *b);
     if (!b)
@@ -219,5 +213,5 @@ int nk__echo_begin(nk__conn *c, const nk_http_request *req)
     c->x->sink_state = b;
     c->x->sink = &echo_sink;
     (void)req;
-    return 0;
+    return NK__NO_STATUS;
 }

@@ -140,16 +140,16 @@ const nk__route *nk__route_match(nk_httpd *srv, const nk_http_request *req)
 
 /* ---- the body of a route's request --------------------------------------------------------- */
 
-static int route_data(nk__conn *c, const char *p, size_t n)
+static nk__sink_step route_data(nk__conn *c, const char *p, size_t n, nk__status *status)
 {
     /* The engine bounds the body by max_body already (Content-Length and chunked). */
-    return nk_buf_append(&c->x->rbody, p, n) < 0 ? 500 : 0;
+    return nk_buf_append(&c->x->rbody, p, n) < 0 ? nk__sink_refuse(status, 500) : NK__SINK_MORE;
 }
 
-static int route_end(nk__conn *c, const nk_http_request *req)
+static nk__outcome route_end(nk__conn *c, const nk_http_request *req)
 {
-    int r = nk__route_call(c, req);
-    return r == 1 ? nk__conn_handle(c, req) : r;
+    nk__outcome r = nk__route_call(c, req);
+    return r == NK__PASS ? nk__conn_handle(c, req) : r;
 }
 
 static void route_abort(nk__conn *c)
@@ -164,19 +164,19 @@ int nk__route_streams(const nk__route *route)
     return (route->flags & NK_HTTPD_STREAM_BODY) != 0;
 }
 
-int nk__route_claim(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__route_claim(nk__conn *c, const nk_http_request *req, nk__status *status)
 {
     const nk__route *route = c->x->route;
     if (nk__route_streams(route))
-        return nk__bodyrd_begin(c, req, route->handler, route->arg);
+        return nk__bodyrd_begin(c, req, route->handler, route->arg, status);
     nk_buf_init(&c->x->rbody, 0);
     c->x->sink = &route_sink;
-    return 0;
+    return NK__DONE;
 }
 
 /* ---- running a handler --------------------------------------------------------------------- */
 
-int nk__route_call(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__route_call(nk__conn *c, const nk_http_request *req)
 {
     nk__ex *x = c->x;
     const nk__route *route = x->route;
@@ -189,20 +189,20 @@ int nk__route_call(nk__conn *c, const nk_http_request *req)
     c->busy = 0;
     if (c->close_pending) {
         nk__conn_close(c);
-        return -1;
+        return NK__CLOSED;
     }
     if (x->answered)
-        return 0;
+        return NK__DONE;
     if (r == NK_HTTPD_LATER) {
         /* The request lives in the exchange, its views in the connection's buffer, which
          * keeps the head until the answer. */
         x->later = 1;
-        return 0;
+        return NK__DONE;
     }
     if (r == NK_HTTPD_NEXT)
-        return 1;
+        return NK__PASS;
     /* DONE without an answer, or an error: the application failed this request. */
-    return nk__respond_error(c, 500, NULL) < 0 ? -1 : 0;
+    return nk__respond_error(c, 500, NULL);
 }
 
 int nk__ex_release_handler(nk_httpd *srv, nk__ex *x)
@@ -412,8 +412,7 @@ static int answer(nk__ex *x, nk__resp *r)
     nk__conn *c = x->conn;
     if (!c) {
         /* Detached: nobody to answer; the exchange ends here. */
-        if (r->file_fd_owned && r->file_fd >= 0)
-            close(r->file_fd);
+        nk__resp_release(x->srv, r);
         unlink_detached(x->srv, x);
         nk__ex_release_handler(x->srv, x);
         return NK_HTTPD_DONE;
@@ -434,12 +433,12 @@ static int answer(nk__ex *x, nk__resp *r)
         r->no_body = 1;
     if (streamed)
         nk__bodyrd_answering(c);
-    int err = nk__respond(c, r);
-    if (later && err == 0)
+    nk__outcome sent = nk__respond(c, r);
+    if (later && sent == NK__DONE)
         nk__conn_after_later(c); /* c may be gone after this */
-    if (streamed && !c->busy && err == 0 && nk__bodyrd_answered(c) == 0)
+    if (streamed && !c->busy && sent == NK__DONE && nk__bodyrd_answered(c) == NK__DONE)
         nk__conn_resume(c);
-    return err < 0 && !later ? -EPIPE : NK_HTTPD_DONE;
+    return sent == NK__CLOSED && !later ? -EPIPE : NK_HTTPD_DONE;
 }
 
 static int check_answer(const nk__ex *x, int status)

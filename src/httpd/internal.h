@@ -79,6 +79,37 @@ typedef struct nk__file {
     int dead;                 /* evicted: freed by the last release */
 } nk__file;
 
+/* What a step of request handling did. Handlers and the respond functions return one of
+ * these; an HTTP status that a step decided on travels apart, as an nk__status, so that no
+ * value means "closed" in one place and "answer 100" or "not mine" in another. */
+typedef enum nk__outcome {
+    NK__CLOSED = -1, /* the connection failed and was closed: c must not be touched */
+    NK__DONE = 0,    /* handled: answered, claimed, or waiting for its answer (LATER, a job) */
+    NK__PASS = 1,    /* not this handler's request: the next one may take it */
+    NK__WAIT = 2,    /* decided off the loop (a password hash): the head is processed again */
+} nk__outcome;
+
+/* An HTTP status (100-599) for the engine to answer with, or NK__NO_STATUS. */
+typedef int nk__status;
+#define NK__NO_STATUS 0
+
+/* What a body sink's data call did with a piece of the body. */
+typedef enum nk__sink_step {
+    NK__SINK_MORE = 0, /* taken: go on */
+    NK__SINK_REFUSED,  /* refused with the status it set: the engine calls abort, answers it
+                        * and closes */
+    NK__SINK_ANSWERED, /* a streaming handler answered before the end (or its connection must
+                        * close) */
+    NK__SINK_PAUSED,   /* a streaming handler paused the body: nothing is read meanwhile */
+} nk__sink_step;
+
+/* A sink's data call refusing the body with status. */
+static inline nk__sink_step nk__sink_refuse(nk__status *status, nk__status answer)
+{
+    *status = answer;
+    return NK__SINK_REFUSED;
+}
+
 typedef struct nk__conn nk__conn;
 typedef struct nk__route nk__route;
 typedef struct nk__h2 nk__h2;   /* an HTTP/2 session on a connection (h2.c) */
@@ -89,12 +120,12 @@ typedef struct nk__h2s nk__h2s; /* one HTTP/2 stream under a virtual connection 
  * respond". The connection buffer holds the head plus at most one read of body bytes, so
  * memory does not grow with the body. Exactly one of end or abort is called. */
 typedef struct nk__sink {
-    /* A piece of decoded body (Content-Length or chunked). Returns 0 to go on, or an HTTP
-     * status (4xx/5xx): the engine then calls abort and answers that status, closing. */
-    int (*data)(nk__conn *c, const char *p, size_t n);
+    /* A piece of decoded body (Content-Length or chunked). NK__SINK_REFUSED comes with an
+     * HTTP status (4xx/5xx) in *status. */
+    nk__sink_step (*data)(nk__conn *c, const char *p, size_t n, nk__status *status);
     /* The whole body arrived; req is the head parsed again. The sink answers and frees its
-     * state; returns as a handler does (negative when the connection was closed). */
-    int (*end)(nk__conn *c, const nk_http_request *req);
+     * state; returns as a handler does (NK__CLOSED or NK__DONE). */
+    nk__outcome (*end)(nk__conn *c, const nk_http_request *req);
     /* The body will not complete (disconnect, timeout, limit, bad framing, shutdown): free
      * the state and undo any partial effect. No answer may be sent from here. */
     void (*abort)(nk__conn *c);
@@ -394,7 +425,7 @@ void nk__proxy_free(nk__conn *c);
 /* conn.c */
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int proxy);
 /* The built-in handlers (after routes): returns as a handler does. */
-int nk__conn_handle(nk__conn *c, const nk_http_request *req);
+nk__outcome nk__conn_handle(nk__conn *c, const nk_http_request *req);
 /* Point the access-log fields at req (its bytes stay in the connection's buffer). */
 void nk__conn_log_fields(nk__conn *c, const nk_http_request *req);
 /* A LATER answer is out: drop the head it answered and carry on. */
@@ -431,7 +462,7 @@ typedef struct nk__resp {
     nk_str location_query;      /* the request's query, appended after "?" when set */
     char content_range[96];     /* "" when none */
     uint64_t content_length;
-    nk__file *file;             /* a file reference (owned by the plan), or NULL */
+    nk__file *file;             /* a file reference (owned by the plan: see nk__respond) */
     const char *mem_body;       /* body bytes in memory (a cached file's, or srv->body via
                                  * nk__resp_body_scratch), instead of file_fd */
     int file_fd;                /* the representation to send, or -1 */
@@ -447,17 +478,29 @@ void nk__resp_init(nk__resp *r, int status);
 /* The body is the page just generated in srv->body: mem_body and content_length from it.
  * A plan never sends a body it does not name (no implicit scratch buffer). */
 void nk__resp_body_scratch(nk__resp *r, nk_httpd *srv);
-/* Send a planned response on c (takes over r->file's reference). Returns 0, or a negative
- * error when the connection failed and was closed. */
-int nk__respond(nk__conn *c, nk__resp *r);
+/* The page just generated in srv->body, answered with status: a view of this moment
+ * (counters, health, the request echoed), so never stored by caches; only the head for HEAD.
+ * Returns as nk__respond does. */
+nk__outcome nk__respond_live(nk__conn *c, const nk_http_request *req, nk__status status,
+                             const char *content_type);
+/* Send a planned response on c: NK__DONE, or NK__CLOSED when the connection failed and
+ * was closed. The plan owns its file reference (file) and a handler's descriptor
+ * (file_fd_owned) until it is sent: nk__respond and nk__respond_multipart hand them to the
+ * exchange when a body is sent from them and release them otherwise, so r holds neither
+ * afterwards. A plan that is never sent goes with nk__resp_release. */
+nk__outcome nk__respond(nk__conn *c, nk__resp *r);
+void nk__resp_release(nk_httpd *srv, nk__resp *r);
+/* The exchange's file (from a plan) is sent, or will not be: its reference and descriptor
+ * go. The one place an exchange lets them go. */
+void nk__ex_file_release(nk_httpd *srv, nk__ex *x);
 /* Methods allowed on this server, for Allow and 405 (depends on --upload). */
 const char *nk__resp_allow(const nk_httpd *srv);
 /* Build and send a small HTML error page. */
-int nk__respond_error(nk__conn *c, int status, const char *detail);
+nk__outcome nk__respond_error(nk__conn *c, nk__status status, const char *detail);
 /* 308 to the same path and query over https (nk_httpd_set_https_redirect). */
-int nk__respond_https_redirect(nk__conn *c, const nk_http_request *req);
+nk__outcome nk__respond_https_redirect(nk__conn *c, const nk_http_request *req);
 /* Send a multipart/byteranges body: segments already in c->x->out and c->x->segs. */
-int nk__respond_multipart(nk__conn *c, nk__resp *r);
+nk__outcome nk__respond_multipart(nk__conn *c, nk__resp *r);
 /* Write pending output. Returns 1 when everything is written, 0 when the socket is full (or
  * a producer has nothing yet), negative on a connection error. */
 int nk__respond_flush(nk__conn *c);
@@ -468,7 +511,7 @@ int nk__produce_fill(nk__conn *c);
 void nk__produce_abort(nk__ex *x);
 
 /* static.c */
-int nk__static_handle(nk__conn *c, const nk_http_request *req);
+nk__outcome nk__static_handle(nk__conn *c, const nk_http_request *req);
 
 /* open.c: opening below the root. nk__open_beneath opens rel (relative, may be ".") beneath
  * dirfd for reading, confined to the root and to what requests may reach; the fd or a
@@ -479,19 +522,19 @@ int nk__openat2(int dirfd, const char *rel, int flags, mode_t mode, uint64_t res
 /* HTTP status for a negative errno from opening a path. */
 int nk__open_status(int err);
 
-/* auth.c: may this request go on? 0 when it carries valid credentials (or none are
- * configured), 401 when not, 429 when its client failed too often lately, or -EINPROGRESS
- * when a password hash is being checked off the loop: the connection then waits and its
- * head is processed again once the verdict (c->x->auth_verdict) is in. */
+/* auth.c: may this request go on? NK__DONE with *status NK__NO_STATUS when it carries valid
+ * credentials (or none are configured), 401 when not, 429 when its client failed too often
+ * lately; NK__WAIT when a password hash is being checked off the loop: the connection then
+ * waits and its head is processed again once the verdict (c->x->auth_verdict) is in. */
 enum { NK__AUTH_NONE = 0, NK__AUTH_OK, NK__AUTH_FAILED };
-int nk__auth_check(nk__conn *c, const nk_http_request *req);
+nk__outcome nk__auth_check(nk__conn *c, const nk_http_request *req, nk__status *status);
 /* Does this request need credentials? */
 int nk__auth_needed(const nk_httpd *srv, const nk_http_request *req);
 
-/* upload.c: PUT and POST claim their bodies at head time; DELETE has none. Each returns 0
- * (c->x->sink set when claimed), an HTTP status to answer, or -1 when c was closed. */
-int nk__upload_begin(nk__conn *c, const nk_http_request *req);
-int nk__upload_delete(nk__conn *c, const nk_http_request *req);
+/* upload.c: PUT and POST claim their bodies at head time (c->x->sink set), or give the
+ * status to answer at once. DELETE has none, and answers as a handler does. */
+nk__status nk__upload_begin(nk__conn *c, const nk_http_request *req);
+nk__outcome nk__upload_delete(nk__conn *c, const nk_http_request *req);
 
 /* rmtree.c: the tree below an open directory, checked (scan) or removed (empty) without
  * following a symbolic link, leaving the file system or passing the limits; an entry the
@@ -515,10 +558,10 @@ int nk__rmtree_empty(nk__rmtree *t, int dirfd);
 
 /* deldir.c: DELETE of the directory at the normalised path (no trailing "/", not the root),
  * an entry of parentfd (taken over), in the job thread. Returns as a handler does. */
-int nk__delete_dir(nk__conn *c, const nk_http_request *req, int parentfd, const char *path);
+nk__outcome nk__delete_dir(nk__conn *c, const nk_http_request *req, int parentfd, const char *path);
 
-/* echo.c */
-int nk__echo_begin(nk__conn *c, const nk_http_request *req);
+/* echo.c: claim the body (c->x->sink set), or the status to answer at once. */
+nk__status nk__echo_begin(nk__conn *c, const nk_http_request *req);
 
 /* fcache.c */
 nk__file *nk__fcache_get(nk_httpd *srv, const char *key);
@@ -547,7 +590,7 @@ void nk__listing_cache_free(nk_httpd *srv);
  * 0 none, -1 another value. nk__archive_serve streams the open directory dirfd (requested as
  * srv->path; taken over) as a tar archive of what its listing lists, gzip-compressed when gz. */
 int nk__archive_wanted(const nk_http_request *req);
-int nk__archive_serve(nk__conn *c, const nk_http_request *req, int dirfd, int gz);
+nk__outcome nk__archive_serve(nk__conn *c, const nk_http_request *req, int dirfd, int gz);
 
 /* gzip.c: a deflate stream of the body (mem, or else fd from offset 0, size bytes) that
  * nk__respond_flush turns into chunks (RFC 9112 section 7.1) when c->x->out runs dry. */
@@ -563,26 +606,26 @@ int nk__gz_whole(const nk_httpd *srv, const char *in, size_t len, nk_buf *out);
 /* At head time: the route for this request, or NULL. Uses srv->path as scratch. */
 const nk__route *nk__route_match(nk_httpd *srv, const nk_http_request *req);
 /* Claim the body for the route (x->route set): returns as nk__bodyrd_begin does for a
- * streaming route (1 when its handler let the request fall through); otherwise 0, the body
- * then collected in x->rbody for the handler. */
-int nk__route_claim(nk__conn *c, const nk_http_request *req);
-/* Run the matched route. Returns -1 when c was closed, 0 when answered (or LATER), 1 when
- * the request falls through to the built-in handlers. */
-int nk__route_call(nk__conn *c, const nk_http_request *req);
+ * streaming route (NK__PASS when its handler let the request fall through); otherwise
+ * NK__DONE, the body then collected in x->rbody for the handler. */
+nk__outcome nk__route_claim(nk__conn *c, const nk_http_request *req, nk__status *status);
+/* Run the matched route: NK__DONE when answered (or LATER), NK__PASS when the request falls
+ * through to the built-in handlers, NK__CLOSED. */
+nk__outcome nk__route_call(nk__conn *c, const nk_http_request *req);
 /* The exchange's handler state goes (pool reuse); a detached LATER exchange is kept. Returns
  * 1 when x was detached and must not be reused. */
 int nk__ex_release_handler(nk_httpd *srv, nk__ex *x);
 void nk__routes_free(nk_httpd *srv);
 
-/* ops.c. Each returns as a handler does, or 1 when the request is not theirs. */
-int nk__status_handle(nk__conn *c, const nk_http_request *req);
-int nk__cors_preflight(nk__conn *c, const nk_http_request *req);
+/* ops.c. Each returns as a handler does, or NK__PASS when the request is not theirs. */
+nk__outcome nk__status_handle(nk__conn *c, const nk_http_request *req);
+nk__outcome nk__cors_preflight(nk__conn *c, const nk_http_request *req);
 int nk__cors_is_preflight(const nk_httpd *srv, const nk_http_request *req);
 int nk__status_is_path(const nk_httpd *srv, const nk_http_request *req);
 /* The status page or the health check: the engine's own paths, before routes and uploads. */
 int nk__ops_is_path(const nk_httpd *srv, const nk_http_request *req);
 int nk__health_is_path(const nk_httpd *srv, const nk_http_request *req);
-int nk__health_handle(nk__conn *c, const nk_http_request *req);
+nk__outcome nk__health_handle(nk__conn *c, const nk_http_request *req);
 int nk__spa_wanted(const nk_httpd *srv, const nk_http_request *req);
 
 /* log.c */

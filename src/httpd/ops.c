@@ -114,28 +114,32 @@ static void prom_metric(nk_buf *b, const char *name, const char *type, const cha
     nk_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* A family of one sample without labels. */
+static void prom_value(nk_buf *b, const char *name, const char *type, const char *help,
+                       uint64_t value)
+{
+    prom_metric(b, name, type, help);
+    nk_buf_printf(b, "%s %llu\n", name, (unsigned long long)value);
+}
+
 static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters *all,
                               unsigned n, const nk_httpd_counters *sum, uint64_t now)
 {
     /* Text exposition format 0.0.4: HELP and TYPE once per metric family, then samples. */
-    prom_metric(b, "netkit_http_connections_open", "gauge", "Client connections open now.");
-    nk_buf_printf(b, "netkit_http_connections_open %llu\n",
-                  (unsigned long long)sum->connections_open);
-    prom_metric(b, "netkit_http_connections_accepted_total", "counter",
-                "Client connections accepted.");
-    nk_buf_printf(b, "netkit_http_connections_accepted_total %llu\n",
-                  (unsigned long long)sum->connections_total);
+    prom_value(b, "netkit_http_connections_open", "gauge", "Client connections open now.",
+               sum->connections_open);
+    prom_value(b, "netkit_http_connections_accepted_total", "counter",
+               "Client connections accepted.", sum->connections_total);
     prom_metric(b, "netkit_http_requests_total", "counter", "Responses sent, by status class.");
     static const char *const classes[5] = {"1xx", "2xx", "3xx", "4xx", "5xx"};
     for (int k = 0; k < 5; k++)
         nk_buf_printf(b, "netkit_http_requests_total{class=\"%s\"} %llu\n", classes[k],
                       (unsigned long long)sum->status[k]);
-    prom_metric(b, "netkit_http_sent_bytes_total", "counter", "Bytes written to client sockets.");
-    nk_buf_printf(b, "netkit_http_sent_bytes_total %llu\n", (unsigned long long)sum->bytes_sent);
-    prom_metric(b, "netkit_http_listings_rendered_total", "counter",
-                "Directory listings built (not answered from the listing cache).");
-    nk_buf_printf(b, "netkit_http_listings_rendered_total %llu\n",
-                  (unsigned long long)sum->listings_rendered);
+    prom_value(b, "netkit_http_sent_bytes_total", "counter", "Bytes written to client sockets.",
+               sum->bytes_sent);
+    prom_value(b, "netkit_http_listings_rendered_total", "counter",
+               "Directory listings built (not answered from the listing cache).",
+               sum->listings_rendered);
     prom_metric(b, "netkit_tls_handshakes_total", "counter",
                 "TLS handshakes, by result (resumed ones are also counted as completed).");
     nk_buf_printf(b, "netkit_tls_handshakes_total{result=\"completed\"} %llu\n"
@@ -143,20 +147,16 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
                      "netkit_tls_handshakes_total{result=\"failed\"} %llu\n",
                   (unsigned long long)sum->tls_handshakes, (unsigned long long)sum->tls_resumed,
                   (unsigned long long)sum->tls_failed);
-    prom_metric(b, "netkit_http2_connections_total", "counter", "Connections that spoke HTTP/2.");
-    nk_buf_printf(b, "netkit_http2_connections_total %llu\n",
-                  (unsigned long long)sum->h2_connections);
-    prom_metric(b, "netkit_http2_streams_total", "counter", "HTTP/2 requests (streams) begun.");
-    nk_buf_printf(b, "netkit_http2_streams_total %llu\n", (unsigned long long)sum->h2_streams);
-    prom_metric(b, "netkit_http2_resets_total", "counter", "HTTP/2 streams reset by clients.");
-    nk_buf_printf(b, "netkit_http2_resets_total %llu\n", (unsigned long long)sum->h2_resets);
-    prom_metric(b, "netkit_http_proxy_refused_total", "counter",
-                "Connections closed for their PROXY header or its source.");
-    nk_buf_printf(b, "netkit_http_proxy_refused_total %llu\n",
-                  (unsigned long long)sum->proxy_refused);
-    prom_metric(b, "netkit_http_uptime_seconds", "gauge", "Seconds since this worker started.");
-    nk_buf_printf(b, "netkit_http_uptime_seconds %llu\n",
-                  (unsigned long long)(now - get(&srv->ctr->started)));
+    prom_value(b, "netkit_http2_connections_total", "counter", "Connections that spoke HTTP/2.",
+               sum->h2_connections);
+    prom_value(b, "netkit_http2_streams_total", "counter", "HTTP/2 requests (streams) begun.",
+               sum->h2_streams);
+    prom_value(b, "netkit_http2_resets_total", "counter", "HTTP/2 streams reset by clients.",
+               sum->h2_resets);
+    prom_value(b, "netkit_http_proxy_refused_total", "counter",
+               "Connections closed for their PROXY header or its source.", sum->proxy_refused);
+    prom_value(b, "netkit_http_uptime_seconds", "gauge", "Seconds since this worker started.",
+               now - get(&srv->ctr->started));
     prom_metric(b, "netkit_http_worker_requests_total", "counter", "Responses sent, by worker.");
     for (unsigned i = 0; i < n; i++)
         nk_buf_printf(b, "netkit_http_worker_requests_total{worker=\"%u\"} %llu\n", i,
@@ -167,10 +167,21 @@ static void render_prometheus(nk_httpd *srv, nk_buf *b, const nk_httpd_counters 
                       (unsigned long long)get(&all[i].connections_open));
 }
 
+/* Does req name path (set: the feature is on) exactly? */
+static int path_is(const char *path, const nk_http_request *req)
+{
+    return path && req->path.len == strlen(path) && memcmp(req->path.p, path, req->path.len) == 0;
+}
+
+/* The engine's own pages answer GET and HEAD; other methods there get the normal 405. */
+static int get_or_head(const nk_http_request *req)
+{
+    return req->method == NK_HTTP_GET || req->method == NK_HTTP_HEAD;
+}
+
 int nk__health_is_path(const nk_httpd *srv, const nk_http_request *req)
 {
-    const char *path = srv->health_path;
-    return path && req->path.len == strlen(path) && memcmp(req->path.p, path, req->path.len) == 0;
+    return path_is(srv->health_path, req);
 }
 
 int nk__ops_is_path(const nk_httpd *srv, const nk_http_request *req)
@@ -178,26 +189,18 @@ int nk__ops_is_path(const nk_httpd *srv, const nk_http_request *req)
     return nk__status_is_path(srv, req) || nk__health_is_path(srv, req);
 }
 
-int nk__health_handle(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__health_handle(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    if (!nk__health_is_path(srv, req))
-        return 1;
-    if (req->method != NK_HTTP_GET && req->method != NK_HTTP_HEAD)
-        return 1; /* the normal 405 */
+    if (!nk__health_is_path(srv, req) || !get_or_head(req))
+        return NK__PASS;
     int down = srv->shutting_down || srv->health_down;
     const char *text = down ? "draining\n" : "ok\n";
     nk_buf *b = &srv->body;
     nk_buf_clear(b);
     if (nk_buf_append(b, text, strlen(text)) < 0)
         return nk__respond_error(c, 500, NULL);
-    nk__resp r;
-    nk__resp_init(&r, down ? 503 : 200);
-    r.content_type = "text/plain; charset=utf-8";
-    nk__resp_body_scratch(&r, srv);
-    r.no_body = req->method == NK_HTTP_HEAD;
-    r.extra_headers = "Cache-Control: no-store\r\n";
-    return nk__respond(c, &r);
+    return nk__respond_live(c, req, down ? 503 : 200, "text/plain; charset=utf-8");
 }
 
 int nk_httpd_set_health_path(nk_httpd *srv, const char *path)
@@ -221,17 +224,14 @@ void nk_httpd_set_healthy(nk_httpd *srv, int up)
 
 int nk__status_is_path(const nk_httpd *srv, const nk_http_request *req)
 {
-    const char *path = srv->cfg.status_path;
-    return path && req->path.len == strlen(path) && memcmp(req->path.p, path, req->path.len) == 0;
+    return path_is(srv->cfg.status_path, req);
 }
 
-int nk__status_handle(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__status_handle(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
-    if (!nk__status_is_path(srv, req))
-        return 1;
-    if (req->method != NK_HTTP_GET && req->method != NK_HTTP_HEAD)
-        return 1; /* the normal 405 */
+    if (!nk__status_is_path(srv, req) || !get_or_head(req))
+        return NK__PASS;
     if (!srv->cfg.status_public && !nk_httpd_peer_is_local(c->peer_family, c->peer_ip))
         return nk__respond_error(c, 403, "The status page is only shown to local clients.");
     const nk_httpd_counters *all = srv->cfg.all_counters;
@@ -252,13 +252,8 @@ int nk__status_handle(nk__conn *c, const nk_http_request *req)
         render_prometheus(srv, b, all, n, &sum, now);
     else
         render_json(srv, b, all, n, &sum, now);
-    nk__resp r;
-    nk__resp_init(&r, 200);
-    r.content_type = prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json";
-    nk__resp_body_scratch(&r, srv);
-    r.no_body = req->method == NK_HTTP_HEAD;
-    r.extra_headers = "Cache-Control: no-store\r\n";
-    return nk__respond(c, &r);
+    return nk__respond_live(c, req, 200,
+                            prom ? "text/plain; version=0.0.4; charset=utf-8" : "application/json");
 }
 
 /* ---- --cors ------------------------------------------------------------------------------ */
@@ -296,10 +291,10 @@ int nk__cors_is_preflight(const nk_httpd *srv, const nk_http_request *req)
            nk_http_find_header(req, "Access-Control-Request-Method");
 }
 
-int nk__cors_preflight(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__cors_preflight(nk__conn *c, const nk_http_request *req)
 {
     if (!nk__cors_is_preflight(c->srv, req))
-        return 1;
+        return NK__PASS;
     nk_httpd *srv = c->srv;
     const nk_http_header *h = nk_http_find_header(req, "Access-Control-Request-Headers");
     char extra[1400];

@@ -31,6 +31,18 @@ void nk__resp_body_scratch(nk__resp *r, nk_httpd *srv)
     r->content_length = nk_buf_len(&srv->body);
 }
 
+nk__outcome nk__respond_live(nk__conn *c, const nk_http_request *req, nk__status status,
+                             const char *content_type)
+{
+    nk__resp r;
+    nk__resp_init(&r, status);
+    r.content_type = content_type;
+    nk__resp_body_scratch(&r, c->srv);
+    r.no_body = req->method == NK_HTTP_HEAD;
+    r.extra_headers = "Cache-Control: no-store\r\n";
+    return nk__respond(c, &r);
+}
+
 static void put(nk_buf *b, const char *s, size_t n)
 {
     /* The scratch head keeps its memory from one response to the next, so the copy nearly
@@ -269,34 +281,57 @@ int nk__respond_flush(nk__conn *c)
         }
         break;
     }
-    if (c->x->file) {
-        nk__fcache_release(c->srv, c->x->file);
-        c->x->file = NULL;
-        c->x->file_fd = -1;
-    }
-    if (c->x->file_fd_owned) {
-        close(c->x->file_fd);
-        c->x->file_fd = -1;
-        c->x->file_fd_owned = 0;
-    }
+    nk__ex_file_release(c->srv, c->x);
     free(c->x->segs);
     c->x->segs = NULL;
     c->x->nsegs = c->x->iseg = 0;
     return 1;
 }
 
-static int respond_finish(nk__conn *c, int err)
+void nk__resp_release(nk_httpd *srv, nk__resp *r)
 {
+    nk__fcache_release(srv, r->file);
+    r->file = NULL;
+    if (r->file_fd_owned && r->file_fd >= 0)
+        close(r->file_fd);
+    r->file_fd_owned = 0;
+}
+
+void nk__ex_file_release(nk_httpd *srv, nk__ex *x)
+{
+    nk__fcache_release(srv, x->file);
+    x->file = NULL;
+    if (x->file_fd_owned)
+        close(x->file_fd);
+    x->file_fd_owned = 0;
+    x->file_fd = -1;
+}
+
+/* The plan's file and descriptor go to the exchange, which sends from them. */
+static void hand_file(nk__conn *c, nk__resp *r)
+{
+    c->x->file = r->file;
+    c->x->file_fd = r->file_fd;
+    c->x->file_fd_owned = (unsigned char)r->file_fd_owned;
+    r->file = NULL;
+    r->file_fd_owned = 0;
+}
+
+/* Every way out of sending a plan: what the exchange did not take is released, then the
+ * output is written (or c closed after err). */
+static nk__outcome respond_finish(nk__conn *c, nk__resp *r, int err)
+{
+    nk__resp_release(c->srv, r);
     if (err == 0)
         err = nk__respond_flush(c);
     if (err < 0) {
         nk__conn_close(c);
-        return -1;
+        return NK__CLOSED;
     }
-    return 0;
+    return NK__DONE;
 }
 
-int nk__respond(nk__conn *c, nk__resp *r)
+nk__outcome nk__respond(nk__conn *c, nk__resp *r)
 {
     nk_httpd *srv = c->srv;
     build_head(c, r);
@@ -305,23 +340,13 @@ int nk__respond(nk__conn *c, nk__resp *r)
         nk__log_request(c, r->status, r->content_length);
         int err = nk__gz_start(c, r->file_fd, r->mem_body, r->content_length);
         if (err == 0) {
-            c->x->file = r->file;
-            c->x->file_fd = r->file_fd;
-            r->file = NULL;
+            hand_file(c, r);
             err = send_now(c, NULL, 0, 1);
-        } else {
-            nk__fcache_release(srv, r->file);
-            r->file = NULL;
         }
-        return respond_finish(c, err);
+        return respond_finish(c, r, err);
     }
     int has_file = (r->file || r->file_fd_owned) && r->file_fd >= 0 && !r->no_body &&
                    r->content_length > 0 && !r->mem_body;
-    if (r->file_fd_owned && !has_file && r->file_fd >= 0) {
-        close(r->file_fd); /* a handler's file with nothing to send from it */
-        r->file_fd = -1;
-        r->file_fd_owned = 0;
-    }
     nk__log_request(c, r->status, r->no_body ? 0 : r->content_length);
     /* The body is exactly content_length bytes from the one source the plan names: the
      * file, or mem_body. There is no implicit source: a plan that declares a length without
@@ -334,32 +359,23 @@ int nk__respond(nk__conn *c, nk__resp *r)
             nk__httpd_log(srv, NK_LOG_ERROR,
                           "response %d declares %llu body bytes without a source", r->status,
                           (unsigned long long)r->content_length);
-            nk__fcache_release(srv, r->file);
-            r->file = NULL;
-            nk__conn_close(c);
-            return -1;
+            return respond_finish(c, r, -EINVAL);
         }
         body = r->mem_body;
         body_len = (size_t)r->content_length;
     }
     int err = send_now(c, body, body_len, has_file);
-    /* What the socket did not take was copied: the cached body is no longer needed. */
-    if (r->file && !has_file) {
-        nk__fcache_release(srv, r->file);
-        r->file = NULL;
-    }
+    /* Without a file body, what the socket did not take was copied: the plan's file (a
+     * cached body, a handler's descriptor with nothing to send) goes in respond_finish. */
     if (has_file) {
-        c->x->file = r->file;
-        c->x->file_fd = r->file_fd;
-        c->x->file_fd_owned = (unsigned char)r->file_fd_owned;
+        hand_file(c, r);
         c->x->seg.off = r->file_off;
         c->x->seg.len = r->content_length;
-        r->file = NULL;
     }
-    return respond_finish(c, err);
+    return respond_finish(c, r, err);
 }
 
-int nk__respond_multipart(nk__conn *c, nk__resp *r)
+nk__outcome nk__respond_multipart(nk__conn *c, nk__resp *r)
 {
     /* The parts (memory in c->x->out, ranges of the file) were laid out by the caller in
      * c->x->segs; the head goes in front of the first part's memory. */
@@ -367,13 +383,11 @@ int nk__respond_multipart(nk__conn *c, nk__resp *r)
     build_head(c, r);
     nk__log_request(c, r->status, r->content_length);
     if (r->no_body) {
-        nk__fcache_release(srv, r->file);
-        r->file = NULL;
         nk_buf_clear(&c->x->out);
         free(c->x->segs);
         c->x->segs = NULL;
         c->x->nsegs = c->x->iseg = 0;
-        return respond_finish(c, send_now(c, NULL, 0, 0));
+        return respond_finish(c, r, send_now(c, NULL, 0, 0));
     }
     size_t hlen = nk_buf_len(&srv->head);
     int err = nk_buf_reserve(&c->x->out, hlen);
@@ -383,17 +397,12 @@ int nk__respond_multipart(nk__conn *c, nk__resp *r)
         memmove(p + hlen, p, nk_buf_len(&c->x->out));
         memcpy(p, nk_buf_rptr(&srv->head), hlen);
         nk_buf_commit(&c->x->out, hlen);
-        c->x->file = r->file;
-        c->x->file_fd = r->file_fd;
-        r->file = NULL;
+        hand_file(c, r);
         c->x->seg = c->x->segs[0];
         c->x->seg.mem += hlen;
         c->x->iseg = 1;
-    } else {
-        nk__fcache_release(srv, r->file);
-        r->file = NULL;
     }
-    return respond_finish(c, err);
+    return respond_finish(c, r, err);
 }
 
 const char *nk__resp_allow(const nk_httpd *srv)
@@ -450,7 +459,7 @@ static void body_limit_log(nk__conn *c, const char *text)
     nk__httpd_log(srv, NK_LOG_WARN, "413: %s", text);
 }
 
-int nk__respond_error(nk__conn *c, int status, const char *detail)
+nk__outcome nk__respond_error(nk__conn *c, nk__status status, const char *detail)
 {
     nk_httpd *srv = c->srv;
     if (status == 400) {
@@ -528,7 +537,7 @@ static int redirect_host(const nk__conn *c, const nk_http_request *req, char *ou
     return 0;
 }
 
-int nk__respond_https_redirect(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__respond_https_redirect(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     char host[300], origin[340];

@@ -41,12 +41,12 @@ static int accepts_gzip(const nk_http_request *req)
            nk_http_accepts(req, "Accept-Encoding", "gzip") > 0;
 }
 
-static int respond_simple(nk__conn *c, int status)
+static nk__outcome respond_simple(nk__conn *c, nk__status status)
 {
     return nk__respond_error(c, status, NULL);
 }
 
-static int redirect_dir(nk__conn *c, const nk_http_request *req)
+static nk__outcome redirect_dir(nk__conn *c, const nk_http_request *req)
 {
     /* RFC 9110 section 15.4.2: the directory's URL ends in "/"; relative links in its
      * index resolve against it. The Location is made from the normalised path (srv->path),
@@ -81,7 +81,7 @@ static int query_wants_json(const nk_http_request *req)
     return 0;
 }
 
-static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
+static nk__outcome serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
 {
     nk_httpd *srv = c->srv;
     int json = query_wants_json(req);
@@ -112,7 +112,7 @@ static int serve_listing(nk__conn *c, const nk_http_request *req, int dirfd)
             r.content_encoding = "gzip";
         }
     }
-    int ret = nk__respond(c, &r);
+    nk__outcome ret = nk__respond(c, &r);
     nk_buf_free(&gz);
     return ret;
 }
@@ -126,7 +126,7 @@ static uint32_t boundary_seed(const struct stat *st, const nk__conn *c)
     return (uint32_t)(x * 0xbf58476d1ce4e5b9ull >> 32);
 }
 
-static int serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
+static nk__outcome serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
                            const nk_http_range *ranges, int n)
 {
     /* RFC 9110 section 14.6: each part carries its own Content-Type and Content-Range. */
@@ -134,11 +134,8 @@ static int serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
     snprintf(boundary, sizeof boundary, "nk%08x%08x", boundary_seed(st, c),
              (unsigned)(st->st_size ^ (off_t)n));
     nk__seg *segs = calloc((size_t)n + 1, sizeof *segs);
-    if (!segs) {
-        nk__fcache_release(c->srv, r->file);
-        r->file = NULL;
+    if (!segs)
         return respond_simple(c, 500);
-    }
     nk_buf_clear(&c->x->out);
     uint64_t total = 0;
     for (int i = 0; i < n; i++) {
@@ -168,24 +165,23 @@ static int serve_multipart(nk__conn *c, nk__resp *r, const struct stat *st,
     return nk__respond_multipart(c, r);
 }
 
-static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
+/* Answer req from the cached file f, whose reference r holds: nk__respond takes it over;
+ * every other answer (412, 416, an allocation failure) leaves it in r. */
+static nk__outcome answer_file(nk__conn *c, const nk_http_request *req, nk__file *f, nk__resp *r)
 {
     nk_httpd *srv = c->srv;
-    nk__resp r;
-    nk__resp_init(&r, 200);
-    r.content_type = f->content_type;
-    r.accept_ranges = 1;
-    r.file = f; /* the plan owns the reference from here on */
+    r->content_type = f->content_type;
+    r->accept_ranges = 1;
 
     /* A precompressed sidecar is chosen by Accept-Encoding, so Vary says so; it is its own
      * representation with its own validator (RFC 9110 section 8.8.3). */
     const nk__rep *rep = &f->plain;
     int on_the_fly = 0;
     if (f->gz.fd >= 0) {
-        r.vary_accept_encoding = 1;
+        r->vary_accept_encoding = 1;
         if (accepts_gzip(req)) {
             rep = &f->gz;
-            r.content_encoding = "gzip";
+            r->content_encoding = "gzip";
         }
     } else if (srv->cfg.gzip && f->gz_etag[0] && nk_mime_compressible(f->content_type) &&
                f->plain.st.st_size > GZIP_MIN_SIZE) {
@@ -193,18 +189,18 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
          * request gets the identity representation (ranges of a compressed stream made on
          * the fly could not be repeated byte for byte), and so does HTTP/1.0, which has no
          * chunked coding to carry a body of unknown length. */
-        r.vary_accept_encoding = 1;
+        r->vary_accept_encoding = 1;
         int ranged = req->method == NK_HTTP_GET && header_value(req, "Range");
         if (!c->http10 && !ranged && srv->gz_streams < GZIP_MAX_STREAMS && accepts_gzip(req)) {
             on_the_fly = 1;
-            r.content_encoding = "gzip";
-            r.accept_ranges = 0;
+            r->content_encoding = "gzip";
+            r->accept_ranges = 0;
         }
     }
     const struct stat *st = &rep->st;
-    r.file_fd = rep->fd;
-    r.etag = on_the_fly ? f->gz_etag : rep->etag;
-    r.last_modified = st->st_mtim.tv_sec;
+    r->file_fd = rep->fd;
+    r->etag = on_the_fly ? f->gz_etag : rep->etag;
+    r->last_modified = st->st_mtim.tv_sec;
 
     nk_http_cond_input cond = {
         .method = req->method,
@@ -212,32 +208,30 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
         .if_none_match = header_or_absent(req, "If-None-Match"),
         .if_modified_since = header_or_absent(req, "If-Modified-Since"),
         .if_unmodified_since = header_or_absent(req, "If-Unmodified-Since"),
-        .etag = r.etag,
+        .etag = r->etag,
         .mtime = st->st_mtim.tv_sec,
     };
     int cs = nk_http_cond_evaluate(&cond);
     if (cs == 304) {
         /* RFC 9110 section 15.4.5: a 304 repeats the validators and Vary of the 200, and
          * nothing that describes a body it does not have (no Content-Encoding). */
-        r.status = 304;
-        r.no_body = 1;
-        r.content_type = NULL;
-        r.content_encoding = NULL;
-        r.accept_ranges = 0;
-        return nk__respond(c, &r);
+        r->status = 304;
+        r->no_body = 1;
+        r->content_type = NULL;
+        r->content_encoding = NULL;
+        r->accept_ranges = 0;
+        return nk__respond(c, r);
     }
-    if (cs == 412) {
-        nk__fcache_release(srv, f);
+    if (cs == 412)
         return respond_simple(c, 412);
-    }
 
     uint64_t size = (uint64_t)st->st_size;
-    r.content_length = size;
-    r.no_body = req->method == NK_HTTP_HEAD;
+    r->content_length = size;
+    r->no_body = req->method == NK_HTTP_HEAD;
     if (on_the_fly) {
-        r.gzip = 1;
-        r.mem_body = rep->body;
-        return nk__respond(c, &r);
+        r->gzip = 1;
+        r->mem_body = rep->body;
+        return nk__respond(c, r);
     }
 
     const nk_str *range = req->method == NK_HTTP_GET ? header_value(req, "Range") : NULL;
@@ -259,33 +253,42 @@ static int serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
                 e.content_type = "text/html; charset=utf-8";
                 nk__resp_body_scratch(&e, srv);
                 e.etag = rep->etag;
-                e.last_modified = r.last_modified;
-                e.vary_accept_encoding = r.vary_accept_encoding;
+                e.last_modified = r->last_modified;
+                e.vary_accept_encoding = r->vary_accept_encoding;
                 e.content_encoding = NULL;
-                int ret = nk__respond(c, &e);
-                nk__fcache_release(srv, f);
-                return ret;
+                return nk__respond(c, &e);
             }
             if (n == 1) {
-                r.status = 206;
-                r.file_off = (off_t)ranges[0].first;
-                r.content_length = ranges[0].last - ranges[0].first + 1;
-                snprintf(r.content_range, sizeof r.content_range, "bytes %llu-%llu/%llu",
+                r->status = 206;
+                r->file_off = (off_t)ranges[0].first;
+                r->content_length = ranges[0].last - ranges[0].first + 1;
+                snprintf(r->content_range, sizeof r->content_range, "bytes %llu-%llu/%llu",
                          (unsigned long long)ranges[0].first,
                          (unsigned long long)ranges[0].last, (unsigned long long)size);
             } else if (n > 1) {
-                return serve_multipart(c, &r, st, ranges, n);
+                return serve_multipart(c, r, st, ranges, n);
             }
         }
     }
-    if (rep->body && !r.no_body && r.content_length)
-        r.mem_body = rep->body + r.file_off; /* small file: head and body in one writev */
-    return nk__respond(c, &r);
+    if (rep->body && !r->no_body && r->content_length)
+        r->mem_body = rep->body + r->file_off; /* small file: head and body in one writev */
+    return nk__respond(c, r);
+}
+
+static nk__outcome serve_file(nk__conn *c, const nk_http_request *req, nk__file *f)
+{
+    nk_httpd *srv = c->srv; /* c may be gone once answered */
+    nk__resp r;
+    nk__resp_init(&r, 200);
+    r.file = f; /* the plan owns the reference from here on */
+    nk__outcome ret = answer_file(c, req, f, &r);
+    nk__resp_release(srv, &r); /* the one place: unless the answer took it over */
+    return ret;
 }
 
 /* Serve an opened regular file for request key; rel names it relative to the root. */
-static int serve_opened(nk__conn *c, const nk_http_request *req, int fd, const struct stat *st,
-                        const char *rel)
+static nk__outcome serve_opened(nk__conn *c, const nk_http_request *req, int fd,
+                                const struct stat *st, const char *rel)
 {
     nk__file *f = nk__fcache_put(c->srv, c->srv->path, rel, fd, st);
     if (!f)
@@ -293,7 +296,7 @@ static int serve_opened(nk__conn *c, const nk_http_request *req, int fd, const s
     return serve_file(c, req, f);
 }
 
-static int serve_directory(nk__conn *c, const nk_http_request *req, int dirfd)
+static nk__outcome serve_directory(nk__conn *c, const nk_http_request *req, int dirfd)
 {
     nk_httpd *srv = c->srv;
     size_t plen = strlen(srv->path);
@@ -334,7 +337,7 @@ static int serve_directory(nk__conn *c, const nk_http_request *req, int dirfd)
 
 /* --spa: a client-side route that is not a file gets the root index, as the application's
  * router handles it in the browser. Cached under "/", like the root directory's index. */
-static int serve_spa_index(nk__conn *c, const nk_http_request *req)
+static nk__outcome serve_spa_index(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     const char *index = srv->cfg.index && *srv->cfg.index ? srv->cfg.index : "index.html";
@@ -353,7 +356,7 @@ static int serve_spa_index(nk__conn *c, const nk_http_request *req)
     return serve_opened(c, req, fd, &st, index);
 }
 
-int nk__static_handle(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__static_handle(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     int n = nk_http_path_normalize(req->path.p, req->path.len, srv->path, sizeof srv->path);

@@ -361,9 +361,9 @@ static int target_path(nk_httpd *srv, const nk_http_request *req, char *out, siz
     return 0;
 }
 
-static int put_data(nk__conn *c, const char *p, size_t n)
+/* A piece of a file's body into its temporary file: 0, or the status of the failure. */
+static nk__status write_piece(upload *u, const char *p, size_t n)
 {
-    upload *u = c->x->sink_state;
     while (n) {
         ssize_t w = write(u->tmpfd, p, n);
         if (w < 0) {
@@ -374,11 +374,17 @@ static int put_data(nk__conn *c, const char *p, size_t n)
         p += w;
         n -= (size_t)w;
     }
-    return 0;
+    return NK__NO_STATUS;
+}
+
+static nk__sink_step put_data(nk__conn *c, const char *p, size_t n, nk__status *status)
+{
+    nk__status st = write_piece(c->x->sink_state, p, n);
+    return st ? nk__sink_refuse(status, st) : NK__SINK_MORE;
 }
 
 /* The answer to a committed PUT (status 0) or a failed one. */
-static int put_answer(nk__conn *c, int status, int existed, const char *location)
+static nk__outcome put_answer(nk__conn *c, nk__status status, int existed, const char *location)
 {
     nk_httpd *srv = c->srv;
     if (status)
@@ -398,6 +404,9 @@ static int put_answer(nk__conn *c, int status, int existed, const char *location
     return nk__respond(c, &r);
 }
 
+/* The answer to a commit: status NK__NO_STATUS when it succeeded. */
+typedef nk__outcome put_answer_fn(nk__conn *c, nk__status status, upload *u);
+
 /* A PUT's commit (fsync, rename, directory fsync) as a job for the server's job thread
  * (commit.c), with copies of what the answer and its log line need from the request, whose
  * bytes are gone by the time the answer is sent. */
@@ -405,8 +414,8 @@ typedef struct put_job {
     nk__job job;
     nk_httpd *srv;
     upload *u;
-    int status;
-    int (*answer)(nk__conn *c, int status, upload *u); /* loop side, once the work is done */
+    nk__status status;
+    put_answer_fn *answer; /* loop side, once the work is done */
     nk__job_log log;
 } put_job;
 
@@ -458,7 +467,7 @@ static void put_done(nk__job *job)
 
 /* Hand the commit of c's upload to the job thread; answer(c, status, u) runs on the loop
  * when it is done. Without a thread (or memory for the job) the commit runs here. */
-static int commit_async(nk__conn *c, int (*answer)(nk__conn *c, int status, upload *u))
+static nk__outcome commit_async(nk__conn *c, put_answer_fn *answer)
 {
     nk_httpd *srv = c->srv;
     upload *u = c->x->sink_state;
@@ -471,7 +480,7 @@ static int commit_async(nk__conn *c, int (*answer)(nk__conn *c, int status, uplo
         pj->job.done = put_done;
         c->x->sink_state = NULL; /* the job owns the upload now */
         if (nk__job_submit(c, &pj->job) == 0)
-            return 0; /* answered by put_done */
+            return NK__DONE; /* answered by put_done */
         c->x->sink_state = u;
         nk__job_log_free(&pj->log);
     }
@@ -482,17 +491,17 @@ static int commit_async(nk__conn *c, int (*answer)(nk__conn *c, int status, uplo
         fsync(u->dirfd);
     forget_committed(srv, u, status);
     c->x->sink_state = NULL;
-    int r = answer(c, status, u);
+    nk__outcome r = answer(c, status, u);
     upload_destroy(u);
     return r;
 }
 
-static int put_answer_u(nk__conn *c, int status, upload *u)
+static nk__outcome put_answer_u(nk__conn *c, nk__status status, upload *u)
 {
     return put_answer(c, status, u->existed, u->path);
 }
 
-static int put_end(nk__conn *c, const nk_http_request *req)
+static nk__outcome put_end(nk__conn *c, const nk_http_request *req)
 {
     (void)req;
     return commit_async(c, put_answer_u);
@@ -515,7 +524,7 @@ static upload *upload_new(void)
     return u;
 }
 
-static int begin_put(nk__conn *c, const nk_http_request *req)
+static nk__status begin_put(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     upload *u = upload_new();
@@ -671,7 +680,7 @@ static int stage_part(upload *u)
     return err ? write_status(err) : 0;
 }
 
-static int post_data(nk__conn *c, const char *p, size_t n)
+static nk__sink_step post_data(nk__conn *c, const char *p, size_t n, nk__status *status)
 {
     upload *u = c->x->sink_state;
     while (n) {
@@ -682,12 +691,12 @@ static int post_data(nk__conn *c, const char *p, size_t n)
         p += used;
         n -= used;
         if (ev < 0)
-            return 400;
-        int st = 0;
+            return nk__sink_refuse(status, 400);
+        nk__status st = NK__NO_STATUS;
         if (ev == NK_HTTP_MP_PART) {
             st = post_part(c, u);
         } else if (ev == NK_HTTP_MP_DATA && u->tmpfd >= 0) {
-            st = put_data(c, data, dlen);
+            st = write_piece(u, data, dlen);
         } else if (ev == NK_HTTP_MP_DATA) {
             field_data(u, data, dlen);
         } else if (ev == NK_HTTP_MP_PART_END && u->tmpfd >= 0) {
@@ -698,9 +707,9 @@ static int post_data(nk__conn *c, const char *p, size_t n)
             break;
         }
         if (st)
-            return st;
+            return nk__sink_refuse(status, st);
     }
-    return 0;
+    return NK__SINK_MORE;
 }
 
 /* A browser's form names text/html in Accept (q > 0; "text/html;q=0" refuses it). */
@@ -709,7 +718,7 @@ static int accepts_html(const nk_http_request *req)
     return nk_http_accepts_explicitly(req, "Accept", "text/html") > 0;
 }
 
-static int post_answer(nk__conn *c, int status, upload *u);
+static nk__outcome post_answer(nk__conn *c, nk__status status, upload *u);
 
 /* A new directory's name, checked as an uploaded file's is, except that a path is refused
  * rather than cut to its last part (a form that asks for "a/b" wants something else).
@@ -727,7 +736,7 @@ static int mkdir_name(const nk_httpd *srv, const char *name)
     return 0;
 }
 
-static int post_end(nk__conn *c, const nk_http_request *req)
+static nk__outcome post_end(nk__conn *c, const nk_http_request *req)
 {
     upload *u = c->x->sink_state;
     size_t used;
@@ -749,7 +758,7 @@ static int post_end(nk__conn *c, const nk_http_request *req)
     return commit_async(c, post_answer);
 }
 
-static int post_answer(nk__conn *c, int status, upload *u)
+static nk__outcome post_answer(nk__conn *c, nk__status status, upload *u)
 {
     nk_httpd *srv = c->srv;
     if (status)
@@ -818,17 +827,17 @@ static int form_decode(const char *p, size_t n, char *out, size_t outlen)
     return 0;
 }
 
-static int urlenc_data(nk__conn *c, const char *p, size_t n)
+static nk__sink_step urlenc_data(nk__conn *c, const char *p, size_t n, nk__status *status)
 {
     upload *u = c->x->sink_state;
     if (n > sizeof u->form - u->form_len)
-        return 413; /* a name fits in far less */
+        return nk__sink_refuse(status, 413); /* a name fits in far less */
     memcpy(u->form + u->form_len, p, n);
     u->form_len += n;
-    return 0;
+    return NK__SINK_MORE;
 }
 
-static int urlenc_end(nk__conn *c, const nk_http_request *req)
+static nk__outcome urlenc_end(nk__conn *c, const nk_http_request *req)
 {
     upload *u = c->x->sink_state;
     int st = 400;
@@ -853,7 +862,7 @@ static int urlenc_end(nk__conn *c, const nk_http_request *req)
 
 static const nk__sink urlenc_sink = {urlenc_data, urlenc_end, put_abort};
 
-static int begin_post(nk__conn *c, const nk_http_request *req)
+static nk__status begin_post(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     upload *u = upload_new();
@@ -897,7 +906,7 @@ static int begin_post(nk__conn *c, const nk_http_request *req)
     return 0;
 }
 
-int nk__upload_begin(nk__conn *c, const nk_http_request *req)
+nk__status nk__upload_begin(nk__conn *c, const nk_http_request *req)
 {
     return req->method == NK_HTTP_PUT ? begin_put(c, req) : begin_post(c, req);
 }
@@ -906,13 +915,13 @@ int nk__upload_begin(nk__conn *c, const nk_http_request *req)
 
 /* A file goes at once (one unlink); a directory, which may be a whole tree, in deldir.c. The
  * path may end in "/" (a directory's URL) or not; the root is never deleted. */
-int nk__upload_delete(nk__conn *c, const nk_http_request *req)
+nk__outcome nk__upload_delete(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
     char path[4096];
     int st = target_path(srv, req, path, sizeof path);
     if (st)
-        return st;
+        return nk__respond_error(c, st, NULL);
     size_t plen = strlen(path);
     if (plen == 1)
         return nk__respond_error(c, 403, "The root directory is never deleted.");
@@ -921,7 +930,9 @@ int nk__upload_delete(nk__conn *c, const nk_http_request *req)
         path[--plen] = '\0'; /* the directory as an entry of its parent */
     int dirfd = open_parent(srv, path, 0);
     if (dirfd < 0)
-        return dirfd == -ENOENT || dirfd == -ENOTDIR ? 404 : open_status(dirfd);
+        return nk__respond_error(c, dirfd == -ENOENT || dirfd == -ENOTDIR ? 404
+                                                                           : open_status(dirfd),
+                                 NULL);
     const char *name = strrchr(path, '/') + 1;
     struct stat sb;
     if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
@@ -946,7 +957,7 @@ int nk__upload_delete(nk__conn *c, const nk_http_request *req)
     }
     close(dirfd);
     if (st)
-        return st;
+        return nk__respond_error(c, st, NULL);
     nk__resp r;
     nk__resp_init(&r, 204);
     r.no_body = 1;

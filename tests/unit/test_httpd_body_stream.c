@@ -46,6 +46,7 @@ typedef struct upload {
     int pause_each;          /* return LATER after every piece */
     int hold;                /* pause at the first piece, until the test resumes */
     uint64_t answer_after;   /* answer 200 once this many bytes arrived (0: at the end) */
+    int fail_with;           /* a negative errno returned for the first piece (0: none) */
     size_t heap_peak;
     int alive_at_abort;
 } upload;
@@ -116,6 +117,8 @@ static int on_data(nk_httpd_ex *ex, const void *p, size_t n, int end, void *arg)
         return answer(ex, fx);
     }
     assert_true(n > 0);
+    if (up->fail_with)
+        return up->fail_with;
     up->pieces++;
     up->bytes += n;
     up->hash = fnv1a(up->hash, p, n);
@@ -571,6 +574,26 @@ static void test_answer_mid_body_stops_reading(void **state)
     assert_hash_answer(&cl, &fx->up);
 }
 
+/* Whatever errno a handler gives up with, the engine answers 500: none of them may be taken
+ * for "answered" or "paused" (-EPERM and -ENOENT once were, leaving the client without an
+ * answer). */
+static void test_handler_error_mid_body_is_500(void **state)
+{
+    fixture *fx = *state;
+    static const int errs[] = {-EPERM, -ENOENT, -EIO};
+    for (size_t i = 0; i < sizeof errs / sizeof errs[0]; i++) {
+        memset(&fx->up, 0, sizeof fx->up);
+        fx->up.hash = FNV_INIT;
+        fx->up.fail_with = errs[i];
+        client cl;
+        client_open(fx, &cl, "PUT /hash", "", 64 * 1024, 0);
+        client_finish(fx, &cl);
+        assert_has(cl.resp, "HTTP/1.1 500 ");
+        assert_int_equal(fx->up.pieces, 0);
+        assert_int_equal(fx->up.aborts, 0); /* a handler that gave up gets no last call */
+    }
+}
+
 static void test_answer_at_head_time_without_reading(void **state)
 {
     fixture *fx = *state;
@@ -677,6 +700,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_default_limit_is_max_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_mid_body_stops_reading, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_handler_error_mid_body_is_500, setup, teardown),
         cmocka_unit_test_setup_teardown(test_answer_at_head_time_without_reading, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_mid_body_is_told_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_client_gone_while_paused_is_told_on_resume, setup,
