@@ -114,7 +114,11 @@ class SelectDescriptorCeiling(unittest.TestCase):
         for s in held[:40]:
             s.close()
         del held[:40]
-        late.settimeout(max(0.5, deadline - time.monotonic()))
+        # Its own bound, not what is left of the one above: the TLS handshakes of a thousand
+        # clients in Python, and over h2 the bridge's deferred handshake, can use most of
+        # that on a loaded machine, and the question here is whether it is served at all.
+        late.settimeout(15)
+        t_late = time.monotonic()
         got = b""
         try:
             while True:
