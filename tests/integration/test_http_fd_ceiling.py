@@ -118,7 +118,6 @@ class SelectDescriptorCeiling(unittest.TestCase):
         # clients in Python, and over h2 the bridge's deferred handshake, can use most of
         # that on a loaded machine, and the question here is whether it is served at all.
         late.settimeout(15)
-        t_late = time.monotonic()
         got = b""
         try:
             while True:
