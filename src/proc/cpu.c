@@ -10,6 +10,7 @@
 #include <linux/filter.h>
 #include <sched.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 
 #ifndef SO_ATTACH_REUSEPORT_CBPF
@@ -57,7 +58,12 @@ int nk_reuseport_steer(int fd, const int *cpus, unsigned nworkers)
         code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, w);
     }
     code[n++] = (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, 0xffffffffu);
-    struct sock_fprog prog = {.len = (unsigned short)n, .filter = code};
+    /* Zeroed whole: the kernel copies sizeof prog bytes, padding included, and an initializer
+     * leaves the padding after len undefined (memcheck reports the syscall reading it). */
+    struct sock_fprog prog;
+    memset(&prog, 0, sizeof prog);
+    prog.len = (unsigned short)n;
+    prog.filter = code;
     int rc = setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof prog) < 0 ? -errno : 0;
     free(code);
     return rc;
