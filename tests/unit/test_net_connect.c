@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -501,13 +502,76 @@ static void on_tick(nk_loop *loop, nk_timer *t)
     (void)loop, (void)t;
 }
 
+/* Lower the soft descriptor limit to 256 and take every number left under it. */
+static int exhaust_descriptors(struct rlimit *old, int fill[256])
+{
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, old), 0);
+    struct rlimit low = *old;
+    low.rlim_cur = 256;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    int nfill = 0;
+    while (nfill < 256) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            break;
+        fill[nfill++] = fd;
+    }
+    assert_int_equal(errno, EMFILE);
+    return nfill;
+}
+
+static void restore_descriptors(const struct rlimit *old, const int *fill, int nfill)
+{
+    for (int i = 0; i < nfill; i++)
+        close(fill[i]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, old), 0);
+}
+
+/* Whether a connection whose accept failed with EMFILE is still queued afterwards, as Linux
+ * keeps it. valgrind emulates the descriptor limit instead: it closes the descriptor the kernel
+ * handed out and reports EMFILE, so the connection is gone and a back-off has nothing left to
+ * retry. */
+static int emfile_keeps_the_connection(void)
+{
+    nk_addr addr;
+    int lfd = listener(&addr, 0);
+    int client = nk_connect_addrs(&addr, 1, SOCK_STREAM, NULL);
+    assert_true(client >= 0);
+    struct pollfd p = {.fd = lfd, .events = POLLIN};
+    assert_int_equal(poll(&p, 1, 5000), 1); /* queued */
+    struct rlimit old;
+    int fill[256];
+    int nfill = exhaust_descriptors(&old, fill);
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    int err = errno;
+    restore_descriptors(&old, fill, nfill);
+    assert_int_equal(fd, -1);
+    assert_int_equal(err, EMFILE);
+    p.revents = 0;
+    int kept = poll(&p, 1, 0) == 1;
+    if (kept) {
+        fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        assert_true(fd >= 0);
+        close(fd);
+    }
+    close(client);
+    close(lfd);
+    return kept;
+}
+
 static void test_acceptor_backs_off_on_emfile(void **state)
 {
     (void)state;
+    if (!emfile_keeps_the_connection()) {
+        print_message("skipped: a connection refused with EMFILE is dropped here, not kept "
+                      "queued (valgrind emulates the descriptor limit), so there is no "
+                      "back-off to observe\n");
+        skip();
+    }
     nk_loop *loop = new_loop();
     /* Every NK_RUN_ONCE below returns within 20 ms, whatever the acceptor does: a wrong
-     * outcome (the connection accepted at once, as when a tool such as valgrind keeps the
-     * descriptor limit from biting) fails the asserts instead of waiting forever. */
+     * outcome (the connection accepted at once) fails the asserts instead of waiting
+     * forever. */
     nk_timer tick;
     nk_timer_init(&tick, on_tick, NULL);
     nk_timer_start(loop, &tick, 20, 20);
@@ -522,20 +586,9 @@ static void test_acceptor_backs_off_on_emfile(void **state)
     a.pause_ms = 50;
     assert_int_equal(nk_acceptor_start(&a), 0);
 
-    struct rlimit old, low;
-    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
-    low = old;
-    low.rlim_cur = 256;
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    struct rlimit old;
     int fill[256];
-    int nfill = 0;
-    while (nfill < 256) {
-        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            break;
-        fill[nfill++] = fd;
-    }
-    assert_int_equal(errno, EMFILE);
+    int nfill = exhaust_descriptors(&old, fill);
 
     /* Until the third pause, bounded in time and turns: an acceptor that spins instead of
      * pausing runs into the bound on turns. */
@@ -545,9 +598,7 @@ static void test_acceptor_backs_off_on_emfile(void **state)
         nk_loop_run(loop, NK_RUN_ONCE);
         iterations++;
     }
-    for (int i = 0; i < nfill; i++)
-        close(fill[i]);
-    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    restore_descriptors(&old, fill, nfill);
 
     assert_int_equal(s.accepted, 0);
     assert_int_equal(s.errors, 1); /* said once */
