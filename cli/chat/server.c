@@ -84,11 +84,7 @@ struct chat_conn {
 
 struct chat_server {
     const char *cmd;
-    nk_loop *loop;
-    int lfd;
-    nk_tls_ctx *tls_ctx; /* --tls */
-    cli_acceptor accept;
-    cli_stop_signals stop_signals;
+    cli_server net; /* listener, loop, TLS context, acceptor, stop signals */
     chat_conn *conns;
     size_t nconns;
     size_t max_clients;
@@ -123,8 +119,8 @@ static void conn_kill(chat_conn *c, const char *why)
     if (c->state == ST_CLOSING) /* it said QUIT: its leave was announced already */
         c->dead_why = NULL;
     c->state = ST_DEAD;
-    nk_io_stop(c->srv->loop, &c->io);
-    nk_timer_stop(c->srv->loop, &c->timer);
+    nk_io_stop(c->srv->net.loop, &c->io);
+    nk_timer_stop(c->srv->net.loop, &c->timer);
     c->interest = 0;
     if (c->over) {
         c->over = 0;
@@ -161,8 +157,8 @@ static void conn_closing(chat_conn *c)
     c->state = ST_CLOSING;
     conn_update(c); /* no longer over the mark (not a member now); may close at once */
     if (c->state == ST_CLOSING) {
-        c->progress_at = nk_loop_now(c->srv->loop);
-        nk_timer_start(c->srv->loop, &c->timer, c->srv->send_timeout_ms, 0);
+        c->progress_at = nk_loop_now(c->srv->net.loop);
+        nk_timer_start(c->srv->net.loop, &c->timer, c->srv->send_timeout_ms, 0);
     }
 }
 
@@ -202,8 +198,8 @@ static void relayf(chat_server *srv, chat_conn *except, const char *fmt, ...)
 static void conn_free(chat_conn *c)
 {
     chat_server *srv = c->srv;
-    nk_io_stop(srv->loop, &c->io);
-    nk_timer_stop(srv->loop, &c->timer);
+    nk_io_stop(srv->net.loop, &c->io);
+    nk_timer_stop(srv->net.loop, &c->timer);
     if (c->over) {
         c->over = 0;
         srv->nover--;
@@ -294,7 +290,7 @@ static void on_hello(chat_conn *c, const char *name, size_t len)
     for (chat_conn *o = srv->conns; o; o = o->next)
         members += o->state == ST_JOINED;
     c->state = ST_JOINED;
-    nk_timer_stop(srv->loop, &c->timer); /* the HELLO deadline */
+    nk_timer_stop(srv->net.loop, &c->timer); /* the HELLO deadline */
     fprintf(stderr, "netkit: %s: %s joined from %s\n", srv->cmd, c->name, c->peer);
     conn_sendf(c, "WELCOME %s %zu", c->name, members);
     relayf(srv, c, "JOIN %s", c->name);
@@ -430,11 +426,11 @@ static void conn_watch_queue(chat_conn *c)
     c->over = over;
     if (over) {
         srv->nover++;
-        c->progress_at = nk_loop_now(srv->loop);
-        nk_timer_start(srv->loop, &c->timer, srv->send_timeout_ms, 0);
+        c->progress_at = nk_loop_now(srv->net.loop);
+        nk_timer_start(srv->net.loop, &c->timer, srv->send_timeout_ms, 0);
     } else {
         srv->nover--;
-        nk_timer_stop(srv->loop, &c->timer);
+        nk_timer_stop(srv->net.loop, &c->timer);
     }
 }
 
@@ -452,7 +448,7 @@ static void conn_update(chat_conn *c)
         return;
     }
     if (want != c->interest) { /* 0: a paused member with nothing to send */
-        if (nk_io_start(c->srv->loop, &c->io, want) < 0) {
+        if (nk_io_start(c->srv->net.loop, &c->io, want) < 0) {
             conn_kill(c, "left (cannot be watched)");
             return;
         }
@@ -509,7 +505,7 @@ static int chat_conn_flush(chat_conn *c)
             conn_kill(c, n == -ECONNRESET || n == -EPIPE ? "left (connection reset)" : "left");
             return -1;
         }
-        c->progress_at = nk_loop_now(c->srv->loop);
+        c->progress_at = nk_loop_now(c->srv->net.loop);
     }
     if (nk_buf_len(&c->out) == 0)
         nk_buf_release(&c->out);
@@ -615,7 +611,7 @@ static void conn_new(chat_server *srv, int fd, const nk_addr *peer)
         return;
     }
     cli_conn_init(&c->conn, fd, NULL);
-    if (srv->tls_ctx && cli_conn_accept_tls(&c->conn, srv->tls_ctx) < 0) {
+    if (srv->net.tls_ctx && cli_conn_accept_tls(&c->conn, srv->net.tls_ctx) < 0) {
         close(fd);
         free(c);
         return;
@@ -639,7 +635,7 @@ static void conn_new(chat_server *srv, int fd, const nk_addr *peer)
         conn_closing(c);
         return;
     }
-    nk_timer_start(srv->loop, &c->timer, srv->hello_timeout_ms, 0);
+    nk_timer_start(srv->net.loop, &c->timer, srv->hello_timeout_ms, 0);
     conn_update(c);
 }
 
@@ -748,7 +744,6 @@ static int parse_chat_serve_args(int argc, char **argv, chat_serve_args *a, chat
     memset(srv, 0, sizeof *srv);
     a->cmd = srv->cmd = argv[0];
     a->srv = srv;
-    srv->lfd = -1;
     srv->max_clients = CHAT_DEFAULT_MAX_CLIENTS;
     srv->max_queue = CHAT_DEFAULT_QUEUE;
     srv->send_timeout_ms = CHAT_DEFAULT_SEND_TIMEOUT * 1000;
@@ -769,44 +764,6 @@ static int parse_chat_serve_args(int argc, char **argv, chat_serve_args *a, chat
     return cli_tls_check(a->cmd, &a->tls, 1);
 }
 
-/* The TLS context, the listener and the loop: 0 or an exit code (nothing kept). */
-static int chat_serve_open(chat_server *srv, const chat_serve_args *a)
-{
-    int rc;
-    /* The certificate first: its line is out before anyone can connect. */
-    if (a->tls.on && (rc = cli_tls_server_ctx(a->cmd, &a->tls, &a->addr, &srv->tls_ctx)) != 0)
-        return rc;
-    srv->lfd = nk_sock_listen(&a->addr, SOCK_STREAM, 0, 0);
-    if (srv->lfd < 0) {
-        nk_tls_ctx_free(srv->tls_ctx);
-        return cli_fail(a->cmd, "cannot listen on %s: %s", a->text, nk_strerror(srv->lfd));
-    }
-    rc = nk_loop_new(NULL, &srv->loop);
-    if (rc < 0) {
-        nk_tls_ctx_free(srv->tls_ctx);
-        close(srv->lfd);
-        return cli_fail(a->cmd, "event loop: %s", nk_strerror(rc));
-    }
-    return 0;
-}
-
-/* Accept and relay until a stop signal: the exit code. */
-static int chat_serve_run(chat_server *srv)
-{
-    const char *cmd = srv->cmd;
-    cli_acceptor_init(&srv->accept, srv->loop, cmd, srv->lfd, CHAT_ACCEPTS_PER_EVENT, on_conn,
-                      srv);
-    cli_stop_signals_start(srv->loop, &srv->stop_signals, on_stop_signal, srv);
-    int rc = cli_acceptor_start(&srv->accept);
-    if (rc < 0)
-        return cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
-    if (cli_print_listening("tcp", srv->lfd) < 0)
-        return cli_fail(cmd, "getsockname failed");
-    if ((rc = nk_loop_run(srv->loop, NK_RUN_DEFAULT)) < 0)
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    return srv->accept.exit_code;
-}
-
 static void chat_serve_close(chat_server *srv)
 {
     /* conn_free unlinks only the member it frees: take the next one first. */
@@ -814,11 +771,7 @@ static void chat_serve_close(chat_server *srv)
         next = conn->next;
         conn_free(conn);
     }
-    cli_acceptor_stop(&srv->accept);
-    cli_stop_signals_stop(srv->loop, &srv->stop_signals);
-    nk_loop_free(srv->loop);
-    nk_tls_ctx_free(srv->tls_ctx);
-    close(srv->lfd);
+    cli_server_close(&srv->net);
 }
 
 int chat_serve(int argc, char **argv)
@@ -828,11 +781,11 @@ int chat_serve(int argc, char **argv)
     int rc = parse_chat_serve_args(argc, argv, &a, &srv);
     if (rc)
         return rc == CLI_OPT_HELP_SHOWN ? CLI_OK : rc;
-    /* A member that vanished must not kill the server with SIGPIPE; writes get EPIPE. */
-    signal(SIGPIPE, SIG_IGN);
-    if ((rc = chat_serve_open(&srv, &a)) != 0)
+    if ((rc = cli_server_open(&srv.net, a.cmd, a.text, &a.addr, &a.tls)) != 0)
         return rc;
-    srv.exit_code = chat_serve_run(&srv);
+    /* Accept and relay until a stop signal. */
+    srv.exit_code = cli_server_run(&srv.net, CHAT_ACCEPTS_PER_EVENT, on_conn, &srv, on_stop_signal,
+                                   &srv);
     chat_serve_close(&srv);
     return srv.exit_code;
 }

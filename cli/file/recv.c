@@ -86,11 +86,8 @@ struct recv_conn {
 
 struct recv_server {
     const char *cmd;
-    nk_loop *loop;
-    int lfd, dirfd;
-    nk_tls_ctx *tls_ctx; /* --tls */
-    cli_acceptor accept;
-    cli_stop_signals stop_signals;
+    cli_server net; /* listener, loop, TLS context, acceptor, stop signals */
+    int dirfd;
     recv_conn *conns;
     unsigned nconns, max_conns;
     int accept_paused;
@@ -117,8 +114,8 @@ static void conn_free(recv_conn *c)
     recv_server *srv = c->srv;
     temp_discard(c, c->state == RS_DATA && c->keep_partial);
     EVP_MD_CTX_free(c->md);
-    nk_timer_stop(srv->loop, &c->idle);
-    nk_io_stop(srv->loop, &c->io);
+    nk_timer_stop(srv->net.loop, &c->idle);
+    nk_io_stop(srv->net.loop, &c->io);
     cli_conn_close(&c->conn);
     nk_frame_decoder_free(&c->in);
     nk_buf_free(&c->out);
@@ -131,18 +128,18 @@ static void conn_free(recv_conn *c)
     srv->nconns--;
     if (srv->accept_paused && srv->nconns < srv->max_conns && !srv->once) {
         srv->accept_paused = 0;
-        if (cli_acceptor_start(&srv->accept) < 0)
-            nk_loop_stop(srv->loop);
+        if (cli_acceptor_start(&srv->net.accept) < 0)
+            nk_loop_stop(srv->net.loop);
     }
     if (srv->once && !c->heard) {
         /* A connection that ended before sending a byte (nc -z, netkit tcp wait) was a
          * probe, not the transfer: keep waiting for the sender. */
-        if (cli_acceptor_start(&srv->accept) < 0)
-            nk_loop_stop(srv->loop);
+        if (cli_acceptor_start(&srv->net.accept) < 0)
+            nk_loop_stop(srv->net.loop);
     } else if (srv->once) {
         if (c->files_failed || c->state != RS_HEADER)
             srv->exit_code = CLI_FAIL;
-        nk_loop_stop(srv->loop);
+        nk_loop_stop(srv->net.loop);
     }
     free(c);
 }
@@ -490,7 +487,7 @@ static void conn_update(recv_conn *c)
         return;
     }
     if (want != c->interest) {
-        if (nk_io_start(c->srv->loop, &c->io, want) < 0) {
+        if (nk_io_start(c->srv->net.loop, &c->io, want) < 0) {
             conn_free(c);
             return;
         }
@@ -610,7 +607,7 @@ static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
     if (nk_addr_format(peer, c->peer, sizeof c->peer) < 0)
         strcpy(c->peer, "?");
     cli_conn_init(&c->conn, fd, NULL);
-    if (srv->tls_ctx && cli_conn_accept_tls(&c->conn, srv->tls_ctx) < 0) {
+    if (srv->net.tls_ctx && cli_conn_accept_tls(&c->conn, srv->net.tls_ctx) < 0) {
         close(fd);
         free(c);
         return;
@@ -631,7 +628,7 @@ static void on_conn(cli_acceptor *a, int fd, const nk_addr *peer)
         cli_acceptor_stop(a);
         srv->accept_paused = 1;
     }
-    if (nk_timer_start(srv->loop, &c->idle, srv->idle_ms, 0) < 0) {
+    if (nk_timer_start(srv->net.loop, &c->idle, srv->idle_ms, 0) < 0) {
         conn_free(c);
         return;
     }
@@ -777,50 +774,14 @@ static int file_recv_list(const file_recv_args *a)
  * loop: 0 or an exit code (nothing kept). */
 static int file_recv_open(recv_server *srv, const file_recv_args *a)
 {
-    const char *cmd = a->cmd;
     srv->dirfd = open(a->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (srv->dirfd < 0)
-        return cli_fail(cmd, "cannot open directory '%s': %s", a->dir, strerror(errno));
-    file_partials_clean(cmd, srv->dirfd);
-    signal(SIGPIPE, SIG_IGN);
-    int rc;
-    /* The certificate first: its line is out before anyone can connect. */
-    if (a->tls.on && (rc = cli_tls_server_ctx(cmd, &a->tls, &a->addr, &srv->tls_ctx)) != 0) {
+        return cli_fail(a->cmd, "cannot open directory '%s': %s", a->dir, strerror(errno));
+    file_partials_clean(a->cmd, srv->dirfd);
+    int rc = cli_server_open(&srv->net, a->cmd, a->text, &a->addr, &a->tls);
+    if (rc != 0)
         close(srv->dirfd);
-        return rc;
-    }
-    srv->lfd = nk_sock_listen(&a->addr, SOCK_STREAM, 0, 0);
-    if (srv->lfd < 0) {
-        nk_tls_ctx_free(srv->tls_ctx);
-        close(srv->dirfd);
-        return cli_fail(cmd, "cannot listen on %s: %s", a->text, nk_strerror(srv->lfd));
-    }
-    rc = nk_loop_new(NULL, &srv->loop);
-    if (rc < 0) {
-        nk_tls_ctx_free(srv->tls_ctx);
-        close(srv->lfd);
-        close(srv->dirfd);
-        return cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    }
-    return 0;
-}
-
-/* Accept and receive until --once is done or a stop signal: sets srv->exit_code. */
-static void file_recv_run(recv_server *srv)
-{
-    const char *cmd = srv->cmd;
-    cli_acceptor_init(&srv->accept, srv->loop, cmd, srv->lfd, RECV_ACCEPTS_PER_EVENT, on_conn,
-                      srv);
-    cli_stop_signals_start(srv->loop, &srv->stop_signals, NULL, NULL);
-    int rc = cli_acceptor_start(&srv->accept);
-    if (rc < 0)
-        srv->exit_code = cli_fail(cmd, "cannot watch the listener: %s", nk_strerror(rc));
-    else if (cli_print_listening("tcp", srv->lfd) < 0)
-        srv->exit_code = cli_fail(cmd, "getsockname failed");
-    else if ((rc = nk_loop_run(srv->loop, NK_RUN_DEFAULT)) < 0)
-        srv->exit_code = cli_fail(cmd, "event loop: %s", nk_strerror(rc));
-    else if (srv->accept.exit_code != CLI_OK)
-        srv->exit_code = srv->accept.exit_code;
+    return rc;
 }
 
 static void file_recv_close(recv_server *srv)
@@ -831,11 +792,7 @@ static void file_recv_close(recv_server *srv)
         next = conn->next;
         conn_free(conn);
     }
-    cli_acceptor_stop(&srv->accept);
-    cli_stop_signals_stop(srv->loop, &srv->stop_signals);
-    nk_loop_free(srv->loop);
-    nk_tls_ctx_free(srv->tls_ctx);
-    close(srv->lfd);
+    cli_server_close(&srv->net);
     close(srv->dirfd);
 }
 
@@ -850,7 +807,11 @@ int file_recv(int argc, char **argv)
         return file_recv_list(&a);
     if ((rc = file_recv_open(&srv, &a)) != 0)
         return rc;
-    file_recv_run(&srv);
+    /* Accept and receive until --once is done or a stop signal; a callback may have set the
+     * outcome already. */
+    int code = cli_server_run(&srv.net, RECV_ACCEPTS_PER_EVENT, on_conn, &srv, NULL, NULL);
+    if (code != CLI_OK)
+        srv.exit_code = code;
     file_recv_close(&srv);
     return srv.exit_code;
 }
