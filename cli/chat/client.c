@@ -15,6 +15,7 @@
 #include "chat/chat.h"
 #include "chat/prompt.h"
 #include "cli_tls.h"
+#include "framed_peer.h"
 #include "opt.h"
 
 #include <errno.h>
@@ -33,12 +34,7 @@
 
 typedef struct chat_client {
     const char *cmd;
-    nk_loop *loop;
-    cli_conn conn;
-    nk_io io;
-    unsigned interest;
-    nk_frame_decoder in;
-    nk_buf out;
+    framed_peer peer; /* the server: connection, loop, frames in, bytes out, stop signals */
     nk_io in_io;
     nk_defer in_defer; /* stdin that epoll cannot watch (a regular file) */
     int in_polled, in_on;
@@ -49,14 +45,13 @@ typedef struct chat_client {
     int tty;
     chat_prompt prompt; /* stdin and stdout are a terminal: the line is edited here */
     char name[CHAT_NAME_MAX + 1];
-    cli_stop_signals stop_signals;
     int exit_code;
 } chat_client;
 
 static void client_done(chat_client *cl, int code)
 {
     cl->exit_code = code;
-    nk_loop_stop(cl->loop);
+    nk_loop_stop(cl->peer.loop);
 }
 
 static void client_update(chat_client *cl);
@@ -73,7 +68,7 @@ static void client_send(chat_client *cl, const char *word, const char *arg, size
     }
     if (rc == 0)
         rc = nk_frame_encode(NK_FRAME_LEN32, nk_buf_rptr(&msg), nk_buf_len(&msg),
-                             CHAT_FRAME_MAX, &cl->out);
+                             CHAT_FRAME_MAX, &cl->peer.out);
     nk_buf_free(&msg);
     if (rc < 0)
         client_done(cl, cli_fail(cl->cmd, "cannot queue a message: %s", nk_strerror(rc)));
@@ -342,31 +337,27 @@ static void render(chat_client *cl, const char *msg, size_t len)
 
 static void client_update(chat_client *cl)
 {
-    unsigned want = cli_conn_interest(&cl->conn, 1, nk_buf_len(&cl->out) > 0);
-    if (want != cl->interest) {
-        int rc = nk_io_start(cl->loop, &cl->io, want);
-        if (rc < 0) {
-            client_done(cl, cli_fail(cl->cmd, "cannot watch the socket: %s", nk_strerror(rc)));
-            return;
-        }
-        cl->interest = want;
+    int rc = framed_peer_watch(&cl->peer);
+    if (rc < 0) {
+        client_done(cl, cli_fail(cl->cmd, "cannot watch the socket: %s", nk_strerror(rc)));
+        return;
     }
     int in_want = cl->welcomed && !cl->in_eof && !cl->quitting &&
-                  nk_buf_len(&cl->out) < CLIENT_HIGH_WATER;
+                  nk_buf_len(&cl->peer.out) < CLIENT_HIGH_WATER;
     if (in_want == cl->in_on)
         return;
     cl->in_on = in_want;
     if (cl->in_polled) {
         if (in_want)
-            nk_defer_start(cl->loop, &cl->in_defer);
+            nk_defer_start(cl->peer.loop, &cl->in_defer);
         else
-            nk_defer_stop(cl->loop, &cl->in_defer);
+            nk_defer_stop(cl->peer.loop, &cl->in_defer);
     } else if (!in_want) {
-        nk_io_stop(cl->loop, &cl->in_io);
-    } else if (nk_io_start(cl->loop, &cl->in_io, NK_READ) < 0) {
+        nk_io_stop(cl->peer.loop, &cl->in_io);
+    } else if (nk_io_start(cl->peer.loop, &cl->in_io, NK_READ) < 0) {
         /* epoll refuses regular files (EPERM); they are always readable: poll by defer. */
         cl->in_polled = 1;
-        nk_defer_start(cl->loop, &cl->in_defer);
+        nk_defer_start(cl->peer.loop, &cl->in_defer);
     }
 }
 
@@ -374,21 +365,21 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
 {
     (void)loop;
     chat_client *cl = io->data;
-    if (cli_conn_can_write(&cl->conn, events)) {
-        while (nk_buf_len(&cl->out) > 0) {
-            ssize_t n = cli_conn_send(&cl->conn, &cl->out);
+    if (cli_conn_can_write(&cl->peer.conn, events)) {
+        while (nk_buf_len(&cl->peer.out) > 0) {
+            ssize_t n = cli_conn_send(&cl->peer.conn, &cl->peer.out);
             if (n == -EAGAIN)
                 break;
             if (n < 0) {
                 client_done(cl, cli_fail(cl->cmd, "connection lost: %s",
-                                         cli_conn_why(&cl->conn, (int)n)));
+                                         cli_conn_why(&cl->peer.conn, (int)n)));
                 return;
             }
         }
     }
-    if (cli_conn_can_read(&cl->conn, events)) {
+    if (cli_conn_can_read(&cl->peer.conn, events)) {
         char chunk[CLIENT_READ_CHUNK];
-        ssize_t n = cli_conn_read(&cl->conn, chunk, sizeof chunk);
+        ssize_t n = cli_conn_read(&cl->peer.conn, chunk, sizeof chunk);
         if (n == -EAGAIN) {
             client_update(cl);
             return;
@@ -404,17 +395,17 @@ static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
                 client_done(cl, cli_fail(cl->cmd, "the server closed the connection"));
             else
                 client_done(cl, cli_fail(cl->cmd, "connection lost: %s",
-                                         cli_conn_why(&cl->conn, (int)n)));
+                                         cli_conn_why(&cl->peer.conn, (int)n)));
             return;
         }
-        if (nk_frame_feed(&cl->in, chunk, (size_t)n) < 0) {
+        if (nk_frame_feed(&cl->peer.in, chunk, (size_t)n) < 0) {
             client_done(cl, cli_fail(cl->cmd, "the server sent a message over %d bytes",
                                      CHAT_FRAME_MAX));
             return;
         }
         const char *msg;
         size_t len;
-        while (nk_frame_next(&cl->in, &msg, &len) > 0)
+        while (nk_frame_next(&cl->peer.in, &msg, &len) > 0)
             render(cl, msg, len);
         if (fflush(stdout) != 0) {
             client_done(cl, cli_fail(cl->cmd, "writing stdout: %s", strerror(errno)));
@@ -532,30 +523,22 @@ static int parse_chat_join_args(int argc, char **argv, chat_join_args *a)
  * kept). */
 static int chat_join_open(chat_client *cl, const chat_join_args *a)
 {
-    int fd;
-    nk_tls *t = NULL;
-    int rc = cli_tls_connect(a->cmd, &a->tls, a->text, &a->addr, CLIENT_CONNECT_TIMEOUT_MS, &fd,
-                             &t);
+    memset(cl, 0, sizeof *cl);
+    const framed_peer_cfg cfg = {
+        .cmd = a->cmd, .tls = &a->tls, .text = a->text, .addr = &a->addr,
+        .timeout_ms = CLIENT_CONNECT_TIMEOUT_MS, .frame_max = CHAT_FRAME_MAX,
+        .on_io = on_sock, .on_signal = on_signal, .data = cl,
+    };
+    int rc = framed_peer_open(&cl->peer, &cfg);
     if (rc)
         return rc;
-    nk_sock_set_nodelay(fd, 1);
-    memset(cl, 0, sizeof *cl);
+    nk_sock_set_nodelay(cl->peer.conn.fd, 1);
     cl->cmd = a->cmd;
-    cli_conn_init(&cl->conn, fd, t);
     cl->tty = isatty(STDOUT_FILENO);
     snprintf(cl->name, sizeof cl->name, "%s", a->name);
-    rc = nk_loop_new(NULL, &cl->loop);
-    if (rc < 0) {
-        cli_conn_close(&cl->conn);
-        return cli_fail(a->cmd, "event loop: %s", nk_strerror(rc));
-    }
-    nk_frame_decoder_init(&cl->in, NK_FRAME_LEN32, CHAT_FRAME_MAX);
-    nk_buf_init(&cl->out, 0);
     nk_buf_init(&cl->lines, CHAT_TEXT_MAX + 2 + CLIENT_READ_CHUNK);
-    nk_io_init(&cl->io, fd, on_sock, cl);
     nk_io_init(&cl->in_io, STDIN_FILENO, on_stdin, cl);
     nk_defer_init(&cl->in_defer, on_stdin_defer, cl);
-    cli_stop_signals_start(cl->loop, &cl->stop_signals, on_signal, cl);
     return 0;
 }
 
@@ -563,15 +546,10 @@ static void chat_join_close(chat_client *cl)
 {
     chat_prompt_stop(&cl->prompt);
     fflush(stdout);
-    nk_io_stop(cl->loop, &cl->io);
-    nk_io_stop(cl->loop, &cl->in_io);
-    nk_defer_stop(cl->loop, &cl->in_defer);
-    cli_stop_signals_stop(cl->loop, &cl->stop_signals);
-    nk_loop_free(cl->loop);
-    nk_frame_decoder_free(&cl->in);
-    nk_buf_free(&cl->out);
+    nk_io_stop(cl->peer.loop, &cl->in_io);
+    nk_defer_stop(cl->peer.loop, &cl->in_defer);
+    framed_peer_close(&cl->peer);
     nk_buf_free(&cl->lines);
-    cli_conn_close(&cl->conn);
 }
 
 int chat_join(int argc, char **argv)
@@ -587,7 +565,7 @@ int chat_join(int argc, char **argv)
     chat_prompt_start(&cl.prompt, STDIN_FILENO, stdout);
     client_send(&cl, "HELLO", cl.name, strlen(cl.name));
     client_update(&cl);
-    rc = nk_loop_run(cl.loop, NK_RUN_DEFAULT);
+    rc = nk_loop_run(cl.peer.loop, NK_RUN_DEFAULT);
     if (rc < 0)
         cl.exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(rc));
     chat_join_close(&cl);

@@ -17,6 +17,7 @@
  */
 #include "cli.h"
 #include "cli_tls.h"
+#include "framed_peer.h"
 #include "file/file.h"
 #include "opt.h"
 
@@ -39,12 +40,7 @@ enum { SS_NEXT, SS_WAIT_GO, SS_DATA, SS_WAIT_VERDICT, SS_DONE };
 
 typedef struct sender {
     const char *cmd;
-    nk_loop *loop;
-    cli_conn conn;
-    nk_io io;
-    unsigned interest;
-    nk_frame_decoder in;
-    nk_buf out;
+    framed_peer peer; /* the receiver: connection, loop, frames in, bytes out, stop signals */
     char **files;
     int nfiles, idx;
     int state;
@@ -57,21 +53,20 @@ typedef struct sender {
     int failures;
     int progress; /* stderr is a terminal */
     uint64_t started_ms, last_ms;
-    cli_stop_signals stop_signals;
     int exit_code;
 } sender;
 
 static void finish_all(sender *s, int code)
 {
     s->exit_code = code;
-    nk_loop_stop(s->loop);
+    nk_loop_stop(s->peer.loop);
 }
 
 static void progress(sender *s, int final)
 {
     if (!s->progress)
         return;
-    uint64_t now = nk_loop_now(s->loop);
+    uint64_t now = nk_loop_now(s->peer.loop);
     if (!final && now - s->last_ms < SEND_PROGRESS_MS)
         return;
     s->last_ms = now;
@@ -173,7 +168,7 @@ static int hash_prefix(int fd, uint64_t len, uint8_t out[NK_XFER_HASH_LEN])
 
 static void queue_msg(sender *s, const void *msg, size_t len)
 {
-    if (nk_frame_encode(NK_FRAME_LEN32, msg, len, NK_XFER_MSG_MAX, &s->out) < 0)
+    if (nk_frame_encode(NK_FRAME_LEN32, msg, len, NK_XFER_MSG_MAX, &s->peer.out) < 0)
         finish_all(s, cli_fail(s->cmd, "out of memory"));
 }
 
@@ -243,7 +238,7 @@ static void next_file(sender *s)
 static void fill(sender *s)
 {
     static char chunk[1 + NK_XFER_DATA_MAX];
-    while (s->state == SS_DATA && nk_buf_len(&s->out) < SEND_HIGH_WATER) {
+    while (s->state == SS_DATA && nk_buf_len(&s->peer.out) < SEND_HIGH_WATER) {
         if (s->sent == s->h.size) {
             s->state = SS_WAIT_VERDICT;
             progress(s, 1);
@@ -312,7 +307,7 @@ static void send_on_go(sender *s, const char *msg, size_t len)
     if (off > 0)
         printf("resuming %s at byte %llu\n", s->shown, (unsigned long long)off);
     s->offset = s->sent = off;
-    s->started_ms = s->last_ms = nk_loop_now(s->loop);
+    s->started_ms = s->last_ms = nk_loop_now(s->peer.loop);
     s->state = SS_DATA;
     fill(s);
 }
@@ -366,46 +361,45 @@ static void on_message(sender *s, const char *msg, size_t len)
 
 static void update(sender *s)
 {
-    unsigned want = cli_conn_interest(&s->conn, 1, nk_buf_len(&s->out) > 0);
-    if (want != s->interest && nk_io_start(s->loop, &s->io, want) == 0)
-        s->interest = want;
+    (void)framed_peer_watch(&s->peer); /* a failure keeps the old watch: the next event retries */
 }
 
 static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     (void)loop;
     sender *s = io->data;
-    if (cli_conn_can_write(&s->conn, events)) {
-        while (nk_buf_len(&s->out) > 0) {
-            ssize_t n = cli_conn_send(&s->conn, &s->out);
+    if (cli_conn_can_write(&s->peer.conn, events)) {
+        while (nk_buf_len(&s->peer.out) > 0) {
+            ssize_t n = cli_conn_send(&s->peer.conn, &s->peer.out);
             if (n == -EAGAIN)
                 break;
             if (n < 0) {
                 finish_all(s, cli_fail(s->cmd, "connection lost: %s",
-                                       cli_conn_why(&s->conn, (int)n)));
+                                       cli_conn_why(&s->peer.conn, (int)n)));
                 return;
             }
             fill(s);
         }
     }
-    if (cli_conn_can_read(&s->conn, events)) {
+    if (cli_conn_can_read(&s->peer.conn, events)) {
         char buf[CLI_CONN_READ_MIN];
-        ssize_t n = cli_conn_read(&s->conn, buf, sizeof buf);
+        ssize_t n = cli_conn_read(&s->peer.conn, buf, sizeof buf);
         if (n == 0 || (n < 0 && n != -EAGAIN)) {
             finish_all(s, cli_fail(s->cmd, "the receiver closed the connection%s%s%s%s",
                                    s->fd >= 0 ? " during " : "", s->fd >= 0 ? s->shown : "",
-                                   n < 0 && s->conn.tls ? ": TLS: " : "",
-                                   n < 0 && s->conn.tls ? cli_conn_why(&s->conn, (int)n) : ""));
+                                   n < 0 && s->peer.conn.tls ? ": TLS: " : "",
+                                   n < 0 && s->peer.conn.tls ? cli_conn_why(&s->peer.conn, (int)n)
+                                                             : ""));
             return;
         }
         if (n > 0) {
-            if (nk_frame_feed(&s->in, buf, (size_t)n) < 0) {
+            if (nk_frame_feed(&s->peer.in, buf, (size_t)n) < 0) {
                 finish_all(s, cli_fail(s->cmd, "the receiver sent an oversized message"));
                 return;
             }
             const char *msg;
             size_t len;
-            while (s->state != SS_DONE && nk_frame_next(&s->in, &msg, &len) > 0)
+            while (s->state != SS_DONE && nk_frame_next(&s->peer.in, &msg, &len) > 0)
                 on_message(s, msg, len);
         }
     }
@@ -518,28 +512,21 @@ static int parse_file_send_args(int argc, char **argv, file_send_args *a)
  * kept). */
 static int file_send_open(sender *s, const file_send_args *a)
 {
-    nk_tls *t = NULL;
-    int fd;
-    int rc = cli_tls_connect(a->cmd, &a->tls, a->text, &a->addr, SEND_CONNECT_TIMEOUT_MS, &fd, &t);
+    memset(s, 0, sizeof *s);
+    const framed_peer_cfg cfg = {
+        .cmd = a->cmd, .tls = &a->tls, .text = a->text, .addr = &a->addr,
+        .timeout_ms = SEND_CONNECT_TIMEOUT_MS, .frame_max = NK_XFER_MSG_MAX,
+        .on_io = on_io, .on_signal = on_signal, .data = s,
+    };
+    int rc = framed_peer_open(&s->peer, &cfg);
     if (rc)
         return rc;
-    memset(s, 0, sizeof *s);
     s->cmd = a->cmd;
     s->fd = -1;
     s->resume = a->resume;
     s->files = a->files;
     s->nfiles = a->nfiles;
     s->progress = isatty(STDERR_FILENO);
-    cli_conn_init(&s->conn, fd, t);
-    rc = nk_loop_new(NULL, &s->loop);
-    if (rc < 0) {
-        cli_conn_close(&s->conn);
-        return cli_fail(a->cmd, "event loop: %s", nk_strerror(rc));
-    }
-    nk_frame_decoder_init(&s->in, NK_FRAME_LEN32, NK_XFER_MSG_MAX);
-    nk_buf_init(&s->out, 0);
-    nk_io_init(&s->io, fd, on_io, s);
-    cli_stop_signals_start(s->loop, &s->stop_signals, on_signal, s);
     return 0;
 }
 
@@ -548,12 +535,7 @@ static void file_send_close(sender *s)
     fflush(stdout);
     if (s->fd >= 0)
         close(s->fd);
-    nk_io_stop(s->loop, &s->io);
-    cli_stop_signals_stop(s->loop, &s->stop_signals);
-    nk_loop_free(s->loop);
-    nk_frame_decoder_free(&s->in);
-    nk_buf_free(&s->out);
-    cli_conn_close(&s->conn);
+    framed_peer_close(&s->peer);
 }
 
 int file_send(int argc, char **argv)
@@ -569,7 +551,7 @@ int file_send(int argc, char **argv)
     next_file(&s);
     if (s.state != SS_DONE) {
         update(&s);
-        rc = nk_loop_run(s.loop, NK_RUN_DEFAULT);
+        rc = nk_loop_run(s.peer.loop, NK_RUN_DEFAULT);
         if (rc < 0)
             s.exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(rc));
     }
