@@ -85,6 +85,14 @@ int cli_server_run(cli_server *s, int per_event, cli_accept_cb cb, void *data,
     return s->accept.exit_code;
 }
 
+void cli_server_handshake_failed(const char *cmd, const char *peer, const cli_conn *conn,
+                                 int rc)
+{
+    /* A probe closes without a word: not worth a line. */
+    if (!cli_tls_closed_early(rc, cli_conn_why(conn, rc)))
+        fprintf(stderr, "netkit: %s: %s: TLS: %s\n", cmd, peer, cli_conn_why(conn, rc));
+}
+
 void cli_server_close(cli_server *s)
 {
     cli_acceptor_stop(&s->accept);

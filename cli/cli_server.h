@@ -55,6 +55,10 @@ int cli_server_open(cli_server *s, const char *cmd, const char *text, const nk_a
  * message (the listener, getsockname, the loop). */
 int cli_server_run(cli_server *s, int per_event, cli_accept_cb cb, void *data,
                    nk_signal_cb on_stop, void *stop_data);
+/* A connection's TLS handshake failed with rc: say so on one line ("netkit: CMD: PEER: TLS:
+ * WHY"), unless it was a probe (tcp wait, nc -z) that closed without a word. */
+void cli_server_handshake_failed(const char *cmd, const char *peer, const cli_conn *conn,
+                                 int rc);
 /* Stop accepting and the signals, free the loop and the TLS context, close the listener. */
 void cli_server_close(cli_server *s);
 

@@ -524,10 +524,7 @@ static int conn_handshake(recv_conn *c)
         return 1;
     }
     if (rc < 0) {
-        /* A probe (tcp wait, nc -z) closes without a word: not worth a line. */
-        if (!cli_tls_closed_early(rc, cli_conn_why(&c->conn, rc)))
-            fprintf(stderr, "netkit: %s: %s: TLS: %s\n", c->srv->cmd, c->peer,
-                    cli_conn_why(&c->conn, rc));
+        cli_server_handshake_failed(c->srv->cmd, c->peer, &c->conn, rc);
         conn_free(c);
         return -1;
     }
