@@ -12,6 +12,7 @@
  * alone gives every listener every message (tests/integration/test_broadcast.py).
  */
 #include "cli.h"
+#include "stdin_watch.h"
 #include "opt.h"
 
 #include <arpa/inet.h>
@@ -34,9 +35,7 @@ typedef struct bc_send {
     int fd;
     nk_addr dst;
     nk_io sock_io;   /* watched for NK_WRITE only while a datagram waits for room */
-    nk_io in_io;     /* stdin, when it can be watched */
-    nk_defer in_defer; /* stdin that is a regular file (epoll cannot watch those) */
-    int in_polled;
+    stdin_watch input; /* stdin, the lines to send */
     nk_buf in;       /* stdin bytes not yet sent as lines */
     int in_eof;
     int waiting;     /* the first line in `in` could not be sent yet */
@@ -156,32 +155,14 @@ static void read_stdin(bc_send *s)
     send_lines(s);
 }
 
-static void on_stdin(nk_loop *loop, nk_io *io, unsigned events)
+static void on_stdin(void *data)
 {
-    (void)loop;
-    (void)events;
-    read_stdin(io->data);
-}
-
-static void on_stdin_defer(nk_loop *loop, nk_defer *d)
-{
-    (void)loop;
-    bc_send *s = d->data;
-    read_stdin(s);
+    read_stdin(data);
 }
 
 static void in_watch(bc_send *s, int on)
 {
-    if (s->in_polled) {
-        if (on && !s->in_eof)
-            nk_defer_start(s->loop, &s->in_defer);
-        else
-            nk_defer_stop(s->loop, &s->in_defer);
-    } else if (on && !s->in_eof) {
-        nk_io_start(s->loop, &s->in_io, NK_READ);
-    } else {
-        nk_io_stop(s->loop, &s->in_io);
-    }
+    stdin_watch_set(&s->input, on && !s->in_eof);
 }
 
 static void on_sock_writable(nk_loop *loop, nk_io *io, unsigned events)
@@ -313,8 +294,7 @@ static int bc_send_open(bc_send *s, const bc_send_args *a)
     }
     nk_buf_init(&s->in, BC_DGRAM_MAX + 2 + BC_STDIN_CHUNK);
     nk_io_init(&s->sock_io, s->fd, on_sock_writable, s);
-    nk_io_init(&s->in_io, STDIN_FILENO, on_stdin, s);
-    nk_defer_init(&s->in_defer, on_stdin_defer, s);
+    stdin_watch_init(&s->input, s->loop, on_stdin, s);
     nk_timer_init(&s->timer, on_tick, s);
     cli_stop_signals_start(s->loop, &s->stop_signals, NULL, NULL);
     return 0;
@@ -324,8 +304,7 @@ static void bc_send_close(bc_send *s)
 {
     nk_timer_stop(s->loop, &s->timer);
     nk_io_stop(s->loop, &s->sock_io);
-    nk_io_stop(s->loop, &s->in_io);
-    nk_defer_stop(s->loop, &s->in_defer);
+    stdin_watch_set(&s->input, 0);
     cli_stop_signals_stop(s->loop, &s->stop_signals);
     nk_loop_free(s->loop);
     nk_buf_free(&s->in);
@@ -341,13 +320,10 @@ static int broadcast_send(int argc, char **argv)
     bc_send s;
     if ((rc = bc_send_open(&s, &a)) != 0)
         return rc;
-    if (s.msg) {
+    if (s.msg)
         nk_timer_start(s.loop, &s.timer, 0, 0);
-    } else if (nk_io_start(s.loop, &s.in_io, NK_READ) < 0) {
-        /* epoll cannot watch a regular file (EPERM); such input is always ready anyway. */
-        s.in_polled = 1;
-        nk_defer_start(s.loop, &s.in_defer);
-    }
+    else
+        stdin_watch_set(&s.input, 1);
     rc = nk_loop_run(s.loop, NK_RUN_DEFAULT);
     if (rc < 0)
         s.exit_code = cli_fail(a.cmd, "event loop: %s", nk_strerror(rc));

@@ -16,6 +16,7 @@
 #include "chat/prompt.h"
 #include "cli_tls.h"
 #include "framed_peer.h"
+#include "stdin_watch.h"
 #include "opt.h"
 
 #include <errno.h>
@@ -35,9 +36,8 @@
 typedef struct chat_client {
     const char *cmd;
     framed_peer peer; /* the server: connection, loop, frames in, bytes out, stop signals */
-    nk_io in_io;
-    nk_defer in_defer; /* stdin that epoll cannot watch (a regular file) */
-    int in_polled, in_on;
+    stdin_watch input; /* stdin, the lines to send */
+    int in_on;
     nk_buf lines;
     int in_eof;
     int welcomed, quitting;
@@ -177,17 +177,9 @@ static void read_stdin(chat_client *cl)
     client_update(cl);
 }
 
-static void on_stdin(nk_loop *loop, nk_io *io, unsigned events)
+static void on_stdin(void *data)
 {
-    (void)loop;
-    (void)events;
-    read_stdin(io->data);
-}
-
-static void on_stdin_defer(nk_loop *loop, nk_defer *d)
-{
-    (void)loop;
-    read_stdin(d->data);
+    read_stdin(data);
 }
 
 /* Print peer-supplied text (names, messages, reasons) escaped for the terminal. */
@@ -347,18 +339,7 @@ static void client_update(chat_client *cl)
     if (in_want == cl->in_on)
         return;
     cl->in_on = in_want;
-    if (cl->in_polled) {
-        if (in_want)
-            nk_defer_start(cl->peer.loop, &cl->in_defer);
-        else
-            nk_defer_stop(cl->peer.loop, &cl->in_defer);
-    } else if (!in_want) {
-        nk_io_stop(cl->peer.loop, &cl->in_io);
-    } else if (nk_io_start(cl->peer.loop, &cl->in_io, NK_READ) < 0) {
-        /* epoll refuses regular files (EPERM); they are always readable: poll by defer. */
-        cl->in_polled = 1;
-        nk_defer_start(cl->peer.loop, &cl->in_defer);
-    }
+    stdin_watch_set(&cl->input, in_want);
 }
 
 static void on_sock(nk_loop *loop, nk_io *io, unsigned events)
@@ -537,8 +518,7 @@ static int chat_join_open(chat_client *cl, const chat_join_args *a)
     cl->tty = isatty(STDOUT_FILENO);
     snprintf(cl->name, sizeof cl->name, "%s", a->name);
     nk_buf_init(&cl->lines, CHAT_TEXT_MAX + 2 + CLIENT_READ_CHUNK);
-    nk_io_init(&cl->in_io, STDIN_FILENO, on_stdin, cl);
-    nk_defer_init(&cl->in_defer, on_stdin_defer, cl);
+    stdin_watch_init(&cl->input, cl->peer.loop, on_stdin, cl);
     return 0;
 }
 
@@ -546,8 +526,7 @@ static void chat_join_close(chat_client *cl)
 {
     chat_prompt_stop(&cl->prompt);
     fflush(stdout);
-    nk_io_stop(cl->peer.loop, &cl->in_io);
-    nk_defer_stop(cl->peer.loop, &cl->in_defer);
+    stdin_watch_set(&cl->input, 0);
     framed_peer_close(&cl->peer);
     nk_buf_free(&cl->lines);
 }
