@@ -251,7 +251,7 @@ void nk__conn_on_kick(nk_loop *loop, nk_timer *t)
         srv->kicks = c->kick_next;
         c->kick_next = NULL;
         c->kicked = 0;
-        on_io(loop, &c->io, c->h2 ? NK_READ | NK_WRITE : NK_READ);
+        on_io(loop, &c->io, c->h2 || c->opc ? NK_READ | NK_WRITE : NK_READ);
     }
     if (srv->kicks && !nk_timer_active(&srv->kick_timer))
         nk_timer_start(loop, &srv->kick_timer, 0, 0);
@@ -352,7 +352,7 @@ static void linger_read(nk__conn *c)
 /* Read what the transport has into b (at most max bytes): the count, 0 at EOF, -EAGAIN. */
 static ssize_t read_into(nk__conn *c, nk_buf *b, size_t max)
 {
-    if (!c->tls && !c->h2s)
+    if (!c->tls && !c->h2s && !c->opc)
         return nk_buf_read_fd(b, c->io.fd, max);
     if (nk_buf_space(b) < max) {
         int rc = nk_buf_reserve(b, max);
@@ -779,6 +779,10 @@ void nk__conn_after_later(nk__conn *c)
 static nk__outcome switch_to_h2(nk__conn *c)
 {
     nk__ex *x = c->x;
+    if (nk__opc_leave(c) < 0) {
+        nk__conn_close(c);
+        return -1;
+    }
     int r = nk__h2_start(c, nk_buf_rptr(&x->in), nk_buf_len(&x->in));
     nk_buf_clear(&x->in);
     ex_drop(c);
@@ -905,6 +909,18 @@ static unsigned body_deadline_cap(const nk__conn *c, unsigned gap_ms)
     return !gap_ms || left < gap_ms ? (unsigned)(left < UINT32_MAX ? left : UINT32_MAX) : gap_ms;
 }
 
+/* Readiness interest, in operations: a receive under way while reading; writing goes on from
+ * each send's completion, so output with no send under way (a send cut short by a file that
+ * shrank, or not yet begun) gets a turn of the handler as a writable socket would. A receive
+ * that cannot start leaves the connection to its timer. */
+static void ops_want(nk__conn *c, unsigned ev)
+{
+    if (ev & NK_READ)
+        (void)nk__opc_arm_read(c);
+    if ((ev & NK_WRITE) && !nk__opc_sending(c))
+        kick_add(c);
+}
+
 static void conn_update(nk__conn *c, int progress)
 {
     if (c->h2) {
@@ -948,6 +964,8 @@ static void conn_update(nk__conn *c, int progress)
     }
     if (c->h2s)
         nk__h2s_want(c->h2s, ev);
+    else if (c->opc)
+        ops_want(c, ev);
     else
         nk_io_start(srv->loop, &c->io, ev);
     /* A head has one deadline from its first byte (renewing it per read would let a client
@@ -1113,7 +1131,11 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int prox
         memcpy(c->peer_ip, &peer->u.in6.sin6_addr, 16);
     if (c->is_tcp)
         c->peer_port = (unsigned short)nk_addr_port(peer);
-    int err = nk_io_start(srv->loop, &c->io, NK_READ);
+    /* On uring a plain connection runs on completion operations (opconn.c); without the
+     * memory for their record it runs on readiness as on the other backends. */
+    int err = nk__opc_wanted(srv, tls, proxy) && nk__opc_new(c) == 0
+                  ? 0
+                  : nk_io_start(srv->loop, &c->io, NK_READ);
     if (err < 0) {
         nk__proxy_free(c);
         free(c);

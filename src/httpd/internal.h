@@ -2,6 +2,7 @@
  *   server.c   listeners, accept, connection limits, date cache, shutdown
  *   conn.c     per-connection state machine: read, parse, respond, send, keep-alive or close
  *   xport.c    the transport under a connection: socket or TLS
+ *   opconn.c   a plain connection's transport on completion operations (uring backend)
  *   proxied.c  the PROXY protocol header of listeners behind a load balancer
  *   respond.c  response plans and heads, error pages, writing memory and file segments
  *   handler.c  routes and the public exchange API (nk_httpd_route, nk_httpd_ex_*, respond)
@@ -227,6 +228,8 @@ struct nk__conn {
     nk__h2s *h2s;
     /* A PROXY protocol header is still expected (proxied.c): nothing else is read before it. */
     struct nk__pp *pp;
+    /* Receives and sends are completion operations, not calls on readiness (opconn.c). */
+    struct nk__opc *opc;
 };
 
 typedef struct nk__listener {
@@ -329,6 +332,8 @@ struct nk_httpd {
      * always sees a file changed before it. */
     unsigned input_batch;
     unsigned h2_on;
+    int ops_engine;         /* plain connections run on completion operations (opconn.c) */
+    struct nk__opc *opc_orphans; /* records of closed connections the kernel still holds */
     nk_prepare batch_hook;
     time_t lm_sec;          /* the Last-Modified time whose text is lm_text */
     /* PROXY protocol (proxied.c): the peers allowed to send the header, refusals not yet
@@ -421,6 +426,21 @@ void nk__jobs_free(nk_httpd *srv);
 int nk__proxy_read(nk__conn *c);
 int nk__proxy_new(nk__conn *c); /* a header is expected: 0 or -ENOMEM */
 void nk__proxy_free(nk__conn *c);
+
+/* opconn.c: the transport of a plain connection on completion operations (uring). Each call
+ * answers as its nk__xp_ counterpart does, -EAGAIN while an operation is under way. */
+typedef struct nk__opc nk__opc;
+int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy);
+int nk__opc_new(nk__conn *c); /* sets c->opc: 0 or -ENOMEM */
+int nk__opc_arm_read(nk__conn *c); /* a receive under way (the connection reads): 0 or -errno */
+ssize_t nk__opc_recv(nk__conn *c, void *buf, size_t len);
+size_t nk__opc_pending(const nk__conn *c); /* received bytes not yet handed over */
+int nk__opc_sending(const nk__conn *c);    /* a send is under way or its result waits */
+ssize_t nk__opc_send(nk__conn *c, const void *buf, size_t len);
+ssize_t nk__opc_sendfile(nk__conn *c, int fd, off_t *off, size_t len);
+void nk__opc_close(nk__conn *c);   /* before its descriptor closes */
+int nk__opc_leave(nk__conn *c);    /* back to readiness (HTTP/2): 0, or -EBUSY */
+void nk__opc_drain(nk_httpd *srv); /* nk_httpd_free: wait for the cancelled operations */
 
 /* conn.c */
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int proxy);

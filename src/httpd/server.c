@@ -341,6 +341,7 @@ int nk_httpd_new(nk_loop *loop, const nk_httpd_config *cfg, nk_httpd **out)
         return -ENOMEM;
     srv->loop = loop;
     srv->cfg = known;
+    srv->ops_engine = strcmp(nk_loop_backend(loop), "uring") == 0;
     srv->root_fd = -1;
     if (srv->cfg.limits.max_headers > NK_HTTP_MAX_HEADERS)
         srv->cfg.limits.max_headers = NK_HTTP_MAX_HEADERS;
@@ -602,6 +603,7 @@ void nk_httpd_free(nk_httpd *srv)
     srv->drained_called = 1;
     while (srv->conns)
         nk__conn_close(srv->conns);
+    nk__opc_drain(srv); /* the kernel lets go of their operations: the loop can be freed */
     nk__jobs_free(srv); /* after the connections: their jobs no longer answer anyone */
     nk__log_flush(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {

@@ -29,6 +29,8 @@ ssize_t nk__xp_recv(nk__conn *c, void *buf, size_t len)
         return nk__h2s_recv(c->h2s, buf, len);
     if (c->tls)
         return tls_result(c, nk_tls_read(c->tls, buf, len));
+    if (c->opc)
+        return nk__opc_recv(c, buf, len);
     ssize_t n;
     do
         n = recv(c->io.fd, buf, len, 0);
@@ -42,6 +44,8 @@ ssize_t nk__xp_send(nk__conn *c, const void *buf, size_t len, int more)
         return nk__h2s_send(c->h2s, buf, len);
     if (c->tls)
         return tls_result(c, nk_tls_write(c->tls, buf, len));
+    if (c->opc)
+        return nk__opc_send(c, buf, len);
     int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
     ssize_t n;
     do
@@ -73,6 +77,11 @@ ssize_t nk__xp_sendv(nk__conn *c, const struct iovec *iov, int iovcnt, int more)
         return stream_sendv(c, iov, iovcnt);
     if (c->tls)
         return tls_result(c, nk_tls_writev(c->tls, iov, iovcnt));
+    if (c->opc) {
+        /* The pieces (the server's head scratch, a page being built) are not kept while a
+         * send runs: the caller copies them into its pending output, sent from there. */
+        return -EAGAIN;
+    }
     struct msghdr msg = {.msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)iovcnt};
     int flags = MSG_NOSIGNAL | (more && c->is_tcp ? MSG_MORE : 0);
     ssize_t n;
@@ -88,6 +97,8 @@ ssize_t nk__xp_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
         return nk__h2s_sendfile(c->h2s, fd, off, len);
     if (c->tls)
         return tls_result(c, nk_tls_sendfile(c->tls, fd, off, len));
+    if (c->opc)
+        return nk__opc_sendfile(c, fd, off, len);
     ssize_t n;
     do
         n = sendfile(c->io.fd, fd, off, len);
@@ -97,6 +108,8 @@ ssize_t nk__xp_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
 
 size_t nk__xp_pending(const nk__conn *c)
 {
+    if (c->opc)
+        return nk__opc_pending(c);
     return c->tls ? nk_tls_pending(c->tls) : 0;
 }
 
@@ -224,5 +237,6 @@ void nk__xp_close(nk__conn *c)
         nk_tls_free(c->tls);
         c->tls = NULL;
     }
+    nk__opc_close(c);
     close(c->io.fd);
 }

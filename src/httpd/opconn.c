@@ -1,0 +1,258 @@
+/* A plain HTTP/1.1 connection on completion operations (netkit/op.h), on the uring backend.
+ *
+ * The engine above (conn.c, respond.c) is written for non-blocking calls: it asks the
+ * transport for bytes or hands it bytes, and hears "-EAGAIN" when the socket cannot do it now.
+ * Here that transport is made of operations, so that the loop's one io_uring_enter per turn
+ * carries every receive and send and no read or write is a system call of its own:
+ * - a receive starts an nk_op_recv into the connection's own receive buffer and answers
+ *   -EAGAIN; its completion runs the connection as if the socket had become readable, and the
+ *   same call then hands the bytes over (copied into the request buffer, which the engine
+ *   moves and gives back to its pool between requests: the kernel must not write into it);
+ * - a send starts an nk_op_send (or nk_op_sendfile) of exactly the bytes asked for and answers
+ *   -EAGAIN; its completion (the whole length, op.h) runs the connection as if the socket had
+ *   become writable, and the same call, made again for the same bytes, returns that length.
+ *   The bytes stay where the engine keeps its pending output (the exchange's out buffer, the
+ *   file), untouched while a response is in progress, since answers leave in order.
+ * Head and in-memory body are one buffer by then (respond.c copies what a send did not take),
+ * so a small response is one send request.
+ *
+ * Closing: an operation the kernel holds is cancelled; its -ECANCELED completion comes later,
+ * so the record outlives the connection (an orphan on srv->opc_orphans) until both
+ * operations are over. nk_httpd_free waits for the orphans so that the loop can be freed.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "httpd/internal.h"
+
+/* Receives go into this much of the record: a request head fits; a body comes in pieces. */
+#define OPC_RBUF 16384
+
+struct nk__opc {
+    nk__conn *conn;         /* NULL once the connection is gone (an orphan) */
+    nk_httpd *srv;
+    nk__opc *next_orphan;
+    nk_op rop, wop;
+    ssize_t rres;           /* a receive's result not yet handed over (bytes, 0, -errno) */
+    size_t roff;            /* bytes of it already handed over */
+    unsigned char rdone;    /* rres holds a result */
+    unsigned char wdone;    /* wres holds a send's result */
+    ssize_t wres;
+    const void *wbuf;       /* what the send in progress sends: asked again, it is answered */
+    size_t wlen;
+    int wfd;                /* a file's send: its descriptor (-1: memory) and offset */
+    off_t woff;
+    char rbuf[OPC_RBUF];
+};
+
+int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy)
+{
+    return srv->ops_engine && !tls && !proxy;
+}
+
+static void on_recv(nk_loop *loop, nk_op *op, ssize_t result);
+static void on_send(nk_loop *loop, nk_op *op, ssize_t result);
+
+int nk__opc_new(nk__conn *c)
+{
+    nk__opc *o = malloc(sizeof *o);
+    if (!o)
+        return -ENOMEM;
+    memset(o, 0, offsetof(nk__opc, rbuf));
+    o->conn = c;
+    o->srv = c->srv;
+    nk_op_init(&o->rop, on_recv, o);
+    nk_op_init(&o->wop, on_send, o);
+    c->opc = o;
+    return 0;
+}
+
+static void orphan_drop(nk__opc *o)
+{
+    if (!o->srv) { /* outlived its server (nk__opc_drain) */
+        free(o);
+        return;
+    }
+    nk__opc **pp = &o->srv->opc_orphans;
+    while (*pp && *pp != o)
+        pp = &(*pp)->next_orphan;
+    if (*pp)
+        *pp = o->next_orphan;
+    free(o);
+}
+
+/* An operation's final callback on a record whose connection is gone. */
+static void orphan_done(nk__opc *o)
+{
+    if (!nk_op_active(&o->rop) && !nk_op_active(&o->wop))
+        orphan_drop(o);
+}
+
+static void on_recv(nk_loop *loop, nk_op *op, ssize_t result)
+{
+    (void)loop;
+    nk__opc *o = op->data;
+    if (!o->conn) {
+        orphan_done(o);
+        return;
+    }
+    o->rres = result;
+    o->roff = 0;
+    o->rdone = 1;
+    nk__conn_run(o->conn, NK_READ); /* may free the connection and stop o's operations */
+}
+
+static void on_send(nk_loop *loop, nk_op *op, ssize_t result)
+{
+    (void)loop;
+    nk__opc *o = op->data;
+    if (!o->conn) {
+        orphan_done(o);
+        return;
+    }
+    o->wres = result;
+    o->wdone = 1;
+    nk__conn_run(o->conn, NK_WRITE);
+}
+
+/* Start the receive the connection wants, unless one is under way or its result waits. */
+int nk__opc_arm_read(nk__conn *c)
+{
+    nk__opc *o = c->opc;
+    if (o->rdone || nk_op_active(&o->rop))
+        return 0;
+    return nk_op_recv(c->srv->loop, &o->rop, c->io.fd, o->rbuf, sizeof o->rbuf);
+}
+
+ssize_t nk__opc_recv(nk__conn *c, void *buf, size_t len)
+{
+    nk__opc *o = c->opc;
+    if (!o->rdone) {
+        int rc = nk__opc_arm_read(c);
+        return rc < 0 ? rc : -EAGAIN;
+    }
+    if (o->rres <= 0) {
+        o->rdone = 0;
+        return o->rres;
+    }
+    size_t left = (size_t)o->rres - o->roff;
+    size_t n = left < len ? left : len;
+    memcpy(buf, o->rbuf + o->roff, n);
+    o->roff += n;
+    if (o->roff == (size_t)o->rres)
+        o->rdone = 0;
+    return (ssize_t)n;
+}
+
+size_t nk__opc_pending(const nk__conn *c)
+{
+    const nk__opc *o = c->opc;
+    return o->rdone && o->rres > 0 ? (size_t)o->rres - o->roff : 0;
+}
+
+int nk__opc_sending(const nk__conn *c)
+{
+    return nk_op_active(&c->opc->wop) || c->opc->wdone;
+}
+
+/* The result of the send of (buf, len) when it is over, else -EAGAIN. A completed send answers
+ * only the call that asks for the same bytes; another caller's bytes wait their turn. */
+static ssize_t send_result(nk__opc *o, const void *buf, int fd, off_t off, size_t len)
+{
+    if (!o->wdone)
+        return -EAGAIN;
+    if (buf != o->wbuf || fd != o->wfd || off != o->woff || len < o->wlen)
+        return -EIO; /* the pending output changed under a send in progress: a bug */
+    o->wdone = 0;
+    return o->wres;
+}
+
+ssize_t nk__opc_send(nk__conn *c, const void *buf, size_t len)
+{
+    nk__opc *o = c->opc;
+    if (o->wdone || nk_op_active(&o->wop))
+        return send_result(o, buf, -1, 0, len);
+    int rc = nk_op_send(c->srv->loop, &o->wop, c->io.fd, buf, len);
+    if (rc < 0)
+        return rc;
+    o->wbuf = buf;
+    o->wlen = len;
+    o->wfd = -1;
+    o->woff = 0;
+    return -EAGAIN;
+}
+
+ssize_t nk__opc_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
+{
+    nk__opc *o = c->opc;
+    if (o->wdone || nk_op_active(&o->wop)) {
+        ssize_t n = send_result(o, NULL, fd, *off, len);
+        if (n > 0)
+            *off += n;
+        return n;
+    }
+    int rc = nk_op_sendfile(c->srv->loop, &o->wop, c->io.fd, fd, (int64_t)*off, len);
+    if (rc < 0)
+        return rc;
+    o->wbuf = NULL;
+    o->wlen = len;
+    o->wfd = fd;
+    o->woff = *off;
+    return -EAGAIN;
+}
+
+/* The connection is closing (its descriptor next): stop both operations. A send the kernel
+ * still holds must not carry bytes of memory that goes back to the pools: the socket is shut
+ * first, so that whatever it still tries fails. */
+void nk__opc_close(nk__conn *c)
+{
+    nk__opc *o = c->opc;
+    if (!o)
+        return;
+    c->opc = NULL;
+    nk_loop *loop = c->srv->loop;
+    if (nk_op_active(&o->wop) && o->wop.native)
+        shutdown(c->io.fd, SHUT_RDWR);
+    int r = nk_op_stop(loop, &o->rop);
+    int w = nk_op_stop(loop, &o->wop);
+    if (r == 0 && w == 0) {
+        free(o);
+        return;
+    }
+    o->conn = NULL;
+    o->next_orphan = c->srv->opc_orphans;
+    c->srv->opc_orphans = o;
+}
+
+/* The connection leaves operations for readiness (HTTP/2 over it): nothing may be under way.
+ * 0, or -EBUSY when an operation still is (the connection is then closed). */
+int nk__opc_leave(nk__conn *c)
+{
+    nk__opc *o = c->opc;
+    if (!o)
+        return 0;
+    if (nk_op_active(&o->rop) || nk_op_active(&o->wop) || o->rdone || o->wdone)
+        return -EBUSY;
+    c->opc = NULL;
+    free(o);
+    return 0;
+}
+
+/* nk_httpd_free: let the kernel give back what it holds for closed connections, so that the
+ * loop's operations are over and the loop can be freed. Bounded: a cancellation completes at
+ * once, and the loop turns only for as long as orphans remain, at most 100 turns. */
+void nk__opc_drain(nk_httpd *srv)
+{
+    for (int i = 0; i < 100 && srv->opc_orphans; i++)
+        nk_loop_run(srv->loop, NK_RUN_ONCE);
+    while (srv->opc_orphans) {
+        /* Left to the kernel: the record must outlive srv, so it is left allocated. */
+        nk__opc *o = srv->opc_orphans;
+        srv->opc_orphans = o->next_orphan;
+        o->srv = NULL;
+        o->next_orphan = NULL;
+    }
+}
