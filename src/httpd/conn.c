@@ -83,9 +83,12 @@ static int ex_acquire(nk__conn *c)
     if (c->x)
         return 0;
     nk__ex *x = srv->ex_pool;
+    nk_buf out;
+    nk_buf_init(&out, 0);
     if (x) {
         srv->ex_pool = x->next_free;
         srv->nex_pool--;
+        out = x->out; /* the pooled exchange's output memory (see ex_drop) */
         memset(x, 0, offsetof(nk__ex, request)); /* the parser sets the request's fields */
     } else {
         x = calloc(1, sizeof *x);
@@ -93,7 +96,7 @@ static int ex_acquire(nk__conn *c)
             return -ENOMEM;
     }
     nk_buf_init(&x->in, srv->cfg.limits.max_head + NK__POOL_BLOCK);
-    nk_buf_init(&x->out, 0);
+    x->out = out;
     nk_buf_init(&x->hdrs, 0);
     nk_buf_init(&x->rbody, 0);
     nk_buf_init(&x->piece, 0);
@@ -129,7 +132,12 @@ static void ex_drop(nk__conn *c)
     x->in.rpos = x->in.wpos = 0;
     in_release(c);
     nk_buf_free(&x->in);
-    nk_buf_free(&x->out);
+    /* A connection on operations writes every response through out (opconn.c): a pooled
+     * exchange keeps a small one's memory, so a request costs no allocation there. */
+    if (c->opc && x->out.cap <= NK__POOL_BLOCK && srv->nex_pool < NK__POOL_MAX)
+        nk_buf_clear(&x->out);
+    else
+        nk_buf_free(&x->out);
     c->x = NULL;
     if (srv->nex_pool < NK__POOL_MAX) {
         x->next_free = srv->ex_pool;
@@ -150,6 +158,7 @@ void nk__pool_free(nk_httpd *srv)
     while (srv->ex_pool) {
         nk__ex *x = srv->ex_pool;
         srv->ex_pool = x->next_free;
+        nk_buf_free(&x->out);
         free(x);
     }
     srv->nex_pool = 0;
