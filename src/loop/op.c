@@ -221,6 +221,7 @@ static int out_step(nk_op *op, ssize_t *result)
 {
     for (;;) {
         ssize_t n;
+        size_t asked = op->len - op->done; /* at most: a writev element may ask for less */
         if (op->kind == NK__OP_SEND) {
             n = send(op->fd, (char *)op->buf + op->done, op->len - op->done,
                      MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -239,7 +240,8 @@ static int out_step(nk_op *op, ssize_t *result)
         } else {
             off_t off = (off_t)(op->offset + (int64_t)op->done);
             size_t want = op->len - op->done;
-            n = sendfile(op->fd, op->file_fd, &off, want > OP_SENDFILE_MAX ? OP_SENDFILE_MAX : want);
+            asked = want > OP_SENDFILE_MAX ? OP_SENDFILE_MAX : want;
+            n = sendfile(op->fd, op->file_fd, &off, asked);
             if (n == 0) { /* the file ended first */
                 *result = (ssize_t)op->done;
                 return 1;
@@ -257,6 +259,10 @@ static int out_step(nk_op *op, ssize_t *result)
             *result = (ssize_t)op->done;
             return 1;
         }
+        /* A stream socket takes less than it was offered only when its buffer is full: wait for
+         * it to drain rather than be told so by one more call (-EAGAIN). */
+        if (op->kind != NK__OP_WRITEV && (size_t)n < asked)
+            return 0;
     }
 }
 
