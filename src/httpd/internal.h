@@ -430,6 +430,9 @@ void nk__proxy_free(nk__conn *c);
 /* opconn.c: the transport of a plain connection on completion operations (uring). Each call
  * answers as its nk__xp_ counterpart does, -EAGAIN while an operation is under way. */
 typedef struct nk__opc nk__opc;
+/* A file body goes out in operations of this size: the send timeout is renewed by progress,
+ * which a connection on operations sees once per completed operation. */
+#define NK__OPC_SENDFILE_STEP (256u << 10)
 int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy);
 int nk__opc_new(nk__conn *c); /* sets c->opc: 0 or -ENOMEM */
 int nk__opc_arm_read(nk__conn *c); /* a receive under way (the connection reads): 0 or -errno */

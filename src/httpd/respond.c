@@ -242,7 +242,8 @@ int nk__respond_flush(nk__conn *c)
             continue;
         }
         if (c->x->seg.len) {
-            size_t want = c->x->seg.len < SENDFILE_CHUNK ? (size_t)c->x->seg.len : SENDFILE_CHUNK;
+            size_t chunk = c->opc ? NK__OPC_SENDFILE_STEP : SENDFILE_CHUNK;
+            size_t want = c->x->seg.len < chunk ? (size_t)c->x->seg.len : chunk;
             ssize_t n = nk__xp_sendfile(c, c->x->file_fd, &c->x->seg.off, want);
             if (n < 0)
                 return n == -EAGAIN ? 0 : (int)n;
