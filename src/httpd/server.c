@@ -603,7 +603,6 @@ void nk_httpd_free(nk_httpd *srv)
     srv->drained_called = 1;
     while (srv->conns)
         nk__conn_close(srv->conns);
-    nk__opc_drain(srv); /* the kernel lets go of their operations: the loop can be freed */
     nk__jobs_free(srv); /* after the connections: their jobs no longer answer anyone */
     nk__log_flush(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {
@@ -622,6 +621,9 @@ void nk_httpd_free(nk_httpd *srv)
     nk_defer_stop(srv->loop, &srv->drained_defer);
     nk_defer_stop(srv->loop, &srv->listeners_close);
     nk_prepare_stop(srv->loop, &srv->batch_hook);
+    /* Last of the loop's work: the kernel lets go of the closed connections' operations (their
+     * callbacks touch nothing but their records), so that the loop can be freed. */
+    nk__opc_drain(srv);
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     free(srv->root_real);

@@ -20,6 +20,8 @@
 #include "netkit/netkit.h"
 #include "netkit/httpd.h"
 
+#include "backend_skip.h"
+
 #if defined(__SANITIZE_ADDRESS__)
 /* The ASan runtime's (sanitizer/allocator_interface.h, which gcc does not always ship). */
 size_t __sanitizer_get_current_allocated_bytes(void);
@@ -687,6 +689,7 @@ static void test_flag_checks(void **state)
 
 int main(void)
 {
+    skip_suite_if_backend_refused();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_10mib_chunked_upload_in_constant_memory, setup,
                                         teardown),

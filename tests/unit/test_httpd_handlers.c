@@ -19,6 +19,8 @@
 #include "netkit/netkit.h"
 #include "netkit/httpd.h"
 
+#include "backend_skip.h"
+
 typedef struct fixture {
     char dir[64];      /* temporary: root/ and the socket */
     char sock[128];
@@ -588,6 +590,7 @@ static void test_mistakes_are_refused(void **state)
 
 int main(void)
 {
+    skip_suite_if_backend_refused();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_route_answers_with_query_and_headers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_methods_and_paths_fall_through, setup, teardown),

@@ -23,6 +23,8 @@
 #include <netkit/httpd.h>
 #include <netkit/loop.h>
 
+#include "backend_skip.h"
+
 #define BIG_FILE_BYTES (8 * 1024 * 1024) /* far more than socket buffers hold */
 
 typedef struct fixture {
@@ -434,6 +436,7 @@ static void test_persistent_accept_error(void **state)
 
 int main(int argc, char **argv)
 {
+    skip_suite_if_backend_refused();
     if (argc > 1)
         cmocka_set_test_filter(argv[1]); /* e.g. "test_listen_*" */
     const struct CMUnitTest tests[] = {
