@@ -248,6 +248,7 @@ struct nk_httpd {
     char *root_real;        /* realpath of the root, for the fallback confinement check */
     size_t root_real_len;
     int have_openat2;
+    int ops_engine;         /* plain connections run on completion operations (opconn.c) */
     nk_mime_table *mime;
 
     nk__listener **listeners; /* separately allocated: their watchers must not move */
@@ -258,6 +259,7 @@ struct nk_httpd {
     uint64_t last_fd_warning_ms;
 
     nk__conn *conns;
+    struct nk__opc *opc_orphans; /* records of closed connections the kernel still holds */
     unsigned nconns;
 
     nk_buf head;            /* scratch: response head being built */
@@ -332,8 +334,6 @@ struct nk_httpd {
      * always sees a file changed before it. */
     unsigned input_batch;
     unsigned h2_on;
-    int ops_engine;         /* plain connections run on completion operations (opconn.c) */
-    struct nk__opc *opc_orphans; /* records of closed connections the kernel still holds */
     nk_prepare batch_hook;
     time_t lm_sec;          /* the Last-Modified time whose text is lm_text */
     /* PROXY protocol (proxied.c): the peers allowed to send the header, refusals not yet
