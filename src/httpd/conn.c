@@ -790,7 +790,7 @@ static nk__outcome switch_to_h2(nk__conn *c)
     nk__ex *x = c->x;
     if (nk__opc_leave(c) < 0) {
         nk__conn_close(c);
-        return -1;
+        return NK__CLOSED;
     }
     int r = nk__h2_start(c, nk_buf_rptr(&x->in), nk_buf_len(&x->in));
     nk_buf_clear(&x->in);
