@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static-file throughput: netkit against nginx, lighttpd and h2o (those installed), all serving
+# Static-file throughput: netkit, on epoll and on uring (netkit-uring: plain connections on
+# completion operations), against nginx, lighttpd and h2o (those installed), all serving
 # the same docroot on 127.0.0.1 with the same number of workers, loaded by wrk.
 #
 # Scenarios (BENCH_SCENARIOS picks some, by name):
@@ -10,7 +11,9 @@
 #
 # Each scenario runs every contender for R rounds of D seconds, taking turns round by round (the
 # order rotates, so no contender always runs first), and reports medians: req/s, MB/s, p99
-# latency and the server's CPU time per request, then netkit's ratio to each peer.
+# latency and the server's CPU time per request, then each netkit contender's ratio to each
+# peer, to the best peer by req/s and to the leanest peer by CPU per request. A kernel that
+# refuses io_uring drops netkit-uring with a line saying so; the rest run as usual.
 #
 # With BENCH_TLS=1 every server listens with TLS on one ECDSA P-256 certificate and wrk gets
 # https:// URLs (default scenarios then 1k, 1k-close and 10m). wrk runs with bench/wrk_tls.c
@@ -24,9 +27,11 @@
 # lists) choose other CPUs.
 #
 # After the load, each server's system calls per request: `strace -c -f` attached to its workers
-# during a BENCH_STRACE_SECONDS wrk run of each scenario in BENCH_SYSCALL_SCENARIOS (default 1k
-# and 10m; none with TLS, which bench/tls.sh counts itself). strace slows every server several
-# times over: only the counts per request mean anything.
+# during a BENCH_STRACE_SECONDS wrk run of each scenario in BENCH_SYSCALL_SCENARIOS (default 1k,
+# 1k-close and 10m; none with TLS, which bench/tls.sh counts itself), for every contender, so
+# each netkit backend has its own line. strace slows every server several times over: only the
+# counts per request mean anything. On uring the accepts, receives and sends are operations
+# carried by io_uring_enter, not calls of their own: there the count is of kernel entries.
 #
 # Environment: BENCH_QUICK=1 (R=1, D=2), BENCH_ROUNDS=R, BENCH_DURATION=D, BENCH_WORKERS=N
 # (default 1), BENCH_WARMUP=S (default 1, 0 skips), BENCH_CONTENDERS="netkit nginx ...",
@@ -47,10 +52,10 @@ rounds=${BENCH_ROUNDS:-$rounds}
 duration=${BENCH_DURATION:-$duration}
 workers=${BENCH_WORKERS:-1}
 warmup=${BENCH_WARMUP:-1}
-contenders=${BENCH_CONTENDERS:-netkit nginx lighttpd h2o}
+contenders=${BENCH_CONTENDERS:-netkit netkit-uring nginx lighttpd h2o}
 if [ "${BENCH_TLS:-0}" = 1 ]; then scenarios="1k 1k-close 10m"; else scenarios="1k 64k 1k-close 10m"; fi
 scenarios=${BENCH_SCENARIOS:-$scenarios}
-if [ "$BENCH_TLS" = 1 ]; then syscall_scenarios=''; else syscall_scenarios='1k 10m'; fi
+if [ "$BENCH_TLS" = 1 ]; then syscall_scenarios=''; else syscall_scenarios='1k 1k-close 10m'; fi
 syscall_scenarios=${BENCH_SYSCALL_SCENARIOS-$syscall_scenarios}
 if [ "$(nproc)" -ge 2 ] && [ "$workers" = 1 ]; then pin=1; else pin=0; fi
 pin=${BENCH_PIN:-$pin}
@@ -219,13 +224,13 @@ for s in $scenarios; do
   declare -A med_rps=() med_mbs=() med_p99=() med_cpu=()
   printf '\n== %s: %s, wrk -t1 -c%s, %s x %ss, %s worker(s)\n' "$s" "$(scenario_title "$s")" \
     "$(scenario_conns "$s")" "$rounds" "$duration" "$workers"
-  printf '%-10s %12s %10s %10s %12s %8s\n' contender 'req/s' 'MB/s' 'p99 ms' 'CPU us/req' errors
+  printf '%-13s %12s %10s %10s %12s %8s\n' contender 'req/s' 'MB/s' 'p99 ms' 'CPU us/req' errors
   for c in "${active[@]}"; do
     # shellcheck disable=SC2086
     med_rps[$c]=$(bench_median ${rps[$c]}) med_mbs[$c]=$(bench_median ${mbs[$c]})
     # shellcheck disable=SC2086
     med_p99[$c]=$(bench_median ${p99[$c]}) med_cpu[$c]=$(bench_median ${cpu[$c]})
-    printf '%-10s %12s %10s %10s %12s %8s\n' "$c" "${med_rps[$c]}" "${med_mbs[$c]}" \
+    printf '%-13s %12s %10s %10s %12s %8s\n' "$c" "${med_rps[$c]}" "${med_mbs[$c]}" \
       "${med_p99[$c]}" "${med_cpu[$c]}" $(( ${errs[$c]} + ${non2xx[$c]} ))
     printf 'median\t%s\t%s\t-\t%s\t%s\t%s\t%s\t-\t%s\t%s\n' "$s" "$c" "${med_rps[$c]}" \
       "${med_mbs[$c]}" "${med_p99[$c]}" "${med_cpu[$c]}" "${errs[$c]}" "${non2xx[$c]}" >>"$tsv"
@@ -248,45 +253,54 @@ for s in $scenarios; do
     done
   fi
 
-  # Ratios: above 1 means netkit is ahead for req/s and MB/s; below 1 means netkit is ahead for
-  # p99 and CPU per request.
-  if [ -n "${med_rps[netkit]:-}" ] && [ "$n" -gt 1 ]; then
-    best='' best_cpu=''
+  # Ratios of each netkit contender (netkit, netkit-uring ...) to each peer: above 1 means
+  # netkit is ahead for req/s and MB/s; below 1 means netkit is ahead for p99 and CPU per
+  # request. The best peer by req/s and the leanest by CPU/req are peers only, never another
+  # netkit contender.
+  best='' best_cpu=''
+  for c in "${active[@]}"; do
+    case $c in netkit*) continue ;; esac
+    if [ "${med_rps[$c]}" != - ] && { [ -z "$best" ] ||
+      awk -v a="${med_rps[$c]}" -v b="${med_rps[$best]}" 'BEGIN { exit !(a > b) }'; }; then
+      best=$c
+    fi
+    if [ "${med_cpu[$c]}" != - ] && { [ -z "$best_cpu" ] ||
+      awk -v a="${med_cpu[$c]}" -v b="${med_cpu[$best_cpu]}" 'BEGIN { exit !(a < b) }'; }; then
+      best_cpu=$c
+    fi
+  done
+  for k in "${active[@]}"; do
+    case $k in netkit*) ;; *) continue ;; esac
+    if [ -z "${med_rps[$k]:-}" ] || [ "${med_rps[$k]}" = - ]; then continue; fi
     for c in "${active[@]}"; do
-      [ "$c" = netkit ] && continue
-      printf '%-22s req/s x%-6s MB/s x%-6s p99 x%-6s CPU/req x%s\n' "netkit / $c" \
-        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$c]}")" \
-        "$(bench_ratio "${med_mbs[netkit]}" "${med_mbs[$c]}")" \
-        "$(bench_ratio "${med_p99[netkit]}" "${med_p99[$c]}")" \
-        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$c]}")"
-      printf 'ratio\t%s\tnetkit/%s\t-\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$s" "$c" \
-        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$c]}")" \
-        "$(bench_ratio "${med_mbs[netkit]}" "${med_mbs[$c]}")" \
-        "$(bench_ratio "${med_p99[netkit]}" "${med_p99[$c]}")" \
-        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$c]}")" >>"$tsv"
-      if [ "${med_rps[$c]}" != - ] && { [ -z "$best" ] ||
-        awk -v a="${med_rps[$c]}" -v b="${med_rps[$best]}" 'BEGIN { exit !(a > b) }'; }; then
-        best=$c
-      fi
-      if [ "${med_cpu[$c]}" != - ] && { [ -z "$best_cpu" ] ||
-        awk -v a="${med_cpu[$c]}" -v b="${med_cpu[$best_cpu]}" 'BEGIN { exit !(a < b) }'; }; then
-        best_cpu=$c
-      fi
+      case $c in netkit*) continue ;; esac
+      printf '%-26s req/s x%-6s MB/s x%-6s p99 x%-6s CPU/req x%s\n' "$k / $c" \
+        "$(bench_ratio "${med_rps[$k]}" "${med_rps[$c]}")" \
+        "$(bench_ratio "${med_mbs[$k]}" "${med_mbs[$c]}")" \
+        "$(bench_ratio "${med_p99[$k]}" "${med_p99[$c]}")" \
+        "$(bench_ratio "${med_cpu[$k]}" "${med_cpu[$c]}")"
+      printf 'ratio\t%s\t%s/%s\t-\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$s" "$k" "$c" \
+        "$(bench_ratio "${med_rps[$k]}" "${med_rps[$c]}")" \
+        "$(bench_ratio "${med_mbs[$k]}" "${med_mbs[$c]}")" \
+        "$(bench_ratio "${med_p99[$k]}" "${med_p99[$c]}")" \
+        "$(bench_ratio "${med_cpu[$k]}" "${med_cpu[$c]}")" >>"$tsv"
     done
     if [ -n "$best" ]; then
-      printf '%-22s req/s x%-6s (best peer by req/s: %s)\n' "netkit / best peer" \
-        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$best]}")" "$best"
-      printf 'ratio\t%s\tnetkit/best-req_s:%s\t-\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$s" "$best" \
-        "$(bench_ratio "${med_rps[netkit]}" "${med_rps[$best]}")" \
-        "$(bench_ratio "${med_mbs[netkit]}" "${med_mbs[$best]}")" \
-        "$(bench_ratio "${med_p99[netkit]}" "${med_p99[$best]}")" \
-        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$best]}")" >>"$tsv"
+      printf '%-26s req/s x%-6s (best peer by req/s: %s)\n' "$k / best peer" \
+        "$(bench_ratio "${med_rps[$k]}" "${med_rps[$best]}")" "$best"
+      printf 'ratio\t%s\t%s/best-req_s:%s\t-\t%s\t%s\t%s\t%s\t-\t-\t-\n' "$s" "$k" "$best" \
+        "$(bench_ratio "${med_rps[$k]}" "${med_rps[$best]}")" \
+        "$(bench_ratio "${med_mbs[$k]}" "${med_mbs[$best]}")" \
+        "$(bench_ratio "${med_p99[$k]}" "${med_p99[$best]}")" \
+        "$(bench_ratio "${med_cpu[$k]}" "${med_cpu[$best]}")" >>"$tsv"
     fi
     if [ -n "$best_cpu" ]; then
-      printf '%-22s CPU/req x%-6s (leanest peer by CPU/req: %s)\n' "netkit / best peer" \
-        "$(bench_ratio "${med_cpu[netkit]}" "${med_cpu[$best_cpu]}")" "$best_cpu"
+      printf '%-26s CPU/req x%-6s (leanest peer by CPU/req: %s)\n' "$k / best peer" \
+        "$(bench_ratio "${med_cpu[$k]}" "${med_cpu[$best_cpu]}")" "$best_cpu"
+      printf 'ratio\t%s\t%s/leanest-cpu:%s\t-\t-\t-\t-\t%s\t-\t-\t-\n' "$s" "$k" "$best_cpu" \
+        "$(bench_ratio "${med_cpu[$k]}" "${med_cpu[$best_cpu]}")" >>"$tsv"
     fi
-  fi
+  done
   unset rps mbs p99 cpu errs non2xx med_rps med_mbs med_p99 med_cpu hs_full hs_resumed hs_what
 done
 
@@ -321,7 +335,7 @@ syscalls_of() {
       calls[$NF] = $4; total += $4; order[++k] = $NF
     }
     END {
-      printf "%-10s %8d requests %8.2f calls/req:", c, n, total / n
+      printf "%-13s %8d requests %8.2f calls/req:", c, n, total / n
       shown = 0
       for (i = 1; i <= k; i++) {
         x = order[i]
@@ -345,6 +359,9 @@ for s in $syscall_scenarios; do
     "$(scenario_title "$s")" "$(scenario_conns "$s")" "$strace_secs"
   for c in "${active[@]}"; do syscalls_of "$c" "$s"; done
   printf '(strace slows every server several times over: compare the counts, not the rates)\n'
+  case " ${active[*]} " in
+    *" netkit-uring "*) printf '(netkit-uring: its I/O is io_uring operations, submitted and reaped by io_uring_enter)\n' ;;
+  esac
 done
 
 for c in "${active[@]}"; do bench_stop "${pid[$c]}"; done

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Memory per idle keep-alive connection: netkit against nginx, lighttpd and h2o (those
-# installed). Each server runs with one worker; bench/idle_client.py opens N connections that each
-# send one complete keep-alive request, read the response and then stay open and silent. The
-# workers' VmRSS (not a master's) is read before and after; the growth divided by the connections
-# still open is the figure.
+# Memory per idle keep-alive connection: netkit, on epoll and on uring (netkit-uring), against
+# nginx, lighttpd and h2o (those installed). Each server runs with one worker;
+# bench/idle_client.py opens N connections that each send one complete keep-alive request, read
+# the response and then stay open and silent. The workers' VmRSS (not a master's) is read
+# before and after; the growth divided by the connections still open is the figure.
 #
 # With BENCH_TLS=1 the servers listen with TLS and every connection makes a full handshake
 # first: the figure is then the memory of an idle TLS connection (N defaults to 5000, 2000 with
@@ -26,7 +26,7 @@ if [ "${BENCH_QUICK:-0}" = 1 ]; then conns=2000
 elif [ "${BENCH_TLS:-0}" = 1 ]; then conns=5000
 else conns=10000; fi
 conns=${BENCH_IDLE_CONNS:-$conns}
-contenders=${BENCH_CONTENDERS:-netkit nginx lighttpd h2o}
+contenders=${BENCH_CONTENDERS:-netkit netkit-uring nginx lighttpd h2o}
 # Room for the connections, the listener and the server's own files.
 maxconns=20000
 
@@ -75,7 +75,7 @@ what=keep-alive
 [ "$BENCH_TLS" = 1 ] && what="TLS keep-alive"
 [ "$BENCH_H2" = 1 ] && what="HTTP/2 (TLS)"
 printf '\n== idle: VmRSS per idle %s connection, %s connections, 1 worker\n' "$what" "$conns"
-printf '%-10s %8s %14s %14s %8s %8s %12s\n' contender workers 'RSS before kB' 'RSS after kB' \
+printf '%-13s %8s %14s %14s %8s %8s %12s\n' contender workers 'RSS before kB' 'RSS after kB' \
   open closed 'B/conn'
 for c in $contenders; do
   bench_server_start "$c" "$docroot" "$tmp" 1 "$maxconns" || continue
@@ -99,7 +99,7 @@ for c in $contenders; do
   done_list+=("$c")
   # shellcheck disable=SC2086 # a list of PIDs, split on purpose
   nworkers=$(set -- $workers; echo $#)
-  printf '%-10s %8s %14s %14s %8s %8s %12s\n' "$c" "$nworkers" "$before" "$after" "$open" \
+  printf '%-13s %8s %14s %14s %8s %8s %12s\n' "$c" "$nworkers" "$before" "$after" "$open" \
     "$closed" "$bytes"
   printf 'result\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$c" "$nworkers" "$before" "$after" "$open" \
     "$closed" "$bytes" >>"$tsv"
@@ -108,13 +108,15 @@ for c in $contenders; do
   fi
 done
 
-if [ -n "${per[netkit]:-}" ]; then
+# Each netkit contender (netkit, netkit-uring) against each peer.
+for k in "${done_list[@]}"; do
+  case $k in netkit*) ;; *) continue ;; esac
   for c in "${done_list[@]}"; do
-    [ "$c" = netkit ] && continue
+    case $c in netkit*) continue ;; esac
     # Below 1 means netkit needs less memory per idle connection.
-    printf '%-22s bytes/conn x%s\n' "netkit / $c" "$(bench_ratio "${per[netkit]}" "${per[$c]}")"
-    printf 'ratio\tnetkit/%s\t-\t-\t-\t-\t-\t%s\n' "$c" \
-      "$(bench_ratio "${per[netkit]}" "${per[$c]}")" >>"$tsv"
+    printf '%-26s bytes/conn x%s\n' "$k / $c" "$(bench_ratio "${per[$k]}" "${per[$c]}")"
+    printf 'ratio\t%s/%s\t-\t-\t-\t-\t-\t%s\n' "$k" "$c" \
+      "$(bench_ratio "${per[$k]}" "${per[$c]}")" >>"$tsv"
   done
-fi
+done
 printf '\nresults written to %s\n' "${tsv#"$BENCH_ROOT"/}"

@@ -3,8 +3,10 @@
 # accesses, keeps connections alive and uses the same number of workers.
 #
 #   bench_server_start NAME DOCROOT WORKDIR WORKERS MAXCONNS
-#     starts NAME (netkit, nginx, lighttpd, h2o) and sets SERVER_PID and SERVER_PORT;
-#     returns 1 (with a message on stderr) when NAME is not installed or does not come up.
+#     starts NAME (netkit, netkit-uring, nginx, lighttpd, h2o) and sets SERVER_PID and
+#     SERVER_PORT; returns 1 (with a message on stderr) when NAME is not installed or does not
+#     come up. netkit-uring is netkit with --backend uring (plain connections then run on
+#     completion operations); where the kernel refuses io_uring it is skipped, saying so.
 #   bench_server_version NAME: one line naming the version, for the results.
 #
 # With BENCH_TLS=1 every server listens with TLS instead (https://), on the certificate that
@@ -60,7 +62,7 @@ bench_nofile() {
 
 bench_server_installed() {
   case $1 in
-    netkit | netkit-affinity) [ -x "$NETKIT_BIN" ] ;;
+    netkit | netkit-affinity | netkit-uring) [ -x "$NETKIT_BIN" ] ;;
     nginx) [ -x "$BENCH_NGINX" ] ;;
     lighttpd) [ -x "$BENCH_LIGHTTPD" ] ;;
     h2o) [ -x "$BENCH_H2O" ] ;;
@@ -71,6 +73,7 @@ bench_server_installed() {
 bench_server_version() {
   case $1 in
     netkit | netkit-affinity) "$NETKIT_BIN" --version 2>&1 | head -n 1 ;;
+    netkit-uring) echo "$("$NETKIT_BIN" --version 2>&1 | head -n 1), --backend uring" ;;
     nginx) "$BENCH_NGINX" -v 2>&1 | head -n 1 ;;
     lighttpd) "$BENCH_LIGHTTPD" -v 2>&1 | head -n 1 ;;
     h2o) "$BENCH_H2O" --version 2>&1 | head -n 1 ;;
@@ -83,13 +86,22 @@ bench_server_start() {
   SERVER_PID='' SERVER_PORT=
   if ! bench_server_installed "$name"; then
     case $name in
-      netkit | netkit-affinity) bench_log "skipping $name: no executable at $NETKIT_BIN (build it, or set NETKIT_BIN)" ;;
+      netkit | netkit-affinity | netkit-uring) bench_log "skipping $name: no executable at $NETKIT_BIN (build it, or set NETKIT_BIN)" ;;
       *) bench_log "skipping $name: not installed (scripts/install-deps bench installs the peers)" ;;
     esac
     return 1
   fi
   mkdir -p "$work/$name"
   "bench_start_$name" "$docroot" "$work/$name" "$workers" "$maxconns" "$nofile" || {
+    # A kernel that refuses io_uring (seccomp, kernel.io_uring_disabled, not built in) makes
+    # `http serve --backend uring` fail with EPERM or ENOSYS: a skip, said in one line.
+    if grep -qE "(backend 'uring' cannot start|cannot start the uring backend): (Operation not permitted|Function not implemented)" \
+        "$work/$name/server.log" 2>/dev/null; then
+      bench_log "skipping $name: this kernel refuses io_uring ($(grep -m1 -oE "(backend 'uring'|the uring backend).*" "$work/$name/server.log"))"
+      [ -n "$SERVER_PID" ] && bench_stop "$SERVER_PID"
+      SERVER_PID=
+      return 1
+    fi
     bench_log "skipping $name: it did not start; its log says:"
     tail -n 5 "$work/$name/server.log" >&2 2>/dev/null || true
     [ -n "$SERVER_PID" ] && bench_stop "$SERVER_PID"
@@ -98,9 +110,11 @@ bench_server_start() {
   }
 }
 
-# netkit takes port 0 and prints the real one when it is ready.
+# netkit takes port 0 and prints the real one when it is ready. Arguments after the first five
+# go to `http serve` as they are (netkit-uring's --backend).
 bench_start_netkit() {
   local docroot=$1 dir=$2 workers=$3 maxconns=$4 nofile=$5 limits=()
+  shift 5
   # Many-connection runs (idle.sh) raise netkit's connection cap and idle timeout as the peers'
   # configurations do; throughput runs use netkit's defaults.
   [ "$maxconns" -gt 1024 ] && limits=(--max-conns "$maxconns" --idle-timeout 120)
@@ -108,10 +122,18 @@ bench_start_netkit() {
   [ "$BENCH_TLS" = 1 ] &&
     listen=(-l https://127.0.0.1:0 --tls-cert "$BENCH_TLS_CERT" --tls-key "$BENCH_TLS_KEY")
   bench_start "$dir/server.log" "$nofile" "$NETKIT_BIN" http serve "$docroot" \
-    "${listen[@]}" -w "$workers" --access-log off "${limits[@]}"
+    "${listen[@]}" -w "$workers" --access-log off "${limits[@]}" "$@"
   SERVER_PID=$BENCH_STARTED
   SERVER_PORT=$(bench_wait_listening "$SERVER_PID" "$dir/server.log" 10) || return 1
   bench_wait_port "$SERVER_PID" "$SERVER_PORT" 10
+}
+
+# netkit on the uring backend, where the engine serves plain connections with completion
+# operations (src/httpd/opconn.c); TLS connections stay on readiness there. The backend is
+# named on the command line, so a kernel that refuses io_uring stops it with its one-line reason
+# instead of falling back to epoll.
+bench_start_netkit-uring() {
+  bench_start_netkit "$@" --backend uring
 }
 
 # The same with --cpu-affinity: workers pinned, connections steered to the worker on the CPU
