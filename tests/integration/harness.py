@@ -736,6 +736,64 @@ def backend_refused(name):
     return _REFUSED[name]
 
 
+# How netkit says that the kernel refused a backend it was asked for: EPERM (seccomp,
+# kernel.io_uring_disabled) or ENOSYS (not built in), the two errors tests/unit/backend_skip.h
+# also takes for a refusal; `http serve --backend` words it "backend 'NAME' cannot start: ...",
+# the other commands "cannot start the NAME backend: ..." (cli_backend_fail).
+_REFUSAL_RE = re.compile(r"(?:backend '[a-z]+' cannot start|cannot start the [a-z]+ backend): "
+                         r"(?:Operation not permitted|Function not implemented).*")
+
+
+def serve_refused(name):
+    """Why `netkit http serve --backend name` cannot start on this kernel, or None when it can.
+    A real start on 127.0.0.1:0: None once it announces its listener (it is then stopped), the
+    reason when it exits saying the kernel refused the backend (_REFUSAL_RE). Any other failure is not a refusal and is raised, so that a broken
+    server fails its suite instead of skipping it."""
+    docroot = tempfile.mkdtemp(prefix="netkit-backend-probe-")
+    proc = subprocess.Popen([NETKIT, "http", "serve", docroot, "-l", "127.0.0.1:0",
+                             "--backend", name, "--access-log", "off"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    text = ""
+    try:
+        deadline = time.monotonic() + 15
+        fd = proc.stderr.fileno()
+        while not LISTEN_RE.search(text):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("netkit http serve --backend %s: no listener within 15 s: %r"
+                                   % (name, text[-300:]))
+            r, _, _ = select.select([fd], [], [], left)
+            chunk = os.read(fd, 65536) if r else b""
+            if r and not chunk:
+                break
+            text += chunk.decode("utf-8", "replace")
+        if LISTEN_RE.search(text):
+            return None
+        proc.wait(10)
+        m = _REFUSAL_RE.search(text)
+        if m:
+            return m.group(0).strip()
+        raise RuntimeError("netkit http serve --backend %s exited %s: %r"
+                           % (name, proc.returncode, text[-300:]))
+    finally:
+        _reap(proc)
+        os.rmdir(docroot)
+
+
+def _skip_suite_if_backend_refused():
+    """A suite run with NETKIT_BACKEND set (integration_uring.*, tests/CMakeLists.txt) on a
+    kernel that refuses that backend exits 77, which CTest reports as a skip
+    (SKIP_RETURN_CODE) with this reason, rather than failing every test or passing none."""
+    name = os.environ.get("NETKIT_BACKEND") or ""
+    if not name:
+        return
+    why = serve_refused(name)
+    if why:
+        print("skipped: this kernel refuses the %s backend: %s" % (name, why), flush=True)
+        raise SystemExit(77)
+
+
 def skip_if_backend_refused(test, name):
     """Skip test (with the kernel's reason) when this kernel refuses the backend `name`."""
     why = backend_refused(name)
@@ -827,3 +885,7 @@ def tls_under_asan():
         with open(NETKIT, "rb") as f:
             _asan_binary = b"__asan_init" in f.read()
     return _asan_binary
+
+
+# Last, once every helper above is defined: the suite's backend must start on this kernel.
+_skip_suite_if_backend_refused()
