@@ -266,9 +266,14 @@ void nk_httpd_free(nk_httpd *srv);
  *   nk_httpd_route(srv, "GET", "/api/hello", 0, hello, NULL);
  *
  * A route that matches a request with a body receives the whole body (at most the engine's
- * max_body, else 413) before its handler runs: nk_httpd_ex_body. A route added with
- * NK_HTTPD_STREAM_BODY runs as soon as the head has arrived and reads the body in pieces as
- * it comes (nk_httpd_ex_body_read): memory does not grow with the body. */
+ * max_body, else 413) before its handler runs: nk_httpd_ex_body. If it declines
+ * (NK_HTTPD_NEXT), the request goes on as if the route had not matched: the built-in handler
+ * that takes bodies (the echo, an upload's PUT or POST) is given the body received, under its
+ * own limit and rules (an upload is written to a temporary file, fsynced and renamed). Held
+ * in memory, such a body stays bounded by max_body even where an authenticated upload would
+ * take more (max_body_authenticated). A route added with NK_HTTPD_STREAM_BODY runs as soon as
+ * the head has arrived and reads the body in pieces as it comes (nk_httpd_ex_body_read):
+ * memory does not grow with the body. */
 typedef struct nk_httpd_ex nk_httpd_ex;
 
 /* What a handler returns (or a negative errno, answered 500). */
@@ -291,7 +296,10 @@ enum {
      * without a body to come) and either reads the body with nk_httpd_ex_body_read and
      * returns NK_HTTPD_LATER, answers at once (the body is then not read: the connection
      * closes after the answer), or returns NK_HTTPD_NEXT before reading (the request goes on
-     * as if the route were not there). nk_httpd_ex_body is empty for such a route. */
+     * as if the route were not there). Once nk_httpd_ex_body_read was called it is too late
+     * to decline: anything but NK_HTTPD_LATER or an answer is answered 500 (the body unread,
+     * the connection closed), after on_data's last call with end -ECANCELED. on_data cannot
+     * decline either (its 0 means go on). nk_httpd_ex_body is empty for such a route. */
     NK_HTTPD_STREAM_BODY = 1 << 1
 };
 
@@ -324,7 +332,9 @@ nk_str nk_httpd_ex_body(const nk_httpd_ex *ex);
  *              after NK_HTTPD_LATER (even if the client leaves meanwhile).
  *   end < 0    the body will not complete: -EFBIG it passed the limit (the engine answers 413
  *              and closes), -ECONNRESET the client went away, its body timed out or was
- *              malformed, or the engine is shutting down or freed. ex is gone when this call
+ *              malformed, or the engine is shutting down or freed, -ECANCELED the handler
+ *              that began reading returned neither NK_HTTPD_LATER nor an answer (the engine
+ *              answers 500 and closes; no piece came before). ex is gone when this call
  *              returns: free what arg holds, do not answer (an answer is refused, -EINVAL).
  * Returns 0 to go on, NK_HTTPD_LATER to pause (as nk_httpd_ex_body_pause), or a negative
  * errno: the engine answers 500 and closes, and calls no more. The handler may answer from

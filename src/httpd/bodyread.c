@@ -157,11 +157,20 @@ nk__outcome nk__bodyrd_begin(nk__conn *c, const nk_http_request *req, nk_httpd_h
         x->later = (unsigned char)(st->on_data == NULL);
         return NK__DONE;
     }
-    int reading = st->on_data != NULL;
+    if (st->on_data) {
+        /* Reading began, so the last call is owed (the handler frees what arg holds there),
+         * though no byte came: too late to decline, and DONE without an answer or an error
+         * fails the request as before reading. */
+        st->err = -ECANCELED;
+        rd_abort(c);
+        x->sink = NULL;
+        x->answered = 0; /* rd_abort refused the handler's answers; the engine's is 500 */
+        return refused(status, 500);
+    }
     drop_state(x);
-    if (r == NK_HTTPD_NEXT && !reading)
+    if (r == NK_HTTPD_NEXT)
         return NK__PASS;
-    return refused(status, 500); /* DONE without an answer, an error, or NEXT after reading */
+    return refused(status, 500); /* DONE without an answer, or an error */
 }
 
 /* ---- the body ---------------------------------------------------------------------------------- */

@@ -633,7 +633,7 @@ static nk__outcome gate(nk__conn *c, const nk_http_request *req, nk__status *sta
 /* The body limit for this request: an upload by someone who proved who they are is bounded
  * by max_body_authenticated (by default only by the disk: 507 when full); every other body
  * (anonymous, echoed or given to a route, which hold it in memory) by max_body. */
-static uint64_t body_limit(const nk__conn *c, const nk_http_request *req)
+uint64_t nk__conn_body_limit(const nk__conn *c, const nk_http_request *req)
 {
     const nk_httpd *srv = c->srv;
     int upload = srv->cfg.upload && !srv->cfg.echo &&
@@ -659,11 +659,18 @@ static nk__outcome claim_body(nk__conn *c, const nk_http_request *req, nk__statu
         if (r != NK__PASS)
             return r; /* else a streaming route let it fall through */
     }
-    if (srv->cfg.echo)
-        *status = nk__echo_begin(c, req);
-    else if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST))
-        *status = nk__upload_begin(c, req);
+    *status = nk__conn_claim_builtin(c, req);
     return NK__DONE;
+}
+
+nk__status nk__conn_claim_builtin(nk__conn *c, const nk_http_request *req)
+{
+    const nk_httpd *srv = c->srv;
+    if (srv->cfg.echo)
+        return nk__echo_begin(c, req);
+    if (srv->cfg.upload && (req->method == NK_HTTP_PUT || req->method == NK_HTTP_POST))
+        return nk__upload_begin(c, req);
+    return NK__NO_STATUS;
 }
 
 static nk__outcome begin_request(nk__conn *c, nk_http_request *req, int head_len)
@@ -695,7 +702,7 @@ static nk__outcome begin_request(nk__conn *c, nk_http_request *req, int head_len
     /* The application's routes come before the built-in handlers that claim requests; the
      * status page before both. */
     c->x->route = st == 0 && !nk__ops_is_path(srv, req) ? nk__route_match(srv, req) : NULL;
-    uint64_t limit = st == 0 ? body_limit(c, req) : srv->cfg.max_body;
+    uint64_t limit = st == 0 ? nk__conn_body_limit(c, req) : srv->cfg.max_body;
     if (req->content_length > 0) {
         if (st == 0 && (uint64_t)req->content_length > limit) { /* else refused below */
             /* RFC 9110 section 15.5.14; the body is not read, so the connection closes. */

@@ -148,8 +148,7 @@ static nk__sink_step route_data(nk__conn *c, const char *p, size_t n, nk__status
 
 static nk__outcome route_end(nk__conn *c, const nk_http_request *req)
 {
-    nk__outcome r = nk__route_call(c, req);
-    return r == NK__PASS ? nk__conn_handle(c, req) : r;
+    return nk__route_call(c, req);
 }
 
 static void route_abort(nk__conn *c)
@@ -169,12 +168,53 @@ nk__outcome nk__route_claim(nk__conn *c, const nk_http_request *req, nk__status 
     const nk__route *route = c->x->route;
     if (nk__route_streams(route))
         return nk__bodyrd_begin(c, req, route->handler, route->arg, status);
-    nk_buf_init(&c->x->rbody, 0);
+    nk_buf_free(&c->x->rbody); /* empty already: the last route's was freed when it ended */
     c->x->sink = &route_sink;
     return NK__DONE;
 }
 
 /* ---- running a handler --------------------------------------------------------------------- */
+
+/* A sink that claimed a replayed body refused it: undo what it began, answer its status. */
+static nk__outcome replay_refused(nk__conn *c, const nk__sink *sink, nk__status status)
+{
+    if (sink) {
+        c->x->sink = NULL;
+        sink->abort(c); /* removes a temporary upload file */
+        c->x->sink_state = NULL;
+    }
+    return nk__respond_error(c, status, NULL);
+}
+
+/* The route declined (NK_HTTPD_NEXT): the request goes on as if it had not matched. Without
+ * the route, the built-in handler that takes bodies (echo, or an upload's PUT and POST) would
+ * have claimed this one at head time, so it claims it now and is given, in one piece, the
+ * body the route received (all of it: the route runs after the body's end), under the limit
+ * it would have had; then it ends as after a body read from the socket (an upload's temporary
+ * file is fsynced and renamed into place, off the loop). The body goes with the request: it
+ * is freed here, before anything is answered, so no later request can see it. */
+static nk__outcome route_declined(nk__conn *c, const nk_http_request *req)
+{
+    nk__ex *x = c->x;
+    nk_buf_clear(&x->hdrs); /* fields the route added are not the built-ins' */
+    size_t len = nk_buf_len(&x->rbody);
+    /* The route was given max_body; an authenticated upload may have a lower bound. */
+    nk__status status = len > nk__conn_body_limit(c, req) ? 413 : nk__conn_claim_builtin(c, req);
+    const nk__sink *sink = x->sink;
+    if (!status && sink && len &&
+        sink->data(c, nk_buf_rptr(&x->rbody), len, &status) != NK__SINK_MORE && !status)
+        status = 500; /* the built-in sinks refuse with a status: nothing else is expected */
+    nk_buf_free(&x->rbody);
+    if (status)
+        return replay_refused(c, sink, status);
+    if (!sink)
+        return nk__conn_handle(c, req);
+    x->sink = NULL; /* its end answers and frees its state */
+    nk__outcome r = sink->end(c, req);
+    if (r != NK__CLOSED)
+        c->x->sink_state = NULL;
+    return r;
+}
 
 nk__outcome nk__route_call(nk__conn *c, const nk_http_request *req)
 {
@@ -191,16 +231,19 @@ nk__outcome nk__route_call(nk__conn *c, const nk_http_request *req)
         nk__conn_close(c);
         return NK__CLOSED;
     }
-    if (x->answered)
-        return NK__DONE;
-    if (r == NK_HTTPD_LATER) {
+    if (!x->answered && r == NK_HTTPD_LATER) {
         /* The request lives in the exchange, its views in the connection's buffer, which
-         * keeps the head until the answer. */
+         * keeps the head until the answer; the body until then too (nk__conn_after_later). */
         x->later = 1;
         return NK__DONE;
     }
-    if (r == NK_HTTPD_NEXT)
-        return NK__PASS;
+    if (!x->answered && r == NK_HTTPD_NEXT)
+        return route_declined(c, req);
+    /* The handler is done with the body: the next request on the connection starts with
+     * none (a route without a body to wait for reads rbody as it stands). */
+    nk_buf_free(&x->rbody);
+    if (x->answered)
+        return NK__DONE;
     /* DONE without an answer, or an error: the application failed this request. */
     return nk__respond_error(c, 500, NULL);
 }

@@ -449,6 +449,11 @@ void nk__opc_drain(nk_httpd *srv); /* nk_httpd_free: wait for the cancelled oper
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int proxy);
 /* The built-in handlers (after routes): returns as a handler does. */
 nk__outcome nk__conn_handle(nk__conn *c, const nk_http_request *req);
+/* The built-in handler that takes req's body, echo or upload, claims it (c->x->sink set) or
+ * gives the status to answer; NK__NO_STATUS with no sink when none takes bodies of req. */
+nk__status nk__conn_claim_builtin(nk__conn *c, const nk_http_request *req);
+/* The most body bytes req may carry, for the handler that will take them (c->x->route). */
+uint64_t nk__conn_body_limit(const nk__conn *c, const nk_http_request *req);
 /* Point the access-log fields at req (its bytes stay in the connection's buffer). */
 void nk__conn_log_fields(nk__conn *c, const nk_http_request *req);
 /* A LATER answer is out: drop the head it answered and carry on. */
@@ -632,8 +637,9 @@ const nk__route *nk__route_match(nk_httpd *srv, const nk_http_request *req);
  * streaming route (NK__PASS when its handler let the request fall through); otherwise
  * NK__DONE, the body then collected in x->rbody for the handler. */
 nk__outcome nk__route_claim(nk__conn *c, const nk_http_request *req, nk__status *status);
-/* Run the matched route: NK__DONE when answered (or LATER), NK__PASS when the request falls
- * through to the built-in handlers, NK__CLOSED. */
+/* Run the matched route (not a streaming one): NK__DONE when answered (or LATER), or when it
+ * declined and the built-in handlers took the request as if the route were not there (a body
+ * it received given to the one that takes bodies); NK__CLOSED. Never NK__PASS. */
 nk__outcome nk__route_call(nk__conn *c, const nk_http_request *req);
 /* The exchange's handler state goes (pool reuse); a detached LATER exchange is kept. Returns
  * 1 when x was detached and must not be reused. */

@@ -361,11 +361,10 @@ static int h_count_next(nk_httpd_ex *ex, void *arg)
 }
 
 /* A route in front of everything that declines (NK_HTTPD_NEXT) leaves each request to the
- * built-in handler it would have had without the route: listing, static file, upload. It is
- * a NK_HTTPD_STREAM_BODY route, which runs before the body is read: a plain route has taken
- * the body into memory by the time it declines, and the upload handler, which streams bodies
- * to disk, can no longer have it. The status page is answered before any route (the
- * documented order). */
+ * built-in handler it would have had without the route: listing, static file, upload. Here
+ * it is a NK_HTTPD_STREAM_BODY route, which declines before the body is read (a plain route
+ * declines after taking it: test_declined_body_goes_to_the_upload). The status page is
+ * answered before any route (the documented order). */
 static void test_catch_all_route_falls_through_to_every_builtin(void **state)
 {
     fixture *fx = *state;
@@ -588,6 +587,364 @@ static void test_mistakes_are_refused(void **state)
     assert_int_equal(nk_httpd_route(fx->srv, "GET", "/a", 0x100, h_next, NULL), -EINVAL);
 }
 
+/* ---- a plain route that declines a request with a body ------------------------------------ */
+
+/* What a declining plain route saw: how often it ran, the body of its last request. */
+typedef struct seen {
+    int calls;
+    size_t body_len;
+} seen;
+
+static int h_peek_next(nk_httpd_ex *ex, void *arg)
+{
+    seen *s = arg;
+    s->calls++;
+    s->body_len = nk_httpd_ex_body(ex).len;
+    return NK_HTTPD_NEXT;
+}
+
+/* A route that answers with the length of the body it was given. */
+static int h_body_len(nk_httpd_ex *ex, void *arg)
+{
+    (void)arg;
+    char text[32];
+    int n = snprintf(text, sizeof text, "len %zu\n", nk_httpd_ex_body(ex).len);
+    return nk_httpd_respond(ex, 200, "text/plain", text, (size_t)n);
+}
+
+/* What the on_data of /read-then-next was told: its calls and the last end. */
+typedef struct told {
+    int calls, end, alive;
+} told;
+static told read_told;
+
+static int on_piece_count(nk_httpd_ex *ex, const void *p, size_t n, int end, void *arg)
+{
+    (void)p;
+    (void)n;
+    told *t = arg;
+    t->calls++;
+    t->end = end;
+    t->alive = nk_httpd_ex_alive(ex);
+    return 0;
+}
+
+/* A streamed-body route that begins to read, then declines: too late (answered 500). */
+static int h_read_then_next(nk_httpd_ex *ex, void *arg)
+{
+    assert_int_equal(nk_httpd_ex_body_read(ex, 0, on_piece_count, arg), 0);
+    return NK_HTTPD_NEXT;
+}
+
+enum { DECLINE_LIMIT = 4096 };
+
+/* Another engine on the fixture's socket: writes (or echo) on, max_body DECLINE_LIMIT, a
+ * plain catch-all route in front that declines everything (a body-length route first). */
+static void restart_with_declining_route(fixture *fx, int echo, seen *s)
+{
+    memset(&read_told, 0, sizeof read_told);
+    nk_httpd_free(fx->srv);
+    unlink(fx->sock);
+    char root[128];
+    snprintf(root, sizeof root, "%s/root", fx->dir);
+    nk_httpd_config cfg;
+    nk_httpd_config_init(&cfg);
+    cfg.root = root;
+    cfg.access_log_fd = -1;
+    cfg.upload = !echo;
+    cfg.echo = echo;
+    cfg.max_body = DECLINE_LIMIT;
+    assert_int_equal(nk_httpd_new(fx->loop, &cfg, &fx->srv), 0);
+    assert_int_equal(nk_httpd_route(fx->srv, NULL, "/len", 0, h_body_len, NULL), 0);
+    assert_int_equal(nk_httpd_route(fx->srv, NULL, "/read-then-next", NK_HTTPD_STREAM_BODY,
+                                    h_read_then_next, &read_told), 0);
+    assert_int_equal(nk_httpd_route(fx->srv, NULL, "/", NK_HTTPD_PREFIX, h_peek_next, s), 0);
+    listen_on_sock(fx);
+}
+
+/* The whole content of root/name into buf (at most cap bytes); its length, -1 when absent. */
+static ssize_t read_root_file(const fixture *fx, const char *name, char *buf, size_t cap)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/root/%s", fx->dir, name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    size_t len = 0;
+    ssize_t n;
+    while (len < cap && (n = read(fd, buf + len, cap - len)) > 0)
+        len += (size_t)n;
+    close(fd);
+    return (ssize_t)len;
+}
+
+/* No temporary upload file is left anywhere in root. */
+static void assert_no_temp_files(const fixture *fx)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "test -z \"$(find '%s/root' -name '.netkit-upload-*')\"", fx->dir);
+    assert_int_equal(system(cmd), 0);
+}
+
+/* "PUT /target" with Content-Length and body on one new connection: the answer. */
+static char *put_body(fixture *fx, const char *target, const char *body, size_t len)
+{
+    char head[256];
+    int hl = snprintf(head, sizeof head,
+                      "PUT %s HTTP/1.1\r\nHost: t\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n",
+                      target, len);
+    char *req = malloc((size_t)hl + len);
+    memcpy(req, head, (size_t)hl);
+    memcpy(req + hl, body, len);
+    char *out = exchange(fx, req, (size_t)hl + len);
+    free(req);
+    return out;
+}
+
+/* req, a body over the limit, is answered 413 before any route sees it, and root/name is
+ * not written. */
+static void assert_refused_unseen(fixture *fx, const seen *s, const char *req, size_t len,
+                                  const char *name)
+{
+    int calls = s->calls;
+    char *out = exchange(fx, req, len);
+    assert_has(out, "HTTP/1.1 413 ");
+    free(out);
+    assert_int_equal(s->calls, calls);
+    char got[16];
+    assert_int_equal(read_root_file(fx, name, got, sizeof got), -1);
+}
+
+static void test_declined_body_goes_to_the_upload(void **state)
+{
+    fixture *fx = *state;
+    seen s = {0};
+    restart_with_declining_route(fx, 0, &s);
+    char got[DECLINE_LIMIT + 16];
+
+    /* One byte: the route saw it, declined, and the upload wrote it. */
+    char *out = put_body(fx, "/one.txt", "x", 1);
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.body_len, 1);
+    assert_int_equal(read_root_file(fx, "one.txt", got, sizeof got), 1);
+    assert_int_equal(got[0], 'x');
+
+    /* Empty: Content-Length 0 gives the route no body to take, and the file is created. */
+    out = put_body(fx, "/empty.txt", "", 0);
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(s.calls, 2);
+    assert_int_equal(read_root_file(fx, "empty.txt", got, sizeof got), 0);
+
+    /* Exactly the limit, every byte value: byte-exact on disk. */
+    char big[DECLINE_LIMIT];
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (char)(i * 7 + i / 256);
+    out = put_body(fx, "/limit.bin", big, sizeof big);
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(s.body_len, DECLINE_LIMIT);
+    assert_int_equal(read_root_file(fx, "limit.bin", got, sizeof got), DECLINE_LIMIT);
+    assert_memory_equal(got, big, sizeof big);
+
+    /* Replacing a file the same way: 204, the new content. */
+    out = put_body(fx, "/one.txt", "yz", 2);
+    assert_has(out, "HTTP/1.1 204 ");
+    free(out);
+    assert_int_equal(read_root_file(fx, "one.txt", got, sizeof got), 2);
+    assert_memory_equal(got, "yz", 2);
+
+    /* One byte over: 413 before the route or the upload runs, no file, no leftovers. */
+    char creq[DECLINE_LIMIT + 256];
+    int cl = snprintf(creq, sizeof creq,
+                      "PUT /over.bin HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n"
+                      "Connection: close\r\n\r\n", DECLINE_LIMIT + 1);
+    memset(creq + cl, 'o', DECLINE_LIMIT + 1);
+    assert_refused_unseen(fx, &s, creq, (size_t)cl + DECLINE_LIMIT + 1, "over.bin");
+
+    /* Chunked, whole and over the limit. */
+    const char *req = "PUT /chunked.txt HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                      "Connection: close\r\n\r\n5\r\nchunk\r\n3\r\ned!\r\n0\r\n\r\n";
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(s.body_len, 8);
+    assert_int_equal(read_root_file(fx, "chunked.txt", got, sizeof got), 8);
+    assert_memory_equal(got, "chunked!", 8);
+    cl = snprintf(creq, sizeof creq,
+                  "PUT /cover.bin HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+                  "Connection: close\r\n\r\n%x\r\n", DECLINE_LIMIT + 1);
+    memset(creq + cl, 'c', DECLINE_LIMIT + 1);
+    cl += DECLINE_LIMIT + 1;
+    cl += snprintf(creq + cl, sizeof creq - (size_t)cl, "\r\n0\r\n\r\n");
+    assert_refused_unseen(fx, &s, creq, (size_t)cl, "cover.bin");
+
+    /* A form POST to the directory, declined the same way, is stored too. */
+    const char *form = "--XX\r\nContent-Disposition: form-data; name=\"f\"; "
+                       "filename=\"form.txt\"\r\n\r\nformed\r\n--XX--\r\n";
+    cl = snprintf(creq, sizeof creq,
+                  "POST / HTTP/1.1\r\nHost: t\r\nContent-Type: multipart/form-data; boundary=XX"
+                  "\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                  strlen(form), form);
+    out = exchange(fx, creq, (size_t)cl);
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(read_root_file(fx, "form.txt", got, sizeof got), 6);
+    assert_memory_equal(got, "formed", 6);
+    assert_no_temp_files(fx);
+
+    /* What the upload refuses at its start is still refused: a missing directory (409). */
+    out = put_body(fx, "/no/such/dir.txt", "abc", 3);
+    assert_has(out, "HTTP/1.1 409 ");
+    free(out);
+    assert_no_temp_files(fx);
+}
+
+static void test_declined_body_goes_to_the_echo(void **state)
+{
+    fixture *fx = *state;
+    seen s = {0};
+    restart_with_declining_route(fx, 1, &s);
+    const char *req = "POST /x HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                      "Connection: close\r\n\r\nhello";
+    char *out = exchange(fx, req, strlen(req));
+    assert_has(out, "HTTP/1.1 200 OK\r\n");
+    assert_has(out, "request-line POST /x HTTP/1.1\n");
+    assert_has(out, "body 5 bytes text\n\nhello");
+    free(out);
+    assert_int_equal(s.calls, 1);
+    assert_int_equal(s.body_len, 5);
+    /* No body at all: the echo still answers (not the static handler). */
+    req = GET("/static.txt", "");
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "request-line GET /static.txt HTTP/1.1\n");
+    assert_has(out, "body 0 bytes text\n");
+    free(out);
+    /* Chunked, and one byte. */
+    req = "PUT /y HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+          "Connection: close\r\n\r\n1\r\nZ\r\n0\r\n\r\n";
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "body 1 bytes text\n\nZ");
+    free(out);
+    assert_int_equal(s.calls, 3);
+}
+
+/* What the docs promise a streamed-body route: NK_HTTPD_NEXT before reading goes on as if
+ * the route were not there (test_catch_all_route_falls_through_to_every_builtin); after
+ * nk_httpd_ex_body_read it is too late: answered 500, the body not read (so no upload has
+ * it), the connection closed (what follows is not answered), and on_data gets the one last
+ * call that reading began owes it (end -ECANCELED, ex no longer alive), so arg is freed. */
+static void test_streamed_route_declining_after_it_began_reading(void **state)
+{
+    fixture *fx = *state;
+    seen s = {0};
+    restart_with_declining_route(fx, 0, &s);
+    const char *req = "PUT /read-then-next HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\n"
+                      "hello" GET("/static.txt", "");
+    char *out = exchange(fx, req, strlen(req));
+    assert_has(out, "HTTP/1.1 500 ");
+    assert_has(out, "Connection: close\r\n");
+    assert_null(strstr(out, "static file body"));
+    free(out);
+    char got[16];
+    assert_int_equal(read_root_file(fx, "read-then-next", got, sizeof got), -1);
+    assert_no_temp_files(fx);
+    assert_int_equal(s.calls, 0); /* the catch-all behind it never saw the request */
+    assert_int_equal(read_told.calls, 1);
+    assert_int_equal(read_told.end, -ECANCELED);
+    assert_int_equal(read_told.alive, 0);
+    /* The engine goes on serving other connections. */
+    out = put_body(fx, "/after.txt", "ok", 2);
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+}
+
+/* Read from fd, running the loop, until want occurs count times in what arrived (or the
+ * server closes): what arrived, NUL-terminated (to be freed). */
+static char *read_until(fixture *fx, int fd, const char *want, int count)
+{
+    size_t cap = 1 << 16, len = 0;
+    char *out = malloc(cap);
+    out[0] = '\0';
+    for (int i = 0; i < 500; i++) {
+        ssize_t n;
+        while ((n = recv(fd, out + len, cap - len - 1, MSG_DONTWAIT)) > 0)
+            len += (size_t)n;
+        out[len] = '\0';
+        int found = 0;
+        for (const char *p = out; (p = strstr(p, want)) != NULL; p++)
+            found++;
+        if (found >= count || n == 0)
+            break;
+        nk_loop_run(fx->loop, NK_RUN_ONCE);
+    }
+    return out;
+}
+
+/* An attacker's view: the body a declining route received is replayed into its own request
+ * only, never into the next request on the same connection (pipelined right after it) nor
+ * into another connection's. */
+static void test_declined_body_stays_in_its_request(void **state)
+{
+    fixture *fx = *state;
+    seen s = {0};
+    restart_with_declining_route(fx, 0, &s);
+    char got[64];
+    const char *req = "PUT /p.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nsecret"
+                      "PUT /q.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+                      "POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+                      "GET /len HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    char *out = exchange(fx, req, strlen(req));
+    const char *first = strstr(out, "HTTP/1.1 201 ");
+    assert_non_null(first);
+    assert_non_null(strstr(first + 1, "HTTP/1.1 201 "));
+    assert_null(strstr(out, "secret"));
+    /* Both later requests to the body-length route see no body. */
+    const char *l1 = strstr(out, "len 0\n");
+    assert_non_null(l1);
+    assert_non_null(strstr(l1 + 1, "len 0\n"));
+    free(out);
+    assert_int_equal(read_root_file(fx, "p.txt", got, sizeof got), 6);
+    assert_memory_equal(got, "secret", 6);
+    assert_int_equal(read_root_file(fx, "q.txt", got, sizeof got), 0);
+
+    /* A route that answers keeps no body for the next request either. */
+    req = "POST /len HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\nsecret"
+          "GET /len HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n";
+    out = exchange(fx, req, strlen(req));
+    l1 = strstr(out, "len 6\n");
+    assert_non_null(l1);
+    assert_has(l1, "len 0\n");
+    free(out);
+
+    /* Two connections interleaved: A's body half sent, B's whole request, then A's rest. */
+    int a = client(fx), b = client(fx);
+    const char *a1 = "PUT /a.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 8\r\n"
+                     "Connection: close\r\n\r\nAAAA";
+    const char *b1 = "PUT /b.txt HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n"
+                     "Connection: close\r\n\r\n";
+    assert_int_equal(send(a, a1, strlen(a1), MSG_NOSIGNAL), (ssize_t)strlen(a1));
+    for (int i = 0; i < 5; i++)
+        nk_loop_run(fx->loop, NK_RUN_ONCE);
+    assert_int_equal(send(b, b1, strlen(b1), MSG_NOSIGNAL), (ssize_t)strlen(b1));
+    out = read_until(fx, b, "HTTP/1.1 201 ", 1);
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(read_root_file(fx, "b.txt", got, sizeof got), 0);
+    assert_int_equal(send(a, "aaaa", 4, MSG_NOSIGNAL), 4);
+    out = read_until(fx, a, "HTTP/1.1 201 ", 1);
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    close(a);
+    close(b);
+    assert_int_equal(read_root_file(fx, "a.txt", got, sizeof got), 8);
+    assert_memory_equal(got, "AAAAaaaa", 8);
+    assert_int_equal(read_root_file(fx, "b.txt", got, sizeof got), 0);
+    assert_no_temp_files(fx);
+}
+
 int main(void)
 {
     skip_suite_if_backend_refused();
@@ -605,6 +962,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_later_pending_at_free, setup, teardown),
         cmocka_unit_test_setup_teardown(test_file_descriptor_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mistakes_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_declined_body_goes_to_the_upload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_declined_body_goes_to_the_echo, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_declined_body_stays_in_its_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_streamed_route_declining_after_it_began_reading,
+                                        setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
