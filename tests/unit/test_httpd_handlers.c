@@ -639,8 +639,10 @@ static int h_read_then_next(nk_httpd_ex *ex, void *arg)
 enum { DECLINE_LIMIT = 4096 };
 
 /* Another engine on the fixture's socket: writes (or echo) on, max_body DECLINE_LIMIT, a
- * plain catch-all route in front that declines everything (a body-length route first). */
-static void restart_with_declining_route(fixture *fx, int echo, seen *s)
+ * plain catch-all route in front that declines everything (a body-length route first). With
+ * auth_limit, writes need the user "u" (password "p") and their bodies that limit. */
+static void restart_with_declining_route_auth(fixture *fx, int echo, seen *s,
+                                              uint64_t auth_limit)
 {
     memset(&read_told, 0, sizeof read_told);
     nk_httpd_free(fx->srv);
@@ -654,12 +656,23 @@ static void restart_with_declining_route(fixture *fx, int echo, seen *s)
     cfg.upload = !echo;
     cfg.echo = echo;
     cfg.max_body = DECLINE_LIMIT;
+    static const nk_httpd_user user = {.name = "u", .password = "p"};
+    if (auth_limit) {
+        cfg.users = &user;
+        cfg.nusers = 1;
+        cfg.max_body_authenticated = auth_limit;
+    }
     assert_int_equal(nk_httpd_new(fx->loop, &cfg, &fx->srv), 0);
     assert_int_equal(nk_httpd_route(fx->srv, NULL, "/len", 0, h_body_len, NULL), 0);
     assert_int_equal(nk_httpd_route(fx->srv, NULL, "/read-then-next", NK_HTTPD_STREAM_BODY,
                                     h_read_then_next, &read_told), 0);
     assert_int_equal(nk_httpd_route(fx->srv, NULL, "/", NK_HTTPD_PREFIX, h_peek_next, s), 0);
     listen_on_sock(fx);
+}
+
+static void restart_with_declining_route(fixture *fx, int echo, seen *s)
+{
+    restart_with_declining_route_auth(fx, echo, s, 0);
 }
 
 /* The whole content of root/name into buf (at most cap bytes); its length, -1 when absent. */
@@ -800,6 +813,37 @@ static void test_declined_body_goes_to_the_upload(void **state)
     assert_has(out, "HTTP/1.1 409 ");
     free(out);
     assert_no_temp_files(fx);
+}
+
+/* An authenticated upload may have a lower limit than max_body, which bounded the route: the
+ * declined body is held to the upload's own (413, nothing written), as without the route. */
+static void test_declined_body_keeps_the_upload_limit(void **state)
+{
+    fixture *fx = *state;
+    seen s = {0};
+    restart_with_declining_route_auth(fx, 0, &s, 8);
+    const char *req = "PUT /big.txt HTTP/1.1\r\nHost: t\r\nAuthorization: Basic dTpw\r\n"
+                      "Content-Length: 9\r\nConnection: close\r\n\r\n123456789";
+    char *out = exchange(fx, req, strlen(req));
+    assert_has(out, "HTTP/1.1 413 ");
+    free(out);
+    assert_int_equal(s.calls, 1); /* the route saw it: max_body allows 9 */
+    assert_int_equal(s.body_len, 9);
+    char got[16];
+    assert_int_equal(read_root_file(fx, "big.txt", got, sizeof got), -1);
+    assert_no_temp_files(fx);
+    req = "PUT /fits.txt HTTP/1.1\r\nHost: t\r\nAuthorization: Basic dTpw\r\n"
+          "Content-Length: 8\r\nConnection: close\r\n\r\n12345678";
+    out = exchange(fx, req, strlen(req));
+    assert_has(out, "HTTP/1.1 201 ");
+    free(out);
+    assert_int_equal(read_root_file(fx, "fits.txt", got, sizeof got), 8);
+    assert_memory_equal(got, "12345678", 8);
+    /* Without credentials the upload is refused whatever the route did. */
+    out = put_body(fx, "/anon.txt", "x", 1);
+    assert_has(out, "HTTP/1.1 401 ");
+    free(out);
+    assert_int_equal(read_root_file(fx, "anon.txt", got, sizeof got), -1);
 }
 
 static void test_declined_body_goes_to_the_echo(void **state)
@@ -963,6 +1007,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_file_descriptor_body, setup, teardown),
         cmocka_unit_test_setup_teardown(test_mistakes_are_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declined_body_goes_to_the_upload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_declined_body_keeps_the_upload_limit, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_declined_body_goes_to_the_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declined_body_stays_in_its_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_route_declining_after_it_began_reading,
