@@ -875,6 +875,83 @@ static void test_declined_body_goes_to_the_echo(void **state)
     assert_int_equal(s.calls, 3);
 }
 
+/* ---- HTTP/2 (h2c with prior knowledge), frames built by hand --------------------------------- */
+
+static size_t h2_frame(unsigned char *f, unsigned type, unsigned flags, unsigned stream,
+                       const void *payload, size_t len)
+{
+    f[0] = (unsigned char)(len >> 16);
+    f[1] = (unsigned char)(len >> 8);
+    f[2] = (unsigned char)len;
+    f[3] = (unsigned char)type;
+    f[4] = (unsigned char)flags;
+    f[5] = (unsigned char)(stream >> 24);
+    f[6] = (unsigned char)(stream >> 16);
+    f[7] = (unsigned char)(stream >> 8);
+    f[8] = (unsigned char)stream;
+    if (len)
+        memcpy(f + 9, payload, len);
+    return 9 + len;
+}
+
+/* HPACK (RFC 7541 section 6.2.2): a literal field without indexing, with a new name. */
+static size_t hpack_literal(unsigned char *out, const char *name, const char *value)
+{
+    size_t nl = strlen(name), vl = strlen(value);
+    out[0] = 0;
+    out[1] = (unsigned char)nl;
+    memcpy(out + 2, name, nl);
+    out[2 + nl] = (unsigned char)vl;
+    memcpy(out + 3 + nl, value, vl);
+    return 3 + nl + vl;
+}
+
+/* The HEADERS frame of a PUT of path on stream (END_STREAM when it has no body). */
+static size_t h2_put_headers(unsigned char *f, unsigned stream, const char *path, int no_body)
+{
+    unsigned char block[256];
+    size_t n = hpack_literal(block, ":method", "PUT");
+    n += hpack_literal(block + n, ":scheme", "http");
+    n += hpack_literal(block + n, ":path", path);
+    n += hpack_literal(block + n, ":authority", "t");
+    return h2_frame(f, 1, 0x4 | (no_body ? 0x1 : 0), stream, block, n);
+}
+
+/* Over HTTP/2 a declined body goes to the upload too, and stays in its own stream: two PUTs
+ * on one connection, the first with a body, the second without. */
+static void test_declined_body_over_http2(void **state)
+{
+    fixture *fx = *state;
+    seen s = {0};
+    restart_with_declining_route(fx, 0, &s);
+    unsigned char req[1024];
+    static const char preface[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    size_t n = sizeof preface - 1;
+    memcpy(req, preface, n);
+    n += h2_frame(req + n, 4, 0, 0, NULL, 0); /* SETTINGS, none changed */
+    n += h2_put_headers(req + n, 1, "/h2a.txt", 0);
+    n += h2_frame(req + n, 0, 0x1, 1, "secret", 6); /* DATA, END_STREAM */
+    n += h2_put_headers(req + n, 3, "/h2b.txt", 1);
+    int fd = client(fx);
+    assert_int_equal(send(fd, req, n, MSG_NOSIGNAL), (ssize_t)n);
+    char got[16];
+    for (int i = 0; i < 500 && (read_root_file(fx, "h2a.txt", got, sizeof got) < 0 ||
+                                read_root_file(fx, "h2b.txt", got, sizeof got) < 0); i++) {
+        char sink[4096];
+        while (recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0)
+            ;
+        nk_loop_run(fx->loop, NK_RUN_ONCE);
+    }
+    close(fd);
+    assert_int_equal(s.calls, 2);
+    assert_int_equal(read_root_file(fx, "h2a.txt", got, sizeof got), 6);
+    assert_memory_equal(got, "secret", 6);
+    assert_int_equal(read_root_file(fx, "h2b.txt", got, sizeof got), 0);
+    for (int i = 0; i < 5; i++)
+        nk_loop_run(fx->loop, NK_RUN_NOWAIT); /* the close is seen */
+    assert_no_temp_files(fx);
+}
+
 /* What the docs promise a streamed-body route: NK_HTTPD_NEXT before reading goes on as if
  * the route were not there (test_catch_all_route_falls_through_to_every_builtin); after
  * nk_httpd_ex_body_read it is too late: answered 500, the body not read (so no upload has
@@ -1011,6 +1088,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_declined_body_goes_to_the_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declined_body_stays_in_its_request, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_declined_body_over_http2, setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_route_declining_after_it_began_reading,
                                         setup, teardown),
     };
