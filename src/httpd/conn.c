@@ -767,7 +767,8 @@ static nk__outcome finish_request(nk__conn *c, int fresh)
     if (sink) {
         c->x->sink = NULL; /* the sink's end answers and frees its state */
         r = sink->end(c, req);
-        c->x->sink_state = NULL;
+        if (r != NK__CLOSED) /* closed: c is gone (a write of the answer failed) */
+            c->x->sink_state = NULL;
     } else {
         r = handle(c, req);
     }

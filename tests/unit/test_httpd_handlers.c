@@ -982,6 +982,32 @@ static void test_streamed_route_declining_after_it_began_reading(void **state)
     free(out);
 }
 
+/* A client that sends a whole request and leaves at once: the answer's write fails and the
+ * connection closes under the body's end (echo's, after the route declined): nothing may
+ * touch the connection after (ASan). The engine goes on serving. */
+static void test_client_gone_before_a_declined_body_is_answered(void **state)
+{
+    fixture *fx = *state;
+    seen s = {0};
+    restart_with_declining_route(fx, 1, &s);
+    for (int round = 0; round < 2; round++) {
+        /* round 0: with a body (the route's, then echo's end); 1: without (echo's alone) */
+        const char *req = round == 0 ? "POST /gone HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+                                       "\r\nbody"
+                                     : "POST /gone HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n";
+        int fd = client(fx);
+        assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+        close(fd);
+        for (int i = 0; i < 10; i++)
+            nk_loop_run(fx->loop, NK_RUN_NOWAIT);
+        assert_int_equal(s.calls, round + 1);
+    }
+    const char *req = GET("/x", "");
+    char *out = exchange(fx, req, strlen(req));
+    assert_has(out, "request-line GET /x HTTP/1.1\n");
+    free(out);
+}
+
 /* Read from fd, running the loop, until want occurs count times in what arrived (or the
  * server closes): what arrived, NUL-terminated (to be freed). */
 static char *read_until(fixture *fx, int fd, const char *want, int count)
@@ -1089,6 +1115,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_declined_body_goes_to_the_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declined_body_stays_in_its_request, setup, teardown),
         cmocka_unit_test_setup_teardown(test_declined_body_over_http2, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_client_gone_before_a_declined_body_is_answered,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_streamed_route_declining_after_it_began_reading,
                                         setup, teardown),
     };
