@@ -95,9 +95,9 @@ bench_server_start() {
   "bench_start_$name" "$docroot" "$work/$name" "$workers" "$maxconns" "$nofile" || {
     # A kernel that refuses io_uring (seccomp, kernel.io_uring_disabled, not built in) makes
     # `http serve --backend uring` fail with EPERM or ENOSYS: a skip, said in one line.
-    if grep -qE "(backend 'uring' cannot start|cannot start the uring backend): (Operation not permitted|Function not implemented)" \
+    if grep -qE "cannot start the uring backend: (Operation not permitted|Function not implemented)" \
         "$work/$name/server.log" 2>/dev/null; then
-      bench_log "skipping $name: this kernel refuses io_uring ($(grep -m1 -oE "(backend 'uring'|the uring backend).*" "$work/$name/server.log"))"
+      bench_log "skipping $name: this kernel refuses io_uring ($(grep -m1 -oE "Operation not permitted|Function not implemented" "$work/$name/server.log"))"
       [ -n "$SERVER_PID" ] && bench_stop "$SERVER_PID"
       SERVER_PID=
       return 1

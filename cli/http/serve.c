@@ -363,7 +363,7 @@ static int check_setup(const http_serve_opts *o)
         if (err == -EINVAL)
             return cli_usage(o->cmd, "unknown backend '%s'", o->backend);
         if (err < 0)
-            return cli_fail(o->cmd, "backend '%s' cannot start: %s", o->backend, nk_strerror(err));
+            return cli_backend_fail(o->cmd, o->backend, err);
         nk_loop_free(probe);
     }
     struct stat root_st;

@@ -151,7 +151,7 @@ int serve_run_supervisor(server_state *s)
     http_serve_opts *o = s->o;
     int err = nk_loop_new(o->backend, &s->loop);
     if (err < 0)
-        return cli_fail(o->cmd, "cannot start the event loop: %s", nk_strerror(err));
+        return cli_backend_fail(o->cmd, o->backend, err);
     /* Counters every worker writes (its own slot) and every status page reads: shared memory
      * made before the forks, so restarted workers map it too. */
     nk_workers_config cfg = {

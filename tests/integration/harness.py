@@ -738,9 +738,8 @@ def backend_refused(name):
 
 # How netkit says that the kernel refused a backend it was asked for: EPERM (seccomp,
 # kernel.io_uring_disabled) or ENOSYS (not built in), the two errors tests/unit/backend_skip.h
-# also takes for a refusal; `http serve --backend` words it "backend 'NAME' cannot start: ...",
-# the other commands "cannot start the NAME backend: ..." (cli_backend_fail).
-_REFUSAL_RE = re.compile(r"(?:backend '[a-z]+' cannot start|cannot start the [a-z]+ backend): "
+# also takes for a refusal, in the words of every command (cli_backend_fail).
+_REFUSAL_RE = re.compile(r"cannot start the [a-z]+ backend: "
                          r"(?:Operation not permitted|Function not implemented).*")
 
 

@@ -231,8 +231,13 @@ class TestUringRefused(unittest.TestCase):
         self.assertTrue(line.startswith("netkit: bench echo: cannot start the uring backend: "
                                         "Function not implemented (this kernel refuses"), line)
         line = self.refused(["http", "serve", ".", "-l", "127.0.0.1:0", "--backend", "uring"], 1)
-        self.assertTrue(line.startswith("netkit: http serve: backend 'uring' cannot start: "),
-                        line)
+        self.assertEqual(line, "netkit: http serve: cannot start the uring backend: Operation not "
+                         "permitted (this kernel refuses io_uring: not built in, "
+                         "kernel.io_uring_disabled, or a seccomp filter)")
+        line = self.refused(["http", "serve", ".", "-l", "127.0.0.1:0"], 1,
+                            env={"NETKIT_BACKEND": "uring"})
+        self.assertTrue(line.startswith("netkit: http serve: cannot start the uring backend: "
+                                        "Operation not permitted (this kernel refuses"), line)
 
     def test_default_backend_unaffected(self):
         env = {"NETKIT_BACKEND": ""}
