@@ -132,6 +132,51 @@ int nk_op_writev(nk_loop *loop, nk_op *op, int fd, const struct iovec *iov, int 
  * first, or -errno. */
 int nk_op_sendfile(nk_loop *loop, nk_op *op, int fd, int file_fd, int64_t offset, size_t count);
 
+/* ---- receive buffer pools --------------------------------------------------------------
+ *
+ * nk_op_recv needs its buffer from the start, so a connection that waits for a request holds
+ * one all the time it is idle. A pool lets many receives share few buffers: a receive started
+ * with nk_op_recv_pool takes a buffer only when bytes arrive, and its callback (result > 0)
+ * gets that buffer (nk_op_pool_buf), the caller's until nk_op_bufpool_release gives it back.
+ * On "uring" the pool is a provided-buffer ring registered with the kernel (IOSQE_BUFFER_SELECT:
+ * the kernel picks a buffer as the data comes); on the other backends it is emulated, a buffer
+ * taken from the pool when the descriptor is readable, then recv(2).
+ *
+ * When the pool is empty, a receive whose bytes have arrived waits: it is not called back
+ * (no -ENOBUFS reaches the caller) and goes on, in its turn, as soon as a buffer is released
+ * (on uring the kernel's -ENOBUFS parks it and a release submits it again). So a program that
+ * holds every buffer stalls every pooled receive: give buffers back promptly (copy what must be
+ * kept). A result of 0 or -errno carries no buffer. Stopping a pooled receive follows the rules
+ * above; a buffer the kernel filled for a stopped receive goes back to the pool by itself.
+ *
+ * A pool belongs to one loop, and is freed before it (nk_loop_free answers -EBUSY while a pool
+ * of the loop exists). */
+typedef struct nk_op_bufpool nk_op_bufpool;
+
+/* A pool of count buffers (1..32768) of size bytes each (1..1 GiB) for loop: 0 and *out, or
+ * -EINVAL, -ENOMEM, or the kernel's refusal of the buffer ring (uring). */
+int nk_op_bufpool_new(nk_loop *loop, unsigned count, size_t size, nk_op_bufpool **out);
+
+/* Free pool: 0, or -EBUSY while a receive on it is started or one of its buffers is out (not
+ * released). NULL is a no-op. */
+int nk_op_bufpool_free(nk_op_bufpool *pool);
+
+/* Give back buf, a buffer of this pool that a receive's callback received (nk_op_pool_buf):
+ * 0, or -EINVAL when buf is not one of the pool's buffers out. May be called from any
+ * callback; a receive waiting for a buffer goes on. */
+int nk_op_bufpool_release(nk_op_bufpool *pool, void *buf);
+
+/* Buffers in the pool now, free for a receive (count minus those out). */
+unsigned nk_op_bufpool_avail(const nk_op_bufpool *pool);
+
+/* Receive once into a buffer of pool, taken when bytes arrive: result = bytes received (1 ..
+ * the pool's buffer size), 0 at the peer's end of stream, or -errno; for result > 0 the
+ * callback finds the buffer with nk_op_pool_buf(op) and must release it later. */
+int nk_op_recv_pool(nk_loop *loop, nk_op *op, int fd, nk_op_bufpool *pool);
+
+/* In the callback of nk_op_recv_pool with result > 0: the buffer holding the bytes. */
+static inline void *nk_op_pool_buf(const nk_op *op) { return op->buf; }
+
 /* ---- file steps ----------------------------------------------------------------------
  *
  * The system calls of a file server that wait for the disk: open, stat, fsync, rename. On

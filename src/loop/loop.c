@@ -58,7 +58,7 @@ int nk_loop_free(nk_loop *loop)
         return -EBUSY;
     /* A started operation's buffers may still be in the kernel's hands (uring), and its
      * callback still owed: refused on every backend, so that the rule is one. */
-    if (loop->ops.active > 0)
+    if (loop->ops.active > 0 || loop->ops.pools > 0)
         return -EBUSY;
     /* Watchers are the caller's and may already be gone: only the loop's own memory, the
      * signalfd and the signal mask are touched here. */

@@ -64,6 +64,7 @@ typedef struct {
     nk_op *done_head, *done_tail; /* emulated completions waiting for their callbacks */
     nk_op *done_run;              /* the part of that list being called back now */
     size_t active;                /* started operations, those being cancelled included */
+    size_t pools;                 /* receive buffer pools not yet freed (op_pool.c) */
     struct nk__uring_ops *native; /* uring: created by the first native operation */
     struct nk__files *files;      /* other backends: the file thread, from the first file step */
 } nk__opstate;

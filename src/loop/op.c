@@ -90,6 +90,7 @@ int nk__ops_run_done(nk_loop *loop)
         op->link = NULL;
         op->state = NK__OP_IDLE;
         st->active--;
+        nk__op_ended(op);
         op->cb(loop, op, op->result);
         ran++;
     }
@@ -132,7 +133,9 @@ static int opfd_get(nk_loop *loop, int fd, nk__opfd **out)
 static int opfd_watch(nk_loop *loop, nk__opfd *e)
 {
     const nk_op *in = e->head[NK__OPQ_IN], *out = e->head[NK__OPQ_OUT];
-    unsigned want = (in && !in->native ? NK_READ : 0) | (out && !out->native ? NK_WRITE : 0);
+    /* A parked receive waits for a buffer, not for bytes (they are there already). */
+    unsigned want = (in && !in->native && !nk__op_parked(in) ? NK_READ : 0) |
+                    (out && !out->native ? NK_WRITE : 0);
     if (want == e->io.events)
         return 0;
     return nk_io_start(loop, &e->io, want); /* 0: stop */
@@ -142,7 +145,7 @@ static int opfd_watch(nk_loop *loop, nk__opfd *e)
 static void opfd_kick(nk_loop *loop, nk__opfd *e, int q)
 {
     nk_op *h = e->head[q];
-    if (h != NULL && h->native && h->inflight == NK__OP_UNSENT)
+    if (h != NULL && h->native && h->inflight == NK__OP_UNSENT && !nk__op_parked(h))
         nk__uring_ops_queue(loop, h);
     int rc = opfd_watch(loop, e);
     if (rc < 0 && h != NULL && !h->native)
@@ -188,6 +191,7 @@ void nk__op_finish_now(nk_loop *loop, nk_op *op, ssize_t result)
     if (op->native) {
         op->state = NK__OP_IDLE;
         loop->ops.active--;
+        nk__op_ended(op);
         op->cb(loop, op, result);
     } else {
         done_push(loop, op, result);
@@ -282,6 +286,11 @@ static void run_in(nk_loop *loop, nk__opfd *e)
     nk_op *h = e->head[NK__OPQ_IN];
     if (h == NULL || h->native)
         return;
+    if (h->kind == NK__OP_RECV_POOL) {
+        if (!nk__op_parked(h))
+            nk__pool_run(loop, h);
+        return;
+    }
     if (h->kind == NK__OP_RECV) {
         ssize_t n;
         do
@@ -450,6 +459,8 @@ int nk_op_stop(nk_loop *loop, nk_op *op)
         done_remove(loop, op);
         if (op->kind == NK__OP_OPENAT && op->result >= 0)
             close((int)op->result); /* opened, but its taker is gone */
+        if (op->kind == NK__OP_RECV_POOL && op->result > 0)
+            (void)nk_op_bufpool_release(op->out, op->buf); /* received, but nobody takes it */
         break;
     default: {
         if (nk__op_is_file(op)) {
@@ -479,7 +490,25 @@ int nk_op_stop(nk_loop *loop, nk_op *op)
     }
     op->state = NK__OP_IDLE;
     loop->ops.active--;
+    nk__op_ended(op);
     return 0;
+}
+
+void nk__op_resume(nk_loop *loop, nk_op *op)
+{
+    if (op->native) {
+        if (!nk__op_parked(op) && op->inflight == NK__OP_UNSENT)
+            nk__uring_ops_queue(loop, op);
+        return;
+    }
+    int rc = opfd_watch(loop, nk__opfd_at(loop, op->fd));
+    if (rc < 0)
+        nk__op_finish_now(loop, op, rc);
+}
+
+int nk__op_start_recv_pool(nk_loop *loop, nk_op *op, int fd)
+{
+    return op_start(loop, op, NK__OP_RECV_POOL, fd);
 }
 
 void nk__ops_free(nk_loop *loop)

@@ -8,7 +8,7 @@
 #include "loop/loop_internal.h"
 
 enum {
-    NK__OP_ACCEPT = 1, NK__OP_RECV, NK__OP_SEND, NK__OP_WRITEV, NK__OP_SENDFILE,
+    NK__OP_ACCEPT = 1, NK__OP_RECV, NK__OP_RECV_POOL, NK__OP_SEND, NK__OP_WRITEV, NK__OP_SENDFILE,
     /* file steps: no descriptor queue (op->fd is -1) */
     NK__OP_OPENAT, NK__OP_STATX, NK__OP_FSYNC, NK__OP_RENAMEAT
 };
@@ -18,7 +18,7 @@ static inline int nk__op_is_file(const nk_op *op)
     return op->kind >= NK__OP_OPENAT;
 }
 
-/* The two queues of a descriptor: accept and recv read, the rest write. */
+/* The two queues of a descriptor: accept and the receives read, the rest write. */
 enum { NK__OPQ_IN = 0, NK__OPQ_OUT = 1 };
 
 /* op->state */
@@ -41,7 +41,7 @@ typedef struct nk__opfd {
 
 static inline int nk__op_queue(const nk_op *op)
 {
-    return op->kind <= NK__OP_RECV ? NK__OPQ_IN : NK__OPQ_OUT;
+    return op->kind <= NK__OP_RECV_POOL ? NK__OPQ_IN : NK__OPQ_OUT;
 }
 
 /* op.c: the head of its queue finished with result: out of the queue, the next one started,
@@ -52,6 +52,35 @@ int nk__op_advance(nk_op *op, size_t n);
 static inline nk__opfd *nk__opfd_at(const nk_loop *loop, int fd)
 {
     return fd < loop->ops.nfds ? loop->ops.fds[fd] : NULL;
+}
+
+/* A pooled receive waiting for a buffer (op->flags; file steps alone use flags otherwise): out
+ * of the readiness watch (emulated) and out of the kernel (native) until a release. */
+enum { NK__OP_PARKED = 1u };
+
+static inline int nk__op_parked(const nk_op *op)
+{
+    return op->kind == NK__OP_RECV_POOL && (op->flags & NK__OP_PARKED);
+}
+
+/* op.c: op, a pooled receive at the head of its queue, was parked or unparked: its descriptor
+ * watched accordingly (emulated), or, unparked, queued for submission again (native). */
+void nk__op_resume(nk_loop *loop, nk_op *op);
+int nk__op_start_recv_pool(nk_loop *loop, nk_op *op, int fd); /* op's pool fields are set */
+
+/* op_pool.c: the pools' side of a pooled receive (op->out is its pool). */
+void nk__pool_run(nk_loop *loop, nk_op *op);  /* emulated head readable: take, recv, finish */
+void nk__pool_park(nk_op *op);                /* wait for a release */
+void nk__pool_ended(nk_op *op);               /* no longer started (also unparks it) */
+void nk__pool_put(nk_op_bufpool *pool, unsigned bid); /* a buffer nobody took back in */
+/* A native completion with IORING_CQE_F_BUFFER: the buffer it names, now out. */
+void *nk__pool_took(nk_op_bufpool *pool, unsigned bid);
+int nk__pool_avail_now(const nk_op_bufpool *pool);    /* a receive could take a buffer */
+unsigned nk__pool_group(const nk_op_bufpool *pool);   /* native: the buffer group id */
+static inline void nk__op_ended(nk_op *op)
+{
+    if (op->kind == NK__OP_RECV_POOL)
+        nk__pool_ended(op);
 }
 
 /* op_file.c: the file thread of the emulation. */
@@ -66,5 +95,7 @@ int nk__uring_ops_open(nk_loop *loop);                /* 0 or -ENOMEM */
 void nk__uring_ops_queue(nk_loop *loop, nk_op *op);   /* to be submitted at the next wait */
 int nk__uring_ops_stop(nk_loop *loop, nk_op *op);     /* 0, or -EINPROGRESS: cancel sent */
 void nk__uring_ops_free(nk_loop *loop);
+/* The ring operations are submitted on, and a buffer group id for a new pool's ring. */
+struct io_uring *nk__uring_ops_ring_of(nk_loop *loop, unsigned *bgid);
 
 #endif

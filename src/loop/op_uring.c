@@ -18,7 +18,10 @@
  * without an error); recv is IORING_OP_RECV; send and writev are IORING_OP_SEND / SENDMSG with
  * MSG_WAITALL (the kernel itself retries a partial send on a stream socket) and MSG_NOSIGNAL; a
  * short completion anyway is resubmitted for the rest. The same recv or send, completed with
- * -EINTR or -EAGAIN, is resubmitted.
+ * -EINTR or -EAGAIN, is resubmitted. A pooled receive is an IORING_OP_RECV with
+ * IOSQE_BUFFER_SELECT in its pool's buffer group (op_pool.c): -ENOBUFS parks it until a buffer
+ * is released, and a buffer its completion names goes back to the pool when nobody takes it
+ * (a result of 0 or an error, or a receive being cancelled).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +55,7 @@ struct nk__uring_ops {
     op_cqe *cqes;                     /* completions copied by the sink during the wait */
     size_t ncqe, capcqe, cqe_next;
     int accept_once; /* multishot accept refused (before Linux 5.19): one accept per request */
+    unsigned next_bgid; /* the buffer group of the next pool (16 bits; wraps after 65536) */
 };
 
 static void ops_sink(void *arg, const struct io_uring_cqe *cqe)
@@ -100,6 +104,13 @@ void nk__uring_ops_free(nk_loop *loop)
     free(u->cqes);
     free(u);
     loop->ops.native = NULL;
+}
+
+struct io_uring *nk__uring_ops_ring_of(nk_loop *loop, unsigned *bgid)
+{
+    struct nk__uring_ops *u = loop->ops.native;
+    *bgid = u->next_bgid++ & 0xffffu;
+    return u->ring;
 }
 
 void nk__uring_ops_queue(nk_loop *loop, nk_op *op)
@@ -193,6 +204,11 @@ static void op_prep(const struct nk__uring_ops *u, nk_op *op, struct io_uring_sq
     case NK__OP_RECV:
         io_uring_prep_recv(sqe, op->fd, op->buf, op->len, 0);
         break;
+    case NK__OP_RECV_POOL:
+        io_uring_prep_recv(sqe, op->fd, NULL, op->len, 0);
+        sqe->flags |= IOSQE_BUFFER_SELECT;
+        sqe->buf_group = (uint16_t)nk__pool_group(op->out);
+        break;
     case NK__OP_SEND:
         io_uring_prep_send(sqe, op->fd, (char *)op->buf + op->done, op->len - op->done, wflags);
         break;
@@ -265,6 +281,33 @@ void nk__ops_submit(nk_loop *loop)
     }
 }
 
+/* A pooled receive's completion: its buffer handed over with bytes, else back to the pool. */
+static void pool_complete(nk_loop *loop, nk_op *op, const op_cqe *c)
+{
+    nk_op_bufpool *pool = op->out;
+    int has_buf = (c->flags & IORING_CQE_F_BUFFER) != 0;
+    unsigned bid = c->flags >> IORING_CQE_BUFFER_SHIFT;
+    if (c->res > 0 && has_buf) {
+        op->buf = nk__pool_took(pool, bid);
+        nk__op_finish_now(loop, op, c->res);
+        return;
+    }
+    if (has_buf)
+        nk__pool_put(pool, bid);
+    if (c->res == -EINTR || c->res == -EAGAIN) {
+        nk__uring_ops_queue(loop, op);
+    } else if (c->res == -ENOBUFS) {
+        /* Every buffer is out: wait for a release (one may have come since the kernel said so,
+         * but then its waiter list was empty: go again at once). */
+        if (nk__pool_avail_now(pool))
+            nk__uring_ops_queue(loop, op);
+        else
+            nk__pool_park(op);
+    } else {
+        nk__op_finish_now(loop, op, c->res > 0 ? -EIO : c->res);
+    }
+}
+
 /* One completion of a request not stopped. */
 static void op_complete(nk_loop *loop, struct nk__uring_ops *u, nk_op *op, const op_cqe *c)
 {
@@ -293,6 +336,10 @@ static void op_complete(nk_loop *loop, struct nk__uring_ops *u, nk_op *op, const
     }
     if (nk__op_is_file(op)) { /* one request, one result */
         nk__op_finish_now(loop, op, c->res);
+        return;
+    }
+    if (op->kind == NK__OP_RECV_POOL) {
+        pool_complete(loop, op, c);
         return;
     }
     if (c->res == -EINTR || c->res == -EAGAIN) {
@@ -330,6 +377,8 @@ void nk__ops_reap(nk_loop *loop)
         }
         if ((op->kind == NK__OP_ACCEPT || op->kind == NK__OP_OPENAT) && c.res >= 0)
             close(c.res); /* accepted or opened after the stop: nobody will take it */
+        if (op->kind == NK__OP_RECV_POOL && (c.flags & IORING_CQE_F_BUFFER))
+            nk__pool_put(op->out, c.flags >> IORING_CQE_BUFFER_SHIFT); /* bytes dropped */
         if (c.flags & IORING_CQE_F_MORE)
             continue;
         /* Its cancel may not be written yet (stopped in this batch): that slot is free now. */
@@ -343,6 +392,7 @@ void nk__ops_reap(nk_loop *loop)
         slot_free(u, op);
         op->state = NK__OP_IDLE;
         loop->ops.active--;
+        nk__op_ended(op);
         op->cb(loop, op, -ECANCELED);
     }
     u->cqe_next = u->ncqe = 0;
