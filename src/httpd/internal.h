@@ -260,6 +260,7 @@ struct nk_httpd {
 
     nk__conn *conns;
     struct nk__opc *opc_orphans; /* records of closed connections the kernel still holds */
+    nk_op_bufpool *opc_pool;     /* their receive buffers, from the first such connection */
     unsigned nconns;
 
     nk_buf head;            /* scratch: response head being built */

@@ -4,10 +4,14 @@
  * transport for bytes or hands it bytes, and hears "-EAGAIN" when the socket cannot do it now.
  * Here that transport is made of operations, so that the loop's one io_uring_enter per turn
  * carries every receive and send and no read or write is a system call of its own:
- * - a receive starts an nk_op_recv into the connection's own receive buffer and answers
- *   -EAGAIN; its completion runs the connection as if the socket had become readable, and the
- *   same call then hands the bytes over (copied into the request buffer, which the engine
- *   moves and gives back to its pool between requests: the kernel must not write into it);
+ * - a receive starts an nk_op_recv_pool on the server's receive buffer pool and answers
+ *   -EAGAIN; the kernel takes a buffer only when bytes arrive, so a connection waiting for a
+ *   request holds none. Its completion runs the connection as if the socket had become
+ *   readable, and the same call then hands the bytes over (copied into the request buffer,
+ *   which the engine moves and gives back to its pool between requests: the kernel must not
+ *   write into it). The pool buffer goes back before the completion's callback returns: bytes
+ *   the engine did not take then (a request buffer full, a connection not reading) move to a
+ *   small allocation of their own, so that no connection can keep the pool empty;
  * - a send starts an nk_op_send (or nk_op_sendfile) of exactly the bytes asked for and answers
  *   -EAGAIN; its completion (the whole length, op.h) runs the connection as if the socket had
  *   become writable, and the same call, made again for the same bytes, returns that length.
@@ -28,24 +32,32 @@
 
 #include "httpd/internal.h"
 
-/* Receives go into this much of the record: a request head fits; a body comes in pieces. */
+/* The server's receive pool (shared by its plain connections on operations): a request head
+ * fits in one buffer, a body comes in pieces. A buffer is out only during a completion's
+ * callback, so the pool needs about as many buffers as completions one loop turn brings (the
+ * kernel takes them in ring order, and a short request touches one page of each: 128 buffers
+ * cost 512 KiB of memory under small requests, 2 MiB at most). With more completions at once,
+ * the receives short of a buffer wait a turn (op.h). */
 #define OPC_RBUF 16384
+#define OPC_POOL_COUNT 128
 
 struct nk__opc {
     nk__conn *conn;         /* NULL once the connection is gone (an orphan) */
     nk_httpd *srv;
     nk__opc *next_orphan;
     nk_op rop, wop;
+    char *rbuf;             /* received bytes not yet handed over: a pool buffer, or a copy */
     ssize_t rres;           /* a receive's result not yet handed over (bytes, 0, -errno) */
     size_t roff;            /* bytes of it already handed over */
     unsigned char rdone;    /* rres holds a result */
+    unsigned char rpooled;  /* rbuf is the pool's (else malloc'd) */
+    unsigned char in_recv;  /* inside on_recv: closing leaves the record to it */
     unsigned char wdone;    /* wres holds a send's result */
     ssize_t wres;
     const void *wbuf;       /* what the send in progress sends: asked again, it is answered */
     size_t wlen;
     int wfd;                /* a file's send: its descriptor (-1: memory) and offset */
     off_t woff;
-    char rbuf[OPC_RBUF];
 };
 
 int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy)
@@ -58,10 +70,14 @@ static void on_send(nk_loop *loop, nk_op *op, ssize_t result);
 
 int nk__opc_new(nk__conn *c)
 {
-    nk__opc *o = malloc(sizeof *o);
+    if (!c->srv->opc_pool) {
+        int rc = nk_op_bufpool_new(c->srv->loop, OPC_POOL_COUNT, OPC_RBUF, &c->srv->opc_pool);
+        if (rc < 0)
+            return rc;
+    }
+    nk__opc *o = calloc(1, sizeof *o);
     if (!o)
         return -ENOMEM;
-    memset(o, 0, offsetof(nk__opc, rbuf));
     o->conn = c;
     o->srv = c->srv;
     nk_op_init(&o->rop, on_recv, o);
@@ -91,18 +107,73 @@ static void orphan_done(nk__opc *o)
         orphan_drop(o);
 }
 
+/* The received bytes are handed over, or their connection is gone: the buffer goes back. */
+static void rbuf_drop(nk__opc *o)
+{
+    if (o->rbuf && o->rpooled)
+        (void)nk_op_bufpool_release(o->srv->opc_pool, o->rbuf);
+    else
+        free(o->rbuf);
+    o->rbuf = NULL;
+    o->rpooled = 0;
+    o->rdone = 0;
+}
+
+/* Bytes the engine left in a pool buffer move out of the pool (if that allocation fails they
+ * stay: the pool is short one buffer until the connection reads them). */
+static void rbuf_keep_rest(nk__opc *o)
+{
+    size_t rest = (size_t)o->rres - o->roff;
+    char *copy = malloc(rest);
+    if (!copy)
+        return;
+    memcpy(copy, o->rbuf + o->roff, rest);
+    (void)nk_op_bufpool_release(o->srv->opc_pool, o->rbuf);
+    o->rbuf = copy;
+    o->rpooled = 0;
+    o->rres = (ssize_t)rest;
+    o->roff = 0;
+}
+
+/* The connection is gone: the record goes now, or, while the kernel holds one of its
+ * operations, when that operation's last callback comes (an orphan). */
+static void opc_retire(nk__opc *o)
+{
+    rbuf_drop(o);
+    if (!nk_op_active(&o->rop) && !nk_op_active(&o->wop)) {
+        free(o);
+        return;
+    }
+    o->next_orphan = o->srv->opc_orphans;
+    o->srv->opc_orphans = o;
+}
+
 static void on_recv(nk_loop *loop, nk_op *op, ssize_t result)
 {
-    (void)loop;
     nk__opc *o = op->data;
     if (!o->conn) {
+        if (result > 0 && o->srv) /* not expected: a stopped receive ends with -ECANCELED */
+            (void)nk_op_bufpool_release(o->srv->opc_pool, nk_op_pool_buf(op));
         orphan_done(o);
         return;
     }
     o->rres = result;
     o->roff = 0;
     o->rdone = 1;
-    nk__conn_run(o->conn, NK_READ); /* may free the connection and stop o's operations */
+    if (result > 0) {
+        o->rbuf = nk_op_pool_buf(op);
+        o->rpooled = 1;
+    }
+    o->in_recv = 1;
+    nk__conn_run(o->conn, NK_READ); /* may close the connection: o stays until below */
+    o->in_recv = 0;
+    if (!o->conn) {
+        opc_retire(o);
+        return;
+    }
+    if (o->rpooled && o->rdone)
+        rbuf_keep_rest(o);
+    (void)loop;
 }
 
 static void on_send(nk_loop *loop, nk_op *op, ssize_t result)
@@ -124,7 +195,7 @@ int nk__opc_arm_read(nk__conn *c)
     nk__opc *o = c->opc;
     if (o->rdone || nk_op_active(&o->rop))
         return 0;
-    return nk_op_recv(c->srv->loop, &o->rop, c->io.fd, o->rbuf, sizeof o->rbuf);
+    return nk_op_recv_pool(c->srv->loop, &o->rop, c->io.fd, c->srv->opc_pool);
 }
 
 ssize_t nk__opc_recv(nk__conn *c, void *buf, size_t len)
@@ -143,7 +214,7 @@ ssize_t nk__opc_recv(nk__conn *c, void *buf, size_t len)
     memcpy(buf, o->rbuf + o->roff, n);
     o->roff += n;
     if (o->roff == (size_t)o->rres)
-        o->rdone = 0;
+        rbuf_drop(o);
     return (ssize_t)n;
 }
 
@@ -216,15 +287,11 @@ void nk__opc_close(nk__conn *c)
     nk_loop *loop = c->srv->loop;
     if (nk_op_active(&o->wop) && o->wop.native)
         shutdown(c->io.fd, SHUT_RDWR);
-    int r = nk_op_stop(loop, &o->rop);
-    int w = nk_op_stop(loop, &o->wop);
-    if (r == 0 && w == 0) {
-        free(o);
-        return;
-    }
+    (void)nk_op_stop(loop, &o->rop);
+    (void)nk_op_stop(loop, &o->wop);
     o->conn = NULL;
-    o->next_orphan = c->srv->opc_orphans;
-    c->srv->opc_orphans = o;
+    if (!o->in_recv) /* else on_recv retires it when the engine returns */
+        opc_retire(o);
 }
 
 /* The connection leaves operations for readiness (HTTP/2 over it): nothing may be under way.
@@ -237,7 +304,9 @@ int nk__opc_leave(nk__conn *c)
     if (nk_op_active(&o->rop) || nk_op_active(&o->wop) || o->rdone || o->wdone)
         return -EBUSY;
     c->opc = NULL;
-    free(o);
+    o->conn = NULL;
+    if (!o->in_recv)
+        free(o);
     return 0;
 }
 
@@ -248,8 +317,11 @@ void nk__opc_drain(nk_httpd *srv)
 {
     for (int i = 0; i < 100 && srv->opc_orphans; i++)
         nk_loop_run(srv->loop, NK_RUN_ONCE);
+    if (!srv->opc_orphans && nk_op_bufpool_free(srv->opc_pool) == 0)
+        srv->opc_pool = NULL;
     while (srv->opc_orphans) {
-        /* Left to the kernel: the record must outlive srv, so it is left allocated. */
+        /* Left to the kernel: the record must outlive srv, so it is left allocated (and the
+         * pool with it, which the kernel may still fill). */
         nk__opc *o = srv->opc_orphans;
         srv->opc_orphans = o->next_orphan;
         o->srv = NULL;

@@ -1,8 +1,9 @@
 /* Receive buffer pools (nk_op_bufpool, netkit/op.h): buffers shared by many pooled receives.
  *
- * The buffers are one allocation, cut into count pieces of size bytes; buffer id (bid) i is
- * the piece at i * size. Pages nobody has written into cost no memory, so a large pool that is
- * little used stays small.
+ * The buffers are one anonymous mapping, cut into count pieces of size bytes; buffer id (bid) i
+ * is the piece at i * size. Pages nobody has written into cost no memory, so a large pool that
+ * is little used stays small (a mapping of its own, not the heap, so that freeing the pool
+ * gives every page back).
  *
  * Emulated (epoll, poll, select): the free ids form a stack, so the buffer used last, still in
  * the cache, is the next one taken. A pooled receive whose descriptor is readable takes one,
@@ -32,7 +33,8 @@ enum { POOL_MAX_COUNT = 32768 };
 
 struct nk_op_bufpool {
     nk_loop *loop;
-    char *mem;           /* count buffers of size bytes */
+    char *mem;           /* count buffers of size bytes (mem_bytes mapped) */
+    size_t mem_bytes;
     size_t size;
     unsigned count;
     unsigned out;        /* handed to callers, not yet released */
@@ -99,7 +101,9 @@ int nk_op_bufpool_new(nk_loop *loop, unsigned count, size_t size, nk_op_bufpool 
     p->loop = loop;
     p->size = size;
     p->count = count;
-    p->mem = malloc((size_t)count * size);
+    p->mem_bytes = (size_t)count * size;
+    void *m = mmap(NULL, p->mem_bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    p->mem = m == MAP_FAILED ? NULL : m;
     p->is_out = calloc(count, 1);
     int rc = p->mem && p->is_out ? 0 : -ENOMEM;
     if (rc == 0 && loop->be == &nk__backend_uring) {
@@ -115,7 +119,8 @@ int nk_op_bufpool_new(nk_loop *loop, unsigned count, size_t size, nk_op_bufpool 
     if (rc < 0) {
         free(p->free_ids);
         free(p->is_out);
-        free(p->mem);
+        if (p->mem)
+            munmap(p->mem, p->mem_bytes);
         free(p);
         return rc;
     }
@@ -137,7 +142,7 @@ int nk_op_bufpool_free(nk_op_bufpool *p)
     p->loop->ops.pools--;
     free(p->free_ids);
     free(p->is_out);
-    free(p->mem);
+    munmap(p->mem, p->mem_bytes);
     free(p);
     return 0;
 }
