@@ -171,7 +171,8 @@ unsigned nk_op_bufpool_avail(const nk_op_bufpool *pool);
 
 /* Receive once into a buffer of pool, taken when bytes arrive: result = bytes received (1 ..
  * the pool's buffer size), 0 at the peer's end of stream, or -errno; for result > 0 the
- * callback finds the buffer with nk_op_pool_buf(op) and must release it later. */
+ * callback finds the buffer with nk_op_pool_buf(op) and must release it later. Start errors
+ * as above, and -EINVAL for a NULL pool or one of another loop. */
 int nk_op_recv_pool(nk_loop *loop, nk_op *op, int fd, nk_op_bufpool *pool);
 
 /* In the callback of nk_op_recv_pool with result > 0: the buffer holding the bytes. */
