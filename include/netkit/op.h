@@ -181,10 +181,10 @@ static inline void *nk_op_pool_buf(const nk_op *op) { return op->buf; }
 /* ---- file steps ----------------------------------------------------------------------
  *
  * The system calls of a file server that wait for the disk: open, stat, fsync, rename. On
- * "uring" they are native requests (IORING_OP_OPENAT, STATX, FSYNC, RENAMEAT); on the other
- * backends they run on the loop's file thread, one at a time in start order (started by the
- * first file step, joined by nk_loop_free; all signals blocked in it), so that the loop itself
- * never waits for the disk. Results: openat the new descriptor (O_CLOEXEC is always added), the
+ * "uring" they are native requests (IORING_OP_OPENAT, OPENAT2, STATX, FSYNC, RENAMEAT); on
+ * the other backends they run on the loop's file thread, one at a time in start order
+ * (started by the first file step, joined by nk_loop_free; all signals blocked in it), so that
+ * the loop itself never waits for the disk. Results: openat the new descriptor (O_CLOEXEC is always added), the
  * others 0, or -errno. Every path string and the statx buffer stay the caller's and must stay
  * valid while the operation is started. These operations name no socket, so they have no
  * queue of a descriptor: several may run at once (on uring) and their callbacks come in
@@ -195,11 +195,19 @@ static inline void *nk_op_pool_buf(const nk_op *op) { return op->buf; }
  * non-blocking, so on uring a FIFO opens without waiting for its other end.
  */
 struct statx;
+struct open_how;
 enum { NK_OP_FSYNC_DATA = 1u << 0 }; /* nk_op_fsync: fdatasync(2) instead of fsync(2) */
 
 /* openat(dirfd, path, flags | O_CLOEXEC, mode): result = the new descriptor. */
 int nk_op_openat(nk_loop *loop, nk_op *op, int dirfd, const char *path, int flags,
                  unsigned mode);
+
+/* openat2(dirfd, path, how, sizeof *how) (<linux/openat2.h>): an open with resolve rules
+ * (RESOLVE_BENEATH, RESOLVE_NO_SYMLINKS ...): result = the new descriptor. *how is copied at
+ * the start (it may go once this returns); O_CLOEXEC is added to how->flags. A kernel
+ * without openat2 (before 5.6) gives -ENOSYS; on uring before 5.6 -EINVAL. */
+int nk_op_openat2(nk_loop *loop, nk_op *op, int dirfd, const char *path,
+                  const struct open_how *how);
 
 /* statx(dirfd, path, flags, mask, out): result = 0, *out filled. */
 int nk_op_statx(nk_loop *loop, nk_op *op, int dirfd, const char *path, int flags, unsigned mask,

@@ -457,7 +457,7 @@ int nk_op_stop(nk_loop *loop, nk_op *op)
         return -EINPROGRESS;
     case NK__OP_DONE:
         done_remove(loop, op);
-        if (op->kind == NK__OP_OPENAT && op->result >= 0)
+        if (nk__op_opens(op) && op->result >= 0)
             close((int)op->result); /* opened, but its taker is gone */
         if (op->kind == NK__OP_RECV_POOL && op->result > 0)
             (void)nk_op_bufpool_release(op->out, op->buf); /* received, but nobody takes it */

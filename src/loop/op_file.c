@@ -17,9 +17,12 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+#include <linux/openat2.h>
 
 #include "loop/op_internal.h"
 
@@ -41,6 +44,10 @@ ssize_t nk__file_step(const nk_op *op)
     switch (op->kind) {
     case NK__OP_OPENAT:
         rc = openat(op->at_fd, op->path, (int)op->flags | O_CLOEXEC, (mode_t)op->mode);
+        break;
+    case NK__OP_OPENAT2:
+        rc = syscall(SYS_openat2, op->at_fd, op->path, (const void *)op->msg,
+                     sizeof(struct open_how));
         break;
     case NK__OP_STATX:
         rc = statx(op->at_fd, op->path, (int)op->flags, op->mode, op->out);
@@ -138,7 +145,7 @@ static void files_ready(nk_loop *loop, nk_io *io, unsigned events)
         op->link = NULL;
         if (op->state == NK__OP_CANCELLING) {
             /* Stopped while its call ran: what it opened has no taker. */
-            if (op->kind == NK__OP_OPENAT && op->result >= 0)
+            if (nk__op_opens(op) && op->result >= 0)
                 close((int)op->result);
             op->state = NK__OP_IDLE;
             loop->ops.active--;
@@ -272,6 +279,26 @@ int nk_op_openat(nk_loop *loop, nk_op *op, int dirfd, const char *path, int flag
     op->flags = (unsigned)flags;
     op->mode = mode;
     return file_start(loop, op, NK__OP_OPENAT);
+}
+
+int nk_op_openat2(nk_loop *loop, nk_op *op, int dirfd, const char *path,
+                  const struct open_how *how)
+{
+    if (op->state != NK__OP_IDLE)
+        return -EBUSY;
+    if (path == NULL || how == NULL)
+        return -EFAULT;
+    if (dirfd < 0 && dirfd != AT_FDCWD)
+        return -EBADF;
+    /* Copied into the op (msg is a writev's alone), so the caller's how may go at once and
+     * O_CLOEXEC can be added on every backend. */
+    _Static_assert(sizeof(struct open_how) <= sizeof op->msg, "open_how fits in nk_op.msg");
+    struct open_how copy = *how;
+    copy.flags |= O_CLOEXEC;
+    memcpy(op->msg, &copy, sizeof copy);
+    op->at_fd = dirfd;
+    op->path = path;
+    return file_start(loop, op, NK__OP_OPENAT2);
 }
 
 int nk_op_statx(nk_loop *loop, nk_op *op, int dirfd, const char *path, int flags, unsigned mask,

@@ -10,12 +10,18 @@
 enum {
     NK__OP_ACCEPT = 1, NK__OP_RECV, NK__OP_RECV_POOL, NK__OP_SEND, NK__OP_WRITEV, NK__OP_SENDFILE,
     /* file steps: no descriptor queue (op->fd is -1) */
-    NK__OP_OPENAT, NK__OP_STATX, NK__OP_FSYNC, NK__OP_RENAMEAT
+    NK__OP_OPENAT, NK__OP_STATX, NK__OP_FSYNC, NK__OP_RENAMEAT, NK__OP_OPENAT2
 };
 
 static inline int nk__op_is_file(const nk_op *op)
 {
     return op->kind >= NK__OP_OPENAT;
+}
+
+/* A file step whose result is a descriptor (closed when its taker has gone). */
+static inline int nk__op_opens(const nk_op *op)
+{
+    return op->kind == NK__OP_OPENAT || op->kind == NK__OP_OPENAT2;
 }
 
 /* The two queues of a descriptor: accept and the receives read, the rest write. */

@@ -216,6 +216,9 @@ static void op_prep(const struct nk__uring_ops *u, nk_op *op, struct io_uring_sq
         io_uring_prep_openat(sqe, op->at_fd, op->path, (int)op->flags | O_CLOEXEC,
                              (mode_t)op->mode);
         break;
+    case NK__OP_OPENAT2: /* the how copied into msg by nk_op_openat2, O_CLOEXEC added */
+        io_uring_prep_openat2(sqe, op->at_fd, op->path, (struct open_how *)(void *)op->msg);
+        break;
     case NK__OP_STATX:
         io_uring_prep_statx(sqe, op->at_fd, op->path, (int)op->flags, op->mode, op->out);
         break;
@@ -375,7 +378,7 @@ void nk__ops_reap(nk_loop *loop)
             op_complete(loop, u, op, &c);
             continue;
         }
-        if ((op->kind == NK__OP_ACCEPT || op->kind == NK__OP_OPENAT) && c.res >= 0)
+        if ((op->kind == NK__OP_ACCEPT || nk__op_opens(op)) && c.res >= 0)
             close(c.res); /* accepted or opened after the stop: nobody will take it */
         if (op->kind == NK__OP_RECV_POOL && (c.flags & IORING_CQE_F_BUFFER))
             nk__pool_put(op->out, c.flags >> IORING_CQE_BUFFER_SHIFT); /* bytes dropped */
