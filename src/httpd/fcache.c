@@ -187,8 +187,25 @@ static int timespec_older(const struct timespec *a, const struct timespec *b)
     return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
 }
 
+int nk__sidecar_path(const nk_httpd *srv, const char *rel, char *gz)
+{
+    /* Only compressible types are looked for, so binary files cost no extra open. */
+    size_t rlen = strlen(rel);
+    if (!nk_mime_compressible(nk_mime_lookup(srv->mime, rel)) || rlen + 4 >= 4096)
+        return 0;
+    memcpy(gz, rel, rlen);
+    memcpy(gz + rlen, ".gz", 4);
+    return 1;
+}
+
+int nk__sidecar_open(nk_httpd *srv, const char *rel)
+{
+    char gz[4096];
+    return nk__sidecar_path(srv, rel, gz) ? nk__open_beneath(srv, srv->root_fd, gz) : -ENOENT;
+}
+
 nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd,
-                         const struct stat *st)
+                         const struct stat *st, int gzfd)
 {
     nk__file *f = calloc(1, sizeof *f);
     char *k = strdup(key);
@@ -196,6 +213,8 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
         free(f);
         free(k);
         close(fd);
+        if (gzfd >= 0)
+            close(gzfd);
         return NULL;
     }
     f->key = k;
@@ -211,25 +230,17 @@ nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd
     f->expires = nk_loop_now(srv->loop) + FCACHE_VALID_MS;
     f->checked = srv->input_batch;
 
-    /* A precompressed sidecar REL.gz is a second representation of the same resource. Only
-     * compressible types are looked for, so binary files cost no extra open. */
-    size_t rlen = strlen(rel);
-    if (nk_mime_compressible(f->content_type) && rlen + 4 < 4096) {
-        char gz[4096];
-        memcpy(gz, rel, rlen);
-        memcpy(gz + rlen, ".gz", 4);
-        int gzfd = nk__open_beneath(srv, srv->root_fd, gz);
-        struct stat gst;
-        /* A sidecar older than its file is stale: the file was edited or uploaded since,
-         * and sending the sidecar would serve the old content to gzip clients only. */
-        /* Shorter than the smallest gzip member (10-byte header, an empty deflate block,
-         * 8-byte trailer) it cannot be one: an empty or cut sidecar is no representation. */
-        if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode) &&
-            gst.st_size >= GZIP_MEMBER_MIN && !timespec_older(&gst.st_mtim, &st->st_mtim))
-            rep_fill(srv, &f->gz, gzfd, &gst);
-        else if (gzfd >= 0)
-            close(gzfd);
-    }
+    /* A precompressed sidecar REL.gz is a second representation of the same resource. */
+    struct stat gst;
+    /* A sidecar older than its file is stale: the file was edited or uploaded since,
+     * and sending the sidecar would serve the old content to gzip clients only. */
+    /* Shorter than the smallest gzip member (10-byte header, an empty deflate block,
+     * 8-byte trailer) it cannot be one: an empty or cut sidecar is no representation. */
+    if (gzfd >= 0 && fstat(gzfd, &gst) == 0 && S_ISREG(gst.st_mode) &&
+        gst.st_size >= GZIP_MEMBER_MIN && !timespec_older(&gst.st_mtim, &st->st_mtim))
+        rep_fill(srv, &f->gz, gzfd, &gst);
+    else if (gzfd >= 0)
+        close(gzfd);
 
     if (!srv->fcache)
         srv->fcache = calloc(FCACHE_SLOTS, sizeof(nk__file *));

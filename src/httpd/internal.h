@@ -9,6 +9,7 @@
  *   bodyread.c request bodies streamed to a route's handler (bodyread.h)
  *   static.c   the static-file handler: path -> open -> conditionals -> ranges
  *   open.c     opening below the root (openat2 RESOLVE_BENEATH), errno -> status
+ *   fopen.c    a cache miss opened by the loop's file operations (no wait on the disk)
  *   fcache.c   the open-file cache: descriptors, metadata, small bodies
  *   listing.c  directory listings (cached); archive.c: a directory as a tar download
  *   upload.c   PUT, DELETE and multipart POST: bodies streamed to temporary files, renamed
@@ -32,6 +33,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <linux/openat2.h>
 
 #define NK_SERVER_NAME "netkit/" NETKIT_VERSION
 
@@ -548,6 +550,26 @@ nk__outcome nk__static_handle(nk__conn *c, const nk_http_request *req);
  * kernel asks to: the fd or a negative errno. */
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel);
 int nk__openat2(int dirfd, const char *rel, int flags, mode_t mode, uint64_t resolve);
+/* nk__open_beneath's rules as a sequence of calls, for callers that make them elsewhere: the
+ * call due is openat(dirfd, rel, how.flags) when plain, else openat2(dirfd, rel, &how). Its
+ * result goes to nk__openseq_next: 1 when another call is due (seq describes it), 0 when the
+ * sequence is over with *out the descriptor or a negative errno. */
+typedef struct nk__openseq {
+    struct open_how how;
+    unsigned char plain;   /* openat, no resolve rules */
+    unsigned char stage;   /* 0: the link-free try; 1: the last call */
+    unsigned char check;   /* the result's real path is checked */
+    unsigned char retries; /* EAGAIN from openat2 (a rename raced the look-up) */
+} nk__openseq;
+void nk__openseq_init(nk__openseq *s, const nk_httpd *srv);
+int nk__openseq_next(nk_httpd *srv, nk__openseq *s, int result, int *out);
+/* fopen.c: open rel (in srv->path, or ".") below the root by the loop's file operations, so
+ * a slow disk stalls no other connection, then its sidecar rel.gz when one is looked for.
+ * NK__DONE: c waits, and done(c, req, fd, gzfd) answers when both are over (fd or -errno,
+ * gzfd or negative; req parsed again from a copy of the head, srv->path as it was);
+ * NK__PASS when no operation could start (the caller opens itself). */
+typedef nk__outcome nk__opened_fn(nk__conn *c, const nk_http_request *req, int fd, int gzfd);
+nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done);
 /* HTTP status for a negative errno from opening a path. */
 int nk__open_status(int err);
 
@@ -594,10 +616,17 @@ nk__status nk__echo_begin(nk__conn *c, const nk_http_request *req);
 
 /* fcache.c */
 nk__file *nk__fcache_get(nk_httpd *srv, const char *key);
-/* Wrap fd (taken over) for key; rel is the file's path relative to the root (for the type
- * and the sidecar). Returns a referenced entry, or NULL (fd closed) without memory. */
+/* Wrap fd (taken over) for key; rel is the file's path relative to the root (for the type).
+ * gzfd: the precompressed sidecar rel.gz opened (taken over, kept only if it is a valid and
+ * fresh one), or negative for none. Returns a referenced entry, or NULL (fds closed) without
+ * memory. */
 nk__file *nk__fcache_put(nk_httpd *srv, const char *key, const char *rel, int fd,
-                         const struct stat *st);
+                         const struct stat *st, int gzfd);
+/* Is a sidecar rel.gz looked for (a compressible type)? Its path into gz (4096 bytes): 1, or
+ * 0 when none is looked for. */
+int nk__sidecar_path(const nk_httpd *srv, const char *rel, char *gz);
+/* The sidecar of rel opened here (on the loop): its fd, or negative for none. */
+int nk__sidecar_open(nk_httpd *srv, const char *rel);
 void nk__fcache_release(nk_httpd *srv, nk__file *f);
 void nk__fcache_clear(nk_httpd *srv); /* drop every entry (descriptors run short) */
 void nk__fcache_free(nk_httpd *srv);

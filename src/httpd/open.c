@@ -58,36 +58,68 @@ static int resolved_ok(nk_httpd *srv, int fd)
 
 /* rel itself has passed the request-path rules; a symbolic link on the way could still lead
  * to a dotfile or a temporary upload file, so then the real path is checked as well. The
- * common case, a path without links, costs one openat2. */
+ * common case, a path without links, costs one openat2.
+ *
+ * The rules are a sequence of calls, each chosen by the result of the one before, so that the
+ * same rules run whether the calls are made here (nk__open_beneath) or as the loop's file
+ * operations (static.c's cache misses, fopen.c). */
+void nk__openseq_init(nk__openseq *s, const nk_httpd *srv)
+{
+    memset(s, 0, sizeof *s);
+    s->how.flags = OPEN_FLAGS;
+    if (srv->have_openat2) {
+        s->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+    } else {
+        s->plain = 1; /* no openat2: the real path alone confines */
+        s->check = 1;
+        s->stage = 1;
+    }
+}
+
+int nk__openseq_next(nk_httpd *srv, nk__openseq *s, int result, int *out)
+{
+    /* EAGAIN: a rename raced the look-up under RESOLVE_BENEATH; the kernel asks to retry. */
+    if (result == -EAGAIN && !s->plain && s->retries++ < 64)
+        return 1;
+    if (result == -ELOOP && s->stage == 0) {
+        /* A link on the way: open as the options say, then check where it led. */
+        s->stage = 1;
+        s->check = 1;
+        s->retries = 0;
+        if (srv->cfg.follow_symlinks)
+            s->plain = 1;
+        else
+            s->how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+        return 1;
+    }
+    /* EXDEV: the path tried to leave the root; report it as absent */
+    if (result < 0) {
+        *out = result == -EXDEV ? -ENOENT : result;
+        return 0;
+    }
+    if (s->check && !resolved_ok(srv, result)) {
+        close(result);
+        result = -ENOENT;
+    }
+    *out = result;
+    return 0;
+}
+
 int nk__open_beneath(nk_httpd *srv, int dirfd, const char *rel)
 {
-    int fd;
-    if (srv->have_openat2) {
-        fd = nk__openat2(dirfd, rel, OPEN_FLAGS, 0, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
-        if (fd >= 0)
-            return fd;
-        if (fd != -ELOOP) /* EXDEV: the path tried to leave the root; report it as absent */
-            return fd == -EXDEV ? -ENOENT : fd;
-        /* A link on the way: open as the options say, then check where it led. */
-        if (srv->cfg.follow_symlinks) {
-            fd = openat(dirfd, rel, OPEN_FLAGS);
-            if (fd < 0)
-                fd = -errno;
+    nk__openseq s;
+    nk__openseq_init(&s, srv);
+    int r, out;
+    do {
+        if (s.plain) {
+            r = openat(dirfd, rel, (int)s.how.flags);
+            r = r < 0 ? -errno : r;
         } else {
-            fd = nk__openat2(dirfd, rel, OPEN_FLAGS, 0, RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS);
+            r = (int)syscall(SYS_openat2, dirfd, rel, &s.how, sizeof s.how);
+            r = r < 0 ? -errno : r;
         }
-    } else {
-        fd = openat(dirfd, rel, OPEN_FLAGS);
-        if (fd < 0)
-            fd = -errno;
-    }
-    if (fd < 0)
-        return fd == -EXDEV ? -ENOENT : fd;
-    if (!resolved_ok(srv, fd)) {
-        close(fd);
-        return -ENOENT;
-    }
-    return fd;
+    } while (nk__openseq_next(srv, &s, r, &out));
+    return out;
 }
 
 int nk__open_status(int err)

@@ -286,11 +286,12 @@ static nk__outcome serve_file(nk__conn *c, const nk_http_request *req, nk__file 
     return ret;
 }
 
-/* Serve an opened regular file for request key; rel names it relative to the root. */
+/* Serve an opened regular file for request key; rel names it relative to the root; gzfd is
+ * its sidecar rel.gz (taken over), or negative when there is none. */
 static nk__outcome serve_opened(nk__conn *c, const nk_http_request *req, int fd,
-                                const struct stat *st, const char *rel)
+                                const struct stat *st, const char *rel, int gzfd)
 {
-    nk__file *f = nk__fcache_put(c->srv, c->srv->path, rel, fd, st);
+    nk__file *f = nk__fcache_put(c->srv, c->srv->path, rel, fd, st, gzfd);
     if (!f)
         return respond_simple(c, 500);
     return serve_file(c, req, f);
@@ -323,7 +324,7 @@ static nk__outcome serve_directory(nk__conn *c, const nk_http_request *req, int 
                 /* cached under the directory's path; typed by the index file's name */
                 char rel[4096];
                 snprintf(rel, sizeof rel, "%s%s", srv->path + 1, srv->cfg.index);
-                return serve_opened(c, req, fd, &st, rel);
+                return serve_opened(c, req, fd, &st, rel, nk__sidecar_open(srv, rel));
             }
             close(fd);
         }
@@ -353,7 +354,42 @@ static nk__outcome serve_spa_index(nk__conn *c, const nk_http_request *req)
         close(fd);
         return respond_simple(c, 404);
     }
-    return serve_opened(c, req, fd, &st, index);
+    return serve_opened(c, req, fd, &st, index, nk__sidecar_open(srv, index));
+}
+
+/* The request path (srv->path) opened below the root: fd, or a negative errno; gzfd its
+ * sidecar (taken over), or negative. */
+static nk__outcome serve_opened_path(nk__conn *c, const nk_http_request *req, int fd, int gzfd)
+{
+    nk_httpd *srv = c->srv;
+    size_t n = strlen(srv->path);
+    const char *rel = srv->path[1] ? srv->path + 1 : ".";
+    struct stat st;
+    memset(&st, 0, sizeof st);
+    int err = fd >= 0 && fstat(fd, &st) < 0 ? -errno : 0;
+    /* The sidecar only goes with a regular file. */
+    if (gzfd >= 0 && (fd < 0 || err || !S_ISREG(st.st_mode))) {
+        close(gzfd);
+        gzfd = -1;
+    }
+    if (fd < 0 && (fd == -ENOENT || fd == -ENOTDIR) && srv->cfg.spa && nk__spa_wanted(srv, req))
+        return serve_spa_index(c, req);
+    if (fd < 0)
+        return respond_simple(c, nk__open_status(fd));
+    if (err) {
+        close(fd);
+        return respond_simple(c, nk__open_status(err));
+    }
+    if (S_ISDIR(st.st_mode))
+        return serve_directory(c, req, fd);
+    if (!S_ISREG(st.st_mode) || srv->path[n - 1] == '/') {
+        /* devices, FIFOs and sockets are never served */
+        close(fd);
+        if (gzfd >= 0)
+            close(gzfd);
+        return respond_simple(c, 404);
+    }
+    return serve_opened(c, req, fd, &st, rel, gzfd);
 }
 
 nk__outcome nk__static_handle(nk__conn *c, const nk_http_request *req)
@@ -371,25 +407,12 @@ nk__outcome nk__static_handle(nk__conn *c, const nk_http_request *req)
         return respond_simple(c, 404);
     nk__file *cached = nk__fcache_get(srv, srv->path);
     if (cached)
-        return serve_file(c, req, cached);
+        return serve_file(c, req, cached); /* a hit answers at once */
+    /* A miss: the path walk may wait for the disk, so it is made off the loop and the
+     * request answered when it is done (fopen.c); here only if that cannot start. */
     const char *rel = srv->path[1] ? srv->path + 1 : ".";
+    if (nk__open_async(c, rel, serve_opened_path) == NK__DONE)
+        return NK__DONE;
     int fd = nk__open_beneath(srv, srv->root_fd, rel);
-    if (fd < 0 && (fd == -ENOENT || fd == -ENOTDIR) && srv->cfg.spa && nk__spa_wanted(srv, req))
-        return serve_spa_index(c, req);
-    if (fd < 0)
-        return respond_simple(c, nk__open_status(fd));
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        int err = -errno;
-        close(fd);
-        return respond_simple(c, nk__open_status(err));
-    }
-    if (S_ISDIR(st.st_mode))
-        return serve_directory(c, req, fd);
-    if (!S_ISREG(st.st_mode) || srv->path[n - 1] == '/') {
-        /* devices, FIFOs and sockets are never served */
-        close(fd);
-        return respond_simple(c, 404);
-    }
-    return serve_opened(c, req, fd, &st, rel);
+    return serve_opened_path(c, req, fd, fd >= 0 ? nk__sidecar_open(srv, rel) : -1);
 }

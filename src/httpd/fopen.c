@@ -1,0 +1,151 @@
+/* A static file's cache miss opened by the loop's file operations.
+ *
+ * The look-up of a path that is not in the file cache may read directories and inodes from
+ * the disk; made on the loop it would stall every other connection of the worker for as long
+ * as the disk takes. Here the calls of open.c's sequence (openat2 RESOLVE_BENEATH, and after a
+ * link on the way the second try and the real-path check) run as nk_op_openat2/nk_op_openat:
+ * native requests on uring, the loop's file thread on the other backends; then the same for
+ * the precompressed sidecar REL.gz of a compressible file (fcache.c). The connection
+ * waits meanwhile (an nk__job that no thread runs: conn.c treats it as any work off the
+ * loop, reads nothing, and clears its conn when the connection goes away).
+ *
+ * The request's head leaves the connection's buffer when the handler returns, so a copy of
+ * it is kept and parsed again when the file is open; the answer is then made exactly as a
+ * synchronous open would have made it. A connection gone before the open completes leaves
+ * only this record: the callback closes what was opened and frees it, touching nothing
+ * else (the engine may be freed by then).
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct fopen_rec {
+    nk__job job;          /* job.conn only: NULL once the connection went away */
+    nk_op op;
+    nk_httpd *srv;
+    nk__opened_fn *done;
+    nk__openseq seq;
+    int dirfd;
+    size_t rel_off;       /* the relative path: path + rel_off, or "." when rel_off is 0 */
+    int fd;               /* the file, once opened (or -errno) */
+    int sidecar;          /* 1: gz is looked for; 2: it is being opened */
+    char gz[4096];        /* the sidecar's relative path */
+    size_t head_len;
+    char path[4096];      /* srv->path, the normalised request path */
+    char head[];          /* the request head as the connection received it */
+} fopen_rec;
+
+static const char *rec_rel(const fopen_rec *m)
+{
+    if (m->sidecar == 2)
+        return m->gz;
+    return m->rel_off ? m->path + m->rel_off : ".";
+}
+
+static int rec_call(fopen_rec *m)
+{
+    nk_loop *loop = m->srv->loop;
+    if (m->seq.plain)
+        return nk_op_openat(loop, &m->op, m->dirfd, rec_rel(m), (int)m->seq.how.flags, 0);
+    return nk_op_openat2(loop, &m->op, m->dirfd, rec_rel(m), &m->seq.how);
+}
+
+/* The connection went away: close what was opened, free the record, touch nothing else. */
+static void rec_orphan(fopen_rec *m, ssize_t result)
+{
+    if (result >= 0)
+        close((int)result);
+    if (m->sidecar == 2 && m->fd >= 0)
+        close(m->fd);
+    free(m);
+}
+
+/* The file and its sidecar are open (or not): answer as a synchronous open would have. */
+static void rec_answer(nk__conn *c, fopen_rec *m, int gzfd)
+{
+    nk_httpd *srv = m->srv;
+    c->x->job = NULL;
+    memcpy(srv->path, m->path, sizeof srv->path);
+    nk_http_request *req = &c->x->request;
+    int status;
+    nk__outcome r;
+    if (nk_http_parse_request(m->head, m->head_len, 0, &srv->cfg.limits, req, &status) <= 0) {
+        if (m->fd >= 0) /* it was parsed once already: not expected */
+            close(m->fd);
+        if (gzfd >= 0)
+            close(gzfd);
+        r = nk__respond_error(c, 500, NULL);
+    } else {
+        srv->req_is_head = req->method == NK_HTTP_HEAD;
+        nk__conn_log_fields(c, req);
+        r = m->done(c, req, m->fd, gzfd);
+    }
+    free(m); /* the answer is made: its head and log line are copied out */
+    if (r == NK__DONE)
+        nk__conn_resume(c); /* pipelined requests, keep-alive */
+}
+
+static void rec_opened(nk_loop *loop, nk_op *op, ssize_t result)
+{
+    (void)loop;
+    fopen_rec *m = op->data;
+    nk__conn *c = m->job.conn;
+    if (!c) {
+        rec_orphan(m, result);
+        return;
+    }
+    nk_httpd *srv = m->srv;
+    int fd;
+    if (nk__openseq_next(srv, &m->seq, (int)result, &fd)) {
+        int rc = rec_call(m); /* the next call of the sequence */
+        if (rc == 0)
+            return;
+        fd = rc;
+    }
+    if (m->sidecar == 2) {
+        rec_answer(c, m, fd);
+        return;
+    }
+    m->fd = fd;
+    if (fd >= 0 && m->sidecar == 1) {
+        m->sidecar = 2;
+        nk__openseq_init(&m->seq, srv);
+        if (rec_call(m) == 0)
+            return;
+    }
+    rec_answer(c, m, -1);
+}
+
+nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done)
+{
+    nk_httpd *srv = c->srv;
+    nk__ex *x = c->x;
+    size_t head_len = x->head_len;
+    if (!head_len || head_len > nk_buf_len(&x->in) || x->job)
+        return NK__PASS;
+    fopen_rec *m = malloc(sizeof *m + head_len);
+    if (!m)
+        return NK__PASS;
+    memset(m, 0, sizeof *m);
+    memcpy(m->head, nk_buf_rptr(&x->in), head_len);
+    m->head_len = head_len;
+    memcpy(m->path, srv->path, sizeof m->path);
+    m->rel_off = rel >= srv->path && rel < srv->path + sizeof srv->path
+                     ? (size_t)(rel - srv->path) : 0;
+    m->srv = srv;
+    m->done = done;
+    m->dirfd = srv->root_fd;
+    m->fd = -1;
+    m->sidecar = nk__sidecar_path(srv, rec_rel(m), m->gz);
+    nk__openseq_init(&m->seq, srv);
+    nk_op_init(&m->op, rec_opened, m);
+    if (rec_call(m) < 0) {
+        free(m);
+        return NK__PASS;
+    }
+    m->job.conn = c;
+    x->job = &m->job;
+    return NK__DONE;
+}
