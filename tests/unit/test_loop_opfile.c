@@ -1,4 +1,4 @@
-/* File steps as operations (nk_op_openat, statx, fsync, renameat) on every backend: native
+/* File steps as operations (nk_op_openat, openat2, statx, fsync, renameat) on every backend: native
  * requests on uring, the loop's file thread elsewhere; same results, same stop rules, and the
  * loop goes on turning while a step blocks (an open of a FIFO with no writer stands for a slow
  * disk, as it blocks until a writer comes). */
@@ -6,6 +6,7 @@
 
 #include <dirent.h>
 #include <sys/stat.h>
+#include <linux/openat2.h>
 
 #include <netkit/op.h>
 
@@ -167,6 +168,60 @@ static void test_errors_come_as_results(void **state)
     assert_false(nk_op_active(&op));
     assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
     assert_int_equal(r.calls, 4);
+    assert_int_equal(nk_loop_free(loop), 0);
+    tmpdir_remove(&t);
+}
+
+/* openat2's resolve rules reach the call: RESOLVE_BENEATH refuses ".." and an absolute path
+ * (-EXDEV), RESOLVE_NO_SYMLINKS a link (-ELOOP); the how is the op's own copy (the caller's
+ * is changed right after the start), and O_CLOEXEC is added as for openat. */
+static void test_openat2_resolve_rules(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    tmpdir t;
+    tmpdir_make(&t);
+    tmpdir_put(&t, "in.txt", "inside\n");
+    assert_int_equal(symlinkat("in.txt", t.dirfd, "link"), 0);
+    op_rec r = {0};
+    nk_op op;
+    nk_op_init(&op, file_op_cb, &r);
+    struct open_how how = {.flags = O_RDONLY, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+
+    assert_int_equal(nk_op_openat2(loop, &op, t.dirfd, "in.txt", &how), 0);
+    how.resolve = 0;
+    how.flags = O_WRONLY | O_TRUNC; /* the op took its copy: this changes nothing */
+    wait_calls(loop, &r, 1);
+    int fd = (int)r.last;
+    assert_true(fd >= 0);
+    assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+    assert_int_equal(fcntl(fd, F_GETFL) & O_ACCMODE, O_RDONLY);
+    char buf[16] = {0};
+    assert_int_equal(pread(fd, buf, sizeof buf, 0), 7);
+    assert_string_equal(buf, "inside\n");
+    close(fd);
+
+    how = (struct open_how){.flags = O_RDONLY, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS};
+    assert_int_equal(nk_op_openat2(loop, &op, t.dirfd, "../in.txt", &how), 0);
+    wait_calls(loop, &r, 2);
+    assert_int_equal(r.last, -EXDEV);
+    assert_int_equal(nk_op_openat2(loop, &op, t.dirfd, "/etc/passwd", &how), 0);
+    wait_calls(loop, &r, 3);
+    assert_int_equal(r.last, -EXDEV);
+    assert_int_equal(nk_op_openat2(loop, &op, t.dirfd, "link", &how), 0);
+    wait_calls(loop, &r, 4);
+    assert_int_equal(r.last, -ELOOP);
+    how.resolve = RESOLVE_BENEATH; /* links inside the directory are fine without NO_SYMLINKS */
+    assert_int_equal(nk_op_openat2(loop, &op, t.dirfd, "link", &how), 0);
+    wait_calls(loop, &r, 5);
+    assert_true(r.last >= 0);
+    close((int)r.last);
+
+    /* refused at start */
+    assert_int_equal(nk_op_openat2(loop, &op, -3, "x", &how), -EBADF);
+    assert_int_equal(nk_op_openat2(loop, &op, t.dirfd, NULL, &how), -EFAULT);
+    assert_int_equal(nk_op_openat2(loop, &op, t.dirfd, "x", NULL), -EFAULT);
+    assert_false(nk_op_active(&op));
     assert_int_equal(nk_loop_free(loop), 0);
     tmpdir_remove(&t);
 }
@@ -350,6 +405,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_open_stat_sync_rename),
         cmocka_unit_test(test_errors_come_as_results),
+        cmocka_unit_test(test_openat2_resolve_rules),
         cmocka_unit_test(test_loop_turns_while_a_step_blocks),
         cmocka_unit_test(test_stop_while_blocked),
         cmocka_unit_test(test_stop_before_it_runs),
