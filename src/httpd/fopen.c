@@ -17,12 +17,15 @@
  */
 #include "internal.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-typedef struct fopen_rec {
+typedef struct nk__fopen fopen_rec;
+struct nk__fopen {
     nk__job job;          /* job.conn only: NULL once the connection went away */
+    fopen_rec *live_next; /* on srv->fopen_live while the server lives */
     nk_op op;
     nk_httpd *srv;
     nk__opened_fn *done;
@@ -35,7 +38,19 @@ typedef struct fopen_rec {
     size_t head_len;
     char path[4096];      /* srv->path, the normalised request path */
     char head[];          /* the request head as the connection received it */
-} fopen_rec;
+};
+
+/* Off srv->fopen_live, before the record is freed (m->srv is NULL once the server is gone). */
+static void rec_unlink(fopen_rec *m)
+{
+    if (!m->srv)
+        return;
+    fopen_rec **pp = &m->srv->fopen_live;
+    while (*pp && *pp != m)
+        pp = &(*pp)->live_next;
+    if (*pp)
+        *pp = m->live_next;
+}
 
 static const char *rec_rel(const fopen_rec *m)
 {
@@ -59,6 +74,7 @@ static void rec_orphan(fopen_rec *m, ssize_t result)
         close((int)result);
     if (m->sidecar == 2 && m->fd >= 0)
         close(m->fd);
+    rec_unlink(m);
     free(m);
 }
 
@@ -82,6 +98,7 @@ static void rec_answer(nk__conn *c, fopen_rec *m, int gzfd)
         nk__conn_log_fields(c, req);
         r = m->done(c, req, m->fd, gzfd);
     }
+    rec_unlink(m);
     free(m); /* the answer is made: its head and log line are copied out */
     if (r == NK__DONE)
         nk__conn_resume(c); /* pipelined requests, keep-alive */
@@ -147,5 +164,27 @@ nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done)
     }
     m->job.conn = c;
     x->job = &m->job;
+    m->live_next = srv->fopen_live;
+    srv->fopen_live = m;
     return NK__DONE;
+}
+
+void nk__fopen_drain(nk_httpd *srv)
+{
+    for (fopen_rec *m = srv->fopen_live, *next; m; m = next) {
+        next = m->live_next;
+        m->job.conn = NULL; /* the connections are closed by now; make sure */
+        if (nk_op_stop(srv->loop, &m->op) == 0)
+            rec_orphan(m, -ECANCELED); /* not begun: no callback will come */
+    }
+    /* The others' calls are running (file thread, or the kernel): each ends with one callback,
+     * which frees its record. Bounded as nk__opc_drain is. */
+    for (int i = 0; i < 100 && srv->fopen_live; i++)
+        nk_loop_run(srv->loop, NK_RUN_ONCE);
+    for (fopen_rec *m = srv->fopen_live, *next; m; m = next) {
+        next = m->live_next;
+        m->srv = NULL;
+        m->live_next = NULL;
+    }
+    srv->fopen_live = NULL;
 }

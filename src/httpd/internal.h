@@ -263,6 +263,7 @@ struct nk_httpd {
     nk__conn *conns;
     struct nk__opc *opc_orphans; /* records of closed connections the kernel still holds */
     nk_op_bufpool *opc_pool;     /* their receive buffers, from the first such connection */
+    struct nk__fopen *fopen_live; /* cache misses being opened by file operations (fopen.c) */
     unsigned nconns;
 
     nk_buf head;            /* scratch: response head being built */
@@ -570,6 +571,9 @@ int nk__openseq_next(nk_httpd *srv, nk__openseq *s, int result, int *out);
  * NK__PASS when no operation could start (the caller opens itself). */
 typedef nk__outcome nk__opened_fn(nk__conn *c, const nk_http_request *req, int fd, int gzfd);
 nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done);
+/* nk_httpd_free: stop the opens still in flight and let the loop finish them, so that the loop
+ * can be freed; records left to a disk that does not answer no longer point at srv. */
+void nk__fopen_drain(nk_httpd *srv);
 /* HTTP status for a negative errno from opening a path. */
 int nk__open_status(int err);
 

@@ -624,6 +624,7 @@ void nk_httpd_free(nk_httpd *srv)
     /* Last of the loop's work: the kernel lets go of the closed connections' operations (their
      * callbacks touch nothing but their records), so that the loop can be freed. */
     nk__opc_drain(srv);
+    nk__fopen_drain(srv);
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     free(srv->root_real);

@@ -171,6 +171,25 @@ class SlowDiskTests(unittest.TestCase):
         self.assertIn(b"hello, world", read_all(again))
         again.close()
 
+    def test_stop_while_an_open_waits(self):
+        # SIGTERM while a request waits for its open: the server drains as for any request in
+        # progress (the answer still goes out), then frees its engine with nothing of the
+        # loop's left (a descriptor or an operation) and exits 0.
+        server = self.pids[0] if self.pids else None
+        self.assertIsNotNone(server, "no server process under strace")
+        slow = request(self.host, self.port, "/slow.txt")
+        self.addCleanup(slow.close)
+        time.sleep(0.3)  # read by the server, its open under way
+        os.kill(server, signal.SIGTERM)
+        body = read_all(slow)
+        self.assertTrue(body.startswith(b"HTTP/1.1 200 "), body[:100])
+        self.assertTrue(body.endswith(b"SLOW-FILE-BODY\n"), body[-100:])
+        try:
+            rc = self.srv.proc.wait(6 * DELAY + 10)  # strace exits with the server's status
+        except subprocess.TimeoutExpired:
+            self.fail("the server did not exit after SIGTERM")
+        self.assertEqual(rc, 0)
+
 
 if __name__ == "__main__":
     unittest.main()
