@@ -59,6 +59,9 @@ int nk__http_ieq_n(const char *a, size_t alen, const char *b, size_t blen)
 
 int nk__http_ieq(const char *a, size_t alen, const char *b) { return nk__http_ieq_n(a, alen, b, strlen(b)); }
 
+/* The same against a string literal, whose length the compiler knows. */
+#define IEQ_LIT(a, alen, lit) nk__http_ieq_n((a), (alen), (lit), sizeof(lit) - 1)
+
 /* field-line = field-name ":" OWS field-value OWS   (RFC 9112 section 5) */
 int nk__http_field_line(const char *buf, size_t *pos, nk_http_header *h)
 {
@@ -98,8 +101,9 @@ static int is_hex(int c) { return (c >= '0' && c <= '9') || ((c | 0x20) >= 'a' &
 const nk_http_header *nk_http_find_header(const nk_http_request *req, const char *name)
 {
     const nk_http_header *f = nk_http_fields(req);
+    size_t n = strlen(name); /* once, not once per field */
     for (size_t i = 0; i < req->nheaders; i++)
-        if (nk__http_ieq(f[i].name.p, f[i].name.len, name))
+        if (nk__http_ieq_n(f[i].name.p, f[i].name.len, name, n))
             return &f[i];
     return NULL;
 }
@@ -158,6 +162,19 @@ int nk_http_list_has(nk_str value, const char *token)
     return 0;
 }
 
+/* reg-name bytes other than pct-encoded (RFC 3986 section 3.2.2): unreserved / sub-delims */
+static const unsigned char regname_char[256] = {
+    T1('-'), T1('.'), T1('_'), T1('~'), T1('!'), T1('$'), T1('&'), T1('\''), T1('('), T1(')'),
+    T1('*'), T1('+'), T1(','), T1(';'), T1('='),
+    T1('0'), T1('1'), T1('2'), T1('3'), T1('4'), T1('5'), T1('6'), T1('7'), T1('8'), T1('9'),
+    T1('A'), T1('B'), T1('C'), T1('D'), T1('E'), T1('F'), T1('G'), T1('H'), T1('I'), T1('J'),
+    T1('K'), T1('L'), T1('M'), T1('N'), T1('O'), T1('P'), T1('Q'), T1('R'), T1('S'), T1('T'),
+    T1('U'), T1('V'), T1('W'), T1('X'), T1('Y'), T1('Z'),
+    T1('a'), T1('b'), T1('c'), T1('d'), T1('e'), T1('f'), T1('g'), T1('h'), T1('i'), T1('j'),
+    T1('k'), T1('l'), T1('m'), T1('n'), T1('o'), T1('p'), T1('q'), T1('r'), T1('s'), T1('t'),
+    T1('u'), T1('v'), T1('w'), T1('x'), T1('y'), T1('z'),
+};
+
 /* host [ ":" port ] with host = IP-literal / IPv4address / reg-name (RFC 3986 section 3.2.2,
  * as RFC 9110 section 7.2 and RFC 9112 section 3.2 use it). Checked for the characters and
  * shape that can appear, not for DNS validity: the goal is that nothing else (a space, a
@@ -187,9 +204,7 @@ int nk__http_authority_ok(const char *p, size_t len, int need_port)
                 i += 2;
                 continue;
             }
-            /* unreserved / sub-delims */
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  strchr("-._~!$&'()*+,;=", c)) || c == 0)
+            if (!regname_char[c]) /* unreserved / sub-delims */
                 return 0;
         }
         /* RFC 9110 section 4.2.1: "A sender MUST NOT generate an "http" URI with an empty
@@ -242,7 +257,7 @@ static int parse_te(const nk_http_request *req, int *status)
     int nchunked = 0, other = 0, last_chunked = 0, any = 0;
     for (size_t i = 0; i < req->nheaders; i++) {
         const nk_http_header *h = &nk_http_fields(req)[i];
-        if (!nk__http_ieq(h->name.p, h->name.len, "transfer-encoding"))
+        if (!IEQ_LIT(h->name.p, h->name.len, "transfer-encoding"))
             continue;
         const char *p = h->value.p, *end = h->value.p + h->value.len;
         nk_str coding, rest;
@@ -254,7 +269,7 @@ static int parse_te(const nk_http_request *req, int *status)
             if (k < rest.len && rest.p[k] != ';')
                 return fail(status, 400); /* "chunked x", "chunked\"": not a coding */
             any = 1;
-            if (nk__http_ieq(coding.p, coding.len, "chunked")) {
+            if (IEQ_LIT(coding.p, coding.len, "chunked")) {
                 /* chunked has no parameters (RFC 9112 section 7.1) */
                 if (rest.len)
                     return fail(status, 400);
@@ -300,7 +315,7 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
     for (size_t i = 0; i < req->nheaders; i++) {
         const nk_http_header *h = &nk_http_fields(req)[i];
         const nk_str n = h->name;
-        if (nk__http_ieq(n.p, n.len, "host")) {
+        if (IEQ_LIT(n.p, n.len, "host")) {
             /* RFC 9112 section 3.2: "A server MUST respond with a 400 (Bad Request) status
              * code to any HTTP/1.1 request message that lacks a Host header field and to any
              * request message that contains more than one Host header field line or a Host
@@ -310,7 +325,7 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
             if (!nk__http_authority_ok(h->value.p, h->value.len, 0))
                 return fail(status, 400);
             host = h;
-        } else if (nk__http_ieq(n.p, n.len, "content-length")) {
+        } else if (IEQ_LIT(n.p, n.len, "content-length")) {
             /* RFC 9110 section 8.6 lets a recipient accept "42, 42" or repeated identical
              * fields as one value. We refuse both: a proxy in front of us that picks a
              * different one of two values is exactly a smuggling setup. */
@@ -319,15 +334,15 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
             cl = h;
             if (parse_content_length(h->value, &req->content_length) < 0)
                 return fail(status, 400);
-        } else if (nk__http_ieq(n.p, n.len, "transfer-encoding")) {
+        } else if (IEQ_LIT(n.p, n.len, "transfer-encoding")) {
             has_te = 1;
-        } else if (nk__http_ieq(n.p, n.len, "connection")) {
+        } else if (IEQ_LIT(n.p, n.len, "connection")) {
             /* RFC 9112 section 9.6 (close) and 9.3 (persistence). */
             if (nk_http_list_has(h->value, "close"))
                 conn_close = 1;
             if (nk_http_list_has(h->value, "keep-alive"))
                 conn_keep = 1;
-        } else if (nk__http_ieq(n.p, n.len, "expect")) {
+        } else if (IEQ_LIT(n.p, n.len, "expect")) {
             /* RFC 9110 section 10.1.1: "A server that receives a 100-continue expectation in
              * an HTTP/1.0 request MUST ignore that expectation." ... "A server that receives
              * an Expect field value containing a member other than 100-continue MAY respond
@@ -336,7 +351,7 @@ int nk__http_derive(nk_http_request *req, int host_in_target, int *status)
              * than silently ignored). */
             if (!http11)
                 continue;
-            if (!nk__http_ieq(h->value.p, h->value.len, "100-continue"))
+            if (!IEQ_LIT(h->value.p, h->value.len, "100-continue"))
                 req->expect_unknown = 1;
             else
                 req->expect_continue = 1;

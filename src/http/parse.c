@@ -68,12 +68,51 @@ static int version_byte_ok(size_t k, unsigned char c)
     return c == (unsigned char)shape[k];
 }
 
-/* Scan the request line starting at start. Returns 0 with *rl filled, -EAGAIN, or -EBADMSG. */
+/* Request-target bytes that need no decision of the scanner: visible ASCII other than '#', and
+ * obs bytes >= 0x80 (see RL_TARGET below). */
+static const unsigned char target_plain[256] = {
+#define P4(c) [(c)] = 1, [(c) + 1] = 1, [(c) + 2] = 1, [(c) + 3] = 1
+#define P16(c) P4(c), P4((c) + 4), P4((c) + 8), P4((c) + 12)
+    ['!'] = 1, ['"'] = 1, ['$'] = 1, ['%'] = 1, ['&'] = 1, ['\''] = 1, ['('] = 1, [')'] = 1,
+    ['*'] = 1, ['+'] = 1, [','] = 1, ['-'] = 1, ['.'] = 1, ['/'] = 1,
+    P16(0x30), P16(0x40), P16(0x50), P16(0x60), P4(0x70), P4(0x74), P4(0x78), [0x7c] = 1,
+    [0x7d] = 1, [0x7e] = 1,
+    P16(0x80), P16(0x90), P16(0xa0), P16(0xb0), P16(0xc0), P16(0xd0), P16(0xe0), P16(0xf0),
+#undef P16
+#undef P4
+};
+
+/* Scan the request line starting at start. Returns 0 with *rl filled, -EAGAIN, or -EBADMSG.
+ * The bytes of the method and of the target that change nothing (a tchar in the method, a
+ * plain byte in the target) are skipped by a table lookup each, while they lie before the
+ * offset where the limits start to refuse anything but LF (plain_end); every other byte goes
+ * through the state machine, so the result is the same as a byte-by-byte walk. */
 static int scan_request_line(const char *buf, size_t len, size_t start, const nk_http_limits *lim,
                              struct rl *rl, int *status)
 {
     enum rl_state st = RL_METHOD;
-    for (size_t i = start; i < len; i++) {
+    size_t bound = lim->max_request_line < lim->max_head ? lim->max_request_line : lim->max_head;
+    size_t plain_end = bound == 0 ? start : start + bound - 1;
+    if (plain_end > len)
+        plain_end = len;
+    size_t i = start;
+    while (i < len) {
+        if (st == RL_METHOD) {
+            while (i < plain_end && nk__http_tchar[(unsigned char)buf[i]])
+                i++;
+        } else if (st == RL_TARGET) {
+            while (i < plain_end && target_plain[(unsigned char)buf[i]])
+                i++;
+        }
+        if (i == len)
+            break;
+        /* The usual "HTTP/1.1\r\n" in one comparison when all of it is here and within the
+         * limits (its LF is allowed at any offset); anything else goes byte by byte. */
+        if (st == RL_VERSION && i == rl->version_start && len - i >= 10 && i + 9 <= plain_end &&
+            memcmp(buf + i, "HTTP/1.1\r\n", 10) == 0) {
+            rl->lf = i + 9;
+            return 0;
+        }
         unsigned char c = (unsigned char)buf[i];
         /* Limits first: the LF must be within max_request_line bytes of the start, so at
          * the last allowed offset any other byte already proves the line too long. */
@@ -137,6 +176,7 @@ static int scan_request_line(const char *buf, size_t len, size_t start, const nk
             rl->lf = i;
             return 0;
         }
+        i++;
     }
     return -EAGAIN;
 }
@@ -155,7 +195,14 @@ static int head_byte_bad(unsigned char c)
 static size_t scan_fields(const char *buf, size_t len, size_t start, size_t from,
                           const nk_http_limits *lim, int *rc, int *status)
 {
-    for (size_t i = from; i < len; i++) {
+    /* Below plain_end the head limit cannot refuse a byte. A byte that is neither a CTL nor
+     * DEL, following another such byte, passes every check below (they only look for a CR,
+     * an LF, a CTL, or what follows a CR or an LF), so runs of them are skipped by table. */
+    size_t plain_end = lim->max_head == 0 ? start : start + lim->max_head - 1;
+    if (plain_end > len)
+        plain_end = len;
+    size_t i = from;
+    while (i < len) {
         unsigned char c = (unsigned char)buf[i];
         unsigned char prev = (unsigned char)buf[i - 1]; /* at worst the request line's LF */
         if (head_byte_bad(c) || (prev == '\r' && c != '\n')) {
@@ -184,6 +231,10 @@ static size_t scan_fields(const char *buf, size_t len, size_t start, size_t from
             *rc = fail(status, 431);
             return 0;
         }
+        i++;
+        if (nk__http_fchar[c])
+            while (i < plain_end && nk__http_fchar[(unsigned char)buf[i]])
+                i++;
     }
     *rc = -EAGAIN;
     return 0;

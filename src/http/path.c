@@ -43,6 +43,8 @@ static int hexval(unsigned char c)
     return -1;
 }
 
+static int plain_byte(unsigned char c) { return c >= 0x20 && c < 0x7f && c != '%' && c != '\\'; }
+
 /* Decode one segment raw[0..rlen) (which holds no raw '/'), checking every rule above.
  * When dst is not NULL the decoded bytes are written there. Returns the decoded length or
  * -EINVAL. UTF-8 sequences cannot span segments (a continuation byte is never '/'), so the
@@ -59,6 +61,18 @@ static int seg_decode_ex(const char *raw, size_t rlen, char *dst, int percent)
     int n = 0;
 
     while (i < rlen) {
+        /* Printable ASCII other than '%' and '\\' passes every rule below unchanged, and
+         * paths are mostly made of it: copy such runs without the per-byte decisions. */
+        if (need == 0) {
+            while (i < rlen && plain_byte((unsigned char)raw[i])) {
+                if (dst)
+                    dst[n] = raw[i];
+                n++;
+                i++;
+            }
+            if (i == rlen)
+                break;
+        }
         unsigned char c = (unsigned char)raw[i];
         int encoded = 0;
         if (c == '%' && percent) {
@@ -231,7 +245,8 @@ int nk_http_path_has_upload_tmp(const char *path)
     if (!path)
         return 0;
     for (const char *p = path; *p; p++) {
-        if ((p == path || p[-1] == '/') && strncmp(p, prefix, sizeof prefix - 1) == 0)
+        if ((p == path || p[-1] == '/') && p[0] == prefix[0] &&
+            strncmp(p, prefix, sizeof prefix - 1) == 0)
             return 1;
     }
     return 0;

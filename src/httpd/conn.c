@@ -492,6 +492,11 @@ void nk__conn_log_fields(nk__conn *c, const nk_http_request *req)
     /* the request line as sent, up to and including the version */
     srv->log_line.p = start;
     srv->log_line.len = (size_t)(end - start) + 9;
+    if (srv->cfg.access_log_fd < 0) {
+        /* Only the access log shows them: no lookups per request when it is off. */
+        srv->log_referer = srv->log_agent = (nk_str){NULL, 0};
+        return;
+    }
     const nk_http_header *h = nk_http_find_header(req, "Referer");
     srv->log_referer = h ? h->value : (nk_str){NULL, 0};
     h = nk_http_find_header(req, "User-Agent");

@@ -118,12 +118,17 @@ static void build_head(nk__conn *c, const nk__resp *r)
     nk_httpd *srv = c->srv;
     nk_buf *h = &srv->head;
     nk_buf_clear(h);
-    const char *reason = nk_http_reason(r->status);
-    put(h, "HTTP/1.1 ", 9);
-    put_u64(h, (uint64_t)r->status);
-    put(h, " ", 1);
-    put(h, reason, strlen(reason));
-    put(h, "\r\nServer: " NK_SERVER_NAME "\r\nDate: ", 10 + sizeof NK_SERVER_NAME - 1 + 8);
+    static const char ok_line[] = "HTTP/1.1 200 OK\r\nServer: " NK_SERVER_NAME "\r\nDate: ";
+    if (r->status == 200) {
+        put(h, ok_line, sizeof ok_line - 1); /* nearly every response: one copy */
+    } else {
+        const char *reason = nk_http_reason(r->status);
+        put(h, "HTTP/1.1 ", 9);
+        put_u64(h, (uint64_t)r->status);
+        put(h, " ", 1);
+        put(h, reason, strlen(reason));
+        put(h, "\r\nServer: " NK_SERVER_NAME "\r\nDate: ", 10 + sizeof NK_SERVER_NAME - 1 + 8);
+    }
     put(h, nk__httpd_date(srv), NK_HTTP_DATE_LEN);
     put(h, "\r\n", 2);
     if (r->content_type)
