@@ -58,13 +58,14 @@ static void put(nk_buf *b, const char *s, size_t n)
     (void)nk_buf_append(b, s, n);
 }
 
-static void put_header(nk_buf *b, const char *name, const char *value)
+/* "Name: " comes as a literal with its length known to the compiler: one copy, no strlen. */
+static void put_field(nk_buf *b, const char *name_colon, size_t len, const char *value)
 {
-    put(b, name, strlen(name));
-    put(b, ": ", 2);
+    put(b, name_colon, len);
     put(b, value, strlen(value));
     put(b, "\r\n", 2);
 }
+#define put_header(b, name, value) put_field((b), name ": ", sizeof(name ": ") - 1, (value))
 
 static void put_u64(nk_buf *b, uint64_t v)
 {

@@ -27,11 +27,40 @@ static const nk_str *header_value(const nk_http_request *req, const char *name)
     return h ? &h->value : NULL;
 }
 
-static nk_str header_or_absent(const nk_http_request *req, const char *name)
+/* The fields a file answer reads (conditionals, Range, If-Range), each the first of its name as
+ * header_value finds it, but in one pass over the fields instead of one pass per name. */
+struct file_fields {
+    const nk_str *if_match, *if_none_match, *if_modified_since, *if_unmodified_since;
+    const nk_str *if_range, *range;
+};
+
+static void take_field(const nk_str **slot, const nk_http_header *h, const char *name)
 {
-    const nk_str *v = header_value(req, name);
-    return v ? *v : (nk_str){NULL, 0};
+    if (!*slot && strncasecmp(h->name.p, name, h->name.len) == 0)
+        *slot = &h->value;
 }
+
+static void find_file_fields(const nk_http_request *req, struct file_fields *ff)
+{
+    *ff = (struct file_fields){0};
+    const nk_http_header *f = nk_http_fields(req);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const nk_http_header *h = &f[i];
+        switch (h->name.len) { /* the lengths of the names below */
+        case 5: take_field(&ff->range, h, "Range"); break;
+        case 8:
+            take_field(&ff->if_match, h, "If-Match");
+            take_field(&ff->if_range, h, "If-Range");
+            break;
+        case 13: take_field(&ff->if_none_match, h, "If-None-Match"); break;
+        case 17: take_field(&ff->if_modified_since, h, "If-Modified-Since"); break;
+        case 19: take_field(&ff->if_unmodified_since, h, "If-Unmodified-Since"); break;
+        default: break;
+        }
+    }
+}
+
+static nk_str value_or_absent(const nk_str *v) { return v ? *v : (nk_str){NULL, 0}; }
 
 /* RFC 9110 section 12.5.3: is gzip acceptable (listed, or covered by "*", with q > 0)? A
  * request without Accept-Encoding gets the identity coding, as from every common server. */
@@ -202,12 +231,14 @@ static nk__outcome answer_file(nk__conn *c, const nk_http_request *req, nk__file
     r->etag = on_the_fly ? f->gz_etag : rep->etag;
     r->last_modified = st->st_mtim.tv_sec;
 
+    struct file_fields ff;
+    find_file_fields(req, &ff);
     nk_http_cond_input cond = {
         .method = req->method,
-        .if_match = header_or_absent(req, "If-Match"),
-        .if_none_match = header_or_absent(req, "If-None-Match"),
-        .if_modified_since = header_or_absent(req, "If-Modified-Since"),
-        .if_unmodified_since = header_or_absent(req, "If-Unmodified-Since"),
+        .if_match = value_or_absent(ff.if_match),
+        .if_none_match = value_or_absent(ff.if_none_match),
+        .if_modified_since = value_or_absent(ff.if_modified_since),
+        .if_unmodified_since = value_or_absent(ff.if_unmodified_since),
         .etag = r->etag,
         .mtime = st->st_mtim.tv_sec,
     };
@@ -234,9 +265,9 @@ static nk__outcome answer_file(nk__conn *c, const nk_http_request *req, nk__file
         return nk__respond(c, r);
     }
 
-    const nk_str *range = req->method == NK_HTTP_GET ? header_value(req, "Range") : NULL;
+    const nk_str *range = req->method == NK_HTTP_GET ? ff.range : NULL;
     if (range) {
-        nk_str if_range = header_or_absent(req, "If-Range");
+        nk_str if_range = value_or_absent(ff.if_range);
         if (!if_range.p || nk_http_if_range_ok(if_range, rep->etag, st->st_mtim.tv_sec)) {
             nk_http_range ranges[NK_HTTP_MAX_RANGES];
             int n = nk_http_range_parse(*range, size, ranges, NK_HTTP_MAX_RANGES);
