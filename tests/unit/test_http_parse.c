@@ -151,6 +151,19 @@ static const struct rcase rcases[] = {
     C("GET http://u@e.com/ HTTP/1.1\r\n" H "\r\n", "", ST(400), "userinfo in absolute-form"),
     CL("GET /" "0123456789012345678901234567890123456789012345678901234567890123" " HTTP/1.1\r\n" H "\r\n", "", ST(414), "request line over max_request_line", &small),
     C("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "", ST(400), "TLS ClientHello"),
+    /* The scanner skips runs of ordinary bytes by table and takes "HTTP/1.1" CRLF in one
+     * comparison: what ends a run deep inside it, and a version that reaches the limit, must
+     * still be judged as byte by byte. */
+    CL("GET /" "012345678901234567890123456789012345678901234567" " HTTP/1.1\r\n" H "\r\n", "", OK, "request line of exactly max_request_line bytes", &small),
+    CL("GET /" "0123456789012345678901234567890123456789012345678" " HTTP/1.1\r\n" H "\r\n", "", ST(414), "request line one byte over, its LF the byte over", &small),
+    C("GET /0123456789abcdef0123\x01" "456789 HTTP/1.1\r\n" H "\r\n", "", ST(400), "control byte deep in the target"),
+    C("GET /0123456789abcdef0123#456789 HTTP/1.1\r\n" H "\r\n", "", ST(400), "fragment deep in the target"),
+    C("GETGETGETGETGETGETGETGET(ET / HTTP/1.1\r\n" H "\r\n", "", ST(400), "non-token byte deep in the method"),
+    C("GET / HTTP/1.1\r\n" H "X: 0123456789abcdef0123456789\x7f" "abc\r\n\r\n", "", ST(400), "DEL deep in a value"),
+    C("GET / HTTP/1.1\r\n" H "X: 0123456789abcdef0123456789\rabc\r\n\r\n", "", ST(400), "bare CR deep in a value"),
+    C("GET / HTTP/1.1\r\n" H "X: 0123456789abcdef0123456789\r\n abc\r\n\r\n", "", ST(400), "obs-fold after a long value"),
+    C("GET / HTTP/1.1\r\n" H "X-0123456789abcdef0123456789\x00: a\r\n\r\n", "", ST(400), "NUL deep in a name"),
+
 
     /* header fields */
     C("GET / HTTP/1.1\r\nHost : a\r\n\r\n", "", ST(400), "space before colon"),
