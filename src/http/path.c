@@ -199,7 +199,11 @@ int nk_http_path_normalize(const char *path, size_t len, char *out, size_t outle
             } else {
                 /* The tail of out holds the result followed by one spare byte for the NUL. */
                 char *w = out + outlen - 1 - used - (size_t)n;
-                seg_decode(raw, rlen, w);
+                /* Each %XX shortens the segment by two: as long as it was, it had none. */
+                if ((size_t)n == rlen)
+                    memcpy(w, raw, rlen);
+                else
+                    seg_decode(raw, rlen, w);
                 w[-1] = '/';
                 used += (size_t)n + 1;
             }
