@@ -66,6 +66,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h> /* struct sockaddr_storage, socklen_t */
 #include <sys/types.h> /* ssize_t */
 #include <sys/uio.h>   /* struct iovec */
 #include <netkit/api.h>
@@ -115,6 +116,25 @@ void nk_op_init(nk_op *op, nk_op_cb cb, void *data);
  * -ENOBUFS ...) ends the operation: it is no longer started when that callback runs, and may be
  * restarted there or later. One accept operation per listener. */
 int nk_op_accept(nk_loop *loop, nk_op *op, int listen_fd);
+
+/* Accept one connection on listen_fd and say who it came from: result = the new descriptor
+ * (non-blocking, close-on-exec, the caller's to close), with *peer holding the peer's address
+ * and *peerlen its length, as accept(2) fills them (the call sets *peerlen to sizeof *peer
+ * itself; both stay the caller's and must stay valid while started; both NULL: no address).
+ * One-shot: the operation is no longer started when its callback runs. On uring it is one
+ * IORING_OP_ACCEPT (not multishot: the kernel writes the address), elsewhere accept4(2) when
+ * the listener is readable. Unlike nk_op_accept, several may be started on one listener at
+ * once, each taking one connection, so that a caller with a connection cap keeps exactly as
+ * many in flight as it has room for while the connections beyond wait in the kernel's backlog
+ * (a multishot accept cannot be paused without closing the ones the kernel already took).
+ * Their callbacks come in no promised order among themselves; one started behind an operation
+ * of another kind on the same descriptor waits for it. A connection that goes away before it
+ * is taken (ECONNABORTED) is skipped, not reported. Error results as nk_op_accept's (-EMFILE,
+ * -ENFILE, -ENOBUFS, -EINVAL on a socket that does not listen ...). Stopping follows the rules
+ * above: a connection the kernel accepted after the stop is closed, never handed over. Start
+ * errors as below, and -EINVAL when only one of peer and peerlen is NULL. */
+int nk_op_accept_once(nk_loop *loop, nk_op *op, int listen_fd, struct sockaddr_storage *peer,
+                      socklen_t *peerlen);
 
 /* Receive once into buf[0..len): result = bytes received (1..len), 0 at the peer's end of
  * stream, or -errno (-ECONNRESET ...). */

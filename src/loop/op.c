@@ -15,7 +15,8 @@
  * The out queue is tried at once when an operation joins it empty (the socket is usually
  * writable): an echo's reply then costs its send(2) alone, no readiness round. Accepted
  * connections are called back directly from the watcher, up to 64 per wake-up so that a flood
- * of connections cannot starve the other descriptors.
+ * of connections cannot starve the other descriptors; one-shot accepts (nk_op_accept_once)
+ * take one connection each, in queue order, and are called back through the completion list.
  */
 #include <errno.h>
 #include <limits.h>
@@ -281,6 +282,29 @@ static void run_out(nk_loop *loop, nk__opfd *e)
     }
 }
 
+/* One-shot accepts at the head of the in queue: one connection each, while connections wait
+ * (bounded per wake-up like the multishot accept). An error ends the head alone: the listener
+ * stays readable, so the next one meets the error again at the next turn, if it persists. */
+static void run_accept_once(nk_loop *loop, nk__opfd *e)
+{
+    for (int i = 0; i < OP_ACCEPT_BURST; i++) {
+        nk_op *h = e->head[NK__OPQ_IN];
+        if (h == NULL || h->native || h->kind != NK__OP_ACCEPT_ONCE)
+            return;
+        socklen_t *peerlen = h->out;
+        if (peerlen != NULL)
+            *peerlen = sizeof(struct sockaddr_storage);
+        int fd = accept4(h->fd, h->buf, peerlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return;
+        if (fd < 0 && (errno == EINTR || errno == ECONNABORTED))
+            continue; /* that connection is gone; the next may be there */
+        nk__op_finish_now(loop, h, fd < 0 ? -errno : fd);
+        if (fd < 0)
+            return;
+    }
+}
+
 static void run_in(nk_loop *loop, nk__opfd *e)
 {
     nk_op *h = e->head[NK__OPQ_IN];
@@ -299,6 +323,10 @@ static void run_in(nk_loop *loop, nk__opfd *e)
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             return;
         nk__op_finish_now(loop, h, n < 0 ? -errno : n);
+        return;
+    }
+    if (h->kind == NK__OP_ACCEPT_ONCE) {
+        run_accept_once(loop, e);
         return;
     }
     for (int i = 0; i < OP_ACCEPT_BURST; i++) {
@@ -356,9 +384,17 @@ static int op_start(nk_loop *loop, nk_op *op, int kind, int fd)
     op->result = 0;
     op->link = NULL;
     int q = nk__op_queue(op);
+    /* Behind one-shot accepts that run already, a native one-shot accept runs at once too. */
+    const nk_op *before = e->tail[q];
+    int alongside = native && kind == NK__OP_ACCEPT_ONCE && before != NULL &&
+                    before->kind == NK__OP_ACCEPT_ONCE && before->inflight != NK__OP_UNSENT;
     queue_push(e, op);
     op->state = NK__OP_QUEUED;
     loop->ops.active++;
+    if (alongside) {
+        nk__uring_ops_queue(loop, op);
+        return 0;
+    }
     if (e->head[q] != op)
         return 0; /* started when those before it have finished */
     if (q == NK__OPQ_OUT && !native) {
@@ -385,6 +421,20 @@ static int op_start(nk_loop *loop, nk_op *op, int kind, int fd)
 int nk_op_accept(nk_loop *loop, nk_op *op, int listen_fd)
 {
     return op_start(loop, op, NK__OP_ACCEPT, listen_fd);
+}
+
+int nk_op_accept_once(nk_loop *loop, nk_op *op, int listen_fd, struct sockaddr_storage *peer,
+                      socklen_t *peerlen)
+{
+    if ((peer == NULL) != (peerlen == NULL))
+        return -EINVAL;
+    if (op->state == NK__OP_IDLE) {
+        op->buf = peer;
+        op->out = peerlen;
+        if (peerlen != NULL)
+            *peerlen = sizeof *peer;
+    }
+    return op_start(loop, op, NK__OP_ACCEPT_ONCE, listen_fd);
 }
 
 int nk_op_recv(nk_loop *loop, nk_op *op, int fd, void *buf, size_t len)
@@ -457,8 +507,8 @@ int nk_op_stop(nk_loop *loop, nk_op *op)
         return -EINPROGRESS;
     case NK__OP_DONE:
         done_remove(loop, op);
-        if (nk__op_opens(op) && op->result >= 0)
-            close((int)op->result); /* opened, but its taker is gone */
+        if ((nk__op_opens(op) || op->kind == NK__OP_ACCEPT_ONCE) && op->result >= 0)
+            close((int)op->result); /* opened or accepted, but its taker is gone */
         if (op->kind == NK__OP_RECV_POOL && op->result > 0)
             (void)nk_op_bufpool_release(op->out, op->buf); /* received, but nobody takes it */
         break;

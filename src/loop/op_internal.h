@@ -8,7 +8,8 @@
 #include "loop/loop_internal.h"
 
 enum {
-    NK__OP_ACCEPT = 1, NK__OP_RECV, NK__OP_RECV_POOL, NK__OP_SEND, NK__OP_WRITEV, NK__OP_SENDFILE,
+    NK__OP_ACCEPT = 1, NK__OP_ACCEPT_ONCE, NK__OP_RECV, NK__OP_RECV_POOL, NK__OP_SEND,
+    NK__OP_WRITEV, NK__OP_SENDFILE,
     /* file steps: no descriptor queue (op->fd is -1) */
     NK__OP_OPENAT, NK__OP_STATX, NK__OP_FSYNC, NK__OP_RENAMEAT, NK__OP_OPENAT2
 };
@@ -24,7 +25,9 @@ static inline int nk__op_opens(const nk_op *op)
     return op->kind == NK__OP_OPENAT || op->kind == NK__OP_OPENAT2;
 }
 
-/* The two queues of a descriptor: accept and the receives read, the rest write. */
+/* The two queues of a descriptor: accept and the receives read, the rest write. One-shot
+ * accepts (nk_op_accept_once) one after another in the in queue all run at once: each takes
+ * its own connection, so none waits for the one before it (see op_start). */
 enum { NK__OPQ_IN = 0, NK__OPQ_OUT = 1 };
 
 /* op->state */

@@ -15,7 +15,8 @@
  * accepted descriptor is closed), and its last completion calls it back once with -ECANCELED.
  *
  * Requests: accept is multishot (one completion per connection; re-armed if the kernel ends it
- * without an error); recv is IORING_OP_RECV; send and writev are IORING_OP_SEND / SENDMSG with
+ * without an error); a one-shot accept is IORING_OP_ACCEPT with the caller's address buffer
+ * (resubmitted after -EINTR or -ECONNABORTED, as the emulation skips those); recv is IORING_OP_RECV; send and writev are IORING_OP_SEND / SENDMSG with
  * MSG_WAITALL (the kernel itself retries a partial send on a stream socket) and MSG_NOSIGNAL; a
  * short completion anyway is resubmitted for the rest. The same recv or send, completed with
  * -EINTR or -EAGAIN, is resubmitted. A pooled receive is an IORING_OP_RECV with
@@ -201,6 +202,11 @@ static void op_prep(const struct nk__uring_ops *u, nk_op *op, struct io_uring_sq
         else
             io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         break;
+    case NK__OP_ACCEPT_ONCE:
+        if (op->out != NULL)
+            *(socklen_t *)op->out = sizeof(struct sockaddr_storage);
+        io_uring_prep_accept(sqe, op->fd, op->buf, op->out, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        break;
     case NK__OP_RECV:
         io_uring_prep_recv(sqe, op->fd, op->buf, op->len, 0);
         break;
@@ -337,6 +343,13 @@ static void op_complete(nk_loop *loop, struct nk__uring_ops *u, nk_op *op, const
             nk__uring_ops_queue(loop, op);
         return;
     }
+    if (op->kind == NK__OP_ACCEPT_ONCE) {
+        if (c->res == -EINTR || c->res == -ECONNABORTED)
+            nk__uring_ops_queue(loop, op);
+        else
+            nk__op_finish_now(loop, op, c->res);
+        return;
+    }
     if (nk__op_is_file(op)) { /* one request, one result */
         nk__op_finish_now(loop, op, c->res);
         return;
@@ -378,7 +391,8 @@ void nk__ops_reap(nk_loop *loop)
             op_complete(loop, u, op, &c);
             continue;
         }
-        if ((op->kind == NK__OP_ACCEPT || nk__op_opens(op)) && c.res >= 0)
+        if ((op->kind == NK__OP_ACCEPT || op->kind == NK__OP_ACCEPT_ONCE || nk__op_opens(op)) &&
+            c.res >= 0)
             close(c.res); /* accepted or opened after the stop: nobody will take it */
         if (op->kind == NK__OP_RECV_POOL && (c.flags & IORING_CQE_F_BUFFER))
             nk__pool_put(op->out, c.flags >> IORING_CQE_BUFFER_SHIFT); /* bytes dropped */
