@@ -241,6 +241,10 @@ typedef struct nk__listener {
     int failed;             /* accept failed for good (reported once): no longer watched */
     int tls;                /* connections speak TLS with srv->tls_ctx */
     int proxy;              /* connections begin with a PROXY protocol header */
+    /* On operations (opaccept.c): its one-shot accepts, NULL until the first is started, and
+     * how many of them are started (each holds one of srv's connection slots). */
+    unsigned accepting;
+    struct nk__acc *accepts;
 } nk__listener;
 
 struct nk_httpd {
@@ -265,6 +269,7 @@ struct nk_httpd {
     nk_op_bufpool *opc_pool;     /* their receive buffers, from the first such connection */
     struct nk__fopen *fopen_live; /* cache misses being opened by file operations (fopen.c) */
     unsigned nconns;
+    unsigned accepts_started; /* one-shot accepts started, a connection slot each (opaccept.c) */
 
     nk_buf head;            /* scratch: response head being built */
     nk_buf body;            /* scratch: generated bodies (error pages, listings) */
@@ -448,6 +453,20 @@ ssize_t nk__opc_sendfile(nk__conn *c, int fd, off_t *off, size_t len);
 void nk__opc_close(nk__conn *c);   /* before its descriptor closes */
 int nk__opc_leave(nk__conn *c);    /* back to readiness (HTTP/2): 0, or -EBUSY */
 void nk__opc_drain(nk_httpd *srv); /* nk_httpd_free: wait for the cancelled operations */
+
+/* opaccept.c: on the uring backend the listeners accept through one-shot accept operations,
+ * a few in flight on each, so that accept and the first receive reach the kernel in one
+ * io_uring_enter; each one started holds a connection slot, so the cap is never passed. */
+int nk__lops_fill(nk_httpd *srv, nk__listener *l);  /* start what room allows: 0 or -errno */
+void nk__lops_stop(nk_httpd *srv, nk__listener *l); /* stop them (cancelled ones come back) */
+/* nk_httpd_free: wait for the cancelled accepts, then free the listeners (one the kernel
+ * still holds is left to its last callback) and the array. */
+void nk__lops_free_listeners(nk_httpd *srv);
+/* server.c: what both ways of accepting share. */
+int nk__accept_room(const nk_httpd *srv);  /* may one more connection be taken now? */
+void nk__accept_took(nk_httpd *srv, nk__listener *l, int fd, const nk_addr *peer);
+void nk__accept_failed(nk_httpd *srv, nk__listener *l, int err); /* back-off, skip, or give up */
+void nk__accept_update(nk_httpd *srv); /* re-evaluate the limits: pause or resume accepting */
 
 /* conn.c */
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int proxy);

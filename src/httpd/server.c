@@ -13,6 +13,9 @@
  *   - an accept error that is not about one client (EINVAL from a listener shut down under
  *     the engine, EBADF, ...) would also repeat at every turn: that listener is reported once
  *     and no longer watched.
+ * On uring the listeners accept through one-shot operations instead of readiness (opaccept.c),
+ * under the same limits: each one started counts as a connection (accepts_started), so that
+ * those in flight can never take the engine past them.
  */
 #include "internal.h"
 #include "core/extstruct.h"
@@ -111,7 +114,11 @@ static void listeners_set(nk_httpd *srv, int on)
         nk__listener *l = srv->listeners[i];
         if (l->failed)
             continue;
-        if (on)
+        if (srv->ops_engine && on)
+            nk__lops_fill(srv, l); /* a failure leaves it short, retried at the next change */
+        else if (srv->ops_engine)
+            nk__lops_stop(srv, l);
+        else if (on)
             nk_io_start(srv->loop, &l->io, NK_READ);
         else
             nk_io_stop(srv->loop, &l->io);
@@ -134,8 +141,14 @@ static int next_fd_watchable(const nk_httpd *srv)
 
 static int below_limits(const nk_httpd *srv)
 {
-    return srv->nconns < srv->cfg.max_conns && srv->nconns + FD_RESERVE < srv->fd_limit &&
+    unsigned taken = srv->nconns + srv->accepts_started; /* accepts in flight: one each */
+    return taken < srv->cfg.max_conns && taken + FD_RESERVE < srv->fd_limit &&
            next_fd_watchable(srv);
+}
+
+int nk__accept_room(const nk_httpd *srv)
+{
+    return below_limits(srv);
 }
 
 /* A client accepted but impossible to watch still gets an answer, never a bare close. */
@@ -154,9 +167,21 @@ static int may_accept(const nk_httpd *srv)
 
 static void update_accepting(nk_httpd *srv)
 {
+    if (srv->ops_engine) {
+        /* Operations in flight are never stopped at the cap (each already holds its slot):
+         * the listeners are topped up to what the limits allow, paused when that is none. */
+        listeners_set(srv, !srv->shutting_down && !srv->accept_backoff);
+        srv->accept_paused = !below_limits(srv);
+        return;
+    }
     int paused = !below_limits(srv);
     srv->accept_paused = paused;
     listeners_set(srv, may_accept(srv));
+}
+
+void nk__accept_update(nk_httpd *srv)
+{
+    update_accepting(srv);
 }
 
 static void on_accept_timer(nk_loop *loop, nk_timer *t)
@@ -187,8 +212,58 @@ static void listener_failed(nk_httpd *srv, nk__listener *l, int err)
 {
     l->failed = 1;
     nk_io_stop(srv->loop, &l->io);
+    nk__lops_stop(srv, l);
     nk__httpd_log(srv, NK_LOG_ERROR, "accept on descriptor %d: %s; no longer accepting on it",
                   l->fd, nk_strerror(err));
+}
+
+/* accept failed with err: out of descriptors or memory (back off), a client's own error
+ * (nothing to do), or the listener's (given up). */
+void nk__accept_failed(nk_httpd *srv, nk__listener *l, int err)
+{
+    if (err == -EMFILE || err == -ENFILE || err == -ENOBUFS || err == -ENOMEM) {
+        uint64_t now = nk_loop_now(srv->loop);
+        if (now - srv->last_fd_warning_ms >= 1000 || srv->last_fd_warning_ms == 0) {
+            srv->last_fd_warning_ms = now;
+            nk__httpd_log(srv, NK_LOG_WARN,
+                          "accept: %s; pausing new connections briefly (%u open)",
+                          nk_strerror(err), srv->nconns);
+        }
+        /* Cached open files are the descriptors that can be given back at once. */
+        nk__fcache_clear(srv);
+        srv->accept_backoff = 1;
+        listeners_set(srv, 0);
+        nk_timer_start(srv->loop, &srv->accept_timer, ACCEPT_BACKOFF_MS, 0);
+        return;
+    }
+    if (err == -EAGAIN || accept_error_is_transient(err))
+        return;
+    listener_failed(srv, l, err);
+}
+
+/* A client accepted on l: it becomes a connection (or gets an answer and is closed). */
+void nk__accept_took(nk_httpd *srv, nk__listener *l, int fd, const nk_addr *peer)
+{
+    srv->stats.connections++;
+    NK__COUNT(srv, connections_total, 1);
+    int err = nk__conn_start(srv, fd, peer, l->tls, l->proxy);
+    if (srv->nconns > srv->peak_conns)
+        srv->peak_conns = srv->nconns;
+    if (err < 0) {
+        if (err == -ERANGE)
+            refuse_unwatchable(fd);
+        close(fd);
+        if (err == -ERANGE) {
+            /* The select backend cannot watch descriptors past FD_SETSIZE: only reached
+             * when a descriptor was opened between the check and the accept. */
+            uint64_t now = nk_loop_now(srv->loop);
+            if (now - srv->last_fd_warning_ms >= 1000 || srv->last_fd_warning_ms == 0) {
+                srv->last_fd_warning_ms = now;
+                nk__httpd_log(srv, NK_LOG_WARN, "backend %s cannot watch more descriptors",
+                              nk_loop_backend(srv->loop));
+            }
+        }
+    }
 }
 
 static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
@@ -206,47 +281,13 @@ static void on_listener(nk_loop *loop, nk_io *io, unsigned events)
         int fd = nk_sock_accept(l->fd, &peer);
         if (fd == -EAGAIN)
             return;
-        if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-            uint64_t now = nk_loop_now(loop);
-            if (now - srv->last_fd_warning_ms >= 1000 || srv->last_fd_warning_ms == 0) {
-                srv->last_fd_warning_ms = now;
-                nk__httpd_log(srv, NK_LOG_WARN,
-                              "accept: %s; pausing new connections briefly (%u open)",
-                              nk_strerror(fd), srv->nconns);
-            }
-            /* Cached open files are the descriptors that can be given back at once. */
-            nk__fcache_clear(srv);
-            srv->accept_backoff = 1;
-            listeners_set(srv, 0);
-            nk_timer_start(loop, &srv->accept_timer, ACCEPT_BACKOFF_MS, 0);
-            return;
-        }
-        if (fd < 0 && accept_error_is_transient(fd))
-            continue;
         if (fd < 0) {
-            listener_failed(srv, l, fd);
-            return;
+            nk__accept_failed(srv, l, fd);
+            if (srv->accept_backoff || l->failed)
+                return;
+            continue;
         }
-        srv->stats.connections++;
-        NK__COUNT(srv, connections_total, 1);
-        int err = nk__conn_start(srv, fd, &peer, l->tls, l->proxy);
-        if (srv->nconns > srv->peak_conns)
-            srv->peak_conns = srv->nconns;
-        if (err < 0) {
-            if (err == -ERANGE)
-                refuse_unwatchable(fd);
-            close(fd);
-            if (err == -ERANGE) {
-                /* The select backend cannot watch descriptors past FD_SETSIZE: only reached
-                 * when a descriptor was opened between the check and the accept. */
-                uint64_t now = nk_loop_now(loop);
-                if (now - srv->last_fd_warning_ms >= 1000 || srv->last_fd_warning_ms == 0) {
-                    srv->last_fd_warning_ms = now;
-                    nk__httpd_log(srv, NK_LOG_WARN, "backend %s cannot watch more descriptors",
-                                  nk_loop_backend(loop));
-                }
-            }
-        }
+        nk__accept_took(srv, l, fd, &peer);
     }
     update_accepting(srv);
 }
@@ -533,8 +574,9 @@ static int listen_on(nk_httpd *srv, int listen_fd, int tls, int proxy)
     l->proxy = proxy;
     nk_io_init(&l->io, listen_fd, on_listener, l);
     /* Watch it once now, so that what the loop refuses (another watcher has the descriptor,
-     * select's FD_SETSIZE) is this call's error; update_accepting then pauses it if needed. */
-    err = nk_io_start(srv->loop, &l->io, NK_READ);
+     * select's FD_SETSIZE) is this call's error; update_accepting then pauses it if needed.
+     * On operations, its first accepts are that test (none when at the cap already). */
+    err = srv->ops_engine ? nk__lops_fill(srv, l) : nk_io_start(srv->loop, &l->io, NK_READ);
     if (err < 0) {
         free(l);
         return err;
@@ -568,9 +610,12 @@ void nk_httpd_shutdown(nk_httpd *srv)
         return;
     srv->shutting_down = 1;
     nk_timer_stop(srv->loop, &srv->accept_timer);
-    /* Listeners stop being watched now, and close once the loop has applied that. */
-    for (size_t i = 0; i < srv->nlisteners; i++)
+    /* Listeners stop being watched now, and close once the loop has applied that (an accept
+     * the kernel still held meanwhile comes back cancelled, its connection closed). */
+    for (size_t i = 0; i < srv->nlisteners; i++) {
         nk_io_stop(srv->loop, &srv->listeners[i]->io);
+        nk__lops_stop(srv, srv->listeners[i]);
+    }
     nk_defer_start(srv->loop, &srv->listeners_close);
     /* Idle connections go now; busy ones finish their current response, then close. */
     for (nk__conn *c = srv->conns, *next; c; c = next) {
@@ -607,11 +652,10 @@ void nk_httpd_free(nk_httpd *srv)
     nk__log_flush(srv);
     for (size_t i = 0; i < srv->nlisteners; i++) {
         nk_io_stop(srv->loop, &srv->listeners[i]->io);
+        nk__lops_stop(srv, srv->listeners[i]);
         if (srv->listeners[i]->fd >= 0)
             close(srv->listeners[i]->fd);
-        free(srv->listeners[i]);
     }
-    free(srv->listeners);
     nk_timer_stop(srv->loop, &srv->accept_timer);
     nk_timer_stop(srv->loop, &srv->log_timer);
     nk_timer_stop(srv->loop, &srv->drain_timer);
@@ -625,6 +669,7 @@ void nk_httpd_free(nk_httpd *srv)
      * callbacks touch nothing but their records), so that the loop can be freed. */
     nk__opc_drain(srv);
     nk__fopen_drain(srv);
+    nk__lops_free_listeners(srv);
     if (srv->root_fd >= 0)
         close(srv->root_fd);
     free(srv->root_real);
