@@ -65,14 +65,21 @@ static void on_accepted(nk_loop *loop, nk_op *op, ssize_t result)
     srv->accepts_started--;
     /* Unlike on readiness, no request is read here (the first receive is an operation too),
      * so an accept never follows answers within a callback: input_batch stays as it is. */
-    if (result >= 0) {
-        const one_accept *a = (const one_accept *)(const void *)op;
+    one_accept *a = (one_accept *)(void *)op;
+    if (result >= 0)
         nk__accept_took(srv, l, (int)result, &a->peer);
-    } else if (result != -ECANCELED) {
+    else if (result != -ECANCELED)
         nk__accept_failed(srv, l, (int)result);
+    if (srv->shutting_down || srv->accept_backoff || l->failed)
+        return;
+    /* The usual case: this accept again at once, its slot handed on to the next client. */
+    if (result >= 0 && nk__accept_room(srv) &&
+        nk_op_accept_once(srv->loop, op, l->fd, &a->peer.u.ss, &a->peer.len) == 0) {
+        l->accepting++;
+        srv->accepts_started++;
+        return;
     }
-    if (!srv->shutting_down && !srv->accept_backoff && !l->failed)
-        nk__accept_update(srv); /* this accept again, as the limits allow */
+    nk__accept_update(srv); /* at the limits (paused), or after an error: as they allow */
 }
 
 static int block_new(nk__listener *l)
@@ -96,10 +103,12 @@ int nk__lops_fill(nk_httpd *srv, nk__listener *l)
         if (err < 0)
             return err;
     }
-    for (int i = 0; i < NK__ACCEPTS && nk__accept_room(srv); i++) {
+    for (int i = 0; i < NK__ACCEPTS; i++) {
         one_accept *a = &l->accepts->a[i];
         if (nk_op_active(&a->op))
             continue; /* in flight, or a cancelled one not yet back */
+        if (!nk__accept_room(srv))
+            break;
         int err = nk_op_accept_once(srv->loop, &a->op, l->fd, &a->peer.u.ss, &a->peer.len);
         if (err < 0 && l->accepting == 0) {
             free(l->accepts); /* nothing started: the record goes (listen_on reports err) */
