@@ -248,6 +248,13 @@ int nk_op_stop(nk_loop *loop, nk_op *op);
 /* Started and not yet finished (its final callback not yet called). */
 static inline int nk_op_active(const nk_op *op) { return op->state != 0; }
 
+/* Bytes a send, writev or sendfile in progress has written so far, as the loop has seen them:
+ * a long operation's progress, for a caller that watches a peer which stops reading (a send
+ * timeout) without cutting the operation into pieces. It advances with each partial write of
+ * an emulated operation and of sendfile (emulated on every backend); a native send on uring
+ * asks the kernel for the whole length and advances only when a completion is short. */
+static inline size_t nk_op_progress(const nk_op *op) { return op->done; }
+
 NK_API_END
 #ifdef __cplusplus
 }

@@ -439,9 +439,10 @@ void nk__proxy_free(nk__conn *c);
 /* opconn.c: the transport of a plain connection on completion operations (uring). Each call
  * answers as its nk__xp_ counterpart does, -EAGAIN while an operation is under way. */
 typedef struct nk__opc nk__opc;
-/* A file body goes out in operations of this size: the send timeout is renewed by progress,
- * which a connection on operations sees once per completed operation. */
-#define NK__OPC_SENDFILE_STEP (256u << 10)
+/* A file body goes out in one operation (up to this size): the emulated sendfile writes until
+ * the socket is full and waits for it to drain, as the readiness path does, and the send
+ * timeout sees its progress through a ticker of opconn.c, not through completions. */
+#define NK__OPC_SENDFILE_STEP (1u << 30)
 int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy);
 int nk__opc_new(nk__conn *c); /* sets c->opc: 0 or -ENOMEM */
 int nk__opc_arm_read(nk__conn *c); /* a receive under way (the connection reads): 0 or -errno */

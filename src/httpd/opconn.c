@@ -20,6 +20,14 @@
  * Head and in-memory body are one buffer by then (respond.c copies what a send did not take),
  * so a small response is one send request.
  *
+ * A file body is one sendfile operation for all of it (NK__OPC_SENDFILE_STEP), which writes
+ * until the socket is full and waits for it to drain, as the readiness path does. Its callback
+ * comes only at the end, so the send timeout (renewed by progress) cannot hear of progress
+ * from completions: while it runs, a ticker every eighth of --send-timeout looks at how far it
+ * got (nk_op_progress) and renews the deadline when bytes moved. A client that takes bytes at
+ * least every 7/8 of the timeout is never cut; one that stops is cut between 1 and 1 1/8 of
+ * the timeout after its last byte (readiness: exactly 1).
+ *
  * Closing: an operation the kernel holds is cancelled; its -ECANCELED completion comes later,
  * so the record outlives the connection (an orphan on srv->opc_orphans) until both
  * operations are over. nk_httpd_free waits for the orphans so that the loop can be freed.
@@ -58,6 +66,8 @@ struct nk__opc {
     size_t wlen;
     int wfd;                /* a file's send: its descriptor (-1: memory) and offset */
     off_t woff;
+    size_t wseen;           /* the file send's progress at the ticker's last look */
+    nk_timer wtick;         /* runs while a file send does: renews the send deadline */
 };
 
 int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy)
@@ -67,6 +77,7 @@ int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy)
 
 static void on_recv(nk_loop *loop, nk_op *op, ssize_t result);
 static void on_send(nk_loop *loop, nk_op *op, ssize_t result);
+static void on_send_tick(nk_loop *loop, nk_timer *t);
 
 int nk__opc_new(nk__conn *c)
 {
@@ -82,6 +93,7 @@ int nk__opc_new(nk__conn *c)
     o->srv = c->srv;
     nk_op_init(&o->rop, on_recv, o);
     nk_op_init(&o->wop, on_send, o);
+    nk_timer_init(&o->wtick, on_send_tick, o);
     c->opc = o;
     return 0;
 }
@@ -178,8 +190,8 @@ static void on_recv(nk_loop *loop, nk_op *op, ssize_t result)
 
 static void on_send(nk_loop *loop, nk_op *op, ssize_t result)
 {
-    (void)loop;
     nk__opc *o = op->data;
+    nk_timer_stop(loop, &o->wtick);
     if (!o->conn) {
         orphan_done(o);
         return;
@@ -187,6 +199,23 @@ static void on_send(nk_loop *loop, nk_op *op, ssize_t result)
     o->wres = result;
     o->wdone = 1;
     nk__conn_run(o->conn, NK_WRITE);
+}
+
+/* The file send has moved bytes since the last look: the connection made progress, which
+ * renews its send deadline as a completed write would (the flush finds the send still under
+ * way and writes nothing). The connection may be closed by it: o is not touched after. */
+static void on_send_tick(nk_loop *loop, nk_timer *t)
+{
+    nk__opc *o = t->data;
+    if (!o->conn || !nk_op_active(&o->wop)) {
+        nk_timer_stop(loop, t);
+        return;
+    }
+    size_t moved = nk_op_progress(&o->wop);
+    if (moved == o->wseen)
+        return;
+    o->wseen = moved;
+    nk__conn_resume_output(o->conn);
 }
 
 /* Start the receive the connection wants, unless one is under way or its result waits. */
@@ -265,13 +294,21 @@ ssize_t nk__opc_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
             *off += n;
         return n;
     }
-    int rc = nk_op_sendfile(c->srv->loop, &o->wop, c->io.fd, fd, (int64_t)*off, len);
+    nk_loop *loop = c->srv->loop;
+    int rc = nk_op_sendfile(loop, &o->wop, c->io.fd, fd, (int64_t)*off, len);
     if (rc < 0)
         return rc;
     o->wbuf = NULL;
     o->wlen = len;
     o->wfd = fd;
     o->woff = *off;
+    /* Not all written at once (the socket filled up): watch its progress until it is. */
+    unsigned tmo = c->srv->cfg.send_timeout_ms;
+    o->wseen = nk_op_progress(&o->wop);
+    if (tmo && o->wseen < len) {
+        uint64_t every = tmo >= 8 ? tmo / 8 : 1;
+        nk_timer_start(loop, &o->wtick, every, every);
+    }
     return -EAGAIN;
 }
 
@@ -285,6 +322,7 @@ void nk__opc_close(nk__conn *c)
         return;
     c->opc = NULL;
     nk_loop *loop = c->srv->loop;
+    nk_timer_stop(loop, &o->wtick);
     if (nk_op_active(&o->wop) && o->wop.native)
         shutdown(c->io.fd, SHUT_RDWR);
     (void)nk_op_stop(loop, &o->rop);
