@@ -956,9 +956,10 @@ static void conn_update(nk__conn *c, int progress)
     if (c->pp) {
         ev = NK_READ;
         phase = NK__PHASE_HEAD; /* the header counts against the first head's deadline */
-    } else if (c->tls_handshaking) {
+    } else if (nk__conn_handshaking(c)) {
         /* One waiting for a handshake slot is not read: its ClientHello stays in the kernel. */
-        ev = c->hs_waiting ? 0 : c->tls_want_write ? NK_WRITE : NK_READ;
+        const nk__tlsconn *t = nk__conn_tlsc(c);
+        ev = t->hs_waiting ? 0 : t->want_write ? NK_WRITE : NK_READ;
         phase = NK__PHASE_HEAD; /* the handshake counts against the first head's deadline */
     } else if (c->lingering) {
         ev = NK_READ;
@@ -971,7 +972,7 @@ static void conn_update(nk__conn *c, int progress)
         size_t buffered = x ? nk_buf_len(&x->in) : 0;
         if (!c->peer_eof && !(c->close_after && !head_len) && (!x || buffered < x->in.max))
             ev |= NK_READ;
-        if (pending || c->tls_want_write)
+        if (pending || nk__conn_tls_want_write(c))
             ev |= NK_WRITE;
         if ((ev & NK_READ) && nk__xp_pending(c))
             kick_add(c);
@@ -1056,7 +1057,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
             return;
         events = NK_READ; /* what followed the header may be here already */
     }
-    if (c->tls_handshaking) {
+    if (nk__conn_handshaking(c)) {
         if (!step_done(c, nk__xp_handshake(c)))
             return;
         if (alpn_h2(c)) {
@@ -1120,11 +1121,14 @@ void nk__conn_resume(nk__conn *c)
 }
 
 /* A connection on fd (-1: a stream's virtual one), with its watchers, not yet started. */
-static nk__conn *conn_alloc(nk_httpd *srv, int fd)
+static nk__conn *conn_alloc(nk_httpd *srv, int fd, int tls)
 {
-    nk__conn *c = calloc(1, sizeof *c);
+    /* A TLS connection's record carries its handshake state after the nk__conn: a plain one
+     * is allocated without it (the budget at struct nk__conn). */
+    nk__conn *c = calloc(1, tls ? sizeof(nk__tlsconn) : sizeof *c);
     if (!c)
         return NULL;
+    c->tls_side = tls != 0;
     c->srv = srv;
     nk_timer_init(&c->timer, on_timer, c);
     nk_io_init(&c->io, fd, on_io, c);
@@ -1134,7 +1138,7 @@ static nk__conn *conn_alloc(nk_httpd *srv, int fd)
 
 int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int proxy)
 {
-    nk__conn *c = conn_alloc(srv, fd);
+    nk__conn *c = conn_alloc(srv, fd, tls);
     if (!c)
         return -ENOMEM;
     if (proxy && nk__proxy_new(c) < 0) {
@@ -1143,7 +1147,8 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int prox
     }
     /* The TLS state is made when the ClientHello's first bytes arrive (nk__xp_handshake):
      * a silent connection costs no more than over http and takes no handshake slot. */
-    c->tls_handshaking = (unsigned char)(tls != 0);
+    if (tls)
+        nk__conn_tlsc(c)->handshaking = 1;
     int family = nk_addr_family(peer);
     c->is_tcp = family == AF_INET || family == AF_INET6;
     c->peer_family = (unsigned char)family;
@@ -1176,7 +1181,7 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int prox
 
 nk__conn *nk__conn_new_stream(nk__conn *parent, nk__h2s *s)
 {
-    nk__conn *c = conn_alloc(parent->srv, -1);
+    nk__conn *c = conn_alloc(parent->srv, -1, 0);
     if (!c)
         return NULL;
     c->h2s = s;

@@ -566,7 +566,7 @@ void nk__h2_update(nk__conn *c)
     int pending = nk_buf_len(&h->out) != 0;
     if (nghttp2_session_want_read(h->ng) && !pending)
         ev |= NK_READ;
-    if (pending || c->tls_want_write)
+    if (pending || nk__conn_tls_want_write(c))
         ev |= NK_WRITE;
     nk_io_start(srv->loop, &c->io, ev);
     if ((ev & NK_READ) && nk__xp_pending(c))

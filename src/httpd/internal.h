@@ -200,6 +200,12 @@ struct nk_httpd_ex {
 };
 
 /* One client connection. Kept small: it is all an idle keep-alive connection costs. */
+/* Budget: an idle keep-alive connection on epoll costs its nk__conn (here 184 bytes, a 192-byte
+ * malloc chunk) plus about 60 bytes of the loop's per-descriptor tables and timer heap; issue
+ * 18 wants the whole under half of nginx's (526 B), so under 260 B. A field that only some
+ * connections need goes in a record of its own (TLS: nk__tlsconn; HTTP/2, PROXY, operations:
+ * the pointers at the end), flags are bits, and the order leaves no holes (pahole or gdb's
+ * `ptype /o struct nk__conn`). bench/idle.sh measures it. */
 struct nk__conn {
     nk_httpd *srv;
     nk__conn *prev, *next;
@@ -209,20 +215,17 @@ struct nk__conn {
     unsigned requests;    /* served on this connection */
     unsigned timer_requests; /* `requests` when the timer was last armed */
     unsigned char phase;  /* nk__phase */
-    unsigned char close_after, peer_eof, lingering, is_tcp, http10;
-    unsigned char linger_needed; /* unread input may follow: drain before closing */
     unsigned char peer_family;
-    unsigned char busy;          /* a handler runs on this connection: closing is deferred */
-    unsigned char close_pending; /* closed while busy: nk__conn_close runs when it returns */
     unsigned short peer_port;
+    unsigned close_after : 1, peer_eof : 1, lingering : 1, is_tcp : 1, http10 : 1;
+    unsigned linger_needed : 1; /* unread input may follow: drain before closing */
+    unsigned busy : 1;          /* a handler runs on this connection: closing is deferred */
+    unsigned close_pending : 1; /* closed while busy: nk__conn_close runs when it returns */
+    unsigned kicked : 1;        /* on srv->kicks: plaintext waits inside OpenSSL, or a resume */
+    unsigned tls_side : 1;      /* accepted on a TLS listener: c is an nk__tlsconn */
     unsigned char peer_ip[16];
     nk_tls *tls;                 /* TLS over the socket, or NULL (xport.c) */
-    unsigned char tls_handshaking;
-    unsigned char tls_want_write; /* the transport waits for the socket to be writable */
-    nk__conn *kick_next;         /* on srv->kicks: TLS plaintext waits inside OpenSSL */
-    unsigned char kicked;
-    unsigned char hs_waiting;    /* spoke while the handshake cap was reached: waits its turn */
-    nk__conn *hs_next;           /* on srv->hs_wait */
+    nk__conn *kick_next;         /* on srv->kicks */
     /* HTTP/2 (h2.c). A connection that speaks it holds the session in h2 and serves no
      * exchange itself: each stream is a virtual connection of its own (h2s set, no socket)
      * that runs the HTTP/1.1 code above over a memory transport (h2stream.c). */
@@ -233,6 +236,34 @@ struct nk__conn {
     /* Receives and sends are completion operations, not calls on readiness (opconn.c). */
     struct nk__opc *opc;
 };
+
+/* A connection accepted on a TLS listener: its nk__conn first, then what only TLS needs, in
+ * the same allocation (conn.c), so that plain connections do not carry it. */
+typedef struct nk__tlsconn {
+    nk__conn c;
+    nk__conn *hs_next;           /* on srv->hs_wait */
+    unsigned char handshaking;   /* the handshake is not done (or not begun) */
+    unsigned char want_write;    /* the transport waits for the socket to be writable */
+    unsigned char hs_waiting;    /* spoke while the handshake cap was reached: waits its turn */
+} nk__tlsconn;
+
+/* c's TLS record, or NULL for a plain connection (and a stream's virtual one). */
+static inline nk__tlsconn *nk__conn_tlsc(nk__conn *c)
+{
+    return c->tls_side ? (nk__tlsconn *)c : NULL;
+}
+
+/* The TLS handshake is still to do: nothing else is read or written before it. */
+static inline int nk__conn_handshaking(const nk__conn *c)
+{
+    return c->tls_side && ((const nk__tlsconn *)c)->handshaking;
+}
+
+/* The TLS transport waits for the socket to become writable (a read can need to write). */
+static inline int nk__conn_tls_want_write(const nk__conn *c)
+{
+    return c->tls_side && ((const nk__tlsconn *)c)->want_write;
+}
 
 typedef struct nk__listener {
     nk_io io;

@@ -3,7 +3,7 @@
  * does not know which one carries its bytes.
  *
  * With TLS, what a call could not do now is reported as -EAGAIN like a socket's, and
- * c->tls_want_write says whether the transport waits for the socket to become writable
+ * the connection's nk__tlsconn says (want_write) whether the transport waits for the socket to become writable
  * (a TLS read can need to write, a write to read). Plaintext that OpenSSL holds decrypted but
  * unread raises no readiness event: nk__xp_pending tells conn.c to come back for it.
  */
@@ -16,10 +16,7 @@
 
 static ssize_t tls_result(nk__conn *c, ssize_t n)
 {
-    if (n == -EAGAIN)
-        c->tls_want_write = nk_tls_want(c->tls) == NK_WRITE;
-    else
-        c->tls_want_write = 0;
+    nk__conn_tlsc(c)->want_write = n == -EAGAIN && nk_tls_want(c->tls) == NK_WRITE;
     return n;
 }
 
@@ -117,19 +114,20 @@ static void wait_remove(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
     nk__conn *prev = NULL;
-    for (nk__conn *w = srv->hs_wait; w; prev = w, w = w->hs_next) {
+    nk__tlsconn *t = nk__conn_tlsc(c);
+    for (nk__conn *w = srv->hs_wait; w; prev = w, w = nk__conn_tlsc(w)->hs_next) {
         if (w != c)
             continue;
         if (prev)
-            prev->hs_next = w->hs_next;
+            nk__conn_tlsc(prev)->hs_next = t->hs_next;
         else
-            srv->hs_wait = w->hs_next;
+            srv->hs_wait = t->hs_next;
         if (srv->hs_wait_tail == c)
             srv->hs_wait_tail = prev;
         break;
     }
-    c->hs_next = NULL;
-    c->hs_waiting = 0;
+    t->hs_next = NULL;
+    t->hs_waiting = 0;
 }
 
 /* A handshake slot is free: the longest-waiting client takes it on the next loop turn. */
@@ -160,11 +158,12 @@ static int tls_begin(nk__conn *c)
     if (srv->handshakes >= srv->max_handshakes) {
         /* Handshakes cost CPU and memory: past the cap a client that spoke waits its turn,
          * its ClientHello unread, within its header timeout. */
-        if (!c->hs_waiting) {
-            c->hs_waiting = 1;
-            c->hs_next = NULL;
+        nk__tlsconn *t = nk__conn_tlsc(c);
+        if (!t->hs_waiting) {
+            t->hs_waiting = 1;
+            t->hs_next = NULL;
             if (srv->hs_wait_tail)
-                srv->hs_wait_tail->hs_next = c;
+                nk__conn_tlsc(srv->hs_wait_tail)->hs_next = c;
             else
                 srv->hs_wait = c;
             srv->hs_wait_tail = c;
@@ -179,7 +178,7 @@ static int tls_begin(nk__conn *c)
     return 1;
 }
 
-/* 1 when the handshake is done, 0 to wait (interest in c->tls_want_write), -1 to close. */
+/* 1 when the handshake is done, 0 to wait (interest in nk__tlsconn.want_write), -1 to close. */
 int nk__xp_handshake(nk__conn *c)
 {
     if (!c->tls) {
@@ -188,9 +187,10 @@ int nk__xp_handshake(nk__conn *c)
             return b;
     }
     int r = nk_tls_handshake(c->tls);
+    nk__tlsconn *t = nk__conn_tlsc(c);
     if (r == 0) {
-        c->tls_handshaking = 0;
-        c->tls_want_write = 0;
+        t->handshaking = 0;
+        t->want_write = 0;
         slot_freed(c->srv);
         NK__COUNT(c->srv, tls_handshakes, 1);
         if (nk_tls_resumed(c->tls))
@@ -198,7 +198,7 @@ int nk__xp_handshake(nk__conn *c)
         return 1;
     }
     if (r == -EAGAIN) {
-        c->tls_want_write = nk_tls_want(c->tls) == NK_WRITE;
+        t->want_write = nk_tls_want(c->tls) == NK_WRITE;
         return 0;
     }
     return -1; /* counted as failed when closed (nk__xp_close) */
@@ -222,14 +222,15 @@ void nk__xp_close(nk__conn *c)
         nk__h2s_conn_closed(s);
         return;
     }
-    if (c->hs_waiting)
+    nk__tlsconn *t = nk__conn_tlsc(c);
+    if (t && t->hs_waiting)
         wait_remove(c);
     if (c->tls) {
         /* RFC 8446 section 6.1: say the end is the end (best effort, never waits), so a
          * client can tell a response cut short by the network from a whole one. */
-        if (!c->tls_handshaking)
+        if (!t->handshaking)
             nk_tls_shutdown(c->tls);
-        if (c->tls_handshaking) {
+        if (t->handshaking) {
             /* Failed, cut short or timed out: the connection ends inside the handshake. */
             slot_freed(c->srv);
             NK__COUNT(c->srv, tls_failed, 1);
