@@ -200,12 +200,13 @@ struct nk_httpd_ex {
 };
 
 /* One client connection. Kept small: it is all an idle keep-alive connection costs. */
-/* Budget: an idle keep-alive connection on epoll costs its nk__conn (here 184 bytes, a 192-byte
- * malloc chunk) plus about 60 bytes of the loop's per-descriptor tables and timer heap; issue
- * 18 wants the whole under half of nginx's (526 B), so under 260 B. A field that only some
+/* Budget: an idle keep-alive connection on epoll costs its nk__conn (200 bytes, a 208-byte
+ * malloc chunk) plus about 110 bytes of the loop's per-descriptor tables and timer heap: 319 B
+ * by bench/idle.sh, where issue 18 wants under half of nginx's 526 B (260 B). Every 16 bytes
+ * off this struct is a malloc chunk size less, so add no field here: a field that only some
  * connections need goes in a record of its own (TLS: nk__tlsconn; HTTP/2, PROXY, operations:
- * the pointers at the end), flags are bits, and the order leaves no holes (pahole or gdb's
- * `ptype /o struct nk__conn`). bench/idle.sh measures it. */
+ * the pointers at the end), flags are bits, and the order leaves no holes (gdb's
+ * `ptype /o struct nk__conn`). */
 struct nk__conn {
     nk_httpd *srv;
     nk__conn *prev, *next;
