@@ -1009,8 +1009,7 @@ static void settle(rx *r, int fd, int *eof, unsigned rounds)
 {
     unsigned idle = 0;
     while (!*eof && idle < rounds) {
-        int progress = 0;
-        nk_loop_run(loop, NK_RUN_NOWAIT);
+        int progress = loop_turn(r->e);
         client_recv(fd, &r->in.p, &r->in.len, &r->in.cap, &r->total, eof, &progress);
         parse_frames(r);
         idle = progress ? 0 : idle + 1;
@@ -1074,7 +1073,8 @@ static void run(engine *e, const uint8_t *in, size_t n, unsigned ctl, size_t pie
         } else if (w < 0 && errno != EAGAIN && errno != EINTR) {
             writing = 0; /* the server closed: it reads no more */
         }
-        nk_loop_run(loop, NK_RUN_NOWAIT);
+        if (loop_turn(e))
+            progress = 1;
         client_recv(fd, &r.in.p, &r.in.len, &r.in.cap, &r.total, &eof, &progress);
         parse_frames(&r);
         if (progress)

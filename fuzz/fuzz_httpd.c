@@ -500,7 +500,8 @@ static void run(engine *e, const uint8_t *in, size_t n, size_t piece)
                 writing = 0;
             }
         }
-        nk_loop_run(loop, NK_RUN_NOWAIT);
+        if (loop_turn(e))
+            progress = 1;
         client_recv(fd, &r.p, &r.len, &r.cap, &r.total, &eof, &progress);
         while (r.len && check_one(&r, 0))
             ;

@@ -460,11 +460,22 @@ void client_recv(int fd, unsigned char **p, size_t *len, size_t *cap, size_t *to
     }
 }
 
+int loop_turn(const engine *e)
+{
+    if (nk_httpd_waiting(e->srv)) {
+        nk_loop_run(loop, NK_RUN_ONCE);
+        return 1;
+    }
+    nk_loop_run(loop, NK_RUN_NOWAIT);
+    return 0;
+}
+
 void wait_released(engine *e)
 {
     nk_httpd_stats st;
     for (int i = 0;; i++) {
-        nk_loop_run(loop, NK_RUN_NOWAIT);
+        if (loop_turn(e))
+            i = 0;
         nk_httpd_get_stats(e->srv, &st);
         if (st.open == 0)
             break;

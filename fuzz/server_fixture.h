@@ -52,6 +52,11 @@ typedef struct engine {
     unsigned h2_streams;   /* its SETTINGS_MAX_CONCURRENT_STREAMS with HTTP/2 on (0: default) */
 } engine;
 
+/* One turn of the loop: NK_RUN_NOWAIT, or NK_RUN_ONCE while the engine waits for a file
+ * operation (nk_httpd_waiting), whose completion then ends the wait. Returns 1 in that case:
+ * the turn counts as progress, since the server is working, not stuck or done. */
+int loop_turn(const engine *e);
+
 extern nk_loop *loop;
 extern engine engines[3];
 extern const nk_httpd_user users[1];

@@ -428,6 +428,13 @@ typedef struct nk_httpd_stats {
 /* The engine's request and connection counts so far. */
 void nk_httpd_get_stats(const nk_httpd *srv, nk_httpd_stats *out);
 
+/* Requests whose answer waits for a file operation off the loop (a static file's cache miss
+ * being opened by the loop's file steps, netkit/op.h), so that no turn of the loop moves them
+ * until that operation completes. For code that drives the loop with NK_RUN_NOWAIT and judges
+ * the engine idle when nothing moves (tests, fuzzers): while this is non-zero, a turn with
+ * NK_RUN_ONCE is sure to return. */
+unsigned nk_httpd_waiting(const nk_httpd *srv);
+
 /* 1 when a peer (family AF_INET/AF_INET6 with its 4 or 16 address bytes, or AF_UNIX with ip
  * NULL) is local: 127.0.0.0/8, ::1, ::ffff:127.0.0.0/104 or a unix socket. For --status. */
 int nk_httpd_peer_is_local(int family, const unsigned char *ip);

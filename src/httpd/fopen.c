@@ -169,6 +169,14 @@ nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done)
     return NK__DONE;
 }
 
+unsigned nk_httpd_waiting(const nk_httpd *srv)
+{
+    unsigned n = 0;
+    for (const fopen_rec *m = srv->fopen_live; m; m = m->live_next)
+        n++;
+    return n;
+}
+
 void nk__fopen_drain(nk_httpd *srv)
 {
     for (fopen_rec *m = srv->fopen_live, *next; m; m = next) {
