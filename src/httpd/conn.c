@@ -191,6 +191,20 @@ static int waiting(const nk__conn *c)
                     nk__bodyrd_paused(c->x));
 }
 
+/* After processing: a client that has ended its side and has nothing left to be answered is
+ * closed (a body cut short cannot be finished either); else the watchers and timer follow the
+ * connection's state. Every path that processes input ends here: readiness, and the resumes
+ * of work done off the loop (an answer made by a job or a file operation after the client's
+ * end of stream was read would otherwise leave the connection open until its idle timeout). */
+static void conn_settle(nk__conn *c, int progress)
+{
+    if (c->peer_eof && !out_pending(c) && !waiting(c)) {
+        nk__conn_close(c);
+        return;
+    }
+    conn_update(c, progress);
+}
+
 static void sink_abort(nk__conn *c)
 {
     const nk__sink *sink = c->x ? c->x->sink : NULL;
@@ -1093,12 +1107,7 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
     }
     if (conn_process(c) == NK__CLOSED)
         return;
-    if (c->peer_eof && !out_pending(c) && !waiting(c)) {
-        /* Nothing left to answer (a body cut short cannot be finished either). */
-        nk__conn_close(c);
-        return;
-    }
-    conn_update(c, progress);
+    conn_settle(c, progress);
 }
 
 void nk__conn_resume_output(nk__conn *c)
@@ -1110,14 +1119,14 @@ void nk__conn_resume_output(nk__conn *c)
     }
     if (conn_process(c) == NK__CLOSED)
         return;
-    conn_update(c, PROGRESS_WRITE);
+    conn_settle(c, PROGRESS_WRITE);
 }
 
 void nk__conn_resume(nk__conn *c)
 {
     if (conn_process(c) == NK__CLOSED)
         return;
-    conn_update(c, 0);
+    conn_settle(c, 0);
 }
 
 /* A connection on fd (-1: a stream's virtual one), with its watchers, not yet started. */
