@@ -142,6 +142,14 @@ nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done)
     size_t head_len = x->head_len;
     if (!head_len || head_len > nk_buf_len(&x->in) || x->job)
         return NK__PASS;
+    /* The same path already being opened: the caller opens it itself. Its look-up has just
+     * been made (its directory entries are in memory), and the entry the open puts back in
+     * the file cache serves every later request; without this, all the requests for a hot
+     * file arriving while its cache entry is renewed (once a second, fcache.c) would each
+     * start an open of their own. */
+    for (const fopen_rec *o = srv->fopen_live; o; o = o->live_next)
+        if (strcmp(o->path, srv->path) == 0)
+            return NK__PASS;
     fopen_rec *m = malloc(sizeof *m + head_len);
     if (!m)
         return NK__PASS;
