@@ -31,7 +31,11 @@ class LogOnTerminal(unittest.TestCase):
                 self.assertEqual(r.read(), b"hello\n")
             t0 = time.monotonic()
             seen = b""
-            while ('"GET %s %s" 200' % (path, harness.PROTOCOL)).encode() not in seen:
+            marker = ('"GET %s %s" 200' % (path, harness.PROTOCOL)).encode()
+            # A terminal's output processing turns "\n" into "\r\n" apart from the text before
+            # it, so one write of the server can reach the reader in two reads: wait for the
+            # line's end, not only its text.
+            while marker not in seen or not seen.endswith(b"\r\n"):
                 left = t0 + BOUND_S - time.monotonic()
                 if left <= 0:
                     self.fail("no log line for %s within %.1f s; terminal shows %r"
