@@ -14,6 +14,9 @@
 # latency and the server's CPU time per request, then each netkit contender's ratio to each
 # peer, to the best peer by req/s and to the leanest peer by CPU per request. A kernel that
 # refuses io_uring drops netkit-uring with a line saying so; the rest run as usual.
+# netkit-sendfile and netkit-uring-sendfile (not run by default) are netkit with --sendfile on:
+# the default copies file bodies for loopback clients such as wrk here, and these show the
+# other way (BENCH_CONTENDERS="netkit netkit-sendfile ..." for the A/B).
 #
 # With BENCH_TLS=1 every server listens with TLS on one ECDSA P-256 certificate and wrk gets
 # https:// URLs (default scenarios then 1k, 1k-close and 10m). wrk runs with bench/wrk_tls.c

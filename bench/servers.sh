@@ -62,7 +62,7 @@ bench_nofile() {
 
 bench_server_installed() {
   case $1 in
-    netkit | netkit-affinity | netkit-uring) [ -x "$NETKIT_BIN" ] ;;
+    netkit | netkit-affinity | netkit-uring | netkit-sendfile | netkit-uring-sendfile) [ -x "$NETKIT_BIN" ] ;;
     nginx) [ -x "$BENCH_NGINX" ] ;;
     lighttpd) [ -x "$BENCH_LIGHTTPD" ] ;;
     h2o) [ -x "$BENCH_H2O" ] ;;
@@ -74,6 +74,8 @@ bench_server_version() {
   case $1 in
     netkit | netkit-affinity) "$NETKIT_BIN" --version 2>&1 | head -n 1 ;;
     netkit-uring) echo "$("$NETKIT_BIN" --version 2>&1 | head -n 1), --backend uring" ;;
+    netkit-sendfile) echo "$("$NETKIT_BIN" --version 2>&1 | head -n 1), --sendfile on" ;;
+    netkit-uring-sendfile) echo "$("$NETKIT_BIN" --version 2>&1 | head -n 1), --backend uring --sendfile on" ;;
     nginx) "$BENCH_NGINX" -v 2>&1 | head -n 1 ;;
     lighttpd) "$BENCH_LIGHTTPD" -v 2>&1 | head -n 1 ;;
     h2o) "$BENCH_H2O" --version 2>&1 | head -n 1 ;;
@@ -86,7 +88,7 @@ bench_server_start() {
   SERVER_PID='' SERVER_PORT=
   if ! bench_server_installed "$name"; then
     case $name in
-      netkit | netkit-affinity | netkit-uring) bench_log "skipping $name: no executable at $NETKIT_BIN (build it, or set NETKIT_BIN)" ;;
+      netkit | netkit-affinity | netkit-uring | netkit-sendfile | netkit-uring-sendfile) bench_log "skipping $name: no executable at $NETKIT_BIN (build it, or set NETKIT_BIN)" ;;
       *) bench_log "skipping $name: not installed (scripts/install-deps bench installs the peers)" ;;
     esac
     return 1
@@ -134,6 +136,15 @@ bench_start_netkit() {
 # instead of falling back to epoll.
 bench_start_netkit-uring() {
   bench_start_netkit "$@" --backend uring
+}
+
+# File bodies by sendfile whatever the client's address (the default, --sendfile auto, copies
+# them for loopback clients such as the benchmark's): the A/B of the two ways to send a file.
+bench_start_netkit-sendfile() {
+  bench_start_netkit "$@" --sendfile on
+}
+bench_start_netkit-uring-sendfile() {
+  bench_start_netkit "$@" --backend uring --sendfile on
 }
 
 # The same with --cpu-affinity: workers pinned, connections steered to the worker on the CPU

@@ -30,7 +30,7 @@ enum {
     SERVE_BODY_TO, SERVE_SNDBUF, SERVE_UNSENT_MAX, SERVE_MAX_HEADER, SERVE_MAX_BODY,
     SERVE_UPLOAD, SERVE_UPLOAD_ANON, SERVE_MKDIRS, SERVE_AUTH, SERVE_AUTH_FILE, SERVE_ECHO,
     SERVE_GZIP, SERVE_GZIP_LEVEL, SERVE_CORS, SERVE_SPA, SERVE_STATUS, SERVE_STATUS_PUBLIC,
-    SERVE_HEALTH, SERVE_HEALTH_GRACE, SERVE_LOG_FORMAT,
+    SERVE_HEALTH, SERVE_HEALTH_GRACE, SERVE_LOG_FORMAT, SERVE_SENDFILE,
 };
 
 static const cli_opt serve_opts[] = {
@@ -112,6 +112,10 @@ static const cli_opt serve_opts[] = {
     {"unsent-max", SERVE_UNSENT_MAX, "BYTES",
      "unsent bytes queued per connection, TCP_NOTSENT_LOWAT (default 262144; 0: the kernel's "
      "setting): bounds what a client that stops reading pins"},
+    {"sendfile", SERVE_SENDFILE, "MODE",
+     "how file bodies over plain connections are sent: on (sendfile, no copy in the server), "
+     "off (read and send, as through TLS), or auto (the default: off for loopback and "
+     "unix-socket clients, whose own copy out of sendfile's pages is slower, on otherwise)"},
     {"max-header-bytes", SERVE_MAX_HEADER, "N",
      "request head size limit, 431 beyond (default 16384)"},
     {"max-body-bytes", SERVE_MAX_BODY, "N",
@@ -335,7 +339,8 @@ static int serve_timeout_opt(http_serve_opts *o, int key, const char *value)
     }
 }
 
-/* Sizes and counts: --max-conns, --sndbuf, --unsent-max, --max-header-bytes, --max-body-bytes. */
+/* Sizes, counts and how bytes go out: --max-conns, --sndbuf, --unsent-max, --sendfile,
+ * --max-header-bytes, --max-body-bytes. */
 static int serve_limit_opt(http_serve_opts *o, int key, const char *value)
 {
     long v;
@@ -355,6 +360,16 @@ static int serve_limit_opt(http_serve_opts *o, int key, const char *value)
             return cli_usage(o->cmd, "invalid --unsent-max '%s' (0, or 4096 to 67108864 bytes)",
                              value);
         o->cfg.unsent_max = (int)v;
+        return 0;
+    case SERVE_SENDFILE:
+        if (strcmp(value, "auto") == 0)
+            o->cfg.sendfile = NK_HTTPD_SENDFILE_AUTO;
+        else if (strcmp(value, "on") == 0)
+            o->cfg.sendfile = NK_HTTPD_SENDFILE_ON;
+        else if (strcmp(value, "off") == 0)
+            o->cfg.sendfile = NK_HTTPD_SENDFILE_OFF;
+        else
+            return cli_usage(o->cmd, "invalid --sendfile '%s' (auto, on or off)", value);
         return 0;
     case SERVE_MAX_HEADER:
         if (cli_parse_long(value, 256, 1 << 24, &v) < 0)

@@ -64,6 +64,13 @@ typedef struct nk_httpd_counters {
 
 typedef enum { NK_HTTPD_LOG_COMBINED = 0, NK_HTTPD_LOG_JSON } nk_httpd_log_format;
 
+/* How a file body goes from the disk to a plain (not TLS, not HTTP/2) connection. */
+typedef enum {
+    NK_HTTPD_SENDFILE_AUTO = 0, /* copy to loopback and unix-socket peers, sendfile otherwise */
+    NK_HTTPD_SENDFILE_ON,       /* sendfile(2): the kernel sends from the page cache */
+    NK_HTTPD_SENDFILE_OFF,      /* pread(2) into a buffer and send(2) from it */
+} nk_httpd_sendfile;
+
 #define NK_HTTPD_BODY_MIN_RATE 1024 /* bytes per second that extend body_total_timeout_ms */
 
 /* Extensible (docs/library.md, "Config structs"): size is the size the caller was compiled
@@ -152,6 +159,12 @@ typedef struct nk_httpd_config {
      * UINT64_MAX (the default) for none but the disk (507 when it is full). Anonymous
      * bodies, echoed ones and routes' (held in memory) keep max_body. */
     uint64_t max_body_authenticated;
+    /* File bodies above the small-file size: sendfile hands the socket page-cache pages, so
+     * the server copies nothing, which is what a network card wants. A peer on the same
+     * machine copies every byte out of those pages itself, and there a copy into ordinary
+     * socket memory is faster end to end (bench/RESULTS.md: 10 MiB over loopback). AUTO
+     * chooses per connection, from the socket's own address. */
+    nk_httpd_sendfile sendfile;
 } nk_httpd_config;
 
 /* Fill the first size bytes of cfg with the defaults (root ".") and cfg->size with size; a

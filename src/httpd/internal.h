@@ -153,6 +153,7 @@ typedef struct nk_httpd_ex nk__ex;
 struct nk_httpd_ex {
     nk_buf in;            /* request bytes, parsed in place */
     nk_buf out;           /* response bytes not yet written */
+    nk_buf fcopy;         /* file bytes read and not yet written (conn.copy_files) */
     size_t parsed_prev;   /* bytes of the current head already scanned */
     size_t head_len;      /* head kept at the front of `in` while its body is read */
     nk__file *file;       /* the file being sent (a reference), NULL when none */
@@ -224,6 +225,7 @@ struct nk__conn {
     unsigned close_pending : 1; /* closed while busy: nk__conn_close runs when it returns */
     unsigned kicked : 1;        /* on srv->kicks: plaintext waits inside OpenSSL, or a resume */
     unsigned tls_side : 1;      /* accepted on a TLS listener: c is an nk__tlsconn */
+    unsigned copy_files : 1;    /* file bodies go through x->fcopy, not sendfile (cfg.sendfile) */
     unsigned char peer_ip[16];
     nk_tls *tls;                 /* TLS over the socket, or NULL (xport.c) */
     nk__conn *kick_next;         /* on srv->kicks */

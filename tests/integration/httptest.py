@@ -466,6 +466,17 @@ def serve(owner, root, *args, workers=1, backend=None, listen=("127.0.0.1:0",), 
     return srv
 
 
+def strace_refused():
+    """Why strace cannot trace a child here (not installed, or ptrace refused), or None."""
+    if not shutil.which("strace"):
+        return "strace is not installed (scripts/install-deps test)"
+    r = subprocess.run(["strace", "-f", "-o", "/dev/null", "true"],
+                       capture_output=True, timeout=30)
+    if r.returncode != 0:
+        return "strace cannot trace here: %s" % r.stderr.decode(errors="replace").strip()
+    return None
+
+
 def alive_pid(pid):
     try:
         with open("/proc/%d/stat" % pid) as f:

@@ -11,7 +11,6 @@ then exits with it).
 """
 import os
 import select
-import shutil
 import signal
 import socket
 import subprocess
@@ -23,17 +22,6 @@ import httptest as H
 
 DELAY = 1.5  # seconds each openat2 waits
 DELAY_US = int(DELAY * 1000000)
-
-
-def strace_refused():
-    """Why strace cannot trace here (missing, or ptrace refused), or None."""
-    if not shutil.which("strace"):
-        return "strace is not installed (scripts/install-deps test)"
-    r = subprocess.run(["strace", "-f", "-o", "/dev/null", "true"],
-                       capture_output=True, timeout=30)
-    if r.returncode != 0:
-        return "strace cannot trace here: %s" % r.stderr.decode(errors="replace").strip()
-    return None
 
 
 def descendants(pid):
@@ -96,7 +84,7 @@ class SlowDiskTests(unittest.TestCase):
         if harness.TRANSPORT != "http":
             self.skipTest("the server runs under strace without the %s listeners of this "
                           "variant: the plain run covers it" % harness.TRANSPORT)
-        why = strace_refused()
+        why = H.strace_refused()
         if why:
             self.skipTest(why)
         self.d = H.build_docroot(self)
