@@ -114,8 +114,9 @@ static const cli_opt serve_opts[] = {
      "setting): bounds what a client that stops reading pins"},
     {"sendfile", SERVE_SENDFILE, "MODE",
      "how file bodies over plain connections are sent: on (sendfile, no copy in the server), "
-     "off (read and send, as through TLS), or auto (the default: off for loopback and "
-     "unix-socket clients, whose own copy out of sendfile's pages is slower, on otherwise)"},
+     "off (read and send, as through TLS), or auto (the default: off for bodies from 4 MiB up "
+     "to loopback and unix-socket clients, whose own copy out of sendfile's pages is slower, "
+     "on otherwise)"},
     {"max-header-bytes", SERVE_MAX_HEADER, "N",
      "request head size limit, 431 beyond (default 16384)"},
     {"max-body-bytes", SERVE_MAX_BODY, "N",

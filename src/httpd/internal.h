@@ -68,6 +68,11 @@ typedef struct nk__rep {
  * sendmsg and a sendfile (lighttpd and h2o do the same). Larger files use sendfile. */
 #define NK__SMALL_FILE 16384
 #define NK__SMALL_FILE_BYTES (4u << 20) /* memory for small files, per worker */
+/* --sendfile auto copies a file body of at least this many bytes to a local client. On
+ * loopback, copying moved 10 MiB bodies 1.15-1.6x faster than sendfile, 2-4 MiB ones about
+ * level, and 64 KiB-1 MiB ones 6-35% slower (the server's extra copy then costs more than the
+ * client saves: bench/RESULTS.md). */
+#define NK__COPY_MIN (4u << 20)
 
 /* An entry of the open-file cache (fcache.c): what a request path resolves to. */
 typedef struct nk__file {
@@ -153,7 +158,7 @@ typedef struct nk_httpd_ex nk__ex;
 struct nk_httpd_ex {
     nk_buf in;            /* request bytes, parsed in place */
     nk_buf out;           /* response bytes not yet written */
-    nk_buf fcopy;         /* file bytes read and not yet written (conn.copy_files) */
+    nk_buf fcopy;         /* file bytes read and not yet written (copy_body) */
     size_t parsed_prev;   /* bytes of the current head already scanned */
     size_t head_len;      /* head kept at the front of `in` while its body is read */
     nk__file *file;       /* the file being sent (a reference), NULL when none */
@@ -188,6 +193,7 @@ struct nk_httpd_ex {
     unsigned char later;  /* a handler will answer later: no reading meanwhile */
     unsigned char answered; /* the handler's respond call was made */
     unsigned char file_fd_owned; /* file_fd is the handler's, closed once sent */
+    unsigned char copy_body; /* the file goes through fcopy, not sendfile (hand_file) */
     /* A body produced in pieces (nk_httpd_respond_stream), fed from nk__respond_flush. */
     nk_httpd_producer produce;
     void *produce_arg;
@@ -225,7 +231,7 @@ struct nk__conn {
     unsigned close_pending : 1; /* closed while busy: nk__conn_close runs when it returns */
     unsigned kicked : 1;        /* on srv->kicks: plaintext waits inside OpenSSL, or a resume */
     unsigned tls_side : 1;      /* accepted on a TLS listener: c is an nk__tlsconn */
-    unsigned copy_files : 1;    /* file bodies go through x->fcopy, not sendfile (cfg.sendfile) */
+    unsigned copy_files : 1;    /* --sendfile off, or auto and a local client (respond.c) */
     unsigned char peer_ip[16];
     nk_tls *tls;                 /* TLS over the socket, or NULL (xport.c) */
     nk__conn *kick_next;         /* on srv->kicks */

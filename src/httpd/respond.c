@@ -1,7 +1,8 @@
 /* Responses: the head is built in a per-server scratch buffer and written together with any
  * in-memory body in one sendmsg; a file body follows with sendfile, so file bytes never pass
- * through user space, or, for a connection with copy_files (cfg.sendfile: loopback clients
- * by default), in pieces read into the exchange's fcopy buffer and sent from there. Only what the socket does not take right away is copied into the
+ * through user space, or, when copy_body says so (cfg.sendfile: by default, bodies from
+ * 4 MiB up to loopback clients), in pieces read into the exchange's fcopy buffer and sent
+ * from there. Only what the socket does not take right away is copied into the
  * connection's own buffer, which keeps the common case free of per-request allocation.
  * On TCP the head is sent with MSG_MORE when a file body follows, so the two leave in one
  * segment instead of two (a small file then costs one packet, not two).
@@ -243,7 +244,7 @@ static int send_now(nk__conn *c, const char *body, size_t body_len, int more)
     return 0;
 }
 
-/* File bodies through user space (c->copy_files): a piece of the file is read into x->fcopy,
+/* File bodies through user space (x->copy_body): a piece of the file is read into x->fcopy,
  * then written from there like any other memory. */
 static int copy_fill(nk__conn *c)
 {
@@ -308,7 +309,7 @@ int nk__respond_flush(nk__conn *c)
         }
         if (c->x->seg.len && spent >= budget)
             return 0; /* this turn's share: more on the next one */
-        if (c->x->seg.len && c->copy_files && !c->h2s) {
+        if (c->x->seg.len && c->x->copy_body && !c->h2s) {
             int r = copy_fill(c);
             if (r < 0)
                 return r;
@@ -390,6 +391,8 @@ static void hand_file(nk__conn *c, nk__resp *r)
     c->x->file = r->file;
     c->x->file_fd = r->file_fd;
     c->x->file_fd_owned = (unsigned char)r->file_fd_owned;
+    c->x->copy_body = c->copy_files && (c->srv->cfg.sendfile == NK_HTTPD_SENDFILE_OFF ||
+                                        r->content_length >= NK__COPY_MIN);
     r->file = NULL;
     r->file_fd_owned = 0;
 }

@@ -1,8 +1,8 @@
 """--sendfile: file bodies sent by sendfile(2) or read into memory and sent, byte-exact either way.
 
 Bodies above the small-file size go out with sendfile (on), through a buffer filled by pread
-(off), or by the client's address (auto: off for loopback and unix-socket clients, on
-otherwise). Every mode must send the same bytes on every path that sends a file: whole bodies,
+(off), or by the client's address and the body's size (auto: off for bodies from 4 MiB up to
+loopback and unix-socket clients, on otherwise). Every mode must send the same bytes on every path that sends a file: whole bodies,
 single and multiple ranges, pipelined responses, HEAD, and a file that shrinks while it is
 being sent (the connection ends short instead of hanging or padding). A server started under
 strace shows that each mode really uses the system call it names.
@@ -22,7 +22,7 @@ import harness
 import httptest as H
 
 MIB = 1024 * 1024
-BIG = 3 * MIB + 7       # well above the 16 KiB small-file size and one 256 KiB copy piece
+BIG = 5 * MIB + 7       # above auto's 4 MiB copy size, and many 256 KiB copy pieces
 MID = 20 * 1024 + 3     # just above the small-file size: a file body, not a cached one
 
 
@@ -178,10 +178,11 @@ class SystemCallOfEachMode(unittest.TestCase):
             self.skipTest(why)
         self.root = tempfile.mkdtemp(prefix="netkit-sendfile-strace-")
         self.addCleanup(shutil.rmtree, self.root, True)
-        self.big = make_file(os.path.join(self.root, "big.bin"), MIB, 4)
+        self.big = make_file(os.path.join(self.root, "big.bin"), BIG, 4)
+        self.mib = make_file(os.path.join(self.root, "mib.bin"), MIB, 5)
 
-    def calls_for(self, mode):
-        """{'sendfile': n, 'pread64': n} made by a server in `mode` sending big.bin once."""
+    def calls_for(self, mode, name="big.bin"):
+        """{'sendfile': n, 'pread64': n} made by a server in `mode` sending `name` once."""
         log = os.path.join(self.root, "strace-%s.log" % mode)
         argv = ["-f", "-o", log, "-e", "trace=sendfile,pread64",
                 harness.NETKIT, "http", "serve", self.root, "-l", "127.0.0.1:0", "-w", "1",
@@ -191,9 +192,9 @@ class SystemCallOfEachMode(unittest.TestCase):
         srv = harness.start(self, argv, program="strace", timeout=30, env=env)
         try:
             c = H.Conn(srv.host_port(), timeout=10)
-            r = c.request(H.get_close("/big.bin"), timeout=20)
+            r = c.request(H.get_close("/" + name), timeout=20)
             c.close()
-            self.assertEqual(r.body, self.big)
+            self.assertEqual(r.body, self.big if name == "big.bin" else self.mib)
         finally:
             with open("/proc/%d/task/%d/children" % (srv.proc.pid, srv.proc.pid)) as f:
                 kids = f.read()
@@ -218,10 +219,15 @@ class SystemCallOfEachMode(unittest.TestCase):
         self.assertEqual(n["sendfile"], 0, n)
         self.assertGreater(n["pread64"], 0, n)
 
-    def test_auto_copies_for_a_loopback_client(self):
+    def test_auto_copies_a_large_body_for_a_loopback_client(self):
         n = self.calls_for("auto")
         self.assertEqual(n["sendfile"], 0, n)
         self.assertGreater(n["pread64"], 0, n)
+
+    def test_auto_sends_a_smaller_body_with_sendfile(self):
+        n = self.calls_for("auto", "mib.bin")
+        self.assertGreater(n["sendfile"], 0, n)
+        self.assertEqual(n["pread64"], 0, n)
 
 
 if __name__ == "__main__":
