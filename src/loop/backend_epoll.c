@@ -30,6 +30,7 @@ typedef struct {
     int nevs;
     nk_epoll_file *files; /* fds epoll refused with EPERM: always ready */
     int nfiles, capfiles;
+    int nextfile; /* where the next wait starts reporting them, when not all fit in one */
 } nk_epoll_state;
 
 static int ep_init(void **state)
@@ -150,8 +151,11 @@ static int ep_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
     int rc = epoll_wait(s->epfd, s->evs, room, timeout_ms);
     if (rc < 0)
         return -errno;
+    /* room <= max_fired (the core always gives at least 1): every event epoll handed over fits,
+     * which matters for EPOLLET, whose edges epoll does not keep once reported. What did not fit
+     * in evs stays in epoll's ready list, reported first next time. */
     int n = 0;
-    for (int i = 0; i < rc && n < max_fired; i++) {
+    for (int i = 0; i < rc; i++) {
         uint32_t e = s->evs[i].events;
         unsigned rw = (unsigned)(s->evs[i].data.u64 >> 32);
         unsigned out = ((e & EPOLLIN) ? NK_READ : 0) | ((e & EPOLLOUT) ? NK_WRITE : 0);
@@ -161,11 +165,14 @@ static int ep_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
         fired[n].events = out;
         n++;
     }
-    for (int i = 0; i < s->nfiles && n < max_fired; i++) {
-        fired[n].fd = s->files[i].fd;
-        fired[n].events = s->files[i].events & (NK_READ | NK_WRITE);
+    /* More always-ready files than room: the next wait goes on where this one stopped. */
+    int k = 0, at = s->nextfile < s->nfiles ? s->nextfile : 0;
+    for (; k < s->nfiles && n < max_fired; k++, at = at + 1 < s->nfiles ? at + 1 : 0) {
+        fired[n].fd = s->files[at].fd;
+        fired[n].events = s->files[at].events & (NK_READ | NK_WRITE);
         n++;
     }
+    s->nextfile = k < s->nfiles ? at : 0;
     return n;
 }
 

@@ -18,6 +18,7 @@ typedef struct {
     int n, cap;
     int *slot; /* indexed by fd: index in pfds, or -1 */
     int nslot;
+    int next; /* index in pfds where the next wait starts reporting (see poll_wait) */
 } nk_poll_state;
 
 static int poll_init(void **state)
@@ -99,8 +100,10 @@ static int poll_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired
     int rc = poll(s->pfds, (nfds_t)s->n, timeout_ms);
     if (rc < 0)
         return -errno;
-    int n = 0;
-    for (int i = 0; i < s->n && rc > 0 && n < max_fired; i++) {
+    /* More ready fds than max_fired: the next wait starts where this one stopped, so the
+     * first ones in pfds cannot keep the others waiting for ever. */
+    int n = 0, k = 0, i = s->next < s->n ? s->next : 0;
+    for (; k < s->n && rc > 0 && n < max_fired; k++, i = i + 1 < s->n ? i + 1 : 0) {
         short re = s->pfds[i].revents;
         if (re == 0)
             continue;
@@ -118,6 +121,7 @@ static int poll_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired
         fired[n].events = ev;
         n++;
     }
+    s->next = rc > 0 ? i : 0; /* ready fds left unreported: start with them */
     return n;
 }
 

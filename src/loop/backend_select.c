@@ -19,6 +19,7 @@
 typedef struct {
     fd_set rd, wr;
     int maxfd; /* highest registered fd, -1 when none */
+    int next;  /* fd where the next wait starts reporting (see select_scan_start) */
 } nk_select_state;
 
 static int select_init(void **state)
@@ -29,6 +30,7 @@ static int select_init(void **state)
     FD_ZERO(&s->rd);
     FD_ZERO(&s->wr);
     s->maxfd = -1;
+    s->next = 0;
     *state = s;
     return 0;
 }
@@ -60,10 +62,22 @@ static int select_update(void *state, int fd, unsigned old_events, unsigned new_
     return 0;
 }
 
+/* More ready fds than max_fired: a wait reports from s->next on, wrapping at maxfd, and the
+ * next one starts where it stopped, so low fds cannot keep high ones waiting for ever. */
+static int select_scan_start(const nk_select_state *s)
+{
+    return s->next <= s->maxfd ? s->next : 0;
+}
+
+static int select_scan_step(const nk_select_state *s, int fd)
+{
+    return fd < s->maxfd ? fd + 1 : 0;
+}
+
 static int select_badfds(nk_select_state *s, nk_fired *fired, int max_fired)
 {
-    int n = 0;
-    for (int fd = 0; fd <= s->maxfd && n < max_fired; fd++) {
+    int n = 0, k = 0, fd = select_scan_start(s);
+    for (; k <= s->maxfd && n < max_fired; k++, fd = select_scan_step(s, fd)) {
         unsigned want = (FD_ISSET(fd, &s->rd) ? NK_READ : 0) | (FD_ISSET(fd, &s->wr) ? NK_WRITE : 0);
         if (want != 0 && fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
             fired[n].fd = fd;
@@ -71,6 +85,7 @@ static int select_badfds(nk_select_state *s, nk_fired *fired, int max_fired)
             n++;
         }
     }
+    s->next = k <= s->maxfd ? fd : 0;
     return n;
 }
 
@@ -90,8 +105,8 @@ static int select_wait(void *state, int timeout_ms, nk_fired *fired, int max_fir
             return select_badfds(s, fired, max_fired);
         return -errno;
     }
-    int n = 0;
-    for (int fd = 0; fd <= s->maxfd && rc > 0 && n < max_fired; fd++) {
+    int n = 0, k = 0, fd = select_scan_start(s);
+    for (; k <= s->maxfd && rc > 0 && n < max_fired; k++, fd = select_scan_step(s, fd)) {
         unsigned ev = 0;
         if (FD_ISSET(fd, &rd)) {
             ev |= NK_READ;
@@ -107,6 +122,7 @@ static int select_wait(void *state, int timeout_ms, nk_fired *fired, int max_fir
             n++;
         }
     }
+    s->next = rc > 0 ? fd : 0; /* ready fds left unreported: start with them */
     return n;
 }
 

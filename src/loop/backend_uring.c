@@ -235,8 +235,7 @@ static int uring_prepare(nk_uring_state *s)
 }
 
 /* Turn one completion into fired[] bits for its fd (merged when the fd already has a slot). */
-static int uring_reap(nk_uring_state *s, const struct io_uring_cqe *cqe, nk_fired *fired, int n,
-                      int max_fired)
+static int uring_reap(nk_uring_state *s, const struct io_uring_cqe *cqe, nk_fired *fired, int n)
 {
     uint32_t fd = (uint32_t)cqe->user_data;
     if (fd == NK__URING_OP_FD) {
@@ -272,10 +271,7 @@ static int uring_reap(nk_uring_state *s, const struct io_uring_cqe *cqe, nk_fire
         fired[e->slot].events |= out;
         return n;
     }
-    /* fired[] holds one entry per fd the core knows, so it cannot be full here; if it were, a
-     * level-triggered fd is re-armed above and reported at the next wait. */
-    if (n == max_fired)
-        return n;
+    /* uring_wait stops reading completions once fired[] is full, so there is room. */
     e->stamp = s->stamp;
     e->slot = n;
     fired[n].fd = (int)fd;
@@ -319,8 +315,13 @@ static int uring_wait(void *state, int timeout_ms, nk_fired *fired, int max_fire
     int n = 0;
     unsigned head, seen = 0;
     struct io_uring_cqe *cqe;
+    /* Completions beyond max_fired readinesses stay in the queue, first in line at the next wait
+     * (which then does not block): a multishot poll's completion read and dropped here would be
+     * an edge lost for good. */
     io_uring_for_each_cqe(&s->ring, head, cqe) {
-        n = uring_reap(s, cqe, fired, n, max_fired);
+        if (n == max_fired)
+            break;
+        n = uring_reap(s, cqe, fired, n);
         seen++;
     }
     io_uring_cq_advance(&s->ring, seen);

@@ -14,6 +14,9 @@
 
 #include "loop/loop_internal.h"
 
+/* Its identity fields live in what would be padding (see nk__fdent). */
+_Static_assert(sizeof(nk__fdent) <= sizeof(nk_io *) + 16, "nk__fdent stays 24 bytes on LP64");
+
 enum { NK_IO_RW = NK_READ | NK_WRITE, NK_IO_MIN_TABLE = 64 };
 
 static int fds_grow(nk_loop *loop, int fd);
@@ -38,7 +41,10 @@ int nk_loop_new(const char *backend, nk_loop **out)
         return rc;
     }
     /* The tables always exist, so fired[] is never NULL when handed to a backend. */
-    rc = fds_grow(loop, 0);
+    loop->fired = malloc(NK__LOOP_FIRED_MAX * sizeof *loop->fired);
+    loop->fired_gen = malloc(NK__LOOP_FIRED_MAX * sizeof *loop->fired_gen);
+    loop->fired_max = NK__LOOP_FIRED_MAX;
+    rc = loop->fired && loop->fired_gen ? fds_grow(loop, 0) : -ENOMEM;
     if (rc < 0) {
         nk_loop_free(loop);
         return rc;
@@ -121,6 +127,26 @@ void *nk_loop_data(const nk_loop *loop)
 
 /* ---- I/O watchers ---------------------------------------------------------------------- */
 
+void nk__loop_set_fired_max(nk_loop *loop, int max)
+{
+    loop->fired_max = max < 1 ? 1 : max > NK__LOOP_FIRED_MAX ? NK__LOOP_FIRED_MAX : max;
+}
+
+/* The slots of a grown table come from calloc, not realloc and memset: a large table is
+ * mapped zero pages, and only the slots of descriptors actually used become resident (a table
+ * doubled at 8193 descriptors would otherwise cost 24 bytes for each of the 8191 not used). */
+static int fdents_grow(nk_loop *loop, size_t ncap)
+{
+    nk__fdent *nf = calloc(ncap, sizeof *nf);
+    if (nf == NULL)
+        return -ENOMEM;
+    if (loop->nfds > 0)
+        memcpy(nf, loop->fds, (size_t)loop->nfds * sizeof *nf);
+    free(loop->fds);
+    loop->fds = nf;
+    return 0;
+}
+
 static int fds_grow(nk_loop *loop, int fd)
 {
     if (fd < loop->nfds)
@@ -130,13 +156,10 @@ static int fds_grow(nk_loop *loop, int fd)
         ncap *= 2;
     if (ncap > INT_MAX)
         return -ENOMEM;
-    /* Grow all five together; whichever realloc succeeds is kept, so a failure leaves every
+    /* Grow all three together; whichever allocation succeeds is kept, so a failure leaves every
      * array at least at the old capacity and the loop consistent. */
-    nk__fdent *nf = realloc(loop->fds, ncap * sizeof *nf);
-    if (nf == NULL)
+    if (fdents_grow(loop, ncap) < 0)
         return -ENOMEM;
-    memset(nf + loop->nfds, 0, (ncap - (size_t)loop->nfds) * sizeof *nf);
-    loop->fds = nf;
     nk__fdid *ni = realloc(loop->ids, ncap * sizeof *ni);
     if (ni == NULL)
         return -ENOMEM;
@@ -145,14 +168,6 @@ static int fds_grow(nk_loop *loop, int fd)
     if (nc == NULL)
         return -ENOMEM;
     loop->changes = nc;
-    nk_fired *nfi = realloc(loop->fired, ncap * sizeof *nfi);
-    if (nfi == NULL)
-        return -ENOMEM;
-    loop->fired = nfi;
-    unsigned *ng = realloc(loop->fired_gen, ncap * sizeof *ng);
-    if (ng == NULL)
-        return -ENOMEM;
-    loop->fired_gen = ng;
     loop->nfds = (int)ncap;
     return 0;
 }
@@ -172,20 +187,20 @@ static void queue_change(nk_loop *loop, int fd)
 static void fd_remember(nk_loop *loop, int fd)
 {
     struct stat st;
-    nk__fdid *id = &loop->ids[fd];
-    id->known = fstat(fd, &st) == 0;
-    id->dev = id->known ? st.st_dev : 0;
-    id->ino = id->known ? st.st_ino : 0;
+    nk__fdent *e = &loop->fds[fd];
+    e->known = fstat(fd, &st) == 0;
+    e->dev = e->known ? nk__dev32(st.st_dev) : 0;
+    loop->ids[fd] = e->known ? st.st_ino : 0;
 }
 
 /* Only asked when a start meets another started watcher on fd (a caller bug either way). */
 static int fd_reused(const nk_loop *loop, int fd)
 {
     struct stat st;
-    const nk__fdid *id = &loop->ids[fd];
+    const nk__fdent *e = &loop->fds[fd];
     if (fstat(fd, &st) != 0)
         return 0; /* nothing open there now: no new file to hand the number to */
-    return !id->known || id->dev != st.st_dev || id->ino != st.st_ino;
+    return !e->known || e->dev != nk__dev32(st.st_dev) || loop->ids[fd] != st.st_ino;
 }
 
 void nk_io_init(nk_io *io, int fd, nk_io_cb cb, void *data)
@@ -254,10 +269,12 @@ void nk_io_stop(nk_loop *loop, nk_io *io)
 }
 
 /* Apply the queued interest changes. An fd whose update failed is reported to its watcher as
- * NK_ERROR in fired[0..n) and queued again, so the error is level-triggered like any other. */
+ * NK_ERROR in fired[0..n) and queued again, so the error is level-triggered like any other.
+ * Failures beyond fired_max are queued again unreported, ahead of the reported ones, so the
+ * next batch retries and reports them first. */
 static int apply_changes(nk_loop *loop)
 {
-    int nerr = 0, n = loop->nchanges;
+    int nerr = 0, nlater = 0, n = loop->nchanges;
     for (int i = 0; i < n; i++) {
         int fd = loop->changes[i];
         nk__fdent *e = &loop->fds[fd];
@@ -270,16 +287,19 @@ static int apply_changes(nk_loop *loop)
         int rc = loop->be->update(loop->bstate, fd, e->registered, want);
         if (rc < 0) {
             e->registered = 0;
-            if (want != 0) {
+            if (want != 0 && nerr < loop->fired_max) {
                 loop->fired[nerr].fd = fd;
                 loop->fired[nerr].events = NK_ERROR | (want & NK_IO_RW);
                 nerr++;
+            } else if (want != 0) {
+                e->queued = 1;
+                loop->changes[nlater++] = fd; /* nlater <= i: only read entries are rewritten */
             }
         } else {
             e->registered = want;
         }
     }
-    loop->nchanges = 0;
+    loop->nchanges = nlater;
     for (int i = 0; i < nerr; i++)
         queue_change(loop, loop->fired[i].fd);
     return nerr;
@@ -420,7 +440,12 @@ int nk_loop_run(nk_loop *loop, int mode)
             timeout = 0;
         if (loop->ops.native != NULL)
             nk__ops_submit(loop);
-        int n = loop->be->wait(loop->bstate, timeout, loop->fired + nerr, loop->nfds - nerr);
+        /* With fired[] full of update errors the wait is left for the next turn, which comes
+         * at once: a backend given no room could take an edge it cannot hand over. */
+        int n = nerr < loop->fired_max
+                    ? loop->be->wait(loop->bstate, timeout, loop->fired + nerr,
+                                     loop->fired_max - nerr)
+                    : 0;
         if (n < 0 && n != -EINTR) {
             rc = n;
             break;

@@ -12,24 +12,36 @@
 
 #include "loop/backend.h"
 
-/* One slot of the fd table, indexed by fd. */
+/* One slot of the fd table, indexed by fd. 24 bytes: the identity fields fill what was the
+ * padding after the two flags, so they cost no memory per descriptor. */
 typedef struct {
     nk_io *io;           /* the started watcher, NULL when none */
     unsigned registered; /* interest the backend currently has */
     unsigned gen;        /* bumped on every stop: tells a fired event from a later watcher */
     unsigned char queued;  /* already in the change queue */
     unsigned char stopped; /* stopped since the last batch: the fd may have been reused */
+    /* The file the watcher was started on, with its inode in the loop's ids[] (see fd_remember
+     * in loop.c): 0 when the fd was not open at start time. */
+    unsigned char known;
+    uint32_t dev; /* its device, folded to 32 bits (exact for Linux's st_dev: nk__dev32) */
 } nk__fdent;
 
-/* The file an fd slot's watcher was started on, as fstat saw it then (once per start from
- * inactive, never per event). It tells a number that was closed without nk_io_stop and handed
- * to another file from a second watcher on the same file (-EEXIST). Kept out of nk__fdent so
- * dispatch touches no more memory than before. */
-typedef struct {
-    dev_t dev;
-    ino_t ino;
-    int known; /* 0: the fd was not open at start time */
-} nk__fdid;
+/* Linux's stat reports st_dev in the kernel's own 32-bit encoding (a 12-bit major, a 20-bit
+ * minor; glibc's makedev of those numbers stays below 2^32), so the fold below is exact there;
+ * elsewhere two devices would have to agree in the folded bits and share the inode number too
+ * for a reused fd to pass for the same file. */
+static inline uint32_t nk__dev32(dev_t dev)
+{
+    uint64_t d = (uint64_t)dev;
+    return (uint32_t)(d ^ (d >> 32));
+}
+
+/* ids[fd]: the inode of the file an fd slot's watcher was started on, as fstat saw it then
+ * (once per start from inactive, never per event); its device and whether it was known are in
+ * the slot. Together they tell a number that was closed without nk_io_stop and handed to
+ * another file from a second watcher on the same file (-EEXIST). The inode is kept out of
+ * nk__fdent, which has no room left for it, and is read only on that rare path. */
+typedef ino_t nk__fdid;
 
 typedef struct {
     int fd; /* signalfd, -1 until the first nk_signal_start */
@@ -77,15 +89,18 @@ struct nk_loop {
     int stop;
     int running; /* nesting depth of nk_loop_run: nk_loop_free refuses while non-zero */
 
-    /* fd table; ids[], changes[], fired[] and fired_gen[] have the same capacity, so queueing a
-     * change (at most once per fd) never allocates and nk_io_stop cannot fail. */
+    /* fd table; ids[] and changes[] have the same capacity, so queueing a change (at most once
+     * per fd) never allocates and nk_io_stop cannot fail. */
     nk__fdent *fds;
     nk__fdid *ids;
     int nfds;
     int *changes;
     int nchanges;
+    /* One wait's ready descriptors: NK__LOOP_FIRED_MAX entries, allocated once; a wait takes at
+     * most fired_max of them (nk__loop_set_fired_max). */
     nk_fired *fired;
     unsigned *fired_gen;
+    int fired_max;
     size_t io_active;
     size_t unref_active; /* started watchers of every kind that are unref'd */
 
@@ -105,6 +120,20 @@ struct nk_loop {
 
     nk__opstate ops;
 };
+
+/* At most this many ready descriptors per wait (libuv takes 1024, nginx 512): the per-wait
+ * arrays, the loop's and the backend's, stay this size instead of growing with the fd table
+ * (they cost 24 bytes per descriptor that way). More ready descriptors than this are not lost:
+ * level-triggered ones are still ready at the next wait, and every backend leaves what it did
+ * not report where the next wait finds it first (epoll's and uring's kernel queues; poll and
+ * select go on scanning where they stopped). */
+#ifndef NK__LOOP_FIRED_MAX
+#define NK__LOOP_FIRED_MAX 1024
+#endif
+
+/* Lower the number of ready descriptors a wait takes, from NK__LOOP_FIRED_MAX down to 1 (the
+ * tests use it to put many more ready descriptors than that in front of one wait). */
+void nk__loop_set_fired_max(nk_loop *loop, int max);
 
 /* Watcher flags (the private 'flags' field of every watcher). */
 enum { NK__UNREF = 1u << 0 };
