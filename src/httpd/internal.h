@@ -208,12 +208,13 @@ struct nk_httpd_ex {
 
 /* One client connection. Kept small: it is all an idle keep-alive connection costs. */
 /* Budget: an idle keep-alive connection on epoll costs its nk__conn (200 bytes, a 208-byte
- * malloc chunk) plus about 110 bytes of the loop's per-descriptor tables and timer heap: 319 B
- * by bench/idle.sh, where issue 18 wants under half of nginx's 526 B (260 B). Every 16 bytes
- * off this struct is a malloc chunk size less, so add no field here: a field that only some
- * connections need goes in a record of its own (TLS: nk__tlsconn; HTTP/2, PROXY, operations:
- * the pointers at the end), flags are bits, and the order leaves no holes (gdb's
- * `ptype /o struct nk__conn`). */
+ * malloc chunk) plus about 50 bytes of the loop's per-descriptor tables (nk__fdent 24, the
+ * inode 8, the change queue 4; the per-wait arrays are capped at 1024 entries) and timer heap
+ * (8): 261 B by bench/idle.sh, where issue 18 wants at most half of nginx's 526 B (263 B). At
+ * 184 bytes this struct would be a 192-byte chunk: every 16 bytes off it is a malloc chunk
+ * size less, so add no field here: a field that only some connections need goes in a record of
+ * its own (TLS: nk__tlsconn; HTTP/2, PROXY, operations: the pointers at the end), flags are
+ * bits, and the order leaves no holes (gdb's `ptype /o struct nk__conn`). */
 struct nk__conn {
     nk_httpd *srv;
     nk__conn *prev, *next;
