@@ -245,8 +245,8 @@ static void kick_add(nk__conn *c)
 
 void nk__conn_kick(nk__conn *c)
 {
-    if (c->h2s)
-        nk__h2s_kick(c->h2s); /* run by its session */
+    if (nk__conn_h2s(c))
+        nk__h2s_kick(nk__conn_h2s(c)); /* run by its session */
     else
         kick_add(c);
 }
@@ -274,7 +274,7 @@ void nk__conn_on_kick(nk_loop *loop, nk_timer *t)
         srv->kicks = c->kick_next;
         c->kick_next = NULL;
         c->kicked = 0;
-        on_io(loop, &c->io, c->h2 || c->opc ? NK_READ | NK_WRITE : NK_READ);
+        on_io(loop, &c->io, nk__conn_h2(c) || c->opc ? NK_READ | NK_WRITE : NK_READ);
     }
     if (srv->kicks && !nk_timer_active(&srv->kick_timer))
         nk_timer_start(loop, &srv->kick_timer, 0, 0);
@@ -288,11 +288,11 @@ void nk__conn_close(nk__conn *c)
         c->close_pending = 1;
         return;
     }
-    int is_stream = c->h2s != NULL;
+    int is_stream = nk__conn_h2s(c) != NULL;
     sink_abort(c);
-    if (c->h2)
+    if (nk__conn_h2(c))
         nk__h2_free(c); /* its streams end first */
-    if (!c->h2s)
+    if (!nk__conn_h2s(c))
         nk_io_stop(srv->loop, &c->io);
     nk_timer_stop(srv->loop, &c->timer);
     if (c->kicked)
@@ -320,7 +320,7 @@ void nk__conn_close(nk__conn *c)
 /* The response that ends the connection is out: close, or shut the write side and drain. */
 static void conn_finish(nk__conn *c)
 {
-    if (c->h2s || c->peer_eof || (!c->linger_needed && nk_buf_len(&c->x->in) == 0)) {
+    if (nk__conn_h2s(c) || c->peer_eof || (!c->linger_needed && nk_buf_len(&c->x->in) == 0)) {
         nk__conn_close(c);
         return;
     }
@@ -334,7 +334,7 @@ static unsigned phase_timeout(const nk__conn *c, nk__phase phase);
 
 void nk__conn_shutdown(nk__conn *c)
 {
-    if (c->h2) {
+    if (nk__conn_h2(c)) {
         nk__h2_shutdown(c);
         return;
     }
@@ -375,7 +375,7 @@ static void linger_read(nk__conn *c)
 /* Read what the transport has into b (at most max bytes): the count, 0 at EOF, -EAGAIN. */
 static ssize_t read_into(nk__conn *c, nk_buf *b, size_t max)
 {
-    if (!c->tls && !c->h2s && !c->opc)
+    if (!c->tls && !nk__conn_h2s(c) && !c->opc)
         return nk_buf_read_fd(b, c->io.fd, max);
     if (nk_buf_space(b) < max) {
         int rc = nk_buf_reserve(b, max);
@@ -696,8 +696,8 @@ static nk__outcome begin_request(nk__conn *c, nk_http_request *req, int head_len
 {
     nk_httpd *srv = c->srv;
     size_t shown = (size_t)(nk_buf_rptr(&c->x->in) + head_len - req->method_name.p);
-    if (srv->cfg.on_head_from && !c->x->auth_verdict && c->h2s)
-        nk__h2s_show_head(c->h2s, req->method_name.p, shown);
+    if (srv->cfg.on_head_from && !c->x->auth_verdict && nk__conn_h2s(c))
+        nk__h2s_show_head(nk__conn_h2s(c), req->method_name.p, shown);
     else if (srv->cfg.on_head_from && !c->x->auth_verdict)
         srv->cfg.on_head_from(srv->cfg.head_arg, c, c->requests, c->peer_family,
                               c->peer_family == AF_UNIX ? NULL : c->peer_ip, c->peer_port,
@@ -873,7 +873,7 @@ static nk__outcome conn_process(nk__conn *c)
         size_t len = nk_buf_len(&c->x->in);
         if (len == 0)
             return NK__DONE;
-        if (c->requests == 0 && !c->tls && !c->h2s && srv->h2_on) {
+        if (c->requests == 0 && !c->tls && !nk__conn_h2s(c) && srv->h2_on) {
             /* RFC 9113 section 3.3: h2c with prior knowledge begins with the preface. */
             int p = nk__h2_preface(nk_buf_rptr(&c->x->in), len);
             if (p == -EAGAIN && !c->peer_eof)
@@ -959,7 +959,7 @@ static void ops_want(nk__conn *c, unsigned ev)
 
 static void conn_update(nk__conn *c, int progress)
 {
-    if (c->h2) {
+    if (nk__conn_h2(c)) {
         nk__h2_update(c);
         return;
     }
@@ -967,7 +967,7 @@ static void conn_update(nk__conn *c, int progress)
     unsigned ev = 0;
     nk__phase phase;
     int pending = out_pending(c);
-    if (c->pp) {
+    if (nk__conn_pp(c)) {
         ev = NK_READ;
         phase = NK__PHASE_HEAD; /* the header counts against the first head's deadline */
     } else if (nk__conn_handshaking(c)) {
@@ -999,8 +999,8 @@ static void conn_update(nk__conn *c, int progress)
         else
             phase = NK__PHASE_IDLE;
     }
-    if (c->h2s)
-        nk__h2s_want(c->h2s, ev);
+    if (nk__conn_h2s(c))
+        nk__h2s_want(nk__conn_h2s(c), ev);
     else if (c->opc)
         ops_want(c, ev);
     else
@@ -1030,7 +1030,7 @@ static void conn_update(nk__conn *c, int progress)
 static void on_timer(nk_loop *loop, nk_timer *t)
 {
     nk__conn *c = t->data;
-    if (c->h2) {
+    if (nk__conn_h2(c)) {
         nk__h2_on_timer(c);
         return;
     }
@@ -1061,11 +1061,11 @@ static void on_io(nk_loop *loop, nk_io *io, unsigned events)
 {
     nk__conn *c = io->data;
     int progress = 0;
-    if (c->h2) {
+    if (nk__conn_h2(c)) {
         nk__h2_on_io(c, events);
         return;
     }
-    if (c->pp) {
+    if (nk__conn_pp(c)) {
         /* The balancer's header comes before TLS and HTTP alike. */
         if (!step_done(c, nk__proxy_read(c)))
             return;
@@ -1198,7 +1198,7 @@ nk__conn *nk__conn_new_stream(nk__conn *parent, nk__h2s *s)
     nk__conn *c = conn_alloc(parent->srv, -1, 0);
     if (!c)
         return NULL;
-    c->h2s = s;
+    nk__conn_set_h2s(c, s);
     c->is_tcp = parent->is_tcp;
     c->peer_family = parent->peer_family;
     c->peer_port = parent->peer_port;

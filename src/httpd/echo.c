@@ -113,7 +113,7 @@ static nk__outcome echo_end(nk__conn *c, const nk_http_request *req)
     const char *end = nk_buf_rptr(&c->x->in) + c->x->head_len;
     nk_buf received; /* over HTTP/2: the fields as they came, not the engine's request */
     nk_buf_init(&received, 0);
-    if (c->h2s && nk__h2s_received_head(c->h2s, start, (size_t)(end - start), 0, &received) == 0 &&
+    if (nk__conn_h2s(c) && nk__h2s_received_head(nk__conn_h2s(c), start, (size_t)(end - start), 0, &received) == 0 &&
         nk_buf_append(&received, "\r\n", 2) == 0) {
         start = nk_buf_rptr(&received);
         end = start + nk_buf_len(&received);
@@ -132,7 +132,7 @@ static nk__outcome echo_end(nk__conn *c, const nk_http_request *req)
         json_str(out, req->method_name.p, req->method_name.len);
         nk_buf_append_str(out, ",\"target\":");
         json_str(out, req->target.p, req->target.len);
-        if (c->h2s)
+        if (nk__conn_h2s(c))
             nk_buf_append_str(out, ",\"version\":\"HTTP/2\",\"headers\":[");
         else
             nk_buf_printf(out, ",\"version\":\"HTTP/%d.%d\",\"headers\":[", req->version_major,

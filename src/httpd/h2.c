@@ -510,7 +510,7 @@ static void close_with_goaway(nk__h2 *h)
 
 void nk__h2_on_io(nk__conn *c, unsigned events)
 {
-    nk__h2 *h = c->h2;
+    nk__h2 *h = nk__conn_h2(c);
     h->in_io = 1;
     if (c->tls && (events & NK_WRITE))
         events |= NK_READ; /* a TLS read may have waited for the socket to take a write */
@@ -533,7 +533,7 @@ void nk__h2_on_io(nk__conn *c, unsigned events)
     }
     for (int round = 0; round < H2_RUN_ROUNDS; round++) {
         run_ready(h);
-        if (c->h2 != h)
+        if (nk__conn_h2(c) != h)
             return; /* closed under a stream's run (cannot happen today; cheap to check) */
         size_t before = nk_buf_len(&h->out);
         if (send_frames(h) < 0) {
@@ -560,7 +560,7 @@ void nk__h2_on_io(nk__conn *c, unsigned events)
 
 void nk__h2_update(nk__conn *c)
 {
-    nk__h2 *h = c->h2;
+    nk__h2 *h = nk__conn_h2(c);
     nk_httpd *srv = c->srv;
     unsigned ev = 0;
     int pending = nk_buf_len(&h->out) != 0;
@@ -595,7 +595,7 @@ void nk__h2_update(nk__conn *c)
 
 void nk__h2_on_timer(nk__conn *c)
 {
-    nk__h2 *h = c->h2;
+    nk__h2 *h = nk__conn_h2(c);
     if (h->phase == NK__PHASE_IDLE || h->phase == NK__PHASE_HEAD) {
         /* RFC 9113 section 6.8: an idle connection is closed with a GOAWAY that says so. */
         nghttp2_session_terminate_session(h->ng, NGHTTP2_NO_ERROR);
@@ -607,7 +607,7 @@ void nk__h2_on_timer(nk__conn *c)
 
 void nk__h2_shutdown(nk__conn *c)
 {
-    nk__h2 *h = c->h2;
+    nk__h2 *h = nk__conn_h2(c);
     if (!h->goaway) {
         /* Streams begun so far finish; later ones are refused and may be retried elsewhere. */
         h->goaway = 1;
@@ -635,7 +635,7 @@ int nk__h2_start(nk__conn *c, const char *early, size_t n)
         free(h);
         return r;
     }
-    c->h2 = h;
+    nk__conn_set_h2(c, h);
     NK__COUNT(c->srv, h2_connections, 1);
     if (n && feed(h, (const uint8_t *)early, n) < 0)
         return -EPROTO;
@@ -644,7 +644,7 @@ int nk__h2_start(nk__conn *c, const char *early, size_t n)
 
 void nk__h2_free(nk__conn *c)
 {
-    nk__h2 *h = c->h2;
+    nk__h2 *h = nk__conn_h2(c);
     if (!h)
         return;
     /* The streams' virtual connections end first (uploads are undone, LATER exchanges
@@ -666,6 +666,6 @@ void nk__h2_free(nk__conn *c)
     nghttp2_session_del(h->ng);
     nk_buf_free(&h->out);
     free(h->reset_ids);
-    c->h2 = NULL;
+    nk__conn_set_h2(c, NULL);
     free(h);
 }

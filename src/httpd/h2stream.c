@@ -27,8 +27,8 @@ static nk__conn *parent(const nk__h2s *s)
 
 int nk__conn_fd(const nk__conn *c)
 {
-    if (c->h2s) {
-        const nk__conn *p = parent(c->h2s);
+    if (nk__conn_h2s(c)) {
+        const nk__conn *p = parent(nk__conn_h2s(c));
         return p ? p->io.fd : -1;
     }
     return c->io.fd;
@@ -36,8 +36,8 @@ int nk__conn_fd(const nk__conn *c)
 
 int nk__conn_secure(const nk__conn *c)
 {
-    if (c->h2s) {
-        const nk__conn *p = parent(c->h2s);
+    if (nk__conn_h2s(c)) {
+        const nk__conn *p = parent(nk__conn_h2s(c));
         return p && p->tls;
     }
     return c->tls != NULL;

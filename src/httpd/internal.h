@@ -121,6 +121,7 @@ static inline nk__sink_step nk__sink_refuse(nk__status *status, nk__status answe
 typedef struct nk__conn nk__conn;
 typedef struct nk__route nk__route;
 typedef struct nk__h2 nk__h2;   /* an HTTP/2 session on a connection (h2.c) */
+struct nk__pp;                  /* a PROXY protocol header being read (proxied.c) */
 typedef struct nk__h2s nk__h2s; /* one HTTP/2 stream under a virtual connection (h2stream.c) */
 
 /* A body sink: a handler that claims a request body at head time (see nk__claim_body in
@@ -207,14 +208,14 @@ struct nk_httpd_ex {
 };
 
 /* One client connection. Kept small: it is all an idle keep-alive connection costs. */
-/* Budget: an idle keep-alive connection on epoll costs its nk__conn (200 bytes, a 208-byte
+/* Budget: an idle keep-alive connection on epoll costs its nk__conn (184 bytes, a 192-byte
  * malloc chunk) plus about 50 bytes of the loop's per-descriptor tables (nk__fdent 24, the
  * inode 8, the change queue 4; the per-wait arrays are capped at 1024 entries) and timer heap
- * (8): 261 B by bench/idle.sh, where issue 18 wants at most half of nginx's 526 B (263 B). At
- * 184 bytes this struct would be a 192-byte chunk: every 16 bytes off it is a malloc chunk
- * size less, so add no field here: a field that only some connections need goes in a record of
- * its own (TLS: nk__tlsconn; HTTP/2, PROXY, operations: the pointers at the end), flags are
- * bits, and the order leaves no holes (gdb's `ptype /o struct nk__conn`). */
+ * (8): 244 B by bench/idle.sh, where issue 18 wants at most half of nginx's 526 B (263 B).
+ * 184 is the edge of the 192-byte chunk: every 16 bytes more is a malloc chunk size more, so
+ * add no field here: a field that only some connections need goes in a record of its own
+ * (TLS: nk__tlsconn; HTTP/2 and PROXY: `side`; operations: opc), flags are bits, and the
+ * order leaves no holes (gdb's `ptype /o struct nk__conn`). */
 struct nk__conn {
     nk_httpd *srv;
     nk__conn *prev, *next;
@@ -233,19 +234,70 @@ struct nk__conn {
     unsigned kicked : 1;        /* on srv->kicks: plaintext waits inside OpenSSL, or a resume */
     unsigned tls_side : 1;      /* accepted on a TLS listener: c is an nk__tlsconn */
     unsigned copy_files : 1;    /* --sendfile off, or auto and a local client (respond.c) */
+    unsigned side_kind : 2;     /* nk__side: which of `side` this connection has, if any */
     unsigned char peer_ip[16];
     nk_tls *tls;                 /* TLS over the socket, or NULL (xport.c) */
     nk__conn *kick_next;         /* on srv->kicks */
-    /* HTTP/2 (h2.c). A connection that speaks it holds the session in h2 and serves no
-     * exchange itself: each stream is a virtual connection of its own (h2s set, no socket)
-     * that runs the HTTP/1.1 code above over a memory transport (h2stream.c). */
-    nk__h2 *h2;
-    nk__h2s *h2s;
-    /* A PROXY protocol header is still expected (proxied.c): nothing else is read before it. */
-    struct nk__pp *pp;
+    /* Records that only some connections have, and never two at once, so they share one
+     * pointer (side_kind says which; read them with nk__conn_h2, _h2s and _pp):
+     * - HTTP/2 (h2.c). A connection that speaks it holds the session and serves no exchange
+     *   itself: each stream is a virtual connection of its own (the stream set, no socket)
+     *   that runs the HTTP/1.1 code above over a memory transport (h2stream.c).
+     * - A PROXY protocol header still expected (proxied.c): nothing else is read before it,
+     *   so it is gone before HTTP/2 can begin, and a stream never has one. */
+    union {
+        nk__h2 *h2;
+        nk__h2s *h2s;
+        struct nk__pp *pp;
+    } side;
     /* Receives and sends are completion operations, not calls on readiness (opconn.c). */
     struct nk__opc *opc;
 };
+
+typedef enum { NK__SIDE_NONE, NK__SIDE_H2, NK__SIDE_H2S, NK__SIDE_PP } nk__side;
+
+/* c's HTTP/2 session, its stream (c is a stream's virtual connection), its PROXY header state:
+ * NULL when it has none. */
+static inline nk__h2 *nk__conn_h2(const nk__conn *c)
+{
+    return c->side_kind == NK__SIDE_H2 ? c->side.h2 : NULL;
+}
+
+static inline nk__h2s *nk__conn_h2s(const nk__conn *c)
+{
+    return c->side_kind == NK__SIDE_H2S ? c->side.h2s : NULL;
+}
+
+static inline struct nk__pp *nk__conn_pp(const nk__conn *c)
+{
+    return c->side_kind == NK__SIDE_PP ? c->side.pp : NULL;
+}
+
+/* Give c its side record (non-NULL), or drop it (NULL: only a record of that kind is dropped).
+ * One at a time: each is set while the connection has none (see the order above). */
+static inline void nk__conn_set_h2(nk__conn *c, nk__h2 *h)
+{
+    if (h != NULL || c->side_kind == NK__SIDE_H2) {
+        c->side_kind = h ? NK__SIDE_H2 : NK__SIDE_NONE;
+        c->side.h2 = h;
+    }
+}
+
+static inline void nk__conn_set_h2s(nk__conn *c, nk__h2s *s)
+{
+    if (s != NULL || c->side_kind == NK__SIDE_H2S) {
+        c->side_kind = s ? NK__SIDE_H2S : NK__SIDE_NONE;
+        c->side.h2s = s;
+    }
+}
+
+static inline void nk__conn_set_pp(nk__conn *c, struct nk__pp *pp)
+{
+    if (pp != NULL || c->side_kind == NK__SIDE_PP) {
+        c->side_kind = pp ? NK__SIDE_PP : NK__SIDE_NONE;
+        c->side.pp = pp;
+    }
+}
 
 /* A connection accepted on a TLS listener: its nk__conn first, then what only TLS needs, in
  * the same allocation (conn.c), so that plain connections do not carry it. */

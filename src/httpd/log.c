@@ -113,7 +113,7 @@ static void log_json(nk__conn *c, const char *ip, int status, uint64_t bytes)
     uint64_t dur = c->x->t_head_us ? nk__log_clock_us() - c->x->t_head_us : 0;
     nk_str parts[3];
     split_line(srv->log_line, parts);
-    if (c->h2s)
+    if (nk__conn_h2s(c))
         parts[2] = (nk_str){"HTTP/2.0", 8}; /* the stream's request line is made here */
     nk_buf_printf(b, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"client\":\"%s\","
                      "\"method\":", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
@@ -155,7 +155,7 @@ void nk__log_request(nk__conn *c, int status, uint64_t bytes)
     c->x->t_head_us = 0;
     nk_buf_printf(b, "%s - - [%s] \"", ip, log_time(srv));
     nk_str line = srv->log_line;
-    if (c->h2s && line.p && line.len > 9 && memcmp(line.p + line.len - 9, " HTTP/1.1", 9) == 0) {
+    if (nk__conn_h2s(c) && line.p && line.len > 9 && memcmp(line.p + line.len - 9, " HTTP/1.1", 9) == 0) {
         /* The request line of a stream is the one h2stream.c made: say what came. */
         line.len -= 8;
         put_escaped(b, line);

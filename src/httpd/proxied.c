@@ -22,14 +22,14 @@ struct nk__pp {
 
 int nk__proxy_new(nk__conn *c)
 {
-    c->pp = calloc(1, sizeof *c->pp);
-    return c->pp ? 0 : -ENOMEM;
+    nk__conn_set_pp(c, calloc(1, sizeof(struct nk__pp)));
+    return nk__conn_pp(c) ? 0 : -ENOMEM;
 }
 
 void nk__proxy_free(nk__conn *c)
 {
-    free(c->pp);
-    c->pp = NULL;
+    free(nk__conn_pp(c));
+    nk__conn_set_pp(c, NULL);
 }
 
 static int trusted(const nk__conn *c)
@@ -63,7 +63,7 @@ static int refuse(nk__conn *c, const char *why, int err)
 
 int nk__proxy_read(nk__conn *c)
 {
-    struct nk__pp *pp = c->pp;
+    struct nk__pp *pp = nk__conn_pp(c);
     int fd = c->io.fd;
     if (pp->len == 0 && !trusted(c))
         return refuse(c, "source not allowed (--proxy-from)", -EPERM);

@@ -290,7 +290,7 @@ int nk__respond_flush(nk__conn *c)
         return 0; /* idle: nothing to write */
     /* Operations send one piece per completion, and TLS and HTTP/2 streams have their own
      * turns: the budget is for plain sockets on readiness. */
-    size_t spent = 0, budget = c->opc || c->tls || c->h2s ? SIZE_MAX : TURN_BUDGET;
+    size_t spent = 0, budget = c->opc || c->tls || nk__conn_h2s(c) ? SIZE_MAX : TURN_BUDGET;
     for (;;) {
         if (c->x->seg.mem) {
             ssize_t n = nk__xp_send(c, nk_buf_rptr(&c->x->out), c->x->seg.mem, c->x->seg.len != 0);
@@ -309,7 +309,7 @@ int nk__respond_flush(nk__conn *c)
         }
         if (c->x->seg.len && spent >= budget)
             return 0; /* this turn's share: more on the next one */
-        if (c->x->seg.len && c->x->copy_body && !c->h2s) {
+        if (c->x->seg.len && c->x->copy_body && !nk__conn_h2s(c)) {
             int r = copy_fill(c);
             if (r < 0)
                 return r;

@@ -22,8 +22,8 @@ static ssize_t tls_result(nk__conn *c, ssize_t n)
 
 ssize_t nk__xp_recv(nk__conn *c, void *buf, size_t len)
 {
-    if (c->h2s)
-        return nk__h2s_recv(c->h2s, buf, len);
+    if (nk__conn_h2s(c))
+        return nk__h2s_recv(nk__conn_h2s(c), buf, len);
     if (c->tls)
         return tls_result(c, nk_tls_read(c->tls, buf, len));
     if (c->opc)
@@ -37,8 +37,8 @@ ssize_t nk__xp_recv(nk__conn *c, void *buf, size_t len)
 
 ssize_t nk__xp_send(nk__conn *c, const void *buf, size_t len, int more)
 {
-    if (c->h2s)
-        return nk__h2s_send(c->h2s, buf, len);
+    if (nk__conn_h2s(c))
+        return nk__h2s_send(nk__conn_h2s(c), buf, len);
     if (c->tls)
         return tls_result(c, nk_tls_write(c->tls, buf, len));
     if (c->opc)
@@ -58,7 +58,7 @@ static ssize_t stream_sendv(nk__conn *c, const struct iovec *iov, int iovcnt)
     for (int i = 0; i < iovcnt; i++) {
         if (!iov[i].iov_len)
             continue;
-        ssize_t n = nk__h2s_send(c->h2s, iov[i].iov_base, iov[i].iov_len);
+        ssize_t n = nk__h2s_send(nk__conn_h2s(c), iov[i].iov_base, iov[i].iov_len);
         if (n < 0)
             return total ? total : n;
         total += n;
@@ -70,7 +70,7 @@ static ssize_t stream_sendv(nk__conn *c, const struct iovec *iov, int iovcnt)
 
 ssize_t nk__xp_sendv(nk__conn *c, const struct iovec *iov, int iovcnt, int more)
 {
-    if (c->h2s)
+    if (nk__conn_h2s(c))
         return stream_sendv(c, iov, iovcnt);
     if (c->tls)
         return tls_result(c, nk_tls_writev(c->tls, iov, iovcnt));
@@ -90,8 +90,8 @@ ssize_t nk__xp_sendv(nk__conn *c, const struct iovec *iov, int iovcnt, int more)
 
 ssize_t nk__xp_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
 {
-    if (c->h2s)
-        return nk__h2s_sendfile(c->h2s, fd, off, len);
+    if (nk__conn_h2s(c))
+        return nk__h2s_sendfile(nk__conn_h2s(c), fd, off, len);
     if (c->tls)
         return tls_result(c, nk_tls_sendfile(c->tls, fd, off, len));
     if (c->opc)
@@ -207,7 +207,7 @@ int nk__xp_handshake(nk__conn *c)
 /* The response that ends the connection is out: TLS says so first (close_notify), then TCP. */
 void nk__xp_shutdown_write(nk__conn *c)
 {
-    if (c->h2s)
+    if (nk__conn_h2s(c))
         return;
     if (c->tls)
         nk_tls_shutdown(c->tls);
@@ -216,9 +216,9 @@ void nk__xp_shutdown_write(nk__conn *c)
 
 void nk__xp_close(nk__conn *c)
 {
-    if (c->h2s) {
-        nk__h2s *s = c->h2s;
-        c->h2s = NULL;
+    if (nk__conn_h2s(c)) {
+        nk__h2s *s = nk__conn_h2s(c);
+        nk__conn_set_h2s(c, NULL);
         nk__h2s_conn_closed(s);
         return;
     }
