@@ -1168,10 +1168,7 @@ int nk__conn_start(nk_httpd *srv, int fd, const nk_addr *peer, int tls, int prox
     if (c->is_tcp)
         c->peer_port = (unsigned short)nk_addr_port(peer);
     /* The accepted peer, not one a PROXY header names: the bytes go to this socket. */
-    nk_httpd_sendfile sf = srv->cfg.sendfile;
-    c->copy_files = !tls && (sf == NK_HTTPD_SENDFILE_OFF ||
-                             (sf == NK_HTTPD_SENDFILE_AUTO &&
-                              (family == AF_UNIX || nk_addr_is_loopback(peer))));
+    c->peer_local = family == AF_UNIX || nk_addr_is_loopback(peer);
     /* On uring a plain connection runs on completion operations (opconn.c); without the
      * memory for their record it runs on readiness as on the other backends. */
     int err = nk__opc_wanted(srv, tls, proxy) && nk__opc_new(c) == 0

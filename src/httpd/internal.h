@@ -233,7 +233,7 @@ struct nk__conn {
     unsigned close_pending : 1; /* closed while busy: nk__conn_close runs when it returns */
     unsigned kicked : 1;        /* on srv->kicks: plaintext waits inside OpenSSL, or a resume */
     unsigned tls_side : 1;      /* accepted on a TLS listener: c is an nk__tlsconn */
-    unsigned copy_files : 1;    /* --sendfile off, or auto and a local client (respond.c) */
+    unsigned peer_local : 1;    /* the socket's peer is loopback or a unix socket (hand_file) */
     unsigned side_kind : 2;     /* nk__side: which of `side` this connection has, if any */
     unsigned char peer_ip[16];
     nk_tls *tls;                 /* TLS over the socket, or NULL (xport.c) */

@@ -266,8 +266,9 @@ static int copy_fill(nk__conn *c)
     return (int)n;
 }
 
-/* Write what x->fcopy holds: 1 when all of it went (its memory is kept only while more of
- * the file follows), 0 when the socket is full, or an error. */
+/* Write what x->fcopy holds: 1 when all of it went, 0 when the socket is full, or an error.
+ * Its memory stays for the next piece, and for the next part of a multipart answer, until
+ * the response ends (nk__ex_file_release). */
 static int copy_flush(nk__conn *c)
 {
     nk__ex *x = c->x;
@@ -279,8 +280,6 @@ static int copy_flush(nk__conn *c)
     nk_buf_consume(&x->fcopy, (size_t)n);
     if (nk_buf_len(&x->fcopy))
         return 0; /* short write: the socket is full */
-    if (!x->seg.len)
-        nk_buf_free(&x->fcopy);
     return 1;
 }
 
@@ -288,9 +287,11 @@ int nk__respond_flush(nk__conn *c)
 {
     if (!c->x)
         return 0; /* idle: nothing to write */
-    /* Operations send one piece per completion, and TLS and HTTP/2 streams have their own
-     * turns: the budget is for plain sockets on readiness. */
-    size_t spent = 0, budget = c->opc || c->tls || nk__conn_h2s(c) ? SIZE_MAX : TURN_BUDGET;
+    /* Operations send one piece per completion and HTTP/2 streams have the session's turns:
+     * the budget is for sockets on readiness, plain or TLS. A TLS write that counts towards
+     * it has been taken whole (OpenSSL holds no record half-written after a success), so
+     * stopping there leaves nothing that must be repeated with the same bytes. */
+    size_t spent = 0, budget = c->opc || nk__conn_h2s(c) ? SIZE_MAX : TURN_BUDGET;
     for (;;) {
         if (c->x->seg.mem) {
             ssize_t n = nk__xp_send(c, nk_buf_rptr(&c->x->out), c->x->seg.mem, c->x->seg.len != 0);
@@ -385,14 +386,29 @@ void nk__ex_file_release(nk_httpd *srv, nk__ex *x)
     x->file_fd = -1;
 }
 
+/* Whether a file body of this length goes through user space (cfg.sendfile). TLS and HTTP/2
+ * streams copy anyway, through their own paths. */
+static int copy_wanted(const nk__conn *c, uint64_t length)
+{
+    if (c->tls || c->tls_side || nk__conn_h2s(c))
+        return 0;
+    switch (c->srv->cfg.sendfile) {
+    case NK_HTTPD_SENDFILE_OFF:
+        return 1;
+    case NK_HTTPD_SENDFILE_AUTO:
+        return c->peer_local && length >= NK__COPY_MIN;
+    default:
+        return 0;
+    }
+}
+
 /* The plan's file and descriptor go to the exchange, which sends from them. */
 static void hand_file(nk__conn *c, nk__resp *r)
 {
     c->x->file = r->file;
     c->x->file_fd = r->file_fd;
     c->x->file_fd_owned = (unsigned char)r->file_fd_owned;
-    c->x->copy_body = c->copy_files && (c->srv->cfg.sendfile == NK_HTTPD_SENDFILE_OFF ||
-                                        r->content_length >= NK__COPY_MIN);
+    c->x->copy_body = (unsigned char)copy_wanted(c, r->content_length);
     r->file = NULL;
     r->file_fd_owned = 0;
 }
