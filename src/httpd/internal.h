@@ -360,6 +360,8 @@ struct nk_httpd {
     nk__conn *conns;
     struct nk__opc *opc_orphans; /* records of closed connections the kernel still holds */
     nk_op_bufpool *opc_pool;     /* their receive buffers, from the first such connection */
+    void *opc_spare_sends;       /* send records of finished sends, for the next (opconn.c) */
+    unsigned opc_nspare;
     struct nk__fopen *fopen_live; /* cache misses being opened by file operations (fopen.c) */
     unsigned nconns;
     unsigned accepts_started; /* one-shot accepts started, a connection slot each (opaccept.c) */

@@ -18,7 +18,9 @@
  *   The bytes stay where the engine keeps its pending output (the exchange's out buffer, the
  *   file), untouched while a response is in progress, since answers leave in order.
  * Head and in-memory body are one buffer by then (respond.c copies what a send did not take),
- * so a small response is one send request.
+ * so a small response is one send request. The send's operation lives in a record of its own
+ * (nk__opcw), taken from the server's spares for each send and given back once its result is
+ * taken: an idle keep-alive connection holds only its receive side.
  *
  * A file body is one sendfile operation for all of it (NK__OPC_SENDFILE_STEP), which writes
  * until the socket is full and waits for it to drain, as the readiness path does. Its callback
@@ -48,26 +50,41 @@
  * the receives short of a buffer wait a turn (op.h). */
 #define OPC_RBUF 16384
 #define OPC_POOL_COUNT 128
+/* Send records kept for reuse: as many as sends run at once in an ordinary burst. Past that a
+ * finished send's record goes back to malloc, so a burst does not stay resident. */
+#define OPC_SPARE_SENDS 64
+
+/* A send under way, or its result not yet handed over. Only a connection that is answering
+ * needs one, so it is allocated per send and freed once its result is taken: an idle
+ * keep-alive connection holds only the receive side (nk__opc), which is what a server with
+ * many of them pays for each. */
+typedef struct nk__opcw nk__opcw;
+struct nk__opcw {
+    nk__opc *opc;
+    nk__opcw *next_spare;   /* on srv->opc_spare_sends */
+    nk_op wop;
+    ssize_t wres;
+    const void *wbuf;       /* what the send sends: asked again, it is answered */
+    size_t wlen;
+    int wfd;                /* a file's send: its descriptor (-1: memory) and offset */
+    unsigned char wdone;    /* wres holds the send's result */
+    off_t woff;
+    size_t wseen;           /* the file send's progress at the ticker's last look */
+    nk_timer wtick;         /* runs while a file send does: renews the send deadline */
+};
 
 struct nk__opc {
     nk__conn *conn;         /* NULL once the connection is gone (an orphan) */
     nk_httpd *srv;
     nk__opc *next_orphan;
-    nk_op rop, wop;
+    nk__opcw *w;            /* the send side, while there is one */
+    nk_op rop;
     char *rbuf;             /* received bytes not yet handed over: a pool buffer, or a copy */
     ssize_t rres;           /* a receive's result not yet handed over (bytes, 0, -errno) */
     size_t roff;            /* bytes of it already handed over */
     unsigned char rdone;    /* rres holds a result */
     unsigned char rpooled;  /* rbuf is the pool's (else malloc'd) */
     unsigned char in_recv;  /* inside on_recv: closing leaves the record to it */
-    unsigned char wdone;    /* wres holds a send's result */
-    ssize_t wres;
-    const void *wbuf;       /* what the send in progress sends: asked again, it is answered */
-    size_t wlen;
-    int wfd;                /* a file's send: its descriptor (-1: memory) and offset */
-    off_t woff;
-    size_t wseen;           /* the file send's progress at the ticker's last look */
-    nk_timer wtick;         /* runs while a file send does: renews the send deadline */
 };
 
 int nk__opc_wanted(const nk_httpd *srv, int tls, int proxy)
@@ -92,8 +109,6 @@ int nk__opc_new(nk__conn *c)
     o->conn = c;
     o->srv = c->srv;
     nk_op_init(&o->rop, on_recv, o);
-    nk_op_init(&o->wop, on_send, o);
-    nk_timer_init(&o->wtick, on_send_tick, o);
     c->opc = o;
     return 0;
 }
@@ -115,8 +130,49 @@ static void orphan_drop(nk__opc *o)
 /* An operation's final callback on a record whose connection is gone. */
 static void orphan_done(nk__opc *o)
 {
-    if (!nk_op_active(&o->rop) && !nk_op_active(&o->wop))
+    if (!nk_op_active(&o->rop) && !o->w)
         orphan_drop(o);
+}
+
+/* The send side goes: its operation is over (or never ran) and its timer stopped. It waits
+ * for the next send of any connection on the server's spares, up to OPC_SPARE_SENDS: a
+ * malloc and free per response cost 4% of a small keep-alive request's instructions. */
+static void w_free(nk__opc *o)
+{
+    nk__opcw *w = o->w;
+    o->w = NULL;
+    nk_httpd *srv = o->srv;
+    if (!srv || srv->opc_nspare >= OPC_SPARE_SENDS) {
+        free(w);
+        return;
+    }
+    w->next_spare = srv->opc_spare_sends;
+    srv->opc_spare_sends = w;
+    srv->opc_nspare++;
+}
+
+/* The send side for a new send; the previous one's result must have been taken. */
+static nk__opcw *w_new(nk__opc *o)
+{
+    nk__opcw *w = o->srv->opc_spare_sends;
+    if (w) {
+        o->srv->opc_spare_sends = w->next_spare;
+        o->srv->opc_nspare--;
+    } else if (!(w = malloc(sizeof *w))) {
+        return NULL;
+    }
+    w->opc = o;
+    w->wres = 0;
+    w->wbuf = NULL;
+    w->wlen = 0;
+    w->wfd = -1;
+    w->wdone = 0;
+    w->woff = 0;
+    w->wseen = 0;
+    nk_op_init(&w->wop, on_send, w);
+    nk_timer_init(&w->wtick, on_send_tick, w);
+    o->w = w;
+    return w;
 }
 
 /* The received bytes are handed over, or their connection is gone: the buffer goes back. */
@@ -152,7 +208,9 @@ static void rbuf_keep_rest(nk__opc *o)
 static void opc_retire(nk__opc *o)
 {
     rbuf_drop(o);
-    if (!nk_op_active(&o->rop) && !nk_op_active(&o->wop)) {
+    if (o->w && !nk_op_active(&o->w->wop))
+        w_free(o); /* a result nobody will take */
+    if (!nk_op_active(&o->rop) && !o->w) {
         free(o);
         return;
     }
@@ -190,14 +248,16 @@ static void on_recv(nk_loop *loop, nk_op *op, ssize_t result)
 
 static void on_send(nk_loop *loop, nk_op *op, ssize_t result)
 {
-    nk__opc *o = op->data;
-    nk_timer_stop(loop, &o->wtick);
+    nk__opcw *w = op->data;
+    nk__opc *o = w->opc;
+    nk_timer_stop(loop, &w->wtick);
     if (!o->conn) {
+        w_free(o);
         orphan_done(o);
         return;
     }
-    o->wres = result;
-    o->wdone = 1;
+    w->wres = result;
+    w->wdone = 1;
     nk__conn_run(o->conn, NK_WRITE);
 }
 
@@ -206,15 +266,16 @@ static void on_send(nk_loop *loop, nk_op *op, ssize_t result)
  * way and writes nothing). The connection may be closed by it: o is not touched after. */
 static void on_send_tick(nk_loop *loop, nk_timer *t)
 {
-    nk__opc *o = t->data;
-    if (!o->conn || !nk_op_active(&o->wop)) {
+    nk__opcw *w = t->data;
+    nk__opc *o = w->opc;
+    if (!o->conn || !nk_op_active(&w->wop)) {
         nk_timer_stop(loop, t);
         return;
     }
-    size_t moved = nk_op_progress(&o->wop);
-    if (moved == o->wseen)
+    size_t moved = nk_op_progress(&w->wop);
+    if (moved == w->wseen)
         return;
-    o->wseen = moved;
+    w->wseen = moved;
     nk__conn_resume_output(o->conn);
 }
 
@@ -255,59 +316,70 @@ size_t nk__opc_pending(const nk__conn *c)
 
 int nk__opc_sending(const nk__conn *c)
 {
-    return nk_op_active(&c->opc->wop) || c->opc->wdone;
+    return c->opc->w != NULL;
 }
 
 /* The result of the send of (buf, len) when it is over, else -EAGAIN. A completed send answers
- * only the call that asks for the same bytes; another caller's bytes wait their turn. */
+ * only the call that asks for the same bytes; another caller's bytes wait their turn. Once
+ * answered, the send side goes. */
 static ssize_t send_result(nk__opc *o, const void *buf, int fd, off_t off, size_t len)
 {
-    if (!o->wdone)
+    nk__opcw *w = o->w;
+    if (!w->wdone)
         return -EAGAIN;
-    if (buf != o->wbuf || fd != o->wfd || off != o->woff || len < o->wlen)
+    if (buf != w->wbuf || fd != w->wfd || off != w->woff || len < w->wlen)
         return -EIO; /* the pending output changed under a send in progress: a bug */
-    o->wdone = 0;
-    return o->wres;
+    ssize_t n = w->wres;
+    w_free(o);
+    return n;
 }
 
 ssize_t nk__opc_send(nk__conn *c, const void *buf, size_t len)
 {
     nk__opc *o = c->opc;
-    if (o->wdone || nk_op_active(&o->wop))
+    if (o->w)
         return send_result(o, buf, -1, 0, len);
-    int rc = nk_op_send(c->srv->loop, &o->wop, c->io.fd, buf, len);
-    if (rc < 0)
+    nk__opcw *w = w_new(o);
+    if (!w)
+        return -ENOMEM;
+    int rc = nk_op_send(c->srv->loop, &w->wop, c->io.fd, buf, len);
+    if (rc < 0) {
+        w_free(o);
         return rc;
-    o->wbuf = buf;
-    o->wlen = len;
-    o->wfd = -1;
-    o->woff = 0;
+    }
+    w->wbuf = buf;
+    w->wlen = len;
+    w->wfd = -1;
     return -EAGAIN;
 }
 
 ssize_t nk__opc_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
 {
     nk__opc *o = c->opc;
-    if (o->wdone || nk_op_active(&o->wop)) {
+    if (o->w) {
         ssize_t n = send_result(o, NULL, fd, *off, len);
         if (n > 0)
             *off += n;
         return n;
     }
+    nk__opcw *w = w_new(o);
+    if (!w)
+        return -ENOMEM;
     nk_loop *loop = c->srv->loop;
-    int rc = nk_op_sendfile(loop, &o->wop, c->io.fd, fd, (int64_t)*off, len);
-    if (rc < 0)
+    int rc = nk_op_sendfile(loop, &w->wop, c->io.fd, fd, (int64_t)*off, len);
+    if (rc < 0) {
+        w_free(o);
         return rc;
-    o->wbuf = NULL;
-    o->wlen = len;
-    o->wfd = fd;
-    o->woff = *off;
+    }
+    w->wlen = len;
+    w->wfd = fd;
+    w->woff = *off;
     /* Not all written at once (the socket filled up): watch its progress until it is. */
     unsigned tmo = c->srv->cfg.send_timeout_ms;
-    o->wseen = nk_op_progress(&o->wop);
-    if (tmo && o->wseen < len) {
+    w->wseen = nk_op_progress(&w->wop);
+    if (tmo && w->wseen < len) {
         uint64_t every = tmo >= 8 ? tmo / 8 : 1;
-        nk_timer_start(loop, &o->wtick, every, every);
+        nk_timer_start(loop, &w->wtick, every, every);
     }
     return -EAGAIN;
 }
@@ -322,11 +394,15 @@ void nk__opc_close(nk__conn *c)
         return;
     c->opc = NULL;
     nk_loop *loop = c->srv->loop;
-    nk_timer_stop(loop, &o->wtick);
-    if (nk_op_active(&o->wop) && o->wop.native)
-        shutdown(c->io.fd, SHUT_RDWR);
+    nk__opcw *w = o->w;
+    if (w) {
+        nk_timer_stop(loop, &w->wtick);
+        if (nk_op_active(&w->wop) && w->wop.native)
+            shutdown(c->io.fd, SHUT_RDWR);
+        if (nk_op_stop(loop, &w->wop) == 0)
+            w_free(o); /* else its -ECANCELED callback frees it */
+    }
     (void)nk_op_stop(loop, &o->rop);
-    (void)nk_op_stop(loop, &o->wop);
     o->conn = NULL;
     if (!o->in_recv) /* else on_recv retires it when the engine returns */
         opc_retire(o);
@@ -339,7 +415,7 @@ int nk__opc_leave(nk__conn *c)
     nk__opc *o = c->opc;
     if (!o)
         return 0;
-    if (nk_op_active(&o->rop) || nk_op_active(&o->wop) || o->rdone || o->wdone)
+    if (nk_op_active(&o->rop) || o->w || o->rdone)
         return -EBUSY;
     c->opc = NULL;
     o->conn = NULL;
@@ -357,6 +433,12 @@ void nk__opc_drain(nk_httpd *srv)
         nk_loop_run(srv->loop, NK_RUN_ONCE);
     if (!srv->opc_orphans && nk_op_bufpool_free(srv->opc_pool) == 0)
         srv->opc_pool = NULL;
+    while (srv->opc_spare_sends) {
+        nk__opcw *w = srv->opc_spare_sends;
+        srv->opc_spare_sends = w->next_spare;
+        free(w);
+    }
+    srv->opc_nspare = 0;
     while (srv->opc_orphans) {
         /* Left to the kernel: the record must outlive srv, so it is left allocated (and the
          * pool with it, which the kernel may still fill). */
