@@ -22,34 +22,60 @@
 #include <string.h>
 #include <unistd.h>
 
+/* The set of opens in progress is looked up by path on every miss (a second open of a path
+ * being opened is not started): a hash of lists keeps that, and the removal, short however
+ * many connections wait for the disk at once. */
+#define NK__FOPEN_BUCKETS 256
+
 typedef struct nk__fopen fopen_rec;
 struct nk__fopen {
     nk__job job;          /* job.conn only: NULL once the connection went away */
-    fopen_rec *live_next; /* on srv->fopen_live while the server lives */
+    fopen_rec *live_next; /* in srv->fopen_live[bucket] while the server lives */
+    fopen_rec **live_prev; /* what points at this record there */
     nk_op op;
     nk_httpd *srv;
     nk__opened_fn *done;
     nk__openseq seq;
     int dirfd;
+    uint32_t hash;        /* of path */
     size_t rel_off;       /* the relative path: path + rel_off, or "." when rel_off is 0 */
     int fd;               /* the file, once opened (or -errno) */
     int sidecar;          /* 1: gz is looked for; 2: it is being opened */
-    char gz[4096];        /* the sidecar's relative path */
+    char *gz;             /* the sidecar's relative path, in text[] */
+    char *path;           /* srv->path, the normalised request path, in text[] */
     size_t head_len;
-    char path[4096];      /* srv->path, the normalised request path */
-    char head[];          /* the request head as the connection received it */
+    char text[];          /* the request head as the connection received it, path, gz */
 };
+
+static uint32_t path_hash(const char *p)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (; *p; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    return h;
+}
 
 /* Off srv->fopen_live, before the record is freed (m->srv is NULL once the server is gone). */
 static void rec_unlink(fopen_rec *m)
 {
-    if (!m->srv)
+    if (!m->srv || !m->live_prev)
         return;
-    fopen_rec **pp = &m->srv->fopen_live;
-    while (*pp && *pp != m)
-        pp = &(*pp)->live_next;
-    if (*pp)
-        *pp = m->live_next;
+    *m->live_prev = m->live_next;
+    if (m->live_next)
+        m->live_next->live_prev = m->live_prev;
+    m->live_prev = NULL;
+    m->srv->fopen_count--;
+}
+
+static void rec_link(nk_httpd *srv, fopen_rec *m)
+{
+    fopen_rec **head = &srv->fopen_live[m->hash % NK__FOPEN_BUCKETS];
+    m->live_next = *head;
+    if (*head)
+        (*head)->live_prev = &m->live_next;
+    m->live_prev = head;
+    *head = m;
+    srv->fopen_count++;
 }
 
 static const char *rec_rel(const fopen_rec *m)
@@ -83,11 +109,11 @@ static void rec_answer(nk__conn *c, fopen_rec *m, int gzfd)
 {
     nk_httpd *srv = m->srv;
     c->x->job = NULL;
-    memcpy(srv->path, m->path, sizeof srv->path);
+    strcpy(srv->path, m->path); /* it came from there: it fits */
     nk_http_request *req = &c->x->request;
     int status;
     nk__outcome r;
-    if (nk_http_parse_request(m->head, m->head_len, 0, &srv->cfg.limits, req, &status) <= 0) {
+    if (nk_http_parse_request(m->text, m->head_len, 0, &srv->cfg.limits, req, &status) <= 0) {
         if (m->fd >= 0) /* it was parsed once already: not expected */
             close(m->fd);
         if (gzfd >= 0)
@@ -147,18 +173,25 @@ nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done)
      * the file cache serves every later request; without this, all the requests for a hot
      * file arriving while its cache entry is renewed (once a second, fcache.c) would each
      * start an open of their own. */
-    for (const fopen_rec *o = srv->fopen_live; o; o = o->live_next)
-        if (strcmp(o->path, srv->path) == 0)
+    if (!srv->fopen_live && !(srv->fopen_live = calloc(NK__FOPEN_BUCKETS, sizeof *srv->fopen_live)))
+        return NK__PASS;
+    uint32_t hash = path_hash(srv->path);
+    for (const fopen_rec *o = srv->fopen_live[hash % NK__FOPEN_BUCKETS]; o; o = o->live_next)
+        if (o->hash == hash && strcmp(o->path, srv->path) == 0)
             return NK__PASS;
-    fopen_rec *m = malloc(sizeof *m + head_len);
+    size_t path_len = strlen(srv->path);
+    /* The sidecar's name is the relative path and ".gz", at most the path's length + 4. */
+    fopen_rec *m = malloc(sizeof *m + head_len + 2 * (path_len + 1) + 4);
     if (!m)
         return NK__PASS;
     memset(m, 0, sizeof *m);
-    memcpy(m->head, nk_buf_rptr(&x->in), head_len);
+    memcpy(m->text, nk_buf_rptr(&x->in), head_len);
     m->head_len = head_len;
-    memcpy(m->path, srv->path, sizeof m->path);
-    m->rel_off = rel >= srv->path && rel < srv->path + sizeof srv->path
-                     ? (size_t)(rel - srv->path) : 0;
+    m->path = m->text + head_len;
+    memcpy(m->path, srv->path, path_len + 1);
+    m->gz = m->path + path_len + 1;
+    m->hash = hash;
+    m->rel_off = rel >= srv->path && rel <= srv->path + path_len ? (size_t)(rel - srv->path) : 0;
     m->srv = srv;
     m->done = done;
     m->dirfd = srv->root_fd;
@@ -172,35 +205,49 @@ nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done)
     }
     m->job.conn = c;
     x->job = &m->job;
-    m->live_next = srv->fopen_live;
-    srv->fopen_live = m;
+    rec_link(srv, m);
     return NK__DONE;
 }
 
 unsigned nk_httpd_waiting(const nk_httpd *srv)
 {
-    unsigned n = 0;
-    for (const fopen_rec *m = srv->fopen_live; m; m = m->live_next)
-        n++;
-    return n;
+    return srv->fopen_count;
+}
+
+/* Every record in progress, each once, whatever f does to the one it is given. */
+static void each_live(nk_httpd *srv, void (*f)(nk_httpd *srv, fopen_rec *m))
+{
+    for (unsigned b = 0; srv->fopen_live && b < NK__FOPEN_BUCKETS; b++)
+        for (fopen_rec *m = srv->fopen_live[b], *next; m; m = next) {
+            next = m->live_next;
+            f(srv, m);
+        }
+}
+
+static void stop_one(nk_httpd *srv, fopen_rec *m)
+{
+    m->job.conn = NULL; /* the connections are closed by now; make sure */
+    if (nk_op_stop(srv->loop, &m->op) == 0)
+        rec_orphan(m, -ECANCELED); /* not begun: no callback will come */
+}
+
+static void leave_one(nk_httpd *srv, fopen_rec *m)
+{
+    (void)srv;
+    m->srv = NULL;
+    m->live_next = NULL;
+    m->live_prev = NULL;
 }
 
 void nk__fopen_drain(nk_httpd *srv)
 {
-    for (fopen_rec *m = srv->fopen_live, *next; m; m = next) {
-        next = m->live_next;
-        m->job.conn = NULL; /* the connections are closed by now; make sure */
-        if (nk_op_stop(srv->loop, &m->op) == 0)
-            rec_orphan(m, -ECANCELED); /* not begun: no callback will come */
-    }
+    each_live(srv, stop_one);
     /* The others' calls are running (file thread, or the kernel): each ends with one callback,
      * which frees its record. Bounded as nk__opc_drain is. */
-    for (int i = 0; i < 100 && srv->fopen_live; i++)
+    for (int i = 0; i < 100 && srv->fopen_count; i++)
         nk_loop_run(srv->loop, NK_RUN_ONCE);
-    for (fopen_rec *m = srv->fopen_live, *next; m; m = next) {
-        next = m->live_next;
-        m->srv = NULL;
-        m->live_next = NULL;
-    }
+    each_live(srv, leave_one);
+    srv->fopen_count = 0;
+    free(srv->fopen_live);
     srv->fopen_live = NULL;
 }

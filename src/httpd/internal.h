@@ -362,7 +362,9 @@ struct nk_httpd {
     nk_op_bufpool *opc_pool;     /* their receive buffers, from the first such connection */
     void *opc_spare_sends;       /* send records of finished sends, for the next (opconn.c) */
     unsigned opc_nspare;
-    struct nk__fopen *fopen_live; /* cache misses being opened by file operations (fopen.c) */
+    /* Cache misses being opened by file operations (fopen.c), by their path's hash. */
+    struct nk__fopen **fopen_live; /* NK__FOPEN_BUCKETS lists, allocated by the first miss */
+    unsigned fopen_count;
     unsigned nconns;
     unsigned accepts_started; /* one-shot accepts started, a connection slot each (opaccept.c) */
 

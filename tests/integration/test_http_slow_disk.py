@@ -133,6 +133,31 @@ class SlowDiskTests(unittest.TestCase):
         self.assertTrue(body.startswith(b"HTTP/1.1 200 "), body[:100])
         self.assertTrue(body.endswith(b"SLOW-FILE-BODY\n"), body[-100:])
 
+    def test_several_opens_wait_at_once(self):
+        # Two different misses wait on the file thread together (their records side by side
+        # in the set of opens in progress), a third asks for one of them again (not a second
+        # open: the connection opens it itself) and a fourth for a file that is not there.
+        # Each gets its own answer, whatever order the opens end in.
+        self.d.write("b.txt", "B-FILE-BODY\n")
+        paths = ["/slow.txt", "/b.txt", "/slow.txt", "/absent.txt"]
+        socks = []
+        for p in paths:
+            socks.append(request(self.host, self.port, p))
+            self.addCleanup(socks[-1].close)
+            time.sleep(0.1)
+        answers = [read_all(s, timeout=8 * DELAY + 10) for s in socks]
+        for p, a in zip(paths, answers):
+            if p == "/absent.txt":
+                self.assertTrue(a.startswith(b"HTTP/1.1 404 "), a[:100])
+                continue
+            self.assertTrue(a.startswith(b"HTTP/1.1 200 "), (p, a[:100]))
+            want = b"SLOW-FILE-BODY\n" if p == "/slow.txt" else b"B-FILE-BODY\n"
+            self.assertTrue(a.endswith(want), (p, a[-100:]))
+        # Nothing is left waiting: a new miss is answered too.
+        self.d.write("c.txt", "C-FILE-BODY\n")
+        last = read_all(request(self.host, self.port, "/c.txt"), timeout=4 * DELAY + 10)
+        self.assertTrue(last.endswith(b"C-FILE-BODY\n"), last[-100:])
+
     def test_client_gone_while_an_open_waits_leaks_nothing(self):
         pids = self.pids
         self.assertTrue(pids, "no server process under strace")
