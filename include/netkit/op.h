@@ -58,8 +58,9 @@
  *   operation started while a watcher of the caller's holds the fd fails with -EEXIST on
  *   every backend). Stop every operation on a descriptor before closing it.
  * - Errors at start (negative errno; the operation is then not started): -EBUSY (op already
- *   started), -EBADF (fd < 0; a file step's dirfd may be AT_FDCWD), -EFAULT (a NULL path), -EINVAL (len or count 0, iovcnt out of range), -ERANGE (select:
- *   fd >= FD_SETSIZE), -EEXIST (see above), -ENOMEM.
+ *   started), -EBADF (fd < 0; a file step's dirfd may be AT_FDCWD), -EFAULT (a NULL path or
+ *   read buffer), -EINVAL (len or count 0, iovcnt out of range), -ERANGE (select: fd >=
+ *   FD_SETSIZE), -EEXIST (see above), -ENOMEM.
  */
 #ifndef NETKIT_OP_H
 #define NETKIT_OP_H
@@ -85,11 +86,11 @@ struct nk_op {
     nk_op_cb cb;               /* private */
     nk_op *next;               /* private: the descriptor's queue */
     nk_op *link;               /* private: the loop's submission, cancel or completion list */
-    void *buf;                 /* private: recv and send buffer */
+    void *buf;                 /* private: recv, send and pread buffer */
     const struct iovec *iov;   /* private: writev */
-    size_t len;                /* private: recv/send length, sendfile count */
+    size_t len;                /* private: recv/send/pread length, sendfile count */
     size_t done;               /* private: bytes written so far */
-    int64_t offset;            /* private: sendfile file offset */
+    int64_t offset;            /* private: sendfile, pread file offset */
     ssize_t result;            /* private: a completion waiting for its callback */
     int fd;                    /* private */
     int file_fd;               /* private: sendfile source */
@@ -100,7 +101,8 @@ struct nk_op {
     unsigned char native;      /* private: run by io_uring */
     unsigned char inflight;    /* private: uring: 1 queued for submission, 2 in the kernel */
     uint64_t msg[8];           /* private: uring: the sendmsg header of a writev in the kernel */
-    /* private: the file steps (openat, statx, fsync, renameat) */
+    /* private: the file steps (openat, statx, fsync, renameat; pread uses buf, len, offset
+     * and at_fd) */
     const char *path, *path2;
     void *out;
     int at_fd, at_fd2;
@@ -200,19 +202,22 @@ static inline void *nk_op_pool_buf(const nk_op *op) { return op->buf; }
 
 /* ---- file steps ----------------------------------------------------------------------
  *
- * The system calls of a file server that wait for the disk: open, stat, fsync, rename. On
- * "uring" they are native requests (IORING_OP_OPENAT, OPENAT2, STATX, FSYNC, RENAMEAT); on
- * the other backends they run on the loop's file thread, one at a time in start order
- * (started by the first file step, joined by nk_loop_free; all signals blocked in it), so that
- * the loop itself never waits for the disk. Results: openat the new descriptor (O_CLOEXEC is always added), the
- * others 0, or -errno. Every path string and the statx buffer stay the caller's and must stay
- * valid while the operation is started. These operations name no socket, so they have no
+ * The system calls of a file server that wait for the disk: open, stat, read, fsync, rename.
+ * On "uring" they are native requests (IORING_OP_OPENAT, OPENAT2, STATX, READ, FSYNC,
+ * RENAMEAT); on the other backends they run on the loop's file thread, one at a time in start
+ * order (started by the first file step, joined by nk_loop_free; all signals blocked in it), so
+ * that the loop itself never waits for the disk. Results: openat the new descriptor (O_CLOEXEC is
+ * always added), pread the bytes read, the others 0, or -errno. Every path string, the statx
+ * buffer and the pread buffer stay the caller's and must stay valid while the operation is
+ * started (after a stop that returned -EINPROGRESS, until the -ECANCELED callback: the read
+ * may still be writing into the buffer). These operations name no socket, so they have no
  * queue of a descriptor: several may run at once (on uring) and their callbacks come in
  * completion order. Stopping: 0 while the step has not begun; once its system call runs (on
  * the file thread, or in the kernel) -EINPROGRESS, and one last callback with -ECANCELED when
- * it has returned; a descriptor it opened meanwhile is closed, but a rename or fsync that
- * happened stays done. One difference stays: the kernel's first try at an io_uring open is
- * non-blocking, so on uring a FIFO opens without waiting for its other end.
+ * it has returned; a descriptor it opened meanwhile is closed, bytes a read put into the
+ * buffer are not reported, but a rename or fsync that happened stays done. One difference
+ * stays: the kernel's first try at an io_uring open is non-blocking, so on uring a FIFO opens
+ * without waiting for its other end.
  */
 struct statx;
 struct open_how;
@@ -235,6 +240,20 @@ int nk_op_statx(nk_loop *loop, nk_op *op, int dirfd, const char *path, int flags
 
 /* fsync(fd), or fdatasync(fd) with NK_OP_FSYNC_DATA in flags: result = 0. */
 int nk_op_fsync(nk_loop *loop, nk_op *op, int fd, unsigned flags);
+
+/* pread(fd, buf, len, offset): read up to len bytes of fd from offset into buf, without using
+ * or moving fd's file position: result = the bytes read, fewer than len when the file ends
+ * first (a read may be short anyway: read on from offset + result), 0 at or past the end of
+ * the file, or -errno (-EBADF for a descriptor not open for reading, -EISDIR for a directory,
+ * -EIO ...). At most 1 GiB is read per call (a longer len gives a short read). On uring an
+ * IORING_OP_READ (it completes within the wait that submits it when the bytes are in the page
+ * cache), elsewhere pread(2) on the file thread (retried after EINTR). Several reads, of one
+ * file or of many, may be started at once; their callbacks come in completion order. fd is a
+ * regular file or a block device (one opened with O_NONBLOCK is read as without it); the
+ * backends differ on other descriptors (a pipe: -ESPIPE from pread(2), but a stream read on
+ * uring, which waits for data), so do not use it on them. Start errors as above, and -EFAULT
+ * for a NULL buf, -EINVAL for len 0, len > SSIZE_MAX or offset < 0. */
+int nk_op_pread(nk_loop *loop, nk_op *op, int fd, void *buf, size_t len, int64_t offset);
 
 /* renameat2(olddirfd, oldpath, newdirfd, newpath, flags) (flags: RENAME_NOREPLACE, ...; 0 is
  * renameat): result = 0. */

@@ -1,5 +1,6 @@
-/* File steps (nk_op_openat, statx, fsync, renameat): the public calls, and their emulation on
- * every backend but uring, where a thread of the loop's own makes the system calls.
+/* File steps (nk_op_openat, statx, fsync, renameat, pread): the public calls, and their
+ * emulation on every backend but uring, where a thread of the loop's own makes the system
+ * calls.
  *
  * Why a thread: a regular file is always "ready" to poll and epoll, so readiness cannot keep
  * the loop from waiting on the disk; only a call made elsewhere can. The thread takes the steps
@@ -12,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -38,10 +40,25 @@ struct nk__files {
     nk_io io;
 };
 
+/* pread(2), retried after a signal (the thread blocks them all, but a read of some files can
+ * still end with EINTR). */
+static ssize_t file_pread(const nk_op *op)
+{
+    size_t len = op->len < NK__OP_PREAD_MAX ? op->len : NK__OP_PREAD_MAX;
+    ssize_t n;
+    do
+        n = pread(op->at_fd, op->buf, len, (off_t)op->offset);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
 ssize_t nk__file_step(const nk_op *op)
 {
     long rc;
     switch (op->kind) {
+    case NK__OP_PREAD:
+        rc = file_pread(op);
+        break;
     case NK__OP_OPENAT:
         rc = openat(op->at_fd, op->path, (int)op->flags | O_CLOEXEC, (mode_t)op->mode);
         break;
@@ -346,4 +363,22 @@ int nk_op_renameat(nk_loop *loop, nk_op *op, int olddirfd, const char *oldpath, 
     op->path2 = newpath;
     op->flags = flags;
     return file_start(loop, op, NK__OP_RENAMEAT);
+}
+
+int nk_op_pread(nk_loop *loop, nk_op *op, int fd, void *buf, size_t len, int64_t offset)
+{
+    if (op->state != NK__OP_IDLE)
+        return -EBUSY;
+    if (buf == NULL)
+        return -EFAULT;
+    if (fd < 0)
+        return -EBADF;
+    /* len 0 is refused as for nk_op_recv, so that a result of 0 always means end of file. */
+    if (len == 0 || len > SSIZE_MAX || offset < 0)
+        return -EINVAL;
+    op->at_fd = fd;
+    op->buf = buf;
+    op->len = len;
+    op->offset = offset;
+    return file_start(loop, op, NK__OP_PREAD);
 }

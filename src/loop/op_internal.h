@@ -11,8 +11,12 @@ enum {
     NK__OP_ACCEPT = 1, NK__OP_ACCEPT_ONCE, NK__OP_RECV, NK__OP_RECV_POOL, NK__OP_SEND,
     NK__OP_WRITEV, NK__OP_SENDFILE,
     /* file steps: no descriptor queue (op->fd is -1) */
-    NK__OP_OPENAT, NK__OP_STATX, NK__OP_FSYNC, NK__OP_RENAMEAT, NK__OP_OPENAT2
+    NK__OP_OPENAT, NK__OP_STATX, NK__OP_FSYNC, NK__OP_RENAMEAT, NK__OP_OPENAT2, NK__OP_PREAD
 };
+
+/* nk_op_pread reads at most this much per call on every backend: io_uring's length is 32 bits,
+ * and the same cap on the file thread keeps the results alike (a longer read is short). */
+enum { NK__OP_PREAD_MAX = 1 << 30 };
 
 static inline int nk__op_is_file(const nk_op *op)
 {

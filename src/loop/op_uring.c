@@ -235,6 +235,11 @@ static void op_prep(const struct nk__uring_ops *u, nk_op *op, struct io_uring_sq
     case NK__OP_RENAMEAT:
         io_uring_prep_renameat(sqe, op->at_fd, op->path, op->at_fd2, op->path2, op->flags);
         break;
+    case NK__OP_PREAD: /* an explicit offset: the file position is neither used nor moved */
+        io_uring_prep_read(sqe, op->at_fd, op->buf,
+                           (unsigned)(op->len < NK__OP_PREAD_MAX ? op->len : NK__OP_PREAD_MAX),
+                           (uint64_t)op->offset);
+        break;
     default: { /* writev */
         const struct iovec *v = op->iov + op->iovidx;
         if (op->offset > 0) { /* the rest of an element a short completion cut */
@@ -351,6 +356,11 @@ static void op_complete(nk_loop *loop, struct nk__uring_ops *u, nk_op *op, const
         return;
     }
     if (nk__op_is_file(op)) { /* one request, one result */
+        if (op->kind == NK__OP_PREAD && c->res == -EINTR) {
+            /* A signal cut the read before any byte (the emulation retries pread the same). */
+            nk__uring_ops_queue(loop, op);
+            return;
+        }
         nk__op_finish_now(loop, op, c->res);
         return;
     }

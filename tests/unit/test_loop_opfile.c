@@ -1,10 +1,12 @@
-/* File steps as operations (nk_op_openat, openat2, statx, fsync, renameat) on every backend: native
+/* File steps as operations (nk_op_openat, openat2, statx, fsync, renameat, pread) on every
+ * backend: native
  * requests on uring, the loop's file thread elsewhere; same results, same stop rules, and the
  * loop goes on turning while a step blocks (an open of a FIFO with no writer stands for a slow
  * disk, as it blocks until a writer comes). */
 #include "loop_fixture.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <sys/stat.h>
 #include <linux/openat2.h>
 
@@ -399,6 +401,316 @@ static void test_many(void **state)
     tmpdir_remove(&t);
 }
 
+/* ---- nk_op_pread ------------------------------------------------------------------------- */
+
+/* Run one read to its callback: the result. */
+static ssize_t pread_now(nk_loop *loop, nk_op *op, op_rec *r, int fd, void *buf, size_t len,
+                         int64_t offset)
+{
+    int want = r->calls + 1;
+    assert_int_equal(nk_op_pread(loop, op, fd, buf, len, offset), 0);
+    assert_int_equal(r->calls, want - 1); /* never called back inside the start */
+    wait_calls(loop, r, want);
+    assert_false(nk_op_active(op));
+    return r->last;
+}
+
+/* Whole and short reads, the end of the file, errors as results and refusals at start. The
+ * file is opened with O_NONBLOCK, as the HTTP server opens its files. */
+static void test_pread_results(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    tmpdir t;
+    tmpdir_make(&t);
+    tmpdir_put(&t, "a.txt", "hello, disk\n");
+    int fd = openat(t.dirfd, "a.txt", O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    assert_true(fd >= 0);
+    op_rec r = {0};
+    nk_op op;
+    nk_op_init(&op, file_op_cb, &r);
+    char buf[64];
+
+    memset(buf, '#', sizeof buf);
+    assert_int_equal(pread_now(loop, &op, &r, fd, buf, 12, 0), 12);
+    assert_memory_equal(buf, "hello, disk\n", 12);
+    assert_int_equal(buf[12], '#'); /* nothing beyond len */
+
+    memset(buf, '#', sizeof buf);
+    assert_int_equal(pread_now(loop, &op, &r, fd, buf, 5, 2), 5); /* a middle piece */
+    assert_memory_equal(buf, "llo, ", 5);
+    assert_int_equal(buf[5], '#');
+
+    memset(buf, '#', sizeof buf);
+    assert_int_equal(pread_now(loop, &op, &r, fd, buf, sizeof buf, 7), 5); /* short: EOF */
+    assert_memory_equal(buf, "disk\n", 5);
+    assert_int_equal(buf[5], '#');
+
+    assert_int_equal(pread_now(loop, &op, &r, fd, buf, sizeof buf, 12), 0);      /* at EOF */
+    assert_int_equal(pread_now(loop, &op, &r, fd, buf, sizeof buf, 1 << 20), 0); /* past it */
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0); /* the file position neither used nor moved */
+
+    /* errors of the read itself come as results */
+    int gone = dup(fd);
+    assert_true(gone >= 0);
+    close(gone);
+    assert_int_equal(pread_now(loop, &op, &r, gone, buf, sizeof buf, 0), -EBADF);
+    int wr = openat(t.dirfd, "a.txt", O_WRONLY | O_CLOEXEC);
+    assert_true(wr >= 0);
+    assert_int_equal(pread_now(loop, &op, &r, wr, buf, sizeof buf, 0), -EBADF);
+    close(wr);
+    assert_int_equal(pread_now(loop, &op, &r, t.dirfd, buf, sizeof buf, 0), -EISDIR);
+    int calls = r.calls;
+
+    /* refused at start: nothing started, no callback */
+    assert_int_equal(nk_op_pread(loop, &op, -1, buf, sizeof buf, 0), -EBADF);
+    assert_int_equal(nk_op_pread(loop, &op, fd, NULL, sizeof buf, 0), -EFAULT);
+    assert_int_equal(nk_op_pread(loop, &op, fd, buf, 0, 0), -EINVAL);
+    assert_int_equal(nk_op_pread(loop, &op, fd, buf, (size_t)SSIZE_MAX + 1, 0), -EINVAL);
+    assert_int_equal(nk_op_pread(loop, &op, fd, buf, sizeof buf, -1), -EINVAL);
+    assert_false(nk_op_active(&op));
+    assert_int_equal(nk_op_pread(loop, &op, fd, buf, sizeof buf, 0), 0);
+    assert_int_equal(nk_op_pread(loop, &op, fd, buf, sizeof buf, 0), -EBUSY);
+    wait_calls(loop, &r, calls + 1);
+    assert_int_equal(r.last, 12);
+    assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+    assert_int_equal(r.calls, calls + 1); /* the refused starts made no callback */
+
+    close(fd);
+    assert_int_equal(nk_loop_active(loop), 0);
+    assert_int_equal(nk_loop_free(loop), 0);
+    tmpdir_remove(&t);
+}
+
+enum { BIG = 1 << 20, PIECE = 256 << 10, NPIECE = BIG / PIECE };
+
+/* BIG bytes no two pieces of which are alike: a read from a wrong offset shows. */
+static unsigned char *big_file(const tmpdir *t, const char *name)
+{
+    unsigned char *data = malloc(BIG);
+    assert_non_null(data);
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < BIG; i++) {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        data[i] = (unsigned char)x;
+    }
+    int fd = openat(t->dirfd, name, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    assert_true(fd >= 0);
+    for (size_t off = 0; off < BIG;) {
+        ssize_t n = write(fd, data + off, BIG - off);
+        assert_true(n > 0);
+        off += (size_t)n;
+    }
+    close(fd);
+    return data;
+}
+
+/* A 1 MiB file read in 256 KiB pieces, one after another (reading on after a short read, as a
+ * caller must), then all four pieces at once on four operations: the same bytes as written. */
+static void test_pread_pieces(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    tmpdir t;
+    tmpdir_make(&t);
+    unsigned char *data = big_file(&t, "big");
+    int fd = openat(t.dirfd, "big", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    unsigned char *got = malloc(BIG);
+    assert_non_null(got);
+
+    memset(got, 0, BIG);
+    op_rec r = {0};
+    nk_op op;
+    nk_op_init(&op, file_op_cb, &r);
+    int pieces = 0;
+    for (size_t off = 0; off < BIG && pieces < 64; pieces++) {
+        size_t len = PIECE - off % PIECE; /* the rest of this piece after a short read */
+        ssize_t n = pread_now(loop, &op, &r, fd, got + off, len, (int64_t)off);
+        assert_true(n > 0 && (size_t)n <= len);
+        off += (size_t)n;
+    }
+    assert_true(pieces >= NPIECE);
+    assert_memory_equal(got, data, BIG);
+    assert_int_equal(pread_now(loop, &op, &r, fd, got, PIECE, BIG), 0);
+
+    memset(got, 0, BIG);
+    op_rec rs[NPIECE];
+    nk_op ops[NPIECE];
+    for (int i = 0; i < NPIECE; i++) {
+        memset(&rs[i], 0, sizeof rs[i]);
+        nk_op_init(&ops[i], file_op_cb, &rs[i]);
+        assert_int_equal(nk_op_pread(loop, &ops[i], fd, got + (size_t)i * PIECE, PIECE,
+                                     (int64_t)i * PIECE),
+                         0);
+    }
+    assert_int_equal(nk_loop_active(loop), NPIECE);
+    for (int i = 0; i < NPIECE; i++) {
+        wait_calls(loop, &rs[i], 1);
+        /* a short piece is allowed by the contract, but leaves bytes to compare: read them */
+        for (size_t off = (size_t)rs[i].last; off < PIECE;) {
+            assert_true(rs[i].last > 0);
+            ssize_t n = pread_now(loop, &ops[i], &rs[i], fd, got + (size_t)i * PIECE + off,
+                                  PIECE - off, (int64_t)((size_t)i * PIECE + off));
+            assert_true(n > 0);
+            off += (size_t)n;
+        }
+    }
+    assert_memory_equal(got, data, BIG);
+
+    close(fd);
+    free(got);
+    free(data);
+    assert_int_equal(nk_loop_active(loop), 0);
+    assert_int_equal(nk_loop_free(loop), 0);
+    tmpdir_remove(&t);
+}
+
+/* Stopped before it began: 0, no callback ever, the buffer untouched, and the op can be started
+ * again. On the file thread the read is kept from beginning by a step ahead of it that blocks
+ * (the open of a FIFO without a writer); on uring a request is only submitted by the wait. */
+static void test_pread_stop_before_start(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    tmpdir t;
+    tmpdir_make(&t);
+    tmpdir_put(&t, "a.txt", "hello, disk\n");
+    int fd = openat(t.dirfd, "a.txt", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    int uring = is_backend(loop, "uring");
+    op_rec ro = {0};
+    nk_op opener;
+    nk_op_init(&opener, file_op_cb, &ro);
+    if (!uring) {
+        assert_int_equal(mkfifoat(t.dirfd, "fifo", 0600), 0);
+        assert_int_equal(nk_op_openat(loop, &opener, t.dirfd, "fifo", O_RDONLY, 0), 0);
+    }
+    op_rec r = {0};
+    nk_op op;
+    nk_op_init(&op, file_op_cb, &r);
+    char buf[32];
+    memset(buf, '#', sizeof buf);
+    assert_int_equal(nk_op_pread(loop, &op, fd, buf, sizeof buf, 0), 0);
+    assert_int_equal(nk_op_stop(loop, &op), 0);
+    assert_false(nk_op_active(&op));
+
+    if (!uring) { /* let the blocked open go, and finish it */
+        int w = -1;
+        for (int i = 0; i < 2000 && w < 0; i++) {
+            w = openat(t.dirfd, "fifo", O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+            if (w < 0)
+                usleep(1000);
+        }
+        assert_true(w >= 0);
+        wait_calls(loop, &ro, 1);
+        assert_true(ro.last >= 0);
+        close((int)ro.last);
+        close(w);
+    }
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+    assert_int_equal(r.calls, 0);
+    for (size_t i = 0; i < sizeof buf; i++)
+        assert_int_equal(buf[i], '#');
+    assert_int_equal(nk_op_stop(loop, &op), 0); /* not started: a no-op */
+
+    assert_int_equal(pread_now(loop, &op, &r, fd, buf, sizeof buf, 0), 12);
+    assert_memory_equal(buf, "hello, disk\n", 12);
+    close(fd);
+    assert_int_equal(nk_loop_active(loop), 0);
+    assert_int_equal(nk_loop_free(loop), 0);
+    tmpdir_remove(&t);
+}
+
+typedef struct {
+    nk_op *victim;
+    int rc, rc_again, active_after, calls;
+} stopper;
+
+/* Stop s->victim: what the stop said, whether the op stayed active, what a second stop said. */
+static void stop_now(nk_loop *loop, stopper *s)
+{
+    s->calls++;
+    s->rc = nk_op_stop(loop, s->victim);
+    s->active_after = nk_op_active(s->victim);
+    s->rc_again = nk_op_stop(loop, s->victim);
+}
+
+/* uring: stops the read from an I/O callback of the iteration whose wait submitted it. */
+static void stop_from_io(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)events;
+    stop_now(loop, io->data);
+    nk_io_stop(loop, io);
+}
+
+/* Stopped once it has begun: -EINPROGRESS, still active, then exactly one more callback, with
+ * -ECANCELED (the bytes it read are dropped), after which it is over. On the file thread the
+ * stop comes once the read has filled the buffer (begun and done, not yet collected by the
+ * loop); on uring from an I/O callback right after the wait that submitted it (the kernel
+ * holds it, or has completed it with the completion not yet handed over). */
+static void test_pread_stop_while_running(void **state)
+{
+    (void)state;
+    nk_loop *loop = new_loop();
+    tmpdir t;
+    tmpdir_make(&t);
+    tmpdir_put(&t, "a.txt", "hello, disk\n");
+    int fd = openat(t.dirfd, "a.txt", O_RDONLY | O_CLOEXEC);
+    assert_true(fd >= 0);
+    op_rec r = {0};
+    nk_op op;
+    nk_op_init(&op, file_op_cb, &r);
+    char buf[32];
+    memset(buf, '#', sizeof buf);
+    stopper s = {.victim = &op};
+
+    if (is_backend(loop, "uring")) {
+        int sv[2];
+        make_pair(sv);
+        assert_int_equal(write(sv[1], "x", 1), 1); /* readable from the start */
+        nk_io io;
+        nk_io_init(&io, sv[0], stop_from_io, &s);
+        assert_int_equal(nk_op_pread(loop, &op, fd, buf, sizeof buf, 0), 0);
+        assert_int_equal(nk_io_start(loop, &io, NK_READ), 0);
+        /* The -ECANCELED callback may come in that same iteration, right after the I/O
+         * callbacks; a read called back with its bytes before the stop fails below. */
+        for (int i = 0; i < 100 && s.calls == 0 && r.calls == 0; i++)
+            assert_false(run_once(loop));
+        assert_int_equal(s.calls, 1);
+        close(sv[0]);
+        close(sv[1]);
+    } else {
+        assert_int_equal(nk_op_pread(loop, &op, fd, buf, sizeof buf, 0), 0);
+        /* The file thread reads without the loop turning; wait (bounded) for its bytes. */
+        const volatile char *v = buf;
+        for (int i = 0; i < 2000 && v[11] != '\n'; i++)
+            usleep(1000);
+        assert_int_equal(v[11], '\n');
+        assert_int_equal(r.calls, 0);
+        stop_now(loop, &s);
+        assert_int_equal(nk_loop_free(loop), -EBUSY);
+    }
+    assert_int_equal(s.rc, -EINPROGRESS);
+    assert_true(s.active_after);
+    assert_int_equal(s.rc_again, -EINPROGRESS); /* again: still in progress */
+    wait_calls(loop, &r, 1);
+    assert_int_equal(r.last, -ECANCELED);
+    assert_false(nk_op_active(&op));
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(nk_loop_run(loop, NK_RUN_NOWAIT), 0);
+    assert_int_equal(r.calls, 1); /* the last callback was the last */
+    assert_int_equal(nk_op_stop(loop, &op), 0);
+
+    close(fd);
+    assert_int_equal(nk_loop_active(loop), 0);
+    assert_int_equal(nk_loop_free(loop), 0);
+    tmpdir_remove(&t);
+}
+
 int main(void)
 {
     skip_suite_if_backend_refused();
@@ -410,6 +722,10 @@ int main(void)
         cmocka_unit_test(test_stop_while_blocked),
         cmocka_unit_test(test_stop_before_it_runs),
         cmocka_unit_test(test_many),
+        cmocka_unit_test(test_pread_results),
+        cmocka_unit_test(test_pread_pieces),
+        cmocka_unit_test(test_pread_stop_before_start),
+        cmocka_unit_test(test_pread_stop_while_running),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
