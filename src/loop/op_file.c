@@ -40,8 +40,8 @@ struct nk__files {
     nk_io io;
 };
 
-/* pread(2), retried after a signal (the thread blocks them all, but a read of some files can
- * still end with EINTR). */
+/* pread(2), retried after EINTR: a guard, as the thread blocks every signal (a file system
+ * may still answer EINTR), so that the caller never sees it, as on uring. */
 static ssize_t file_pread(const nk_op *op)
 {
     size_t len = op->len < NK__OP_PREAD_MAX ? op->len : NK__OP_PREAD_MAX;
