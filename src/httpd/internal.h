@@ -548,6 +548,9 @@ size_t nk__opc_pending(const nk__conn *c); /* received bytes not yet handed over
 int nk__opc_sending(const nk__conn *c);    /* a send is under way or its result waits */
 ssize_t nk__opc_send(nk__conn *c, const void *buf, size_t len);
 ssize_t nk__opc_sendfile(nk__conn *c, int fd, off_t *off, size_t len);
+/* A piece of a file read into `into` (empty, room reserved) by an operation: -EAGAIN until
+ * it is done, then the bytes read (into's write end moved past them), 0 at the end, -errno. */
+ssize_t nk__opc_pread(nk__conn *c, int fd, off_t off, size_t len, nk_buf *into);
 void nk__opc_close(nk__conn *c);   /* before its descriptor closes */
 int nk__opc_leave(nk__conn *c);    /* back to readiness (HTTP/2): 0, or -EBUSY */
 void nk__opc_drain(nk_httpd *srv); /* nk_httpd_free: wait for the cancelled operations */

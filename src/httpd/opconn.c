@@ -66,9 +66,12 @@ struct nk__opcw {
     ssize_t wres;
     const void *wbuf;       /* what the send sends: asked again, it is answered */
     size_t wlen;
-    int wfd;                /* a file's send: its descriptor (-1: memory) and offset */
+    int wfd;                /* a file's send or read: its descriptor (-1: memory) and offset */
     unsigned char wdone;    /* wres holds the send's result */
+    unsigned char wread;    /* a file read into piece, not a send */
     off_t woff;
+    char *piece;            /* a read's memory, this record's while the kernel may write it */
+    size_t piece_cap;
     size_t wseen;           /* the file send's progress at the ticker's last look */
     nk_timer wtick;         /* runs while a file send does: renews the send deadline */
 };
@@ -141,6 +144,8 @@ static void w_free(nk__opc *o)
 {
     nk__opcw *w = o->w;
     o->w = NULL;
+    free(w->piece); /* a read's buffer nobody took back: its connection is gone */
+    w->piece = NULL;
     nk_httpd *srv = o->srv;
     if (!srv || srv->opc_nspare >= OPC_SPARE_SENDS) {
         free(w);
@@ -167,7 +172,10 @@ static nk__opcw *w_new(nk__opc *o)
     w->wlen = 0;
     w->wfd = -1;
     w->wdone = 0;
+    w->wread = 0;
     w->woff = 0;
+    w->piece = NULL;
+    w->piece_cap = 0;
     w->wseen = 0;
     nk_op_init(&w->wop, on_send, w);
     nk_timer_init(&w->wtick, on_send_tick, w);
@@ -327,7 +335,7 @@ static ssize_t send_result(nk__opc *o, const void *buf, int fd, off_t off, size_
     nk__opcw *w = o->w;
     if (!w->wdone)
         return -EAGAIN;
-    if (buf != w->wbuf || fd != w->wfd || off != w->woff || len < w->wlen)
+    if (w->wread || buf != w->wbuf || fd != w->wfd || off != w->woff || len < w->wlen)
         return -EIO; /* the pending output changed under a send in progress: a bug */
     ssize_t n = w->wres;
     w_free(o);
@@ -381,6 +389,52 @@ ssize_t nk__opc_sendfile(nk__conn *c, int fd, off_t *off, size_t len)
         uint64_t every = tmo >= 8 ? tmo / 8 : 1;
         nk_timer_start(loop, &w->wtick, every, every);
     }
+    return -EAGAIN;
+}
+
+/* Read len bytes of the file fd at off into `into` (empty, with room for len reserved), as an
+ * operation: -EAGAIN while it runs, then, asked again for the same piece, the bytes read (0 at
+ * the end of the file) or -errno, with into's write end moved past them. On uring the read is
+ * an IORING_OP_READ in the turn's one io_uring_enter, so a piece of a copied body costs no
+ * pread of its own and the loop never waits for the disk.
+ * While the kernel may write into the memory, it is the send record's, not into's: a
+ * connection closed meanwhile frees its exchange at once, and the memory then goes with the
+ * record, after the read's last completion. */
+ssize_t nk__opc_pread(nk__conn *c, int fd, off_t off, size_t len, nk_buf *into)
+{
+    nk__opc *o = c->opc;
+    nk__opcw *w = o->w;
+    if (w) {
+        if (!w->wdone)
+            return -EAGAIN;
+        if (!w->wread || fd != w->wfd || off != w->woff || len != w->wlen)
+            return -EIO; /* another piece asked for under a read in progress: a bug */
+        ssize_t n = w->wres;
+        into->data = w->piece;
+        into->cap = w->piece_cap;
+        into->rpos = 0;
+        into->wpos = n > 0 ? (size_t)n : 0;
+        w->piece = NULL;
+        w_free(o);
+        return n;
+    }
+    if (nk_buf_len(into) || into->cap < len)
+        return -EINVAL;
+    if (!(w = w_new(o)))
+        return -ENOMEM;
+    int rc = nk_op_pread(c->srv->loop, &w->wop, fd, into->data, len, (int64_t)off);
+    if (rc < 0) {
+        w_free(o);
+        return rc;
+    }
+    w->wread = 1;
+    w->wfd = fd;
+    w->woff = off;
+    w->wlen = len;
+    w->piece = into->data;
+    w->piece_cap = into->cap;
+    into->data = NULL;
+    into->cap = into->rpos = into->wpos = 0;
     return -EAGAIN;
 }
 

@@ -250,17 +250,26 @@ static int copy_fill(nk__conn *c)
 {
     nk__ex *x = c->x;
     size_t want = x->seg.len < COPY_CHUNK ? (size_t)x->seg.len : COPY_CHUNK;
-    if (nk_buf_reserve(&x->fcopy, want) < 0)
+    /* On operations the read's memory is lent out while it runs (nk__opc_pread): reserved
+     * before it starts, not again when its result is asked for. */
+    if (!(c->opc && nk__opc_sending(c)) && nk_buf_reserve(&x->fcopy, want) < 0)
         return -ENOMEM;
     ssize_t n;
-    do
-        n = pread(x->file_fd, nk_buf_wptr(&x->fcopy), want, x->seg.off);
-    while (n < 0 && errno == EINTR);
+    if (c->opc) {
+        n = nk__opc_pread(c, x->file_fd, x->seg.off, want, &x->fcopy); /* -EAGAIN: running */
+    } else {
+        do
+            n = pread(x->file_fd, nk_buf_wptr(&x->fcopy), want, x->seg.off);
+        while (n < 0 && errno == EINTR);
+        if (n < 0)
+            n = -errno;
+        else
+            x->fcopy.wpos += (size_t)n;
+    }
     if (n < 0)
-        return -errno;
+        return (int)n;
     if (n == 0)
         return -EIO; /* the file shrank under us: the promised length cannot be kept */
-    x->fcopy.wpos += (size_t)n;
     x->seg.off += n;
     x->seg.len -= (uint64_t)n;
     return (int)n;
@@ -312,6 +321,8 @@ int nk__respond_flush(nk__conn *c)
             return 0; /* this turn's share: more on the next one */
         if (c->x->seg.len && c->x->copy_body && !nk__conn_h2s(c)) {
             int r = copy_fill(c);
+            if (r == -EAGAIN)
+                return 0; /* the read runs: its completion comes back here */
             if (r < 0)
                 return r;
             spent += (size_t)r;
