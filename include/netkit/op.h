@@ -191,8 +191,8 @@ int nk_op_bufpool_release(nk_op_bufpool *pool, void *buf);
 /* Buffers in the pool now, free for a receive (count minus those out). */
 unsigned nk_op_bufpool_avail(const nk_op_bufpool *pool);
 
-/* Receive once into a buffer of pool, taken when bytes arrive: result = bytes received (1 ..
- * the pool's buffer size), 0 at the peer's end of stream, or -errno; for result > 0 the
+/* Receive once into a buffer of pool, taken when bytes arrive: result = bytes received (from
+ * 1 up to the pool's buffer size), 0 at the peer's end of stream, or -errno; for result > 0 the
  * callback finds the buffer with nk_op_pool_buf(op) and must release it later. Start errors
  * as above, and -EINVAL for a NULL pool or one of another loop. */
 int nk_op_recv_pool(nk_loop *loop, nk_op *op, int fd, nk_op_bufpool *pool);
