@@ -303,7 +303,7 @@ static inline void nk__conn_set_pp(nk__conn *c, struct nk__pp *pp)
  * the same allocation (conn.c), so that plain connections do not carry it. */
 typedef struct nk__tlsconn {
     nk__conn c;
-    nk__conn *hs_next;           /* on srv->hs_wait */
+    nk__conn *hs_next, *hs_prev; /* on srv->hs_wait */
     unsigned char handshaking;   /* the handshake is not done (or not begun) */
     unsigned char want_write;    /* the transport waits for the socket to be writable */
     unsigned char hs_waiting;    /* spoke while the handshake cap was reached: waits its turn */

@@ -110,23 +110,22 @@ size_t nk__xp_pending(const nk__conn *c)
     return c->tls ? nk_tls_pending(c->tls) : 0;
 }
 
+/* Off the queue of clients waiting for a handshake slot (c is on it: hs_waiting). Clients
+ * that leave while they wait go from anywhere in it, so it is linked both ways: a flood of
+ * them costs no walk. */
 static void wait_remove(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
-    nk__conn *prev = NULL;
     nk__tlsconn *t = nk__conn_tlsc(c);
-    for (nk__conn *w = srv->hs_wait; w; prev = w, w = nk__conn_tlsc(w)->hs_next) {
-        if (w != c)
-            continue;
-        if (prev)
-            nk__conn_tlsc(prev)->hs_next = t->hs_next;
-        else
-            srv->hs_wait = t->hs_next;
-        if (srv->hs_wait_tail == c)
-            srv->hs_wait_tail = prev;
-        break;
-    }
-    t->hs_next = NULL;
+    if (t->hs_prev)
+        nk__conn_tlsc(t->hs_prev)->hs_next = t->hs_next;
+    else
+        srv->hs_wait = t->hs_next;
+    if (t->hs_next)
+        nk__conn_tlsc(t->hs_next)->hs_prev = t->hs_prev;
+    else
+        srv->hs_wait_tail = t->hs_prev;
+    t->hs_next = t->hs_prev = NULL;
     t->hs_waiting = 0;
 }
 
@@ -162,6 +161,7 @@ static int tls_begin(nk__conn *c)
         if (!t->hs_waiting) {
             t->hs_waiting = 1;
             t->hs_next = NULL;
+            t->hs_prev = srv->hs_wait_tail;
             if (srv->hs_wait_tail)
                 nk__conn_tlsc(srv->hs_wait_tail)->hs_next = c;
             else

@@ -1127,6 +1127,79 @@ class HostileHandshakeTests(unittest.TestCase):
         self.assert_serving()
 
 
+class HandshakeCapTests(unittest.TestCase):
+    """Past the cap of handshakes in flight (512 per worker), a client that spoke waits, its
+    ClientHello unread, and takes the next slot that frees, in arrival order; one that left
+    meanwhile costs its turn and nothing more."""
+    CAP = 512
+
+    def setUp(self):
+        if not harness.raise_nofile(self.CAP + 200):
+            self.skipTest("RLIMIT_NOFILE too low for %d connections" % self.CAP)
+        self.base, self.root, self.files = make_root(self)
+        self.s = serve(self, self.root, "--header-timeout", "60", clear=True,
+                       listen=["http://127.0.0.1:0", "https://127.0.0.1:0"], env=asan_env())
+        self.hello = client_hello()
+
+    def waiter(self):
+        """A TLS client whose ClientHello is sent and whose handshake waits for the server."""
+        raw = socket.create_connection(("127.0.0.1", self.s.https), timeout=10)
+        sock = client_ctx().wrap_socket(raw, server_hostname="localhost",
+                                        do_handshake_on_connect=False)
+        self.addCleanup(sock.close)
+        sock.setblocking(False)
+        try:
+            sock.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        return sock
+
+    def finish(self, sock, timeout):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            try:
+                sock.do_handshake()
+                return True
+            except ssl.SSLWantReadError:
+                select.select([sock], [], [], 0.1)
+            except ssl.SSLWantWriteError:
+                select.select([], [sock], [], 0.1)
+        return False
+
+    def test_waiters_get_freed_slots_in_turn(self):
+        base = self.s.status()["connections_total"]
+        stalled = open_idle_tcp(self.s.https, self.CAP)
+        self.addCleanup(lambda: [s.close() for s in stalled])
+        for s in stalled:  # half a ClientHello each: every slot holds a handshake under way
+            s.sendall(self.hello[:len(self.hello) // 2])
+        ok = wait_for(lambda: self.s.status()["connections_total"] - base >= self.CAP,
+                      20 * slack(), 0.1)
+        self.assertTrue(ok, self.s.status())
+        time.sleep(0.5 * slack())  # their bytes read: the slots are taken
+        s1, s2, s3 = self.waiter(), self.waiter(), self.waiter()
+        # Every slot is held: no ServerHello for any of them.
+        r, _, _ = select.select([s1, s2, s3], [], [], 0.5)
+        self.assertEqual(r, [], "a client past the cap was answered")
+        s2.close()  # leaves while it waits
+        for s in stalled[:2]:
+            s.close()  # two slots free (their handshakes fail on the cut ClientHello)
+        self.assertTrue(self.finish(s1, 10 * slack()), "the first waiter got no slot")
+        self.assertTrue(self.finish(s3, 10 * slack()), "the third waiter got no slot")
+        for sock in (s1, s3):
+            sock.setblocking(True)
+            sock.settimeout(10)
+            sock.sendall(H.get_close("/hello.txt"))
+            data = b""
+            while True:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:100])
+            self.assertTrue(data.endswith(self.files["hello.txt"]), data[-100:])
+        self.assertIsNone(self.s.srv.proc.poll(), "the server exited")
+
+
 def open_idle_tcp(port, n, timeout=30):
     """n connected TCP sockets that never send a byte."""
     socks = []
