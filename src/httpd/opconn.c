@@ -413,9 +413,19 @@ ssize_t nk__opc_pread(nk__conn *c, int fd, off_t off, size_t len, nk_buf *into)
         into->data = w->piece;
         into->cap = w->piece_cap;
         into->rpos = 0;
-        into->wpos = n > 0 ? (size_t)n : 0;
         w->piece = NULL;
         w_free(o);
+        /* Kernels before 5.19 answer a read of an O_NONBLOCK file (the engine opens its
+         * files so) whose pages are not cached with -EAGAIN instead of waiting in a worker:
+         * that piece is read here, as the readiness path reads every piece. */
+        if (n == -EAGAIN) {
+            do
+                n = pread(fd, into->data, len, off);
+            while (n < 0 && errno == EINTR);
+            if (n < 0)
+                n = errno == EAGAIN ? -EIO : -errno; /* -EAGAIN would mean "still running" */
+        }
+        into->wpos = n > 0 ? (size_t)n : 0;
         return n;
     }
     if (nk_buf_len(into) || into->cap < len)

@@ -262,7 +262,7 @@ static int copy_fill(nk__conn *c)
             n = pread(x->file_fd, nk_buf_wptr(&x->fcopy), want, x->seg.off);
         while (n < 0 && errno == EINTR);
         if (n < 0)
-            n = -errno;
+            n = errno == EAGAIN ? -EIO : -errno; /* -EAGAIN means "a read runs" below */
         else
             x->fcopy.wpos += (size_t)n;
     }
