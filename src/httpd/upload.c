@@ -527,6 +527,10 @@ static upload *upload_new(void)
 static nk__status begin_put(nk__conn *c, const nk_http_request *req)
 {
     nk_httpd *srv = c->srv;
+    /* RFC 9110 section 14.4: a PUT with Content-Range carries part of a representation, and
+     * this server only replaces whole files: storing the part as the file would lose the rest. */
+    if (nk_http_find_header(req, "Content-Range"))
+        return 400;
     upload *u = upload_new();
     if (!u)
         return 500;

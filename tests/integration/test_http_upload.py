@@ -260,6 +260,17 @@ class AuthTests(Base):
         self.assertEqual(st, 204)
         self.assertEqual(self.read("old.txt"), b"y")
 
+    def test_partial_put_is_refused(self):
+        # RFC 9110 section 14.4: Content-Range on a PUT means a part of the file; storing it
+        # as the whole file would lose the rest, so the request is refused and nothing changes.
+        st, _, _ = self.request("PUT", "/old.txt", b"NEW", {"Content-Range": "bytes 0-2/12"})
+        self.assertEqual(st, 400)
+        self.assertEqual(self.read("old.txt"), b"old content\n")
+        st, _, _ = self.request("PUT", "/part.txt", b"ab", {"Content-Range": "bytes 10-11/12"})
+        self.assertEqual(st, 400)
+        self.assertFalse(os.path.exists(os.path.join(self.root, "part.txt")))
+        self.assertEqual(temps(self.root), [])
+
     def test_traversal_and_refused_paths(self):
         outside = os.path.join(self.tmp.name, "outside")
         os.makedirs(outside)
