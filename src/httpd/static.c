@@ -13,6 +13,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GZIP_MIN_SIZE 1024 /* below this the gzip header and chunk framing eat the gain */
@@ -194,6 +195,19 @@ static nk__outcome serve_multipart(nk__conn *c, nk__resp *r, const struct stat *
     return nk__respond_multipart(c, r);
 }
 
+/* Is an If-Range value a date rather than an entity-tag? RFC 9110 section 13.1.5: a tag has a
+ * DQUOTE in its first three characters. */
+static int if_range_is_date(nk_str v)
+{
+    size_t i = 0;
+    while (i < v.len && (v.p[i] == ' ' || v.p[i] == '\t'))
+        i++;
+    for (size_t k = i; k < v.len && k < i + 3; k++)
+        if (v.p[k] == '"')
+            return 0;
+    return 1;
+}
+
 /* Answer req from the cached file f, whose reference r holds: nk__respond takes it over;
  * every other answer (412, 416, an allocation failure) leaves it in r. */
 static nk__outcome answer_file(nk__conn *c, const nk_http_request *req, nk__file *f, nk__resp *r)
@@ -229,7 +243,13 @@ static nk__outcome answer_file(nk__conn *c, const nk_http_request *req, nk__file
     const struct stat *st = &rep->st;
     r->file_fd = rep->fd;
     r->etag = on_the_fly ? f->gz_etag : rep->etag;
-    r->last_modified = st->st_mtim.tv_sec;
+    /* RFC 9110 section 8.8.2.1: a modification time in the future (a clock set wrong, times
+     * copied with the file) is sent as the time of the answer, never later than its Date. By
+     * section 8.8.2.2 only a time at least a second before the Date is a strong validator: the
+     * file could still change within the second it names (If-Range below). */
+    time_t now = time(NULL);
+    r->last_modified = st->st_mtim.tv_sec < now ? st->st_mtim.tv_sec : now;
+    int strong_date = st->st_mtim.tv_sec < now;
 
     struct file_fields ff;
     find_file_fields(req, &ff);
@@ -268,7 +288,8 @@ static nk__outcome answer_file(nk__conn *c, const nk_http_request *req, nk__file
     const nk_str *range = req->method == NK_HTTP_GET ? ff.range : NULL;
     if (range) {
         nk_str if_range = value_or_absent(ff.if_range);
-        if (!if_range.p || nk_http_if_range_ok(if_range, rep->etag, st->st_mtim.tv_sec)) {
+        if (!if_range.p || (nk_http_if_range_ok(if_range, rep->etag, st->st_mtim.tv_sec) &&
+                            (strong_date || !if_range_is_date(if_range)))) {
             nk_http_range ranges[NK_HTTP_MAX_RANGES];
             int n = nk_http_range_parse(*range, size, ranges, NK_HTTP_MAX_RANGES);
             if (n == -ERANGE) {

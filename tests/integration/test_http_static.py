@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import re
+import time
 import unittest
 
 import harness
@@ -621,6 +622,29 @@ class RangeTests(StaticBase):
         r = self.ranged("bytes=0-9", ("If-Range", H.http_date(H.MTIME - 100)))
         self.assertEqual(r.status, 200)
         self.assertEqual(r.body, H.RANGE_DATA)
+
+    def test_if_range_date_must_be_a_strong_validator(self):
+        # RFC 9110 section 13.1.5: an If-Range date is honoured only when it is a strong
+        # validator, a Last-Modified at least a second before the Date (section 8.8.2.2).
+        self.assert_206(self.ranged("bytes=0-9", ("If-Range", H.MTIME_HTTP)), 0, 9)
+        # A modification time in the future is sent as the Date, never later (8.8.2.1), and
+        # such a time is too fresh to validate a range: the whole file comes back.
+        self.d.write("future.txt", H.RANGE_DATA, mtime=time.time() + 3600)
+        r = self.fetch("/future.txt")
+        self.assertEqual(r.status, 200)
+        last_modified = r.header("Last-Modified")
+        self.assertLessEqual(email.utils.parsedate_to_datetime(last_modified),
+                             email.utils.parsedate_to_datetime(r.header("Date")))
+        for validator in (last_modified, H.http_date(os.stat(self.d.path("future.txt")).st_mtime)):
+            with self.subTest(validator=validator):
+                r = self.fetch("/future.txt", ("Range", "bytes=0-9"), ("If-Range", validator))
+                self.assertEqual(r.status, 200, r)
+                self.assertEqual(r.body, H.RANGE_DATA)
+        # An entity-tag still validates a range of that file.
+        etag = self.etag("/future.txt")
+        r = self.fetch("/future.txt", ("Range", "bytes=0-9"), ("If-Range", etag))
+        self.assertEqual(r.status, 206, r)
+        self.assertEqual(r.body, H.RANGE_DATA[:10])
 
     def test_range_on_head(self):
         r = self.fetch("/range.txt", ("Range", "bytes=0-9"), method="HEAD")
