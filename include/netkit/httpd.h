@@ -203,8 +203,9 @@ int nk_httpd_listen(nk_httpd *srv, int listen_fd);
  * server context holding at least one certificate; ctx NULL: the engine's current one. The
  * engine takes its own reference. The handshake counts against header_timeout_ms; at most
  * 512 handshakes are in flight at once (nk_httpd_set_handshake_limit): further clients wait,
- * their ClientHello unread, for a slot (within header_timeout_ms), and a connection that has
- * sent nothing yet takes none. Errors: nk_httpd_listen's, -EINVAL for no usable context. */
+ * their ClientHello unread, for a slot (within header_timeout_ms), and a handshake takes none
+ * while it waits for its client's bytes (a connection that has sent nothing yet, or that
+ * stalls). Errors: nk_httpd_listen's, -EINVAL for no usable context. */
 int nk_httpd_listen_tls(nk_httpd *srv, int listen_fd, nk_tls_ctx *ctx);
 /* Listener options for nk_httpd_listen_opts. */
 enum {

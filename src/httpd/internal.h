@@ -307,6 +307,8 @@ typedef struct nk__tlsconn {
     unsigned char handshaking;   /* the handshake is not done (or not begun) */
     unsigned char want_write;    /* the transport waits for the socket to be writable */
     unsigned char hs_waiting;    /* spoke while the handshake cap was reached: waits its turn */
+    unsigned char hs_slot;       /* holds a handshake slot (xport.c: not while it waits for its
+                                  * client) */
 } nk__tlsconn;
 
 /* c's TLS record, or NULL for a plain connection (and a stream's virtual one). */

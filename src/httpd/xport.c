@@ -140,9 +140,20 @@ static void slot_freed(nk_httpd *srv)
     nk__conn_kick(c);
 }
 
-/* The TLS state of a connection whose first bytes have come: 1 made, 0 nothing yet, -1 to
- * close (the peer left, the cap of handshakes in flight is reached, no memory). */
-static int tls_begin(nk__conn *c)
+/* c gives its handshake slot back, if it holds one. */
+static void slot_release(nk__conn *c)
+{
+    nk__tlsconn *t = nk__conn_tlsc(c);
+    if (!t->hs_slot)
+        return;
+    t->hs_slot = 0;
+    slot_freed(c->srv);
+}
+
+/* A handshake slot for a connection whose client has sent bytes: 1 taken, 0 to wait (nothing
+ * to read yet, or the cap of handshakes in flight is reached: queued), -1 to close (the peer
+ * left). */
+static int slot_take(nk__conn *c)
 {
     nk_httpd *srv = c->srv;
     char b;
@@ -154,10 +165,10 @@ static int tls_begin(nk__conn *c)
         return 0;
     if (n <= 0)
         return -1; /* closed without a word (a port probe): not a failed handshake */
+    nk__tlsconn *t = nk__conn_tlsc(c);
     if (srv->handshakes >= srv->max_handshakes) {
         /* Handshakes cost CPU and memory: past the cap a client that spoke waits its turn,
-         * its ClientHello unread, within its header timeout. */
-        nk__tlsconn *t = nk__conn_tlsc(c);
+         * its bytes unread, within its header timeout. */
         if (!t->hs_waiting) {
             t->hs_waiting = 1;
             t->hs_next = NULL;
@@ -170,35 +181,44 @@ static int tls_begin(nk__conn *c)
         }
         return 0;
     }
-    if (!srv->tls_ctx || nk_tls_new(srv->tls_ctx, c->io.fd, NULL, &c->tls) < 0) {
-        NK__COUNT(srv, tls_failed, 1);
-        return -1;
-    }
     srv->handshakes++;
+    t->hs_slot = 1;
     return 1;
 }
 
-/* 1 when the handshake is done, 0 to wait (interest in nk__tlsconn.want_write), -1 to close. */
+/* 1 when the handshake is done, 0 to wait (interest in nk__tlsconn.want_write), -1 to close.
+ * A slot is held while the handshake has its client's bytes to work on or output the socket
+ * did not take, not while it waits for the client: a client that sends a byte, or a whole
+ * ClientHello, and then nothing would otherwise keep its slot until its header timeout, and
+ * 512 such connections locked every other client out of https. */
 int nk__xp_handshake(nk__conn *c)
 {
-    if (!c->tls) {
-        int b = tls_begin(c);
+    nk_httpd *srv = c->srv;
+    nk__tlsconn *t = nk__conn_tlsc(c);
+    if (!t->hs_slot) {
+        int b = slot_take(c);
         if (b <= 0)
             return b;
     }
+    if (!c->tls && (!srv->tls_ctx || nk_tls_new(srv->tls_ctx, c->io.fd, NULL, &c->tls) < 0)) {
+        slot_release(c);
+        NK__COUNT(srv, tls_failed, 1);
+        return -1;
+    }
     int r = nk_tls_handshake(c->tls);
-    nk__tlsconn *t = nk__conn_tlsc(c);
     if (r == 0) {
         t->handshaking = 0;
         t->want_write = 0;
-        slot_freed(c->srv);
-        NK__COUNT(c->srv, tls_handshakes, 1);
+        slot_release(c);
+        NK__COUNT(srv, tls_handshakes, 1);
         if (nk_tls_resumed(c->tls))
-            NK__COUNT(c->srv, tls_resumed, 1);
+            NK__COUNT(srv, tls_resumed, 1);
         return 1;
     }
     if (r == -EAGAIN) {
         t->want_write = nk_tls_want(c->tls) == NK_WRITE;
+        if (!t->want_write)
+            slot_release(c); /* its client's turn: the slot goes to another meanwhile */
         return 0;
     }
     return -1; /* counted as failed when closed (nk__xp_close) */
@@ -225,16 +245,15 @@ void nk__xp_close(nk__conn *c)
     nk__tlsconn *t = nk__conn_tlsc(c);
     if (t && t->hs_waiting)
         wait_remove(c);
+    if (t)
+        slot_release(c);
     if (c->tls) {
         /* RFC 8446 section 6.1: say the end is the end (best effort, never waits), so a
          * client can tell a response cut short by the network from a whole one. */
         if (!t->handshaking)
             nk_tls_shutdown(c->tls);
-        if (t->handshaking) {
-            /* Failed, cut short or timed out: the connection ends inside the handshake. */
-            slot_freed(c->srv);
+        if (t->handshaking) /* failed, cut short or timed out: it ends inside the handshake */
             NK__COUNT(c->srv, tls_failed, 1);
-        }
         nk_tls_free(c->tls);
         c->tls = NULL;
     }

@@ -1262,6 +1262,42 @@ class IdleFloodTests(unittest.TestCase):
         self.assertEqual((st, body), (200, self.files["hello.txt"]))
 
 
+def client_hello():
+    """The first flight of a TLS client (its ClientHello), made in memory, nothing sent."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_ctx().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    return outgoing.read()
+
+
+class StalledHandshakeFloodTests(unittest.TestCase):
+    # More stalled handshakes than the cap of 512 in flight: clients that send the start of a
+    # record, or a whole ClientHello, and then nothing. A handshake waiting for its client
+    # holds no slot, so https is served at once, not after their header timeout.
+    N = 600
+
+    def test_stalled_handshakes_do_not_lock_out_https(self):
+        if not harness.raise_nofile(self.N + 200):
+            self.skipTest("RLIMIT_NOFILE too low for %d connections" % self.N)
+        base, root, files = make_root(self)
+        s = serve(self, root, "--header-timeout", "60", clear=True,
+                  listen=["http://127.0.0.1:0", "https://127.0.0.1:0"])
+        hello = client_hello()
+        socks = open_idle_tcp(s.https, self.N)
+        self.addCleanup(lambda: [k.close() for k in socks])
+        for i, k in enumerate(socks):
+            k.sendall(hello if i % 2 else hello[:3])
+        # The whole hellos are answered: those handshakes began and wait for their clients.
+        for k in socks[1::2][:20]:
+            k.settimeout(10 * slack())
+            self.assertTrue(k.recv(5).startswith(b"\x16\x03"), "no ServerHello")
+        st, _, body = https_get(s.https, "/hello.txt", timeout=10 * slack())
+        self.assertEqual((st, body), (200, files["hello.txt"]))
+
+
 class IdleTlsMemoryTests(unittest.TestCase):
     N = 200
 
