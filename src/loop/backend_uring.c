@@ -33,8 +33,6 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #include "loop/backend.h"
 #include "loop/uring_ops.h"
@@ -69,8 +67,6 @@ typedef struct {
     unsigned stamp;       /* bumped per wait, for the fired[] slots */
     unsigned sqe_flags;   /* for cancels: skip their completion when the kernel can */
     int taskrun_flag;     /* the kernel says in the SQ flags when completions wait in it */
-    int disabled;         /* set up with IORING_SETUP_R_DISABLED, not enabled yet */
-    int defer;            /* IORING_SETUP_DEFER_TASKRUN */
     nk__uring_sink op_sink; /* completions of operations (op_uring.c), NULL until the first */
     void *op_sink_arg;
 } nk_uring_state;
@@ -80,34 +76,28 @@ static uint64_t uring_data(int fd, uint32_t gen)
     return (uint64_t)(uint32_t)fd | ((uint64_t)gen << 32);
 }
 
-/* The setups to try, best first; a kernel that refuses one (-EINVAL: a flag it does not know)
- * gets the next. See the header comment for why each flag is there. */
-static const unsigned uring_setups[] = {
-    IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG |
-        IORING_SETUP_R_DISABLED,                             /* Linux 6.1 */
-    IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,   /* Linux 5.19 */
-    0,
-};
-
-static int uring_setup(nk_uring_state *s, struct io_uring_params *p)
-{
-    int rc = -EINVAL;
-    for (size_t i = 0; i < sizeof uring_setups / sizeof uring_setups[0] && rc == -EINVAL; i++) {
-        memset(p, 0, sizeof *p);
-        p->flags = IORING_SETUP_CQSIZE | uring_setups[i];
-        p->cq_entries = URING_CQ_ENTRIES;
-        rc = io_uring_queue_init_params(URING_SQ_ENTRIES, &s->ring, p);
-    }
-    return rc;
-}
-
 static int uring_init(void **state)
 {
     nk_uring_state *s = calloc(1, sizeof *s);
     if (s == NULL)
         return -ENOMEM;
     struct io_uring_params p;
-    int rc = uring_setup(s, &p);
+    memset(&p, 0, sizeof p);
+    /* COOP_TASKRUN (Linux 5.19): a completion does not interrupt the thread while it runs
+     * callbacks; the loop enters the kernel once per iteration anyway, and a thread asleep in
+     * the wait is still woken. TASKRUN_FLAG (same kernel) makes the kernel raise
+     * IORING_SQ_TASKRUN while such deferred completions wait, which lets a wait that must not
+     * block skip io_uring_enter when there is nothing to submit and nothing waiting (see
+     * uring_poll_only). Older kernels refuse the flags: set up without them. */
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
+    p.cq_entries = URING_CQ_ENTRIES;
+    int rc = io_uring_queue_init_params(URING_SQ_ENTRIES, &s->ring, &p);
+    if (rc == -EINVAL) {
+        memset(&p, 0, sizeof p);
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = URING_CQ_ENTRIES;
+        rc = io_uring_queue_init_params(URING_SQ_ENTRIES, &s->ring, &p);
+    }
     if (rc < 0) {
         free(s);
         return rc;
@@ -122,22 +112,7 @@ static int uring_init(void **state)
     if (p.features & IORING_FEAT_CQE_SKIP)
         s->sqe_flags = IOSQE_CQE_SKIP_SUCCESS;
     s->taskrun_flag = (p.flags & IORING_SETUP_TASKRUN_FLAG) != 0;
-    s->disabled = (p.flags & IORING_SETUP_R_DISABLED) != 0;
-    s->defer = (p.flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     *state = s;
-    return 0;
-}
-
-int nk__uring_enable(void *state)
-{
-    nk_uring_state *s = state;
-    if (!s->disabled)
-        return 0;
-    /* The ring's one issuer is the thread that enables it: the one that runs the loop. The
-     * system call itself: liburing 2.3 declares io_uring_enable_rings but does not export it. */
-    if (syscall(__NR_io_uring_register, s->ring.ring_fd, IORING_REGISTER_ENABLE_RINGS, NULL, 0) < 0)
-        return -errno;
-    s->disabled = 0;
     return 0;
 }
 
@@ -304,31 +279,6 @@ static int uring_reap(nk_uring_state *s, const struct io_uring_cqe *cqe, nk_fire
     return n + 1;
 }
 
-/* Read what the completion queue holds into fired[] from n on; returns the new count.
- * Completions beyond max_fired readinesses stay in the queue, first in line at the next wait
- * (which then does not block): a multishot poll's completion read and dropped here would be
- * an edge lost for good. */
-static int uring_reap_all(nk_uring_state *s, nk_fired *fired, int n, int max_fired)
-{
-    unsigned head, seen = 0;
-    struct io_uring_cqe *cqe;
-    io_uring_for_each_cqe(&s->ring, head, cqe) {
-        if (n == max_fired)
-            break;
-        n = uring_reap(s, cqe, fired, n);
-        seen++;
-    }
-    io_uring_cq_advance(&s->ring, seen);
-    return n;
-}
-
-/* The kernel holds completions not yet in the queue (deferred task work, or an overflow). */
-static int uring_kernel_holds(const nk_uring_state *s)
-{
-    unsigned flags = __atomic_load_n(s->ring.sq.kflags, __ATOMIC_ACQUIRE);
-    return (flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW)) != 0;
-}
-
 /* A wait that must not block (the core has callbacks to run: an emulated operation finished
  * inside its start call, a timer due, a deferred call) with nothing to submit: io_uring_enter
  * would only return -ETIME after running the kernel's deferred completions. When the kernel
@@ -339,16 +289,14 @@ static int uring_poll_only(const nk_uring_state *s, int timeout_ms)
 {
     if (timeout_ms != 0 || !s->taskrun_flag || io_uring_sq_ready(&s->ring) != 0)
         return 0;
-    return !uring_kernel_holds(s);
+    unsigned flags = __atomic_load_n(s->ring.sq.kflags, __ATOMIC_ACQUIRE);
+    return !(flags & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW));
 }
 
 static int uring_wait(void *state, int timeout_ms, nk_fired *fired, int max_fired)
 {
     nk_uring_state *s = state;
-    int rc = nk__uring_enable(s);
-    if (rc < 0)
-        return rc;
-    rc = uring_prepare(s);
+    int rc = uring_prepare(s);
     if (rc == -EBUSY)
         timeout_ms = 0; /* the rest goes in at the next wait, which must come soon */
     if (!uring_poll_only(s, timeout_ms)) {
@@ -364,20 +312,19 @@ static int uring_wait(void *state, int timeout_ms, nk_fired *fired, int max_fire
             return rc;
     }
     s->stamp++;
-    int n = uring_reap_all(s, fired, 0, max_fired);
-    /* Under DEFER_TASKRUN an enter runs only a bounded batch of the completions the kernel
-     * holds for this thread (20 in Linux 6.18), and flags the rest with IORING_SQ_TASKRUN: a
-     * burst of more ready descriptors than that would be reported over several waits, the
-     * first ones again at each (level-triggered re-arms) before the last one once. Fetch the
-     * rest now, as one wait, while fired[] has room. */
-    while (s->defer && n < max_fired && uring_kernel_holds(s)) {
-        if (syscall(__NR_io_uring_enter, s->ring.ring_fd, 0, 0, IORING_ENTER_GETEVENTS, NULL,
-                    0) < 0 && errno != EINTR && errno != EAGAIN && errno != EBUSY)
+    int n = 0;
+    unsigned head, seen = 0;
+    struct io_uring_cqe *cqe;
+    /* Completions beyond max_fired readinesses stay in the queue, first in line at the next wait
+     * (which then does not block): a multishot poll's completion read and dropped here would be
+     * an edge lost for good. */
+    io_uring_for_each_cqe(&s->ring, head, cqe) {
+        if (n == max_fired)
             break;
-        if (io_uring_cq_ready(&s->ring) == 0)
-            break; /* nothing came: do not spin */
-        n = uring_reap_all(s, fired, n, max_fired);
+        n = uring_reap(s, cqe, fired, n);
+        seen++;
     }
+    io_uring_cq_advance(&s->ring, seen);
     return n;
 }
 

@@ -262,9 +262,6 @@ void nk__ops_submit(nk_loop *loop)
     struct nk__uring_ops *u = loop->ops.native;
     if (u == NULL)
         return;
-    /* A full queue is submitted from here: the ring must be enabled (the wait reports a
-     * failure). */
-    (void)nk__uring_enable(loop->bstate);
     while (u->cancel_head != NULL) {
         nk_op *op = u->cancel_head;
         struct io_uring_sqe *sqe = op_sqe(u);

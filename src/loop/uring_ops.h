@@ -21,8 +21,4 @@ typedef void (*nk__uring_sink)(void *arg, const struct io_uring_cqe *cqe);
  * uring backend's (nk_loop.bstate). */
 struct io_uring *nk__uring_ops_ring(void *state, nk__uring_sink sink, void *arg);
 
-/* Enable a ring set up disabled (IORING_SETUP_R_DISABLED), from the thread that runs the loop:
- * 0, or the kernel's -errno. Called before anything is submitted; a no-op after the first. */
-int nk__uring_enable(void *state);
-
 #endif
