@@ -26,6 +26,22 @@
  * - The kernel may refuse io_uring (not built in: -ENOSYS; kernel.io_uring_disabled or a seccomp
  *   filter: -EPERM or -ENOSYS); init returns that error, and the registry never picks this
  *   backend unless it is asked for by name.
+ *
+ * Set-up flags: COOP_TASKRUN | TASKRUN_FLAG where the kernel has them (5.19), else none (see
+ * uring_init). Not IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN (6.1), for three reasons:
+ * - They bind the ring to one thread: any other thread's io_uring_enter fails with -EEXIST.
+ *   A loop may move between threads, one at a time (netkit/loop.h); IORING_SETUP_R_DISABLED,
+ *   enabled at the first wait, would only cover a loop made in one thread and run in another,
+ *   not one run in a second thread after the first (test_loop_moves_between_threads in
+ *   tests/unit/test_loop_async.c fails with them).
+ * - Under DEFER_TASKRUN one enter runs at most 20 of the completions the kernel holds (Linux
+ *   6.18) and leaves the rest flagged with IORING_SQ_TASKRUN: more ready descriptors than that
+ *   are reported over several waits, the first ones again at each, unless the wait enters again
+ *   for the rest (test_many_fds in tests/unit/test_loop_inflight.c catches it).
+ * - Measured, they gained nothing: server CPU per request or message within noise of these
+ *   flags (1 KiB keep-alive, Connection: close, echo at 1 and 64 connections); io_uring_enter
+ *   per message the same at 1 connection, 1.6-2.6 times as many for `echo serve` at 64
+ *   (bench/RESULTS.md, "SINGLE_ISSUER | DEFER_TASKRUN, tried").
  */
 #include <errno.h>
 #include <liburing.h>

@@ -3,6 +3,8 @@
  * apart, and a send to a stopped watcher does nothing, even after its loop is freed. */
 #include "loop_fixture.h"
 
+#include <netkit/op.h>
+
 #include <time.h>
 
 typedef struct {
@@ -348,6 +350,102 @@ static void test_async_stop_while_sending(void **state)
     nk_loop_free(loop);
 }
 
+/* A loop moves between threads, one at a time (netkit/loop.h, "Threading"): made and first run
+ * here, run in another thread, then here again; a watcher and a receive operation started in
+ * one thread are served in the next. On uring this is what IORING_SETUP_SINGLE_ISSUER and
+ * DEFER_TASKRUN would break (the ring's first issuer would be its only one, and the other
+ * thread's io_uring_enter would fail with -EEXIST): docs/loop.md, "io_uring backend". */
+typedef struct {
+    nk_loop *loop;
+    int a[2], b[2];   /* a: the watcher's pair, b: the operation's */
+    nk_io io;
+    nk_op op;
+    int io_calls;
+    ssize_t op_result; /* 0 until the receive's callback */
+    char buf[8];
+    int rc;            /* the other thread's first failure, 0 if none */
+} move_ctx;
+
+static void move_io_cb(nk_loop *loop, nk_io *io, unsigned events)
+{
+    (void)loop;
+    (void)events;
+    move_ctx *c = io->data;
+    char byte;
+    if (read(io->fd, &byte, 1) == 1)
+        c->io_calls++;
+}
+
+static void move_op_cb(nk_loop *loop, nk_op *op, ssize_t result)
+{
+    (void)loop;
+    move_ctx *c = op->data;
+    c->op_result = result == 0 ? -EPIPE : result; /* 0 bytes would read as "not yet" */
+}
+
+/* One NK_RUN_ONCE with a guard: 0, or -ETIMEDOUT, or nk_loop_run's error. */
+static int move_run_once(nk_loop *loop)
+{
+    int fired = 0;
+    nk_timer guard;
+    nk_timer_init(&guard, guard_cb, &fired);
+    int rc = nk_timer_start(loop, &guard, 2000, 0);
+    if (rc == 0)
+        rc = nk_loop_run(loop, NK_RUN_ONCE);
+    nk_timer_stop(loop, &guard);
+    return rc < 0 ? rc : fired ? -ETIMEDOUT : 0;
+}
+
+/* A byte to the watcher and one to the receive (started here), both served by this thread's
+ * runs: 0, or the first failure. No cmocka assertions: it also runs off the main thread. */
+static int move_step(move_ctx *c, int want_calls)
+{
+    c->op_result = 0;
+    int rc = nk_op_recv(c->loop, &c->op, c->b[0], c->buf, sizeof c->buf);
+    if (rc < 0)
+        return rc;
+    if (write(c->a[1], "x", 1) != 1 || write(c->b[1], "y", 1) != 1)
+        return -errno;
+    for (int spins = 0; spins < 10 && (c->io_calls < want_calls || c->op_result == 0); spins++)
+        if ((rc = move_run_once(c->loop)) < 0)
+            return rc;
+    if (c->io_calls != want_calls)
+        return -EPROTO;
+    return c->op_result == 1 && c->buf[0] == 'y' ? 0 : -EBADMSG;
+}
+
+static void *move_main(void *arg)
+{
+    move_ctx *c = arg;
+    c->rc = move_step(c, 2);
+    return NULL;
+}
+
+static void test_loop_moves_between_threads(void **state)
+{
+    (void)state;
+    move_ctx c = {.loop = new_loop()};
+    make_pair(c.a);
+    make_pair(c.b);
+    nk_io_init(&c.io, c.a[0], move_io_cb, &c);
+    nk_op_init(&c.op, move_op_cb, &c);
+    assert_int_equal(nk_io_start(c.loop, &c.io, NK_READ), 0);
+    assert_int_equal(move_step(&c, 1), 0);
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, move_main, &c), 0);
+    assert_int_equal(pthread_join(th, NULL), 0);
+    assert_int_equal(c.rc, 0);
+    assert_int_equal(move_step(&c, 3), 0);
+    nk_io_stop(c.loop, &c.io);
+    assert_int_equal(nk_loop_run(c.loop, NK_RUN_NOWAIT), 0);
+    assert_int_equal(nk_loop_active(c.loop), 0);
+    nk_loop_free(c.loop);
+    for (int i = 0; i < 2; i++) {
+        close(c.a[i]);
+        close(c.b[i]);
+    }
+}
+
 int main(void)
 {
     skip_suite_if_backend_refused();
@@ -359,6 +457,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_async_unref, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_from_signal_handler, setup, teardown),
         cmocka_unit_test_setup_teardown(test_async_stop_while_sending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_loop_moves_between_threads, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
