@@ -109,7 +109,8 @@ static void rec_answer(nk__conn *c, fopen_rec *m, int gzfd)
 {
     nk_httpd *srv = m->srv;
     c->x->job = NULL;
-    strcpy(srv->path, m->path); /* it came from there: it fits */
+    size_t plen = strlen(m->path); /* it came from there: it fits */
+    memcpy(srv->path, m->path, plen + 1);
     nk_http_request *req = &c->x->request;
     int status;
     nk__outcome r;
@@ -173,7 +174,7 @@ nk__outcome nk__open_async(nk__conn *c, const char *rel, nk__opened_fn *done)
      * the file cache serves every later request; without this, all the requests for a hot
      * file arriving while its cache entry is renewed (once a second, fcache.c) would each
      * start an open of their own. */
-    if (!srv->fopen_live && !(srv->fopen_live = calloc(NK__FOPEN_BUCKETS, sizeof *srv->fopen_live)))
+    if (!srv->fopen_live && !(srv->fopen_live = calloc(NK__FOPEN_BUCKETS, sizeof(fopen_rec *))))
         return NK__PASS;
     uint32_t hash = path_hash(srv->path);
     for (const fopen_rec *o = srv->fopen_live[hash % NK__FOPEN_BUCKETS]; o; o = o->live_next)
